@@ -1,0 +1,51 @@
+// orca_bench: orca's side of the workloads in ../shared/peers/README.md.
+//
+//   orca_bench WORKLOAD   run one workload, print its result lines (JSON, one per line)
+//   orca_bench --list     the workloads it knows
+//
+// Each workload checks its own results and exits 1 with a message if a check fails.
+// Figures follow the Go peer's method (first, cold round in a fresh process) so
+// that the runner can pair them.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "bench_util.hpp"
+
+namespace orca::bench {
+
+void spawn_join(std::size_t n, const char* workload);
+void park_cancel(std::size_t n, const char* workload);
+
+namespace {
+
+const std::map<std::string, std::function<void()>>& workloads() {
+  static const std::map<std::string, std::function<void()>> table = {
+      {"spawn_join_100k", [] { spawn_join(100'000, "spawn_join_100k"); }},
+      {"spawn_join_1m", [] { spawn_join(1'000'000, "spawn_join_1m"); }},
+      {"park_cancel_100k", [] { park_cancel(100'000, "park_cancel_100k"); }},
+      {"park_cancel_1m", [] { park_cancel(1'000'000, "park_cancel_1m"); }},
+  };
+  return table;
+}
+
+}  // namespace
+}  // namespace orca::bench
+
+int main(int argc, char** argv) {
+  using orca::bench::workloads;
+  if (argc == 2 && std::strcmp(argv[1], "--list") == 0) {
+    for (const auto& [name, fn] : workloads())
+      std::printf("%s\n", name.c_str());
+    return 0;
+  }
+  if (argc != 2 || workloads().count(argv[1]) == 0) {
+    std::fprintf(stderr, "usage: orca_bench WORKLOAD | --list\n");
+    return 2;
+  }
+  workloads().at(argv[1])();
+  return 0;
+}

@@ -1,0 +1,708 @@
+#include "runtime.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+
+#include "orca/runtime/detail/frame_allocator.hpp"
+#include "orca/runtime/detail/scheduling.hpp"
+#include "orca/runtime/detail/timer.hpp"
+
+namespace orca::detail {
+
+std::atomic<Runtime*> Runtime::current_{nullptr};
+
+namespace {
+
+// A woken task may run from the `next` slot this many times in a row before the
+// worker goes back to its queue (ping-pong pairs would otherwise starve the rest).
+constexpr unsigned kMaxNextStreak = 3;
+// Go checks the global queue every 61 ticks: prime, so it does not fall into step
+// with periodic task patterns.
+constexpr std::uint32_t kInjectionCheckInterval = 61;
+// Steal passes over all victims before a spinning worker gives up and parks.
+constexpr int kStealPasses = 4;
+// Stack growth past which transfer_to() stops nesting and trampolines through the
+// worker loop; far below the 8 MiB thread stacks, far above one resume's frame.
+constexpr std::ptrdiff_t kMaxNestedStack = 128 * 1024;
+
+struct ThreadState {
+  Runtime* rt = nullptr;
+  Worker* worker = nullptr;
+  TaskHeader* current = nullptr;
+  char* stack_base = nullptr;
+  enum class After : std::uint8_t {
+    kNothing,
+    kResumeAgain,
+    kYield,
+    kFinish
+  } after = After::kNothing;
+  int budget = 0;
+};
+thread_local ThreadState tls;
+
+const std::chrono::steady_clock::time_point kEpoch = std::chrono::steady_clock::now();
+
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                std::uint64_t until_tick) {
+  timespec ts{};
+  timespec* timeout = nullptr;
+  if (until_tick != kNever) {
+    const std::uint64_t now =
+        static_cast<std::uint64_t>((std::chrono::steady_clock::now() - kEpoch).count());
+    const std::uint64_t target = until_tick * kTickNs;
+    const std::uint64_t rel = target > now ? target - now : 0;
+    if (rel == 0) return;
+    ts.tv_sec = static_cast<time_t>(rel / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(rel % 1'000'000'000);
+    timeout = &ts;
+  }
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, timeout,
+          nullptr, 0);
+}
+
+void futex_wake(std::atomic<std::uint32_t>& word) {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr,
+          nullptr, 0);
+}
+
+inline void cpu_relax() {
+  __builtin_ia32_pause();
+}
+
+std::uint64_t xorshift(std::uint64_t& s) {
+  s ^= s << 13;
+  s ^= s >> 7;
+  s ^= s << 17;
+  return s;
+}
+
+WorkerCounters& counters_here() {
+  if (tls.worker != nullptr) return tls.worker->counters;
+  return Runtime::current()->foreign_counters();
+}
+
+}  // namespace
+
+std::uint64_t now_tick() noexcept {
+  return static_cast<std::uint64_t>((std::chrono::steady_clock::now() - kEpoch).count()) / kTickNs;
+}
+
+std::uint64_t tick_of(std::chrono::steady_clock::time_point tp) noexcept {
+  if (tp <= kEpoch) return 0;
+  const auto ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(tp - kEpoch).count());
+  return (ns + kTickNs - 1) / kTickNs;  // round up: a timer never fires early
+}
+
+// ---------------------------------------------------------------- InjectionQueue
+
+void InjectionQueue::push(TaskHeader* first, TaskHeader* last, std::size_t n) noexcept {
+  last->next = nullptr;
+  std::lock_guard lock(mutex_);
+  if (tail_ != nullptr) {
+    tail_->next = first;
+  } else {
+    head_ = first;
+  }
+  tail_ = last;
+  size_.fetch_add(n, std::memory_order_release);
+}
+
+TaskHeader* InjectionQueue::pop() noexcept {
+  TaskHeader* first = nullptr;
+  return pop_batch(1, first) == 1 ? first : nullptr;
+}
+
+std::size_t InjectionQueue::pop_batch(std::size_t max, TaskHeader*& first) noexcept {
+  std::lock_guard lock(mutex_);
+  std::size_t n = 0;
+  first = head_;
+  TaskHeader* last = nullptr;
+  while (n < max && head_ != nullptr) {
+    last = head_;
+    head_ = head_->next;
+    ++n;
+  }
+  if (last != nullptr) last->next = nullptr;
+  if (head_ == nullptr) tail_ = nullptr;
+  size_.fetch_sub(n, std::memory_order_release);
+  return n;
+}
+
+// ---------------------------------------------------------------- Runtime
+
+Runtime::Runtime(unsigned workers) {
+  if (workers == 0) workers = 1;
+  workers_.reserve(workers);
+  for (unsigned i = 0; i < workers; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->index = i;
+    w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
+    workers_.push_back(std::move(w));
+  }
+}
+
+Runtime::~Runtime() = default;
+
+void Runtime::push_local(Worker& w, TaskHeader* task) noexcept {
+  while (!w.runq.push(task)) {
+    // Full: move half of it plus nothing else to the shared queue, then retry.
+    TaskHeader* first = nullptr;
+    TaskHeader* last = nullptr;
+    const std::uint32_t n = w.runq.take_half_for_overflow(first, last);
+    if (n > 0) injection_.push(first, last, n);
+  }
+}
+
+void Runtime::schedule(TaskHeader* task, bool from_wake, WakeOrder order) noexcept {
+  task->state.store(TaskState::kRunnable, std::memory_order_relaxed);
+  Worker* w = tls.rt == this ? tls.worker : nullptr;
+  if (w == nullptr) {
+    injection_.push(task, task, 1);
+    notify_work();
+    return;
+  }
+  if (from_wake && order == WakeOrder::kNext && tls.current != nullptr) {
+    // Hand-off: the woken task runs as soon as the waker suspends. The slot is not
+    // stealable, so nobody else needs waking unless it displaced a task.
+    TaskHeader* displaced = std::exchange(w->next_slot, task);
+    if (displaced == nullptr) return;
+    task = displaced;
+  }
+  push_local(*w, task);
+  notify_work();
+}
+
+void Runtime::schedule_list(TaskHeader* first) noexcept {
+  Worker* w = tls.rt == this ? tls.worker : nullptr;
+  if (w == nullptr) {
+    std::size_t n = 0;
+    TaskHeader* last = first;
+    for (TaskHeader* t = first; t != nullptr; t = t->next) {
+      t->state.store(TaskState::kRunnable, std::memory_order_relaxed);
+      last = t;
+      ++n;
+    }
+    if (n > 0) injection_.push(first, last, n);
+  } else {
+    for (TaskHeader* t = first; t != nullptr;) {
+      TaskHeader* next = t->next;
+      t->state.store(TaskState::kRunnable, std::memory_order_relaxed);
+      push_local(*w, t);
+      t = next;
+    }
+  }
+  notify_work();
+}
+
+void Runtime::notify_work() noexcept {
+  // Pairs with the seq_cst increment of n_idle_ in park(): either we see the idle
+  // worker or it sees the task we just published.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (n_spinning_.load(std::memory_order_relaxed) != 0) return;
+  if (n_idle_.load(std::memory_order_relaxed) == 0) return;
+  Worker* w = nullptr;
+  {
+    std::lock_guard lock(idle_mutex_);
+    if (idle_.empty() || n_spinning_.load(std::memory_order_relaxed) != 0) return;
+    w = idle_.back();
+    idle_.pop_back();
+    w->idle = false;
+    n_idle_.fetch_sub(1, std::memory_order_seq_cst);
+    // The woken worker starts out spinning, so further producers do not wake more.
+    n_spinning_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  wake_worker(*w);
+}
+
+void Runtime::wake_worker(Worker& w) noexcept {
+  w.wake_word.store(1, std::memory_order_release);
+  futex_wake(w.wake_word);
+}
+
+void Runtime::timer_armed(std::uint64_t tick) noexcept {
+  // An idle worker sleeping past the new deadline recomputes its timeout.
+  for (auto& w : workers_) {
+    if (w->sleep_until.load(std::memory_order_acquire) > tick &&
+        w->sleep_until.load(std::memory_order_acquire) != kNever) {
+      wake_worker(*w);
+      return;
+    }
+  }
+  // No sleeper has a deadline; a worker sleeping without one must look too.
+  if (n_idle_.load(std::memory_order_acquire) > 0 &&
+      n_idle_.load(std::memory_order_acquire) == static_cast<int>(workers_.size())) {
+    std::lock_guard lock(idle_mutex_);
+    if (!idle_.empty()) wake_worker(*idle_.back());
+  } else if (tls.rt != this) {
+    std::lock_guard lock(idle_mutex_);
+    if (!idle_.empty()) wake_worker(*idle_.back());
+  }
+}
+
+void Runtime::stop() noexcept {
+  stopping_.store(true, std::memory_order_seq_cst);
+  std::lock_guard lock(idle_mutex_);
+  for (auto& w : workers_)
+    wake_worker(*w);
+}
+
+bool Runtime::work_visible() const noexcept {
+  if (injection_.size() > 0) return true;
+  for (const auto& w : workers_)
+    if (!w->runq.empty()) return true;
+  return false;
+}
+
+std::uint64_t Runtime::earliest_timer() const noexcept {
+  std::uint64_t earliest = kNever;
+  for (const auto& w : workers_)
+    earliest = std::min(earliest, w->timers.next_expiry.load(std::memory_order_acquire));
+  return earliest;
+}
+
+bool Runtime::deadlocked_locked() const noexcept {
+  if (n_idle_.load(std::memory_order_seq_cst) != static_cast<int>(workers_.size())) return false;
+  if (stopping_.load(std::memory_order_acquire)) return false;
+  if (external_wakers_.load(std::memory_order_acquire) != 0) return false;
+  // Blocking calls first: one finishing pushes its task before it stops counting.
+  if (blocking_.in_flight() != 0) return false;
+  for (const auto& w : workers_)
+    if (w->timers.pending.load(std::memory_order_acquire) != 0) return false;
+  return !work_visible();
+}
+
+bool Runtime::run_due_timers(Worker& w, bool all_shards) {
+  const std::uint64_t now = now_tick();
+  bool fired = false;
+  auto run_shard = [&](TimerShard& s, bool wait_for_lock) {
+    if (s.next_expiry.load(std::memory_order_acquire) > now) return;
+    std::unique_lock lock(s.mutex, std::defer_lock);
+    if (wait_for_lock) {
+      lock.lock();
+    } else if (!lock.try_lock()) {
+      return;  // its owner or another idle worker is on it
+    }
+    fired |= s.wheel.advance(now) > 0;
+    s.publish();
+  };
+  if (!all_shards) {
+    run_shard(w.timers, true);
+  } else {
+    for (auto& other : workers_)
+      run_shard(other->timers, other.get() == &w);
+  }
+  return fired;
+}
+
+TaskHeader* Runtime::steal(Worker& w) {
+  const int n = static_cast<int>(workers_.size());
+  if (n == 1) return nullptr;
+  if (!w.spinning) {
+    // At most half of the busy workers search at once; the rest park at once.
+    const int busy = n - n_idle_.load(std::memory_order_relaxed);
+    if (2 * n_spinning_.load(std::memory_order_relaxed) >= busy) return nullptr;
+    w.spinning = true;
+    n_spinning_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  for (int pass = 0; pass < kStealPasses; ++pass) {
+    const auto start = static_cast<int>(xorshift(w.rng) % static_cast<std::uint64_t>(n));
+    for (int i = 0; i < n; ++i) {
+      Worker& victim = *workers_[(start + i) % n];
+      if (&victim == &w) continue;
+      if (TaskHeader* t = victim.runq.steal_into(w.runq)) {
+        w.counters.steals.fetch_add(1, std::memory_order_relaxed);
+        return t;
+      }
+    }
+    if (injection_.size() > 0) {
+      if (TaskHeader* t = injection_.pop()) return t;
+    }
+    for (int spin = 0; spin < 32; ++spin)
+      cpu_relax();
+  }
+  return nullptr;
+}
+
+void Runtime::park(Worker& w) {
+  if (w.spinning) {
+    // Stop counting as a spinner before the last look, else a producer could skip
+    // waking anyone while we go to sleep (Go's "delicate dance").
+    w.spinning = false;
+    n_spinning_.fetch_sub(1, std::memory_order_seq_cst);
+    if (work_visible()) return;
+  }
+  const std::uint64_t until = earliest_timer();
+  {
+    std::unique_lock lock(idle_mutex_);
+    if (stopping_.load(std::memory_order_acquire)) return;
+    w.idle = true;
+    idle_.push_back(&w);
+    n_idle_.fetch_add(1, std::memory_order_seq_cst);
+    w.wake_word.store(0, std::memory_order_relaxed);
+    const bool timer_due = until != kNever && until <= now_tick();
+    if (work_visible() || timer_due) {
+      idle_.erase(std::find(idle_.begin(), idle_.end(), &w));
+      w.idle = false;
+      n_idle_.fetch_sub(1, std::memory_order_seq_cst);
+      return;
+    }
+    if (deadlocked_locked()) {
+      deadlocked_ = true;
+      idle_.erase(std::find(idle_.begin(), idle_.end(), &w));
+      w.idle = false;
+      n_idle_.fetch_sub(1, std::memory_order_seq_cst);
+      lock.unlock();
+      stop();
+      return;
+    }
+    w.sleep_until.store(until, std::memory_order_release);
+  }
+  w.counters.parks.fetch_add(1, std::memory_order_relaxed);
+  futex_wait(w.wake_word, 0, until);
+  w.sleep_until.store(kNever, std::memory_order_release);
+  std::lock_guard lock(idle_mutex_);
+  if (w.idle) {
+    // Timeout or a poke: still on the idle list; take ourselves off.
+    idle_.erase(std::find(idle_.begin(), idle_.end(), &w));
+    w.idle = false;
+    n_idle_.fetch_sub(1, std::memory_order_seq_cst);
+  } else {
+    w.spinning = true;  // notify_work() counted us as spinning
+  }
+}
+
+TaskHeader* Runtime::find_runnable(Worker& w) {
+  auto found = [&](TaskHeader* t) {
+    if (w.spinning) {
+      w.spinning = false;
+      // The last spinner to find work wakes another to keep looking (Go's resetspinning).
+      if (n_spinning_.fetch_sub(1, std::memory_order_seq_cst) == 1) notify_work();
+    }
+    return t;
+  };
+  for (;;) {
+    if (stopping_.load(std::memory_order_acquire)) return nullptr;
+    ++w.tick;
+    if (w.tick % kInjectionCheckInterval == 0 && injection_.size() > 0) {
+      if (TaskHeader* t = injection_.pop()) return found(t);
+    }
+    if (w.timers.next_expiry.load(std::memory_order_relaxed) != kNever) run_due_timers(w, false);
+    if (w.next_slot != nullptr) {
+      TaskHeader* t = std::exchange(w.next_slot, nullptr);
+      if (w.next_streak < kMaxNextStreak) {
+        ++w.next_streak;
+        return found(t);
+      }
+      push_local(w, t);
+    }
+    w.next_streak = 0;
+    if (TaskHeader* t = w.runq.pop()) return found(t);
+    if (const std::size_t waiting = injection_.size(); waiting > 0) {
+      const std::size_t want = std::min<std::size_t>(waiting / workers_.size() + 1, 128);
+      TaskHeader* first = nullptr;
+      if (injection_.pop_batch(want, first) > 0) {
+        for (TaskHeader* t = first->next; t != nullptr;) {
+          TaskHeader* next = t->next;
+          push_local(w, t);
+          t = next;
+        }
+        return found(first);
+      }
+    }
+    if (run_due_timers(w, true)) continue;
+    if (TaskHeader* t = steal(w)) return found(t);
+    park(w);
+  }
+}
+
+void Runtime::run_task(Worker& w, TaskHeader* task) {
+  w.counters.polls.fetch_add(1, std::memory_order_relaxed);
+  tls.current = task;
+  tls.budget = kTaskBudget;
+  task->state.store(TaskState::kRunning, std::memory_order_relaxed);
+  tls.stack_base = static_cast<char*>(__builtin_frame_address(0));
+  for (;;) {
+    tls.after = ThreadState::After::kNothing;
+    task->resume_point.resume();
+    // From here `task` may be parked and running elsewhere: touch it only when the
+    // task told us (through tls.after) that it is still ours.
+    if (tls.after != ThreadState::After::kResumeAgain) break;
+  }
+  tls.current = nullptr;
+  switch (tls.after) {
+    case ThreadState::After::kYield:
+      task->state.store(TaskState::kRunnable, std::memory_order_relaxed);
+      push_local(w, task);
+      notify_work();
+      break;
+    case ThreadState::After::kFinish:
+      complete(w, task);
+      break;
+    default:
+      break;
+  }
+}
+
+void Runtime::complete(Worker& w, TaskHeader* task) {
+  w.counters.finished.fetch_add(1, std::memory_order_relaxed);
+  // Release: a joiner that reads kFinished sees the result.
+  task->state.store(TaskState::kFinished, std::memory_order_release);
+  TaskHeader* joiner =
+      task->joiner.exchange(TaskHeader::joiner_closed(), std::memory_order_acq_rel);
+  if (joiner != nullptr) {
+    w.counters.parked_delta.fetch_sub(1, std::memory_order_relaxed);
+    schedule(joiner, true, WakeOrder::kBack);
+  }
+  if (task == entry_) stop();
+  release_task(task);
+}
+
+void Runtime::worker_main(Worker& w) {
+  tls.rt = this;
+  tls.worker = &w;
+  while (TaskHeader* t = find_runnable(w))
+    run_task(w, t);
+  tls = ThreadState{};
+}
+
+namespace {
+
+std::string describe(TaskHeader& t) {
+  std::ostringstream out;
+  out << "  task " << t.id << " [";
+  switch (t.state.load(std::memory_order_acquire)) {
+    case TaskState::kParked: {
+      const char* reason = t.wait_reason.load(std::memory_order_relaxed);
+      out << (reason != nullptr ? reason : "parked");
+      break;
+    }
+    case TaskState::kRunnable:
+      out << "runnable";
+      break;
+    case TaskState::kRunning:
+      out << "running";
+      break;
+    case TaskState::kFinished:
+      out << "finished";
+      break;
+    case TaskState::kFree:
+      out << "free";
+      break;
+  }
+  out << "]\n";
+  return out.str();
+}
+
+LeakCheck leak_check_from_env() {
+  const char* v = std::getenv("ORCA_LEAK_CHECK");
+  if (v == nullptr) return LeakCheck::kOff;
+  if (std::strcmp(v, "report") == 0) return LeakCheck::kReport;
+  if (std::strcmp(v, "fail") == 0) return LeakCheck::kFail;
+  return LeakCheck::kOff;
+}
+
+}  // namespace
+
+std::string Runtime::run(TaskHeader* entry, const RunOptions& options) {
+  Runtime* expected = nullptr;
+  if (!current_.compare_exchange_strong(expected, this, std::memory_order_acq_rel))
+    throw std::logic_error("orca::run: a runtime is already running in this process");
+  entry_ = entry;
+  entry->id = next_task_id();
+  std::vector<std::thread> threads;
+  threads.reserve(workers_.size() - 1);
+  for (std::size_t i = 1; i < workers_.size(); ++i)
+    threads.emplace_back([this, i] { worker_main(*workers_[i]); });
+  {
+    tls.rt = this;
+    tls.worker = workers_[0].get();
+    schedule(entry, false, WakeOrder::kBack);
+    worker_main(*workers_[0]);
+  }
+  for (auto& t : threads)
+    t.join();
+  blocking_.shutdown();
+
+  // Quiescent from here: no worker runs, no pool thread touches a task.
+  std::vector<TaskHeader*> live;
+  for_each_live_root([&](TaskHeader& t) { live.push_back(&t); });
+  std::string report;
+  if (deadlocked_) {
+    report = "orca: all tasks are asleep - deadlock!\n";
+    for (TaskHeader* t : live)
+      if (t->state.load(std::memory_order_relaxed) != TaskState::kFinished) report += describe(*t);
+  } else {
+    LeakCheck check = options.leak_check;
+    if (check == LeakCheck::kOff) check = leak_check_from_env();
+    std::string leaks;
+    for (TaskHeader* t : live)
+      if (t != entry && t->state.load(std::memory_order_relaxed) != TaskState::kFinished)
+        leaks += describe(*t);
+    if (!leaks.empty() && check != LeakCheck::kOff) {
+      std::fprintf(stderr, "orca: tasks still alive when the entry task returned:\n%s",
+                   leaks.c_str());
+      if (check == LeakCheck::kFail) report = "leak:" + leaks;
+    }
+  }
+  // Tear down unfinished tasks. Pin every live block first: destroying one frame
+  // may drop the last JoinHandle of another task.
+  for (TaskHeader* t : live)
+    t->refs.fetch_add(1, std::memory_order_relaxed);
+  for (TaskHeader* t : live) {
+    if (t->state.load(std::memory_order_relaxed) == TaskState::kFinished) continue;
+    t->flags.fetch_or(TaskHeader::kAbandoned | TaskHeader::kFrameDestroyed);
+    t->state.store(TaskState::kFinished, std::memory_order_relaxed);
+    std::coroutine_handle<>::from_address(t->frame()).destroy();
+    release_task(t);  // the task's own reference
+  }
+  for (TaskHeader* t : live)
+    release_task(t);
+  tls = ThreadState{};
+  current_.store(nullptr, std::memory_order_release);
+  return report;
+}
+
+// ---------------------------------------------------------------- scheduling.hpp
+
+TaskHeader* current_task() noexcept {
+  return tls.current;
+}
+
+bool on_worker() noexcept {
+  return tls.worker != nullptr;
+}
+
+void prepare_park(TaskHeader* task, std::coroutine_handle<> resume_point,
+                  const char* reason) noexcept {
+  task->resume_point = resume_point;
+  task->wait_reason.store(reason, std::memory_order_relaxed);
+  task->state.store(TaskState::kParked, std::memory_order_relaxed);
+  counters_here().parked_delta.fetch_add(1, std::memory_order_relaxed);
+}
+
+void cancel_park(TaskHeader* task) noexcept {
+  task->state.store(TaskState::kRunning, std::memory_order_relaxed);
+  counters_here().parked_delta.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void wake(TaskHeader* task, WakeOrder order) noexcept {
+  Runtime* rt = tls.rt != nullptr ? tls.rt : Runtime::current();
+  counters_here().parked_delta.fetch_sub(1, std::memory_order_relaxed);
+  rt->schedule(task, true, order);
+}
+
+void wake_list(TaskHeader* first) noexcept {
+  if (first == nullptr) return;
+  Runtime* rt = tls.rt != nullptr ? tls.rt : Runtime::current();
+  std::int64_t n = 0;
+  for (TaskHeader* t = first; t != nullptr; t = t->next)
+    ++n;
+  counters_here().parked_delta.fetch_sub(n, std::memory_order_relaxed);
+  rt->schedule_list(first);
+}
+
+bool consume_budget() noexcept {
+  if (tls.current == nullptr) return true;
+  return --tls.budget > 0;
+}
+
+std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcept {
+  if (tls.current == nullptr) return next;
+  const char* sp = static_cast<char*>(__builtin_frame_address(0));
+  if (tls.stack_base - sp < kMaxNestedStack) return next;
+  tls.current->resume_point = next;
+  tls.after = ThreadState::After::kResumeAgain;
+  return std::noop_coroutine();
+}
+
+void yield_current(std::coroutine_handle<> resume_point) noexcept {
+  tls.current->resume_point = resume_point;
+  tls.after = ThreadState::After::kYield;
+}
+
+void finish_current(TaskHeader* task) noexcept {
+  (void)task;
+  tls.after = ThreadState::After::kFinish;
+}
+
+void schedule_new(TaskHeader* task) {
+  Runtime* rt = tls.rt != nullptr ? tls.rt : Runtime::current();
+  if (rt == nullptr) throw std::logic_error("orca: go/spawn called with no runtime running");
+  task->id = next_task_id();
+  counters_here().spawned.fetch_add(1, std::memory_order_relaxed);
+  rt->schedule(task, false, WakeOrder::kBack);
+}
+
+std::uint64_t next_task_id() noexcept {
+  // Ids in blocks of 1024 per thread: no shared counter on the spawn path.
+  static std::atomic<std::uint64_t> next_block{1};
+  thread_local std::uint64_t next = 0;
+  thread_local std::uint64_t end = 0;
+  if (next == end) {
+    next = next_block.fetch_add(1024, std::memory_order_relaxed);
+    end = next + 1024;
+  }
+  return next++;
+}
+
+void release_task(TaskHeader* task) noexcept {
+  if (task->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  const std::uint32_t flags = task->flags.load(std::memory_order_acquire);
+  if ((flags & TaskHeader::kFrameDestroyed) == 0) {
+    if (task->on_unjoined_failure != nullptr && (flags & TaskHeader::kJoined) == 0)
+      task->on_unjoined_failure(task);
+    std::coroutine_handle<>::from_address(task->frame()).destroy();
+  }
+  deallocate_root(task, task->frame_size);
+}
+
+// ---------------------------------------------------------------- timers
+
+bool TimerEntry::arm(Clock::time_point deadline) {
+  Runtime* rt = tls.rt != nullptr ? tls.rt : Runtime::current();
+  if (rt == nullptr || deadline <= Clock::now()) return false;
+  TimerShard& shard = tls.worker != nullptr ? tls.worker->timers : rt->foreign_timer_shard();
+  tick_ = tick_of(deadline);
+  bool earliest = false;
+  {
+    std::lock_guard lock(shard.mutex);
+    const std::uint64_t before = shard.wheel.next_expiry();
+    shard.wheel.insert(this);
+    shard_.store(&shard, std::memory_order_release);
+    shard.publish();
+    earliest = tick_ < before;
+  }
+  if (earliest) rt->timer_armed(tick_);
+  return true;
+}
+
+bool TimerEntry::cancel() noexcept {
+  TimerShard* shard = shard_.load(std::memory_order_acquire);
+  if (shard == nullptr) return false;
+  std::lock_guard lock(shard->mutex);
+  if (shard_.load(std::memory_order_relaxed) != shard) return false;  // fired meanwhile
+  shard->wheel.remove(this);
+  shard_.store(nullptr, std::memory_order_relaxed);
+  shard->publish();
+  return true;
+}
+
+// ---------------------------------------------------------------- blocking
+
+void submit_blocking(BlockingJob* job) {
+  Runtime* rt = tls.rt != nullptr ? tls.rt : Runtime::current();
+  if (rt == nullptr) throw std::logic_error("orca::blocking used with no runtime running");
+  rt->blocking().submit(job);
+}
+
+}  // namespace orca::detail
