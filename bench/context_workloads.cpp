@@ -1,10 +1,174 @@
-// Context workloads.
+// Context workloads: park_cancel, tree_cancel, ctx_ops.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <vector>
+
 #include "bench_util.hpp"
+#include "orca/orca.hpp"
+
+using namespace std::chrono_literals;
 
 namespace orca::bench {
 
-void park_cancel(std::size_t, const char*) {
-  check(false, "park_cancel: not yet");
+// N tasks each derive a child context and wait on it; one cancel of the root.
+void park_cancel(std::size_t n, const char* workload) {
+  double bytes_per_task = 0;
+  double cancel_ms = 0;
+  std::atomic<std::size_t> exited{0};
+  std::atomic<std::size_t> via_ctx{0};
+  orca::run([&]() -> Task<void> {
+    const long rss_before = proc_status_bytes("VmRSS");
+    auto [ctx, cancel] = with_cancel(background());
+    WaitGroup started;
+    WaitGroup done;
+    started.add(static_cast<std::int64_t>(n));
+    done.add(static_cast<std::int64_t>(n));
+    for (std::size_t i = 0; i < n; ++i) {
+      go([ctx = ctx, &started, &done, &exited, &via_ctx]() -> Task<void> {
+        auto [child, child_cancel] = with_cancel(ctx);
+        started.done();
+        const std::error_code err = co_await child.done();
+        if (err == errc::canceled) via_ctx.fetch_add(1, std::memory_order_relaxed);
+        child_cancel();
+        exited.fetch_add(1, std::memory_order_relaxed);
+        done.done();
+      });
+    }
+    co_await started.wait();
+    co_await sleep_for(200ms);  // as the Go peer: let the last ones park
+    check(exited.load() == 0, "tasks exited before cancel");
+    const long rss_parked = proc_status_bytes("VmRSS");
+    const auto t0 = std::chrono::steady_clock::now();
+    cancel();
+    co_await done.wait();
+    cancel_ms = ms_since(t0);
+    bytes_per_task = static_cast<double>(rss_parked - rss_before) / static_cast<double>(n);
+  });
+  check(exited.load() == n, "exited %zu != %zu", exited.load(), n);
+  check(via_ctx.load() == n, "woken via ctx %zu != %zu", via_ctx.load(), n);
+  emit(workload, "bytes_per_parked_task", bytes_per_task, "bytes", "lower");
+  emit(workload, "cancel_to_all_exited_ms", cancel_ms, "ms", "lower");
+}
+
+// root -> 100 children -> 1000 grandchildren each, one task per grandchild.
+void tree_cancel() {
+  constexpr std::size_t kChildren = 100;
+  constexpr std::size_t kGrand = 1000;
+  constexpr std::size_t kTotal = kChildren * kGrand;
+  double bytes_per_task = 0;
+  double cancel_ms = 0;
+  std::atomic<std::size_t> exited{0};
+  orca::run([&]() -> Task<void> {
+    const long rss_before = proc_status_bytes("VmRSS");
+    auto [root, root_cancel] = with_cancel(background());
+    WaitGroup started;
+    WaitGroup done;
+    started.add(kTotal);
+    done.add(kTotal);
+    std::vector<CancelFunc> child_cancels;
+    for (std::size_t c = 0; c < kChildren; ++c) {
+      auto [child, cc] = with_cancel(root);
+      child_cancels.push_back(cc);
+      for (std::size_t g = 0; g < kGrand; ++g) {
+        auto [grand, gc] = with_cancel(child);
+        go([grand = grand, gc = gc, &started, &done, &exited]() -> Task<void> {
+          started.done();
+          co_await grand.done();
+          if (grand.err() == errc::canceled) exited.fetch_add(1, std::memory_order_relaxed);
+          gc();
+          done.done();
+        });
+      }
+    }
+    co_await started.wait();
+    co_await sleep_for(200ms);
+    check(exited.load() == 0, "tasks exited before cancel");
+    const long rss_parked = proc_status_bytes("VmRSS");
+    const auto t0 = std::chrono::steady_clock::now();
+    root_cancel();
+    co_await done.wait();
+    cancel_ms = ms_since(t0);
+    for (auto& cc : child_cancels)
+      cc();
+    bytes_per_task = static_cast<double>(rss_parked - rss_before) / kTotal;
+  });
+  check(exited.load() == kTotal, "exited(canceled) %zu != %zu", exited.load(), kTotal);
+  emit("tree_cancel", "bytes_per_parked_task", bytes_per_task, "bytes", "lower");
+  emit("tree_cancel", "cancel_to_all_exited_ms", cancel_ms, "ms", "lower");
+}
+
+namespace {
+
+const ContextKey<int> kBenchKeys[10] = {
+    ContextKey<int>("k0"), ContextKey<int>("k1"), ContextKey<int>("k2"), ContextKey<int>("k3"),
+    ContextKey<int>("k4"), ContextKey<int>("k5"), ContextKey<int>("k6"), ContextKey<int>("k7"),
+    ContextKey<int>("k8"), ContextKey<int>("k9")};
+
+// Median over 5 reps of f(iters), after a warm-up of iters/10; ns per operation.
+template <class F>
+double ns_per_op(std::size_t iters, F&& f) {
+  f(iters / 10);
+  std::vector<double> times;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f(iters);
+    times.push_back(ms_since(t0) * 1e6 / static_cast<double>(iters));
+  }
+  std::sort(times.begin(), times.end());
+  return times[2];
+}
+
+}  // namespace
+
+void ctx_ops() {
+  constexpr std::size_t kIters = 2'000'000;
+  orca::run([&]() -> Task<void> {
+    const Context bg = background();
+    const double cancel_ns = ns_per_op(kIters, [&](std::size_t n) {
+      Context c;
+      for (std::size_t i = 0; i < n; ++i) {
+        auto [ctx, cancel] = with_cancel(bg);
+        cancel();
+        c = std::move(ctx);
+      }
+      check(c.err() == errc::canceled, "with_cancel: err %d", c.err().value());
+    });
+    const double timeout_ns = ns_per_op(kIters, [&](std::size_t n) {
+      Context c;
+      for (std::size_t i = 0; i < n; ++i) {
+        auto [ctx, cancel] = with_timeout(bg, 1h);
+        cancel();
+        c = std::move(ctx);
+      }
+      check(c.err() == errc::canceled, "with_timeout: err %d", c.err().value());
+    });
+    const double value_ns = ns_per_op(kIters, [&](std::size_t n) {
+      Context c;
+      for (std::size_t i = 0; i < n; ++i)
+        c = with_value(bg, kBenchKeys[1], 12345);
+      check(c.value(kBenchKeys[1]) != nullptr && *c.value(kBenchKeys[1]) == 12345,
+            "with_value: lookup failed");
+    });
+    Context leaf = bg;
+    for (int k = 0; k < 10; ++k)
+      leaf = with_value(leaf, kBenchKeys[k], k * 100);
+    const double lookup_ns = ns_per_op(kIters * 5, [&](std::size_t n) {
+      std::size_t miss = 0;
+      const int* v = nullptr;
+      for (std::size_t i = 0; i < n; ++i) {
+        v = leaf.value(kBenchKeys[0]);
+        asm volatile("" : : "r"(v) : "memory");  // keep the lookup in the loop
+        if (v == nullptr) ++miss;
+      }
+      check(miss == 0 && *v == 0, "value lookup: miss=%zu", miss);
+    });
+    emit("ctx_ops", "with_cancel_cancel_ns", cancel_ns, "ns", "lower");
+    emit("ctx_ops", "with_timeout_cancel_ns", timeout_ns, "ns", "lower");
+    emit("ctx_ops", "with_value_ns", value_ns, "ns", "lower");
+    emit("ctx_ops", "value_depth10_ns", lookup_ns, "ns", "lower");
+    co_return;
+  });
 }
 
 }  // namespace orca::bench

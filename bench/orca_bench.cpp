@@ -19,6 +19,8 @@ namespace orca::bench {
 
 void spawn_join(std::size_t n, const char* workload);
 void park_cancel(std::size_t n, const char* workload);
+void tree_cancel();
+void ctx_ops();
 
 namespace {
 
@@ -28,6 +30,8 @@ const std::map<std::string, std::function<void()>>& workloads() {
       {"spawn_join_1m", [] { spawn_join(1'000'000, "spawn_join_1m"); }},
       {"park_cancel_100k", [] { park_cancel(100'000, "park_cancel_100k"); }},
       {"park_cancel_1m", [] { park_cancel(1'000'000, "park_cancel_1m"); }},
+      {"tree_cancel", [] { tree_cancel(); }},
+      {"ctx_ops", [] { ctx_ops(); }},
   };
   return table;
 }

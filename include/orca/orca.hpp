@@ -1,6 +1,7 @@
 // orca: Go's model of asynchronous work in C++20. One include for everything.
 #pragma once
 
+#include "orca/context/context.hpp"
 #include "orca/runtime/blocking.hpp"
 #include "orca/runtime/errors.hpp"
 #include "orca/runtime/external_waker.hpp"

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "orca/runtime/detail/frame_allocator.hpp"
 #include "orca/runtime/detail/scheduling.hpp"
@@ -47,6 +48,8 @@ struct ThreadState {
     kFinish
   } after = After::kNothing;
   int budget = 0;
+  // Work that timer callbacks handed over, run once the wheel is unlocked.
+  std::vector<std::pair<void (*)(void*), void*>> deferred;
 };
 thread_local ThreadState tls;
 
@@ -294,6 +297,14 @@ bool Runtime::run_due_timers(Worker& w, bool all_shards) {
     }
     fired |= s.wheel.advance(now) > 0;
     s.publish();
+    lock.unlock();
+    // Swap out first: a deferred job may fire more timers through its own work.
+    if (!tls.deferred.empty()) {
+      std::vector<std::pair<void (*)(void*), void*>> jobs;
+      jobs.swap(tls.deferred);
+      for (auto [fn, arg] : jobs)
+        fn(arg);
+    }
   };
   if (!all_shards) {
     run_shard(w.timers, true);
@@ -695,6 +706,10 @@ bool TimerEntry::cancel() noexcept {
   shard_.store(nullptr, std::memory_order_relaxed);
   shard->publish();
   return true;
+}
+
+void defer_after_timers(void (*fn)(void*), void* arg) {
+  tls.deferred.emplace_back(fn, arg);
 }
 
 // ---------------------------------------------------------------- blocking

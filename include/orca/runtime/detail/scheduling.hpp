@@ -60,6 +60,10 @@ void yield_current(std::coroutine_handle<> resume_point) noexcept;
 // coroutine has suspended for the last time.
 void finish_current(TaskHeader* task) noexcept;
 
+// From a timer callback (which runs with its wheel locked): runs fn(arg) on the
+// same worker right after the wheel is unlocked, where it may arm and cancel timers.
+void defer_after_timers(void (*fn)(void*), void* arg);
+
 // Schedules a new root task (state kRunnable) on the current worker, or through the
 // injection queue from any other thread. Throws std::logic_error with no runtime.
 void schedule_new(TaskHeader* task);
