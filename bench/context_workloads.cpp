@@ -98,6 +98,81 @@ void tree_cancel() {
   emit("tree_cancel", "cancel_to_all_exited_ms", cancel_ms, "ms", "lower");
 }
 
+// N tasks, each with a timeout uniform in [10 ms, 100 ms] (fixed seed), wait on
+// their context; lateness = wake-up time minus deadline.
+void timeout_storm(std::size_t n) {
+  std::vector<Clock::duration> timeouts(n);
+  std::uint64_t seed = 42;
+  for (auto& d : timeouts) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;  // Knuth's LCG
+    d = 10ms + std::chrono::nanoseconds((seed >> 11) % (90'000'000 + 1));
+  }
+  std::vector<double> late_us(n);
+  std::atomic<std::size_t> exceeded{0};
+  double total_ms = 0;
+  orca::run([&]() -> Task<void> {
+    WaitGroup wg;
+    wg.add(static_cast<std::int64_t>(n));
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < n; ++i) {
+      go([&, i]() -> Task<void> {
+        auto [ctx, cancel] = with_timeout(background(), timeouts[i]);
+        const auto deadline = *ctx.deadline();
+        co_await ctx.done();
+        late_us[i] = std::chrono::duration<double, std::micro>(Clock::now() - deadline).count();
+        if (ctx.err() == errc::deadline_exceeded) exceeded.fetch_add(1, std::memory_order_relaxed);
+        cancel();
+        wg.done();
+      });
+    }
+    co_await wg.wait();
+    total_ms = ms_since(t0);
+  });
+  check(exceeded.load() == n, "deadline_exceeded %zu != %zu", exceeded.load(), n);
+  std::sort(late_us.begin(), late_us.end());
+  check(late_us.front() >= 0, "woke %.1f us before the deadline", -late_us.front());
+  auto pct = [&](double p) { return late_us[static_cast<std::size_t>(p * (n - 1))]; };
+  emit("timeout_storm_100k", "lateness_p50_us", pct(0.50), "us", "lower");
+  emit("timeout_storm_100k", "lateness_p99_us", pct(0.99), "us", "lower");
+  emit("timeout_storm_100k", "lateness_max_us", late_us.back(), "us", "lower");
+  emit("timeout_storm_100k", "total_wall_ms", total_ms, "ms", "lower");
+}
+
+// N tasks sleep 10 s under an ErrGroup's context; one more fails after 1 ms; time
+// from that failure until every task has returned.
+void fanout_first_error() {
+  constexpr std::size_t kSleepers = 10'000;
+  std::atomic<std::size_t> canceled{0};
+  std::atomic<std::size_t> timed_out{0};
+  double error_to_all_ms = 0;
+  orca::run([&]() -> Task<void> {
+    auto [group, ctx] = ErrGroup::with_context(background());
+    for (std::size_t i = 0; i < kSleepers; ++i) {
+      group.go([ctx = ctx, &canceled, &timed_out]() -> Task<std::error_code> {
+        const Result<void> slept = co_await sleep_for(ctx, 10s);
+        if (slept) {
+          timed_out.fetch_add(1, std::memory_order_relaxed);
+          co_return std::error_code{};
+        }
+        canceled.fetch_add(1, std::memory_order_relaxed);
+        co_return slept.error();
+      });
+    }
+    Clock::time_point error_at;
+    group.go([&error_at]() -> Task<std::error_code> {
+      co_await sleep_for(1ms);
+      error_at = Clock::now();
+      co_return std::make_error_code(std::errc::io_error);
+    });
+    const std::error_code err = co_await group.wait();
+    error_to_all_ms = ms_since(error_at);
+    check(err == std::errc::io_error, "first error = %s", err.message().c_str());
+  });
+  check(canceled.load() == kSleepers && timed_out.load() == 0, "canceled=%zu timed_out=%zu",
+        canceled.load(), timed_out.load());
+  emit("fanout_first_error", "error_to_all_returned_ms", error_to_all_ms, "ms", "lower");
+}
+
 namespace {
 
 const ContextKey<int> kBenchKeys[10] = {

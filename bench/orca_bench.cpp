@@ -21,6 +21,13 @@ void spawn_join(std::size_t n, const char* workload);
 void park_cancel(std::size_t n, const char* workload);
 void tree_cancel();
 void ctx_ops();
+void pingpong(const char* workload);
+void chan_throughput(int producers, int consumers, const char* workload);
+void select2_ready();
+void select2_default();
+void worker_pool();
+void timeout_storm(std::size_t n);
+void fanout_first_error();
 
 namespace {
 
@@ -32,6 +39,15 @@ const std::map<std::string, std::function<void()>>& workloads() {
       {"park_cancel_1m", [] { park_cancel(1'000'000, "park_cancel_1m"); }},
       {"tree_cancel", [] { tree_cancel(); }},
       {"ctx_ops", [] { ctx_ops(); }},
+      {"pingpong_p1", [] { pingpong("pingpong_p1"); }},
+      {"pingpong_p2", [] { pingpong("pingpong_p2"); }},
+      {"chan_throughput_1p1c", [] { chan_throughput(1, 1, "chan_throughput_1p1c"); }},
+      {"chan_throughput_4p4c", [] { chan_throughput(4, 4, "chan_throughput_4p4c"); }},
+      {"select2_ready", [] { select2_ready(); }},
+      {"select2_default", [] { select2_default(); }},
+      {"worker_pool", [] { worker_pool(); }},
+      {"timeout_storm_100k", [] { timeout_storm(100'000); }},
+      {"fanout_first_error", [] { fanout_first_error(); }},
   };
   return table;
 }

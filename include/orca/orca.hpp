@@ -2,6 +2,7 @@
 #pragma once
 
 #include "orca/context/context.hpp"
+#include "orca/context/signal_context.hpp"
 #include "orca/runtime/blocking.hpp"
 #include "orca/runtime/errors.hpp"
 #include "orca/runtime/external_waker.hpp"
@@ -10,4 +11,11 @@
 #include "orca/runtime/spawn.hpp"
 #include "orca/runtime/stats.hpp"
 #include "orca/runtime/task.hpp"
+#include "orca/sync/channel.hpp"
+#include "orca/sync/err_group.hpp"
+#include "orca/sync/mutex.hpp"
+#include "orca/sync/once.hpp"
+#include "orca/sync/select.hpp"
+#include "orca/sync/semaphore.hpp"
+#include "orca/sync/ticker.hpp"
 #include "orca/sync/wait_group.hpp"

@@ -139,8 +139,10 @@ bool cancel_one(CancelNode* node, std::error_code err, std::error_code cause, Ta
     CancelNode* next = c->next_sibling;
     c->linked = false;
     c->prev_sibling = c->next_sibling = nullptr;
-    c->ref();  // pinned until processed: its owner may drop it meanwhile
-    work.push_back(c);
+    std::uint32_t r = c->refs.load(std::memory_order_relaxed);
+    while (r != 0 && !c->refs.compare_exchange_weak(r, r + 1, std::memory_order_relaxed)) {
+    }
+    if (r != 0) work.push_back(c);  // else being destroyed: leave it be
     c = next;
   }
   node->first_child = nullptr;
@@ -294,6 +296,14 @@ std::error_code DoneAwaiter::await_resume() const noexcept {
   return node_->err;
 }
 
+ContextSleepAwaiter::~ContextSleepAwaiter() {
+  if (node_ != nullptr && wait_.linked) {
+    node_->lock.lock();
+    node_->waiters.remove(&wait_);
+    node_->lock.unlock();
+  }
+}
+
 bool ContextSleepAwaiter::await_ready() noexcept {
   if (node_ != nullptr && node_->done.load(std::memory_order_acquire)) {
     early_ = node_->err;
@@ -405,7 +415,15 @@ std::pair<Context, CancelFunc> with_deadline(const Context& parent, Clock::time_
   node->ref();  // the timer's reference, dropped when it fires or is cancelled
   node->timer.fire = &detail::on_deadline_timer;
   node->timer.arg = node;
-  if (!node->timer.arm(deadline)) {
+  node->lock.lock();
+  if (node->done.load(std::memory_order_relaxed)) {
+    node->lock.unlock();
+    detail::release(node);
+    return result;
+  }
+  const bool armed = node->timer.arm(deadline);
+  node->lock.unlock();
+  if (!armed) {
     detail::release(node);
     if (deadline <= Clock::now()) {
       detail::cancel(node, make_error_code(errc::deadline_exceeded), cause);

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <new>
+#include <unordered_set>
 #include <vector>
 
 #include "orca/runtime/detail/task_header.hpp"
@@ -44,7 +45,11 @@ struct FreeBlock {
 // Shared state of one size class: whole batches of free blocks and the slab being carved.
 struct SharedClass {
   std::mutex mutex;
-  std::vector<FreeBlock*> batches;  // each a list of exactly kBatch blocks
+  struct Batch {
+    FreeBlock* head;
+    std::uint32_t count;  // kept, so taking a batch never walks its (cold) blocks
+  };
+  std::vector<Batch> batches;
   std::byte* carve = nullptr;
   std::byte* carve_end = nullptr;
   std::vector<std::byte*> slabs;  // kept for walking root blocks
@@ -54,15 +59,17 @@ class SizeClassPool {
  public:
   explicit SizeClassPool(std::size_t link_offset) : link_offset_(link_offset) {}
 
-  // Fills `head` with kBatch blocks of class `c`.
-  FreeBlock* take_batch(std::size_t c) {
+  // Returns a list of free blocks of class `c` and its length in `count`.
+  FreeBlock* take_batch(std::size_t c, std::uint32_t& count) {
     SharedClass& sc = classes_[c];
     std::lock_guard lock(sc.mutex);
     if (!sc.batches.empty()) {
-      FreeBlock* head = sc.batches.back();
+      const SharedClass::Batch b = sc.batches.back();
       sc.batches.pop_back();
-      return head;
+      count = b.count;
+      return b.head;
     }
+    count = kBatch;
     const std::size_t bytes = class_bytes(c);
     FreeBlock* head = nullptr;
     for (std::uint32_t i = 0; i < kBatch; ++i) {
@@ -76,10 +83,10 @@ class SizeClassPool {
     return head;
   }
 
-  void give_batch(std::size_t c, FreeBlock* head) {
+  void give_batch(std::size_t c, FreeBlock* head, std::uint32_t count) {
     SharedClass& sc = classes_[c];
     std::lock_guard lock(sc.mutex);
-    sc.batches.push_back(head);
+    sc.batches.push_back({head, count});
   }
 
   FreeBlock* link(std::byte* block) const {
@@ -151,8 +158,7 @@ struct ThreadCaches {
     for (std::size_t c = 0; c < kClasses; ++c) {
       ClassCache& cache = caches[c];
       while (cache.count > 0) {
-        // Hand back full batches; a partial remainder is padded by no one, so it
-        // stays reachable as a short batch (take_batch tolerates any length).
+        // Hand back batches of up to kBatch; the last may be short.
         FreeBlock* head = cache.head;
         FreeBlock* tail = head;
         std::uint32_t n = 1;
@@ -163,7 +169,7 @@ struct ThreadCaches {
         cache.head = tail->next;
         tail->next = nullptr;
         cache.count -= n;
-        pool.give_batch(c, head);
+        pool.give_batch(c, head, n);
       }
     }
   }
@@ -175,16 +181,13 @@ ThreadCaches& caches() {
 }
 
 void* pop(SizeClassPool& pool, ClassCache& cache, std::size_t c) {
-  if (cache.head == nullptr) {
-    cache.head = pool.take_batch(c);
-    std::uint32_t n = 0;
-    for (FreeBlock* b = cache.head; b != nullptr; b = b->next)
-      ++n;
-    cache.count = n;
-  }
+  if (cache.head == nullptr) cache.head = pool.take_batch(c, cache.count);
   FreeBlock* fb = cache.head;
   cache.head = fb->next;
   --cache.count;
+  // The next block was likely last written on another core: fetch it now, not
+  // when the next allocation needs its link.
+  if (cache.head != nullptr) __builtin_prefetch(cache.head, 1);
   return pool.block_of(fb);
 }
 
@@ -201,7 +204,7 @@ void push(SizeClassPool& pool, ClassCache& cache, std::size_t c, std::byte* bloc
   cache.head = tail->next;
   tail->next = nullptr;
   cache.count -= kBatch;
-  pool.give_batch(c, batch);
+  pool.give_batch(c, batch, kBatch);
 }
 
 }  // namespace
@@ -218,18 +221,51 @@ void deallocate_frame(void* frame, std::size_t size) noexcept {
   push(frame_pool(), caches().frames[c], c, static_cast<std::byte*>(frame));
 }
 
+// Root blocks are whole multiples of the header's 64-byte alignment, so every block
+// carved from a (page-aligned) slab starts on a cache line.
+std::size_t root_block_bytes(std::size_t frame_size) {
+  return (frame_size + sizeof(TaskHeader) + alignof(TaskHeader) - 1) & ~(alignof(TaskHeader) - 1);
+}
+
+// Root blocks too large for the pools (a task capturing a big array by value):
+// plain aligned allocations, kept in a set so they can still be walked.
+struct LargeRoots {
+  std::mutex mutex;
+  std::unordered_set<TaskHeader*> live;
+};
+LargeRoots& large_roots() {
+  static auto* roots = new LargeRoots();  // never destroyed: threads may free late
+  return *roots;
+}
+
 TaskHeader* allocate_root(std::size_t frame_size) {
-  const std::size_t total = frame_size + sizeof(TaskHeader);
-  if (total > kMaxPooled)
-    throw std::length_error("orca: task frame larger than 4 KiB - sizeof(TaskHeader)");
+  const std::size_t total = root_block_bytes(frame_size);
+  if (total > kMaxPooled) {
+    void* block = ::operator new (total, std::align_val_t{alignof(TaskHeader)});
+    auto* header = new (block) TaskHeader();
+    LargeRoots& large = large_roots();
+    std::lock_guard lock(large.mutex);
+    large.live.insert(header);
+    return header;
+  }
   const std::size_t c = class_of(total);
   void* block = pop(root_pool(), caches().roots[c], c);
   return new (block) TaskHeader();
 }
 
 void deallocate_root(TaskHeader* header, std::size_t frame_size) noexcept {
-  const std::size_t c = class_of(frame_size + sizeof(TaskHeader));
+  const std::size_t total = root_block_bytes(frame_size);
   header->state.store(TaskState::kFree, std::memory_order_relaxed);
+  if (total > kMaxPooled) {
+    {
+      LargeRoots& large = large_roots();
+      std::lock_guard lock(large.mutex);
+      large.live.erase(header);
+    }
+    ::operator delete (header, std::align_val_t{alignof(TaskHeader)});
+    return;
+  }
+  const std::size_t c = class_of(total);
   push(root_pool(), caches().roots[c], c, reinterpret_cast<std::byte*>(header));
 }
 
@@ -238,6 +274,14 @@ void for_each_live_root(const std::function<void(TaskHeader&)>& visit) {
     auto* header = reinterpret_cast<TaskHeader*>(block);
     if (header->state.load(std::memory_order_acquire) != TaskState::kFree) visit(*header);
   });
+  std::vector<TaskHeader*> large;
+  {
+    LargeRoots& roots = large_roots();
+    std::lock_guard lock(roots.mutex);
+    large.assign(roots.live.begin(), roots.live.end());
+  }
+  for (TaskHeader* header : large)
+    visit(*header);
 }
 
 std::size_t frame_pool_bytes() noexcept {

@@ -29,23 +29,24 @@ class LocalRunQueue {
     return true;
   }
 
-  // Owner only: moves half the queue into a linked list for the injection queue.
-  // Returns the number moved (0 if a thief raced us; the caller retries push).
-  std::uint32_t take_half_for_overflow(TaskHeader*& first, TaskHeader*& last) noexcept {
+  // Owner only: moves half the queue into `out` for the injection queue. Returns
+  // the number moved (0 if a thief raced us; the caller retries push).
+  std::uint32_t take_half(std::array<TaskHeader*, kCapacity / 2>& out) noexcept {
     std::uint32_t head = head_.load(std::memory_order_acquire);
     const std::uint32_t tail = tail_.load(std::memory_order_relaxed);
     const std::uint32_t n = (tail - head) / 2;
     if (n == 0) return 0;
-    std::array<TaskHeader*, kCapacity / 2> batch;
     for (std::uint32_t i = 0; i < n; ++i)
-      batch[i] = slots_[(head + i) % kCapacity].load(std::memory_order_relaxed);
+      out[i] = slots_[(head + i) % kCapacity].load(std::memory_order_relaxed);
     if (!head_.compare_exchange_strong(head, head + n, std::memory_order_acq_rel)) return 0;
-    for (std::uint32_t i = 0; i + 1 < n; ++i)
-      batch[i]->next = batch[i + 1];
-    batch[n - 1]->next = nullptr;
-    first = batch[0];
-    last = batch[n - 1];
     return n;
+  }
+
+  // Owner only: the task pop() would return next, without taking it (for prefetching).
+  TaskHeader* peek() const noexcept {
+    const std::uint32_t head = head_.load(std::memory_order_relaxed);
+    if (head == tail_.load(std::memory_order_relaxed)) return nullptr;
+    return slots_[head % kCapacity].load(std::memory_order_relaxed);
   }
 
   // Owner only.

@@ -75,13 +75,14 @@ RuntimeStats stats() {
 ExternalWaker::ExternalWaker() noexcept {
   if (detail::Runtime* rt = detail::Runtime::current()) {
     rt->external_wakers().fetch_add(1, std::memory_order_acq_rel);
-    active_ = true;
+    generation_ = rt->generation();
   }
 }
 
 ExternalWaker::~ExternalWaker() {
-  if (!active_) return;
-  if (detail::Runtime* rt = detail::Runtime::current())
+  // Only the run() we counted in, and only while it lasts.
+  detail::Runtime* rt = detail::Runtime::current();
+  if (rt != nullptr && generation_ != 0 && rt->generation() == generation_)
     rt->external_wakers().fetch_sub(1, std::memory_order_acq_rel);
 }
 

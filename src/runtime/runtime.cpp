@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -89,9 +90,18 @@ std::uint64_t xorshift(std::uint64_t& s) {
   return s;
 }
 
-WorkerCounters& counters_here() {
-  if (tls.worker != nullptr) return tls.worker->counters;
-  return Runtime::current()->foreign_counters();
+// Adds to one of this thread's counters. A worker's counters have a single writer
+// (their worker), so a plain load and store suffice and spare a locked
+// instruction on every spawn, park and wake; other threads share the foreign set
+// and need the atomic add.
+template <class T>
+void bump(std::atomic<T> WorkerCounters::*counter, T delta) {
+  if (tls.worker != nullptr) {
+    std::atomic<T>& c = tls.worker->counters.*counter;
+    c.store(c.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+  } else {
+    (Runtime::current()->foreign_counters().*counter).fetch_add(delta, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace
@@ -108,35 +118,25 @@ std::uint64_t tick_of(std::chrono::steady_clock::time_point tp) noexcept {
 
 // ---------------------------------------------------------------- InjectionQueue
 
-void InjectionQueue::push(TaskHeader* first, TaskHeader* last, std::size_t n) noexcept {
-  last->next = nullptr;
+void InjectionQueue::push(TaskHeader* const* tasks, std::size_t n) noexcept {
   std::lock_guard lock(mutex_);
-  if (tail_ != nullptr) {
-    tail_->next = first;
-  } else {
-    head_ = first;
-  }
-  tail_ = last;
+  tasks_.insert(tasks_.end(), tasks, tasks + n);
   size_.fetch_add(n, std::memory_order_release);
 }
 
-TaskHeader* InjectionQueue::pop() noexcept {
-  TaskHeader* first = nullptr;
-  return pop_batch(1, first) == 1 ? first : nullptr;
-}
-
-std::size_t InjectionQueue::pop_batch(std::size_t max, TaskHeader*& first) noexcept {
+void InjectionQueue::push_list(TaskHeader* first) noexcept {
   std::lock_guard lock(mutex_);
   std::size_t n = 0;
-  first = head_;
-  TaskHeader* last = nullptr;
-  while (n < max && head_ != nullptr) {
-    last = head_;
-    head_ = head_->next;
-    ++n;
-  }
-  if (last != nullptr) last->next = nullptr;
-  if (head_ == nullptr) tail_ = nullptr;
+  for (TaskHeader* t = first; t != nullptr; t = t->next, ++n)
+    tasks_.push_back(t);
+  size_.fetch_add(n, std::memory_order_release);
+}
+
+std::size_t InjectionQueue::pop_batch(TaskHeader** out, std::size_t max) noexcept {
+  std::lock_guard lock(mutex_);
+  const std::size_t n = std::min(max, tasks_.size());
+  std::copy_n(tasks_.begin(), n, out);
+  tasks_.erase(tasks_.begin(), tasks_.begin() + static_cast<std::ptrdiff_t>(n));
   size_.fetch_sub(n, std::memory_order_release);
   return n;
 }
@@ -159,10 +159,9 @@ Runtime::~Runtime() = default;
 void Runtime::push_local(Worker& w, TaskHeader* task) noexcept {
   while (!w.runq.push(task)) {
     // Full: move half of it plus nothing else to the shared queue, then retry.
-    TaskHeader* first = nullptr;
-    TaskHeader* last = nullptr;
-    const std::uint32_t n = w.runq.take_half_for_overflow(first, last);
-    if (n > 0) injection_.push(first, last, n);
+    std::array<TaskHeader*, LocalRunQueue::kCapacity / 2> half;
+    const std::uint32_t n = w.runq.take_half(half);
+    if (n > 0) injection_.push(half.data(), n);
   }
 }
 
@@ -170,7 +169,7 @@ void Runtime::schedule(TaskHeader* task, bool from_wake, WakeOrder order) noexce
   task->state.store(TaskState::kRunnable, std::memory_order_relaxed);
   Worker* w = tls.rt == this ? tls.worker : nullptr;
   if (w == nullptr) {
-    injection_.push(task, task, 1);
+    injection_.push(&task, 1);
     notify_work();
     return;
   }
@@ -188,14 +187,9 @@ void Runtime::schedule(TaskHeader* task, bool from_wake, WakeOrder order) noexce
 void Runtime::schedule_list(TaskHeader* first) noexcept {
   Worker* w = tls.rt == this ? tls.worker : nullptr;
   if (w == nullptr) {
-    std::size_t n = 0;
-    TaskHeader* last = first;
-    for (TaskHeader* t = first; t != nullptr; t = t->next) {
+    for (TaskHeader* t = first; t != nullptr; t = t->next)
       t->state.store(TaskState::kRunnable, std::memory_order_relaxed);
-      last = t;
-      ++n;
-    }
-    if (n > 0) injection_.push(first, last, n);
+    injection_.push_list(first);
   } else {
     for (TaskHeader* t = first; t != nullptr;) {
       TaskHeader* next = t->next;
@@ -208,9 +202,12 @@ void Runtime::schedule_list(TaskHeader* first) noexcept {
 }
 
 void Runtime::notify_work() noexcept {
-  // Pairs with the seq_cst increment of n_idle_ in park(): either we see the idle
-  // worker or it sees the task we just published.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // From another thread: pairs with the seq_cst increment of n_idle_ in park(), so
+  // either we see the idle worker or it sees the task we just published. A worker
+  // skips the fence (the cost of a spawn is otherwise dominated by it): whatever it
+  // queued it will run itself if nobody else does, so a missed wake-up costs
+  // parallelism until its next push, never progress (Go makes the same trade).
+  if (tls.rt != this) std::atomic_thread_fence(std::memory_order_seq_cst);
   if (n_spinning_.load(std::memory_order_relaxed) != 0) return;
   if (n_idle_.load(std::memory_order_relaxed) == 0) return;
   Worker* w = nullptr;
@@ -331,7 +328,7 @@ TaskHeader* Runtime::steal(Worker& w) {
       Worker& victim = *workers_[(start + i) % n];
       if (&victim == &w) continue;
       if (TaskHeader* t = victim.runq.steal_into(w.runq)) {
-        w.counters.steals.fetch_add(1, std::memory_order_relaxed);
+        bump(&WorkerCounters::steals, std::uint64_t{1});
         return t;
       }
     }
@@ -378,7 +375,7 @@ void Runtime::park(Worker& w) {
     }
     w.sleep_until.store(until, std::memory_order_release);
   }
-  w.counters.parks.fetch_add(1, std::memory_order_relaxed);
+  bump(&WorkerCounters::parks, std::uint64_t{1});
   futex_wait(w.wake_word, 0, until);
   w.sleep_until.store(kNever, std::memory_order_release);
   std::lock_guard lock(idle_mutex_);
@@ -417,17 +414,24 @@ TaskHeader* Runtime::find_runnable(Worker& w) {
       push_local(w, t);
     }
     w.next_streak = 0;
-    if (TaskHeader* t = w.runq.pop()) return found(t);
+    if (TaskHeader* t = w.runq.pop()) {
+      // Start pulling the following task's header and frame (often written on
+      // another core) while this one runs.
+      if (TaskHeader* following = w.runq.peek()) {
+        __builtin_prefetch(following);
+        __builtin_prefetch(following->frame());
+      }
+      return found(t);
+    }
     if (const std::size_t waiting = injection_.size(); waiting > 0) {
-      const std::size_t want = std::min<std::size_t>(waiting / workers_.size() + 1, 128);
-      TaskHeader* first = nullptr;
-      if (injection_.pop_batch(want, first) > 0) {
-        for (TaskHeader* t = first->next; t != nullptr;) {
-          TaskHeader* next = t->next;
-          push_local(w, t);
-          t = next;
-        }
-        return found(first);
+      // A fair share of the shared queue, at most half a local queue.
+      std::array<TaskHeader*, LocalRunQueue::kCapacity / 2> batch;
+      const std::size_t want = std::min<std::size_t>(waiting / workers_.size() + 1, batch.size());
+      const std::size_t got = injection_.pop_batch(batch.data(), want);
+      if (got > 0) {
+        for (std::size_t i = 1; i < got; ++i)
+          push_local(w, batch[i]);
+        return found(batch[0]);
       }
     }
     if (run_due_timers(w, true)) continue;
@@ -437,7 +441,7 @@ TaskHeader* Runtime::find_runnable(Worker& w) {
 }
 
 void Runtime::run_task(Worker& w, TaskHeader* task) {
-  w.counters.polls.fetch_add(1, std::memory_order_relaxed);
+  bump(&WorkerCounters::polls, std::uint64_t{1});
   tls.current = task;
   tls.budget = kTaskBudget;
   task->state.store(TaskState::kRunning, std::memory_order_relaxed);
@@ -457,21 +461,21 @@ void Runtime::run_task(Worker& w, TaskHeader* task) {
       notify_work();
       break;
     case ThreadState::After::kFinish:
-      complete(w, task);
+      complete(task);
       break;
     default:
       break;
   }
 }
 
-void Runtime::complete(Worker& w, TaskHeader* task) {
-  w.counters.finished.fetch_add(1, std::memory_order_relaxed);
+void Runtime::complete(TaskHeader* task) {
+  bump(&WorkerCounters::finished, std::uint64_t{1});
   // Release: a joiner that reads kFinished sees the result.
   task->state.store(TaskState::kFinished, std::memory_order_release);
   TaskHeader* joiner =
       task->joiner.exchange(TaskHeader::joiner_closed(), std::memory_order_acq_rel);
   if (joiner != nullptr) {
-    w.counters.parked_delta.fetch_sub(1, std::memory_order_relaxed);
+    bump(&WorkerCounters::parked_delta, std::int64_t{-1});
     schedule(joiner, true, WakeOrder::kBack);
   }
   if (task == entry_) stop();
@@ -525,9 +529,13 @@ LeakCheck leak_check_from_env() {
 }  // namespace
 
 std::string Runtime::run(TaskHeader* entry, const RunOptions& options) {
+  static std::atomic<std::uint64_t> runs{0};
+  generation_ = runs.fetch_add(1, std::memory_order_relaxed) + 1;  // before publishing
   Runtime* expected = nullptr;
-  if (!current_.compare_exchange_strong(expected, this, std::memory_order_acq_rel))
+  if (!current_.compare_exchange_strong(expected, this, std::memory_order_acq_rel)) {
+    release_task(entry);  // never started: drop its own reference (the caller's handle keeps one)
     throw std::logic_error("orca::run: a runtime is already running in this process");
+  }
   entry_ = entry;
   entry->id = next_task_id();
   std::vector<std::thread> threads;
@@ -567,8 +575,10 @@ std::string Runtime::run(TaskHeader* entry, const RunOptions& options) {
   }
   // Tear down unfinished tasks. Pin every live block first: destroying one frame
   // may drop the last JoinHandle of another task.
-  for (TaskHeader* t : live)
+  for (TaskHeader* t : live) {
+    t->flags.fetch_or(TaskHeader::kJoinable);  // count references from here on
     t->refs.fetch_add(1, std::memory_order_relaxed);
+  }
   for (TaskHeader* t : live) {
     if (t->state.load(std::memory_order_relaxed) == TaskState::kFinished) continue;
     t->flags.fetch_or(TaskHeader::kAbandoned | TaskHeader::kFrameDestroyed);
@@ -598,17 +608,17 @@ void prepare_park(TaskHeader* task, std::coroutine_handle<> resume_point,
   task->resume_point = resume_point;
   task->wait_reason.store(reason, std::memory_order_relaxed);
   task->state.store(TaskState::kParked, std::memory_order_relaxed);
-  counters_here().parked_delta.fetch_add(1, std::memory_order_relaxed);
+  bump(&WorkerCounters::parked_delta, std::int64_t{1});
 }
 
 void cancel_park(TaskHeader* task) noexcept {
   task->state.store(TaskState::kRunning, std::memory_order_relaxed);
-  counters_here().parked_delta.fetch_sub(1, std::memory_order_relaxed);
+  bump(&WorkerCounters::parked_delta, std::int64_t{-1});
 }
 
 void wake(TaskHeader* task, WakeOrder order) noexcept {
   Runtime* rt = tls.rt != nullptr ? tls.rt : Runtime::current();
-  counters_here().parked_delta.fetch_sub(1, std::memory_order_relaxed);
+  bump(&WorkerCounters::parked_delta, std::int64_t{-1});
   rt->schedule(task, true, order);
 }
 
@@ -618,7 +628,7 @@ void wake_list(TaskHeader* first) noexcept {
   std::int64_t n = 0;
   for (TaskHeader* t = first; t != nullptr; t = t->next)
     ++n;
-  counters_here().parked_delta.fetch_sub(n, std::memory_order_relaxed);
+  bump(&WorkerCounters::parked_delta, -n);
   rt->schedule_list(first);
 }
 
@@ -650,7 +660,7 @@ void schedule_new(TaskHeader* task) {
   Runtime* rt = tls.rt != nullptr ? tls.rt : Runtime::current();
   if (rt == nullptr) throw std::logic_error("orca: go/spawn called with no runtime running");
   task->id = next_task_id();
-  counters_here().spawned.fetch_add(1, std::memory_order_relaxed);
+  bump(&WorkerCounters::spawned, std::uint64_t{1});
   rt->schedule(task, false, WakeOrder::kBack);
 }
 
@@ -667,7 +677,9 @@ std::uint64_t next_task_id() noexcept {
 }
 
 void release_task(TaskHeader* task) noexcept {
-  if (task->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // A task nobody can join holds its only reference: no locked instruction needed.
+  const bool shared = task->flags.load(std::memory_order_relaxed) & TaskHeader::kJoinable;
+  if (shared && task->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   const std::uint32_t flags = task->flags.load(std::memory_order_acquire);
   if ((flags & TaskHeader::kFrameDestroyed) == 0) {
     if (task->on_unjoined_failure != nullptr && (flags & TaskHeader::kJoined) == 0)
@@ -683,7 +695,8 @@ bool TimerEntry::arm(Clock::time_point deadline) {
   Runtime* rt = tls.rt != nullptr ? tls.rt : Runtime::current();
   if (rt == nullptr || deadline <= Clock::now()) return false;
   TimerShard& shard = tls.worker != nullptr ? tls.worker->timers : rt->foreign_timer_shard();
-  tick_ = tick_of(deadline);
+  const std::uint64_t tick = tick_of(deadline);
+  tick_ = tick;
   bool earliest = false;
   {
     std::lock_guard lock(shard.mutex);
@@ -691,9 +704,9 @@ bool TimerEntry::arm(Clock::time_point deadline) {
     shard.wheel.insert(this);
     shard_.store(&shard, std::memory_order_release);
     shard.publish();
-    earliest = tick_ < before;
+    earliest = tick < before;
   }
-  if (earliest) rt->timer_armed(tick_);
+  if (earliest) rt->timer_armed(tick);
   return true;
 }
 

@@ -30,6 +30,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -72,19 +73,25 @@ struct Worker {
   WorkerCounters counters;
 };
 
-// The runnable tasks nobody owns: a locked intrusive FIFO.
+// The runnable tasks nobody owns: a locked FIFO of pointers. An array, not a list
+// through the headers: moving a batch then copies pointers instead of chasing one
+// cold header after another.
 class InjectionQueue {
  public:
-  void push(TaskHeader* first, TaskHeader* last, std::size_t n) noexcept;
-  TaskHeader* pop() noexcept;
-  // Pops up to `max` tasks into a list; returns the count.
-  std::size_t pop_batch(std::size_t max, TaskHeader*& first) noexcept;
+  void push(TaskHeader* const* tasks, std::size_t n) noexcept;
+  // Pushes a list linked through TaskHeader::next.
+  void push_list(TaskHeader* first) noexcept;
+  // Pops up to `max` tasks into `out`; returns the count.
+  std::size_t pop_batch(TaskHeader** out, std::size_t max) noexcept;
+  TaskHeader* pop() noexcept {
+    TaskHeader* t = nullptr;
+    return pop_batch(&t, 1) == 1 ? t : nullptr;
+  }
   std::size_t size() const noexcept { return size_.load(std::memory_order_acquire); }
 
  private:
   std::mutex mutex_;
-  TaskHeader* head_ = nullptr;
-  TaskHeader* tail_ = nullptr;
+  std::deque<TaskHeader*> tasks_;
   std::atomic<std::size_t> size_{0};
 };
 
@@ -111,13 +118,16 @@ class Runtime {
   const std::vector<std::unique_ptr<Worker>>& workers() const noexcept { return workers_; }
   const InjectionQueue& injection() const noexcept { return injection_; }
 
+  // Distinguishes successive runs, even of runtimes at the same address.
+  std::uint64_t generation() const noexcept { return generation_; }
+
   static Runtime* current() noexcept { return current_.load(std::memory_order_acquire); }
 
  private:
   void worker_main(Worker& w);
   TaskHeader* find_runnable(Worker& w);
   void run_task(Worker& w, TaskHeader* task);
-  void complete(Worker& w, TaskHeader* task);
+  void complete(TaskHeader* task);
   void push_local(Worker& w, TaskHeader* task) noexcept;
   TaskHeader* steal(Worker& w);
   bool run_due_timers(Worker& w, bool all_shards);
@@ -141,6 +151,7 @@ class Runtime {
   bool deadlocked_ = false;  // guarded by idle_mutex_
   std::atomic<std::int64_t> external_wakers_{0};
   TaskHeader* entry_ = nullptr;
+  std::uint64_t generation_ = 0;
 
   static std::atomic<Runtime*> current_;
 };

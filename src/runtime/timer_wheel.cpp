@@ -16,8 +16,11 @@ int level_for(std::uint64_t elapsed, std::uint64_t tick) {
 
 void TimerWheel::link(TimerEntry* e) noexcept {
   std::uint64_t tick = e->tick_ < elapsed_ ? elapsed_ : e->tick_;
-  // Beyond the wheel's span: park at the far edge; advance() re-inserts it.
-  if (tick - elapsed_ >= kSpan) tick = elapsed_ + kSpan - 1;
+  // Beyond the top level's current rotation: park at its last tick; advance()
+  // re-inserts the entry from there. Keeping every tick within the rotation of
+  // `elapsed_` means no level ever wraps around.
+  const std::uint64_t last_in_rotation = elapsed_ | (kSpan - 1);
+  if (tick > last_in_rotation) tick = last_in_rotation;
   const int level = level_for(elapsed_, tick);
   const int slot = static_cast<int>((tick >> (6 * level)) & 63);
   e->level_ = static_cast<std::uint8_t>(level);
@@ -48,36 +51,62 @@ void TimerWheel::remove(TimerEntry* e) noexcept {
   --size_;
 }
 
-std::uint64_t TimerWheel::next_expiry() const noexcept {
-  for (int level = 0; level < kLevels; ++level) {
-    if (occupied_[level] == 0) continue;
-    const int shift = 6 * level;
-    const std::uint64_t pos = (elapsed_ >> shift) & 63;
-    // Slots below the current position are empty by the invariant.
-    const std::uint64_t ahead = occupied_[level] >> pos << pos;
-    const int slot = std::countr_zero(ahead);
-    const std::uint64_t level_base = shift + 6 >= 64 ? 0 : elapsed_ >> (shift + 6) << (shift + 6);
-    const std::uint64_t start = level_base + (static_cast<std::uint64_t>(slot) << shift);
-    // Lower levels always expire before higher ones: the first occupied level wins.
-    return start < elapsed_ ? elapsed_ : start;
+// The first occupied slot of `level` at or after its current position, and the
+// tick at which it must be handled (its start, or now if that has passed).
+bool TimerWheel::level_expiry(int level, std::uint64_t& tick, int& slot) const noexcept {
+  if (occupied_[level] == 0) return false;
+  const int shift = 6 * level;
+  const std::uint64_t pos = (elapsed_ >> shift) & 63;
+  // Slots before the current position are empty: nothing wraps (see link()).
+  const std::uint64_t ahead = occupied_[level] >> pos << pos;
+  if (ahead == 0) return false;
+  slot = std::countr_zero(ahead);
+  const std::uint64_t rotation = shift + 6 >= 64 ? 0 : elapsed_ >> (shift + 6) << (shift + 6);
+  const std::uint64_t start = rotation + (static_cast<std::uint64_t>(slot) << shift);
+  // A higher level's slot at the current position began at or before elapsed_
+  // (advance() stopped inside it): it is due for cascading now.
+  tick = start < elapsed_ ? elapsed_ : start;
+  return true;
+}
+
+bool TimerWheel::earliest(int& level, std::uint64_t& tick, int& slot) const noexcept {
+  bool found = false;
+  // From the top down, keeping only strictly earlier ones: on a tie the higher
+  // level wins, so a slot is cascaded before the level-0 slot of the same tick
+  // fires, and entries cascaded into that tick fire in the same advance().
+  for (int l = kLevels - 1; l >= 0; --l) {
+    std::uint64_t t = 0;
+    int s = 0;
+    if (level_expiry(l, t, s) && (!found || t < tick)) {
+      found = true;
+      level = l;
+      tick = t;
+      slot = s;
+    }
   }
-  return kNever;
+  return found;
+}
+
+std::uint64_t TimerWheel::next_expiry() const noexcept {
+  int level = 0;
+  int slot = 0;
+  std::uint64_t tick = kNever;
+  return earliest(level, tick, slot) ? tick : kNever;
 }
 
 std::size_t TimerWheel::advance(std::uint64_t now) noexcept {
   std::size_t fired = 0;
-  for (;;) {
-    const std::uint64_t expiry = next_expiry();
-    if (expiry == kNever || expiry > now) break;
-    elapsed_ = expiry;
-    // The first occupied level holds the expiring slot.
-    int level = 0;
-    while (occupied_[level] == 0)
-      ++level;
-    const int slot = static_cast<int>((expiry >> (6 * level)) & 63);
+  int level = 0;
+  int slot = 0;
+  std::uint64_t expiry = 0;
+  while (earliest(level, expiry, slot) && expiry <= now) {
     TimerEntry* list = slots_[level][slot].head;
     slots_[level][slot].head = nullptr;
     occupied_[level] &= ~(std::uint64_t{1} << slot);
+    // Cascading re-inserts relative to the slot's start; a level-0 slot is done
+    // once handled, so what is re-inserted from it (a far deadline parked at the
+    // rotation's edge) goes strictly after it.
+    elapsed_ = level == 0 ? expiry + 1 : expiry;
     while (list != nullptr) {
       TimerEntry* e = list;
       list = e->next_;
@@ -88,7 +117,7 @@ std::size_t TimerWheel::advance(std::uint64_t now) noexcept {
         e->fire(e);
         ++fired;
       } else {
-        link(e);  // cascade to a lower level (or re-park a far deadline)
+        link(e);
       }
     }
   }

@@ -2,9 +2,12 @@
 // Level L slot covers 64^L ticks of kTickNs; insert and cancel are O(1), finding
 // the next expiry is O(levels) with one bitmap per level.
 //
-// Invariant: every entry's tick is >= `elapsed_`, and it lives at the level of the
-// highest 6-bit digit in which its tick differs from `elapsed_`, so slots at a
-// level are always at or after the level's current position: no wrap-around.
+// Invariant: every entry's tick is >= `elapsed_` and within the top level's current
+// rotation, and it lives at the level of the highest 6-bit digit in which its tick
+// differed from `elapsed_` when it was linked, so occupied slots are always at or
+// after each level's current position: no wrap-around. A higher level's slot can
+// sit at the current position (advance() stopped inside it); the next expiry is
+// therefore the minimum over all levels, not the first occupied level.
 // Not thread-safe: TimerShard wraps it with a lock.
 #pragma once
 
@@ -43,6 +46,8 @@ class TimerWheel {
     TimerEntry* head = nullptr;
   };
   void link(TimerEntry* e) noexcept;
+  bool level_expiry(int level, std::uint64_t& tick, int& slot) const noexcept;
+  bool earliest(int& level, std::uint64_t& tick, int& slot) const noexcept;
 
   std::uint64_t elapsed_ = 0;
   std::size_t size_ = 0;

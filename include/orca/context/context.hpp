@@ -83,6 +83,7 @@ class ContextSleepAwaiter {
   ContextSleepAwaiter(CancelNode* node, Clock::time_point deadline) noexcept
       : node_(node), deadline_(deadline) {}
   ContextSleepAwaiter(const ContextSleepAwaiter&) = delete;
+  ~ContextSleepAwaiter();
 
   bool await_ready() noexcept;
   bool await_suspend(std::coroutine_handle<> self) noexcept;

@@ -4,6 +4,8 @@
 // equivalent for os/signal. Cheap to create; safe from any thread.
 #pragma once
 
+#include <cstdint>
+
 namespace orca {
 
 class ExternalWaker {
@@ -15,7 +17,7 @@ class ExternalWaker {
   ExternalWaker& operator=(const ExternalWaker&) = delete;
 
  private:
-  bool active_ = false;
+  std::uint64_t generation_ = 0;  // the run() counted in, if any (0: none)
 };
 
 }  // namespace orca

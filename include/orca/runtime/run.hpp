@@ -26,6 +26,7 @@ template <class F>
 detail::OutputOf<F> run(F&& entry, RunOptions options = {}) {
   detail::TaskHeader* header = detail::make_root(std::forward<F>(entry));
   header->refs.store(2, std::memory_order_relaxed);
+  header->flags.store(detail::TaskHeader::kJoinable, std::memory_order_relaxed);
   JoinHandle<detail::OutputOf<F>> handle(header);
   detail::run_entry(header, options);
   return std::move(handle).take();

@@ -233,6 +233,7 @@ template <class F>
 JoinHandle<detail::OutputOf<F>> spawn(F&& f) {
   detail::TaskHeader* header = detail::make_root(std::forward<F>(f));
   header->refs.store(2, std::memory_order_relaxed);  // the task and the handle
+  header->flags.store(detail::TaskHeader::kJoinable, std::memory_order_relaxed);
   JoinHandle<detail::OutputOf<F>> handle(header);
   try {
     detail::schedule_new(header);

@@ -43,7 +43,8 @@ struct alignas(64) TaskHeader {
   std::atomic<std::uint32_t> flags{0};
   static constexpr std::uint32_t kFrameDestroyed = 1;
   static constexpr std::uint32_t kAbandoned = 2;
-  static constexpr std::uint32_t kJoined = 4;  // a JoinHandle took the result
+  static constexpr std::uint32_t kJoined = 4;    // a JoinHandle took the result
+  static constexpr std::uint32_t kJoinable = 8;  // spawned with a JoinHandle: refs shared
 
   // The root coroutine frame begins right after the header.
   void* frame() noexcept { return reinterpret_cast<std::byte*>(this) + sizeof(TaskHeader); }

@@ -1,0 +1,750 @@
+// select: Go's select statement for orca tasks — wait for the first of several
+// channel operations, context cancellations and timers.
+//
+//   auto r = co_await orca::select(ctx,                 // optional: the select's own context
+//                                  orca::recv(jobs),    // case 0
+//                                  orca::send(out, v),  // case 1
+//                                  quit.done(),         // case 2: another context's done
+//                                  orca::after(10ms));  // case 3
+//   switch (r.index()) {
+//     case 0: if (auto& job = r.get<0>()) run(*job); else /* closed */; break;
+//     case 1: /* sent (or r.get<1>().error() == errc::closed) */ break;
+//     case 2: /* quit: r.get<2>() is its error */ break;
+//     case 3: /* timed out */ break;
+//     default: return r.error();  // index() == -1: ctx is done
+//   }
+//
+// Cases: recv(ch) -> Result<T> (the value, or errc::closed once closed and drained);
+// send(ch, v) -> SendResult<T> (sent, or errc::closed with the value back);
+// ctx.done() -> std::error_code (that context's error); after(d) / until(t) ->
+// std::monostate; default_case() -> std::monostate. r.index() is the chosen case's
+// position among the cases; r.get<I>() its outcome (only for the chosen case).
+//
+// Semantics (Go's): if one or more cases can proceed, one of them is chosen
+// uniformly at random (no case starves) and performed; otherwise a default case
+// is chosen if there is one, else the task parks until one case can proceed,
+// performs exactly that one and withdraws the others. A case is disabled at run
+// time with a null channel, `recv(enabled ? &ch : nullptr)` (Go's nil channel), or
+// with `.when(flag)` on any case; a select with no enabled case and no default
+// waits until its context is done (forever without one, as Go's `select {}`).
+// The select's own context, if given, is checked first: once it is done, the
+// select returns index() == -1 and error() == its error, even if a case is ready.
+//
+// Cancel safety: a select that ends through its context (or any done case or
+// timer) performed no channel operation: no value was taken from or given to any
+// channel. A send case that is not chosen keeps its value inside the select, which
+// destroys it (as Go evaluates and drops it); the chosen send case that fails on a
+// closed channel gives its value back (SendResult::unsent()).
+//
+// Thread safety: the channels and contexts may be used from any thread while a
+// select waits on them. Everything lives in the awaiter (the task's frame): no
+// heap allocation. Cases are built in the co_await's full-expression; channels and
+// contexts must outlive it.
+//
+// Protocol (the task is T, its WaitClaim is C; see wait_node.hpp):
+//   1. Poll (await_ready). If the select's context is done, end with its error.
+//      Otherwise shuffle the cases (uniform permutation) and try each enabled case
+//      in that order, each under its own object's lock alone (with a default case,
+//      a channel's snapshot lets a surely-blocked channel be skipped without
+//      locking it); the first that can proceed is performed. Else a default case
+//      is chosen if present.
+//   2. Prepare to park: prepare_park(T); set `registering` (the gate).
+//   3. Lock every channel of an enabled case, in address order, each once (Go's
+//      sellock; no other path holds two channel locks, so no cycle).
+//   4. Re-check every case in the same random order, all channel locks held; the
+//      first ready one is performed at once: no node of T is visible yet, so T
+//      needs no claim, and a parked peer it completes with is claimed as in a plain
+//      operation. Then unlock, cancel_park, and resume.
+//   5. None ready: enqueue one node per channel case, all naming C with their case
+//      index; unlock every channel. From here a waker may claim C, complete its
+//      case (it claims *before* it moves a value in or out of the case's slot, so
+//      a losing waker never touches a case that was not chosen) and wake T.
+//   6. Register with each context (the select's own, then done cases), one context
+//      lock at a time (context locks are never nested here: cancel() takes a
+//      parent's before a child's), then arm one timer for the earliest after/until
+//      case. A context found done or a deadline found passed is claimed by T itself
+//      (try_claim): success means T won that case (nobody else will wake T: it
+//      cancels its park and resumes); failure means a waker won and will wake T.
+//      Either way registration stops there.
+//   7. Clear `registering` (release). This is the last touch of the awaiter.
+//   8. Resumed (await_resume): wait until `registering` is clear (a waker may have
+//      woken T during 5-6), read the winner (acquire), withdraw every other node
+//      under its object's lock, cancel the timer unless it won (cancel() == false
+//      means its callback has finished), and build the result.
+// Exactly once: C's CAS admits one winner; losing wakers skip (and unlink) T's
+// nodes without touching their slots. Losers are withdrawn in 8 before the awaiter
+// can be destroyed; a node unlinked by a losing waker is simply gone.
+//
+// Rejected alternative: enqueueing case by case, each under its own lock alone, and
+// self-claiming a case found ready midway. A channel case that is ready because a
+// peer is parked needs two claims (T's and the peer's), which cannot be taken
+// atomically or rolled back (a waker that lost against a tentative claim has
+// already unlinked the node). Holding the channel locks while checking and
+// enqueueing (3-5) avoids it; contexts and timers (6) cannot be "ready through a
+// peer", so they can be registered after the channel locks are dropped.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "orca/context/context.hpp"
+#include "orca/runtime/detail/scheduling.hpp"
+#include "orca/runtime/detail/timer.hpp"
+#include "orca/runtime/detail/wait_node.hpp"
+#include "orca/sync/channel.hpp"
+
+namespace orca {
+
+namespace detail {
+
+// 64 random bits from a per-thread generator (out of line: it reads a thread-local).
+[[gnu::noinline]] std::uint64_t select_random() noexcept;
+
+// Sorts `locks[0..n)` by address and drops duplicates; returns the new count.
+std::size_t sort_unique_locks(SpinLock** locks, std::size_t n) noexcept;
+
+// What registering one case (protocol step 6) came to.
+enum class Registered : std::uint8_t {
+  kQueued,  // a node is enqueued (or nothing to do)
+  kWon,     // found ready and claimed by the task itself
+  kLost,    // found ready but the claim was taken: a waker won and will wake the task
+};
+
+// Step 6 for one context: lock it; if done, claim for ourselves; else enqueue.
+Registered register_with_context(CancelNode* ctx, WaitNode& node, WaitClaim& claim, int index,
+                                 bool& queued) noexcept;
+
+// The one timer of a select, standing for its earliest after/until case.
+struct SelectTimer {
+  TimerEntry entry;
+  WaitClaim* claim = nullptr;
+  int index = -1;
+  // Runs under the wheel's lock: claim the case, wake the task.
+  static void fire(TimerEntry* entry) noexcept;
+};
+struct NoTimer {};
+
+enum class CaseKind : std::uint8_t { kChannel, kDone, kTimer, kDefault };
+
+template <class T>
+class RecvCase {
+ public:
+  static constexpr CaseKind kKind = CaseKind::kChannel;
+  using Outcome = Result<T>;
+
+  explicit RecvCase(Channel<T>* ch) noexcept : ch_(ch) {}
+  RecvCase(RecvCase&& other) noexcept : ch_(other.ch_) {}  // before use only
+  RecvCase& operator=(RecvCase&&) = delete;
+  ~RecvCase() {
+    if (state_ == State::kValue) slot_.destroy();
+    if (node_.linked) ch_->core().withdraw(node_, false);  // runtime teardown only
+  }
+  // Disabled unless `enabled`.
+  [[nodiscard]] RecvCase when(bool enabled) && noexcept {
+    if (!enabled) ch_ = nullptr;
+    return std::move(*this);
+  }
+
+  bool enabled() const noexcept { return ch_ != nullptr; }
+  SpinLock* channel_lock() noexcept { return &ch_->core().lock(); }
+  bool poll(bool peek) noexcept {
+    if (peek && !ch_->recv_may_complete()) return false;
+    return finish_now(ch_->recv_now(slot_.raw()));
+  }
+  bool try_locked(TaskHeader*& peer) noexcept {
+    return finish_now(ch_->recv_locked(slot_.raw(), peer));
+  }
+  void enqueue_locked(WaitClaim& claim, int index) noexcept {
+    node_.claim = &claim;
+    node_.index = index;
+    node_.slot = slot_.raw();
+    ch_->core().receivers().push_back(&node_);
+    ch_->core().publish();
+    queued_ = true;
+  }
+  Registered register_unlocked(WaitClaim&, int) noexcept { return Registered::kQueued; }
+  void withdraw() noexcept {
+    if (queued_) ch_->core().withdraw(node_, false);
+  }
+  void finish_by_waker() noexcept { state_ = node_.closed ? State::kClosed : State::kValue; }
+  Outcome take() noexcept {
+    if (state_ != State::kValue) return errc::closed;
+    state_ = State::kTaken;
+    Result<T> r(std::move(slot_.get()));
+    slot_.destroy();
+    return r;
+  }
+
+ private:
+  enum class State : std::uint8_t { kPending, kValue, kClosed, kTaken };
+  bool finish_now(ChanOp op) noexcept {
+    if (op == ChanOp::kWouldBlock) return false;
+    state_ = op == ChanOp::kDone ? State::kValue : State::kClosed;
+    return true;
+  }
+
+  Channel<T>* ch_;
+  State state_ = State::kPending;
+  bool queued_ = false;
+  ChanWaiter node_;
+  ValueSlot<T> slot_;
+};
+
+template <class T>
+class SendCase {
+ public:
+  static constexpr CaseKind kKind = CaseKind::kChannel;
+  using Outcome = SendResult<T>;
+
+  template <class U>
+  SendCase(Channel<T>* ch, U&& value) : ch_(ch), value_(std::forward<U>(value)) {}
+  SendCase(SendCase&& other) noexcept : ch_(other.ch_), value_(std::move(other.value_)) {}
+  SendCase& operator=(SendCase&&) = delete;
+  ~SendCase() {
+    if (node_.linked) ch_->core().withdraw(node_, true);  // runtime teardown only
+  }
+  [[nodiscard]] SendCase when(bool enabled) && noexcept {
+    if (!enabled) ch_ = nullptr;
+    return std::move(*this);
+  }
+
+  bool enabled() const noexcept { return ch_ != nullptr; }
+  SpinLock* channel_lock() noexcept { return &ch_->core().lock(); }
+  bool poll(bool peek) noexcept {
+    if (peek && !ch_->send_may_complete()) return false;
+    return finish_now(ch_->send_now(value_));
+  }
+  bool try_locked(TaskHeader*& peer) noexcept { return finish_now(ch_->send_locked(value_, peer)); }
+  void enqueue_locked(WaitClaim& claim, int index) noexcept {
+    node_.claim = &claim;
+    node_.index = index;
+    node_.slot = &value_;
+    ch_->core().senders().push_back(&node_);
+    ch_->core().publish();
+    queued_ = true;
+  }
+  Registered register_unlocked(WaitClaim&, int) noexcept { return Registered::kQueued; }
+  void withdraw() noexcept {
+    if (queued_) ch_->core().withdraw(node_, true);
+  }
+  void finish_by_waker() noexcept { closed_ = node_.closed; }
+  Outcome take() noexcept {
+    if (!closed_) return SendResult<T>();
+    return SendResult<T>(make_error_code(errc::closed), std::move(value_));
+  }
+
+ private:
+  bool finish_now(ChanOp op) noexcept {
+    if (op == ChanOp::kWouldBlock) return false;
+    closed_ = op == ChanOp::kClosed;
+    return true;
+  }
+
+  Channel<T>* ch_;
+  bool closed_ = false;
+  bool queued_ = false;
+  ChanWaiter node_;
+  T value_;
+};
+
+class DoneCase {
+ public:
+  static constexpr CaseKind kKind = CaseKind::kDone;
+  using Outcome = std::error_code;
+
+  explicit DoneCase(CancelNode* node) noexcept : node_(node) {}
+  DoneCase(DoneCase&& other) noexcept : node_(other.node_) {}
+  DoneCase& operator=(DoneCase&&) = delete;
+  ~DoneCase() {
+    if (wait_.linked) withdraw_from_context(node_, wait_);  // runtime teardown only
+  }
+  [[nodiscard]] DoneCase when(bool enabled) && noexcept {
+    if (!enabled) node_ = nullptr;
+    return std::move(*this);
+  }
+
+  // A context that can never be cancelled is never ready: disabled.
+  bool enabled() const noexcept { return node_ != nullptr; }
+  SpinLock* channel_lock() noexcept { return nullptr; }
+  // Acquire: pairs with cancel()'s release of `done`, so err is readable.
+  bool poll(bool = true) noexcept { return node_->done.load(std::memory_order_acquire); }
+  bool try_locked(TaskHeader*&) noexcept { return poll(); }
+  void enqueue_locked(WaitClaim&, int) noexcept {}
+  Registered register_unlocked(WaitClaim& claim, int index) noexcept {
+    return register_with_context(node_, wait_, claim, index, queued_);
+  }
+  void withdraw() noexcept {
+    if (queued_) withdraw_from_context(node_, wait_);
+  }
+  void finish_by_waker() noexcept {}
+  Outcome take() noexcept { return node_->err; }
+
+ private:
+  CancelNode* node_;
+  bool queued_ = false;
+  WaitNode wait_;
+};
+
+class TimerCase {
+ public:
+  static constexpr CaseKind kKind = CaseKind::kTimer;
+  using Outcome = std::monostate;
+
+  explicit TimerCase(Clock::time_point deadline) noexcept : deadline_(deadline) {}
+  [[nodiscard]] TimerCase when(bool enabled) && noexcept {
+    enabled_ = enabled;
+    return *this;
+  }
+
+  bool enabled() const noexcept { return enabled_; }
+  Clock::time_point deadline() const noexcept { return deadline_; }
+  SpinLock* channel_lock() noexcept { return nullptr; }
+  bool poll(bool = true) noexcept { return deadline_ <= Clock::now(); }
+  bool try_locked(TaskHeader*&) noexcept { return poll(); }
+  void enqueue_locked(WaitClaim&, int) noexcept {}
+  Registered register_unlocked(WaitClaim&, int) noexcept { return Registered::kQueued; }
+  void withdraw() noexcept {}
+  void finish_by_waker() noexcept {}
+  Outcome take() noexcept { return {}; }
+
+ private:
+  Clock::time_point deadline_;
+  bool enabled_ = true;
+};
+
+class DefaultCase {
+ public:
+  static constexpr CaseKind kKind = CaseKind::kDefault;
+  using Outcome = std::monostate;
+
+  [[nodiscard]] DefaultCase when(bool enabled) && noexcept {
+    enabled_ = enabled;
+    return *this;
+  }
+
+  bool enabled() const noexcept { return enabled_; }
+  SpinLock* channel_lock() noexcept { return nullptr; }
+  bool poll(bool = true) noexcept { return false; }  // chosen only after every other case
+  bool try_locked(TaskHeader*&) noexcept { return false; }
+  void enqueue_locked(WaitClaim&, int) noexcept {}
+  Registered register_unlocked(WaitClaim&, int) noexcept { return Registered::kQueued; }
+  void withdraw() noexcept {}
+  void finish_by_waker() noexcept {}
+  Outcome take() noexcept { return {}; }
+
+ private:
+  bool enabled_ = true;
+};
+
+template <class C>
+struct IsSelectCase : std::false_type {};
+template <class T>
+struct IsSelectCase<RecvCase<T>> : std::true_type {};
+template <class T>
+struct IsSelectCase<SendCase<T>> : std::true_type {};
+template <>
+struct IsSelectCase<DoneCase> : std::true_type {};
+template <>
+struct IsSelectCase<TimerCase> : std::true_type {};
+template <>
+struct IsSelectCase<DefaultCase> : std::true_type {};
+template <>
+struct IsSelectCase<DoneAwaiter> : std::true_type {};
+
+// What a select() argument becomes inside the awaiter.
+template <class C>
+struct CaseOf {
+  using type = std::remove_cvref_t<C>;
+};
+template <class C>
+requires std::is_same_v<std::remove_cvref_t<C>, DoneAwaiter>
+struct CaseOf<C> {
+  using type = DoneCase;
+};
+
+// ctx.done() is not movable: only the context it names is kept.
+inline DoneCase to_case(const DoneAwaiter& done) noexcept {
+  return DoneCase(done.node());
+}
+template <class C>
+requires(!std::is_same_v<std::remove_cvref_t<C>, DoneAwaiter>) C && to_case(C&& c)
+noexcept {
+  static_assert(!std::is_lvalue_reference_v<C>,
+                "pass select cases as temporaries: orca::select(orca::recv(ch), ...)");
+  return std::forward<C>(c);
+}
+
+template <class... Cases>
+class SelectAwaiter;
+
+}  // namespace detail
+
+// The outcome of a select: which case was chosen and what it produced.
+template <class... Outcomes>
+class [[nodiscard]] SelectResult {
+ public:
+  explicit SelectResult(std::error_code context_error) noexcept
+      : code_(context_error.value()), category_(&context_error.category()) {}
+  template <std::size_t I, class... Args>
+  explicit SelectResult(std::in_place_index_t<I>, Args&&... args)
+      : outcome_(std::in_place_index<I + 1>, std::forward<Args>(args)...) {}
+
+  // The chosen case's position among the select's cases; -1 when the select's own
+  // context ended it.
+  int index() const noexcept { return static_cast<int>(outcome_.index()) - 1; }
+  explicit operator bool() const noexcept { return outcome_.index() != 0; }
+  // The select's context's error when index() == -1.
+  std::error_code error() const noexcept {
+    return category_ == nullptr ? std::error_code() : std::error_code(code_, *category_);
+  }
+
+  // The outcome of case I. Precondition: index() == I.
+  template <std::size_t I>
+  auto& get() & noexcept {
+    return *std::get_if<I + 1>(&outcome_);
+  }
+  template <std::size_t I>
+  auto&& get() && noexcept {
+    return std::move(*std::get_if<I + 1>(&outcome_));
+  }
+
+ private:
+  std::variant<std::monostate, Outcomes...> outcome_;
+  // The error's parts: a default std::error_code calls std::system_category() out
+  // of line, on every select otherwise.
+  int code_ = 0;
+  const std::error_category* category_ = nullptr;
+};
+
+namespace detail {
+
+template <class... Cases>
+class SelectAwaiter {
+  static constexpr std::size_t kCases = sizeof...(Cases);
+  static_assert(kCases > 0 && kCases < 128, "a select takes 1 to 127 cases");
+  static constexpr bool kHasTimer = ((Cases::kKind == CaseKind::kTimer) || ...);
+  static constexpr std::size_t kDefaults = ((Cases::kKind == CaseKind::kDefault ? 1 : 0) + ...);
+  static_assert(kDefaults <= 1, "a select has at most one default case");
+  static constexpr std::size_t kChannelCases = ((Cases::kKind == CaseKind::kChannel ? 1 : 0) + ...);
+  static constexpr int kContextIndex = static_cast<int>(kCases);  // the select's own ctx
+  static constexpr int kNone = -1;
+
+ public:
+  using Result = SelectResult<typename Cases::Outcome...>;
+
+  template <class... Args>
+  explicit SelectAwaiter(CancelNode* cancel, Args&&... cases)
+      : cases_(std::forward<Args>(cases)...), cancel_(cancel) {}
+  SelectAwaiter(const SelectAwaiter&) = delete;
+  SelectAwaiter& operator=(const SelectAwaiter&) = delete;
+  ~SelectAwaiter() {
+    if (!registered_) return;
+    // Destroyed while parked (runtime teardown; nothing runs concurrently): let the
+    // winning case own what a waker delivered, so that its destructor frees it.
+    const int winner = claim_.winner.load(std::memory_order_relaxed);  // quiescent
+    if (winner >= 0 && winner < kContextIndex) visit(winner, [](auto& c) { c.finish_by_waker(); });
+    if (ctx_node_.linked) withdraw_from_context(cancel_, ctx_node_);
+  }
+
+  // Protocol step 1.
+  bool await_ready() noexcept {
+    // Acquire: pairs with cancel()'s release of `done`, so err is readable.
+    if (cancel_ != nullptr && cancel_->done.load(std::memory_order_acquire)) {
+      chosen_ = kContextIndex;
+      return consume_budget();
+    }
+    shuffle();
+    // A non-blocking select peeks at each channel's snapshot and skips the lock of
+    // one that surely cannot proceed: with nothing ready it locks nothing. A blocking
+    // one locks at once: between cores, peeking then locking a ready channel costs
+    // two cache-line round trips instead of one (measured on select2_ready).
+    bool peek = false;
+    if constexpr (kDefaults > 0) peek = std::get<default_index()>(cases_).enabled();
+    for (std::size_t k = 0; k < kCases; ++k) {
+      const int i = order_[k];
+      if (visit(i, [peek](auto& c) { return c.enabled() && c.poll(peek); })) {
+        chosen_ = i;
+        return consume_budget();
+      }
+    }
+    if constexpr (kDefaults > 0) {
+      if (std::get<default_index()>(cases_).enabled()) {
+        chosen_ = static_cast<int>(default_index());
+        return consume_budget();
+      }
+    }
+    return false;
+  }
+
+  // Protocol steps 2-7. Out of line: nothing of the frame may be touched after the
+  // final store, and Clang may otherwise do so (LLVM 56301).
+  [[gnu::noinline]] bool await_suspend(std::coroutine_handle<> self) noexcept {
+    if (chosen_ != kNone) {  // completed in await_ready; the budget is spent
+      yield_current(self);
+      return true;
+    }
+    TaskHeader* me = current_task();
+    claim_.task = me;
+    prepare_park(me, self, kChannelCases > 0 ? "select" : "select (no channel)");
+    registered_ = true;
+    // Relaxed: read by the task only after a wake-up by someone who found one of
+    // our nodes, i.e. after a lock release or timer arm that follows this store.
+    registering_.store(true, std::memory_order_relaxed);
+
+    // Steps 3-5: check and enqueue the channel cases with all their locks held.
+    std::array<SpinLock*, kChannelCases + 1> locks{};
+    std::size_t n_locks = 0;
+    for (std::size_t i = 0; i < kCases; ++i) {
+      visit(static_cast<int>(i), [&](auto& c) {
+        if (c.kKind == CaseKind::kChannel && c.enabled()) locks[n_locks++] = c.channel_lock();
+      });
+    }
+    n_locks = sort_unique_locks(locks.data(), n_locks);
+    for (std::size_t i = 0; i < n_locks; ++i)
+      locks[i]->lock();
+    TaskHeader* peer = nullptr;
+    int ready = kNone;
+    for (std::size_t k = 0; k < kCases && ready == kNone; ++k) {
+      const int i = order_[k];
+      if (visit(i, [&](auto& c) { return c.enabled() && c.try_locked(peer); })) ready = i;
+    }
+    if (ready == kNone) {
+      for (std::size_t k = 0; k < kCases; ++k) {
+        const int i = order_[k];
+        visit(i, [&](auto& c) {
+          if (c.enabled()) c.enqueue_locked(claim_, i);
+        });
+      }
+    }
+    for (std::size_t i = 0; i < n_locks; ++i)
+      locks[i]->unlock();
+    if (ready != kNone) {  // nothing of ours was visible: a plain completion
+      if (peer != nullptr) wake(peer, WakeOrder::kNext);
+      registered_ = false;
+      // Relaxed: nothing was published; only this thread reads it.
+      registering_.store(false, std::memory_order_relaxed);
+      cancel_park(me);
+      chosen_ = ready;
+      if (consume_budget()) return false;
+      yield_current(self);
+      return true;
+    }
+
+    // Step 6: contexts one at a time, then the timer.
+    Registered outcome = Registered::kQueued;
+    int won = kNone;
+    if (cancel_ != nullptr) {
+      outcome = register_with_context(cancel_, ctx_node_, claim_, kContextIndex, ctx_queued_);
+      if (outcome == Registered::kWon) won = kContextIndex;
+    }
+    for (std::size_t k = 0; k < kCases && outcome == Registered::kQueued; ++k) {
+      const int i = order_[k];
+      outcome = visit(i, [&](auto& c) {
+        return c.enabled() ? c.register_unlocked(claim_, i) : Registered::kQueued;
+      });
+      if (outcome == Registered::kWon) won = i;
+    }
+    if constexpr (kHasTimer) {
+      if (outcome == Registered::kQueued) {
+        int earliest = kNone;
+        Clock::time_point deadline = Clock::time_point::max();
+        for (std::size_t k = 0; k < kCases; ++k) {
+          const int i = order_[k];
+          visit(i, [&](auto& c) {
+            if constexpr (std::remove_reference_t<decltype(c)>::kKind == CaseKind::kTimer) {
+              if (c.enabled() && c.deadline() < deadline) {
+                deadline = c.deadline();
+                earliest = i;
+              }
+            }
+          });
+        }
+        if (earliest != kNone) {
+          timer_.claim = &claim_;
+          timer_.index = earliest;
+          timer_.entry.fire = &SelectTimer::fire;
+          timer_.entry.arg = &timer_;
+          if (!timer_.entry.arm(deadline)) {  // passed meanwhile (or no runtime)
+            if (claim_.try_claim(earliest)) {
+              won = earliest;
+              outcome = Registered::kWon;
+            }
+          }
+        }
+      }
+    }
+    if (won != kNone) {  // ours: nobody else will wake us
+      cancel_park(me);
+      // Relaxed: we own the claim, so no waker wakes us; only this thread reads it.
+      registering_.store(false, std::memory_order_relaxed);
+      return false;
+    }
+    // Step 7. Release: pairs with the acquire in await_resume; the last touch.
+    registering_.store(false, std::memory_order_release);
+    return true;
+  }
+
+  // Protocol step 8.
+  Result await_resume() noexcept {
+    if (registered_) {
+      registered_ = false;
+      // Acquire: pairs with step 7; registration is over and its writes visible.
+      while (registering_.load(std::memory_order_acquire))
+        __builtin_ia32_pause();
+      // Acquire: the winner claimed before completing; what it wrote after the
+      // claim (a value) reaches us through the wake-up's run-queue hand-over.
+      const int winner = claim_.winner.load(std::memory_order_acquire);
+      if (winner != kContextIndex && ctx_queued_) withdraw_from_context(cancel_, ctx_node_);
+      for (std::size_t i = 0; i < kCases; ++i) {
+        if (static_cast<int>(i) != winner)
+          visit(static_cast<int>(i), [](auto& c) { c.withdraw(); });
+      }
+      if constexpr (kHasTimer) {
+        if (winner != timer_.index) timer_.entry.cancel();
+      }
+      if (winner != kContextIndex) visit(winner, [](auto& c) { c.finish_by_waker(); });
+      chosen_ = winner;
+    }
+    if (chosen_ == kContextIndex) return Result(cancel_->err);
+    return make_result();
+  }
+
+ private:
+  static constexpr std::size_t default_index() noexcept {
+    constexpr CaseKind kKinds[] = {Cases::kKind...};
+    for (std::size_t i = 0; i < kCases; ++i) {
+      if (kKinds[i] == CaseKind::kDefault) return i;
+    }
+    return kCases;
+  }
+
+  // Uniform random permutation of the case indices (Fisher-Yates).
+  void shuffle() noexcept {
+    for (std::size_t i = 0; i < kCases; ++i)
+      order_[i] = static_cast<std::uint8_t>(i);
+    if constexpr (kCases > 1) {
+      std::uint64_t r = select_random();
+      for (std::size_t i = kCases - 1; i > 0; --i) {
+        // splitmix64 step, then Lemire's multiply-shift reduction to [0, i].
+        r += 0x9E3779B97F4A7C15ull;
+        std::uint64_t z = r;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        const auto j = static_cast<std::size_t>(((z >> 32) * (i + 1)) >> 32);
+        std::swap(order_[i], order_[j]);
+      }
+    }
+  }
+
+  // Calls f(case) for the case at run-time index i.
+  template <class F>
+  decltype(auto) visit(int i, F&& f) noexcept {
+    return visit_impl(i, f, std::make_index_sequence<kCases>{});
+  }
+  template <class F, std::size_t... I>
+  decltype(auto) visit_impl(int i, F& f, std::index_sequence<I...>) noexcept {
+    using R = decltype(f(std::get<0>(cases_)));
+    if constexpr (std::is_void_v<R>) {
+      (void)((i == static_cast<int>(I) ? (f(std::get<I>(cases_)), true) : false) || ...);
+    } else {
+      R r{};
+      (void)((i == static_cast<int>(I) ? (r = f(std::get<I>(cases_)), true) : false) || ...);
+      return r;
+    }
+  }
+
+  // The chosen case's outcome, moved out of it.
+  template <std::size_t I = 0>
+  Result make_result() noexcept {
+    if constexpr (I + 1 < kCases) {
+      if (chosen_ != static_cast<int>(I)) return make_result<I + 1>();
+    }
+    return Result(std::in_place_index<I>, std::get<I>(cases_).take());
+  }
+
+  std::tuple<Cases...> cases_;
+  CancelNode* cancel_;
+  int chosen_ = kNone;
+  bool registered_ = false;  // steps 2-7 ran: await_resume must do step 8
+  bool ctx_queued_ = false;
+  std::array<std::uint8_t, kCases> order_{};
+  WaitClaim claim_;
+  std::atomic<bool> registering_{false};
+  WaitNode ctx_node_;
+  [[no_unique_address]] std::conditional_t<kHasTimer, SelectTimer, NoTimer> timer_;
+};
+
+}  // namespace detail
+
+// Receive case: the channel's next value, or errc::closed. A null channel disables it.
+template <class T>
+[[nodiscard]] detail::RecvCase<T> recv(Channel<T>& ch) noexcept {
+  return detail::RecvCase<T>(&ch);
+}
+template <class T>
+[[nodiscard]] detail::RecvCase<T> recv(Channel<T>* ch) noexcept {
+  return detail::RecvCase<T>(ch);
+}
+
+// Send case: sends `value` (copied or moved into the select now). A null channel
+// disables it.
+template <class T, class U = T>
+requires std::is_constructible_v<T, U&&>
+[[nodiscard]] detail::SendCase<T> send(Channel<T>& ch, U&& value) {
+  return detail::SendCase<T>(&ch, std::forward<U>(value));
+}
+template <class T, class U = T>
+requires std::is_constructible_v<T, U&&>
+[[nodiscard]] detail::SendCase<T> send(Channel<T>* ch, U&& value) {
+  return detail::SendCase<T>(ch, std::forward<U>(value));
+}
+
+// Timer case: ready once `d` has passed since the select was built (Go's time.After,
+// without a channel or an allocation).
+template <class Rep, class Period>
+[[nodiscard]] detail::TimerCase after(std::chrono::duration<Rep, Period> d) noexcept {
+  const auto now = Clock::now();
+  if (d >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(Clock::time_point::max() -
+                                                                          now))
+    return detail::TimerCase(Clock::time_point::max());
+  return detail::TimerCase(now + std::chrono::duration_cast<Clock::duration>(d));
+}
+// Timer case: ready at `deadline`.
+[[nodiscard]] inline detail::TimerCase until(Clock::time_point deadline) noexcept {
+  return detail::TimerCase(deadline);
+}
+
+// Default case: chosen when no other case can proceed at once; makes the select
+// non-blocking.
+[[nodiscard]] inline detail::DefaultCase default_case() noexcept {
+  return {};
+}
+
+// co_await select(cases...): waits for the first case that can proceed (see top).
+template <class... Cs>
+requires(detail::IsSelectCase<std::remove_cvref_t<Cs>>::value&&...)
+    [[nodiscard]] detail::SelectAwaiter<typename detail::CaseOf<Cs>::type...> select(
+        Cs&&... cases) {
+  return detail::SelectAwaiter<typename detail::CaseOf<Cs>::type...>(
+      nullptr, detail::to_case(std::forward<Cs>(cases))...);
+}
+// co_await select(ctx, cases...): as above, ending with index() == -1 and ctx's
+// error once ctx is done.
+template <class... Cs>
+requires(detail::IsSelectCase<std::remove_cvref_t<Cs>>::value&&...)
+    [[nodiscard]] detail::SelectAwaiter<typename detail::CaseOf<Cs>::type...> select(
+        const Context& ctx, Cs&&... cases) {
+  return detail::SelectAwaiter<typename detail::CaseOf<Cs>::type...>(
+      ctx.node()->canceller, detail::to_case(std::forward<Cs>(cases))...);
+}
+
+}  // namespace orca

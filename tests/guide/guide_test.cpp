@@ -1,0 +1,197 @@
+// The snippets of docs/GUIDE.md, compiled and run. Each snippet sits between
+// "// guide:NAME" and "// end" markers; tests/guide/check_guide.py checks that every
+// code block of the guide is one of them, word for word.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <string>
+#include <vector>
+
+#include "orca/orca.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// guide:go
+orca::Task<int> square(int x) {
+  co_return x* x;
+}
+
+int go_and_spawn() {
+  return orca::run([]() -> orca::Task<int> {
+    orca::go([] { std::puts("fire and forget"); });       // go f()
+    auto handle = orca::spawn([] { return square(7); });  // go, keeping the result
+    co_return co_await std::move(handle);                 // 49
+  });
+}
+// end
+
+TEST(Guide, Go) {
+  EXPECT_EQ(go_and_spawn(), 49);
+}
+
+// guide:chan
+orca::Task<int> sum_through_channel(orca::Context ctx) {
+  orca::Channel<int> ch(2);  // ch := make(chan int, 2)
+  orca::go([&ch, ctx]() -> orca::Task<void> {
+    for (int i = 1; i <= 10; ++i)
+      (void)co_await ch.send(ctx, i);  // ch <- i
+    (void)ch.close();                  // close(ch)
+  });
+  int sum = 0;
+  while (auto v = co_await ch.recv(ctx))
+    sum += *v;  // for v := range ch
+  co_return sum;
+}
+// end
+
+TEST(Guide, Chan) {
+  EXPECT_EQ(orca::run([] { return sum_through_channel(orca::background()); }), 55);
+}
+
+// guide:select
+orca::Task<std::string> first_of(orca::Context ctx, orca::Channel<std::string>& a,
+                                 orca::Channel<std::string>& b) {
+  auto r = co_await orca::select(ctx, orca::recv(a), orca::recv(b), orca::after(50ms));
+  switch (r.index()) {
+    case 0:
+      co_return *r.get<0>();  // case v := <-a
+    case 1:
+      co_return *r.get<1>();  // case v := <-b
+    case 2:
+      co_return "timeout";  // case <-time.After(50 * time.Millisecond)
+    default:
+      co_return r.error().message();  // ctx is done
+  }
+}
+// end
+
+TEST(Guide, Select) {
+  const std::string got = orca::run([]() -> orca::Task<std::string> {
+    orca::Channel<std::string> a(1);
+    orca::Channel<std::string> b(1);
+    (void)a.try_send("from a");
+    co_return co_await first_of(orca::background(), a, b);
+  });
+  EXPECT_EQ(got, "from a");
+}
+
+// guide:select_default
+orca::Task<bool> poll_once(orca::Channel<int>& ch, int& out) {
+  // select { case v := <-ch: ...; default: }
+  auto r = co_await orca::select(orca::recv(ch), orca::default_case());
+  if (r.index() != 0) co_return false;
+  out = *r.get<0>();
+  co_return true;
+}
+// end
+
+TEST(Guide, SelectDefault) {
+  const int got = orca::run([]() -> orca::Task<int> {
+    orca::Channel<int> ch(1);
+    int v = 0;
+    const bool on_empty = co_await poll_once(ch, v);
+    EXPECT_FALSE(on_empty);
+    (void)ch.try_send(7);
+    const bool on_ready = co_await poll_once(ch, v);
+    EXPECT_TRUE(on_ready);
+    co_return v;
+  });
+  EXPECT_EQ(got, 7);
+}
+
+// guide:context
+orca::Task<std::error_code> worker_tree() {
+  auto [ctx, cancel] = orca::with_cancel(orca::background());  // context.WithCancel
+  auto [slow, cancel_slow] = orca::with_timeout(ctx, 10ms);    // context.WithTimeout
+  orca::WaitGroup wg;                                          // sync.WaitGroup
+  wg.add(3);
+  for (int i = 0; i < 3; ++i)
+    orca::go([slow = slow, &wg]() -> orca::Task<void> {
+      co_await slow.done();  // <-ctx.Done()
+      wg.done();
+    });
+  co_await wg.wait();
+  cancel_slow();  // always call cancel
+  cancel();
+  co_return slow.err();  // deadline_exceeded
+}
+// end
+
+TEST(Guide, Context) {
+  EXPECT_EQ(orca::run(worker_tree), orca::errc::deadline_exceeded);
+}
+
+// guide:value
+inline const orca::ContextKey<std::string> kTraceId{"trace_id"};
+
+std::string trace_of(const orca::Context& ctx) {
+  const std::string* id = ctx.value(kTraceId);  // ctx.Value(traceIDKey{}).(string)
+  return id != nullptr ? *id : "none";
+}
+// end
+
+TEST(Guide, Value) {
+  const orca::Context ctx = orca::with_value(orca::background(), kTraceId, std::string("t-42"));
+  EXPECT_EQ(trace_of(ctx), "t-42");
+  EXPECT_EQ(trace_of(orca::background()), "none");
+}
+
+// guide:errgroup
+orca::Task<std::error_code> fetch_all(std::vector<std::string> urls) {   // by value: see below
+  auto [group, ctx] = orca::ErrGroup::with_context(orca::background());  // errgroup.WithContext
+  group.set_limit(8);                                                    // g.SetLimit(8)
+  for (const std::string& url : urls)
+    group.go([ctx = ctx, url]() -> orca::Task<std::error_code> {  // g.Go(func() error {...})
+      if (url.empty()) co_return std::make_error_code(std::errc::invalid_argument);
+      const orca::Result<void> slept = co_await orca::sleep_for(ctx, 1ms);  // "fetch"
+      co_return slept.error();
+    });
+  co_return co_await group.wait();  // g.Wait()
+}
+// end
+
+TEST(Guide, ErrGroup) {
+  EXPECT_FALSE(orca::run([] { return fetch_all({"a", "b", "c"}); }));
+  EXPECT_EQ(orca::run([] { return fetch_all({"a", "", "c"}); }), std::errc::invalid_argument);
+}
+
+// guide:mutex
+orca::Task<int> count_with_mutex() {
+  orca::Mutex mu;  // var mu sync.Mutex
+  int counter = 0;
+  orca::WaitGroup wg;
+  wg.add(100);
+  for (int i = 0; i < 100; ++i)
+    orca::go([&]() -> orca::Task<void> {
+      auto guard = co_await mu.lock(orca::background());  // mu.Lock(); defer mu.Unlock()
+      ++counter;
+      wg.done();
+    });
+  co_await wg.wait();
+  co_return counter;
+}
+// end
+
+TEST(Guide, Mutex) {
+  EXPECT_EQ(orca::run(count_with_mutex), 100);
+}
+
+// guide:signal
+int serve_until_signal() {
+  return orca::run([]() -> orca::Task<int> {
+    auto [ctx, stop] = orca::signal_context(orca::background(), {SIGINT, SIGTERM});
+    orca::go([] { std::raise(SIGTERM); });  // stands in for `kill -TERM`
+    co_await ctx.done();                    // <-ctx.Done()
+    stop();                                 // stop()
+    co_return 0;
+  });
+}
+// end
+
+TEST(Guide, Signal) {
+  EXPECT_EQ(serve_until_signal(), 0);
+}
+
+}  // namespace
