@@ -22,7 +22,11 @@ template <class... Args>
 void check(bool ok, const char* format, Args... args) {
   if (ok) return;
   std::fprintf(stderr, "check failed: ");
-  std::fprintf(stderr, format, args...);
+  if constexpr (sizeof...(Args) == 0) {
+    std::fputs(format, stderr);
+  } else {
+    std::fprintf(stderr, format, args...);
+  }
   std::fprintf(stderr, "\n");
   std::exit(1);
 }

@@ -49,6 +49,9 @@ struct ThreadState {
     kFinish
   } after = After::kNothing;
   int budget = 0;
+  // While timers fire, wake-ups only queue tasks; one notification follows.
+  bool batching_wakes = false;
+  bool wake_pending = false;
   // Work that timer callbacks handed over, run once the wheel is unlocked.
   std::vector<std::pair<void (*)(void*), void*>> deferred;
 };
@@ -202,14 +205,27 @@ void Runtime::schedule_list(TaskHeader* first) noexcept {
 }
 
 void Runtime::notify_work() noexcept {
-  // From another thread: pairs with the seq_cst increment of n_idle_ in park(), so
-  // either we see the idle worker or it sees the task we just published. A worker
-  // skips the fence (the cost of a spawn is otherwise dominated by it): whatever it
-  // queued it will run itself if nobody else does, so a missed wake-up costs
-  // parallelism until its next push, never progress (Go makes the same trade).
-  if (tls.rt != this) std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (n_spinning_.load(std::memory_order_relaxed) != 0) return;
-  if (n_idle_.load(std::memory_order_relaxed) == 0) return;
+  // From another thread: read both counters with seq_cst read-modify-writes, which
+  // are ordered with the RMWs by which park() counts a worker idle and steal()/park()
+  // stop counting a spinner, each followed by a last look at the queues. So either we
+  // see the idle worker (or the spinner) or it sees the task we just published. (An
+  // RMW rather than a fence: TSan does not model fences.) A worker skips this (the
+  // cost of a spawn is otherwise dominated by it): whatever it queued it will run
+  // itself if nobody else does, so a missed wake-up costs parallelism until its next
+  // push, never progress (Go makes the same trade).
+  int spinning = 0;
+  int idle = 0;
+  if (tls.rt != this) {
+    spinning = n_spinning_.fetch_add(0, std::memory_order_seq_cst);
+    idle = n_idle_.fetch_add(0, std::memory_order_seq_cst);
+  } else if (tls.batching_wakes) {
+    tls.wake_pending = true;  // run_due_timers notifies once for the whole batch
+    return;
+  } else {
+    spinning = n_spinning_.load(std::memory_order_relaxed);
+    idle = n_idle_.load(std::memory_order_relaxed);
+  }
+  if (spinning != 0 || idle == 0) return;
   Worker* w = nullptr;
   {
     std::lock_guard lock(idle_mutex_);
@@ -284,6 +300,9 @@ bool Runtime::deadlocked_locked() const noexcept {
 bool Runtime::run_due_timers(Worker& w, bool all_shards) {
   const std::uint64_t now = now_tick();
   bool fired = false;
+  // A storm of expiring timers wakes one task each: queue them all here, and
+  // notify an idle worker once at the end instead of once per timer.
+  tls.batching_wakes = true;
   auto run_shard = [&](TimerShard& s, bool wait_for_lock) {
     if (s.next_expiry.load(std::memory_order_acquire) > now) return;
     std::unique_lock lock(s.mutex, std::defer_lock);
@@ -309,6 +328,8 @@ bool Runtime::run_due_timers(Worker& w, bool all_shards) {
     for (auto& other : workers_)
       run_shard(other->timers, other.get() == &w);
   }
+  tls.batching_wakes = false;
+  if (std::exchange(tls.wake_pending, false)) notify_work();
   return fired;
 }
 
@@ -455,11 +476,14 @@ void Runtime::run_task(Worker& w, TaskHeader* task) {
   }
   tls.current = nullptr;
   switch (tls.after) {
-    case ThreadState::After::kYield:
+    case ThreadState::After::kYield: {
+      // Alone in the queue, the task simply runs again next: nobody to wake.
+      const bool alone = w.runq.empty();
       task->state.store(TaskState::kRunnable, std::memory_order_relaxed);
       push_local(w, task);
-      notify_work();
+      if (!alone) notify_work();
       break;
+    }
     case ThreadState::After::kFinish:
       complete(task);
       break;

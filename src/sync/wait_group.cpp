@@ -79,38 +79,46 @@ bool WaitGroup::WaitAwaiter::await_suspend(std::coroutine_handle<> self) noexcep
   }
   claim_.task = me;
   detail::prepare_park(me, self, "WaitGroup.wait");
+  // Locals, not members, after the group's node is published: a waker may resume
+  // the task, whose next wait() reuses this awaiter's memory.
+  detail::CancelNode* const ctx = ctx_;
+  WaitGroup& wg = wg_;
   // Lock order: the context, then the group. Neither cancel() nor add() ever holds
   // the other's lock, so this cannot deadlock; holding both makes the two
   // registrations appear at once to whoever wakes us.
-  if (ctx_ != nullptr) {
-    ctx_->lock.lock();
-    if (ctx_->done.load(std::memory_order_relaxed)) {
-      early_ = ctx_->err;
-      ctx_->lock.unlock();
+  if (ctx != nullptr) {
+    ctx->lock.lock();
+    if (ctx->done.load(std::memory_order_relaxed)) {
+      early_ = ctx->err;
+      ctx->lock.unlock();
       detail::cancel_park(me);
       return false;
     }
   }
-  wg_.lock_.lock();
+  wg.lock_.lock();
   // Register only while the counter is above zero, in the same atomic step that
   // add() reads: either add() sees us, or we see its zero.
-  std::uint64_t state = wg_.state_.load(std::memory_order_acquire);
+  std::uint64_t state = wg.state_.load(std::memory_order_acquire);
   do {
     if (counter_of(state) == 0) {
-      wg_.lock_.unlock();
-      if (ctx_ != nullptr) ctx_->lock.unlock();
+      wg.lock_.unlock();
+      if (ctx != nullptr) ctx->lock.unlock();
       detail::cancel_park(me);
       return false;
     }
-  } while (!wg_.state_.compare_exchange_weak(state, state + 1, std::memory_order_acq_rel));
+  } while (!wg.state_.compare_exchange_weak(state, state + 1, std::memory_order_acq_rel));
   group_node_.claim = &claim_;
   group_node_.index = 0;
-  wg_.waiters_.push_back(&group_node_);
-  wg_.lock_.unlock();
-  if (ctx_ != nullptr) {
-    detail::CancelNode* ctx = ctx_;
+  if (ctx != nullptr) {
+    // Filled before the group's node is published (see above).
     ctx_node_.claim = &claim_;
     ctx_node_.index = 1;
+  }
+  wg.waiters_.push_back(&group_node_);
+  wg.lock_.unlock();
+  if (ctx != nullptr) {
+    // The context's lock is still held, so a group waker that resumed us cannot
+    // have finished withdrawing ctx_node_: the task blocks on this lock first.
     ctx->waiters.push_back(&ctx_node_);
     ctx->lock.unlock();  // from here a waker may resume us
   }

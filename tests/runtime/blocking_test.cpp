@@ -53,7 +53,7 @@ TEST(Blocking, RethrowsTheCallsExceptionInTheTask) {
     try {
       (void)co_await orca::blocking([]() -> int { throw DiskError("disk on fire"); });
     } catch (const DiskError& e) {
-      what = e.what();
+      what = orca_test::message_of(e);
     }
   });
   EXPECT_EQ(what, "disk on fire");

@@ -213,7 +213,7 @@ TEST(Spawn, HandleRethrowsTheTasksExceptionWithTypeAndMessage) {
     try {
       (void)co_await std::move(handle);
     } catch (const ChildFailure& e) {
-      what = e.what();
+      what = orca_test::message_of(e);
     }
   });
   EXPECT_EQ(what, "child failed after sleeping");
@@ -233,7 +233,7 @@ TEST(Spawn, ExceptionTravelsThroughNestedJoins) {
         try {
           co_await std::move(outer);
         } catch (const ChildFailure& e) {
-          what = e.what();
+          what = orca_test::message_of(e);
         }
       },
       {.workers = 4});

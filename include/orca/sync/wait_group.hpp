@@ -54,9 +54,15 @@ class WaitGroup {
     detail::WaitNode group_node_;
     detail::WaitNode ctx_node_;
   };
-  // Parks the task until the counter is zero. Awaiting yields Result<void>, always
-  // a success without a context.
-  [[nodiscard]] WaitAwaiter wait() noexcept { return WaitAwaiter(*this, nullptr); }
+  // Without a context the wait cannot fail: awaiting yields nothing.
+  class PlainWaitAwaiter : public WaitAwaiter {
+   public:
+    using WaitAwaiter::WaitAwaiter;
+    void await_resume() noexcept { (void)WaitAwaiter::await_resume(); }
+  };
+  // Parks the task until the counter is zero.
+  [[nodiscard]] PlainWaitAwaiter wait() noexcept { return PlainWaitAwaiter(*this, nullptr); }
+  // ... or until ctx is done: yields Result<void> with ctx's error in that case.
   [[nodiscard]] WaitAwaiter wait(const Context& ctx) noexcept {
     return WaitAwaiter(*this, ctx.node()->canceller);
   }
