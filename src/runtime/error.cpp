@@ -34,8 +34,30 @@ const std::error_category& error_category() noexcept {
   return category;
 }
 
-void detail::SpinLock::yield_thread() noexcept {
-  std::this_thread::yield();
+// Contended: back off exponentially between looks at the lock. A waiter that
+// reads the lock word in a tight loop pulls the cache line away from the holder,
+// whose critical section writes that same line (channels keep their state next to
+// the lock), so every waiter slows the holder down. Past the backoff cap the
+// holder was probably preempted: give up the CPU.
+void detail::SpinLock::lock_contended() noexcept {
+  constexpr unsigned kFirstBackoff = 16;  // pauses before the first look
+  constexpr unsigned kMaxBackoff = 256;   // ~ a few µs of pausing
+  constexpr int kLooksBeforeYield = 16;
+  unsigned backoff = kFirstBackoff;
+  int looks = 0;
+  for (;;) {
+    for (unsigned i = 0; i < backoff; ++i)
+      __builtin_ia32_pause();
+    if (!locked_.load(std::memory_order_relaxed) &&
+        !locked_.exchange(true, std::memory_order_acquire))
+      return;
+    if (backoff < kMaxBackoff) {
+      backoff *= 2;
+    } else if (++looks >= kLooksBeforeYield) {
+      looks = 0;
+      std::this_thread::yield();
+    }
+  }
 }
 
 }  // namespace orca

@@ -105,24 +105,14 @@ class WaitQueue {
 class SpinLock {
  public:
   void lock() noexcept {
-    for (;;) {
-      if (!locked_.exchange(true, std::memory_order_acquire)) return;
-      int spins = 0;
-      while (locked_.load(std::memory_order_relaxed)) {
-        if (++spins < 64) {
-          __builtin_ia32_pause();
-        } else {
-          spins = 0;
-          yield_thread();
-        }
-      }
-    }
+    if (!locked_.exchange(true, std::memory_order_acquire)) return;
+    lock_contended();
   }
   bool try_lock() noexcept { return !locked_.exchange(true, std::memory_order_acquire); }
   void unlock() noexcept { locked_.store(false, std::memory_order_release); }
 
  private:
-  static void yield_thread() noexcept;
+  [[gnu::noinline]] void lock_contended() noexcept;
   std::atomic<bool> locked_{false};
 };
 
