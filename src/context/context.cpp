@@ -273,6 +273,10 @@ DoneAwaiter::~DoneAwaiter() {
 }
 
 bool DoneAwaiter::await_suspend(std::coroutine_handle<> self) noexcept {
+  if (node_ != nullptr && node_->done.load(std::memory_order_acquire)) {
+    yield_current(self);  // done, but await_ready found the budget spent
+    return true;
+  }
   TaskHeader* me = current_task();
   claim_.task = me;
   wait_.claim = &claim_;

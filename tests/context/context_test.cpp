@@ -201,6 +201,34 @@ TEST(Done, ReturnsTheErrorOfAnAlreadyCancelledContext) {
   EXPECT_TRUE(ErrIs("co_await done()", got, canceled()));
 }
 
+// A loop over an already-done context never parks; only the cooperative budget
+// gives the single worker to the task that ends the loop.
+TEST(Done, LoopOnADoneContextYieldsWhenTheBudgetIsSpent) {
+  constexpr long kSpinCap = 10'000'000;  // far above one budget: reaching it means no yield
+  std::atomic<bool> flag{false};
+  long iterations = 0;
+  bool saw_flag = false;
+  orca::run(
+      [&]() -> orca::Task<void> {
+        auto [ctx, cancel] = orca::with_cancel(orca::background());
+        cancel();
+        auto spinner = orca::spawn([&, ctx = ctx]() -> orca::Task<void> {
+          while (!flag.load()) {
+            (void)co_await ctx.done();
+            if (++iterations >= kSpinCap) co_return;
+          }
+          saw_flag = true;
+        });
+        auto setter = orca::spawn([&] { flag = true; });
+        co_await std::move(spinner);
+        co_await std::move(setter);
+      },
+      {.workers = 1});
+  EXPECT_TRUE(saw_flag) << "got " << iterations
+                        << " waits on a done context without the other task running, want "
+                           "the budget to yield";
+}
+
 TEST(Done, WakesATaskWhenAnotherTaskCancels) {
   std::error_code got;
   orca::run([&]() -> orca::Task<void> {
