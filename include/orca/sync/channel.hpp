@@ -118,10 +118,14 @@ class [[nodiscard]] SendResult {
 
 namespace detail {
 
+template <class T, class Op>
+class ChanOpAwaiter;
 template <class T>
 class RecvAwaiter;
 template <class T>
 class SendAwaiter;
+template <class T, class Case>
+class ChannelCase;
 template <class T>
 class RecvCase;
 template <class T>
@@ -236,6 +240,10 @@ class Channel : private detail::ChannelCore {
   using ChannelCore::len;
 
  private:
+  template <class, class>
+  friend class detail::ChanOpAwaiter;
+  template <class, class>
+  friend class detail::ChannelCase;
   friend class detail::RecvAwaiter<T>;
   friend class detail::SendAwaiter<T>;
   friend class detail::RecvCase<T>;
@@ -332,22 +340,16 @@ class Channel : private detail::ChannelCore {
 
 namespace detail {
 
-// co_await ch.recv(ctx): retry under the channel's lock, else park through
-// ParkedWait (parked_wait.hpp) in the channel's receiver queue.
-template <class T>
-class RecvAwaiter {
+// What co_await ch.recv(ctx) and co_await ch.send(ctx, v) share: the context check,
+// one attempt under the channel's lock, else parking through ParkedWait
+// (parked_wait.hpp) in the queue of the operation's direction, and settling the
+// outcome on resumption. `Op` (RecvAwaiter or SendAwaiter) supplies the direction
+// (kSend, kWaitReason), the attempt (op_locked) and the value's slot.
+template <class T, class Op>
+class ChanOpAwaiter {
  public:
-  RecvAwaiter(Channel<T>& ch, CancelNode* cancel) noexcept : ch_(&ch), wait_(cancel) {}
-  RecvAwaiter(const RecvAwaiter&) = delete;
-  RecvAwaiter& operator=(const RecvAwaiter&) = delete;
-  ~RecvAwaiter() {
-    if (state_ == State::kValue) slot_.destroy();
-    if (state_ != State::kPending || !wait_.parked()) return;
-    // Destroyed while parked (runtime teardown; nothing runs concurrently).
-    if (wait_.winner_at_teardown() == Wait::kObjectCase && !wait_.node().closed)
-      slot_.destroy();  // delivered, never resumed
-    if (wait_.node().linked) ch_->core().withdraw(wait_.node(), false);
-  }
+  ChanOpAwaiter(const ChanOpAwaiter&) = delete;
+  ChanOpAwaiter& operator=(const ChanOpAwaiter&) = delete;
 
   // Only the context is checked here; the operation itself runs in await_suspend,
   // under one lock acquisition. (Peeking at the snapshot first would cost a second
@@ -364,35 +366,74 @@ class RecvAwaiter {
       yield_current(self);
       return true;
     }
+    Op& op = static_cast<Op&>(*this);
     ChannelCore& ch = ch_->core();
     TaskHeader* peer = nullptr;
     ch.lock().lock();
-    const ChanOp op = ch_->recv_locked(slot_.raw(), peer);
-    if (op != ChanOp::kWouldBlock) {
+    const ChanOp done = op.op_locked(peer);
+    if (done != ChanOp::kWouldBlock) {
       ch.lock().unlock();
-      if (peer != nullptr) ch_->wake_peer(peer);
-      finish(op);
+      if (peer != nullptr) Channel<T>::wake_peer(peer);
+      state_ = done == ChanOp::kDone ? State::kDone : State::kClosed;
       return suspend_if_budget_spent(self);
     }
-    if (wait_.park(ch.lock(), ch.receivers(), slot_.raw(), self, "chan receive",
-                   [&ch] { ch.publish(); }))
+    WaitQueue& queue = Op::kSend ? ch.senders() : ch.receivers();
+    if (wait_.park(ch.lock(), queue, op.slot(), self, Op::kWaitReason, [&ch] { ch.publish(); }))
       return true;
     state_ = State::kCanceled;
     return false;
   }
 
-  Result<T> await_resume() noexcept {
+ protected:
+  enum class State : std::uint8_t { kPending, kDone, kClosed, kCanceled, kTaken };
+
+  ChanOpAwaiter(Channel<T>& ch, CancelNode* cancel) noexcept : ch_(&ch), wait_(cancel) {}
+  // Destroyed while parked (runtime teardown; nothing runs concurrently): leaves the
+  // channel's queue. True if a peer had completed the operation, never resumed.
+  bool withdraw_at_teardown() noexcept {
+    if (state_ != State::kPending || !wait_.parked()) return false;
+    if (wait_.node().linked) ch_->core().withdraw(wait_.node(), Op::kSend);
+    return wait_.winner_at_teardown() == ParkedWait<ChanWaiter>::kObjectCase &&
+           !wait_.node().closed;
+  }
+  // The state after a resumption: a parked operation learns who woke it.
+  State settle() noexcept {
     if (state_ == State::kPending) {
       if (wait_.resumed_by_object()) {
-        state_ = wait_.node().closed ? State::kClosed : State::kValue;
+        state_ = wait_.node().closed ? State::kClosed : State::kDone;
       } else {
-        ch_->core().withdraw(wait_.node(), false);
+        ch_->core().withdraw(wait_.node(), Op::kSend);
         state_ = State::kCanceled;
       }
     }
-    switch (state_) {
-      case State::kValue: {
-        state_ = State::kTaken;
+    return state_;
+  }
+
+  Channel<T>* ch_;
+  State state_ = State::kPending;
+  ParkedWait<ChanWaiter> wait_;
+};
+
+// co_await ch.recv(ctx) -> Result<T>.
+template <class T>
+class RecvAwaiter : public ChanOpAwaiter<T, RecvAwaiter<T>> {
+  using Base = ChanOpAwaiter<T, RecvAwaiter<T>>;
+  using typename Base::State;
+
+ public:
+  static constexpr bool kSend = false;
+  static constexpr const char* kWaitReason = "chan receive";
+
+  RecvAwaiter(Channel<T>& ch, CancelNode* cancel) noexcept : Base(ch, cancel) {}
+  ~RecvAwaiter() {
+    if (this->state_ == State::kDone || this->withdraw_at_teardown())
+      slot_.destroy();  // received, never taken
+  }
+
+  Result<T> await_resume() noexcept {
+    switch (this->settle()) {
+      case State::kDone: {
+        this->state_ = State::kTaken;
         Result<T> r(std::move(slot_.get()));
         slot_.destroy();
         return r;
@@ -400,102 +441,48 @@ class RecvAwaiter {
       case State::kClosed:
         return errc::closed;
       default:
-        return wait_.context_error();
+        return this->wait_.context_error();
     }
   }
 
+  ChanOp op_locked(TaskHeader*& peer) noexcept { return this->ch_->recv_locked(slot_.raw(), peer); }
+  void* slot() noexcept { return slot_.raw(); }
+
  private:
-  using Wait = ParkedWait<ChanWaiter>;
-  enum class State : std::uint8_t { kPending, kValue, kClosed, kCanceled, kTaken };
-
-  bool finish(ChanOp op) noexcept {
-    if (op == ChanOp::kWouldBlock) return false;
-    state_ = op == ChanOp::kDone ? State::kValue : State::kClosed;
-    return true;
-  }
-
-  Channel<T>* ch_;
-  State state_ = State::kPending;
-  Wait wait_;
   ValueSlot<T> slot_;
 };
 
-// co_await ch.send(ctx, v): as RecvAwaiter, in the channel's sender queue. The
-// awaiter owns the value until a receiver (or the ring) takes it.
+// co_await ch.send(ctx, v) -> SendResult<T>. The awaiter owns the value until a
+// receiver (or the ring) takes it, and gives it back in the result if none did.
 template <class T>
-class SendAwaiter {
+class SendAwaiter : public ChanOpAwaiter<T, SendAwaiter<T>> {
+  using Base = ChanOpAwaiter<T, SendAwaiter<T>>;
+  using typename Base::State;
+
  public:
+  static constexpr bool kSend = true;
+  static constexpr const char* kWaitReason = "chan send";
+
   template <class U>
   SendAwaiter(Channel<T>& ch, CancelNode* cancel, U&& value)
-      : ch_(&ch), wait_(cancel), value_(std::forward<U>(value)) {}
-  SendAwaiter(const SendAwaiter&) = delete;
-  SendAwaiter& operator=(const SendAwaiter&) = delete;
-  ~SendAwaiter() {
-    // Destroyed while parked (runtime teardown; nothing runs concurrently).
-    if (state_ == State::kPending && wait_.parked() && wait_.node().linked)
-      ch_->core().withdraw(wait_.node(), true);
-  }
-
-  // As RecvAwaiter::await_ready.
-  bool await_ready() noexcept {
-    if (!wait_.context_done()) return false;
-    state_ = State::kCanceled;
-    return consume_budget();
-  }
-
-  // Out of line: nothing of the frame may be touched once parked (LLVM 56301).
-  [[gnu::noinline]] bool await_suspend(std::coroutine_handle<> self) noexcept {
-    if (state_ != State::kPending) {  // cancelled, but the budget is spent
-      yield_current(self);
-      return true;
-    }
-    ChannelCore& ch = ch_->core();
-    TaskHeader* peer = nullptr;
-    ch.lock().lock();
-    const ChanOp op = ch_->send_locked(value_, peer);
-    if (op != ChanOp::kWouldBlock) {
-      ch.lock().unlock();
-      if (peer != nullptr) ch_->wake_peer(peer);
-      finish(op);
-      return suspend_if_budget_spent(self);
-    }
-    if (wait_.park(ch.lock(), ch.senders(), &value_, self, "chan send", [&ch] { ch.publish(); }))
-      return true;
-    state_ = State::kCanceled;
-    return false;
-  }
+      : Base(ch, cancel), value_(std::forward<U>(value)) {}
+  ~SendAwaiter() { this->withdraw_at_teardown(); }
 
   SendResult<T> await_resume() noexcept {
-    if (state_ == State::kPending) {
-      if (wait_.resumed_by_object()) {
-        state_ = wait_.node().closed ? State::kClosed : State::kSent;
-      } else {
-        ch_->core().withdraw(wait_.node(), true);
-        state_ = State::kCanceled;
-      }
-    }
-    switch (state_) {
-      case State::kSent:
+    switch (this->settle()) {
+      case State::kDone:
         return SendResult<T>();
       case State::kClosed:
         return SendResult<T>(make_error_code(errc::closed), std::move(value_));
       default:
-        return SendResult<T>(wait_.context_error(), std::move(value_));
+        return SendResult<T>(this->wait_.context_error(), std::move(value_));
     }
   }
 
+  ChanOp op_locked(TaskHeader*& peer) noexcept { return this->ch_->send_locked(value_, peer); }
+  void* slot() noexcept { return &value_; }
+
  private:
-  enum class State : std::uint8_t { kPending, kSent, kClosed, kCanceled };
-
-  bool finish(ChanOp op) noexcept {
-    if (op == ChanOp::kWouldBlock) return false;
-    state_ = op == ChanOp::kDone ? State::kSent : State::kClosed;
-    return true;
-  }
-
-  Channel<T>* ch_;
-  State state_ = State::kPending;
-  ParkedWait<ChanWaiter> wait_;
   T value_;
 };
 

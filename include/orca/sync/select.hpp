@@ -134,47 +134,68 @@ struct NoTimer {};
 
 enum class CaseKind : std::uint8_t { kChannel, kDone, kTimer, kDefault };
 
-template <class T>
-class RecvCase {
+// What a select's receive and send cases share: the channel (null: disabled), the
+// node queued in the channel's queue of the case's direction, and its withdrawal.
+// `Case` (RecvCase or SendCase) supplies kSend and the value's slot.
+template <class T, class Case>
+class ChannelCase {
  public:
   static constexpr CaseKind kKind = CaseKind::kChannel;
-  using Outcome = Result<T>;
 
-  explicit RecvCase(Channel<T>* ch) noexcept : ch_(ch) {}
-  RecvCase(RecvCase&& other) noexcept : ch_(other.ch_) {}  // before use only
-  RecvCase& operator=(RecvCase&&) = delete;
-  ~RecvCase() {
-    if (state_ == State::kValue) slot_.destroy();
-    if (node_.linked) ch_->core().withdraw(node_, false);  // runtime teardown only
-  }
+  ChannelCase& operator=(ChannelCase&&) = delete;
   // Disabled unless `enabled`.
-  [[nodiscard]] RecvCase when(bool enabled) && noexcept {
+  [[nodiscard]] Case when(bool enabled) && noexcept {
     if (!enabled) ch_ = nullptr;
-    return std::move(*this);
+    return std::move(static_cast<Case&>(*this));
   }
 
   bool enabled() const noexcept { return ch_ != nullptr; }
   SpinLock* channel_lock() noexcept { return &ch_->core().lock(); }
-  bool poll(bool peek) noexcept {
-    if (peek && !ch_->recv_may_complete()) return false;
-    return finish_now(ch_->recv_now(slot_.raw()));
-  }
-  bool try_locked(TaskHeader*& peer) noexcept {
-    return finish_now(ch_->recv_locked(slot_.raw(), peer));
-  }
   void enqueue_locked(WaitClaim& claim, int index) noexcept {
     node_.claim = &claim;
     node_.index = index;
-    node_.slot = slot_.raw();
-    ch_->core().receivers().push_back(&node_);
+    node_.slot = static_cast<Case&>(*this).slot();
+    (Case::kSend ? ch_->core().senders() : ch_->core().receivers()).push_back(&node_);
     ch_->core().publish();
     queued_ = true;
   }
   Registered register_unlocked(WaitClaim&, int) noexcept { return Registered::kQueued; }
   void withdraw() noexcept {
-    if (queued_) ch_->core().withdraw(node_, false);
+    if (queued_) ch_->core().withdraw(node_, Case::kSend);
   }
-  void finish_by_waker() noexcept { state_ = node_.closed ? State::kClosed : State::kValue; }
+
+ protected:
+  explicit ChannelCase(Channel<T>* ch) noexcept : ch_(ch) {}
+  ChannelCase(ChannelCase&& other) noexcept : ch_(other.ch_) {}  // before use only
+  ~ChannelCase() {
+    if (node_.linked) ch_->core().withdraw(node_, Case::kSend);  // runtime teardown only
+  }
+
+  Channel<T>* ch_;
+  bool queued_ = false;
+  ChanWaiter node_;
+};
+
+template <class T>
+class RecvCase : public ChannelCase<T, RecvCase<T>> {
+ public:
+  static constexpr bool kSend = false;
+  using Outcome = Result<T>;
+
+  explicit RecvCase(Channel<T>* ch) noexcept : ChannelCase<T, RecvCase<T>>(ch) {}
+  RecvCase(RecvCase&& other) noexcept : ChannelCase<T, RecvCase<T>>(std::move(other)) {}
+  ~RecvCase() {
+    if (state_ == State::kValue) slot_.destroy();
+  }
+
+  bool poll(bool peek) noexcept {
+    if (peek && !this->ch_->recv_may_complete()) return false;
+    return finish_now(this->ch_->recv_now(slot_.raw()));
+  }
+  bool try_locked(TaskHeader*& peer) noexcept {
+    return finish_now(this->ch_->recv_locked(slot_.raw(), peer));
+  }
+  void finish_by_waker() noexcept { state_ = this->node_.closed ? State::kClosed : State::kValue; }
   Outcome take() noexcept {
     if (state_ != State::kValue) return errc::closed;
     state_ = State::kTaken;
@@ -182,6 +203,7 @@ class RecvCase {
     slot_.destroy();
     return r;
   }
+  void* slot() noexcept { return slot_.raw(); }
 
  private:
   enum class State : std::uint8_t { kPending, kValue, kClosed, kTaken };
@@ -191,55 +213,35 @@ class RecvCase {
     return true;
   }
 
-  Channel<T>* ch_;
   State state_ = State::kPending;
-  bool queued_ = false;
-  ChanWaiter node_;
   ValueSlot<T> slot_;
 };
 
 template <class T>
-class SendCase {
+class SendCase : public ChannelCase<T, SendCase<T>> {
  public:
-  static constexpr CaseKind kKind = CaseKind::kChannel;
+  static constexpr bool kSend = true;
   using Outcome = SendResult<T>;
 
   template <class U>
-  SendCase(Channel<T>* ch, U&& value) : ch_(ch), value_(std::forward<U>(value)) {}
-  SendCase(SendCase&& other) noexcept : ch_(other.ch_), value_(std::move(other.value_)) {}
-  SendCase& operator=(SendCase&&) = delete;
-  ~SendCase() {
-    if (node_.linked) ch_->core().withdraw(node_, true);  // runtime teardown only
-  }
-  [[nodiscard]] SendCase when(bool enabled) && noexcept {
-    if (!enabled) ch_ = nullptr;
-    return std::move(*this);
-  }
+  SendCase(Channel<T>* ch, U&& value)
+      : ChannelCase<T, SendCase<T>>(ch), value_(std::forward<U>(value)) {}
+  SendCase(SendCase&& other) noexcept
+      : ChannelCase<T, SendCase<T>>(std::move(other)), value_(std::move(other.value_)) {}
 
-  bool enabled() const noexcept { return ch_ != nullptr; }
-  SpinLock* channel_lock() noexcept { return &ch_->core().lock(); }
   bool poll(bool peek) noexcept {
-    if (peek && !ch_->send_may_complete()) return false;
-    return finish_now(ch_->send_now(value_));
+    if (peek && !this->ch_->send_may_complete()) return false;
+    return finish_now(this->ch_->send_now(value_));
   }
-  bool try_locked(TaskHeader*& peer) noexcept { return finish_now(ch_->send_locked(value_, peer)); }
-  void enqueue_locked(WaitClaim& claim, int index) noexcept {
-    node_.claim = &claim;
-    node_.index = index;
-    node_.slot = &value_;
-    ch_->core().senders().push_back(&node_);
-    ch_->core().publish();
-    queued_ = true;
+  bool try_locked(TaskHeader*& peer) noexcept {
+    return finish_now(this->ch_->send_locked(value_, peer));
   }
-  Registered register_unlocked(WaitClaim&, int) noexcept { return Registered::kQueued; }
-  void withdraw() noexcept {
-    if (queued_) ch_->core().withdraw(node_, true);
-  }
-  void finish_by_waker() noexcept { closed_ = node_.closed; }
+  void finish_by_waker() noexcept { closed_ = this->node_.closed; }
   Outcome take() noexcept {
     if (!closed_) return SendResult<T>();
     return SendResult<T>(make_error_code(errc::closed), std::move(value_));
   }
+  void* slot() noexcept { return &value_; }
 
  private:
   bool finish_now(ChanOp op) noexcept {
@@ -248,10 +250,7 @@ class SendCase {
     return true;
   }
 
-  Channel<T>* ch_;
   bool closed_ = false;
-  bool queued_ = false;
-  ChanWaiter node_;
   T value_;
 };
 
