@@ -28,6 +28,7 @@ void select2_default();
 void worker_pool();
 void timeout_storm(std::size_t n);
 void fanout_first_error();
+void jobs_embedded();
 
 namespace {
 
@@ -48,6 +49,7 @@ const std::map<std::string, std::function<void()>>& workloads() {
       {"worker_pool", [] { worker_pool(); }},
       {"timeout_storm_100k", [] { timeout_storm(100'000); }},
       {"fanout_first_error", [] { fanout_first_error(); }},
+      {"jobs_embedded", [] { jobs_embedded(); }},
   };
   return table;
 }

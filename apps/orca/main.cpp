@@ -5,12 +5,15 @@
 #include <exception>
 
 #include "demo.hpp"
+#include "jobs_commands.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"orca: Go-style tasks, channels and contexts for C++, and a job framework on them"};
   app.require_subcommand(1);
   orca::cli::DemoOptions demo;
   orca::cli::add_demo_command(app, demo);
+  orca::cli::JobsOptions jobs;
+  const std::vector<CLI::App*> job_commands = orca::cli::add_jobs_commands(app, jobs);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -18,6 +21,8 @@ int main(int argc, char** argv) {
   }
   try {
     if (app.got_subcommand("demo")) return orca::cli::run_demo(demo);
+    for (CLI::App* cmd : job_commands)
+      if (cmd->parsed()) return orca::cli::run_jobs_command(cmd->get_name(), jobs);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "orca: %s\n", e.what());
     return 1;

@@ -59,20 +59,27 @@ thread_local ThreadState tls;
 
 const std::chrono::steady_clock::time_point kEpoch = std::chrono::steady_clock::now();
 
+// The relative timeout until `until_tick` in `ts`; null for kNever. Sets `passed`
+// when the tick is already due.
+timespec* timeout_until(std::uint64_t until_tick, timespec& ts, bool& passed) {
+  passed = false;
+  if (until_tick == kNever) return nullptr;
+  const std::uint64_t now =
+      static_cast<std::uint64_t>((std::chrono::steady_clock::now() - kEpoch).count());
+  const std::uint64_t target = until_tick * kTickNs;
+  const std::uint64_t rel = target > now ? target - now : 0;
+  passed = rel == 0;
+  ts.tv_sec = static_cast<time_t>(rel / 1'000'000'000);
+  ts.tv_nsec = static_cast<long>(rel % 1'000'000'000);
+  return &ts;
+}
+
 void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                 std::uint64_t until_tick) {
   timespec ts{};
-  timespec* timeout = nullptr;
-  if (until_tick != kNever) {
-    const std::uint64_t now =
-        static_cast<std::uint64_t>((std::chrono::steady_clock::now() - kEpoch).count());
-    const std::uint64_t target = until_tick * kTickNs;
-    const std::uint64_t rel = target > now ? target - now : 0;
-    if (rel == 0) return;
-    ts.tv_sec = static_cast<time_t>(rel / 1'000'000'000);
-    ts.tv_nsec = static_cast<long>(rel % 1'000'000'000);
-    timeout = &ts;
-  }
+  bool passed = false;
+  timespec* timeout = timeout_until(until_tick, ts, passed);
+  if (passed) return;
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, timeout,
           nullptr, 0);
 }
@@ -230,8 +237,13 @@ void Runtime::notify_work() noexcept {
   {
     std::lock_guard lock(idle_mutex_);
     if (idle_.empty() || n_spinning_.load(std::memory_order_relaxed) != 0) return;
-    w = idle_.back();
-    idle_.pop_back();
+    // Prefer a futex sleeper: the worker blocked in epoll keeps watching the sockets
+    // (protocol step 4 in runtime.hpp).
+    auto it = std::find_if(idle_.rbegin(), idle_.rend(),
+                           [](Worker* x) { return !x->polling.load(std::memory_order_relaxed); });
+    if (it == idle_.rend()) it = idle_.rbegin();
+    w = *it;
+    idle_.erase(std::next(it).base());
     w->idle = false;
     n_idle_.fetch_sub(1, std::memory_order_seq_cst);
     // The woken worker starts out spinning, so further producers do not wake more.
@@ -242,7 +254,27 @@ void Runtime::notify_work() noexcept {
 
 void Runtime::wake_worker(Worker& w) noexcept {
   w.wake_word.store(1, std::memory_order_release);
-  futex_wake(w.wake_word);
+  // Acquire: pairs with park()'s release store of sleep_until, which follows the
+  // store of `polling` (timer_armed reads sleep_until without the idle lock).
+  if (w.polling.load(std::memory_order_acquire)) {
+    netpoll_.interrupt();
+  } else {
+    futex_wake(w.wake_word);
+  }
+}
+
+void Runtime::poke_poller() noexcept {
+  // The first I/O waiter: if nobody blocks in epoll, make sure an idle worker comes
+  // round to take the role (protocol step 6); a busy worker might not run out of
+  // work for a long time.
+  if (poller_blocked_.load(std::memory_order_seq_cst)) return;
+  if (n_idle_.load(std::memory_order_seq_cst) == 0) return;
+  notify_work();
+}
+
+void Runtime::queue_polled(const Netpoller::Polled& polled) noexcept {
+  if (polled.ready != nullptr) wake_list(polled.ready);
+  netpoll_.remove_waiters(polled.removed);
 }
 
 void Runtime::timer_armed(std::uint64_t tick) noexcept {
@@ -292,6 +324,8 @@ bool Runtime::deadlocked_locked() const noexcept {
   if (external_wakers_.load(std::memory_order_acquire) != 0) return false;
   // Blocking calls first: one finishing pushes its task before it stops counting.
   if (blocking_.in_flight() != 0) return false;
+  // A task parked on a socket waits for the outside world, like one on a timer.
+  if (netpoll_.waiters() != 0) return false;
   for (const auto& w : workers_)
     if (w->timers.pending.load(std::memory_order_acquire) != 0) return false;
   return !work_visible();
@@ -371,6 +405,7 @@ void Runtime::park(Worker& w) {
     if (work_visible()) return;
   }
   const std::uint64_t until = earliest_timer();
+  bool polling = false;
   {
     std::unique_lock lock(idle_mutex_);
     if (stopping_.load(std::memory_order_acquire)) return;
@@ -394,20 +429,45 @@ void Runtime::park(Worker& w) {
       stop();
       return;
     }
+    // Protocol step 2: the blocking-poller role, if tasks wait on I/O and nobody
+    // holds it. Relaxed stores: the idle lock orders them for notify_work and stop;
+    // timer_armed reaches `polling` through sleep_until's release below.
+    polling = !poller_blocked_.load(std::memory_order_relaxed) && netpoll_.waiters() != 0;
+    if (polling) {
+      poller_blocked_.store(true, std::memory_order_relaxed);
+      w.polling.store(true, std::memory_order_relaxed);
+    }
     w.sleep_until.store(until, std::memory_order_release);
   }
   bump(&WorkerCounters::parks, std::uint64_t{1});
-  futex_wait(w.wake_word, 0, until);
-  w.sleep_until.store(kNever, std::memory_order_release);
-  std::lock_guard lock(idle_mutex_);
-  if (w.idle) {
-    // Timeout or a poke: still on the idle list; take ourselves off.
-    idle_.erase(std::find(idle_.begin(), idle_.end(), &w));
-    w.idle = false;
-    n_idle_.fetch_sub(1, std::memory_order_seq_cst);
+  Netpoller::Polled polled;
+  if (polling) {
+    timespec ts{};
+    bool passed = false;
+    const timespec* timeout = timeout_until(until, ts, passed);
+    polled = netpoll_.poll(true, timeout);
   } else {
-    w.spinning = true;  // notify_work() counted us as spinning
+    futex_wait(w.wake_word, 0, until);
   }
+  w.sleep_until.store(kNever, std::memory_order_release);
+  {
+    std::lock_guard lock(idle_mutex_);
+    if (polling) {
+      w.polling.store(false, std::memory_order_relaxed);
+      poller_blocked_.store(false, std::memory_order_relaxed);
+    }
+    if (w.idle) {
+      // Timeout, an event or a poke: still on the idle list; take ourselves off.
+      idle_.erase(std::find(idle_.begin(), idle_.end(), &w));
+      w.idle = false;
+      n_idle_.fetch_sub(1, std::memory_order_seq_cst);
+    } else {
+      w.spinning = true;  // notify_work() counted us as spinning
+    }
+  }
+  // Step 5: queued after leaving the idle list, so the tasks are in a queue before
+  // the waiter count drops (the deadlock check sees one or the other).
+  queue_polled(polled);
 }
 
 TaskHeader* Runtime::find_runnable(Worker& w) {
@@ -454,6 +514,12 @@ TaskHeader* Runtime::find_runnable(Worker& w) {
           push_local(w, batch[i]);
         return found(batch[0]);
       }
+    }
+    // Protocol step 1: ready sockets before stealing (Go's findrunnable order).
+    if (netpoll_.waiters() != 0 && !poller_blocked_.load(std::memory_order_relaxed)) {
+      const Netpoller::Polled polled = netpoll_.poll(false, nullptr);
+      queue_polled(polled);
+      if (polled.ready != nullptr) continue;
     }
     if (run_due_timers(w, true)) continue;
     if (TaskHeader* t = steal(w)) return found(t);
@@ -562,6 +628,9 @@ std::string Runtime::run(TaskHeader* entry, const RunOptions& options) {
   }
   entry_ = entry;
   entry->id = next_task_id();
+  // A failure leaves the netpoller closed: the run goes on, and every socket wait
+  // reports the error (a program that does no I/O does not need it).
+  (void)netpoll_.open();
   std::vector<std::thread> threads;
   threads.reserve(workers_.size() - 1);
   for (std::size_t i = 1; i < workers_.size(); ++i)

@@ -22,9 +22,37 @@
 //           is idle, wake one, which starts out spinning.
 // Either the producer sees the idle count or the worker's recheck sees the task.
 //
+// Netpoller (src/runtime/netpoller.hpp): one epoll instance per runtime. No thread is
+// dedicated to it; workers poll it, as Go's findrunnable does:
+//   1. A worker out of local and shared work polls with a zero timeout, unless
+//      another worker holds the blocking-poller role (the events will reach that one),
+//      and queues what it woke in one batch before its steal passes.
+//   2. Parking (above, under the idle lock, after the recheck): if tasks wait on I/O
+//      (seq_cst read, after n_idle_'s seq_cst increment) and no worker holds the role,
+//      the worker takes it (poller_blocked_ = true, w.polling = true, both under the
+//      lock) and blocks in epoll_pwait2 until its earliest timer instead of on its
+//      futex. Other idle workers futex-park: at most one worker blocks in epoll.
+//   3. wake_worker(w) (called by notify_work/stop under the idle lock, or by
+//      timer_armed after reading w.sleep_until, which park() stores after
+//      w.polling) writes the eventfd when w.polling, else wakes the futex. The
+//      eventfd is level-triggered, so a token written before the poller blocks makes
+//      epoll_pwait2 return at once; nothing is lost either way.
+//   4. notify_work prefers an idle worker that is not polling: waking the poller
+//      would leave nobody watching the sockets.
+//   5. Back from epoll_pwait2, the poller drains the eventfd (only the blocking poller
+//      does: a zero-timeout poll must not eat its token), retakes the idle lock,
+//      gives up the role and its idle entry (or counts as a spinner if a producer
+//      took it off the list), queues the woken tasks in one batch, and only then
+//      subtracts them from the I/O waiter count.
+//   6. The first I/O waiter (count 0 -> 1, seq_cst) wakes an idle worker when nobody
+//      holds the role (seq_cst read of n_idle_): either that wake happens or the
+//      parking worker of step 2 sees the waiter. So a socket is always watched by a
+//      blocking poller or by a worker that will poll when it runs out of work.
+//
 // Deadlock: the last worker to go idle, holding the idle lock, finds every queue
-// empty, no timer pending, no blocking call in flight and no external waker: then no
-// task can ever run again, and run() fails with the list of parked tasks.
+// empty, no timer pending, no task waiting on I/O, no blocking call in flight and no
+// external waker: then no task can ever run again, and run() fails with the list of
+// parked tasks.
 #pragma once
 
 #include <atomic>
@@ -38,6 +66,7 @@
 
 #include "blocking_pool.hpp"
 #include "local_run_queue.hpp"
+#include "netpoller.hpp"
 #include "orca/runtime/detail/scheduling.hpp"
 #include "orca/runtime/detail/task_header.hpp"
 #include "orca/runtime/run_options.hpp"
@@ -68,6 +97,9 @@ struct Worker {
   // Idle bookkeeping (guarded by Runtime::idle_mutex_ except the futex word).
   bool idle = false;
   alignas(64) std::atomic<std::uint32_t> wake_word{0};
+  // True while this worker holds the blocking-poller role (set and cleared under the
+  // idle lock; read by wake_worker to pick the eventfd over the futex).
+  std::atomic<bool> polling{false};
   std::atomic<std::uint64_t> sleep_until{kNever};
   TimerShard timers;
   WorkerCounters counters;
@@ -114,6 +146,9 @@ class Runtime {
   TimerShard& foreign_timer_shard() noexcept { return workers_[0]->timers; }
   BlockingPool& blocking() noexcept { return blocking_; }
   WorkerCounters& foreign_counters() noexcept { return foreign_counters_; }
+  Netpoller& netpoller() noexcept { return netpoll_; }
+  // The I/O waiter count went from 0 to 1 (protocol step 6 above).
+  void poke_poller() noexcept;
   std::atomic<std::int64_t>& external_wakers() noexcept { return external_wakers_; }
   const std::vector<std::unique_ptr<Worker>>& workers() const noexcept { return workers_; }
   const InjectionQueue& injection() const noexcept { return injection_; }
@@ -137,6 +172,8 @@ class Runtime {
   void wake_worker(Worker& w) noexcept;
   void stop() noexcept;
   std::uint64_t earliest_timer() const noexcept;
+  // Queues tasks woken by a poll and then drops them from the waiter count.
+  void queue_polled(const Netpoller::Polled& polled) noexcept;
 
   std::vector<std::unique_ptr<Worker>> workers_;
   InjectionQueue injection_;
@@ -148,6 +185,11 @@ class Runtime {
   std::mutex idle_mutex_;
   std::vector<Worker*> idle_;
   std::atomic<bool> stopping_{false};
+  Netpoller netpoll_;
+  // A worker blocks in epoll_pwait2 (written under idle_mutex_; read relaxed by
+  // busy workers deciding whether to poll themselves: a stale value costs one
+  // needless or one skipped zero-timeout poll, never a lost event).
+  std::atomic<bool> poller_blocked_{false};
   bool deadlocked_ = false;  // guarded by idle_mutex_
   std::atomic<std::int64_t> external_wakers_{0};
   TaskHeader* entry_ = nullptr;

@@ -1,0 +1,59 @@
+// The job commands of `orca`: serve, worker, submit, status, cancel, jobs, nodes,
+// queues, dead. All work on one broker, chosen by --db PATH or --broker URL.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+namespace orca::cli {
+
+struct JobsOptions {
+  // Shared.
+  std::string db = "orca-jobs.db";
+  std::string broker;  // "sqlite:PATH" (or "redis://...", not supported yet)
+  bool json = false;
+  bool quiet = false;
+  // serve / worker.
+  int nodes = 1;
+  int concurrency = 10;
+  std::string node_id;
+  std::vector<std::string> tags;
+  std::vector<std::string> types;  // demo handlers to register (default: all)
+  bool pull = false;
+  std::string grace = "10s";
+  std::string heartbeat = "1s";
+  std::string lease = "10s";
+  std::string node_timeout = "5s";
+  std::string duration;  // serve/worker: stop after this long (default: until a signal)
+  std::vector<std::string> periodic;  // serve: NAME=SCHEDULE=TYPE[=PAYLOAD]
+  int http_port = 8080;               // serve: the JSON API on 127.0.0.1; 0 = off
+  // submit.
+  std::string type;
+  std::string payload;
+  std::string queue = "default";
+  int priority = 0;
+  int max_attempts = 3;
+  std::string backoff = "1s";
+  std::string timeout;
+  std::string delay;
+  std::string unique_key;
+  std::string trace_id;
+  int count = 1;
+  bool wait = false;
+  // status / cancel / dead.
+  std::vector<long long> ids;
+  bool all = false;
+  // jobs.
+  std::string state;
+  std::string node;
+  int limit = 50;
+};
+
+// Adds every job command; returns them so main can tell which one was chosen.
+std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& options);
+// Runs the chosen command; returns the process exit code.
+int run_jobs_command(const std::string& name, const JobsOptions& options);
+
+}  // namespace orca::cli

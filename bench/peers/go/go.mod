@@ -1,0 +1,3 @@
+module orca/netbench
+
+go 1.19

@@ -1,0 +1,224 @@
+// Broker: the durable store of jobs, nodes and the audit log, as an abstract async
+// interface. The embedded SQLite broker (sqlite_broker.hpp) and the Redis broker
+// implement it; the center and nodes use nothing else, so they run on either.
+//
+// Contract for implementations:
+//  1. Every call is one atomic transition of the store: it happens entirely or not at
+//     all, also when several processes share the store (SQLite: one transaction;
+//     Redis: one Lua script that declares its keys). Batch calls (enqueue, assign,
+//     claim, complete) are atomic per item: an item whose precondition no longer
+//     holds is skipped and reported, the others apply.
+//  2. Every state change appends an audit entry (job, from, to, node, attempt, time,
+//     error) in the same transition.
+//  3. Transitions that a stale actor could attempt (a node whose lease was reclaimed)
+//     are fenced: they name the node and the attempt, and fail with lease_lost.
+//  4. A call checks its context first: a done context returns its error and changes
+//     nothing. Once started a call is not interrupted (cancel safety: its effect is
+//     all-or-nothing; a caller that gave up may not learn which).
+//
+// Thread safety: all calls may be made concurrently from any number of tasks.
+// Errors: jobs::errc (invalid_job, not_found, lease_lost, invalid_state,
+// broker_failure) or the context's error.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "orca/context/context.hpp"
+#include "orca/jobs/errors.hpp"
+#include "orca/jobs/job.hpp"
+#include "orca/runtime/result.hpp"
+#include "orca/runtime/task.hpp"
+
+namespace orca::jobs {
+
+struct EnqueueResult {
+  JobId id = 0;
+  bool duplicate = false;  // a live job already held the unique key: this is its id
+};
+
+// Queue name -> weight. A queue missing from the map has weight 1. Each claim picks
+// queues at random in proportion to weight, so a low-weight queue still gets its
+// share (no starvation); within a queue, higher priority first, then FIFO.
+using QueueWeights = std::map<std::string, int>;
+
+struct PeekRequest {
+  std::vector<std::string> types;  // only jobs of these types
+  std::size_t limit = 64;
+  QueueWeights weights;
+};
+
+struct Assignment {
+  JobId id = 0;
+  std::string node;
+  // Start it at once (running, attempt + 1) instead of leaving it leased until the
+  // node claims it: for a node in the center's own process, which is handed the job
+  // directly. Saves a transition and a round trip per job.
+  bool start = false;
+};
+
+struct ClaimRequest {
+  std::string node;
+  std::vector<std::string> types;  // pull: pending jobs of these types
+  std::size_t limit = 1;
+  std::chrono::milliseconds lease{std::chrono::seconds(30)};
+  bool pull_pending = false;  // also take pending jobs, not only those assigned to `node`
+  QueueWeights weights;
+};
+
+enum class Outcome : std::uint8_t {
+  kSucceeded,
+  kRetryable,  // retried after retry_delay, or dead when attempts are exhausted
+  kPermanent,  // failed, no retry
+  kCancelled,  // the handler stopped because the job was cancelled
+  kHandBack,   // not run to the end (graceful shutdown): pending again, attempt not counted
+};
+
+struct Completion {
+  JobId id = 0;
+  std::string node;
+  int attempt = 0;  // the attempt the node ran (fencing)
+  Outcome outcome = Outcome::kSucceeded;
+  std::string error;
+  std::chrono::milliseconds retry_delay{0};
+};
+
+enum class NodeState : std::uint8_t { kAlive, kLeft, kDead };
+std::string_view to_string(NodeState s) noexcept;
+
+struct NodeInfo {
+  std::string id;
+  std::vector<std::string> types;  // job types it has handlers for
+  std::vector<std::string> tags;   // capability tags (informational for routing policies)
+  int capacity = 1;                // concurrency limit
+  int load = 0;                    // running handlers at the last heartbeat
+  int active = 0;                  // jobs leased or running on it now (from the store)
+  NodeState state = NodeState::kAlive;
+  std::int64_t pid = 0;
+  WallClock::time_point started_at{};
+  WallClock::time_point heartbeat_at{};
+};
+
+struct HeartbeatReply {
+  std::vector<JobId> cancel_requested;  // running jobs of this node to cancel
+  bool known = true;  // false: the node had been declared dead; it should re-register
+};
+
+struct JobFilter {
+  std::optional<JobState> state;
+  std::string type;          // empty: any
+  std::string queue;         // empty: any
+  std::string node;          // empty: any
+  bool dead_letter = false;  // only failed and dead jobs
+  std::size_t limit = 100;
+  JobId before_id = 0;  // paging: ids below this (0: from the newest)
+};
+
+struct AuditEntry {
+  std::int64_t seq = 0;
+  JobId job = 0;
+  std::optional<JobState> from;  // nothing for the enqueue
+  JobState to = JobState::kPending;
+  std::string node;
+  int attempt = 0;
+  WallClock::time_point at{};
+  std::string error;
+};
+
+struct QueueStats {
+  std::string queue;
+  std::map<JobState, std::int64_t> counts;
+};
+
+struct Retention {
+  std::chrono::milliseconds max_age{std::chrono::hours(24 * 7)};  // finished jobs, audit
+  std::int64_t max_finished_jobs = 100'000;                       // the newest ones are kept
+  std::int64_t max_audit_entries = 1'000'000;
+};
+
+struct TrimReport {
+  std::int64_t jobs_deleted = 0;
+  std::int64_t audit_deleted = 0;
+  std::int64_t nodes_deleted = 0;
+};
+
+struct PeriodicEntry {
+  std::string name;
+  std::string schedule;  // "@every 30s" or a 5-field cron spec (schedule.hpp)
+  JobSpec spec;          // the template of each job it produces
+  WallClock::time_point next_run{};
+};
+
+class Broker {
+ public:
+  virtual ~Broker() = default;
+
+  // --- producers -------------------------------------------------------------------
+  // Adds jobs (state pending, or scheduled when run_at is in the future). A spec with
+  // a unique key held by a live job is not added: its result names the live job
+  // (duplicate = true). invalid_job if any spec fails check_job_spec: nothing added.
+  virtual Task<Result<std::vector<EnqueueResult>>> enqueue(Context ctx,
+                                                           std::vector<JobSpec> specs) = 0;
+  Task<Result<EnqueueResult>> enqueue_one(Context ctx, JobSpec spec);
+
+  // Live or running -> cancelled at once, except a running job: it is flagged
+  // (cancel_requested) and its node cancels the handler; the job then ends cancelled.
+  // Returns the state after the call. invalid_state for a finished job.
+  virtual Task<Result<JobState>> cancel(Context ctx, JobId id) = 0;
+  // failed/dead -> pending, attempts reset. invalid_state for any other state.
+  virtual Task<Result<void>> requeue(Context ctx, JobId id) = 0;
+
+  // --- queries ---------------------------------------------------------------------
+  virtual Task<Result<Job>> get(Context ctx, JobId id) = 0;                        // not_found
+  virtual Task<Result<std::vector<Job>>> list(Context ctx, JobFilter filter) = 0;  // newest first
+  virtual Task<Result<std::vector<AuditEntry>>> audit(Context ctx, JobId id) = 0;  // oldest first
+  virtual Task<Result<std::vector<QueueStats>>> queues(Context ctx) = 0;
+  virtual Task<Result<std::vector<NodeInfo>>> nodes(Context ctx) = 0;
+
+  // --- the center --------------------------------------------------------------------
+  // Pending jobs, queues picked by weight, without changing them.
+  virtual Task<Result<std::vector<Job>>> peek_pending(Context ctx, PeekRequest req) = 0;
+  // pending -> leased to the node (or running, with start), lease `lease`. Returns
+  // the jobs that were still pending and the node still alive, in their new state.
+  virtual Task<Result<std::vector<Job>>> assign(Context ctx, std::vector<Assignment> assignments,
+                                                std::chrono::milliseconds lease) = 0;
+  // scheduled/retrying whose time has come -> pending. Returns how many.
+  virtual Task<Result<std::size_t>> promote_due(Context ctx) = 0;
+  // Nodes without a heartbeat for `timeout` -> dead; their leased jobs -> pending,
+  // their running jobs -> pending or dead (the attempt counts, as for a failure).
+  // Also reclaims expired leases of any node the same way. Returns jobs moved.
+  virtual Task<Result<std::size_t>> reap(Context ctx, std::chrono::milliseconds node_timeout) = 0;
+  virtual Task<Result<TrimReport>> trim(Context ctx, Retention retention) = 0;
+  // Periodic jobs: stored so that any center can fire them, exactly once per run.
+  virtual Task<Result<void>> put_periodic(Context ctx, PeriodicEntry entry) = 0;
+  virtual Task<Result<std::vector<PeriodicEntry>>> periodic(Context ctx) = 0;
+  // If `name`'s next run is still `expected`: enqueue its job and set next to `next`
+  // (false if another center fired it first).
+  virtual Task<Result<bool>> fire_periodic(Context ctx, std::string name,
+                                           WallClock::time_point expected,
+                                           WallClock::time_point next) = 0;
+
+  // --- nodes -------------------------------------------------------------------------
+  virtual Task<Result<void>> register_node(Context ctx, NodeInfo node) = 0;
+  // Records load, extends the lease of every job leased to or running on the node.
+  virtual Task<Result<HeartbeatReply>> heartbeat(Context ctx, std::string node, int load,
+                                                 std::chrono::milliseconds lease) = 0;
+  // The node leaves: it keeps no lease (its leased jobs -> pending).
+  virtual Task<Result<void>> deregister_node(Context ctx, std::string node) = 0;
+  // Jobs assigned to the node (and, with pull_pending, pending jobs of its types)
+  // -> running, attempt + 1.
+  virtual Task<Result<std::vector<Job>>> claim(Context ctx, ClaimRequest req) = 0;
+  // Ends attempts. Per item: the job's state after it, or lease_lost if the node no
+  // longer runs that attempt. A retryable failure of a job with cancel_requested
+  // ends cancelled; one past max_attempts (or deadline) ends dead.
+  virtual Task<Result<std::vector<Result<JobState>>>> complete(
+      Context ctx, std::vector<Completion> completions) = 0;
+
+  // The last broker_failure's description (e.g. SQLite's message). Thread-safe.
+  virtual std::string last_failure() const = 0;
+};
+
+}  // namespace orca::jobs

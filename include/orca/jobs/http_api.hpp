@@ -1,0 +1,39 @@
+// The jobs HTTP JSON API, as an orca::http::Router that `orca serve` mounts on
+// 127.0.0.1 (link orca::jobs_http).
+//
+//   POST   /api/jobs                 submit a job spec (an object) or several (an array)
+//   GET    /api/jobs?state=&type=&queue=&node=&limit=&before=   list, newest first
+//   GET    /api/jobs/{id}            one job
+//   GET    /api/jobs/{id}/audit      its audit trail, oldest first
+//   POST   /api/jobs/{id}/cancel     cancel (DELETE /api/jobs/{id} does the same)
+//   POST   /api/jobs/{id}/requeue    requeue from the dead-letter set
+//   GET    /api/dead                 the dead-letter set
+//   GET    /api/nodes                nodes, load and heartbeats
+//   GET    /api/queues               job counts per queue and state
+//
+// Bodies are the JSON of json.hpp. Bad input gets a 4xx with {"error": "..."} and
+// changes nothing: 400 malformed JSON, a bad field or query parameter, or (with
+// reject_unknown_types) a type no node has ever registered; 413 a payload over the
+// broker's limit; 404 no such job; 409 a transition the job's state forbids. A store
+// failure is a 503 with the store's message.
+//
+// Thread safety: the router's handlers may run concurrently; Center and Broker must
+// outlive the server that runs them.
+#pragma once
+
+#include "orca/jobs/center.hpp"
+#include "orca/net/http/router.hpp"
+
+namespace orca::jobs {
+
+struct ApiOptions {
+  JobLimits limits;
+  // Refuse jobs whose type no node (alive or not) has registered: catches typos,
+  // instead of a job that waits forever.
+  bool reject_unknown_types = true;
+  std::size_t max_list = 1000;  // ?limit= at most
+};
+
+http::Router make_api_router(Center& center, ApiOptions options = {});
+
+}  // namespace orca::jobs

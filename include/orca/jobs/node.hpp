@@ -1,0 +1,128 @@
+// Node: a worker that runs jobs. It registers its handlers' types, capability tags
+// and concurrency limit with the broker, heartbeats its load (which extends the
+// leases of the jobs it holds and brings back cancel requests), claims the jobs the
+// center assigned to it (or, in pull mode, pending jobs of its types) and runs each
+// in its own task with a context carrying the job's timeout and deadline.
+//
+//   orca::jobs::Node node(broker, {.concurrency = 50});
+//   node.handle("email", [](orca::Context ctx, orca::jobs::Job job)
+//                            -> orca::Task<orca::Result<void>> { ... });
+//   co_await node.run(ctx);   // until ctx is done, then a graceful shutdown
+//
+// Outcome of a handler: success; an error (retried with the job's backoff until its
+// attempts run out, then dead); jobs::errc::permanent or a thrown PermanentError
+// (failed at once, no retry); any other exception counts as a retryable error with
+// its what() as the message. A job cancelled while it runs has its handler's context
+// cancelled (in the same process at once through Center::cancel, from other
+// processes at the next heartbeat) and ends cancelled whatever the handler returns,
+// unless it succeeded.
+//
+// Graceful shutdown (when run's context is done):
+//   1. stop claiming;
+//   2. wait up to `grace` for running handlers to finish;
+//   3. cancel the contexts of those still running and hand their jobs back
+//      (pending again, the attempt not counted) once the handlers return;
+//   4. stop heartbeating and deregister.
+// A handler that ignores its context delays step 3 until it returns.
+//
+// Thread safety: handle() before run(); notify(), cancel_local(), running() from any
+// thread. One run() per Node. The Node must outlive run().
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "orca/jobs/broker.hpp"
+#include "orca/sync/channel.hpp"
+#include "orca/sync/wait_group.hpp"
+
+namespace orca::jobs {
+
+using Handler = std::function<Task<Result<void>>(Context, Job)>;
+
+struct NodeOptions {
+  std::string id;        // empty: "<hostname>-<pid>-<random>"
+  int concurrency = 10;  // handlers running at once
+  std::vector<std::string> tags;
+  std::chrono::milliseconds heartbeat_interval{1000};
+  // How long the jobs it holds stay leased without a heartbeat; must exceed the
+  // heartbeat interval. A node killed with kill -9 gets its jobs back after this.
+  std::chrono::milliseconds lease{10'000};
+  // How often to look for work without being notified (work assigned by a center in
+  // another process, or pending jobs in pull mode).
+  std::chrono::milliseconds poll_interval{100};
+  bool pull = false;  // claim pending jobs of its types itself (PullPolicy)
+  QueueWeights weights;
+  std::chrono::milliseconds grace{10'000};
+};
+
+class Node {
+ public:
+  // Throws std::invalid_argument for bad options (concurrency < 1, lease not above
+  // the heartbeat interval).
+  Node(Broker& broker, NodeOptions options);
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Registers the handler of a job type; before run().
+  void handle(std::string type, Handler handler);
+
+  // Registers, runs jobs until ctx is done, then shuts down gracefully (above).
+  // Errors: the broker's, if the node cannot register.
+  Task<Result<void>> run(Context ctx);
+
+  // New work may be waiting: claim now instead of at the next poll.
+  void notify() noexcept;
+  // Runs jobs a center in this process already started for this node
+  // (Assignment::start). Jobs handed over once the node stopped taking work are
+  // handed back to the queue.
+  void start(std::vector<Job> jobs);
+  // True between registration and the start of shutdown.
+  bool accepting() const noexcept { return accepting_.load(std::memory_order_acquire); }
+  // Cancels the handler of job `id` if it runs here (the job ends cancelled).
+  bool cancel_local(JobId id) noexcept;
+  // Called (from any thread) each time a handler finishes: a slot is free.
+  void on_slot_free(std::function<void()> fn) { on_slot_free_ = std::move(fn); }
+
+  const std::string& id() const noexcept { return options_.id; }
+  const NodeOptions& options() const noexcept { return options_; }
+  std::vector<std::string> types() const;
+  int running() const noexcept { return running_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Running {
+    CancelFunc cancel;
+    bool cancelled = false;    // by a user: the job ends cancelled
+    bool handed_back = false;  // by shutdown: the job goes back to pending
+  };
+
+  void launch(std::vector<Job> jobs);
+  Task<void> execute(Job job);
+  Task<void> heartbeat_loop(Context ctx);
+  Task<void> completion_loop();
+  Task<Result<void>> register_self(Context ctx);
+
+  Broker& broker_;
+  NodeOptions options_;
+  std::map<std::string, Handler> handlers_;
+  std::function<void()> on_slot_free_;
+  Channel<std::monostate> wakeups_{1};  // notify(): at most one pending wake-up
+  std::atomic<int> running_{0};
+  std::atomic<bool> accepting_{false};
+  WaitGroup handlers_done_;
+  std::mutex mu_;  // guards running_jobs_ and finished_; never held across a suspension
+  std::map<JobId, Running> running_jobs_;
+  // Handlers that returned, waiting to be acknowledged: one task sends them all in
+  // one broker call (the store commits them together), so a busy node makes one
+  // call per batch instead of one per job. A slot is free once its ack is durable.
+  std::vector<Completion> finished_;
+  Channel<std::monostate> finished_signal_{1};
+};
+
+}  // namespace orca::jobs

@@ -1,0 +1,69 @@
+// Client: a minimal HTTP/1.1 client for orca's own tools and tests.
+//
+//   orca::http::Client client;
+//   auto [ctx, cancel] = orca::with_timeout(orca::background(), 2s);
+//   orca::Result<orca::http::Response> r = co_await client.get(ctx,
+//   "http://127.0.0.1:8080/api/jobs"); if (!r) ... r.error() ...  // connect/read/write errors,
+//   deadline_exceeded, http::errc r->status, r->headers.get("Content-Type"), r->body
+//
+// One connection per request (sent with "Connection: close"; no pooling). The
+// response body may be delimited by Content-Length, chunked, or the server closing
+// the connection; the whole body is read (bounded by ClientOptions::limits).
+// URLs: http://host[:port][/path][?query], host an IPv4 literal, [IPv6] literal or
+// "localhost" (127.0.0.1): there is no name resolution. Interim 1xx responses are
+// skipped.
+//
+// Thread safety: a Client only holds options; any number of requests may run at
+// once from any tasks. It must outlive the requests it runs.
+// Cancel safety: the context bounds the whole exchange (connect, write, read);
+// when it is done the request returns its error and the connection is closed.
+// Errors: orca::errc::canceled / deadline_exceeded from ctx; std::errc values from
+// the socket (connection_refused...); http::errc::bad_url, malformed_response,
+// response_too_large, connection_closed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "orca/context/context.hpp"
+#include "orca/net/http/error.hpp"
+#include "orca/net/http/limits.hpp"
+#include "orca/net/http/request.hpp"
+#include "orca/net/http/response.hpp"
+#include "orca/runtime/result.hpp"
+#include "orca/runtime/task.hpp"
+
+namespace orca::http {
+
+struct ClientOptions {
+  Limits limits{
+      .max_header_bytes = 64 * 1024, .max_header_count = 200, .max_body_bytes = 64 * 1024 * 1024};
+};
+
+class Client {
+ public:
+  explicit Client(ClientOptions options = {}) : options_(options) {}
+
+  Task<Result<Response>> get(Context ctx, std::string url);
+  Task<Result<Response>> post(Context ctx, std::string url, std::string body,
+                              std::string content_type);
+  // Sends req.method, req.headers and req.body to the absolute URL req.target.
+  Task<Result<Response>> request(Context ctx, Request req);
+
+ private:
+  ClientOptions options_;
+};
+
+// The parts of an http:// URL the client needs.
+struct Url {
+  std::string host;  // as written, without brackets ("127.0.0.1", "::1")
+  std::uint16_t port = 80;
+  std::string path_and_query;  // "/a/b?x=1" ("/" if the URL has no path)
+  // "host:port", "[::1]:port": what net::Address::parse and the Host header take.
+  std::string authority() const;
+};
+// Parses an absolute http:// URL (libhttp-parser's http_parser_parse_url).
+Result<Url> parse_url(std::string_view url);
+
+}  // namespace orca::http

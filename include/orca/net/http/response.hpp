@@ -1,0 +1,41 @@
+// Response: an HTTP status, header fields and a body, as a handler returns it or
+// as the client receives it. A plain value.
+//
+//   co_return orca::http::Response::text(200, "hello\n");
+//   co_return orca::http::Response::json(201, R"({"id": 42})");
+//
+// On the server the body is sent with Content-Length (set by the server; a
+// Content-Length or Transfer-Encoding a handler sets is replaced), a Date header
+// is added, and a HEAD request gets the headers without the body.
+//
+// Thread safety: a plain value type.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "orca/net/http/headers.hpp"
+
+namespace orca::http {
+
+struct Response {
+  int status = 200;
+  Headers headers;
+  std::string body;
+  // Client side: the version the server answered with, and whether it let the
+  // connection stay open.
+  int version_major = 1;
+  int version_minor = 1;
+  bool keep_alive = true;
+
+  // A text/plain; charset=utf-8 response.
+  static Response text(int status, std::string body);
+  // An application/json response; `body` must already be JSON.
+  static Response json(int status, std::string body);
+};
+
+// The reason phrase of a status code ("Not Found"), or "Unknown" for codes
+// RFC 9110 does not name.
+std::string_view status_text(int status) noexcept;
+
+}  // namespace orca::http

@@ -1,0 +1,212 @@
+// Center: routing rounds and time keeping (center.hpp).
+#include "orca/jobs/center.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "orca/jobs/schedule.hpp"
+#include "orca/runtime/sleep.hpp"
+#include "orca/runtime/spawn.hpp"
+#include "orca/sync/select.hpp"
+
+namespace orca::jobs {
+
+std::size_t LeastLoadPolicy::choose(const Job&, const std::vector<NodeInfo>& candidates) {
+  // Compare active/capacity ratios exactly: a.active * b.capacity vs b.active * a.capacity.
+  auto less_loaded = [](const NodeInfo& a, const NodeInfo& b) {
+    return static_cast<std::int64_t>(a.active) * b.capacity <
+           static_cast<std::int64_t>(b.active) * a.capacity;
+  };
+  std::vector<std::size_t> best;
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    if (best.empty() || less_loaded(candidates[i], candidates[best.front()])) {
+      best.assign(1, i);
+    } else if (!less_loaded(candidates[best.front()], candidates[i])) {
+      best.push_back(i);
+    }
+  }
+  // Ties: the first tied node after the last one chosen, in id order (candidates come
+  // sorted by id), wrapping around: a round robin that survives changes in the set.
+  std::sort(best.begin(), best.end(),
+            [&](std::size_t a, std::size_t b) { return candidates[a].id < candidates[b].id; });
+  std::size_t pick = best.front();
+  for (std::size_t i : best)
+    if (candidates[i].id > last_) {
+      pick = i;
+      break;
+    }
+  last_ = candidates[pick].id;
+  return pick;
+}
+
+Center::Center(Broker& broker, CenterOptions options)
+    : broker_(broker), options_(std::move(options)) {
+  if (!options_.policy) options_.policy = std::make_shared<LeastLoadPolicy>();
+  if (options_.tick.count() <= 0) throw std::invalid_argument("center tick must be positive");
+  if (options_.node_timeout.count() <= 0)
+    throw std::invalid_argument("center node timeout must be positive");
+}
+
+void Center::attach(Node& node) {
+  local_.push_back(&node);
+  node.on_slot_free([this] { notify(); });
+}
+
+void Center::notify() noexcept {
+  (void)wakeups_.try_send(std::monostate{});
+}
+
+Task<Result<EnqueueResult>> Center::submit(Context ctx, JobSpec spec) {
+  auto r = co_await broker_.enqueue_one(std::move(ctx), std::move(spec));
+  if (r) notify();
+  co_return r;
+}
+
+Task<Result<std::vector<EnqueueResult>>> Center::submit_batch(Context ctx,
+                                                              std::vector<JobSpec> specs) {
+  auto r = co_await broker_.enqueue(std::move(ctx), std::move(specs));
+  if (r) notify();
+  co_return r;
+}
+
+Task<Result<JobState>> Center::cancel(Context ctx, JobId id) {
+  auto r = co_await broker_.cancel(std::move(ctx), id);
+  if (r && *r == JobState::kRunning)
+    for (Node* node : local_)
+      if (node->cancel_local(id)) break;
+  co_return r;
+}
+
+Task<Result<void>> Center::add_periodic(Context ctx, std::string name, std::string schedule,
+                                        JobSpec spec) {
+  std::string error;
+  auto parsed = Schedule::parse(schedule, error);
+  if (!parsed) co_return make_error_code(errc::bad_schedule);
+  PeriodicEntry e;
+  e.name = std::move(name);
+  e.schedule = std::move(schedule);
+  e.spec = std::move(spec);
+  e.next_run = parsed->next_after(WallClock::now());
+  co_return co_await broker_.put_periodic(std::move(ctx), std::move(e));
+}
+
+Task<Result<void>> Center::run(Context ctx) {
+  auto upkeep = spawn([this, ctx] { return maintenance_loop(ctx); });
+  while (!ctx.is_done()) {
+    if (options_.policy->routes()) co_await dispatch_round(ctx);
+    auto woke = co_await select(ctx, recv(wakeups_), after(options_.tick));
+    (void)woke;
+  }
+  co_await std::move(upkeep);
+  co_return Result<void>{};
+}
+
+// One routing round:
+//   1. live nodes with free slots (capacity minus jobs leased or running on them);
+//   2. up to that many pending jobs of the types those nodes handle (queues by weight);
+//   3. for each job, the policy picks among the nodes that handle its type and still
+//      have a slot; the pick's active count rises at once, so later picks see it;
+//   4. one conditional assign (jobs taken by another center meanwhile are skipped),
+//      then the in-process nodes that got work are told.
+Task<void> Center::dispatch_round(Context ctx) {
+  for (int rounds = 0; rounds < 64 && !ctx.is_done(); ++rounds) {
+    auto listed = co_await broker_.nodes(ctx);
+    if (!listed) co_return;
+    std::vector<NodeInfo> nodes;
+    std::set<std::string> types;
+    std::size_t free = 0;
+    // window: how many jobs a node may hold, leased or running (see assign_ahead).
+    auto local_node = [&](const std::string& id) -> Node* {
+      for (Node* node : local_)
+        if (node->id() == id && node->accepting()) return node;
+      return nullptr;
+    };
+    // A local node is handed its jobs already started, so it never needs more than
+    // its free slots; remote nodes get assign_ahead more, leased, to claim.
+    auto window = [&](const NodeInfo& n) {
+      if (local_node(n.id) != nullptr) return n.capacity;
+      return n.capacity + static_cast<int>(n.capacity * std::max(0.0, options_.assign_ahead));
+    };
+    for (NodeInfo& n : *listed) {
+      if (n.state != NodeState::kAlive || n.active >= window(n)) continue;
+      free += static_cast<std::size_t>(window(n) - n.active);
+      types.insert(n.types.begin(), n.types.end());
+      nodes.push_back(std::move(n));
+    }
+    if (free == 0) co_return;
+    PeekRequest peek;
+    peek.types.assign(types.begin(), types.end());
+    peek.limit = std::min(free, options_.dispatch_batch);
+    peek.weights = options_.weights;
+    auto pending = co_await broker_.peek_pending(ctx, std::move(peek));
+    if (!pending || pending->empty()) co_return;
+
+    std::vector<Assignment> assignments;
+    std::vector<NodeInfo> candidates;
+    for (const Job& job : *pending) {
+      candidates.clear();
+      std::vector<std::size_t> index;
+      for (std::size_t i = 0; i < nodes.size(); ++i) {
+        const NodeInfo& n = nodes[i];
+        if (n.active >= window(n)) continue;
+        if (std::find(n.types.begin(), n.types.end(), job.spec.type) == n.types.end()) continue;
+        candidates.push_back(n);
+        index.push_back(i);
+      }
+      if (candidates.empty()) continue;
+      const std::size_t pick = options_.policy->choose(job, candidates);
+      NodeInfo& chosen = nodes[index[std::min(pick, index.size() - 1)]];
+      ++chosen.active;
+      assignments.push_back({job.id, chosen.id, local_node(chosen.id) != nullptr});
+    }
+    if (assignments.empty()) co_return;
+    const std::size_t wanted = assignments.size();
+    auto assigned = co_await broker_.assign(ctx, std::move(assignments), options_.lease);
+    if (!assigned) co_return;
+    std::map<std::string, std::vector<Job>> started;
+    for (Job& job : *assigned)
+      if (job.state == JobState::kRunning) started[job.node].push_back(std::move(job));
+    for (auto& [id, jobs] : started)
+      if (Node* node = local_node(id)) node->start(std::move(jobs));
+    // A full batch suggests more work and more room: go again at once.
+    if (pending->size() < options_.dispatch_batch || assigned->size() < wanted) co_return;
+  }
+}
+
+Task<void> Center::fire_periodic(Context ctx) {
+  auto entries = co_await broker_.periodic(ctx);
+  if (!entries) co_return;
+  const auto now = WallClock::now();
+  for (PeriodicEntry& e : *entries) {
+    if (e.next_run > now) continue;
+    std::string error;
+    auto schedule = Schedule::parse(e.schedule, error);
+    if (!schedule) continue;  // put_periodic refuses those; a foreign writer may not
+    // Skip missed runs (as a ticker does): the next run is the first after now.
+    auto fired = co_await broker_.fire_periodic(ctx, e.name, e.next_run, schedule->next_after(now));
+    if (fired && *fired) notify();
+  }
+}
+
+Task<void> Center::maintenance_loop(Context ctx) {
+  for (;;) {
+    auto promoted = co_await broker_.promote_due(ctx);
+    auto reaped = co_await broker_.reap(ctx, options_.node_timeout);
+    co_await fire_periodic(ctx);
+    if ((promoted && *promoted > 0) || (reaped && *reaped > 0)) {
+      notify();
+      for (Node* node : local_)
+        node->notify();  // pull-mode nodes claim on their own
+    }
+    const auto now = Clock::now();
+    if (now - last_trim_ >= options_.trim_interval) {
+      last_trim_ = now;
+      auto trimmed = co_await broker_.trim(ctx, options_.retention);
+      (void)trimmed;
+    }
+    auto slept = co_await sleep_for(ctx, options_.tick);
+    if (!slept) co_return;
+  }
+}
+
+}  // namespace orca::jobs

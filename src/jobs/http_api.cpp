@@ -1,0 +1,212 @@
+// The jobs HTTP JSON API (http_api.hpp): each route parses and checks its input, makes
+// one Center/Broker call, and renders JSON.
+#include "orca/jobs/http_api.hpp"
+
+#include <charconv>
+#include <memory>
+#include <set>
+
+#include "orca/jobs/json.hpp"
+
+namespace orca::jobs {
+
+namespace {
+
+using nlohmann::json;
+
+struct Api {
+  Center* center;
+  ApiOptions options;
+  Broker& broker() const { return center->broker(); }
+};
+using ApiPtr = std::shared_ptr<const Api>;
+
+http::Response error(int status, const std::string& message) {
+  return http::Response::json(status, json{{"error", message}}.dump());
+}
+
+http::Response ok(int status, const json& body) {
+  return http::Response::json(status, body.dump());
+}
+
+// A failed store call: 404/409 for the job's own reasons, 503 for the store.
+http::Response from_error(const Api& api, std::error_code e, JobId id) {
+  if (e == errc::not_found) return error(404, "no job " + std::to_string(id));
+  if (e == errc::invalid_state) return error(409, "job " + std::to_string(id) + ": " + e.message());
+  if (e == errc::broker_failure) return error(503, "store failure: " + api.broker().last_failure());
+  return error(503, e.message());
+}
+
+std::optional<JobId> parse_id(const http::Request& req) {
+  auto text = req.path_param("id");
+  if (!text) return std::nullopt;
+  JobId id = 0;
+  const auto [p, ec] = std::from_chars(text->data(), text->data() + text->size(), id);
+  if (ec != std::errc() || p != text->data() + text->size() || id <= 0) return std::nullopt;
+  return id;
+}
+
+Task<http::Response> submit(ApiPtr api, Context ctx, http::Request req) {
+  json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) co_return error(400, "malformed JSON body");
+  const bool many = body.is_array();
+  if (!many) body = json::array({body});
+  if (body.empty()) co_return error(400, "no job in the body");
+  std::vector<JobSpec> specs;
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    JobSpec spec;
+    std::string problem;
+    if (!job_spec_from_json(body[i], spec, problem)) {
+      const std::string where = many ? "job " + std::to_string(i) + ": " : "";
+      co_return error(problem.rfind("payload is ", 0) == 0 ? 413 : 400, where + problem);
+    }
+    if (std::string limit = check_job_spec(spec, api->options.limits); !limit.empty())
+      co_return error(limit.rfind("payload is ", 0) == 0 ? 413 : 400, limit);
+    specs.push_back(std::move(spec));
+  }
+  if (api->options.reject_unknown_types) {
+    auto nodes = co_await api->broker().nodes(ctx);
+    if (!nodes) co_return from_error(*api, nodes.error(), 0);
+    std::set<std::string> known;
+    for (const NodeInfo& n : *nodes)
+      known.insert(n.types.begin(), n.types.end());
+    for (const JobSpec& s : specs)
+      if (known.count(s.type) == 0)
+        co_return error(
+            400, "unknown job type \"" + s.type + "\": no node has registered a handler for it");
+  }
+  auto added = co_await api->center->submit_batch(ctx, std::move(specs));
+  if (!added) co_return from_error(*api, added.error(), 0);
+  json out = json::array();
+  for (const EnqueueResult& r : *added)
+    out.push_back(json{{"id", r.id}, {"duplicate", r.duplicate}});
+  co_return ok(201, many ? out : out[0]);
+}
+
+Task<http::Response> get_job(ApiPtr api, Context ctx, http::Request req) {
+  auto id = parse_id(req);
+  if (!id) co_return error(400, "job id must be a positive integer");
+  auto job = co_await api->broker().get(ctx, *id);
+  if (!job) co_return from_error(*api, job.error(), *id);
+  co_return ok(200, to_json(*job));
+}
+
+Task<http::Response> audit(ApiPtr api, Context ctx, http::Request req) {
+  auto id = parse_id(req);
+  if (!id) co_return error(400, "job id must be a positive integer");
+  auto job = co_await api->broker().get(ctx, *id);  // 404 rather than an empty trail
+  if (!job) co_return from_error(*api, job.error(), *id);
+  auto trail = co_await api->broker().audit(ctx, *id);
+  if (!trail) co_return from_error(*api, trail.error(), *id);
+  json out = json::array();
+  for (const AuditEntry& e : *trail)
+    out.push_back(to_json(e));
+  co_return ok(200, out);
+}
+
+Task<http::Response> cancel(ApiPtr api, Context ctx, http::Request req) {
+  auto id = parse_id(req);
+  if (!id) co_return error(400, "job id must be a positive integer");
+  auto state = co_await api->center->cancel(ctx, *id);
+  if (!state) co_return from_error(*api, state.error(), *id);
+  co_return ok(200, json{{"id", *id},
+                         {"state", std::string(to_string(*state))},
+                         {"cancel_requested", *state == JobState::kRunning}});
+}
+
+Task<http::Response> requeue(ApiPtr api, Context ctx, http::Request req) {
+  auto id = parse_id(req);
+  if (!id) co_return error(400, "job id must be a positive integer");
+  auto r = co_await api->broker().requeue(ctx, *id);
+  if (!r) co_return from_error(*api, r.error(), *id);
+  api->center->notify();
+  co_return ok(200, json{{"id", *id}, {"state", "pending"}});
+}
+
+Task<http::Response> list(ApiPtr api, Context ctx, http::Request req, bool dead_letter) {
+  JobFilter f;
+  f.dead_letter = dead_letter;
+  f.limit = 100;
+  for (const auto& [key, value] : req.query_params()) {
+    if (key == "state") {
+      f.state = parse_job_state(value);
+      if (!f.state) co_return error(400, "state: unknown state \"" + value + "\"");
+    } else if (key == "type") {
+      f.type = value;
+    } else if (key == "queue") {
+      f.queue = value;
+    } else if (key == "node") {
+      f.node = value;
+    } else if (key == "limit" || key == "before") {
+      std::int64_t n = 0;
+      const auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || p != value.data() + value.size() || n <= 0)
+        co_return error(400, key + ": expected a positive integer");
+      if (key == "limit") {
+        if (static_cast<std::size_t>(n) > api->options.max_list)
+          co_return error(400, "limit: at most " + std::to_string(api->options.max_list));
+        f.limit = static_cast<std::size_t>(n);
+      } else {
+        f.before_id = n;
+      }
+    } else {
+      co_return error(400, "unknown query parameter \"" + key + "\"");
+    }
+  }
+  auto jobs = co_await api->broker().list(ctx, f);
+  if (!jobs) co_return from_error(*api, jobs.error(), 0);
+  json out = json::array();
+  for (const Job& j : *jobs)
+    out.push_back(to_json(j));
+  co_return ok(200, out);
+}
+
+Task<http::Response> nodes(ApiPtr api, Context ctx, http::Request) {
+  auto list = co_await api->broker().nodes(ctx);
+  if (!list) co_return from_error(*api, list.error(), 0);
+  json out = json::array();
+  for (const NodeInfo& n : *list)
+    out.push_back(to_json(n));
+  co_return ok(200, out);
+}
+
+Task<http::Response> queues(ApiPtr api, Context ctx, http::Request) {
+  auto list = co_await api->broker().queues(ctx);
+  if (!list) co_return from_error(*api, list.error(), 0);
+  json out = json::array();
+  for (const QueueStats& q : *list)
+    out.push_back(to_json(q));
+  co_return ok(200, out);
+}
+
+}  // namespace
+
+http::Router make_api_router(Center& center, ApiOptions options) {
+  auto api = std::make_shared<const Api>(Api{&center, options});
+  http::Router router;
+  // Each handler is a plain lambda that calls a coroutine taking everything by value:
+  // no coroutine frame refers to the lambda object, wherever the router keeps it.
+  router.post("/api/jobs",
+              [api](Context c, http::Request r) { return submit(api, c, std::move(r)); });
+  router.get("/api/jobs",
+             [api](Context c, http::Request r) { return list(api, c, std::move(r), false); });
+  router.get("/api/dead",
+             [api](Context c, http::Request r) { return list(api, c, std::move(r), true); });
+  router.get("/api/jobs/{id}",
+             [api](Context c, http::Request r) { return get_job(api, c, std::move(r)); });
+  router.get("/api/jobs/{id}/audit",
+             [api](Context c, http::Request r) { return audit(api, c, std::move(r)); });
+  router.post("/api/jobs/{id}/cancel",
+              [api](Context c, http::Request r) { return cancel(api, c, std::move(r)); });
+  router.del("/api/jobs/{id}",
+             [api](Context c, http::Request r) { return cancel(api, c, std::move(r)); });
+  router.post("/api/jobs/{id}/requeue",
+              [api](Context c, http::Request r) { return requeue(api, c, std::move(r)); });
+  router.get("/api/nodes",
+             [api](Context c, http::Request r) { return nodes(api, c, std::move(r)); });
+  router.get("/api/queues",
+             [api](Context c, http::Request r) { return queues(api, c, std::move(r)); });
+  return router;
+}
+
+}  // namespace orca::jobs

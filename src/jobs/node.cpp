@@ -1,0 +1,308 @@
+// Node: claiming, running and completing jobs; heartbeats; graceful shutdown
+// (protocol in node.hpp).
+#include "orca/jobs/node.hpp"
+
+#include <unistd.h>
+
+#include <random>
+#include <stdexcept>
+
+#include "orca/context/context.hpp"
+#include "orca/runtime/sleep.hpp"
+#include "orca/runtime/spawn.hpp"
+#include "orca/sync/select.hpp"
+
+namespace orca::jobs {
+
+namespace {
+
+std::string default_node_id() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "host");
+  std::random_device rd;
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "%04x", static_cast<unsigned>(rd() & 0xFFFF));
+  return std::string(host) + "-" + std::to_string(getpid()) + "-" + suffix;
+}
+
+double random01() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+// Broker calls that must not be lost to a transient failure (the database locked by
+// another process for longer than its busy timeout): a few tries with a pause.
+constexpr int kCompletionTries = 5;
+constexpr auto kCompletionPause = std::chrono::milliseconds(50);
+
+}  // namespace
+
+Node::Node(Broker& broker, NodeOptions options) : broker_(broker), options_(std::move(options)) {
+  if (options_.concurrency < 1) throw std::invalid_argument("node concurrency must be at least 1");
+  if (options_.heartbeat_interval.count() <= 0)
+    throw std::invalid_argument("node heartbeat interval must be positive");
+  if (options_.lease <= options_.heartbeat_interval)
+    throw std::invalid_argument("node lease must be longer than its heartbeat interval");
+  if (options_.poll_interval.count() <= 0)
+    throw std::invalid_argument("node poll interval must be positive");
+  if (options_.id.empty()) options_.id = default_node_id();
+}
+
+void Node::handle(std::string type, Handler handler) {
+  handlers_[std::move(type)] = std::move(handler);
+}
+
+std::vector<std::string> Node::types() const {
+  std::vector<std::string> out;
+  for (const auto& [type, h] : handlers_)
+    out.push_back(type);
+  return out;
+}
+
+void Node::launch(std::vector<Job> jobs) {
+  for (Job& job : jobs) {
+    running_.fetch_add(1, std::memory_order_acq_rel);
+    handlers_done_.add(1);
+    go([this, job = std::move(job)]() mutable { return execute(std::move(job)); });
+  }
+}
+
+void Node::start(std::vector<Job> jobs) {
+  if (accepting()) {
+    launch(std::move(jobs));
+    return;
+  }
+  // Too late: the node is shutting down. Hand them back (as a shutdown would).
+  std::vector<Completion> back;
+  for (const Job& job : jobs) {
+    Completion c;
+    c.id = job.id;
+    c.node = options_.id;
+    c.attempt = job.attempt;
+    c.outcome = Outcome::kHandBack;
+    c.error = "node " + options_.id + " is shutting down";
+    back.push_back(std::move(c));
+  }
+  go([broker = &broker_, back = std::move(back)]() mutable -> Task<void> {
+    auto done = co_await broker->complete(background(), std::move(back));
+    (void)done;  // if this fails too, the leases expire and the jobs run again
+  });
+}
+
+void Node::notify() noexcept {
+  (void)wakeups_.try_send(std::monostate{});  // full: a wake-up is already pending
+}
+
+bool Node::cancel_local(JobId id) noexcept {
+  std::lock_guard lock(mu_);
+  auto it = running_jobs_.find(id);
+  if (it == running_jobs_.end()) return false;
+  it->second.cancelled = true;
+  it->second.cancel();
+  return true;
+}
+
+Task<Result<void>> Node::register_self(Context ctx) {
+  NodeInfo info;
+  info.id = options_.id;
+  info.types = types();
+  info.tags = options_.tags;
+  info.capacity = options_.concurrency;
+  info.pid = getpid();
+  co_return co_await broker_.register_node(ctx, std::move(info));
+}
+
+Task<Result<void>> Node::run(Context ctx) {
+  {
+    auto registered = co_await register_self(ctx);
+    if (!registered) co_return registered.error();
+  }
+  auto [beat_ctx, stop_beating] = with_cancel(background());
+  auto beats = spawn([this, beat_ctx = beat_ctx] { return heartbeat_loop(beat_ctx); });
+  auto acks = spawn([this] { return completion_loop(); });
+
+  const std::vector<std::string> my_types = types();
+  accepting_.store(true, std::memory_order_release);
+  while (!ctx.is_done()) {
+    const int free = options_.concurrency - running_.load(std::memory_order_acquire);
+    if (free > 0) {
+      ClaimRequest req;
+      req.node = options_.id;
+      req.types = my_types;
+      req.limit = static_cast<std::size_t>(free);
+      req.lease = options_.lease;
+      req.pull_pending = options_.pull;
+      req.weights = options_.weights;
+      auto claimed = co_await broker_.claim(ctx, std::move(req));
+      if (claimed && !claimed->empty()) {
+        launch(std::move(*claimed));
+        continue;  // there may be more
+      }
+    }
+    // Sleep until notified (assignment, a slot freed) or the poll interval passes.
+    auto woke = co_await select(ctx, recv(wakeups_), after(options_.poll_interval));
+    (void)woke;
+  }
+
+  // Graceful shutdown, steps 2-3 of node.hpp.
+  accepting_.store(false, std::memory_order_release);
+  {
+    auto [grace_ctx, cancel_grace] = with_timeout(background(), options_.grace);
+    auto finished = co_await handlers_done_.wait(grace_ctx);
+    cancel_grace();
+    if (!finished) {
+      std::lock_guard lock(mu_);
+      for (auto& [id, r] : running_jobs_) {
+        r.handed_back = !r.cancelled;
+        r.cancel();
+      }
+    }
+    co_await handlers_done_.wait();
+  }
+  (void)finished_signal_.close();  // every completion has been sent
+  co_await std::move(acks);
+  stop_beating();
+  co_await std::move(beats);
+  auto left = co_await broker_.deregister_node(background(), options_.id);
+  co_return left;
+}
+
+Task<void> Node::heartbeat_loop(Context ctx) {
+  for (;;) {
+    auto slept = co_await sleep_for(ctx, options_.heartbeat_interval);
+    if (!slept) co_return;
+    auto reply = co_await broker_.heartbeat(ctx, options_.id, running(), options_.lease);
+    if (!reply) continue;  // transient; the lease outlasts several heartbeats
+    for (JobId id : reply->cancel_requested)
+      cancel_local(id);
+    if (!reply->known) {
+      // Declared dead (a long pause); its jobs were reclaimed. Come back as a fresh
+      // node: completions of the jobs it still runs will get lease_lost.
+      auto again = co_await register_self(ctx);
+      (void)again;
+    }
+  }
+}
+
+Task<void> Node::execute(Job job) {
+  auto [job_ctx, cancel_job] = with_cancel(background());
+  {
+    std::lock_guard lock(mu_);
+    Running& r = running_jobs_[job.id];
+    r.cancel = cancel_job;
+    if (job.cancel_requested) {
+      r.cancelled = true;
+      cancel_job();
+    }
+  }
+  // The job's timeout and deadline become the handler's context. The deadline is
+  // wall-clock (shared between processes); it crosses over as remaining time.
+  Context handler_ctx = job_ctx;
+  CancelFunc cancel_timeout;
+  CancelFunc cancel_deadline;
+  if (job.spec.timeout.count() > 0) {
+    auto [c, f] = with_timeout(handler_ctx, job.spec.timeout);
+    handler_ctx = c;
+    cancel_timeout = f;
+  }
+  if (job.spec.deadline) {
+    const auto remaining = *job.spec.deadline - WallClock::now();
+    auto [c, f] = with_deadline(
+        handler_ctx, Clock::now() + std::chrono::duration_cast<Clock::duration>(remaining));
+    handler_ctx = c;
+    cancel_deadline = f;
+  }
+
+  Outcome outcome = Outcome::kSucceeded;
+  std::string error;
+  auto handler = handlers_.find(job.spec.type);
+  if (handler == handlers_.end()) {
+    outcome = Outcome::kRetryable;  // another node may have it
+    error = "node " + options_.id + " has no handler for type " + job.spec.type;
+  } else {
+    try {
+      Task<Result<void>> task = handler->second(handler_ctx, job);
+      Result<void> r = co_await std::move(task);
+      if (!r) {
+        outcome = r.error() == errc::permanent ? Outcome::kPermanent : Outcome::kRetryable;
+        error = r.error().message();
+      }
+    } catch (const PermanentError& e) {
+      outcome = Outcome::kPermanent;
+      error = e.what();
+    } catch (const std::exception& e) {
+      outcome = Outcome::kRetryable;
+      error = std::string("exception: ") + e.what();
+    } catch (...) {
+      outcome = Outcome::kRetryable;
+      error = "exception of unknown type";
+    }
+  }
+  if (outcome != Outcome::kSucceeded && handler_ctx.err() == orca::errc::deadline_exceeded &&
+      !job_ctx.is_done())
+    error = job.spec.timeout.count() > 0
+                ? "timed out after " + std::to_string(job.spec.timeout.count()) + "ms: " + error
+                : "deadline exceeded: " + error;
+  cancel_deadline();
+  cancel_timeout();
+  {
+    std::lock_guard lock(mu_);
+    const Running& r = running_jobs_[job.id];
+    if (outcome != Outcome::kSucceeded) {
+      if (r.handed_back)
+        outcome = Outcome::kHandBack;
+      else if (r.cancelled)
+        outcome = Outcome::kCancelled;
+    }
+  }
+  cancel_job();
+
+  Completion c;
+  c.id = job.id;
+  c.node = options_.id;
+  c.attempt = job.attempt;
+  c.outcome = outcome;
+  c.error = std::move(error);
+  if (outcome == Outcome::kRetryable)
+    c.retry_delay = job.spec.retry.delay_after(job.attempt, random01());
+  {
+    std::lock_guard lock(mu_);
+    finished_.push_back(std::move(c));
+  }
+  (void)finished_signal_.try_send(std::monostate{});  // full: a flush is already due
+}
+
+Task<void> Node::completion_loop() {
+  for (;;) {
+    auto signalled = co_await finished_signal_.recv();
+    std::vector<Completion> batch;
+    {
+      std::lock_guard lock(mu_);
+      batch.swap(finished_);
+    }
+    if (batch.empty()) {
+      if (!signalled) co_return;  // closed by run() after the last handler: all sent
+      continue;
+    }
+    for (int tries = 1;; ++tries) {
+      std::vector<Completion> copy = batch;
+      auto done = co_await broker_.complete(background(), std::move(copy));
+      // lease_lost and friends are per-item final answers; only a failed store call
+      // is retried. If every try fails the leases expire and the jobs run again (at
+      // least once).
+      if (done || tries == kCompletionTries) break;
+      co_await sleep_for(kCompletionPause);
+    }
+    {
+      std::lock_guard lock(mu_);
+      for (const Completion& c : batch)
+        running_jobs_.erase(c.id);
+    }
+    running_.fetch_sub(static_cast<int>(batch.size()), std::memory_order_acq_rel);
+    notify();
+    if (on_slot_free_) on_slot_free_();
+    handlers_done_.add(-static_cast<std::int64_t>(batch.size()));
+  }
+}
+
+}  // namespace orca::jobs

@@ -1,0 +1,913 @@
+// SqliteBroker: every Broker call as one savepoint inside a group-committed
+// transaction on the I/O thread (store_thread.hpp).
+//
+// Schema invariants:
+//  - jobs.state < 5 means live; the partial unique index on unique_key covers only
+//    live jobs, so a key is free again once its job has finished.
+//  - jobs_pending (state = 0) is ordered as claims take jobs: queue, priority desc,
+//    ready time, id; claims never sort.
+//  - Every change of jobs.state is paired with an audit row in the same savepoint.
+#include "orca/jobs/sqlite_broker.hpp"
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "orca/jobs/json.hpp"
+#include "store_thread.hpp"
+
+namespace orca::jobs {
+
+namespace {
+
+using detail::Db;
+using detail::Stmt;
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS jobs(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  type TEXT NOT NULL, queue TEXT NOT NULL, priority INTEGER NOT NULL, payload BLOB NOT NULL,
+  max_attempts INTEGER NOT NULL, base_delay_ms INTEGER NOT NULL, multiplier REAL NOT NULL,
+  max_delay_ms INTEGER NOT NULL, jitter REAL NOT NULL, timeout_ms INTEGER NOT NULL,
+  deadline_ms INTEGER, unique_key TEXT, trace_id TEXT NOT NULL, headers TEXT NOT NULL,
+  state INTEGER NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, node TEXT NOT NULL DEFAULT '',
+  cancel_requested INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, ready_ms INTEGER NOT NULL,
+  lease_ms INTEGER NOT NULL DEFAULT 0, finished_ms INTEGER, run_at_ms INTEGER);
+CREATE INDEX IF NOT EXISTS jobs_pending ON jobs(queue, priority DESC, ready_ms, id) WHERE state = 0;
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs(ready_ms) WHERE state IN (1, 2);
+CREATE INDEX IF NOT EXISTS jobs_node ON jobs(node, state) WHERE state IN (3, 4);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_unique ON jobs(unique_key)
+  WHERE unique_key IS NOT NULL AND state < 5;
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_ms) WHERE state >= 5;
+CREATE INDEX IF NOT EXISTS jobs_dead ON jobs(id) WHERE state IN (6, 8);
+CREATE TABLE IF NOT EXISTS audit(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, job INTEGER NOT NULL, from_state INTEGER,
+  to_state INTEGER NOT NULL, node TEXT NOT NULL, attempt INTEGER NOT NULL,
+  at_ms INTEGER NOT NULL, error TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_job ON audit(job, seq);
+CREATE TABLE IF NOT EXISTS nodes(
+  id TEXT PRIMARY KEY, types TEXT NOT NULL, tags TEXT NOT NULL, capacity INTEGER NOT NULL,
+  load INTEGER NOT NULL, state INTEGER NOT NULL, pid INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL, heartbeat_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS periodic(
+  name TEXT PRIMARY KEY, schedule TEXT NOT NULL, spec TEXT NOT NULL, next_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS queues(name TEXT PRIMARY KEY);
+)sql";
+
+#define ORCA_JOB_COLUMNS                                                                        \
+  "id, type, queue, priority, payload, max_attempts, base_delay_ms, multiplier, max_delay_ms, " \
+  "jitter, timeout_ms, deadline_ms, unique_key, trace_id, headers, state, attempt, node, "      \
+  "cancel_requested, last_error, created_ms, updated_ms, ready_ms, lease_ms, finished_ms, "     \
+  "run_at_ms"
+
+std::int64_t now_ms() {
+  return to_unix_ms(WallClock::now());
+}
+
+Job read_job(const Stmt& s) {
+  Job j;
+  j.id = s.i64(0);
+  j.spec.type = s.text(1);
+  j.spec.queue = s.text(2);
+  j.spec.priority = s.i32(3);
+  j.spec.payload = s.text(4);
+  j.spec.retry.max_attempts = s.i32(5);
+  j.spec.retry.base_delay = milliseconds(s.i64(6));
+  j.spec.retry.multiplier = s.f64(7);
+  j.spec.retry.max_delay = milliseconds(s.i64(8));
+  j.spec.retry.jitter = s.f64(9);
+  j.spec.timeout = milliseconds(s.i64(10));
+  if (!s.null(11)) j.spec.deadline = from_unix_ms(s.i64(11));
+  j.spec.unique_key = s.text(12);
+  j.spec.trace_id = s.text(13);
+  const std::string headers = s.text(14);
+  if (!headers.empty() && headers != "{}")
+    j.spec.headers = json::parse(headers).get<std::map<std::string, std::string>>();
+  j.state = static_cast<JobState>(s.i32(15));
+  j.attempt = s.i32(16);
+  j.node = s.text(17);
+  j.cancel_requested = s.i32(18) != 0;
+  j.last_error = s.text(19);
+  j.created_at = from_unix_ms(s.i64(20));
+  j.updated_at = from_unix_ms(s.i64(21));
+  j.ready_at = from_unix_ms(s.i64(22));
+  j.lease_until = from_unix_ms(s.i64(23));
+  if (!s.null(24)) j.finished_at = from_unix_ms(s.i64(24));
+  if (!s.null(25)) j.spec.run_at = from_unix_ms(s.i64(25));
+  return j;
+}
+
+std::string json_array(const std::vector<std::string>& v) {
+  return json(v).dump();
+}
+
+}  // namespace
+
+struct SqliteBroker::Impl {
+  explicit Impl(const SqliteOptions& o)
+      : options(o),
+        store(
+            o.path, [&o](Db& db) { init(db, o); }, o.max_group) {}
+
+  static void init(Db& db, const SqliteOptions& o) {
+    db.exec(("PRAGMA busy_timeout=" + std::to_string(o.busy_timeout.count())).c_str());
+    // WAL: readers never block the writer and a commit appends to one file; the mode
+    // is persistent, so every process sharing the file uses it.
+    {
+      Stmt mode = db.prepare("PRAGMA journal_mode=WAL");
+      if (!mode.step() || mode.text(0) != "wal")
+        throw std::runtime_error("cannot put " + o.path + " in WAL mode");
+    }
+    db.exec(o.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    // The working set (pending index, leased jobs, the tail of the audit) stays in
+    // memory: a 64 MiB page cache and reads through mmap instead of pread calls.
+    db.exec("PRAGMA cache_size=-65536");
+    db.exec("PRAGMA mmap_size=268435456");
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      int v = 0;
+      {
+        Stmt version = db.prepare("PRAGMA user_version");
+        version.step();
+        v = version.i32(0);
+      }
+      if (v != 0 && v != kSchemaVersion)
+        throw std::runtime_error(o.path + " has orca schema version " + std::to_string(v) +
+                                 ", this build reads version " + std::to_string(kSchemaVersion));
+      db.exec(kSchema);
+      db.exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
+      db.exec("COMMIT");
+    } catch (...) {
+      db.exec("ROLLBACK");
+      throw;
+    }
+  }
+
+  // --- helpers run on the I/O thread ------------------------------------------------
+
+  void audit(Db& db, JobId job, std::optional<JobState> from, JobState to, std::string_view node,
+             int attempt, std::int64_t at, std::string_view error) {
+    Stmt s = db.prepare(
+        "INSERT INTO audit(job, from_state, to_state, node, attempt, at_ms, error) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    s.bind(1, job);
+    if (from)
+      s.bind(2, static_cast<int>(*from));
+    else
+      s.bind_null(2);
+    s.bind(3, static_cast<int>(to)).bind(4, node).bind(5, attempt).bind(6, at).bind(7, error);
+    s.run();
+  }
+
+  EnqueueResult insert_job(Db& db, const JobSpec& spec, std::int64_t now) {
+    if (!spec.unique_key.empty()) {
+      Stmt dup = db.prepare("SELECT id FROM jobs WHERE unique_key = ?1 AND state < 5");
+      dup.bind(1, spec.unique_key);
+      if (dup.step()) return {dup.i64(0), true};
+    }
+    if (known_queues.count(spec.queue) == 0) {
+      db.prepare("INSERT OR IGNORE INTO queues(name) VALUES(?1)").bind(1, spec.queue).run();
+      // Remembered only after commit would be exact; a rolled-back insert merely
+      // leaves a queue name unknown to peek until it is seen again.
+      known_queues.insert(spec.queue);
+    }
+    const std::int64_t ready = spec.run_at ? to_unix_ms(*spec.run_at) : now;
+    const JobState state = ready > now ? JobState::kScheduled : JobState::kPending;
+    Stmt s = db.prepare(
+        "INSERT INTO jobs(type, queue, priority, payload, max_attempts, base_delay_ms, "
+        "multiplier, max_delay_ms, jitter, timeout_ms, deadline_ms, unique_key, trace_id, "
+        "headers, state, created_ms, updated_ms, ready_ms, run_at_ms) VALUES(?1, ?2, ?3, ?4, "
+        "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?17, ?18)");
+    s.bind(1, spec.type).bind(2, spec.queue).bind(3, spec.priority).bind_blob(4, spec.payload);
+    s.bind(5, spec.retry.max_attempts)
+        .bind(6, static_cast<std::int64_t>(spec.retry.base_delay.count()));
+    s.bind(7, spec.retry.multiplier)
+        .bind(8, static_cast<std::int64_t>(spec.retry.max_delay.count()));
+    s.bind(9, spec.retry.jitter).bind(10, static_cast<std::int64_t>(spec.timeout.count()));
+    if (spec.deadline)
+      s.bind(11, to_unix_ms(*spec.deadline));
+    else
+      s.bind_null(11);
+    if (spec.unique_key.empty())
+      s.bind_null(12);
+    else
+      s.bind(12, spec.unique_key);
+    s.bind(13, spec.trace_id)
+        .bind(14, spec.headers.empty() ? std::string("{}") : json(spec.headers).dump());
+    s.bind(15, static_cast<int>(state)).bind(16, now).bind(17, ready);
+    if (spec.run_at)
+      s.bind(18, to_unix_ms(*spec.run_at));
+    else
+      s.bind_null(18);
+    s.run();
+    const JobId id = db.last_rowid();
+    audit(db, id, std::nullopt, state, "", 0, now, "");
+    return {id, false};
+  }
+
+  std::optional<Job> load(Db& db, JobId id) {
+    Stmt s = db.prepare("SELECT " ORCA_JOB_COLUMNS " FROM jobs WHERE id = ?1");
+    s.bind(1, id);
+    if (!s.step()) return std::nullopt;
+    return read_job(s);
+  }
+
+  // Only what transitions need (no payload, no headers): the hot path of complete().
+  std::optional<Job> load_state(Db& db, JobId id) {
+    Stmt s = db.prepare(
+        "SELECT state, attempt, node, cancel_requested, max_attempts, deadline_ms, ready_ms, "
+        "last_error FROM jobs WHERE id = ?1");
+    s.bind(1, id);
+    if (!s.step()) return std::nullopt;
+    Job j;
+    j.id = id;
+    j.state = static_cast<JobState>(s.i32(0));
+    j.attempt = s.i32(1);
+    j.node = s.text(2);
+    j.cancel_requested = s.i32(3) != 0;
+    j.spec.retry.max_attempts = s.i32(4);
+    if (!s.null(5)) j.spec.deadline = from_unix_ms(s.i64(5));
+    j.ready_at = from_unix_ms(s.i64(6));
+    j.last_error = s.text(7);
+    return j;
+  }
+
+  // Moves a job to `to`, with the audit row. Columns not named keep their values.
+  void transition(Db& db, const Job& job, JobState to, std::int64_t now, std::string_view node,
+                  int attempt, std::string_view error, std::int64_t ready_ms) {
+    const bool terminal = !is_live(to);
+    Stmt s = db.prepare(
+        "UPDATE jobs SET state = ?2, node = ?3, attempt = ?4, last_error = ?5, updated_ms = ?6, "
+        "ready_ms = ?7, lease_ms = CASE WHEN ?2 IN (3, 4) THEN lease_ms ELSE 0 END, "
+        "finished_ms = CASE WHEN ?8 THEN ?6 ELSE NULL END, "
+        "cancel_requested = CASE WHEN ?2 = 4 THEN cancel_requested ELSE 0 END WHERE id = ?1");
+    s.bind(1, job.id).bind(2, static_cast<int>(to)).bind(3, node).bind(4, attempt);
+    s.bind(5, error.empty() ? std::string_view(job.last_error) : error)
+        .bind(6, now)
+        .bind(7, ready_ms);
+    s.bind(8, terminal ? 1 : 0);
+    s.run();
+    audit(db, job.id, job.state, to, node, attempt, now, error);
+  }
+
+  // A leased or running job whose node is gone or whose lease expired: a leased job
+  // (never started) is pending again; a running one counts its attempt as failed.
+  void reclaim(Db& db, const Job& job, std::int64_t now, const std::string& why) {
+    if (job.state == JobState::kLeased) {
+      transition(db, job, JobState::kPending, now, "", job.attempt, why, now);
+      return;
+    }
+    if (job.cancel_requested) {
+      transition(db, job, JobState::kCancelled, now, job.node, job.attempt, why,
+                 to_unix_ms(job.ready_at));
+      return;
+    }
+    if (job.attempt >= job.spec.retry.max_attempts) {
+      transition(db, job, JobState::kDead, now, job.node, job.attempt, why,
+                 to_unix_ms(job.ready_at));
+      return;
+    }
+    const auto delay = job.spec.retry.delay_after(job.attempt, uniform(rng));
+    transition(db, job, JobState::kRetrying, now, "", job.attempt, why, now + delay.count());
+  }
+
+  // scheduled/retrying jobs whose time has come -> pending.
+  std::size_t promote(Db& db, std::int64_t now) {
+    std::vector<std::tuple<JobId, int, int>> due;  // id, attempt, state
+    {
+      Stmt s = db.prepare(
+          "SELECT id, attempt, state FROM jobs WHERE state IN (1, 2) AND ready_ms <= ?1 ORDER BY "
+          "ready_ms");
+      s.bind(1, now);
+      while (s.step())
+        due.emplace_back(s.i64(0), s.i32(1), s.i32(2));
+    }
+    for (const auto& [id, attempt, from] : due) {
+      db.prepare("UPDATE jobs SET state = 0, node = '', updated_ms = ?2 WHERE id = ?1")
+          .bind(1, id)
+          .bind(2, now)
+          .run();
+      audit(db, id, static_cast<JobState>(from), JobState::kPending, "", attempt, now, "");
+    }
+    return due.size();
+  }
+
+  std::vector<std::string> nonempty_queues(Db& db) {
+    std::vector<std::string> out;
+    Stmt q = db.prepare("SELECT name FROM queues");
+    while (q.step())
+      out.push_back(q.text(0));
+    std::vector<std::string> live;
+    for (const std::string& name : out) {
+      Stmt s = db.prepare(
+          "SELECT 1 FROM jobs INDEXED BY jobs_pending WHERE state = 0 AND queue = ?1 LIMIT 1");
+      s.bind(1, name);
+      if (s.step()) live.push_back(name);
+    }
+    return live;
+  }
+
+  // Up to `limit` pending jobs of `types`, queues drawn at random in proportion to
+  // their weights (each draw is one slot), so every queue with work gets a share.
+  std::vector<Job> pick_pending(Db& db, const std::vector<std::string>& types, std::size_t limit,
+                                const QueueWeights& weights) {
+    std::vector<Job> out;
+    if (limit == 0 || types.empty()) return out;
+    std::vector<std::string> queues = nonempty_queues(db);
+    const std::string types_json = json_array(types);
+    std::map<std::string, std::size_t> taken;
+    while (out.size() < limit && !queues.empty()) {
+      std::vector<double> w;
+      for (const std::string& q : queues) {
+        auto it = weights.find(q);
+        w.push_back(it == weights.end() ? 1.0 : std::max(0, it->second) + 1e-9);
+      }
+      std::map<std::string, std::size_t> want;
+      std::discrete_distribution<std::size_t> pick(w.begin(), w.end());
+      for (std::size_t i = out.size(); i < limit; ++i)
+        ++want[queues[pick(rng)]];
+      std::vector<std::string> still;
+      for (const std::string& q : queues) {
+        const std::size_t n = want[q];
+        if (n == 0) {
+          still.push_back(q);
+          continue;
+        }
+        Stmt s = db.prepare("SELECT " ORCA_JOB_COLUMNS
+                            " FROM jobs INDEXED BY jobs_pending WHERE state = 0 AND queue = ?1 AND "
+                            "type IN (SELECT value "
+                            "FROM json_each(?2)) ORDER BY priority DESC, ready_ms, id LIMIT ?3 "
+                            "OFFSET ?4");
+        s.bind(1, q).bind(2, types_json).bind(3, static_cast<std::int64_t>(n));
+        s.bind(4, static_cast<std::int64_t>(taken[q]));
+        std::size_t got = 0;
+        while (s.step()) {
+          out.push_back(read_job(s));
+          ++got;
+        }
+        taken[q] += got;
+        if (got == n) still.push_back(q);  // may have more
+      }
+      queues = std::move(still);
+    }
+    return out;
+  }
+
+  SqliteOptions options;
+  std::set<std::string> known_queues;           // I/O thread only
+  std::mt19937_64 rng{std::random_device{}()};  // I/O thread only
+  std::uniform_real_distribution<double> uniform{0.0, 1.0};
+  detail::StoreThread store;  // last: stopped first
+};
+
+SqliteBroker::SqliteBroker(SqliteOptions options)
+    : options_(std::move(options)), impl_(std::make_unique<Impl>(options_)) {}
+
+SqliteBroker::~SqliteBroker() = default;
+
+std::string SqliteBroker::last_failure() const {
+  return impl_->store.last_failure();
+}
+
+Task<Result<std::vector<EnqueueResult>>> SqliteBroker::enqueue(Context ctx,
+                                                               std::vector<JobSpec> specs) {
+  for (const JobSpec& spec : specs)
+    if (!check_job_spec(spec, options_.limits).empty())
+      co_return make_error_code(errc::invalid_job);
+  Impl* impl = impl_.get();
+  auto call = detail::store_call<std::vector<EnqueueResult>>(
+      impl->store, ctx, [impl, &specs](Db& db) -> Result<std::vector<EnqueueResult>> {
+        const std::int64_t now = now_ms();
+        std::vector<EnqueueResult> out;
+        out.reserve(specs.size());
+        for (const JobSpec& spec : specs)
+          out.push_back(impl->insert_job(db, spec, now));
+        return out;
+      });
+  co_return co_await call;
+}
+
+Task<Result<JobState>> SqliteBroker::cancel(Context ctx, JobId id) {
+  Impl* impl = impl_.get();
+  auto call =
+      detail::store_call<JobState>(impl->store, ctx, [impl, id](Db& db) -> Result<JobState> {
+        std::optional<Job> job = impl->load(db, id);
+        if (!job) return make_error_code(errc::not_found);
+        if (!is_live(job->state)) return make_error_code(errc::invalid_state);
+        const std::int64_t now = now_ms();
+        if (job->state == JobState::kRunning) {
+          if (!job->cancel_requested) {
+            db.prepare("UPDATE jobs SET cancel_requested = 1, updated_ms = ?2 WHERE id = ?1")
+                .bind(1, id)
+                .bind(2, now)
+                .run();
+            impl->audit(db, id, job->state, job->state, job->node, job->attempt, now,
+                        "cancel requested");
+          }
+          return JobState::kRunning;
+        }
+        impl->transition(db, *job, JobState::kCancelled, now, job->node, job->attempt, "cancelled",
+                         to_unix_ms(job->ready_at));
+        return JobState::kCancelled;
+      });
+  co_return co_await call;
+}
+
+Task<Result<void>> SqliteBroker::requeue(Context ctx, JobId id) {
+  Impl* impl = impl_.get();
+  auto call = detail::store_call<void>(impl->store, ctx, [impl, id](Db& db) -> Result<void> {
+    std::optional<Job> job = impl->load(db, id);
+    if (!job) return make_error_code(errc::not_found);
+    if (job->state != JobState::kDead && job->state != JobState::kFailed)
+      return make_error_code(errc::invalid_state);
+    const std::int64_t now = now_ms();
+    impl->transition(db, *job, JobState::kPending, now, "", 0, "requeued", now);
+    return {};
+  });
+  co_return co_await call;
+}
+
+Task<Result<Job>> SqliteBroker::get(Context ctx, JobId id) {
+  Impl* impl = impl_.get();
+  auto call = detail::store_call<Job>(impl->store, ctx, [impl, id](Db& db) -> Result<Job> {
+    std::optional<Job> job = impl->load(db, id);
+    if (!job) return make_error_code(errc::not_found);
+    return std::move(*job);
+  });
+  co_return co_await call;
+}
+
+Task<Result<std::vector<Job>>> SqliteBroker::list(Context ctx, JobFilter f) {
+  Impl* impl = impl_.get();
+  auto call = detail::store_call<std::vector<Job>>(
+      impl->store, ctx, [&f](Db& db) -> Result<std::vector<Job>> {
+        Stmt s = db.prepare(
+            "SELECT " ORCA_JOB_COLUMNS
+            " FROM jobs WHERE (?1 < 0 OR state = ?1) AND (?2 = '' OR type = ?2) AND (?3 = '' OR "
+            "queue = ?3) AND (?4 = '' OR node = ?4) AND (?5 = 0 OR state IN (6, 8)) AND (?6 = 0 "
+            "OR id < ?6) ORDER BY id DESC LIMIT ?7");
+        s.bind(1, f.state ? static_cast<int>(*f.state) : -1).bind(2, f.type).bind(3, f.queue);
+        s.bind(4, f.node).bind(5, f.dead_letter ? 1 : 0).bind(6, f.before_id);
+        s.bind(7, static_cast<std::int64_t>(f.limit));
+        std::vector<Job> out;
+        while (s.step())
+          out.push_back(read_job(s));
+        return out;
+      });
+  co_return co_await call;
+}
+
+Task<Result<std::vector<AuditEntry>>> SqliteBroker::audit(Context ctx, JobId id) {
+  auto call = detail::store_call<std::vector<AuditEntry>>(
+      impl_->store, ctx, [id](Db& db) -> Result<std::vector<AuditEntry>> {
+        Stmt s = db.prepare(
+            "SELECT seq, job, from_state, to_state, node, attempt, at_ms, error FROM audit WHERE "
+            "job = ?1 ORDER BY seq");
+        s.bind(1, id);
+        std::vector<AuditEntry> out;
+        while (s.step()) {
+          AuditEntry e;
+          e.seq = s.i64(0);
+          e.job = s.i64(1);
+          if (!s.null(2)) e.from = static_cast<JobState>(s.i32(2));
+          e.to = static_cast<JobState>(s.i32(3));
+          e.node = s.text(4);
+          e.attempt = s.i32(5);
+          e.at = from_unix_ms(s.i64(6));
+          e.error = s.text(7);
+          out.push_back(std::move(e));
+        }
+        return out;
+      });
+  co_return co_await call;
+}
+
+Task<Result<std::vector<QueueStats>>> SqliteBroker::queues(Context ctx) {
+  auto call = detail::store_call<std::vector<QueueStats>>(
+      impl_->store, ctx, [](Db& db) -> Result<std::vector<QueueStats>> {
+        Stmt s = db.prepare(
+            "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state ORDER BY queue");
+        std::vector<QueueStats> out;
+        while (s.step()) {
+          std::string q = s.text(0);
+          if (out.empty() || out.back().queue != q) out.push_back(QueueStats{q, {}});
+          out.back().counts[static_cast<JobState>(s.i32(1))] = s.i64(2);
+        }
+        return out;
+      });
+  co_return co_await call;
+}
+
+Task<Result<std::vector<NodeInfo>>> SqliteBroker::nodes(Context ctx) {
+  auto call = detail::store_call<std::vector<NodeInfo>>(
+      impl_->store, ctx, [](Db& db) -> Result<std::vector<NodeInfo>> {
+        Stmt s = db.prepare(
+            "SELECT id, types, tags, capacity, load, state, pid, started_ms, heartbeat_ms, "
+            "(SELECT count(*) FROM jobs WHERE state IN (3, 4) AND node = nodes.id) FROM nodes "
+            "ORDER BY id");
+        std::vector<NodeInfo> out;
+        while (s.step()) {
+          NodeInfo n;
+          n.id = s.text(0);
+          n.types = json::parse(s.text(1)).get<std::vector<std::string>>();
+          n.tags = json::parse(s.text(2)).get<std::vector<std::string>>();
+          n.capacity = s.i32(3);
+          n.load = s.i32(4);
+          n.state = static_cast<NodeState>(s.i32(5));
+          n.pid = s.i64(6);
+          n.started_at = from_unix_ms(s.i64(7));
+          n.heartbeat_at = from_unix_ms(s.i64(8));
+          n.active = s.i32(9);
+          out.push_back(std::move(n));
+        }
+        return out;
+      });
+  co_return co_await call;
+}
+
+Task<Result<std::vector<Job>>> SqliteBroker::peek_pending(Context ctx, PeekRequest req) {
+  Impl* impl = impl_.get();
+  auto call = detail::store_call<std::vector<Job>>(
+      impl->store, ctx, [impl, &req](Db& db) -> Result<std::vector<Job>> {
+        return impl->pick_pending(db, req.types, req.limit, req.weights);
+      });
+  co_return co_await call;
+}
+
+Task<Result<std::vector<Job>>> SqliteBroker::assign(Context ctx,
+                                                    std::vector<Assignment> assignments,
+                                                    milliseconds lease) {
+  Impl* impl = impl_.get();
+  auto call = detail::store_call<std::vector<
+      Job>>(impl->store, ctx, [impl, &assignments, lease](Db& db) -> Result<std::vector<Job>> {
+    const std::int64_t now = now_ms();
+    std::vector<Job> out;
+    std::map<std::string, bool> alive;  // per node, looked up once per call
+    for (const Assignment& a : assignments) {
+      // Conditional on the node still being alive (it may have left since the
+      // center looked) and the job still pending (another center may have taken
+      // it). No RETURNING: SQLite builds a temporary table for it on every run.
+      auto [it, fresh] = alive.try_emplace(a.node, false);
+      if (fresh) {
+        Stmt n = db.prepare("SELECT 1 FROM nodes WHERE id = ?1 AND state = 0");
+        n.bind(1, a.node);
+        it->second = n.step();
+      }
+      if (!it->second) continue;
+      std::optional<Job> job;
+      {
+        Stmt s = db.prepare("SELECT " ORCA_JOB_COLUMNS " FROM jobs WHERE id = ?1 AND state = 0");
+        s.bind(1, a.id);
+        if (!s.step()) continue;
+        job = read_job(s);
+      }
+      job->state = a.start ? JobState::kRunning : JobState::kLeased;
+      job->attempt += a.start ? 1 : 0;
+      job->node = a.node;
+      job->lease_until = from_unix_ms(now + lease.count());
+      job->updated_at = from_unix_ms(now);
+      db.prepare(
+            "UPDATE jobs SET state = ?2, node = ?3, lease_ms = ?4, updated_ms = ?5, attempt = ?6 "
+            "WHERE id = ?1")
+          .bind(1, a.id)
+          .bind(2, static_cast<int>(job->state))
+          .bind(3, a.node)
+          .bind(4, now + lease.count())
+          .bind(5, now)
+          .bind(6, job->attempt)
+          .run();
+      impl->audit(db, a.id, JobState::kPending, job->state, a.node, job->attempt, now, "");
+      out.push_back(std::move(*job));
+    }
+    return out;
+  });
+  co_return co_await call;
+}
+
+Task<Result<std::size_t>> SqliteBroker::promote_due(Context ctx) {
+  Impl* impl = impl_.get();
+  auto call =
+      detail::store_call<std::size_t>(impl->store, ctx, [impl](Db& db) -> Result<std::size_t> {
+        const std::int64_t now = now_ms();
+        return impl->promote(db, now);
+      });
+  co_return co_await call;
+}
+
+Task<Result<std::size_t>> SqliteBroker::reap(Context ctx, milliseconds node_timeout) {
+  Impl* impl = impl_.get();
+  auto call = detail::store_call<std::size_t>(
+      impl->store, ctx, [impl, node_timeout](Db& db) -> Result<std::size_t> {
+        const std::int64_t now = now_ms();
+        db.prepare("UPDATE nodes SET state = 2 WHERE state = 0 AND heartbeat_ms < ?1")
+            .bind(1, now - node_timeout.count())
+            .run();
+        std::vector<std::pair<Job, std::string>> lost;
+        {
+          Stmt s = db.prepare(
+              "SELECT " ORCA_JOB_COLUMNS
+              " FROM jobs INDEXED BY jobs_node WHERE state IN (3, 4) AND (lease_ms < ?1 OR node "
+              "NOT IN (SELECT id FROM nodes WHERE state = 0))");
+          s.bind(1, now);
+          while (s.step()) {
+            Job j = read_job(s);
+            std::string why =
+                j.lease_until.time_since_epoch().count() != 0 && to_unix_ms(j.lease_until) < now
+                    ? "lease expired on node " + j.node
+                    : "node " + j.node + " is gone";
+            lost.emplace_back(std::move(j), std::move(why));
+          }
+        }
+        for (const auto& [job, why] : lost)
+          impl->reclaim(db, job, now, why);
+        return lost.size();
+      });
+  co_return co_await call;
+}
+
+Task<Result<TrimReport>> SqliteBroker::trim(Context ctx, Retention r) {
+  auto call = detail::store_call<TrimReport>(impl_->store, ctx, [r](Db& db) -> Result<TrimReport> {
+    const std::int64_t cutoff = now_ms() - r.max_age.count();
+    TrimReport rep;
+    db.prepare("DELETE FROM jobs WHERE state >= 5 AND finished_ms < ?1").bind(1, cutoff).run();
+    rep.jobs_deleted += db.changes();
+    db.prepare(
+          "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state >= 5 ORDER BY "
+          "finished_ms DESC, id DESC LIMIT -1 OFFSET ?1)")
+        .bind(1, r.max_finished_jobs)
+        .run();
+    rep.jobs_deleted += db.changes();
+    // Audit rows are appended in time order, so the old ones are a prefix by seq (no
+    // index on at_ms to maintain on every append).
+    db.prepare(
+          "DELETE FROM audit WHERE seq < coalesce((SELECT seq FROM audit WHERE at_ms >= ?1 ORDER "
+          "BY seq LIMIT 1), (SELECT max(seq) + 1 FROM audit))")
+        .bind(1, cutoff)
+        .run();
+    rep.audit_deleted += db.changes();
+    // Audit of jobs that no longer exist is of no use to anyone.
+    db.prepare("DELETE FROM audit WHERE job NOT IN (SELECT id FROM jobs)").run();
+    rep.audit_deleted += db.changes();
+    db.prepare(
+          "DELETE FROM audit WHERE seq <= (SELECT seq FROM audit ORDER BY seq DESC LIMIT 1 "
+          "OFFSET ?1)")
+        .bind(1, r.max_audit_entries)
+        .run();
+    rep.audit_deleted += db.changes();
+    db.prepare("DELETE FROM nodes WHERE state != 0 AND heartbeat_ms < ?1").bind(1, cutoff).run();
+    rep.nodes_deleted += db.changes();
+    return rep;
+  });
+  co_return co_await call;
+}
+
+Task<Result<void>> SqliteBroker::put_periodic(Context ctx, PeriodicEntry e) {
+  if (!check_job_spec(e.spec, options_.limits).empty())
+    co_return make_error_code(errc::invalid_job);
+  auto call = detail::store_call<void>(impl_->store, ctx, [&e](Db& db) -> Result<void> {
+    db.prepare(
+          "INSERT INTO periodic(name, schedule, spec, next_ms) VALUES(?1, ?2, ?3, ?4) ON "
+          "CONFLICT(name) DO UPDATE SET schedule = ?2, spec = ?3, next_ms = CASE WHEN schedule = "
+          "?2 THEN next_ms ELSE ?4 END")
+        .bind(1, e.name)
+        .bind(2, e.schedule)
+        .bind(3, to_json(e.spec).dump())
+        .bind(4, to_unix_ms(e.next_run))
+        .run();
+    return {};
+  });
+  co_return co_await call;
+}
+
+Task<Result<std::vector<PeriodicEntry>>> SqliteBroker::periodic(Context ctx) {
+  auto call = detail::store_call<std::vector<PeriodicEntry>>(
+      impl_->store, ctx, [](Db& db) -> Result<std::vector<PeriodicEntry>> {
+        Stmt s = db.prepare("SELECT name, schedule, spec, next_ms FROM periodic ORDER BY name");
+        std::vector<PeriodicEntry> out;
+        while (s.step()) {
+          PeriodicEntry e;
+          e.name = s.text(0);
+          e.schedule = s.text(1);
+          std::string error;
+          if (!job_spec_from_json(json::parse(s.text(2)), e.spec, error))
+            throw std::runtime_error("periodic " + e.name + ": " + error);
+          e.next_run = from_unix_ms(s.i64(3));
+          out.push_back(std::move(e));
+        }
+        return out;
+      });
+  co_return co_await call;
+}
+
+Task<Result<bool>> SqliteBroker::fire_periodic(Context ctx, std::string name,
+                                               WallClock::time_point expected,
+                                               WallClock::time_point next) {
+  Impl* impl = impl_.get();
+  auto call = detail::store_call<bool>(
+      impl->store, ctx, [impl, &name, expected, next](Db& db) -> Result<bool> {
+        std::string spec_text;
+        {
+          Stmt s = db.prepare(
+              "UPDATE periodic SET next_ms = ?3 WHERE name = ?1 AND next_ms = ?2 RETURNING spec");
+          s.bind(1, name).bind(2, to_unix_ms(expected)).bind(3, to_unix_ms(next));
+          if (!s.step()) return false;
+          spec_text = s.text(0);
+          s.run();
+        }
+        JobSpec spec;
+        std::string error;
+        if (!job_spec_from_json(json::parse(spec_text), spec, error))
+          throw std::runtime_error("periodic " + name + ": " + error);
+        spec.run_at.reset();
+        impl->insert_job(db, spec, now_ms());
+        return true;
+      });
+  co_return co_await call;
+}
+
+Task<Result<void>> SqliteBroker::register_node(Context ctx, NodeInfo n) {
+  auto call = detail::store_call<void>(impl_->store, ctx, [&n](Db& db) -> Result<void> {
+    const std::int64_t now = now_ms();
+    db.prepare(
+          "INSERT OR REPLACE INTO nodes(id, types, tags, capacity, load, state, pid, started_ms, "
+          "heartbeat_ms) VALUES(?1, ?2, ?3, ?4, 0, 0, ?5, ?6, ?6)")
+        .bind(1, n.id)
+        .bind(2, json_array(n.types))
+        .bind(3, json_array(n.tags))
+        .bind(4, n.capacity)
+        .bind(5, n.pid)
+        .bind(6, now)
+        .run();
+    return {};
+  });
+  co_return co_await call;
+}
+
+Task<Result<HeartbeatReply>> SqliteBroker::heartbeat(Context ctx, std::string node, int load,
+                                                     milliseconds lease) {
+  auto call = detail::store_call<HeartbeatReply>(
+      impl_->store, ctx, [&node, load, lease](Db& db) -> Result<HeartbeatReply> {
+        const std::int64_t now = now_ms();
+        HeartbeatReply reply;
+        db.prepare("UPDATE nodes SET load = ?2, heartbeat_ms = ?3 WHERE id = ?1 AND state = 0")
+            .bind(1, node)
+            .bind(2, load)
+            .bind(3, now)
+            .run();
+        reply.known = db.changes() == 1;
+        if (!reply.known) return reply;
+        db.prepare("UPDATE jobs SET lease_ms = ?2 WHERE state IN (3, 4) AND node = ?1")
+            .bind(1, node)
+            .bind(2, now + lease.count())
+            .run();
+        Stmt s = db.prepare(
+            "SELECT id FROM jobs WHERE state = 4 AND node = ?1 AND cancel_requested = 1");
+        s.bind(1, node);
+        while (s.step())
+          reply.cancel_requested.push_back(s.i64(0));
+        return reply;
+      });
+  co_return co_await call;
+}
+
+Task<Result<void>> SqliteBroker::deregister_node(Context ctx, std::string node) {
+  Impl* impl = impl_.get();
+  auto call = detail::store_call<void>(impl->store, ctx, [impl, &node](Db& db) -> Result<void> {
+    const std::int64_t now = now_ms();
+    db.prepare("UPDATE nodes SET state = 1, load = 0, heartbeat_ms = ?2 WHERE id = ?1")
+        .bind(1, node)
+        .bind(2, now)
+        .run();
+    std::vector<Job> held;
+    {
+      Stmt s =
+          db.prepare("SELECT " ORCA_JOB_COLUMNS " FROM jobs WHERE state IN (3, 4) AND node = ?1");
+      s.bind(1, node);
+      while (s.step())
+        held.push_back(read_job(s));
+    }
+    for (const Job& job : held)
+      impl->reclaim(db, job, now, "node " + node + " left");
+    return {};
+  });
+  co_return co_await call;
+}
+
+Task<Result<std::vector<Job>>> SqliteBroker::claim(Context ctx, ClaimRequest req) {
+  Impl* impl = impl_.get();
+  auto call = detail::store_call<
+      std::vector<Job>>(impl->store, ctx, [impl, &req](Db& db) -> Result<std::vector<Job>> {
+    const std::int64_t now = now_ms();
+    std::vector<Job> jobs;
+    {
+      Stmt s = db.prepare(
+          "SELECT " ORCA_JOB_COLUMNS
+          " FROM jobs INDEXED BY jobs_node WHERE state IN (3, 4) AND state = 3 AND node = ?1 "
+          "ORDER BY priority DESC, "
+          "id LIMIT ?2");
+      s.bind(1, req.node).bind(2, static_cast<std::int64_t>(req.limit));
+      while (s.step())
+        jobs.push_back(read_job(s));
+    }
+    if (req.pull_pending && jobs.size() < req.limit) {
+      // Pulling nodes may run without a center: due jobs become pending here too.
+      impl->promote(db, now);
+      std::vector<Job> more =
+          impl->pick_pending(db, req.types, req.limit - jobs.size(), req.weights);
+      for (Job& j : more)
+        jobs.push_back(std::move(j));
+    }
+    for (Job& j : jobs) {
+      const int attempt = j.attempt + 1;
+      db.prepare(
+            "UPDATE jobs SET state = 4, node = ?2, attempt = ?3, lease_ms = ?4, updated_ms = ?5 "
+            "WHERE id = ?1")
+          .bind(1, j.id)
+          .bind(2, req.node)
+          .bind(3, attempt)
+          .bind(4, now + req.lease.count())
+          .bind(5, now)
+          .run();
+      impl->audit(db, j.id, j.state, JobState::kRunning, req.node, attempt, now, "");
+      j.state = JobState::kRunning;
+      j.node = req.node;
+      j.attempt = attempt;
+      j.lease_until = from_unix_ms(now + req.lease.count());
+      j.updated_at = from_unix_ms(now);
+    }
+    return jobs;
+  });
+  co_return co_await call;
+}
+
+Task<Result<std::vector<Result<JobState>>>> SqliteBroker::complete(
+    Context ctx, std::vector<Completion> completions) {
+  Impl* impl = impl_.get();
+  auto call = detail::store_call<std::vector<Result<JobState>>>(
+      impl->store, ctx, [impl, &completions](Db& db) -> Result<std::vector<Result<JobState>>> {
+        const std::int64_t now = now_ms();
+        std::vector<Result<JobState>> out;
+        out.reserve(completions.size());
+        for (const Completion& c : completions) {
+          std::optional<Job> job = impl->load_state(db, c.id);
+          if (!job) {
+            out.emplace_back(errc::not_found);
+            continue;
+          }
+          if (job->state != JobState::kRunning || job->node != c.node ||
+              job->attempt != c.attempt) {
+            out.emplace_back(errc::lease_lost);
+            continue;
+          }
+          JobState to = JobState::kSucceeded;
+          std::int64_t ready = to_unix_ms(job->ready_at);
+          int attempt = job->attempt;
+          std::string node = c.node;
+          switch (c.outcome) {
+            case Outcome::kSucceeded:
+              to = JobState::kSucceeded;
+              break;
+            case Outcome::kCancelled:
+              to = JobState::kCancelled;
+              break;
+            case Outcome::kPermanent:
+              to = job->cancel_requested ? JobState::kCancelled : JobState::kFailed;
+              break;
+            case Outcome::kRetryable: {
+              const std::int64_t at = now + c.retry_delay.count();
+              if (job->cancel_requested) {
+                to = JobState::kCancelled;
+              } else if (attempt >= job->spec.retry.max_attempts ||
+                         (job->spec.deadline && at >= to_unix_ms(*job->spec.deadline))) {
+                to = JobState::kDead;
+              } else {
+                to = JobState::kRetrying;
+                ready = at;
+                node.clear();
+              }
+              break;
+            }
+            case Outcome::kHandBack:
+              // Interrupted, not failed: the attempt does not count (graceful shutdown).
+              to = job->cancel_requested ? JobState::kCancelled : JobState::kPending;
+              if (to == JobState::kPending) {
+                attempt = std::max(0, attempt - 1);
+                ready = now;
+                node.clear();
+              }
+              break;
+          }
+          impl->transition(db, *job, to, now, node, attempt, c.error, ready);
+          out.emplace_back(to);
+        }
+        return out;
+      });
+  co_return co_await call;
+}
+
+}  // namespace orca::jobs

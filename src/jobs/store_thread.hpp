@@ -1,0 +1,227 @@
+// StoreThread: the SQLite broker's I/O thread and the awaiter that hands it a call.
+//
+// Protocol of one call (StoreCall):
+//   1. await_ready: a done context completes the call at once with its error.
+//   2. await_suspend: an ExternalWaker is taken (the deadlock detector must not see
+//      "every task parked" while the I/O thread holds the call), the task is
+//      prepared to park, and the call is pushed on the thread's queue. From here on
+//      the I/O thread owns the call until it wakes the task.
+//   3. The I/O thread takes every queued call (up to max_group), opens one
+//      transaction (BEGIN IMMEDIATE: the write lock up front, so no call fails midway
+//      on a lock upgrade), runs each call in its own savepoint (rolled back if the
+//      call fails), commits, and only then stores the final results and wakes all
+//      the tasks in one batch. A failed commit fails every call of the group.
+//   4. await_resume releases the ExternalWaker and returns the result.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <condition_variable>
+#include <coroutine>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "orca/context/context.hpp"
+#include "orca/jobs/errors.hpp"
+#include "orca/runtime/detail/scheduling.hpp"
+#include "orca/runtime/external_waker.hpp"
+#include "orca/runtime/result.hpp"
+
+namespace orca::jobs::detail {
+
+// An SQLite error, thrown inside a call and turned into errc::broker_failure (or
+// invalid_state for a constraint) by the store thread.
+class SqliteError : public std::runtime_error {
+ public:
+  SqliteError(int code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  int code() const noexcept { return code_; }
+
+ private:
+  int code_;
+};
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, sqlite3_stmt* s) noexcept : db_(db), s_(s) {}
+  Stmt(const Stmt&) = delete;
+  ~Stmt() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  Stmt& bind(int i, std::int64_t v) {
+    check(sqlite3_bind_int64(s_, i, v));
+    return *this;
+  }
+  Stmt& bind(int i, int v) { return bind(i, static_cast<std::int64_t>(v)); }
+  Stmt& bind(int i, double v) {
+    check(sqlite3_bind_double(s_, i, v));
+    return *this;
+  }
+  Stmt& bind(int i, std::string_view v) {
+    check(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Stmt& bind_blob(int i, std::string_view v) {
+    check(sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Stmt& bind_null(int i) {
+    check(sqlite3_bind_null(s_, i));
+    return *this;
+  }
+  // True while there is a row.
+  bool step() {
+    const int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw SqliteError(rc, sqlite3_errmsg(db_));
+  }
+  void run() {
+    while (step()) {
+    }
+  }
+  std::int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
+  int i32(int c) const { return sqlite3_column_int(s_, c); }
+  double f64(int c) const { return sqlite3_column_double(s_, c); }
+  bool null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
+  std::string text(int c) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, c));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, c)))
+             : std::string();
+  }
+
+ private:
+  void check(int rc) const {
+    if (rc != SQLITE_OK) throw SqliteError(rc, sqlite3_errmsg(db_));
+  }
+  sqlite3* db_;
+  sqlite3_stmt* s_;
+};
+
+// A connection with a cache of prepared statements keyed by the SQL literal's address
+// (every statement is a string literal, so its address identifies it).
+class Db {
+ public:
+  explicit Db(const std::string& path);
+  ~Db();
+  Db(const Db&) = delete;
+  Stmt prepare(const char* sql);
+  void exec(const char* sql);
+  std::int64_t changes() const noexcept { return sqlite3_changes64(db_); }
+  std::int64_t last_rowid() const noexcept { return sqlite3_last_insert_rowid(db_); }
+  sqlite3* raw() const noexcept { return db_; }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::unordered_map<const char*, sqlite3_stmt*> cache_;
+};
+
+struct StoreOp {
+  virtual void execute(Db& db) noexcept = 0;
+  virtual bool ok() const noexcept = 0;
+  virtual void fail(std::error_code e) noexcept = 0;
+  orca::detail::TaskHeader* task = nullptr;
+  std::optional<Clock::time_point> deadline;
+  StoreOp* next = nullptr;
+
+ protected:
+  ~StoreOp() = default;
+};
+
+class StoreThread {
+ public:
+  StoreThread(std::string path, std::function<void(Db&)> init, std::size_t max_group);
+  ~StoreThread();  // runs what is queued, then stops
+  void submit(StoreOp* op);
+  void record_failure(const std::string& what);
+  std::string last_failure() const;
+
+ private:
+  void loop();
+  void run_group(StoreOp* first);
+  void checkpoint_loop(std::string path);
+  static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
+
+  std::size_t max_group_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  StoreOp* head_ = nullptr;  // FIFO: head_ .. tail_
+  StoreOp* tail_ = nullptr;
+  bool stop_ = false;
+  std::string last_failure_;
+  std::size_t groups_ = 0;  // I/O thread only
+  std::size_t calls_ = 0;
+  double busy_ns_ = 0;
+  double cpu_ns_ = 0;
+  std::unique_ptr<Db> db_;
+  std::thread thread_;
+  // Checkpoints run on their own thread and connection: a checkpoint ends with an
+  // fsync (with synchronous=NORMAL, the only one), which must not stall the calls.
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;
+  bool checkpoint_stop_ = false;
+  std::thread checkpointer_;
+};
+
+// The awaitable of one broker call: `fn(Db&) -> Result<T>` runs on the I/O thread.
+template <class T, class F>
+class StoreCall final : public StoreOp {
+ public:
+  StoreCall(StoreThread& thread, const Context& ctx, F fn)
+      : thread_(thread), ctx_(ctx), fn_(std::move(fn)) {}
+  StoreCall(const StoreCall&) = delete;
+
+  bool await_ready() noexcept {
+    if (std::error_code e = ctx_.err()) {
+      result_.emplace(e);
+      return true;
+    }
+    deadline = ctx_.deadline();
+    return false;
+  }
+  [[gnu::noinline]] void await_suspend(std::coroutine_handle<> self) {
+    waker_.emplace();
+    task = orca::detail::current_task();
+    orca::detail::prepare_park(task, self, "broker call");
+    thread_.submit(this);  // publishes: touch nothing after this
+  }
+  Result<T> await_resume() noexcept {
+    waker_.reset();
+    return std::move(*result_);
+  }
+
+  void execute(Db& db) noexcept override {
+    try {
+      result_.emplace(fn_(db));
+    } catch (const SqliteError& e) {
+      thread_.record_failure(e.what());
+      result_.emplace((e.code() & 0xFF) == SQLITE_CONSTRAINT ? errc::invalid_state
+                                                             : errc::broker_failure);
+    } catch (const std::exception& e) {
+      thread_.record_failure(e.what());
+      result_.emplace(errc::broker_failure);
+    }
+  }
+  bool ok() const noexcept override { return result_ && result_->has_value(); }
+  void fail(std::error_code e) noexcept override { result_.emplace(e); }
+
+ private:
+  StoreThread& thread_;
+  Context ctx_;
+  F fn_;
+  std::optional<Result<T>> result_;
+  std::optional<ExternalWaker> waker_;
+};
+
+template <class T, class F>
+StoreCall<T, F> store_call(StoreThread& thread, const Context& ctx, F fn) {
+  return StoreCall<T, F>(thread, ctx, std::move(fn));
+}
+
+}  // namespace orca::jobs::detail

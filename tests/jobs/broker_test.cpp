@@ -1,0 +1,428 @@
+// SqliteBroker: every transition, its audit entry, and the rules that guard it.
+#include <set>
+#include <thread>
+
+#include "jobs_test_support.hpp"
+
+namespace orca::jobs::testing {
+namespace {
+
+using S = JobState;
+
+TEST(SqliteBroker, EnqueueClaimAckWritesEachTransitionToTheAudit) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  std::vector<JobState> trail;
+  JobState final_state{};
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    auto added = co_await broker.enqueue_one(ctx, spec("email", "hello"));
+    EXPECT_TRUE(added.has_value());
+    const JobId id = added->id;
+    auto reg = co_await broker.register_node(ctx, node_info("n1", "email", 2));
+    EXPECT_TRUE(reg.has_value());
+    auto assigned = co_await broker.assign(ctx, assign_to(id, "n1"), 10s);
+    EXPECT_EQ(assigned->size(), 1u);
+    auto claimed = co_await broker.claim(ctx, claim_assigned("n1", 5));
+    EXPECT_EQ(claimed->size(), 1u);
+    EXPECT_EQ(claimed->front().attempt, 1);
+    EXPECT_EQ(claimed->front().spec.payload, std::string("hello"));
+    auto done = co_await broker.complete(ctx, completion(id, "n1", 1));
+    EXPECT_EQ(*done->front(), S::kSucceeded);
+    auto job = co_await broker.get(ctx, id);
+    final_state = job->state;
+    auto audit = co_await broker.audit(ctx, id);
+    trail = states_of(*audit);
+    EXPECT_FALSE(audit->front().from.has_value());
+    EXPECT_EQ(audit->back().node, std::string("n1"));
+  });
+  EXPECT_EQ(final_state, S::kSucceeded);
+  EXPECT_EQ(trail, (std::vector<S>{S::kPending, S::kLeased, S::kRunning, S::kSucceeded}));
+}
+
+TEST(SqliteBroker, UniqueKeyDeduplicatesWhileLiveOnly) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    JobSpec s = spec("sync");
+    s.unique_key = "user-42";
+    auto first = co_await broker.enqueue_one(ctx, s);
+    auto second = co_await broker.enqueue_one(ctx, s);
+    EXPECT_FALSE(first->duplicate);
+    EXPECT_TRUE(second->duplicate);
+    EXPECT_EQ(second->id, first->id);
+    // Two in one batch: the second is the first's duplicate too.
+    JobSpec t = spec("sync");
+    t.unique_key = "user-43";
+    std::vector<JobSpec> twice(2, t);
+    auto batch = co_await broker.enqueue(ctx, twice);
+    EXPECT_TRUE((*batch)[1].duplicate);
+    EXPECT_EQ((*batch)[1].id, (*batch)[0].id);
+    // Once the job has finished, the key is free again.
+    auto cancelled = co_await broker.cancel(ctx, first->id);
+    EXPECT_EQ(*cancelled, S::kCancelled);
+    auto third = co_await broker.enqueue_one(ctx, s);
+    EXPECT_FALSE(third->duplicate);
+    EXPECT_NE(third->id, first->id);
+  });
+}
+
+TEST(SqliteBroker, BadInputIsRefusedAndNothingIsWritten) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db(), .limits = {.max_payload_bytes = 16}});
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    JobSpec big = spec("email", std::string(17, 'x'));
+    EXPECT_NE(check_job_spec(big, broker.options().limits).find("payload is 17 bytes"),
+              std::string::npos);
+    JobSpec bad_type = spec("no spaces allowed");
+    JobSpec bad_attempts = spec("email");
+    bad_attempts.retry.max_attempts = 0;
+    std::vector<JobSpec> bad(1, big);
+    bad.push_back(bad_type);
+    bad.push_back(bad_attempts);
+    for (const JobSpec& s : bad) {
+      // A bad spec in a batch refuses the whole batch.
+      std::vector<JobSpec> batch(1, spec("email"));
+      batch.push_back(s);
+      auto r = co_await broker.enqueue(ctx, batch);
+      EXPECT_EQ(r.error(), make_error_code(errc::invalid_job));
+    }
+    auto all = co_await broker.list(ctx, filter());
+    EXPECT_TRUE(all->empty()) << "got " << all->size() << " jobs, want none";
+    auto missing = co_await broker.get(ctx, 12345);
+    EXPECT_EQ(missing.error(), make_error_code(errc::not_found));
+    auto cancel_missing = co_await broker.cancel(ctx, 12345);
+    EXPECT_EQ(cancel_missing.error(), make_error_code(errc::not_found));
+  });
+}
+
+TEST(SqliteBroker, DelayedJobIsScheduledUntilDueThenPromoted) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    JobSpec later = spec("report");
+    later.run_at = WallClock::now() + 200ms;
+    auto added = co_await broker.enqueue_one(ctx, later);
+    auto job = co_await broker.get(ctx, added->id);
+    EXPECT_EQ(job->state, S::kScheduled);
+    auto early = co_await broker.promote_due(ctx);
+    EXPECT_EQ(*early, 0u);
+    PeekRequest peek;
+    peek.types.push_back("report");
+    auto peeked = co_await broker.peek_pending(ctx, peek);
+    EXPECT_TRUE(peeked->empty());
+    for (;;) {  // poll until due: no assumption about how long 200 ms takes here
+      auto promoted = co_await broker.promote_due(ctx);
+      if (*promoted == 1 || ctx.is_done()) break;
+      co_await sleep_for(10ms);
+    }
+    job = co_await broker.get(ctx, added->id);
+    EXPECT_EQ(job->state, S::kPending);
+    EXPECT_GE(WallClock::now(), *later.run_at);
+  });
+}
+
+TEST(SqliteBroker, RetryThenDeadThenRequeue) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  std::vector<JobState> trail;
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    JobSpec s = spec("flaky");
+    s.retry.max_attempts = 2;
+    auto added = co_await broker.enqueue_one(ctx, s);
+    const JobId id = added->id;
+    (void)co_await broker.register_node(ctx, node_info("n", "flaky", 1));
+    for (int attempt = 1; attempt <= 2; ++attempt) {
+      auto claimed = co_await broker.claim(ctx, pull("n", "flaky", 1));
+      EXPECT_EQ(claimed->size(), 1u);
+      EXPECT_EQ(claimed->front().attempt, attempt);
+      auto done =
+          co_await broker.complete(ctx, completion(id, "n", attempt, Outcome::kRetryable, "boom"));
+      EXPECT_EQ(*done->front(), attempt == 1 ? S::kRetrying : S::kDead);
+      // retry_delay 0: due at once; a pulling claim promotes it itself.
+    }
+    auto dead = co_await broker.list(ctx, filter(std::nullopt, true));
+    EXPECT_EQ(dead->size(), 1u);
+    EXPECT_EQ(dead->front().last_error, std::string("boom"));
+    auto requeued = co_await broker.requeue(ctx, id);
+    EXPECT_TRUE(requeued.has_value());
+    auto job = co_await broker.get(ctx, id);
+    EXPECT_EQ(job->state, S::kPending);
+    EXPECT_EQ(job->attempt, 0);
+    auto again = co_await broker.requeue(ctx, id);
+    EXPECT_EQ(again.error(), make_error_code(errc::invalid_state));
+    trail = states_of(*co_await broker.audit(ctx, id));
+  });
+  EXPECT_EQ(trail, (std::vector<S>{S::kPending, S::kRunning, S::kRetrying, S::kPending, S::kRunning,
+                                   S::kDead, S::kPending}));
+}
+
+TEST(SqliteBroker, RetryingJobWaitsForItsBackoff) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    auto added = co_await broker.enqueue_one(ctx, spec("t"));
+    (void)co_await broker.register_node(ctx, node_info("n", "t"));
+    (void)co_await broker.claim(ctx, pull("n", "t", 1));
+    std::vector<Completion> failed = completion(added->id, "n", 1, Outcome::kRetryable, "later");
+    failed[0].retry_delay = 1h;
+    auto done = co_await broker.complete(ctx, failed);
+    EXPECT_EQ(*done->front(), S::kRetrying);
+    auto none = co_await broker.claim(ctx, pull("n", "t", 1));
+    EXPECT_TRUE(none->empty()) << "a retrying job was claimed before its backoff passed";
+    auto promoted = co_await broker.promote_due(ctx);
+    EXPECT_EQ(*promoted, 0u);
+    auto job = co_await broker.get(ctx, added->id);
+    EXPECT_GT(job->ready_at, WallClock::now() + 50min);
+  });
+}
+
+TEST(SqliteBroker, PermanentFailureSkipsRetries) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    JobSpec s = spec("t");
+    s.retry.max_attempts = 5;
+    auto added = co_await broker.enqueue_one(ctx, s);
+    (void)co_await broker.register_node(ctx, node_info("n", "t"));
+    auto claimed = co_await broker.claim(ctx, pull("n", "t", 1));
+    auto done = co_await broker.complete(
+        ctx, completion(added->id, "n", 1, Outcome::kPermanent, "bad address"));
+    EXPECT_EQ(*done->front(), S::kFailed);
+    auto dead = co_await broker.list(ctx, filter(std::nullopt, true));
+    EXPECT_EQ(dead->size(), 1u);
+  });
+}
+
+TEST(SqliteBroker, StaleNodeCannotCompleteAReclaimedJob) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    auto added = co_await broker.enqueue_one(ctx, spec("t"));
+    (void)co_await broker.register_node(ctx, node_info("a", "t"));
+    auto claimed = co_await broker.claim(ctx, pull("a", "t", 1, 1ms));
+    EXPECT_EQ(claimed->size(), 1u);
+    co_await sleep_for(5ms);
+    auto reaped = co_await broker.reap(ctx, 1h);  // the lease expired; the node is alive
+    EXPECT_EQ(*reaped, 1u);
+    auto job = co_await broker.get(ctx, added->id);
+    EXPECT_EQ(job->state, S::kRetrying);
+    EXPECT_NE(job->last_error.find("lease expired"), std::string::npos) << job->last_error;
+    auto late = co_await broker.complete(ctx, completion(added->id, "a", 1));
+    EXPECT_EQ(late->front().error(), make_error_code(errc::lease_lost));
+  });
+}
+
+TEST(SqliteBroker, DeadNodesJobsAreReclaimed) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    auto a = co_await broker.enqueue_one(ctx, spec("t"));
+    auto b = co_await broker.enqueue_one(ctx, spec("t"));
+    (void)co_await broker.register_node(ctx, node_info("gone", "t", 2));
+    (void)co_await broker.assign(ctx, assign_to(a->id, "gone"), 1h);  // leased, never started
+    auto claimed = co_await broker.claim(ctx, claim_assigned("gone", 1, 1h));
+    EXPECT_EQ(claimed->size(), 1u);                                   // a: running
+    (void)co_await broker.assign(ctx, assign_to(b->id, "gone"), 1h);  // b: leased
+    co_await sleep_for(5ms);
+    auto reaped = co_await broker.reap(ctx, 1ms);  // no heartbeat for 1 ms: dead
+    EXPECT_EQ(*reaped, 2u);
+    auto nodes = co_await broker.nodes(ctx);
+    EXPECT_EQ(nodes->front().state, NodeState::kDead);
+    auto ja = co_await broker.get(ctx, a->id);
+    auto jb = co_await broker.get(ctx, b->id);
+    EXPECT_EQ(ja->state, S::kRetrying);  // its attempt counted
+    EXPECT_EQ(jb->state, S::kPending);   // never started: straight back
+    auto hb = co_await broker.heartbeat(ctx, "gone", 0, 1s);
+    EXPECT_FALSE(hb->known);
+  });
+}
+
+TEST(SqliteBroker, CancelRunningJobFlagsItAndItEndsCancelledNotRetried) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    auto added = co_await broker.enqueue_one(ctx, spec("t"));
+    (void)co_await broker.register_node(ctx, node_info("n", "t"));
+    (void)co_await broker.claim(ctx, pull("n", "t", 1));
+    auto c = co_await broker.cancel(ctx, added->id);
+    EXPECT_EQ(*c, S::kRunning);
+    auto hb = co_await broker.heartbeat(ctx, "n", 1, 10s);
+    EXPECT_EQ(hb->cancel_requested, std::vector<JobId>{added->id});
+    // Even a "retryable" failure of a cancelled job is not retried.
+    auto done = co_await broker.complete(ctx, completion(added->id, "n", 1, Outcome::kRetryable));
+    EXPECT_EQ(*done->front(), S::kCancelled);
+    auto again = co_await broker.cancel(ctx, added->id);
+    EXPECT_EQ(again.error(), make_error_code(errc::invalid_state));
+  });
+}
+
+TEST(SqliteBroker, QueueWeightsShareClaimsWithoutStarvingTheLowQueue) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  std::size_t low_taken = 0;
+  std::size_t high_taken = 0;
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    std::vector<JobSpec> specs;
+    for (int i = 0; i < 300; ++i) {
+      JobSpec s = spec("t");
+      s.queue = i % 2 == 0 ? "critical" : "low";
+      s.priority = s.queue == "critical" ? 100 : 0;
+      specs.push_back(s);
+    }
+    (void)co_await broker.enqueue(ctx, specs);
+    (void)co_await broker.register_node(ctx, node_info("n", "t"));
+    QueueWeights weights;
+    weights["critical"] = 9;
+    weights["low"] = 1;
+    // 10 claims of 10 with weights 9:1: "low" must get some of the first 100.
+    for (int round = 0; round < 10; ++round) {
+      auto claimed = co_await broker.claim(ctx, pull("n", "t", 10, 10s, weights));
+      for (const Job& j : *claimed)
+        (j.spec.queue == "low" ? low_taken : high_taken)++;
+    }
+  });
+  EXPECT_EQ(low_taken + high_taken, 100u);
+  // With weight 1/10 the expected share is 10; P(0 of 100 draws) = 0.9^100 ~ 3e-5.
+  EXPECT_GT(low_taken, 0u) << "the low-weight queue starved";
+  EXPECT_GT(high_taken, low_taken) << "got high " << high_taken << ", low " << low_taken;
+}
+
+TEST(SqliteBroker, PriorityOrdersWithinAQueue) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  std::vector<int> order;
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    for (int p : {1, 5, 3}) {
+      JobSpec s = spec("t");
+      s.priority = p;
+      (void)co_await broker.enqueue_one(ctx, s);
+    }
+    (void)co_await broker.register_node(ctx, node_info("n", "t"));
+    auto claimed = co_await broker.claim(ctx, pull("n", "t", 3));
+    for (const Job& j : *claimed)
+      order.push_back(j.spec.priority);
+  });
+  EXPECT_EQ(order, (std::vector<int>{5, 3, 1}));
+}
+
+TEST(SqliteBroker, ClaimTakesOnlyTypesTheNodeHandles) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    std::vector<JobSpec> ab(1, spec("a"));
+    ab.push_back(spec("b"));
+    (void)co_await broker.enqueue(ctx, ab);
+    (void)co_await broker.register_node(ctx, node_info("n", "b"));
+    auto claimed = co_await broker.claim(ctx, pull("n", "b", 5));
+    EXPECT_EQ(claimed->size(), 1u);
+    EXPECT_EQ(claimed->front().spec.type, std::string("b"));
+  });
+}
+
+TEST(SqliteBroker, TrimBoundsFinishedJobsAndAudit) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  std::size_t jobs_left = 0;
+  std::size_t live_left = 0;
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    std::vector<JobSpec> specs(50, spec("t"));
+    auto added = co_await broker.enqueue(ctx, specs);
+    for (std::size_t i = 0; i < 45; ++i)
+      (void)co_await broker.cancel(ctx, (*added)[i].id);
+    auto rep = co_await broker.trim(
+        ctx, Retention{.max_age = 1h, .max_finished_jobs = 10, .max_audit_entries = 1000});
+    EXPECT_EQ(rep->jobs_deleted, 35);
+    EXPECT_EQ(rep->audit_deleted, 70);  // two entries each: enqueue and cancel
+    auto all = co_await broker.list(ctx, filter());
+    jobs_left = all->size();
+    auto live = co_await broker.list(ctx, filter(S::kPending));
+    live_left = live->size();
+    // By age: everything finished is older than 0 ms.
+    co_await sleep_for(2ms);
+    auto rep2 = co_await broker.trim(
+        ctx, Retention{.max_age = 1ms, .max_finished_jobs = 1000, .max_audit_entries = 1000});
+    EXPECT_EQ(rep2->jobs_deleted, 10);
+    // The audit count cap holds for the live jobs' entries too.
+    auto rep3 = co_await broker.trim(
+        ctx, Retention{.max_age = 1h, .max_finished_jobs = 1000, .max_audit_entries = 3});
+    (void)rep3;
+    std::size_t audit_rows = 0;
+    for (const Job& j : *live)
+      audit_rows += (co_await broker.audit(ctx, j.id))->size();
+    EXPECT_LE(audit_rows, 3u);
+  });
+  EXPECT_EQ(jobs_left, 15u);
+  EXPECT_EQ(live_left, 5u);
+}
+
+TEST(SqliteBroker, TwoBrokersOnOneFileSeeEachOthersWrites) {
+  TempDir dir;
+  SqliteBroker a({.path = dir.db()});
+  SqliteBroker b({.path = dir.db()});
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    auto added = co_await a.enqueue_one(ctx, spec("t"));
+    (void)co_await b.register_node(ctx, node_info("n", "t"));
+    auto claimed = co_await b.claim(ctx, pull("n", "t", 1));
+    EXPECT_EQ(claimed->size(), 1u);
+    // The other broker cannot take it twice.
+    auto twice = co_await a.claim(ctx, pull("m", "t", 1));
+    EXPECT_TRUE(twice->empty());
+    auto job = co_await a.get(ctx, added->id);
+    EXPECT_EQ(job->state, S::kRunning);
+  });
+}
+
+TEST(SqliteBroker, DoneContextChangesNothing) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  orca::run([&]() -> Task<void> {
+    auto [ctx, cancel] = with_cancel(background());
+    cancel();
+    auto r = co_await broker.enqueue_one(ctx, spec("t"));
+    EXPECT_EQ(r.error(), orca::errc::canceled);
+    auto all = co_await broker.list(hang_guard(), filter());
+    EXPECT_TRUE(all->empty());
+  });
+}
+
+TEST(SqliteBroker, ConcurrentCallsAreGroupCommittedAndAllLand) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  std::size_t listed = 0;
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    WaitGroup wg;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 200; ++i) {
+      wg.add(1);
+      go([&, ctx]() -> Task<void> {
+        auto r = co_await broker.enqueue_one(ctx, spec("t"));
+        if (r) ok.fetch_add(1);
+        wg.done();
+      });
+    }
+    co_await wg.wait();
+    EXPECT_EQ(ok.load(), 200);
+    auto all = co_await broker.list(ctx, filter());
+    listed = all->size();
+  });
+  EXPECT_EQ(listed, 200u);
+}
+
+}  // namespace
+}  // namespace orca::jobs::testing

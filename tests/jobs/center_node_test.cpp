@@ -1,0 +1,555 @@
+// Center and nodes end to end on the SQLite broker: routing, timeouts, cancel,
+// retries, dead nodes, graceful shutdown, delayed and periodic jobs.
+#include <mutex>
+#include <set>
+
+#include "jobs_test_support.hpp"
+
+namespace orca::jobs::testing {
+namespace {
+
+using S = JobState;
+
+// Polls until the job reaches `want` (or the guard ends the wait); returns the job.
+Task<Job> wait_for_state(Broker& broker, Context ctx, JobId id, JobState want) {
+  for (;;) {
+    auto job = co_await broker.get(ctx, id);
+    if ((job && job->state == want) || ctx.is_done()) co_return job ? *job : Job{};
+    co_await sleep_for(2ms);
+  }
+}
+
+Task<void> wait_until(Context ctx, std::function<bool()> done) {
+  while (!done() && !ctx.is_done())
+    co_await sleep_for(2ms);
+}
+
+NodeOptions fast_node(std::string id, int concurrency = 4) {
+  NodeOptions o;
+  o.id = std::move(id);
+  o.concurrency = concurrency;
+  o.heartbeat_interval = 20ms;
+  o.lease = 2s;
+  o.poll_interval = 20ms;
+  o.grace = 2s;
+  return o;
+}
+
+CenterOptions fast_center() {
+  CenterOptions o;
+  o.tick = 10ms;
+  o.node_timeout = 500ms;
+  return o;
+}
+
+Handler noop() {
+  return [](Context, Job) -> Task<Result<void>> { co_return Result<void>{}; };
+}
+
+TEST(CenterNode, RunsSubmittedJobsEndToEnd) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  std::atomic<int> ran{0};
+  std::size_t succeeded = 0;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    Center center(broker, fast_center());
+    Node node(broker, fast_node("n1", 8));
+    node.handle("count", [&](Context, Job) -> Task<Result<void>> {
+      ran.fetch_add(1);
+      co_return Result<void>{};
+    });
+    center.attach(node);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    std::vector<JobSpec> specs(300, spec("count"));
+    auto added = co_await center.submit_batch(guard, specs);
+    EXPECT_TRUE(added.has_value());
+    co_await wait_until(guard, [&] { return ran.load() >= 300; });
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+    auto done = co_await broker.list(guard, filter(S::kSucceeded));
+    succeeded = done->size();
+  });
+  EXPECT_EQ(ran.load(), 300);
+  EXPECT_EQ(succeeded, 300u);
+}
+
+TEST(CenterNode, TimeoutBecomesTheHandlersDeadline) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  std::error_code handler_saw;
+  bool had_deadline = false;
+  Job final_job;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    Center center(broker, fast_center());
+    Node node(broker, fast_node("n1"));
+    node.handle("slow", [&](Context job_ctx, Job) -> Task<Result<void>> {
+      had_deadline = job_ctx.deadline().has_value();
+      handler_saw = co_await job_ctx.done();
+      co_return handler_saw;
+    });
+    center.attach(node);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    JobSpec s = spec("slow");
+    s.timeout = 30ms;
+    s.retry.max_attempts = 1;
+    auto added = co_await center.submit(guard, s);
+    final_job = co_await wait_for_state(broker, guard, added->id, S::kDead);
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+  });
+  EXPECT_TRUE(had_deadline);
+  EXPECT_EQ(handler_saw, orca::errc::deadline_exceeded);
+  EXPECT_EQ(final_job.state, S::kDead);
+  EXPECT_NE(final_job.last_error.find("timed out after 30ms"), std::string::npos)
+      << final_job.last_error;
+}
+
+TEST(CenterNode, DeadlineCrossesAsRemainingTime) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  Clock::duration remaining{};
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    Center center(broker, fast_center());
+    Node node(broker, fast_node("n1"));
+    std::atomic<bool> done{false};
+    node.handle("t", [&](Context job_ctx, Job) -> Task<Result<void>> {
+      remaining = *job_ctx.deadline() - Clock::now();
+      done = true;
+      co_return Result<void>{};
+    });
+    center.attach(node);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    JobSpec s = spec("t");
+    s.deadline = WallClock::now() + 1h;
+    (void)co_await center.submit(guard, s);
+    co_await wait_until(guard, [&] { return done.load(); });
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+  });
+  EXPECT_GT(remaining, 50min);
+  EXPECT_LE(remaining, 1h);
+}
+
+// Cancels through `cancel` while the handler runs; the handler must see its context
+// cancelled, and the job must end cancelled after one attempt.
+void cancel_running_job(bool through_center) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  std::error_code handler_saw;
+  Job final_job;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    Center center(broker, fast_center());
+    Node node(broker, fast_node("n1"));
+    std::atomic<bool> started{false};
+    node.handle("long", [&](Context job_ctx, Job) -> Task<Result<void>> {
+      started = true;
+      handler_saw = co_await job_ctx.done();
+      co_return handler_saw;  // a retryable error: must not be retried
+    });
+    center.attach(node);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    JobSpec s = spec("long");
+    s.retry.max_attempts = 5;
+    auto added = co_await center.submit(guard, s);
+    co_await wait_until(guard, [&] { return started.load(); });
+    // Through the broker only, the node learns it at its next heartbeat (as a node in
+    // another process would).
+    auto cancelled = through_center ? co_await center.cancel(guard, added->id)
+                                    : co_await broker.cancel(guard, added->id);
+    EXPECT_EQ(*cancelled, S::kRunning);
+    final_job = co_await wait_for_state(broker, guard, added->id, S::kCancelled);
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+  });
+  EXPECT_EQ(handler_saw, orca::errc::canceled);
+  EXPECT_EQ(final_job.state, S::kCancelled);
+  EXPECT_EQ(final_job.attempt, 1);
+}
+
+TEST(CenterNode, CancelRunningJobCancelsHandlerAndIsNotRetried) {
+  cancel_running_job(true);
+}
+
+TEST(CenterNode, CancelThroughTheStoreReachesTheNodeAtItsHeartbeat) {
+  cancel_running_job(false);
+}
+
+TEST(CenterNode, RetriesWithBackoffThenSucceeds) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  Job final_job;
+  std::vector<JobState> trail;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    Center center(broker, fast_center());
+    Node node(broker, fast_node("n1"));
+    node.handle("flaky", [](Context, Job job) -> Task<Result<void>> {
+      if (job.attempt < 3) co_return make_error_code(std::errc::connection_refused);
+      co_return Result<void>{};
+    });
+    center.attach(node);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    JobSpec s = spec("flaky");
+    s.retry.max_attempts = 3;
+    auto added = co_await center.submit(guard, s);
+    final_job = co_await wait_for_state(broker, guard, added->id, S::kSucceeded);
+    trail = states_of(*co_await broker.audit(guard, added->id));
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+  });
+  EXPECT_EQ(final_job.attempt, 3);
+  EXPECT_EQ(std::count(trail.begin(), trail.end(), S::kRetrying), 2);
+  EXPECT_EQ(trail.back(), S::kSucceeded);
+}
+
+TEST(CenterNode, PermanentErrorsSkipRetries) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  Job by_code;
+  Job by_throw;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    Center center(broker, fast_center());
+    Node node(broker, fast_node("n1"));
+    node.handle("code", [](Context, Job) -> Task<Result<void>> {
+      co_return make_error_code(errc::permanent);
+    });
+    node.handle("throw", [](Context, Job) -> Task<Result<void>> {
+      throw PermanentError("no such customer");
+      co_return Result<void>{};
+    });
+    center.attach(node);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    JobSpec a = spec("code");
+    a.retry.max_attempts = 10;
+    JobSpec b = spec("throw");
+    b.retry.max_attempts = 10;
+    auto ida = co_await center.submit(guard, a);
+    auto idb = co_await center.submit(guard, b);
+    by_code = co_await wait_for_state(broker, guard, ida->id, S::kFailed);
+    by_throw = co_await wait_for_state(broker, guard, idb->id, S::kFailed);
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+  });
+  EXPECT_EQ(by_code.attempt, 1);
+  EXPECT_EQ(by_throw.attempt, 1);
+  EXPECT_EQ(by_throw.last_error, "no such customer");
+}
+
+TEST(LeastLoadPolicy, PicksTheLowestLoadAndRotatesTies) {
+  LeastLoadPolicy policy;
+  Job job;
+  std::vector<NodeInfo> nodes(3);
+  nodes[0].id = std::string("a");
+  nodes[1].id = std::string("b");
+  nodes[2].id = std::string("c");
+  for (NodeInfo& n : nodes)
+    n.capacity = 10;
+  nodes[0].active = 5;
+  nodes[1].active = 2;
+  nodes[2].active = 7;
+  EXPECT_EQ(policy.choose(job, nodes), 1u);
+  // Load is relative to capacity: 3/4 is more loaded than 5/10.
+  nodes[1].active = 3;
+  nodes[1].capacity = 4;
+  EXPECT_EQ(policy.choose(job, nodes), 0u);
+  // Ties are taken in turn.
+  for (NodeInfo& n : nodes) {
+    n.active = 1;
+    n.capacity = 10;
+  }
+  std::vector<std::size_t> picks;
+  for (int i = 0; i < 6; ++i)
+    picks.push_back(policy.choose(job, nodes));
+  std::vector<std::size_t> counts(3);
+  for (std::size_t p : picks)
+    ++counts[p];
+  EXPECT_EQ(counts, (std::vector<std::size_t>{2, 2, 2}));
+  EXPECT_NE(picks[0], picks[1]);
+}
+
+TEST(CenterNode, RoutesToTheLeastLoadedNodeThatHandlesTheType) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  std::map<std::string, int> ran_on;
+  std::mutex mu;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    Center center(broker, fast_center());
+    Node a(broker, fast_node("a", 4));
+    Node b(broker, fast_node("b", 4));
+    Node only_x(broker, fast_node("x", 4));
+    auto record = [&](std::string name) {
+      return [&, name](Context, Job) -> Task<Result<void>> {
+        {
+          std::lock_guard lock(mu);
+          ++ran_on[name];
+        }
+        co_await sleep_for(1ms);
+        co_return Result<void>{};
+      };
+    };
+    a.handle("t", record("a"));
+    b.handle("t", record("b"));
+    only_x.handle("x", record("x"));
+    center.attach(a);
+    center.attach(b);
+    center.attach(only_x);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto na = spawn([&a, ctx = ctx] { return a.run(ctx); });
+    auto nb = spawn([&b, ctx = ctx] { return b.run(ctx); });
+    auto nx = spawn([&only_x, ctx = ctx] { return only_x.run(ctx); });
+    // Let all three register before the first job, so the first round sees them all.
+    for (;;) {
+      auto listed = co_await broker.nodes(guard);
+      if ((listed && listed->size() == 3) || guard.is_done()) break;
+      co_await sleep_for(2ms);
+    }
+    std::vector<JobSpec> specs(200, spec("t"));
+    for (int i = 0; i < 10; ++i)
+      specs.push_back(spec("x"));
+    (void)co_await center.submit_batch(guard, specs);
+    co_await wait_until(guard, [&] {
+      std::lock_guard lock(mu);
+      return ran_on["a"] + ran_on["b"] + ran_on["x"] >= 210;
+    });
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(na);
+    (void)co_await std::move(nb);
+    (void)co_await std::move(nx);
+  });
+  EXPECT_EQ(ran_on["x"], 10) << "x jobs must run on the only node that handles them";
+  EXPECT_EQ(ran_on["a"] + ran_on["b"], 200);
+  // Equal nodes share the work: least load, ties in turn (about 100 each).
+  EXPECT_GE(ran_on["a"], 40) << "got a=" << ran_on["a"] << " b=" << ran_on["b"];
+  EXPECT_GE(ran_on["b"], 40) << "got a=" << ran_on["a"] << " b=" << ran_on["b"];
+}
+
+TEST(CenterNode, GracefulShutdownFinishesShortJobsAndHandsBackLongOnes) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  Job short_job;
+  Job long_job;
+  std::vector<JobState> long_trail;
+  std::error_code long_saw;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    auto [node_ctx, stop_node] = with_cancel(guard);
+    Center center(broker, fast_center());
+    NodeOptions o = fast_node("n1");
+    o.grace = 100ms;
+    Node node(broker, o);
+    std::atomic<int> started{0};
+    std::atomic<bool> release_short{false};
+    node.handle("short", [&](Context, Job) -> Task<Result<void>> {
+      started.fetch_add(1);
+      while (!release_short.load())
+        co_await sleep_for(1ms);
+      co_return Result<void>{};
+    });
+    node.handle("long", [&](Context job_ctx, Job) -> Task<Result<void>> {
+      started.fetch_add(1);
+      long_saw = co_await job_ctx.done();  // only shutdown ends it
+      co_return long_saw;
+    });
+    center.attach(node);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, node_ctx = node_ctx] { return node.run(node_ctx); });
+    auto s1 = co_await center.submit(guard, spec("short"));
+    auto l1 = co_await center.submit(guard, spec("long"));
+    co_await wait_until(guard, [&] { return started.load() == 2; });
+    stop();  // the center first, so that nothing re-routes the handed-back job
+    (void)co_await std::move(c);
+    stop_node();  // SIGTERM: stop taking, grace, hand back
+    release_short = true;
+    auto ran = co_await std::move(n);
+    EXPECT_TRUE(ran.has_value());
+    short_job = *co_await broker.get(guard, s1->id);
+    long_job = *co_await broker.get(guard, l1->id);
+    long_trail = states_of(*co_await broker.audit(guard, l1->id));
+  });
+  EXPECT_EQ(short_job.state, S::kSucceeded);
+  EXPECT_EQ(long_job.state, S::kPending);  // handed back, ready for another node
+  EXPECT_EQ(long_job.attempt, 0) << "an interrupted attempt is not counted";
+  EXPECT_EQ(long_saw, orca::errc::canceled);
+  // An in-process node is handed its jobs started (no leased step).
+  EXPECT_EQ(long_trail, (std::vector<S>{S::kPending, S::kRunning, S::kPending}));
+}
+
+TEST(CenterNode, DeadNodesJobsRunElsewhere) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  Job final_job;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    // A node that takes a job and then goes silent (as if killed).
+    auto added = co_await broker.enqueue_one(guard, spec("t"));
+    (void)co_await broker.register_node(guard, node_info("ghost", "t", 1));
+    auto taken = co_await broker.claim(guard, pull("ghost", "t", 1, 1h));
+    EXPECT_EQ(taken->size(), 1u);
+    auto [ctx, stop] = with_cancel(guard);
+    CenterOptions co = fast_center();
+    co.node_timeout = 50ms;
+    Center center(broker, co);
+    Node node(broker, fast_node("alive"));
+    node.handle("t", noop());
+    center.attach(node);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    final_job = co_await wait_for_state(broker, guard, added->id, S::kSucceeded);
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+  });
+  EXPECT_EQ(final_job.state, S::kSucceeded);
+  EXPECT_EQ(final_job.node, "alive");
+  EXPECT_EQ(final_job.attempt, 2);  // the ghost's attempt counted
+}
+
+TEST(CenterNode, DelayedJobRunsNoEarlierThanItsTime) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  WallClock::time_point ran_at{};
+  WallClock::time_point due{};
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    Center center(broker, fast_center());
+    Node node(broker, fast_node("n1"));
+    std::atomic<bool> ran{false};
+    node.handle("later", [&](Context, Job) -> Task<Result<void>> {
+      ran_at = WallClock::now();
+      ran = true;
+      co_return Result<void>{};
+    });
+    center.attach(node);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    JobSpec s = spec("later");
+    due = WallClock::now() + 100ms;
+    s.run_at = due;
+    (void)co_await center.submit(guard, s);
+    co_await wait_until(guard, [&] { return ran.load(); });
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+  });
+  EXPECT_GE(ran_at, due - 1ms);  // stored in whole milliseconds
+}
+
+TEST(CenterNode, PeriodicJobsFireRepeatedlyAndBadSchedulesAreRefused) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  std::atomic<int> runs{0};
+  std::error_code bad;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    Center center(broker, fast_center());
+    Node node(broker, fast_node("n1"));
+    node.handle("tick", [&](Context, Job) -> Task<Result<void>> {
+      runs.fetch_add(1);
+      co_return Result<void>{};
+    });
+    center.attach(node);
+    auto refused = co_await center.add_periodic(guard, "bad", "61 * * * *", spec("tick"));
+    bad = refused.error();
+    auto added = co_await center.add_periodic(guard, "every-20ms", "@every 20ms", spec("tick"));
+    EXPECT_TRUE(added.has_value());
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    co_await wait_until(guard, [&] { return runs.load() >= 3; });
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+  });
+  EXPECT_GE(runs.load(), 3);
+  EXPECT_EQ(bad, make_error_code(errc::bad_schedule));
+}
+
+TEST(CenterNode, PullPolicyNodesClaimByType) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  std::atomic<int> ran{0};
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    CenterOptions co = fast_center();
+    co.policy = std::make_shared<PullPolicy>();
+    Center center(broker, co);
+    NodeOptions o = fast_node("puller");
+    o.pull = true;
+    Node node(broker, o);
+    node.handle("t", [&](Context, Job) -> Task<Result<void>> {
+      ran.fetch_add(1);
+      co_return Result<void>{};
+    });
+    center.attach(node);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    std::vector<JobSpec> specs(50, spec("t"));
+    (void)co_await center.submit_batch(guard, specs);
+    co_await wait_until(guard, [&] { return ran.load() >= 50; });
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+  });
+  EXPECT_EQ(ran.load(), 50);
+}
+
+TEST(CenterNode, JobNoLiveNodeCanRunWaitsPending) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  Job orphan;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    Center center(broker, fast_center());
+    Node node(broker, fast_node("n1"));
+    std::atomic<bool> ran{false};
+    node.handle("known", [&](Context, Job) -> Task<Result<void>> {
+      ran = true;
+      co_return Result<void>{};
+    });
+    center.attach(node);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    auto unknown = co_await center.submit(guard, spec("unknown"));
+    (void)co_await center.submit(guard, spec("known"));  // routed past the orphan
+    co_await wait_until(guard, [&] { return ran.load(); });
+    orphan = *co_await broker.get(guard, unknown->id);
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+  });
+  EXPECT_EQ(orphan.state, S::kPending);
+  EXPECT_EQ(orphan.attempt, 0);
+}
+
+}  // namespace
+}  // namespace orca::jobs::testing

@@ -1,0 +1,127 @@
+// The jobs HTTP JSON API over a real server on loopback: the happy path, and bad input
+// answered 4xx with a clear message and nothing written.
+#include "orca/jobs/http_api.hpp"
+#include "orca/net/http/client.hpp"
+#include "orca/net/http/server.hpp"
+
+#include "jobs_test_support.hpp"
+
+namespace orca::jobs::testing {
+namespace {
+
+struct Reply {
+  int status = 0;
+  nlohmann::json body;
+};
+
+Task<Reply> call(std::string method, std::string url, std::string body) {
+  http::Client client;
+  http::Request req;
+  req.method = std::move(method);
+  req.target = std::move(url);
+  req.body = std::move(body);
+  if (!req.body.empty()) req.headers.set("Content-Type", "application/json");
+  auto r = co_await client.request(hang_guard(), std::move(req));
+  EXPECT_TRUE(r.has_value()) << r.error().message();
+  if (!r) co_return Reply{};
+  co_return Reply{r->status, nlohmann::json::parse(r->body, nullptr, false)};
+}
+
+TEST(HttpApi, SubmitGetAuditListCancelAndBadInput) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db(), .limits = {.max_payload_bytes = 64}});
+  std::vector<std::pair<std::string, Reply>> bad;
+  Reply submitted, fetched, trail, listed, nodes, queues, cancelled_twice;
+  std::size_t jobs_in_store = 0;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    Center center(broker, {});
+    NodeOptions o;
+    o.id = "web-node";
+    Node node(broker, o);
+    node.handle("t", [](Context, Job) -> Task<Result<void>> { co_return Result<void>{}; });
+    center.attach(node);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    while ((co_await broker.nodes(guard))->empty())
+      co_await sleep_for(2ms);
+    ApiOptions api;
+    api.limits.max_payload_bytes = 64;
+    http::Server server(make_api_router(center, api));
+    auto started = server.start(net::Address::loopback_v4(0));
+    EXPECT_TRUE(started.has_value());
+    const std::string base = "http://127.0.0.1:" + std::to_string(server.local_address().port());
+
+    submitted = co_await call("POST", base + "/api/jobs", R"({"type": "t", "payload": "hi"})");
+    const JobId id = submitted.body.value("id", JobId{0});
+    co_await wait_until_done(broker, guard, id);
+    fetched = co_await call("GET", base + "/api/jobs/" + std::to_string(id), "");
+    trail = co_await call("GET", base + "/api/jobs/" + std::to_string(id) + "/audit", "");
+    listed = co_await call("GET", base + "/api/jobs?state=succeeded&limit=10", "");
+    nodes = co_await call("GET", base + "/api/nodes", "");
+    queues = co_await call("GET", base + "/api/queues", "");
+    cancelled_twice =
+        co_await call("POST", base + "/api/jobs/" + std::to_string(id) + "/cancel", "");
+
+    const std::pair<const char*, const char*> bad_posts[] = {
+        {"malformed", "{\"type\": "},
+        {"unknown field", R"({"type": "t", "colour": "red"})"},
+        {"unknown type", R"({"type": "nobody-runs-this"})"},
+        {"oversize",
+         R"({"type": "t", "payload": "0123456789012345678901234567890123456789012345678901234567890123456789"})"},
+        {"bad option", R"({"type": "t", "max_attempts": 0})"},
+        {"bad batch", R"([{"type": "t"}, {"type": 7}])"},
+    };
+    for (const auto& [name, body] : bad_posts)
+      bad.emplace_back(name, co_await call("POST", base + "/api/jobs", body));
+    bad.emplace_back("bad id", co_await call("GET", base + "/api/jobs/abc", ""));
+    bad.emplace_back("missing", co_await call("GET", base + "/api/jobs/999999", ""));
+    bad.emplace_back("bad state", co_await call("GET", base + "/api/jobs?state=sleeping", ""));
+    bad.emplace_back("bad limit", co_await call("GET", base + "/api/jobs?limit=-1", ""));
+    bad.emplace_back(
+        "requeue live",
+        co_await call("POST", base + "/api/jobs/" + std::to_string(id) + "/requeue", ""));
+
+    auto all = co_await broker.list(guard, filter());
+    jobs_in_store = all->size();
+    auto [sctx, scancel] = with_timeout(guard, 5s);
+    (void)co_await server.shutdown(sctx);
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+  });
+  EXPECT_EQ(submitted.status, 201);
+  EXPECT_EQ(fetched.status, 200);
+  EXPECT_EQ(fetched.body.value("state", ""), "succeeded");
+  EXPECT_EQ(fetched.body.value("payload", ""), "hi");
+  EXPECT_EQ(trail.status, 200);
+  EXPECT_EQ(trail.body.size(), 3u) << trail.body.dump();  // new, running, succeeded
+  EXPECT_EQ(listed.body.size(), 1u);
+  EXPECT_EQ(nodes.body[0].value("id", ""), "web-node");
+  EXPECT_EQ(queues.status, 200);
+  EXPECT_EQ(cancelled_twice.status, 409);
+  const std::map<std::string, std::pair<int, std::string>> want = {
+      {"malformed", {400, "malformed JSON"}},
+      {"unknown field", {400, "unknown field \"colour\""}},
+      {"unknown type", {400, "unknown job type \"nobody-runs-this\""}},
+      {"oversize", {413, "payload is 70 bytes, the limit is 64"}},
+      {"bad option", {400, "max_attempts"}},
+      {"bad batch", {400, "job 1: type: expected a string"}},
+      {"bad id", {400, "positive integer"}},
+      {"missing", {404, "no job 999999"}},
+      {"bad state", {400, "unknown state \"sleeping\""}},
+      {"bad limit", {400, "limit: expected a positive integer"}},
+      {"requeue live", {409, "not allowed in the job's current state"}},
+  };
+  for (const auto& [name, reply] : bad) {
+    const auto& [status, text] = want.at(name);
+    EXPECT_EQ(reply.status, status) << name << ": " << reply.body.dump();
+    EXPECT_NE(reply.body.value("error", "").find(text), std::string::npos)
+        << name << ": got " << reply.body.dump() << ", want \"" << text << "\" in it";
+  }
+  EXPECT_EQ(jobs_in_store, 1u) << "bad requests must write nothing";
+}
+
+}  // namespace
+}  // namespace orca::jobs::testing
