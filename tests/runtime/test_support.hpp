@@ -82,7 +82,7 @@ struct ParkForever {
 // cannot see (libstdc++ is not built with it) and so reports a read of the object
 // here as racing with that free. The read is exempt from TSan, done by hand
 // (strlen would be intercepted), and kept out of line so it stays exempt.
-[[gnu::noinline, gnu::no_sanitize("thread")]] inline std::string message_of(
+[[gnu::noinline]] __attribute__((no_sanitize("thread"))) inline std::string message_of(
     const std::exception& e) {
   std::string out;
   for (const char* p = e.what(); *p != '\0'; ++p)

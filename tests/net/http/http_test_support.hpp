@@ -17,16 +17,7 @@
 #include "orca/net/http/server.hpp"
 #include "orca/net/tcp_stream.hpp"
 #include "orca/orca.hpp"
-// runtime/test_support.hpp (included by it) uses gnu::no_sanitize, which clang
-// does not know under that spelling (-Wunknown-attributes); silenced here only.
-#if defined(__clang__)
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wunknown-attributes"
-#endif
 #include "sync/sync_test_support.hpp"
-#if defined(__clang__)
-#pragma clang diagnostic pop
-#endif
 
 namespace http_test {
 

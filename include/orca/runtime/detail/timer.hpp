@@ -45,6 +45,10 @@ struct TimerEntry {
   // Non-null while armed. Written under the shard's lock; read without it by
   // cancel() to find which lock to take (an entry never moves between shards).
   std::atomic<TimerShard*> shard_{nullptr};
+  // The shard of the last arm(), kept after firing: the wheel clears shard_ just
+  // before it calls `fire`, so a cancel() that finds shard_ null takes this shard's
+  // lock to wait out a callback still running. Owner-side only.
+  TimerShard* armed_in_ = nullptr;
 };
 
 }  // namespace orca::detail
