@@ -238,8 +238,10 @@ struct SqliteBroker::Impl {
   }
 
   // Moves a job to `to`, with the audit row. Columns not named keep their values.
+  // `note` goes to the audit row only (the job keeps its last error): requeue, cancel.
   void transition(Db& db, const Job& job, JobState to, std::int64_t now, std::string_view node,
-                  int attempt, std::string_view error, std::int64_t ready_ms) {
+                  int attempt, std::string_view error, std::int64_t ready_ms,
+                  std::string_view note = {}) {
     const bool terminal = !is_live(to);
     Stmt s = db.prepare(
         "UPDATE jobs SET state = ?2, node = ?3, attempt = ?4, last_error = ?5, updated_ms = ?6, "
@@ -252,7 +254,7 @@ struct SqliteBroker::Impl {
         .bind(7, ready_ms);
     s.bind(8, terminal ? 1 : 0);
     s.run();
-    audit(db, job.id, job.state, to, node, attempt, now, error);
+    audit(db, job.id, job.state, to, node, attempt, now, note.empty() ? error : note);
   }
 
   // A leased or running job whose node is gone or whose lease expired: a leased job
@@ -426,7 +428,7 @@ Task<Result<void>> SqliteBroker::requeue(Context ctx, JobId id) {
     if (job->state != JobState::kDead && job->state != JobState::kFailed)
       return make_error_code(errc::invalid_state);
     const std::int64_t now = now_ms();
-    impl->transition(db, *job, JobState::kPending, now, "", 0, "requeued", now);
+    impl->transition(db, *job, JobState::kPending, now, "", 0, "", now, "requeued");
     return {};
   });
   co_return co_await call;
