@@ -796,7 +796,6 @@ bool TimerEntry::arm(Clock::time_point deadline) {
     const std::uint64_t before = shard.wheel.next_expiry();
     shard.wheel.insert(this);
     shard_.store(&shard, std::memory_order_release);
-    armed_in_ = &shard;
     shard.publish();
     earliest = tick < before;
   }
@@ -806,15 +805,11 @@ bool TimerEntry::arm(Clock::time_point deadline) {
 
 bool TimerEntry::cancel() noexcept {
   TimerShard* shard = shard_.load(std::memory_order_acquire);
-  if (shard == nullptr) {
-    // Not armed, fired, or firing right now: the wheel runs `fire` under the
-    // shard's lock, so taking it returns only once the callback is over (the
-    // owner may free the entry as soon as cancel() returns).
-    if (armed_in_ != nullptr) {
-      std::lock_guard wait_out(armed_in_->mutex);
-    }
-    return false;
-  }
+  // Its callback is running: wait it out, since the owner may free the entry as
+  // soon as cancel() returns. The callback is short (it wakes a task).
+  for (int spins = 0; shard == TimerEntry::firing(); shard = shard_.load(std::memory_order_acquire))
+    if (++spins % 64 == 0) std::this_thread::yield();
+  if (shard == nullptr) return false;
   std::lock_guard lock(shard->mutex);
   if (shard_.load(std::memory_order_relaxed) != shard) return false;  // fired meanwhile
   shard->wheel.remove(this);

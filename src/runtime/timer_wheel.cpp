@@ -113,8 +113,12 @@ std::size_t TimerWheel::advance(std::uint64_t now) noexcept {
       e->prev_ = e->next_ = nullptr;
       if (level == 0 && e->tick_ <= now) {
         --size_;
-        e->shard_.store(nullptr, std::memory_order_release);
+        // kFiring until the callback returns: a cancel() racing with it waits, so
+        // the owner cannot free the entry under the callback. Release: pairs with
+        // cancel()'s acquire load; the entry is not touched after the second store.
+        e->shard_.store(TimerEntry::firing(), std::memory_order_relaxed);
         e->fire(e);
+        e->shard_.store(nullptr, std::memory_order_release);
         ++fired;
       } else {
         link(e);

@@ -1,11 +1,12 @@
 // TimerEntry: one pending timer in the runtime's timing wheels.
 //
-// Protocol: the owner fills `fire` and `arg`, calls arm(deadline) and keeps the
-// entry alive until either `fire` has been called or cancel() returned true. `fire`
-// runs on a worker with the entry's wheel locked, so cancel() returning false means
-// the callback has already run to completion; it must be short and must not arm or
-// cancel timers itself (it typically wakes a task). Destroying an armed entry
-// cancels it.
+// Protocol: the owner fills `fire` and `arg` and calls arm(deadline). `fire` runs on
+// a worker with the entry's wheel locked; it must be short and must not arm or
+// cancel timers itself (it typically wakes a task, which may then run at once on
+// another worker). cancel() returning false means the callback has run to
+// completion: if the wheel is running it at that moment, cancel() waits for it to
+// return. Destroying an entry cancels it, so an owner woken by its own timer may
+// free the entry straight away.
 #pragma once
 
 #include <atomic>
@@ -42,13 +43,13 @@ struct TimerEntry {
   std::uint64_t tick_ = 0;  // first tick at which the entry may fire
   std::uint8_t level_ = 0;
   std::uint8_t slot_ = 0;
-  // Non-null while armed. Written under the shard's lock; read without it by
-  // cancel() to find which lock to take (an entry never moves between shards).
+  // Non-null while armed, and kFiring while the wheel runs `fire`. Written under
+  // the shard's lock; read without it by cancel() to find which lock to take (an
+  // entry never moves between shards) and to wait out a callback in progress.
   std::atomic<TimerShard*> shard_{nullptr};
-  // The shard of the last arm(), kept after firing: the wheel clears shard_ just
-  // before it calls `fire`, so a cancel() that finds shard_ null takes this shard's
-  // lock to wait out a callback still running. Owner-side only.
-  TimerShard* armed_in_ = nullptr;
+  static TimerShard* firing() noexcept {
+    return reinterpret_cast<TimerShard*>(std::uintptr_t{1});  // never a shard's address
+  }
 };
 
 }  // namespace orca::detail
