@@ -128,6 +128,9 @@ Task<void> Center::dispatch_round(Context ctx) {
       return n.capacity + static_cast<int>(n.capacity * std::max(0.0, options_.assign_ahead));
     };
     for (NodeInfo& n : *listed) {
+      // A local node's handlers are counted in memory: the store still counts jobs
+      // whose handlers returned but whose acks are not yet committed.
+      if (Node* local = local_node(n.id)) n.active = local->running();
       if (n.state != NodeState::kAlive || n.active >= window(n)) continue;
       free += static_cast<std::size_t>(window(n) - n.active);
       types.insert(n.types.begin(), n.types.end());
@@ -157,15 +160,33 @@ Task<void> Center::dispatch_round(Context ctx) {
       const std::size_t pick = options_.policy->choose(job, candidates);
       NodeInfo& chosen = nodes[index[std::min(pick, index.size() - 1)]];
       ++chosen.active;
-      assignments.push_back({job.id, chosen.id, local_node(chosen.id) != nullptr});
+      assignments.push_back({job.id, job.attempt, chosen.id, local_node(chosen.id) != nullptr});
     }
     if (assignments.empty()) co_return;
     const std::size_t wanted = assignments.size();
-    auto assigned = co_await broker_.assign(ctx, std::move(assignments), options_.lease);
+    // The jobs to hand to local nodes, as peeked; they become running on success.
+    std::map<JobId, std::pair<const Assignment*, Job*>> local;
+    for (std::size_t i = 0, j = 0; i < assignments.size(); ++i) {
+      if (!assignments[i].start) continue;
+      while ((*pending)[j].id != assignments[i].id)
+        ++j;
+      local.emplace(assignments[i].id, std::pair{&assignments[i], &(*pending)[j]});
+    }
+    const auto now = WallClock::now();
+    auto assigned = co_await broker_.assign(ctx, assignments, options_.lease);
     if (!assigned) co_return;
     std::map<std::string, std::vector<Job>> started;
-    for (Job& job : *assigned)
-      if (job.state == JobState::kRunning) started[job.node].push_back(std::move(job));
+    for (JobId id : *assigned) {
+      auto it = local.find(id);
+      if (it == local.end()) continue;  // leased to a remote node: it claims it
+      const auto& [a, job] = it->second;
+      job->state = JobState::kRunning;
+      job->attempt = a->attempt + 1;
+      job->node = a->node;
+      job->updated_at = now;
+      job->lease_until = now + options_.lease;
+      started[a->node].push_back(std::move(*job));
+    }
     for (auto& [id, jobs] : started)
       if (Node* node = local_node(id)) node->start(std::move(jobs));
     // A full batch suggests more work and more room: go again at once.

@@ -270,6 +270,11 @@ Task<void> Node::execute(Job job) {
     finished_.push_back(std::move(c));
   }
   (void)finished_signal_.try_send(std::monostate{});  // full: a flush is already due
+  // The slot is free now, before the ack is durable: the next job's start and this
+  // ack then share one commit instead of waiting on each other.
+  running_.fetch_sub(1, std::memory_order_acq_rel);
+  if (options_.pull) notify();
+  if (on_slot_free_) on_slot_free_();
 }
 
 Task<void> Node::completion_loop() {
@@ -298,9 +303,9 @@ Task<void> Node::completion_loop() {
       for (const Completion& c : batch)
         running_jobs_.erase(c.id);
     }
-    running_.fetch_sub(static_cast<int>(batch.size()), std::memory_order_acq_rel);
-    notify();
-    if (on_slot_free_) on_slot_free_();
+    // Jobs leased to this node by a center elsewhere may be waiting. A node attached
+    // to a center here is handed its jobs started; foreign leases wait for its poll.
+    if (!on_slot_free_) notify();
     handlers_done_.add(-static_cast<std::int64_t>(batch.size()));
   }
 }

@@ -7,6 +7,9 @@
 //  - jobs_pending (state = 0) is ordered as claims take jobs: queue, priority desc,
 //    ready time, id; claims never sort.
 //  - Every change of jobs.state is paired with an audit row in the same savepoint.
+//  - An audit row's key is (job << 24) + n, n counting the job's rows (jobs.audit_n):
+//    one B-tree, clustered by job, so appending a row and reading a job's trail are
+//    each one seek, and a trimmed job's rows go with it as one key range.
 #include "orca/jobs/sqlite_broker.hpp"
 
 #include <algorithm>
@@ -25,7 +28,10 @@ using detail::Stmt;
 using nlohmann::json;
 using std::chrono::milliseconds;
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
+// Finished jobs deleted per trim transaction: a large backlog is trimmed in steps
+// that other calls can interleave with.
+constexpr std::int64_t kTrimChunk = 2000;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS jobs(
@@ -37,7 +43,8 @@ CREATE TABLE IF NOT EXISTS jobs(
   state INTEGER NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, node TEXT NOT NULL DEFAULT '',
   cancel_requested INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
   created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, ready_ms INTEGER NOT NULL,
-  lease_ms INTEGER NOT NULL DEFAULT 0, finished_ms INTEGER, run_at_ms INTEGER);
+  lease_ms INTEGER NOT NULL DEFAULT 0, finished_ms INTEGER, run_at_ms INTEGER,
+  audit_n INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS jobs_pending ON jobs(queue, priority DESC, ready_ms, id) WHERE state = 0;
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs(ready_ms) WHERE state IN (1, 2);
 CREATE INDEX IF NOT EXISTS jobs_node ON jobs(node, state) WHERE state IN (3, 4);
@@ -46,10 +53,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS jobs_unique ON jobs(unique_key)
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_ms) WHERE state >= 5;
 CREATE INDEX IF NOT EXISTS jobs_dead ON jobs(id) WHERE state IN (6, 8);
 CREATE TABLE IF NOT EXISTS audit(
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, job INTEGER NOT NULL, from_state INTEGER,
+  seq INTEGER PRIMARY KEY, job INTEGER NOT NULL, from_state INTEGER,
   to_state INTEGER NOT NULL, node TEXT NOT NULL, attempt INTEGER NOT NULL,
   at_ms INTEGER NOT NULL, error TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS audit_job ON audit(job, seq);
 CREATE TABLE IF NOT EXISTS nodes(
   id TEXT PRIMARY KEY, types TEXT NOT NULL, tags TEXT NOT NULL, capacity INTEGER NOT NULL,
   load INTEGER NOT NULL, state INTEGER NOT NULL, pid INTEGER NOT NULL,
@@ -57,6 +63,22 @@ CREATE TABLE IF NOT EXISTS nodes(
 CREATE TABLE IF NOT EXISTS periodic(
   name TEXT PRIMARY KEY, schedule TEXT NOT NULL, spec TEXT NOT NULL, next_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS queues(name TEXT PRIMARY KEY);
+)sql";
+
+// Version 1 kept the audit in time order (AUTOINCREMENT) with an index by job.
+constexpr const char* kMigrateFrom1 = R"sql(
+ALTER TABLE jobs ADD COLUMN audit_n INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE audit_v2(
+  seq INTEGER PRIMARY KEY, job INTEGER NOT NULL, from_state INTEGER,
+  to_state INTEGER NOT NULL, node TEXT NOT NULL, attempt INTEGER NOT NULL,
+  at_ms INTEGER NOT NULL, error TEXT NOT NULL);
+INSERT INTO audit_v2 SELECT (job << 24) + row_number() OVER (PARTITION BY job ORDER BY seq) - 1,
+  job, from_state, to_state, node, attempt, at_ms, error FROM audit;
+DELETE FROM audit_v2 WHERE job NOT IN (SELECT id FROM jobs);
+UPDATE jobs SET audit_n = (SELECT count(*) FROM audit_v2 WHERE seq >= (jobs.id << 24) AND
+  seq < ((jobs.id + 1) << 24));
+DROP TABLE audit;
+ALTER TABLE audit_v2 RENAME TO audit;
 )sql";
 
 #define ORCA_JOB_COLUMNS                                                                        \
@@ -112,7 +134,17 @@ struct SqliteBroker::Impl {
   explicit Impl(const SqliteOptions& o)
       : options(o),
         store(
-            o.path, [&o](Db& db) { init(db, o); }, o.max_group) {}
+            o.path, [&o](Db& db) { init(db, o); }, [&o](Db& db) { init_reader(db, o); },
+            o.max_group) {}
+
+  // The reader's connection: the same caches, and it can only read.
+  static void init_reader(Db& db, const SqliteOptions& o) {
+    db.exec(("PRAGMA busy_timeout=" + std::to_string(o.busy_timeout.count())).c_str());
+    db.exec("PRAGMA query_only=1");
+    db.exec("PRAGMA cache_size=-65536");
+    db.exec("PRAGMA temp_store=MEMORY");
+    db.exec("PRAGMA mmap_size=268435456");
+  }
 
   static void init(Db& db, const SqliteOptions& o) {
     db.exec(("PRAGMA busy_timeout=" + std::to_string(o.busy_timeout.count())).c_str());
@@ -127,6 +159,7 @@ struct SqliteBroker::Impl {
     // The working set (pending index, leased jobs, the tail of the audit) stays in
     // memory: a 64 MiB page cache and reads through mmap instead of pread calls.
     db.exec("PRAGMA cache_size=-65536");
+    db.exec("PRAGMA temp_store=MEMORY");
     db.exec("PRAGMA mmap_size=268435456");
     db.exec("BEGIN IMMEDIATE");
     try {
@@ -136,9 +169,10 @@ struct SqliteBroker::Impl {
         version.step();
         v = version.i32(0);
       }
-      if (v != 0 && v != kSchemaVersion)
+      if (v != 0 && v != 1 && v != kSchemaVersion)
         throw std::runtime_error(o.path + " has orca schema version " + std::to_string(v) +
                                  ", this build reads version " + std::to_string(kSchemaVersion));
+      if (v == 1) db.exec(kMigrateFrom1);
       db.exec(kSchema);
       db.exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
       db.exec("COMMIT");
@@ -150,11 +184,14 @@ struct SqliteBroker::Impl {
 
   // --- helpers run on the I/O thread ------------------------------------------------
 
+  // The row of a change just made to the job: every caller has bumped its audit_n
+  // in the same savepoint (the statement that changed the job did).
   void audit(Db& db, JobId job, std::optional<JobState> from, JobState to, std::string_view node,
              int attempt, std::int64_t at, std::string_view error) {
     Stmt s = db.prepare(
-        "INSERT INTO audit(job, from_state, to_state, node, attempt, at_ms, error) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+        "INSERT INTO audit(seq, job, from_state, to_state, node, attempt, at_ms, error) "
+        "VALUES((?1 << 24) + (SELECT audit_n - 1 FROM jobs WHERE id = ?1), ?1, ?2, ?3, ?4, ?5, "
+        "?6, ?7)");
     s.bind(1, job);
     if (from)
       s.bind(2, static_cast<int>(*from));
@@ -181,8 +218,8 @@ struct SqliteBroker::Impl {
     Stmt s = db.prepare(
         "INSERT INTO jobs(type, queue, priority, payload, max_attempts, base_delay_ms, "
         "multiplier, max_delay_ms, jitter, timeout_ms, deadline_ms, unique_key, trace_id, "
-        "headers, state, created_ms, updated_ms, ready_ms, run_at_ms) VALUES(?1, ?2, ?3, ?4, "
-        "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?17, ?18)");
+        "headers, state, created_ms, updated_ms, ready_ms, run_at_ms, audit_n) VALUES(?1, ?2, ?3, "
+        "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?17, ?18, 1)");
     s.bind(1, spec.type).bind(2, spec.queue).bind(3, spec.priority).bind_blob(4, spec.payload);
     s.bind(5, spec.retry.max_attempts)
         .bind(6, static_cast<std::int64_t>(spec.retry.base_delay.count()));
@@ -247,7 +284,8 @@ struct SqliteBroker::Impl {
         "UPDATE jobs SET state = ?2, node = ?3, attempt = ?4, last_error = ?5, updated_ms = ?6, "
         "ready_ms = ?7, lease_ms = CASE WHEN ?2 IN (3, 4) THEN lease_ms ELSE 0 END, "
         "finished_ms = CASE WHEN ?8 THEN ?6 ELSE NULL END, "
-        "cancel_requested = CASE WHEN ?2 = 4 THEN cancel_requested ELSE 0 END WHERE id = ?1");
+        "cancel_requested = CASE WHEN ?2 = 4 THEN cancel_requested ELSE 0 END, "
+        "audit_n = audit_n + 1 WHERE id = ?1");
     s.bind(1, job.id).bind(2, static_cast<int>(to)).bind(3, node).bind(4, attempt);
     s.bind(5, error.empty() ? std::string_view(job.last_error) : error)
         .bind(6, now)
@@ -290,7 +328,9 @@ struct SqliteBroker::Impl {
         due.emplace_back(s.i64(0), s.i32(1), s.i32(2));
     }
     for (const auto& [id, attempt, from] : due) {
-      db.prepare("UPDATE jobs SET state = 0, node = '', updated_ms = ?2 WHERE id = ?1")
+      db.prepare(
+            "UPDATE jobs SET state = 0, node = '', updated_ms = ?2, audit_n = audit_n + 1 WHERE "
+            "id = ?1")
           .bind(1, id)
           .bind(2, now)
           .run();
@@ -316,8 +356,8 @@ struct SqliteBroker::Impl {
 
   // Up to `limit` pending jobs of `types`, queues drawn at random in proportion to
   // their weights (each draw is one slot), so every queue with work gets a share.
-  std::vector<Job> pick_pending(Db& db, const std::vector<std::string>& types, std::size_t limit,
-                                const QueueWeights& weights) {
+  std::vector<Job> pick_pending(Db& db, std::mt19937_64& rng, const std::vector<std::string>& types,
+                                std::size_t limit, const QueueWeights& weights) {
     std::vector<Job> out;
     if (limit == 0 || types.empty()) return out;
     std::vector<std::string> queues = nonempty_queues(db);
@@ -361,8 +401,9 @@ struct SqliteBroker::Impl {
   }
 
   SqliteOptions options;
-  std::set<std::string> known_queues;           // I/O thread only
-  std::mt19937_64 rng{std::random_device{}()};  // I/O thread only
+  std::set<std::string> known_queues;                // I/O thread only
+  std::mt19937_64 rng{std::random_device{}()};       // the writer's thread only
+  std::mt19937_64 read_rng{std::random_device{}()};  // the reader's thread only
   std::uniform_real_distribution<double> uniform{0.0, 1.0};
   detail::StoreThread store;  // last: stopped first
 };
@@ -404,7 +445,9 @@ Task<Result<JobState>> SqliteBroker::cancel(Context ctx, JobId id) {
         const std::int64_t now = now_ms();
         if (job->state == JobState::kRunning) {
           if (!job->cancel_requested) {
-            db.prepare("UPDATE jobs SET cancel_requested = 1, updated_ms = ?2 WHERE id = ?1")
+            db.prepare(
+                  "UPDATE jobs SET cancel_requested = 1, updated_ms = ?2, audit_n = audit_n + 1 "
+                  "WHERE id = ?1")
                 .bind(1, id)
                 .bind(2, now)
                 .run();
@@ -436,7 +479,7 @@ Task<Result<void>> SqliteBroker::requeue(Context ctx, JobId id) {
 
 Task<Result<Job>> SqliteBroker::get(Context ctx, JobId id) {
   Impl* impl = impl_.get();
-  auto call = detail::store_call<Job>(impl->store, ctx, [impl, id](Db& db) -> Result<Job> {
+  auto call = detail::store_read<Job>(impl->store, ctx, [impl, id](Db& db) -> Result<Job> {
     std::optional<Job> job = impl->load(db, id);
     if (!job) return make_error_code(errc::not_found);
     return std::move(*job);
@@ -446,7 +489,7 @@ Task<Result<Job>> SqliteBroker::get(Context ctx, JobId id) {
 
 Task<Result<std::vector<Job>>> SqliteBroker::list(Context ctx, JobFilter f) {
   Impl* impl = impl_.get();
-  auto call = detail::store_call<std::vector<Job>>(
+  auto call = detail::store_read<std::vector<Job>>(
       impl->store, ctx, [&f](Db& db) -> Result<std::vector<Job>> {
         Stmt s = db.prepare(
             "SELECT " ORCA_JOB_COLUMNS
@@ -465,11 +508,11 @@ Task<Result<std::vector<Job>>> SqliteBroker::list(Context ctx, JobFilter f) {
 }
 
 Task<Result<std::vector<AuditEntry>>> SqliteBroker::audit(Context ctx, JobId id) {
-  auto call = detail::store_call<std::vector<AuditEntry>>(
+  auto call = detail::store_read<std::vector<AuditEntry>>(
       impl_->store, ctx, [id](Db& db) -> Result<std::vector<AuditEntry>> {
         Stmt s = db.prepare(
             "SELECT seq, job, from_state, to_state, node, attempt, at_ms, error FROM audit WHERE "
-            "job = ?1 ORDER BY seq");
+            "seq >= (?1 << 24) AND seq < ((?1 + 1) << 24) ORDER BY seq");
         s.bind(1, id);
         std::vector<AuditEntry> out;
         while (s.step()) {
@@ -490,7 +533,7 @@ Task<Result<std::vector<AuditEntry>>> SqliteBroker::audit(Context ctx, JobId id)
 }
 
 Task<Result<std::vector<QueueStats>>> SqliteBroker::queues(Context ctx) {
-  auto call = detail::store_call<std::vector<QueueStats>>(
+  auto call = detail::store_read<std::vector<QueueStats>>(
       impl_->store, ctx, [](Db& db) -> Result<std::vector<QueueStats>> {
         Stmt s = db.prepare(
             "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state ORDER BY queue");
@@ -506,7 +549,7 @@ Task<Result<std::vector<QueueStats>>> SqliteBroker::queues(Context ctx) {
 }
 
 Task<Result<std::vector<NodeInfo>>> SqliteBroker::nodes(Context ctx) {
-  auto call = detail::store_call<std::vector<NodeInfo>>(
+  auto call = detail::store_read<std::vector<NodeInfo>>(
       impl_->store, ctx, [](Db& db) -> Result<std::vector<NodeInfo>> {
         Stmt s = db.prepare(
             "SELECT id, types, tags, capacity, load, state, pid, started_ms, heartbeat_ms, "
@@ -534,60 +577,52 @@ Task<Result<std::vector<NodeInfo>>> SqliteBroker::nodes(Context ctx) {
 
 Task<Result<std::vector<Job>>> SqliteBroker::peek_pending(Context ctx, PeekRequest req) {
   Impl* impl = impl_.get();
-  auto call = detail::store_call<std::vector<Job>>(
+  auto call = detail::store_read<std::vector<Job>>(
       impl->store, ctx, [impl, &req](Db& db) -> Result<std::vector<Job>> {
-        return impl->pick_pending(db, req.types, req.limit, req.weights);
+        return impl->pick_pending(db, impl->read_rng, req.types, req.limit, req.weights);
       });
   co_return co_await call;
 }
 
-Task<Result<std::vector<Job>>> SqliteBroker::assign(Context ctx,
-                                                    std::vector<Assignment> assignments,
-                                                    milliseconds lease) {
+Task<Result<std::vector<JobId>>> SqliteBroker::assign(Context ctx,
+                                                      std::vector<Assignment> assignments,
+                                                      milliseconds lease) {
   Impl* impl = impl_.get();
-  auto call = detail::store_call<std::vector<
-      Job>>(impl->store, ctx, [impl, &assignments, lease](Db& db) -> Result<std::vector<Job>> {
-    const std::int64_t now = now_ms();
-    std::vector<Job> out;
-    std::map<std::string, bool> alive;  // per node, looked up once per call
-    for (const Assignment& a : assignments) {
-      // Conditional on the node still being alive (it may have left since the
-      // center looked) and the job still pending (another center may have taken
-      // it). No RETURNING: SQLite builds a temporary table for it on every run.
-      auto [it, fresh] = alive.try_emplace(a.node, false);
-      if (fresh) {
-        Stmt n = db.prepare("SELECT 1 FROM nodes WHERE id = ?1 AND state = 0");
-        n.bind(1, a.node);
-        it->second = n.step();
-      }
-      if (!it->second) continue;
-      std::optional<Job> job;
-      {
-        Stmt s = db.prepare("SELECT " ORCA_JOB_COLUMNS " FROM jobs WHERE id = ?1 AND state = 0");
-        s.bind(1, a.id);
-        if (!s.step()) continue;
-        job = read_job(s);
-      }
-      job->state = a.start ? JobState::kRunning : JobState::kLeased;
-      job->attempt += a.start ? 1 : 0;
-      job->node = a.node;
-      job->lease_until = from_unix_ms(now + lease.count());
-      job->updated_at = from_unix_ms(now);
-      db.prepare(
-            "UPDATE jobs SET state = ?2, node = ?3, lease_ms = ?4, updated_ms = ?5, attempt = ?6 "
-            "WHERE id = ?1")
-          .bind(1, a.id)
-          .bind(2, static_cast<int>(job->state))
-          .bind(3, a.node)
-          .bind(4, now + lease.count())
-          .bind(5, now)
-          .bind(6, job->attempt)
-          .run();
-      impl->audit(db, a.id, JobState::kPending, job->state, a.node, job->attempt, now, "");
-      out.push_back(std::move(*job));
-    }
-    return out;
-  });
+  auto call = detail::store_call<std::vector<JobId>>(
+      impl->store, ctx, [impl, &assignments, lease](Db& db) -> Result<std::vector<JobId>> {
+        const std::int64_t now = now_ms();
+        std::vector<JobId> out;
+        std::map<std::string, bool> alive;  // per node, looked up once per call
+        for (const Assignment& a : assignments) {
+          // Conditional on the node still being alive (it may have left since the
+          // center looked) and the job still pending at the attempt the center saw
+          // (another center may have taken it, or it may have run and been requeued).
+          auto [it, fresh] = alive.try_emplace(a.node, false);
+          if (fresh) {
+            Stmt n = db.prepare("SELECT 1 FROM nodes WHERE id = ?1 AND state = 0");
+            n.bind(1, a.node);
+            it->second = n.step();
+          }
+          if (!it->second) continue;
+          const JobState to = a.start ? JobState::kRunning : JobState::kLeased;
+          const int attempt = a.attempt + (a.start ? 1 : 0);
+          db.prepare(
+                "UPDATE jobs SET state = ?2, node = ?3, lease_ms = ?4, updated_ms = ?5, attempt = "
+                "?6, audit_n = audit_n + 1 WHERE id = ?1 AND state = 0 AND attempt = ?7")
+              .bind(1, a.id)
+              .bind(2, static_cast<int>(to))
+              .bind(3, a.node)
+              .bind(4, now + lease.count())
+              .bind(5, now)
+              .bind(6, attempt)
+              .bind(7, a.attempt)
+              .run();
+          if (db.changes() == 0) continue;
+          impl->audit(db, a.id, JobState::kPending, to, a.node, attempt, now, "");
+          out.push_back(a.id);
+        }
+        return out;
+      });
   co_return co_await call;
 }
 
@@ -633,39 +668,62 @@ Task<Result<std::size_t>> SqliteBroker::reap(Context ctx, milliseconds node_time
 }
 
 Task<Result<TrimReport>> SqliteBroker::trim(Context ctx, Retention r) {
-  auto call = detail::store_call<TrimReport>(impl_->store, ctx, [r](Db& db) -> Result<TrimReport> {
-    const std::int64_t cutoff = now_ms() - r.max_age.count();
-    TrimReport rep;
-    db.prepare("DELETE FROM jobs WHERE state >= 5 AND finished_ms < ?1").bind(1, cutoff).run();
-    rep.jobs_deleted += db.changes();
-    db.prepare(
-          "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state >= 5 ORDER BY "
-          "finished_ms DESC, id DESC LIMIT -1 OFFSET ?1)")
-        .bind(1, r.max_finished_jobs)
-        .run();
-    rep.jobs_deleted += db.changes();
-    // Audit rows are appended in time order, so the old ones are a prefix by seq (no
-    // index on at_ms to maintain on every append).
-    db.prepare(
-          "DELETE FROM audit WHERE seq < coalesce((SELECT seq FROM audit WHERE at_ms >= ?1 ORDER "
-          "BY seq LIMIT 1), (SELECT max(seq) + 1 FROM audit))")
-        .bind(1, cutoff)
-        .run();
-    rep.audit_deleted += db.changes();
-    // Audit of jobs that no longer exist is of no use to anyone.
-    db.prepare("DELETE FROM audit WHERE job NOT IN (SELECT id FROM jobs)").run();
-    rep.audit_deleted += db.changes();
-    db.prepare(
-          "DELETE FROM audit WHERE seq <= (SELECT seq FROM audit ORDER BY seq DESC LIMIT 1 "
-          "OFFSET ?1)")
-        .bind(1, r.max_audit_entries)
-        .run();
-    rep.audit_deleted += db.changes();
-    db.prepare("DELETE FROM nodes WHERE state != 0 AND heartbeat_ms < ?1").bind(1, cutoff).run();
-    rep.nodes_deleted += db.changes();
-    return rep;
-  });
-  co_return co_await call;
+  TrimReport total;
+  for (bool more = true; more;) {
+    auto call =
+        detail::store_call<TrimReport>(impl_->store, ctx, [r, &more](Db& db) -> Result<TrimReport> {
+          const std::int64_t cutoff = now_ms() - r.max_age.count();
+          TrimReport rep;
+          // Finished jobs past the age, then those beyond the count (oldest first),
+          // each with its audit trail (one key range).
+          std::vector<JobId> ids;
+          {
+            Stmt s =
+                db.prepare("SELECT id FROM jobs WHERE state >= 5 AND finished_ms < ?1 LIMIT ?2");
+            s.bind(1, cutoff).bind(2, kTrimChunk);
+            while (s.step())
+              ids.push_back(s.i64(0));
+          }
+          if (static_cast<std::int64_t>(ids.size()) < kTrimChunk) {
+            Stmt s = db.prepare(
+                "SELECT id FROM jobs WHERE state >= 5 AND finished_ms >= ?1 ORDER BY finished_ms "
+                "DESC, id DESC LIMIT ?2 OFFSET ?3");
+            s.bind(1, cutoff)
+                .bind(2, kTrimChunk - static_cast<std::int64_t>(ids.size()))
+                .bind(3, r.max_finished_jobs);
+            while (s.step())
+              ids.push_back(s.i64(0));
+          }
+          for (JobId id : ids) {
+            db.prepare("DELETE FROM jobs WHERE id = ?1").bind(1, id).run();
+            rep.jobs_deleted += db.changes();
+            db.prepare("DELETE FROM audit WHERE seq >= (?1 << 24) AND seq < ((?1 + 1) << 24)")
+                .bind(1, id)
+                .run();
+            rep.audit_deleted += db.changes();
+          }
+          more = static_cast<std::int64_t>(ids.size()) == kTrimChunk;
+          if (more) return rep;
+          // The count cap covers the live jobs' trails too: the oldest jobs' rows go.
+          db.prepare(
+                "DELETE FROM audit WHERE seq <= (SELECT seq FROM audit ORDER BY seq DESC LIMIT 1 "
+                "OFFSET ?1)")
+              .bind(1, r.max_audit_entries)
+              .run();
+          rep.audit_deleted += db.changes();
+          db.prepare("DELETE FROM nodes WHERE state != 0 AND heartbeat_ms < ?1")
+              .bind(1, cutoff)
+              .run();
+          rep.nodes_deleted += db.changes();
+          return rep;
+        });
+    auto rep = co_await call;
+    if (!rep) co_return rep.error();
+    total.jobs_deleted += rep->jobs_deleted;
+    total.audit_deleted += rep->audit_deleted;
+    total.nodes_deleted += rep->nodes_deleted;
+  }
+  co_return total;
 }
 
 Task<Result<void>> SqliteBroker::put_periodic(Context ctx, PeriodicEntry e) {
@@ -687,7 +745,7 @@ Task<Result<void>> SqliteBroker::put_periodic(Context ctx, PeriodicEntry e) {
 }
 
 Task<Result<std::vector<PeriodicEntry>>> SqliteBroker::periodic(Context ctx) {
-  auto call = detail::store_call<std::vector<PeriodicEntry>>(
+  auto call = detail::store_read<std::vector<PeriodicEntry>>(
       impl_->store, ctx, [](Db& db) -> Result<std::vector<PeriodicEntry>> {
         Stmt s = db.prepare("SELECT name, schedule, spec, next_ms FROM periodic ORDER BY name");
         std::vector<PeriodicEntry> out;
@@ -768,7 +826,8 @@ Task<Result<HeartbeatReply>> SqliteBroker::heartbeat(Context ctx, std::string no
             .bind(2, now + lease.count())
             .run();
         Stmt s = db.prepare(
-            "SELECT id FROM jobs WHERE state = 4 AND node = ?1 AND cancel_requested = 1");
+            "SELECT id FROM jobs INDEXED BY jobs_node WHERE state IN (3, 4) AND state = 4 AND node "
+            "= ?1 AND cancel_requested = 1");
         s.bind(1, node);
         while (s.step())
           reply.cancel_requested.push_back(s.i64(0));
@@ -820,15 +879,15 @@ Task<Result<std::vector<Job>>> SqliteBroker::claim(Context ctx, ClaimRequest req
       // Pulling nodes may run without a center: due jobs become pending here too.
       impl->promote(db, now);
       std::vector<Job> more =
-          impl->pick_pending(db, req.types, req.limit - jobs.size(), req.weights);
+          impl->pick_pending(db, impl->rng, req.types, req.limit - jobs.size(), req.weights);
       for (Job& j : more)
         jobs.push_back(std::move(j));
     }
     for (Job& j : jobs) {
       const int attempt = j.attempt + 1;
       db.prepare(
-            "UPDATE jobs SET state = 4, node = ?2, attempt = ?3, lease_ms = ?4, updated_ms = ?5 "
-            "WHERE id = ?1")
+            "UPDATE jobs SET state = 4, node = ?2, attempt = ?3, lease_ms = ?4, updated_ms = ?5, "
+            "audit_n = audit_n + 1 WHERE id = ?1")
           .bind(1, j.id)
           .bind(2, req.node)
           .bind(3, attempt)
@@ -856,6 +915,24 @@ Task<Result<std::vector<Result<JobState>>>> SqliteBroker::complete(
         std::vector<Result<JobState>> out;
         out.reserve(completions.size());
         for (const Completion& c : completions) {
+          if (c.outcome == Outcome::kSucceeded) {
+            // The common case in one fenced statement; a miss is told apart below.
+            db.prepare(
+                  "UPDATE jobs SET state = 5, updated_ms = ?4, finished_ms = ?4, lease_ms = 0, "
+                  "cancel_requested = 0, audit_n = audit_n + 1 WHERE id = ?1 AND state = 4 AND "
+                  "node = ?2 AND attempt = ?3")
+                .bind(1, c.id)
+                .bind(2, c.node)
+                .bind(3, c.attempt)
+                .bind(4, now)
+                .run();
+            if (db.changes() == 1) {
+              impl->audit(db, c.id, JobState::kRunning, JobState::kSucceeded, c.node, c.attempt,
+                          now, c.error);
+              out.emplace_back(JobState::kSucceeded);
+              continue;
+            }
+          }
           std::optional<Job> job = impl->load_state(db, c.id);
           if (!job) {
             out.emplace_back(errc::not_found);

@@ -46,15 +46,20 @@ void Db::exec(const char* sql) {
   }
 }
 
-StoreThread::StoreThread(std::string path, std::function<void(Db&)> init, std::size_t max_group)
+StoreThread::StoreThread(std::string path, std::function<void(Db&)> init,
+                         std::function<void(Db&)> init_reader, std::size_t max_group)
     : max_group_(max_group == 0 ? 1 : max_group) {
-  db_ = std::make_unique<Db>(path);
-  init(*db_);  // on the constructing thread: errors reach the caller as exceptions
+  // On the constructing thread: errors reach the caller as exceptions.
+  writer_.db = std::make_unique<Db>(path);
+  init(*writer_.db);
+  reader_.db = std::make_unique<Db>(path);
+  init_reader(*reader_.db);
   // No automatic checkpoints on the calls' connection; the hook asks the
   // checkpointer instead (SQLite's default threshold: 1000 pages of WAL).
-  sqlite3_wal_hook(db_->raw(), &StoreThread::on_wal_commit, this);
+  sqlite3_wal_hook(writer_.db->raw(), &StoreThread::on_wal_commit, this);
   checkpointer_ = std::thread([this, path] { checkpoint_loop(path); });
-  thread_ = std::thread([this] { loop(); });
+  writer_.thread = std::thread([this] { loop(writer_, Access::kWrite); });
+  reader_.thread = std::thread([this] { loop(reader_, Access::kRead); });
 }
 
 int StoreThread::on_wal_commit(void* self, sqlite3*, const char*, int pages) {
@@ -93,16 +98,8 @@ void StoreThread::checkpoint_loop(std::string path) {
 }
 
 StoreThread::~StoreThread() {
-  // ORCA_JOBS_STATS=1: how well calls were grouped, for tuning (docs/JOBS.md).
-  if (std::getenv("ORCA_JOBS_STATS"))
-    std::fprintf(stderr, "store: %zu groups, %zu calls, %.1f ms in transactions, %.1f ms CPU\n",
-                 groups_, calls_, busy_ns_ / 1e6, cpu_ns_ / 1e6);
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_one();
-  thread_.join();
+  stop_lane(reader_, "reader");
+  stop_lane(writer_, "writer");
   {
     std::lock_guard lock(checkpoint_mu_);
     checkpoint_stop_ = true;
@@ -111,11 +108,25 @@ StoreThread::~StoreThread() {
   checkpointer_.join();
 }
 
-void StoreThread::submit(StoreOp* op) {
+void StoreThread::stop_lane(Lane& lane, const char* name) {
+  {
+    std::lock_guard lock(lane.mu);
+    lane.stop = true;
+  }
+  lane.cv.notify_one();
+  lane.thread.join();
+  // ORCA_JOBS_STATS=1: how well calls were grouped, for tuning (docs/JOBS.md).
+  if (std::getenv("ORCA_JOBS_STATS"))
+    std::fprintf(stderr, "store %s: %zu groups, %zu calls, %.1f ms in transactions, %.1f ms CPU\n",
+                 name, lane.groups, lane.calls, lane.busy_ns / 1e6, lane.cpu_ns / 1e6);
+}
+
+void StoreThread::submit(StoreOp* op, Access access) {
+  Lane& lane = access == Access::kWrite ? writer_ : reader_;
   bool was_empty;
   {
-    std::lock_guard lock(mu_);
-    if (stop_) {
+    std::lock_guard lock(lane.mu);
+    if (lane.stop) {
       // Cannot happen while the broker is alive (its destructor runs after every
       // call); fail it rather than lose the task.
       op->fail(make_error_code(errc::shutting_down));
@@ -123,64 +134,69 @@ void StoreThread::submit(StoreOp* op) {
       return;
     }
     op->next = nullptr;
-    was_empty = head_ == nullptr;
-    (was_empty ? head_ : tail_->next) = op;
-    tail_ = op;
+    was_empty = lane.head == nullptr;
+    (was_empty ? lane.head : lane.tail->next) = op;
+    lane.tail = op;
   }
   // Only the first call of a batch needs to wake the thread: later ones find it busy
   // or about to look at the queue.
-  if (was_empty) cv_.notify_one();
+  if (was_empty) lane.cv.notify_one();
 }
 
 void StoreThread::record_failure(const std::string& what) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(failure_mu_);
   last_failure_ = what;
 }
 
 std::string StoreThread::last_failure() const {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(failure_mu_);
   return last_failure_;
 }
 
-void StoreThread::loop() {
+void StoreThread::loop(Lane& lane, Access access) {
   for (;;) {
     StoreOp* group = nullptr;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return head_ != nullptr || stop_; });
-      if (head_ == nullptr) return;  // stopping and drained
+      std::unique_lock lock(lane.mu);
+      lane.cv.wait(lock, [&] { return lane.head != nullptr || lane.stop; });
+      if (lane.head == nullptr) return;  // stopping and drained
       // Take up to max_group calls, leaving the rest for the next transaction so that
       // one huge burst does not hold the write lock for long.
-      group = head_;
-      StoreOp* last = head_;
+      group = lane.head;
+      StoreOp* last = lane.head;
       for (std::size_t n = 1; n < max_group_ && last->next != nullptr; ++n)
         last = last->next;
-      head_ = last->next;
-      if (head_ == nullptr) tail_ = nullptr;
+      lane.head = last->next;
+      if (lane.head == nullptr) lane.tail = nullptr;
       last->next = nullptr;
     }
-    run_group(group);
+    run_group(lane, access, group);
   }
 }
 
-void StoreThread::run_group(StoreOp* first) {
-  Db& db = *db_;
+void StoreThread::run_group(Lane& lane, Access access, StoreOp* first) {
+  Db& db = *lane.db;
+  const bool writes = access == Access::kWrite;
   const auto t0 = Clock::now();
   timespec c0{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-  ++groups_;
+  ++lane.groups;
   for (StoreOp* op = first; op; op = op->next)
-    ++calls_;
+    ++lane.calls;
   bool began = false;
   std::error_code group_error;
   try {
-    db.prepare("BEGIN IMMEDIATE").run();
+    db.prepare(writes ? "BEGIN IMMEDIATE" : "BEGIN").run();
     began = true;
     const auto now = Clock::now();
     for (StoreOp* op = first; op != nullptr; op = op->next) {
       if (op->deadline && *op->deadline <= now) {
         // The caller's deadline passed while it queued: skip it (broker.hpp, rule 4).
         op->fail(make_error_code(orca::errc::deadline_exceeded));
+        continue;
+      }
+      if (!writes) {
+        op->execute(db);
         continue;
       }
       db.prepare("SAVEPOINT call").run();
@@ -199,10 +215,10 @@ void StoreThread::run_group(StoreOp* first) {
       }
     }
   }
-  busy_ns_ += std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+  lane.busy_ns += std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
   timespec c1{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-  cpu_ns_ += (c1.tv_sec - c0.tv_sec) * 1e9 + (c1.tv_nsec - c0.tv_nsec);
+  lane.cpu_ns += (c1.tv_sec - c0.tv_sec) * 1e9 + (c1.tv_nsec - c0.tv_nsec);
   // Wake every task of the group in one batch, after the commit: a task must never
   // see its call's result before it is durable.
   orca::detail::TaskHeader* wake_head = nullptr;

@@ -1,4 +1,10 @@
-// StoreThread: the SQLite broker's I/O thread and the awaiter that hands it a call.
+// StoreThread: the SQLite broker's I/O threads and the awaiter that hands them a call.
+//
+// Two threads, each with its own connection: the writer runs every call that may
+// change the store, grouped into one transaction; the reader runs the calls that only
+// read (queries, the center's peeks), each group in one read transaction of WAL's
+// snapshot isolation. Reads then neither wait behind a commit nor take the writer's
+// time, and a read sees every call that returned before it was made.
 //
 // Protocol of one call (StoreCall):
 //   1. await_ready: a done context completes the call at once with its error.
@@ -6,11 +12,12 @@
 //      "every task parked" while the I/O thread holds the call), the task is
 //      prepared to park, and the call is pushed on the thread's queue. From here on
 //      the I/O thread owns the call until it wakes the task.
-//   3. The I/O thread takes every queued call (up to max_group), opens one
+//   3. The writer takes every queued call (up to max_group), opens one
 //      transaction (BEGIN IMMEDIATE: the write lock up front, so no call fails midway
 //      on a lock upgrade), runs each call in its own savepoint (rolled back if the
 //      call fails), commits, and only then stores the final results and wakes all
-//      the tasks in one batch. A failed commit fails every call of the group.
+//      the tasks in one batch. A failed commit fails every call of the group. The
+//      reader takes its queue the same way, in a deferred (read) transaction.
 //   4. await_resume releases the ExternalWaker and returns the result.
 #pragma once
 
@@ -133,33 +140,45 @@ struct StoreOp {
   ~StoreOp() = default;
 };
 
+enum class Access : std::uint8_t { kWrite, kRead };
+
 class StoreThread {
  public:
-  StoreThread(std::string path, std::function<void(Db&)> init, std::size_t max_group);
+  // `init` prepares the writer's connection (schema, pragmas); `init_reader` the
+  // reader's, after it.
+  StoreThread(std::string path, std::function<void(Db&)> init, std::function<void(Db&)> init_reader,
+              std::size_t max_group);
   ~StoreThread();  // runs what is queued, then stops
-  void submit(StoreOp* op);
+  void submit(StoreOp* op, Access access);
   void record_failure(const std::string& what);
   std::string last_failure() const;
 
  private:
-  void loop();
-  void run_group(StoreOp* first);
+  struct Lane {
+    std::mutex mu;
+    std::condition_variable cv;
+    StoreOp* head = nullptr;  // FIFO: head .. tail
+    StoreOp* tail = nullptr;
+    bool stop = false;
+    std::size_t groups = 0;  // the lane's thread only
+    std::size_t calls = 0;
+    double busy_ns = 0;
+    double cpu_ns = 0;
+    std::unique_ptr<Db> db;
+    std::thread thread;
+  };
+
+  void loop(Lane& lane, Access access);
+  void run_group(Lane& lane, Access access, StoreOp* first);
+  void stop_lane(Lane& lane, const char* name);
   void checkpoint_loop(std::string path);
   static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
 
   std::size_t max_group_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  StoreOp* head_ = nullptr;  // FIFO: head_ .. tail_
-  StoreOp* tail_ = nullptr;
-  bool stop_ = false;
+  mutable std::mutex failure_mu_;
   std::string last_failure_;
-  std::size_t groups_ = 0;  // I/O thread only
-  std::size_t calls_ = 0;
-  double busy_ns_ = 0;
-  double cpu_ns_ = 0;
-  std::unique_ptr<Db> db_;
-  std::thread thread_;
+  Lane writer_;
+  Lane reader_;
   // Checkpoints run on their own thread and connection: a checkpoint ends with an
   // fsync (with synchronous=NORMAL, the only one), which must not stall the calls.
   std::mutex checkpoint_mu_;
@@ -173,8 +192,8 @@ class StoreThread {
 template <class T, class F>
 class StoreCall final : public StoreOp {
  public:
-  StoreCall(StoreThread& thread, const Context& ctx, F fn)
-      : thread_(thread), ctx_(ctx), fn_(std::move(fn)) {}
+  StoreCall(StoreThread& thread, Access access, const Context& ctx, F fn)
+      : thread_(thread), access_(access), ctx_(ctx), fn_(std::move(fn)) {}
   StoreCall(const StoreCall&) = delete;
 
   bool await_ready() noexcept {
@@ -189,7 +208,7 @@ class StoreCall final : public StoreOp {
     waker_.emplace();
     task = orca::detail::current_task();
     orca::detail::prepare_park(task, self, "broker call");
-    thread_.submit(this);  // publishes: touch nothing after this
+    thread_.submit(this, access_);  // publishes: touch nothing after this
   }
   Result<T> await_resume() noexcept {
     waker_.reset();
@@ -213,15 +232,23 @@ class StoreCall final : public StoreOp {
 
  private:
   StoreThread& thread_;
+  Access access_;
   Context ctx_;
   F fn_;
   std::optional<Result<T>> result_;
   std::optional<ExternalWaker> waker_;
 };
 
+// A call that may change the store: on the writer, in a savepoint of a group commit.
 template <class T, class F>
 StoreCall<T, F> store_call(StoreThread& thread, const Context& ctx, F fn) {
-  return StoreCall<T, F>(thread, ctx, std::move(fn));
+  return StoreCall<T, F>(thread, Access::kWrite, ctx, std::move(fn));
+}
+
+// A call that only reads: on the reader (its connection is query_only).
+template <class T, class F>
+StoreCall<T, F> store_read(StoreThread& thread, const Context& ctx, F fn) {
+  return StoreCall<T, F>(thread, Access::kRead, ctx, std::move(fn));
 }
 
 }  // namespace orca::jobs::detail

@@ -1,4 +1,6 @@
 // SqliteBroker: every transition, its audit entry, and the rules that guard it.
+#include <sqlite3.h>
+
 #include <set>
 #include <thread>
 
@@ -367,6 +369,105 @@ TEST(SqliteBroker, TrimBoundsFinishedJobsAndAudit) {
   });
   EXPECT_EQ(jobs_left, 15u);
   EXPECT_EQ(live_left, 5u);
+}
+
+TEST(SqliteBroker, TrimDeletesABacklogInStepsWithEveryTrail) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  std::int64_t jobs_deleted = 0;
+  std::int64_t audit_deleted = 0;
+  std::size_t left = 0;
+  std::size_t trail_of_kept = 0;
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    // 4,500 finished jobs: more than two trim steps' worth.
+    std::vector<JobSpec> specs(4500, spec("t"));
+    auto added = co_await broker.enqueue(ctx, specs);
+    auto reg = co_await broker.register_node(ctx, node_info("n1", "t", 4500));
+    EXPECT_TRUE(reg.has_value());
+    auto claimed = co_await broker.claim(ctx, pull("n1", "t", 4500));
+    std::vector<Completion> done;
+    for (const Job& j : *claimed)
+      done.push_back(completion(j.id, "n1", j.attempt)[0]);
+    auto completed = co_await broker.complete(ctx, std::move(done));
+    EXPECT_EQ(completed->size(), 4500u);
+    auto rep = co_await broker.trim(
+        ctx, Retention{.max_age = 1h, .max_finished_jobs = 100, .max_audit_entries = 1'000'000});
+    jobs_deleted = rep->jobs_deleted;
+    audit_deleted = rep->audit_deleted;
+    left = (co_await broker.list(ctx, filter(std::nullopt, false, 10'000)))->size();
+    // The newest finished jobs stay, with their whole trails.
+    trail_of_kept = (co_await broker.audit(ctx, added->back().id))->size();
+  });
+  EXPECT_EQ(jobs_deleted, 4400);
+  EXPECT_EQ(audit_deleted, 4400 * 3);  // pending, running, succeeded
+  EXPECT_EQ(left, 100u);
+  EXPECT_EQ(trail_of_kept, 3u);
+}
+
+// A store written by schema version 1 (the audit in time order with an index by
+// job) opens with every trail intact, and new rows follow them.
+TEST(SqliteBroker, OpensAVersionOneStoreWithItsAuditTrails) {
+  TempDir dir;
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(dir.db().c_str(), &db), SQLITE_OK);
+    const char* v1 = R"sql(
+PRAGMA journal_mode=WAL;
+CREATE TABLE jobs(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  type TEXT NOT NULL, queue TEXT NOT NULL, priority INTEGER NOT NULL, payload BLOB NOT NULL,
+  max_attempts INTEGER NOT NULL, base_delay_ms INTEGER NOT NULL, multiplier REAL NOT NULL,
+  max_delay_ms INTEGER NOT NULL, jitter REAL NOT NULL, timeout_ms INTEGER NOT NULL,
+  deadline_ms INTEGER, unique_key TEXT, trace_id TEXT NOT NULL, headers TEXT NOT NULL,
+  state INTEGER NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, node TEXT NOT NULL DEFAULT '',
+  cancel_requested INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
+  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, ready_ms INTEGER NOT NULL,
+  lease_ms INTEGER NOT NULL DEFAULT 0, finished_ms INTEGER, run_at_ms INTEGER);
+CREATE INDEX jobs_pending ON jobs(queue, priority DESC, ready_ms, id) WHERE state = 0;
+CREATE TABLE audit(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, job INTEGER NOT NULL, from_state INTEGER,
+  to_state INTEGER NOT NULL, node TEXT NOT NULL, attempt INTEGER NOT NULL,
+  at_ms INTEGER NOT NULL, error TEXT NOT NULL);
+CREATE INDEX audit_job ON audit(job, seq);
+CREATE TABLE queues(name TEXT PRIMARY KEY);
+INSERT INTO queues VALUES('default');
+INSERT INTO jobs(type, queue, priority, payload, max_attempts, base_delay_ms, multiplier,
+  max_delay_ms, jitter, timeout_ms, trace_id, headers, state, created_ms, updated_ms, ready_ms)
+  VALUES('a', 'default', 0, '', 3, 10, 2.0, 100, 0.0, 0, '', '{}', 0, 1000, 1000, 1000),
+        ('b', 'default', 0, '', 3, 10, 2.0, 100, 0.0, 0, '', '{}', 7, 1000, 1002, 1000);
+INSERT INTO audit(job, from_state, to_state, node, attempt, at_ms, error)
+  VALUES(1, NULL, 0, '', 0, 1000, ''), (2, NULL, 0, '', 0, 1000, ''),
+        (99, NULL, 0, '', 0, 1001, ''), (2, 0, 7, '', 0, 1002, 'cancelled');
+PRAGMA user_version=1;
+)sql";
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db, v1, nullptr, nullptr, &err);
+    EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  }
+  SqliteBroker broker({.path = dir.db()});
+  std::vector<JobState> trail_a;
+  std::vector<JobState> trail_b;
+  std::string b_error;
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    auto cancelled = co_await broker.cancel(ctx, 1);
+    EXPECT_EQ(*cancelled, S::kCancelled);
+    trail_a = states_of(*co_await broker.audit(ctx, 1));
+    auto b = co_await broker.audit(ctx, 2);
+    trail_b = states_of(*b);
+    b_error = b->back().error;
+    auto fresh = co_await broker.enqueue_one(ctx, spec("c"));
+    EXPECT_EQ(fresh->id, 3);
+    auto fresh_trail = co_await broker.audit(ctx, fresh->id);
+    const std::vector<S> just_enqueued(1, S::kPending);
+    EXPECT_EQ(states_of(*fresh_trail), just_enqueued);
+  });
+  EXPECT_EQ(trail_a, (std::vector<S>{S::kPending, S::kCancelled}));
+  EXPECT_EQ(trail_b, (std::vector<S>{S::kPending, S::kCancelled}));
+  EXPECT_EQ(b_error, "cancelled");
 }
 
 TEST(SqliteBroker, TwoBrokersOnOneFileSeeEachOthersWrites) {

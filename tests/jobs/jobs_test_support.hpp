@@ -127,7 +127,7 @@ inline std::vector<Completion> completion(JobId id, std::string node, int attemp
 }
 
 inline std::vector<Assignment> assign_to(JobId id, std::string node) {
-  return {Assignment{id, std::move(node)}};
+  return {Assignment{id, 0, std::move(node)}};
 }
 
 inline JobFilter filter(std::optional<JobState> state = std::nullopt, bool dead_letter = false,

@@ -53,6 +53,7 @@ struct PeekRequest {
 
 struct Assignment {
   JobId id = 0;
+  int attempt = 0;  // the job's attempt count when it was peeked (fencing)
   std::string node;
   // Start it at once (running, attempt + 1) instead of leaving it leased until the
   // node claims it: for a node in the center's own process, which is handed the job
@@ -118,7 +119,7 @@ struct JobFilter {
 };
 
 struct AuditEntry {
-  std::int64_t seq = 0;
+  std::int64_t seq = 0;  // orders one job's entries
   JobId job = 0;
   std::optional<JobState> from;  // nothing for the enqueue
   JobState to = JobState::kPending;
@@ -134,8 +135,10 @@ struct QueueStats {
 };
 
 struct Retention {
-  std::chrono::milliseconds max_age{std::chrono::hours(24 * 7)};  // finished jobs, audit
-  std::int64_t max_finished_jobs = 100'000;                       // the newest ones are kept
+  // Finished jobs, each with its audit trail. A live job's trail stays while it lives
+  // (bounded by its transitions), unless max_audit_entries cuts the oldest jobs' rows.
+  std::chrono::milliseconds max_age{std::chrono::hours(24 * 7)};
+  std::int64_t max_finished_jobs = 100'000;  // the newest ones are kept
   std::int64_t max_audit_entries = 1'000'000;
 };
 
@@ -182,9 +185,10 @@ class Broker {
   // Pending jobs, queues picked by weight, without changing them.
   virtual Task<Result<std::vector<Job>>> peek_pending(Context ctx, PeekRequest req) = 0;
   // pending -> leased to the node (or running, with start), lease `lease`. Returns
-  // the jobs that were still pending and the node still alive, in their new state.
-  virtual Task<Result<std::vector<Job>>> assign(Context ctx, std::vector<Assignment> assignments,
-                                                std::chrono::milliseconds lease) = 0;
+  // the ids of the jobs that were still pending at the peeked attempt, on a node
+  // still alive: the caller holds their peeked state and applies the transition.
+  virtual Task<Result<std::vector<JobId>>> assign(Context ctx, std::vector<Assignment> assignments,
+                                                  std::chrono::milliseconds lease) = 0;
   // scheduled/retrying whose time has come -> pending. Returns how many.
   virtual Task<Result<std::size_t>> promote_due(Context ctx) = 0;
   // Nodes without a heartbeat for `timeout` -> dead; their leased jobs -> pending,

@@ -120,7 +120,8 @@ class Node {
   std::map<JobId, Running> running_jobs_;
   // Handlers that returned, waiting to be acknowledged: one task sends them all in
   // one broker call (the store commits them together), so a busy node makes one
-  // call per batch instead of one per job. A slot is free once its ack is durable.
+  // call per batch instead of one per job. A slot is free once its handler returned;
+  // shutdown waits for the acks too (handlers_done_).
   std::vector<Completion> finished_;
   Channel<std::monostate> finished_signal_{1};
 };

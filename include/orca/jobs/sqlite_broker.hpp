@@ -2,12 +2,16 @@
 // nodes, periodic entries and the audit log; several processes on one machine may
 // share it (each opens its own SqliteBroker; SQLite's locking serialises writers).
 //
-// Every call is executed by the broker's own I/O thread, never on a scheduler worker:
-// the calling task parks, and the I/O thread wakes it. Calls that arrive while a
-// transaction is running are executed together in the next one (group commit), each
-// inside its own savepoint, so a call's failure rolls back only that call while the
-// group shares one commit. This is what makes durability affordable: throughput
-// scales with concurrency instead of being one commit per call.
+// Every call is executed by one of the broker's two I/O threads, never on a scheduler
+// worker: the calling task parks, and the I/O thread wakes it. Calls that may write
+// go to the writer: those that arrive while a transaction is running are executed
+// together in the next one (group commit), each inside its own savepoint, so a call's
+// failure rolls back only that call while the group shares one commit. This is what
+// makes durability affordable: throughput scales with concurrency instead of being
+// one commit per call. Calls that only read (get, list, audit, queues, nodes,
+// peek_pending, periodic) go to the reader, on its own connection and snapshot, so
+// they neither queue behind commits nor take the writer's time; a read sees every
+// call that returned before it was made.
 //
 // Durability: journal_mode=WAL, synchronous=NORMAL by default. A committed
 // transaction survives the process being killed (kill -9) at any moment: the WAL is
@@ -17,7 +21,7 @@
 //
 // Thread safety: all Broker calls from any tasks concurrently. Construction and
 // destruction from outside any broker call. Cancel safety: see broker.hpp; a call
-// whose context is done before the I/O thread reaches it is skipped.
+// whose context is done before its I/O thread reaches it is skipped.
 #pragma once
 
 #include <chrono>
@@ -55,8 +59,8 @@ class SqliteBroker final : public Broker {
   Task<Result<std::vector<QueueStats>>> queues(Context ctx) override;
   Task<Result<std::vector<NodeInfo>>> nodes(Context ctx) override;
   Task<Result<std::vector<Job>>> peek_pending(Context ctx, PeekRequest req) override;
-  Task<Result<std::vector<Job>>> assign(Context ctx, std::vector<Assignment> assignments,
-                                        std::chrono::milliseconds lease) override;
+  Task<Result<std::vector<JobId>>> assign(Context ctx, std::vector<Assignment> assignments,
+                                          std::chrono::milliseconds lease) override;
   Task<Result<std::size_t>> promote_due(Context ctx) override;
   Task<Result<std::size_t>> reap(Context ctx, std::chrono::milliseconds node_timeout) override;
   Task<Result<TrimReport>> trim(Context ctx, Retention retention) override;
