@@ -1,0 +1,49 @@
+// RedisUrl: where a Redis server is and how to log in to it.
+//
+//   auto url = orca::redis::RedisUrl::parse("redis://:secret@127.0.0.1:6380/2");
+//   if (!url) ... url.error() == orca::redis::errc::invalid_url ...
+//
+// Form: redis://[[user]:password@]host[:port][/db]. Defaults: port 6379, db 0, no
+// user (AUTH with the password alone) and no password (no AUTH). host is what
+// orca::net::Address takes: an IPv4 literal, a bracketed IPv6 literal or
+// "localhost" (no name resolution on the scheduler). user and password may be
+// percent-encoded ("p%40ss" is "p@ss"). Anything else (another scheme, a query, a
+// port out of range, a negative db) is errc::invalid_url; parse(text, &why) also
+// says what was wrong.
+//
+// Thread safety: a value type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "orca/net/address.hpp"
+#include "orca/runtime/result.hpp"
+
+namespace orca::redis {
+
+struct RedisUrl {
+  std::string host = "127.0.0.1";  // as written, without IPv6 brackets
+  std::uint16_t port = 6379;
+  std::string user;      // empty: AUTH <password> (the "default" user)
+  std::string password;  // empty: no AUTH
+  int db = 0;
+
+  // Parses `text`; on failure returns errc::invalid_url and, if `why` is given,
+  // stores a one-line reason there ("port out of range: 70000").
+  static Result<RedisUrl> parse(std::string_view text, std::string* why = nullptr);
+  // redis://127.0.0.1:port: a URL for a local test server.
+  static RedisUrl loopback(std::uint16_t port);
+
+  // The server's socket address ("localhost" is 127.0.0.1).
+  Result<net::Address> address() const;
+  // "host:port" (IPv6 in brackets): how logs and cluster maps name a node.
+  std::string authority() const;
+  // The URL back as text, with the password replaced by "***".
+  std::string to_string() const;
+
+  friend bool operator==(const RedisUrl&, const RedisUrl&) = default;
+};
+
+}  // namespace orca::redis
