@@ -1,0 +1,134 @@
+// Broker fixtures: the contract tests (BrokerContract) and the end-to-end tests
+// (CenterNode) run once per kind of broker, each test on a fresh, empty store of
+// its own. The kinds are instantiated elsewhere: sqlite_instances_test.cpp always,
+// redis_instances_test.cpp when the Redis broker is built.
+//
+// Lifetime: a test's brokers are opened inside the test's orca::run, before the body,
+// and destroyed inside it, after the body, so a broker that holds connections on the
+// runtime (Redis) never outlives the runtime that made them.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "jobs_test_support.hpp"
+
+namespace orca::jobs::testing {
+
+// One test's store: a SQLite file in a temporary directory, or a key prefix on a
+// Redis server.
+class BrokerStore {
+ public:
+  virtual ~BrokerStore() = default;
+  // Opens a broker on this store. Every broker opened on one store sees the same
+  // jobs, as processes sharing a store do. On failure, `failure` says why.
+  virtual Task<Result<std::unique_ptr<Broker>>> open(Context ctx, JobLimits limits,
+                                                     std::string* failure) = 0;
+};
+
+struct BrokerKind {
+  std::string name;  // the suffix of the test names: "sqlite", "redis"
+  // Why this kind cannot run on this machine (the test is skipped); empty if it can.
+  std::function<std::string()> skip_reason;
+  // A fresh, empty store for one test. Called on the test's thread, outside orca::run.
+  std::function<std::unique_ptr<BrokerStore>()> make_store;
+};
+
+// gtest prints the parameter of a failing test: the kind's name, not its bytes.
+inline void PrintTo(const BrokerKind& kind, std::ostream* os) {
+  *os << kind.name;
+}
+
+// Names instances after their kind: Brokers/BrokerContract.Test/sqlite.
+struct BrokerKindName {
+  std::string operator()(const ::testing::TestParamInfo<BrokerKind>& info) const {
+    return info.param.name;
+  }
+};
+
+class SqliteStore final : public BrokerStore {
+ public:
+  Task<Result<std::unique_ptr<Broker>>> open(Context ctx, JobLimits limits,
+                                             std::string* failure) override {
+    (void)ctx;
+    (void)failure;  // the constructor throws SQLite's message instead
+    SqliteOptions options;
+    options.path = dir_.db();
+    options.limits = limits;
+    co_return std::unique_ptr<Broker>(std::make_unique<SqliteBroker>(std::move(options)));
+  }
+
+ private:
+  TempDir dir_;
+};
+
+inline BrokerKind sqlite_kind() {
+  return BrokerKind{"sqlite", [] { return std::string(); },
+                    [] { return std::unique_ptr<BrokerStore>(std::make_unique<SqliteStore>()); }};
+}
+
+class BrokerFixture : public ::testing::TestWithParam<BrokerKind> {
+ public:
+  void SetUp() override {
+    const std::string skip = GetParam().skip_reason ? GetParam().skip_reason() : std::string();
+    if (!skip.empty()) GTEST_SKIP() << skip;
+    store_ = GetParam().make_store();
+    ASSERT_NE(store_, nullptr) << "the " << GetParam().name << " kind made no store";
+  }
+
+  // Runs `body(Broker&)` (a coroutine lambda returning Task<void>) on a runtime, with
+  // a broker open on this test's store.
+  template <class Body>
+  void run_on_broker(Body body) {
+    run_on_broker(JobLimits{}, std::move(body));
+  }
+
+  // As above, with a broker that enforces `limits`.
+  template <class Body>
+  void run_on_broker(JobLimits limits, Body body) {
+    orca::run([&]() -> Task<void> {
+      std::unique_ptr<Broker> broker = co_await open_or_fail(limits);
+      if (broker == nullptr) co_return;
+      co_await body(*broker);
+      broker.reset();
+    });
+  }
+
+  // As run_on_broker, with two brokers open on the same store: `body(Broker&, Broker&)`.
+  template <class Body>
+  void run_on_two_brokers(Body body) {
+    orca::run([&]() -> Task<void> {
+      std::unique_ptr<Broker> a = co_await open_or_fail(JobLimits{});
+      std::unique_ptr<Broker> b = co_await open_or_fail(JobLimits{});
+      if (a == nullptr || b == nullptr) co_return;
+      co_await body(*a, *b);
+      b.reset();
+      a.reset();
+    });
+  }
+
+ private:
+  // A broker on the store, or nothing with the failure recorded.
+  Task<std::unique_ptr<Broker>> open_or_fail(JobLimits limits) {
+    std::string failure;
+    auto opened = co_await store_->open(hang_guard(), limits, &failure);
+    if (!opened) {
+      ADD_FAILURE() << "opening a " << GetParam().name << " broker: got error "
+                    << opened.error().message() << " (" << failure << "), want a broker";
+      co_return nullptr;
+    }
+    co_return std::move(*opened);
+  }
+
+  std::unique_ptr<BrokerStore> store_;
+};
+
+// The Broker contract (broker.hpp), on every kind: broker_test.cpp.
+class BrokerContract : public BrokerFixture {};
+
+// Center and nodes end to end, on every kind: center_node_test.cpp.
+class CenterNode : public BrokerFixture {};
+
+}  // namespace orca::jobs::testing

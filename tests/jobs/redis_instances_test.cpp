@@ -1,0 +1,71 @@
+// The broker tests on the Redis broker: one redis-server per test process (started
+// on first use on a free loopback port, killed at exit), each test under a key prefix
+// of its own, so tests never see each other's keys. Skipped when redis-server is not
+// installed. Built only when the orca_jobs_redis target exists (CMakeLists.txt).
+#include <atomic>
+
+#include "broker_fixture.hpp"
+#include "orca/jobs/redis_broker.hpp"
+#include "support/redis_server.hpp"
+
+namespace orca::jobs::testing {
+namespace {
+
+// The process's server. A function-local static: started by the first Redis test
+// (on the test's thread, outside any orca::run: it forks), stopped at exit.
+orca_test::RedisServer& shared_server() {
+  static orca_test::RedisServer server;
+  return server;
+}
+
+class RedisStore final : public BrokerStore {
+ public:
+  RedisStore() {
+    static std::atomic<int> tests{0};
+    prefix_ = "t" + std::to_string(tests.fetch_add(1) + 1);
+    orca_test::RedisServer& server = shared_server();
+    if (server.running()) {
+      url_ = server.url();
+    } else {
+      // The log, not its path: the server's directory is removed at exit.
+      server_error_ = server.error() + "; its log:\n" + server.log();
+    }
+  }
+
+  Task<Result<std::unique_ptr<Broker>>> open(Context ctx, JobLimits limits,
+                                             std::string* failure) override {
+    if (!server_error_.empty()) {
+      *failure = "redis-server did not start: " + server_error_;
+      co_return make_error_code(errc::broker_failure);
+    }
+    RedisBrokerOptions options;
+    options.url = url_;
+    options.prefix = prefix_;
+    options.limits = limits;
+    auto connected = co_await RedisBroker::connect(ctx, std::move(options), failure);
+    if (!connected) co_return connected.error();
+    co_return std::unique_ptr<Broker>(std::move(*connected));
+  }
+
+ private:
+  std::string prefix_;
+  std::string url_;
+  std::string server_error_;
+};
+
+BrokerKind redis_kind() {
+  return BrokerKind{"redis",
+                    [] {
+                      return orca_test::RedisServer::available()
+                                 ? std::string()
+                                 : std::string("redis-server is not on PATH");
+                    },
+                    [] { return std::unique_ptr<BrokerStore>(std::make_unique<RedisStore>()); }};
+}
+
+INSTANTIATE_TEST_SUITE_P(Brokers, BrokerContract, ::testing::Values(redis_kind()),
+                         BrokerKindName());
+INSTANTIATE_TEST_SUITE_P(Brokers, CenterNode, ::testing::Values(redis_kind()), BrokerKindName());
+
+}  // namespace
+}  // namespace orca::jobs::testing
