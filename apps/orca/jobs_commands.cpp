@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <stdexcept>
@@ -14,6 +15,7 @@
 #include "duration.hpp"
 #include "orca/jobs/http_api.hpp"
 #include "orca/jobs/jobs.hpp"
+#include "orca/jobs/redis_broker.hpp"
 #include "orca/net/http/server.hpp"
 #include "orca/orca.hpp"
 
@@ -40,19 +42,42 @@ std::chrono::milliseconds duration_option(const std::string& name, const std::st
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
 
-std::unique_ptr<jobs::Broker> open_broker(const JobsOptions& o) {
+// Runs `body` on orca::run with the broker the options choose: --broker sqlite:PATH,
+// redis://[user:password@]host:port/db, redis-cluster://host:port (any master of a
+// Redis Cluster), or --db PATH. A Redis broker is connected inside the run (its
+// client lives on the runtime) and closed before the run ends.
+int with_broker(const JobsOptions& o, std::function<Task<int>(jobs::Broker&)> body) {
+  const std::string& b = o.broker;
+  const bool cluster = b.rfind("redis-cluster://", 0) == 0;
+  if (cluster || b.rfind("redis://", 0) == 0) {
+    jobs::RedisBrokerOptions ro;
+    ro.url = cluster ? "redis://" + b.substr(16) : b;
+    ro.cluster = cluster;
+    return run([&]() -> Task<int> {
+      std::string why;
+      auto broker = co_await jobs::RedisBroker::connect(background(), ro, &why);
+      if (!broker) {
+        if (broker.error() == jobs::errc::invalid_job)
+          throw UsageError("--broker " + b + ": " + why);
+        throw std::runtime_error("--broker " + b + ": " + why);
+      }
+      const int code = co_await body(**broker);
+      co_await (*broker)->closed();
+      co_return code;
+    });
+  }
   std::string path = o.db;
-  if (!o.broker.empty()) {
-    if (o.broker.rfind("redis://", 0) == 0)
-      throw UsageError("--broker " + o.broker +
-                       ": the Redis broker is not supported yet; use sqlite:PATH (the default)");
-    if (o.broker.rfind("sqlite:", 0) != 0 || o.broker.size() == 7)
-      throw UsageError("--broker " + o.broker + ": expected sqlite:PATH");
-    path = o.broker.substr(7);
+  if (!b.empty()) {
+    if (b.rfind("sqlite:", 0) != 0 || b.size() == 7)
+      throw UsageError("--broker " + b +
+                       ": expected sqlite:PATH, redis://[user:password@]host:port/db or "
+                       "redis-cluster://host:port");
+    path = b.substr(7);
   }
   jobs::SqliteOptions so;
   so.path = path;
-  return std::make_unique<jobs::SqliteBroker>(so);
+  jobs::SqliteBroker broker(so);
+  return run([&]() -> Task<int> { co_return co_await body(broker); });
 }
 
 std::string format_time(jobs::WallClock::time_point t) {
@@ -197,17 +222,17 @@ Task<void> report_progress(jobs::Broker& broker, Context ctx, std::string who) {
 // --- commands ----------------------------------------------------------------------------
 
 int serve(const JobsOptions& o) {
-  auto broker = open_broker(o);
   if (o.nodes < 0) throw UsageError("--nodes must not be negative");
   jobs::CenterOptions co;
   co.node_timeout = duration_option("node-timeout", o.node_timeout);
   if (o.pull) co.policy = std::make_shared<jobs::PullPolicy>();
-  std::vector<std::unique_ptr<jobs::Node>> nodes;
-  for (int i = 0; i < o.nodes; ++i) {
-    nodes.push_back(std::make_unique<jobs::Node>(*broker, node_options(o, i)));
-    add_demo_handlers(*nodes.back(), o.types);
-  }
-  return run([&]() -> Task<int> {
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
+    std::vector<std::unique_ptr<jobs::Node>> nodes;
+    for (int i = 0; i < o.nodes; ++i) {
+      nodes.push_back(std::make_unique<jobs::Node>(*broker, node_options(o, i)));
+      add_demo_handlers(*nodes.back(), o.types);
+    }
     RunContext rc = run_context(o);
     jobs::Center center(*broker, co);
     for (const std::string& p : o.periodic) {
@@ -253,7 +278,7 @@ int serve(const JobsOptions& o) {
     if (!o.quiet)
       std::fprintf(stderr, "orca serve: center and %d node(s) on %s, %s; Ctrl-C to stop\n", o.nodes,
                    o.broker.empty() ? o.db.c_str() : o.broker.c_str(), api.c_str());
-    auto progress = spawn([b = broker.get(), ctx = rc.ctx, quiet = o.quiet]() -> Task<void> {
+    auto progress = spawn([b = broker, ctx = rc.ctx, quiet = o.quiet]() -> Task<void> {
       if (!quiet) co_await report_progress(*b, ctx, "serve");
     });
     auto ran = co_await center.run(rc.ctx);
@@ -274,17 +299,17 @@ int serve(const JobsOptions& o) {
 }
 
 int worker(const JobsOptions& o) {
-  auto broker = open_broker(o);
-  jobs::Node node(*broker, node_options(o, 0));
-  add_demo_handlers(node, o.types);
-  return run([&]() -> Task<int> {
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
+    jobs::Node node(*broker, node_options(o, 0));
+    add_demo_handlers(node, o.types);
     RunContext rc = run_context(o);
     if (!o.quiet)
       std::fprintf(stderr, "orca worker %s: types %s, concurrency %d%s; Ctrl-C to stop\n",
                    node.id().c_str(), json(node.types()).dump().c_str(), o.concurrency,
                    o.pull ? ", pulling pending jobs" : ", running what a center assigns");
     auto progress =
-        spawn([b = broker.get(), ctx = rc.ctx, quiet = o.quiet, id = node.id()]() -> Task<void> {
+        spawn([b = broker, ctx = rc.ctx, quiet = o.quiet, id = node.id()]() -> Task<void> {
           if (!quiet) co_await report_progress(*b, ctx, "worker " + id);
         });
     auto ran = co_await node.run(rc.ctx);
@@ -316,8 +341,8 @@ jobs::JobSpec spec_from_options(const JobsOptions& o) {
 int submit(const JobsOptions& o) {
   const jobs::JobSpec s = spec_from_options(o);
   if (o.count < 1) throw UsageError("--count must be at least 1");
-  auto broker = open_broker(o);
-  return run([&]() -> Task<int> {
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
     Context ctx = background();
     std::vector<jobs::EnqueueResult> added;
     // Batches of 1000: one transaction each, and a progress line for long runs.
@@ -383,8 +408,8 @@ int submit(const JobsOptions& o) {
 
 int status(const JobsOptions& o) {
   if (o.ids.empty()) throw UsageError("status: give at least one job ID");
-  auto broker = open_broker(o);
-  return run([&]() -> Task<int> {
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
     Context ctx = background();
     json out = json::array();
     int code = 0;
@@ -433,8 +458,8 @@ int status(const JobsOptions& o) {
 
 int cancel(const JobsOptions& o) {
   if (o.ids.empty()) throw UsageError("cancel: give at least one job ID");
-  auto broker = open_broker(o);
-  return run([&]() -> Task<int> {
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
     int code = 0;
     json out = json::array();
     for (long long id : o.ids) {
@@ -481,8 +506,8 @@ int list_jobs(const JobsOptions& o, bool dead_letter) {
   f.node = o.node;
   f.limit = static_cast<std::size_t>(o.limit);
   f.dead_letter = dead_letter;
-  auto broker = open_broker(o);
-  return run([&]() -> Task<int> {
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
     auto list = co_await broker->list(background(), f);
     if (!list) fail("jobs", list.error(), *broker);
     if (o.json) {
@@ -503,8 +528,8 @@ int dead(const JobsOptions& o) {
     copy.queue.clear();
     return list_jobs(copy, true);
   }
-  auto broker = open_broker(o);
-  return run([&]() -> Task<int> {
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
     std::vector<long long> ids = o.ids;
     if (o.all) {
       jobs::JobFilter f;
@@ -540,8 +565,8 @@ int dead(const JobsOptions& o) {
 }
 
 int nodes(const JobsOptions& o) {
-  auto broker = open_broker(o);
-  return run([&]() -> Task<int> {
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
     auto list = co_await broker->nodes(background());
     if (!list) fail("nodes", list.error(), *broker);
     if (o.json) {
@@ -564,8 +589,8 @@ int nodes(const JobsOptions& o) {
 }
 
 int queues(const JobsOptions& o) {
-  auto broker = open_broker(o);
-  return run([&]() -> Task<int> {
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
     auto list = co_await broker->queues(background());
     if (!list) fail("queues", list.error(), *broker);
     if (o.json) {
@@ -586,7 +611,8 @@ void add_broker_options(CLI::App* cmd, JobsOptions& o) {
   cmd->add_option("--db", o.db, "SQLite database file of the embedded broker")
       ->capture_default_str();
   cmd->add_option("--broker", o.broker,
-                  "broker URL: sqlite:PATH (redis://... is not supported yet); overrides --db");
+                  "broker: sqlite:PATH, redis://[user:password@]host:port/db or "
+                  "redis-cluster://host:port; overrides --db");
   cmd->add_flag("--json", o.json, "print JSON instead of a table");
 }
 

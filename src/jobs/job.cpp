@@ -123,6 +123,10 @@ std::string check_job_spec(const JobSpec& spec, const JobLimits& limits) {
   return {};
 }
 
+Task<Result<void>> Broker::watch_cancels(Context, std::function<void(JobId)>) {
+  co_return make_error_code(errc::not_supported);
+}
+
 Task<Result<EnqueueResult>> Broker::enqueue_one(Context ctx, JobSpec spec) {
   std::vector<JobSpec> specs;
   specs.push_back(std::move(spec));

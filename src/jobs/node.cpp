@@ -120,6 +120,13 @@ Task<Result<void>> Node::run(Context ctx) {
   auto [beat_ctx, stop_beating] = with_cancel(background());
   auto beats = spawn([this, beat_ctx = beat_ctx] { return heartbeat_loop(beat_ctx); });
   auto acks = spawn([this] { return completion_loop(); });
+  // Cancel requests pushed by the broker reach handlers at once; heartbeats remain
+  // the fallback (and the only way with brokers that cannot push).
+  auto feed = spawn([this, beat_ctx = beat_ctx]() -> Task<void> {
+    auto watched =
+        co_await broker_.watch_cancels(beat_ctx, [this](JobId id) { (void)cancel_local(id); });
+    (void)watched;
+  });
 
   const std::vector<std::string> my_types = types();
   accepting_.store(true, std::memory_order_release);
@@ -163,6 +170,7 @@ Task<Result<void>> Node::run(Context ctx) {
   co_await std::move(acks);
   stop_beating();
   co_await std::move(beats);
+  co_await std::move(feed);
   auto left = co_await broker_.deregister_node(background(), options_.id);
   co_return left;
 }

@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -192,7 +193,8 @@ class Broker {
   // scheduled/retrying whose time has come -> pending. Returns how many.
   virtual Task<Result<std::size_t>> promote_due(Context ctx) = 0;
   // Nodes without a heartbeat for `timeout` -> dead; their leased jobs -> pending,
-  // their running jobs -> pending or dead (the attempt counts, as for a failure).
+  // their running jobs -> retrying or dead (the attempt counts, as for a failure;
+  // cancelled if a cancel was requested).
   // Also reclaims expired leases of any node the same way. Returns jobs moved.
   virtual Task<Result<std::size_t>> reap(Context ctx, std::chrono::milliseconds node_timeout) = 0;
   virtual Task<Result<TrimReport>> trim(Context ctx, Retention retention) = 0;
@@ -220,6 +222,12 @@ class Broker {
   // ends cancelled; one past max_attempts (or deadline) ends dead.
   virtual Task<Result<std::vector<Result<JobState>>>> complete(
       Context ctx, std::vector<Completion> completions) = 0;
+
+  // Cancel requests pushed as they are made, for brokers that can (Redis pub/sub):
+  // calls on_cancel(job) for each (from the watching task; the job may run on any
+  // node) until ctx is done, then returns. The default returns not_supported at once:
+  // nodes then learn of cancellations at their next heartbeat.
+  virtual Task<Result<void>> watch_cancels(Context ctx, std::function<void(JobId)> on_cancel);
 
   // The last broker_failure's description (e.g. SQLite's message). Thread-safe.
   virtual std::string last_failure() const = 0;

@@ -1,0 +1,115 @@
+// RedisBroker: the broker on Redis, for fleets larger than one machine. Same contract
+// as every Broker (broker.hpp): each call is one atomic transition (one Lua script per
+// queue touched), every state change is audited in the same script, and transitions
+// a stale node could attempt are fenced by node and attempt.
+//
+// Keys. Everything of one queue lives under one hash tag, `<prefix>:{<queue>}:`, so
+// each script touches a single slot and the broker runs on Redis Cluster; every
+// script declares every key it touches (KEYS), including each job's own keys, which
+// is why a pull claim reads its candidates first and then takes them in a script that
+// skips any another node took meanwhile. The registry (job-id counter, queue numbers,
+// nodes, periodic entries) lives under `<prefix>:{<prefix>}:`.
+//
+//   <q>:job:<id>        hash: the spec (JSON, written once) and the mutable state
+//   <q>:audit:<id>      string: the job's audit trail, one JSON line per change
+//   <q>:pending:<type>  zset: pending jobs of a type, by priority then age
+//   <q>:delayed         zset: scheduled and retrying jobs, by the time they are due
+//   <q>:active          zset: leased and running jobs, by lease expiry
+//   <q>:node:<node>     set: the jobs leased to or running on a node
+//   <q>:finished        zset: finished jobs, by the time they finished (retention)
+//   <q>:dead            zset: failed and dead jobs (the dead-letter set)
+//   <q>:all             zset: every job of the queue, for listing
+//   <q>:unique          hash: unique key -> live job
+//   <q>:counts          hash: state -> jobs in it
+//   <q>:cancels         hash: running job -> node, cancel requested, not yet seen
+//
+// A job id is (sequence << 16) | queue number: any process finds a job's queue, and
+// so its keys, from the id alone. Queue numbers are given out on first use.
+//
+// Time: scripts read the server's clock (TIME), so leases and due times do not
+// depend on the clocks of the machines that run nodes. Deadlines and run_at times are
+// the producers' wall-clock times, as with SQLite.
+//
+// Cancellation: cancel() of a running job also publishes on `<prefix>:cancel`; nodes
+// (Node::run watches it through watch_cancels) cancel the handler at once instead of
+// at their next heartbeat.
+//
+// Errors: errc::broker_failure when Redis cannot be reached or answers with an error
+// (last_failure() has its text), besides the contract's errors. No call is retried
+// inside the broker: a call that fails for want of Redis may or may not have taken
+// effect, as the contract's rule 4 allows for any interrupted call.
+// Thread safety: all calls from any tasks concurrently.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "orca/jobs/broker.hpp"
+
+namespace orca::jobs {
+
+struct RedisBrokerOptions {
+  // redis://[user:password@]host:port/db, or with `cluster`, any master of the cluster.
+  std::string url = "redis://127.0.0.1:6379/0";
+  bool cluster = false;
+  std::string prefix = "orca";  // key namespace: several orca installations may share a Redis
+  std::size_t connections = 3;  // per server
+  JobLimits limits;
+};
+
+class RedisBroker final : public Broker {
+ public:
+  // Connects (every pooled connection, so a bad address or password is reported
+  // here). Errors: invalid_job for a malformed URL, broker_failure when Redis
+  // cannot be reached; `failure` gets the text.
+  static Task<Result<std::unique_ptr<RedisBroker>>> connect(Context ctx, RedisBrokerOptions options,
+                                                            std::string* failure = nullptr);
+  ~RedisBroker() override;
+  RedisBroker(const RedisBroker&) = delete;
+  RedisBroker& operator=(const RedisBroker&) = delete;
+
+  Task<Result<std::vector<EnqueueResult>>> enqueue(Context ctx,
+                                                   std::vector<JobSpec> specs) override;
+  Task<Result<JobState>> cancel(Context ctx, JobId id) override;
+  Task<Result<void>> requeue(Context ctx, JobId id) override;
+  Task<Result<Job>> get(Context ctx, JobId id) override;
+  Task<Result<std::vector<Job>>> list(Context ctx, JobFilter filter) override;
+  Task<Result<std::vector<AuditEntry>>> audit(Context ctx, JobId id) override;
+  Task<Result<std::vector<QueueStats>>> queues(Context ctx) override;
+  Task<Result<std::vector<NodeInfo>>> nodes(Context ctx) override;
+  Task<Result<std::vector<Job>>> peek_pending(Context ctx, PeekRequest req) override;
+  Task<Result<std::vector<JobId>>> assign(Context ctx, std::vector<Assignment> assignments,
+                                          std::chrono::milliseconds lease) override;
+  Task<Result<std::size_t>> promote_due(Context ctx) override;
+  Task<Result<std::size_t>> reap(Context ctx, std::chrono::milliseconds node_timeout) override;
+  Task<Result<TrimReport>> trim(Context ctx, Retention retention) override;
+  Task<Result<void>> put_periodic(Context ctx, PeriodicEntry entry) override;
+  Task<Result<std::vector<PeriodicEntry>>> periodic(Context ctx) override;
+  Task<Result<bool>> fire_periodic(Context ctx, std::string name, WallClock::time_point expected,
+                                   WallClock::time_point next) override;
+  Task<Result<void>> register_node(Context ctx, NodeInfo node) override;
+  Task<Result<HeartbeatReply>> heartbeat(Context ctx, std::string node, int load,
+                                         std::chrono::milliseconds lease) override;
+  Task<Result<void>> deregister_node(Context ctx, std::string node) override;
+  Task<Result<std::vector<Job>>> claim(Context ctx, ClaimRequest req) override;
+  Task<Result<std::vector<Result<JobState>>>> complete(
+      Context ctx, std::vector<Completion> completions) override;
+  // Subscribes to `<prefix>:cancel` (and resubscribes after Redis comes back).
+  Task<Result<void>> watch_cancels(Context ctx, std::function<void(JobId)> on_cancel) override;
+  std::string last_failure() const override;
+
+  const RedisBrokerOptions& options() const noexcept { return options_; }
+  // Closes the connections and waits for their background tasks: the last call on
+  // the broker, from a task of the runtime it was connected on.
+  Task<void> closed();
+
+ private:
+  struct Impl;
+  RedisBroker(RedisBrokerOptions options, std::unique_ptr<Impl> impl);
+  RedisBrokerOptions options_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace orca::jobs

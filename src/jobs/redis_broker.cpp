@@ -1,0 +1,1260 @@
+// RedisBroker: every Broker call as Lua scripts over one queue's keys each
+// (redis_broker.hpp has the key layout, redis_scripts.hpp the scripts).
+//
+// Calls whose keys cannot be known up front (which jobs a pull claim takes, which
+// jobs are due, whose leases expired) read their candidates first and then run a
+// script that declares the candidates' keys and re-checks each one, skipping those
+// that changed in between: the contract's "an item whose precondition no longer
+// holds is skipped".
+#include "orca/jobs/redis_broker.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+
+#include "orca/jobs/json.hpp"
+#include "orca/redis/client.hpp"
+#include "orca/redis/cluster.hpp"
+#include "orca/redis/script.hpp"
+#include "orca/redis/subscriber.hpp"
+#include "orca/redis/url.hpp"
+#include "orca/runtime/sleep.hpp"
+#include "orca/runtime/spawn.hpp"
+#include "redis_scripts.hpp"
+
+namespace orca::jobs {
+
+namespace {
+
+using nlohmann::json;
+using redis::Reply;
+using std::chrono::milliseconds;
+using Strings = std::vector<std::string>;
+
+constexpr int kQueueBits = 16;  // a job id's low bits: its queue's number
+constexpr std::int64_t kQueueMask = (std::int64_t{1} << kQueueBits) - 1;
+constexpr std::size_t kScan = 512;  // candidates read per step (claims, promotion, reaping)
+
+struct Scripts {
+  static redis::Script make(const char* body) {
+    return redis::Script(std::string(detail::kLuaPrelude) + body);
+  }
+  redis::Script enqueue = make(detail::kEnqueue);
+  redis::Script cancel = make(detail::kCancel);
+  redis::Script requeue = make(detail::kRequeue);
+  redis::Script assign = make(detail::kAssign);
+  redis::Script claim = make(detail::kClaim);
+  redis::Script complete = make(detail::kComplete);
+  redis::Script promote = make(detail::kPromote);
+  redis::Script reclaim = make(detail::kReclaim);
+  redis::Script extend = make(detail::kExtend);
+  redis::Script trim = make(detail::kTrim);
+  redis::Script trim_audit = make(detail::kTrimAudit);
+  redis::Script queue_number = make(detail::kQueueNumber);
+  redis::Script register_node = make(detail::kRegister);
+  redis::Script beat = make(detail::kBeat);
+  redis::Script node_state = make(detail::kNodeState);
+  redis::Script reap_nodes = make(detail::kReapNodes);
+  redis::Script fire_periodic = make(detail::kFirePeriodic);
+};
+
+const Scripts& scripts() {
+  static const Scripts s;
+  return s;
+}
+
+// A list of strings without a braced list (GCC 12 cannot keep one in a co_await
+// operand: "array used as initializer").
+template <class... A>
+std::vector<std::string> strs(A&&... a) {
+  std::vector<std::string> v;
+  v.reserve(sizeof...(a));
+  (v.emplace_back(std::forward<A>(a)), ...);
+  return v;
+}
+
+std::string num(std::int64_t v) {
+  return std::to_string(v);
+}
+
+std::int64_t to_i64(const std::string& s) {
+  if (s.empty()) return 0;
+  try {
+    return std::stoll(s);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+// A job from its hash as HGETALL returns it (field, value, ...).
+Job job_from_hash(const Reply& r) {
+  std::map<std::string, std::string> f;
+  for (std::size_t i = 0; i + 1 < r.size(); i += 2)
+    f[r[i].str()] = r[i + 1].str();
+  Job j;
+  j.id = to_i64(f["id"]);
+  std::string error;
+  if (!job_spec_from_json(json::parse(f["spec"]), j.spec, error))
+    throw std::runtime_error("job " + f["id"] + " has a bad spec: " + error);
+  j.state = static_cast<JobState>(to_i64(f["state"]));
+  j.attempt = static_cast<int>(to_i64(f["att"]));
+  j.node = f["node"];
+  j.cancel_requested = f["cr"] == "1";
+  j.last_error = f["err"];
+  j.created_at = from_unix_ms(to_i64(f["created"]));
+  j.updated_at = from_unix_ms(to_i64(f["upd"]));
+  j.ready_at = from_unix_ms(to_i64(f["ready"]));
+  j.lease_until = from_unix_ms(to_i64(f["lease"]));
+  if (!f["fin"].empty()) j.finished_at = from_unix_ms(to_i64(f["fin"]));
+  return j;
+}
+
+// A candidate read before the script that takes it.
+struct Candidate {
+  std::string id;
+  std::string type;
+  std::string node;
+  double score = 0;
+  std::string member;
+};
+
+}  // namespace
+
+struct RedisBroker::Impl {
+  RedisBrokerOptions options;
+  std::optional<redis::Client> single;
+  std::optional<redis::ClusterClient> cluster;
+  std::string meta;  // the registry's key prefix: <prefix>:{<prefix>}:
+
+  mutable std::mutex mu;  // guards what follows; never held across a suspension
+  std::string failure;
+  std::map<std::string, std::int64_t> queue_numbers;
+  std::map<std::int64_t, std::string> queue_names;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  std::string qkey(const std::string& queue) const { return options.prefix + ":{" + queue + "}:"; }
+  std::string cancel_channel() const { return options.prefix + ":cancel"; }
+
+  std::error_code fail(std::string what) {
+    std::lock_guard lock(mu);
+    failure = std::move(what);
+    return make_error_code(errc::broker_failure);
+  }
+
+  double random01() {
+    std::lock_guard lock(mu);
+    return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+  }
+
+  // A transport or server error becomes broker_failure with its text; the context's
+  // own error stays itself.
+  std::error_code failed(const Context& ctx, std::error_code e, const char* what) {
+    if (std::error_code c = ctx.err()) return c;
+    return fail(std::string(what) + ": " + e.message());
+  }
+
+  // A reply as the broker's result: a transport error or an error reply is
+  // broker_failure (with its text in last_failure).
+  Result<Reply> checked(const Context& ctx, Result<Reply> r, const char* what) {
+    if (!r) return failed(ctx, r.error(), what);
+    if (r->is_error()) return fail(std::string(what) + ": " + r->str());
+    return r;
+  }
+
+  // (No ?: with a co_await in each arm: GCC 12 destroys both arms' temporaries.)
+  Task<Result<Reply>> eval(Context ctx, const redis::Script& script, Strings keys, Strings args,
+                           const char* what) {
+    if (cluster) {
+      auto r = co_await script.eval(ctx, *cluster, std::move(keys), std::move(args));
+      co_return checked(ctx, std::move(r), what);
+    }
+    auto r = co_await script.eval(ctx, *single, std::move(keys), std::move(args));
+    co_return checked(ctx, std::move(r), what);
+  }
+
+  Task<Result<Reply>> command(Context ctx, std::string key, Strings args, const char* what) {
+    if (cluster) {
+      auto r = co_await cluster->command(ctx, std::move(key), std::move(args));
+      co_return checked(ctx, std::move(r), what);
+    }
+    auto r = co_await single->command(ctx, std::move(args));
+    co_return checked(ctx, std::move(r), what);
+  }
+
+  // Commands on one slot (`key`'s): one pipeline on a single server; on a cluster,
+  // sent concurrently (each connection pipelines its concurrent callers).
+  Task<Result<std::vector<Reply>>> batch(Context ctx, std::string key,
+                                         std::vector<Strings> commands, const char* what) {
+    std::vector<Reply> out;
+    if (commands.empty()) co_return out;
+    if (!cluster) {
+      auto r = co_await single->pipeline(ctx, std::move(commands));
+      if (!r) co_return failed(ctx, r.error(), what);
+      out = std::move(*r);
+    } else {
+      std::vector<JoinHandle<Result<Reply>>> running;
+      running.reserve(commands.size());
+      for (Strings& c : commands) {
+        redis::ClusterClient* cl = &*cluster;
+        auto task = [cl, ctx, key, c = std::move(c)]() mutable -> Task<Result<Reply>> {
+          co_return co_await cl->command(ctx, key, std::move(c));
+        };
+        running.push_back(spawn(std::move(task)));
+      }
+      std::error_code first;
+      for (auto& h : running) {
+        Result<Reply> r = co_await std::move(h);
+        if (!r && !first) first = r.error();
+        out.push_back(r ? std::move(*r) : Reply());
+      }
+      if (first) co_return failed(ctx, first, what);
+    }
+    for (const Reply& r : out)
+      if (r.is_error()) co_return fail(std::string(what) + ": " + r.str());
+    co_return out;
+  }
+
+  // --- queues and ids --------------------------------------------------------------
+
+  Task<Result<std::int64_t>> queue_number(Context ctx, std::string queue) {
+    {
+      std::lock_guard lock(mu);
+      auto it = queue_numbers.find(queue);
+      if (it != queue_numbers.end()) co_return it->second;
+    }
+    auto r = co_await eval(ctx, scripts().queue_number,
+                           strs(meta + "queues", meta + "queue_names", meta + "queue_seq"),
+                           strs(queue), "queue number");
+    if (!r) co_return r.error();
+    const std::int64_t n = r->integer();
+    std::lock_guard lock(mu);
+    queue_numbers[queue] = n;
+    queue_names[n] = queue;
+    co_return n;
+  }
+
+  // The queue a job id belongs to; not_found for an id no queue has.
+  Task<Result<std::string>> queue_of(Context ctx, JobId id) {
+    const std::int64_t n = id & kQueueMask;
+    {
+      std::lock_guard lock(mu);
+      auto it = queue_names.find(n);
+      if (it != queue_names.end()) co_return it->second;
+    }
+    auto r = co_await command(ctx, meta + "queue_names", strs("HGET", meta + "queue_names", num(n)),
+                              "queue of job");
+    if (!r) co_return r.error();
+    if (r->is_nil() || id <= 0) co_return make_error_code(errc::not_found);
+    std::lock_guard lock(mu);
+    queue_names[n] = r->str();
+    queue_numbers[r->str()] = n;
+    co_return r->str();
+  }
+
+  Task<Result<Strings>> all_queues(Context ctx) {
+    auto r = co_await command(ctx, meta + "queues", strs("HGETALL", meta + "queues"), "queues");
+    if (!r) co_return r.error();
+    Strings out;
+    std::lock_guard lock(mu);
+    for (std::size_t i = 0; i + 1 < r->size(); i += 2) {
+      out.push_back((*r)[i].str());
+      const std::int64_t n = to_i64((*r)[i + 1].str());
+      queue_numbers[(*r)[i].str()] = n;
+      queue_names[n] = (*r)[i].str();
+    }
+    std::sort(out.begin(), out.end());
+    co_return out;
+  }
+
+  // --- reads of one queue ----------------------------------------------------------
+
+  Task<Result<std::vector<Job>>> load_jobs(Context ctx, std::string queue, Strings ids) {
+    const std::string k = qkey(queue);
+    std::vector<Strings> cmds;
+    for (const std::string& id : ids)
+      cmds.push_back(strs("HGETALL", k + "job:" + id));
+    auto r = co_await batch(ctx, k, std::move(cmds), "load jobs");
+    if (!r) co_return r.error();
+    std::vector<Job> out;
+    try {
+      for (const Reply& h : *r)
+        if (h.size() > 0) out.push_back(job_from_hash(h));
+    } catch (const std::exception& e) {
+      co_return fail(e.what());
+    }
+    co_return out;
+  }
+
+  // Each candidate's type, node and state ("" for a job that no longer exists).
+  Task<Result<std::vector<Strings>>> fields(Context ctx, std::string queue, Strings ids,
+                                            Strings names) {
+    const std::string k = qkey(queue);
+    std::vector<Strings> cmds;
+    for (const std::string& id : ids) {
+      Strings c{"HMGET", k + "job:" + id};
+      c.insert(c.end(), names.begin(), names.end());
+      cmds.push_back(std::move(c));
+    }
+    auto r = co_await batch(ctx, k, std::move(cmds), "read jobs");
+    if (!r) co_return r.error();
+    std::vector<Strings> out;
+    for (const Reply& row : *r) {
+      Strings v;
+      for (const Reply& x : row.elements())
+        v.push_back(x.is_nil() ? std::string() : x.str());
+      v.resize(names.size());
+      out.push_back(std::move(v));
+    }
+    co_return out;
+  }
+
+  // Pending jobs of `types` in `queue`, best first, at most `limit`.
+  Task<Result<std::vector<Candidate>>> pending(Context ctx, std::string queue, Strings types,
+                                               std::size_t limit) {
+    const std::string k = qkey(queue);
+    std::vector<Strings> cmds;
+    for (const std::string& t : types)
+      cmds.push_back(strs("ZRANGE", k + "pending:" + t, "0",
+                          num(static_cast<std::int64_t>(limit) - 1), "WITHSCORES"));
+    auto r = co_await batch(ctx, k, std::move(cmds), "pending jobs");
+    if (!r) co_return r.error();
+    std::vector<Candidate> out;
+    for (std::size_t t = 0; t < types.size(); ++t) {
+      const Reply& z = (*r)[t];
+      for (std::size_t i = 0; i + 1 < z.size(); i += 2) {
+        Candidate c;
+        c.member = z[i].str();
+        c.id = c.member.substr(c.member.find(':') + 1);
+        c.score = std::strtod(z[i + 1].str().c_str(), nullptr);
+        c.type = types[t];
+        out.push_back(std::move(c));
+      }
+    }
+    std::sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) {
+      return a.score != b.score ? a.score < b.score : a.member < b.member;
+    });
+    if (out.size() > limit) out.resize(limit);
+    co_return out;
+  }
+
+  // Queues drawn in proportion to weight for each of `limit` slots (as the SQLite
+  // broker does), each queue's best candidates first.
+  std::vector<std::pair<std::string, Candidate>> pick(
+      std::map<std::string, std::vector<Candidate>> by_queue, std::size_t limit,
+      const QueueWeights& weights) {
+    std::vector<std::pair<std::string, Candidate>> out;
+    std::map<std::string, std::size_t> next;
+    std::lock_guard lock(mu);
+    while (out.size() < limit) {
+      Strings live;
+      std::vector<double> w;
+      for (const auto& [q, cs] : by_queue) {
+        if (next[q] >= cs.size()) continue;
+        live.push_back(q);
+        auto it = weights.find(q);
+        w.push_back(it == weights.end() ? 1.0 : std::max(0, it->second) + 1e-9);
+      }
+      if (live.empty()) break;
+      std::discrete_distribution<std::size_t> d(w.begin(), w.end());
+      const std::string& q = live[d(rng)];
+      out.emplace_back(q, by_queue[q][next[q]++]);
+    }
+    return out;
+  }
+
+  // --- shared transitions ----------------------------------------------------------
+
+  // Reclaims jobs of `queue` (leased or running on `node`): see kReclaim.
+  Task<Result<std::size_t>> reclaim(Context ctx, std::string queue, std::vector<Candidate> jobs,
+                                    bool only_expired, std::string why) {
+    if (jobs.empty()) co_return std::size_t{0};
+    const std::string k = qkey(queue);
+    Strings ids;
+    for (const Candidate& c : jobs)
+      ids.push_back(c.id);
+    auto specs = co_await fields(ctx, queue, ids, strs("spec", "att"));
+    if (!specs) co_return specs.error();
+    Strings keys{k + "counts", k + "active", k + "delayed", k + "finished",
+                 k + "dead",   k + "unique", k + "cancels"};
+    Strings args{num(static_cast<std::int64_t>(jobs.size()))};
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      const Candidate& c = jobs[i];
+      keys.push_back(k + "job:" + c.id);
+      keys.push_back(k + "audit:" + c.id);
+      keys.push_back(k + "pending:" + c.type);
+      keys.push_back(k + "node:" + c.node);
+      // The retry delay is the job's own policy, drawn here (Lua has no good random).
+      std::int64_t delay = 0;
+      JobSpec spec;
+      std::string error;
+      const std::string& raw = (*specs)[i][0];
+      if (!raw.empty() && job_spec_from_json(json::parse(raw), spec, error))
+        delay =
+            spec.retry.delay_after(static_cast<int>(to_i64((*specs)[i][1])), random01()).count();
+      args.insert(args.end(), {c.id, c.node, only_expired ? "1" : "0", num(delay),
+                               !why.empty()   ? why
+                               : only_expired ? "lease expired on node " + c.node
+                                              : "node " + c.node + " is gone"});
+    }
+    auto r = co_await eval(ctx, scripts().reclaim, std::move(keys), std::move(args), "reclaim");
+    if (!r) co_return r.error();
+    co_return static_cast<std::size_t>(r->integer());
+  }
+
+  // The jobs of `queue` held by `node`, with their types.
+  Task<Result<std::vector<Candidate>>> held_by(Context ctx, std::string queue, std::string node) {
+    const std::string k = qkey(queue);
+    auto members = co_await command(ctx, k, strs("SMEMBERS", k + "node:" + node), "node jobs");
+    if (!members) co_return members.error();
+    Strings ids;
+    for (const Reply& m : members->elements())
+      ids.push_back(m.str());
+    auto f = co_await fields(ctx, queue, ids, strs("type", "state"));
+    if (!f) co_return f.error();
+    std::vector<Candidate> out;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if ((*f)[i][0].empty()) continue;
+      Candidate c;
+      c.id = ids[i];
+      c.type = (*f)[i][0];
+      c.node = node;
+      c.member = (*f)[i][1];  // the state, for callers that care
+      out.push_back(std::move(c));
+    }
+    co_return out;
+  }
+};
+
+RedisBroker::RedisBroker(RedisBrokerOptions options, std::unique_ptr<Impl> impl)
+    : options_(std::move(options)), impl_(std::move(impl)) {}
+
+RedisBroker::~RedisBroker() {
+  if (impl_->single) impl_->single->close();
+  if (impl_->cluster) impl_->cluster->close();
+}
+
+Task<void> RedisBroker::closed() {
+  if (impl_->single) co_await impl_->single->closed();
+  if (impl_->cluster) co_await impl_->cluster->closed();
+}
+
+std::string RedisBroker::last_failure() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->failure;
+}
+
+Task<Result<std::unique_ptr<RedisBroker>>> RedisBroker::connect(Context ctx,
+                                                                RedisBrokerOptions options,
+                                                                std::string* failure) {
+  std::string why;
+  auto url = redis::RedisUrl::parse(options.url, &why);
+  if (!url) {
+    if (failure) *failure = "bad Redis URL " + options.url + ": " + why;
+    co_return make_error_code(errc::invalid_job);
+  }
+  if (options.prefix.empty() || options.prefix.find_first_of("{}") != std::string::npos) {
+    if (failure) *failure = "the key prefix must be non-empty and without braces";
+    co_return make_error_code(errc::invalid_job);
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->meta = options.prefix + ":{" + options.prefix + "}:";
+  if (options.cluster) {
+    redis::ClusterOptions co;
+    co.node.pool_size = options.connections;
+    std::vector<redis::RedisUrl> seeds(1, *url);
+    auto c = co_await redis::ClusterClient::connect(ctx, std::move(seeds), co);
+    if (!c) {
+      if (failure)
+        *failure = "cannot reach the Redis cluster at " + options.url + ": " + c.error().message();
+      co_return make_error_code(errc::broker_failure);
+    }
+    impl->cluster.emplace(std::move(*c));
+  } else {
+    redis::ClientOptions co;
+    co.pool_size = options.connections;
+    auto c = co_await redis::Client::connect(ctx, *url, co);
+    if (!c) {
+      if (failure) *failure = "cannot reach Redis at " + options.url + ": " + c.error().message();
+      co_return make_error_code(errc::broker_failure);
+    }
+    impl->single.emplace(std::move(*c));
+  }
+  co_return std::unique_ptr<RedisBroker>(new RedisBroker(std::move(options), std::move(impl)));
+}
+
+// --- producers -------------------------------------------------------------------------
+
+Task<Result<std::vector<EnqueueResult>>> RedisBroker::enqueue(Context ctx,
+                                                              std::vector<JobSpec> specs) {
+  for (const JobSpec& spec : specs)
+    if (!check_job_spec(spec, options_.limits).empty())
+      co_return make_error_code(errc::invalid_job);
+  if (auto e = ctx.err()) co_return e;
+  Impl& m = *impl_;
+  // Ids for the whole batch in one step, then one script per queue.
+  auto last = co_await m.command(
+      ctx, m.meta + "ids",
+      strs("INCRBY", m.meta + "ids", num(static_cast<std::int64_t>(specs.size()))), "job ids");
+  if (!last) co_return last.error();
+  std::int64_t seq = last->integer() - static_cast<std::int64_t>(specs.size());
+  std::map<std::string, std::vector<std::size_t>> by_queue;
+  for (std::size_t i = 0; i < specs.size(); ++i)
+    by_queue[specs[i].queue].push_back(i);
+  std::vector<EnqueueResult> out(specs.size());
+  for (const auto& [queue, index] : by_queue) {
+    auto qn = co_await m.queue_number(ctx, queue);
+    if (!qn) co_return qn.error();
+    const std::string k = m.qkey(queue);
+    Strings keys{k + "unique", k + "counts", k + "all", k + "delayed"};
+    Strings args{num(static_cast<std::int64_t>(index.size()))};
+    for (std::size_t i : index) {
+      const JobSpec& s = specs[i];
+      const std::string id = num(((++seq) << kQueueBits) | *qn);
+      keys.insert(keys.end(), {k + "job:" + id, k + "audit:" + id, k + "pending:" + s.type});
+      args.insert(args.end(),
+                  {id, s.type, num(s.priority), to_json(s).dump(), s.unique_key,
+                   s.run_at ? num(to_unix_ms(*s.run_at)) : std::string(), num(s.retry.max_attempts),
+                   s.deadline ? num(to_unix_ms(*s.deadline)) : "", num(s.retry.base_delay.count()),
+                   std::to_string(s.retry.multiplier), num(s.retry.max_delay.count()),
+                   std::to_string(s.retry.jitter)});
+    }
+    auto r = co_await m.eval(ctx, scripts().enqueue, std::move(keys), std::move(args), "enqueue");
+    if (!r) co_return r.error();
+    for (std::size_t j = 0; j < index.size(); ++j)
+      out[index[j]] = {to_i64((*r)[2 * j].str()), (*r)[2 * j + 1].integer() == 1};
+  }
+  co_return out;
+}
+
+Task<Result<JobState>> RedisBroker::cancel(Context ctx, JobId id) {
+  Impl& m = *impl_;
+  auto queue = co_await m.queue_of(ctx, id);
+  if (!queue) co_return queue.error();
+  const std::string k = m.qkey(*queue);
+  const std::string sid = num(id);
+  // The node may change between the read and the script (-3): read again.
+  for (int tries = 0; tries < 16; ++tries) {
+    auto f = co_await m.fields(ctx, *queue, strs(sid), strs("type", "node"));
+    if (!f) co_return f.error();
+    const std::string& type = (*f)[0][0];
+    const std::string& node = (*f)[0][1];
+    if (type.empty()) co_return make_error_code(errc::not_found);
+    auto r = co_await m.eval(ctx, scripts().cancel,
+                             strs(k + "job:" + sid, k + "audit:" + sid, k + "counts", k + "unique",
+                                  k + "pending:" + type, k + "delayed", k + "active",
+                                  k + "node:" + node, k + "finished", k + "cancels"),
+                             strs(sid, node, m.cancel_channel()), "cancel");
+    if (!r) co_return r.error();
+    const long long s = r->integer();
+    if (s == -1) co_return make_error_code(errc::not_found);
+    if (s == -2) co_return make_error_code(errc::invalid_state);
+    if (s >= 0) co_return static_cast<JobState>(s);
+  }
+  co_return m.fail("cancel: job " + sid + " kept changing nodes");
+}
+
+Task<Result<void>> RedisBroker::requeue(Context ctx, JobId id) {
+  Impl& m = *impl_;
+  auto queue = co_await m.queue_of(ctx, id);
+  if (!queue) co_return queue.error();
+  const std::string k = m.qkey(*queue);
+  const std::string sid = num(id);
+  auto f = co_await m.fields(ctx, *queue, strs(sid), strs("type"));
+  if (!f) co_return f.error();
+  if ((*f)[0][0].empty()) co_return make_error_code(errc::not_found);
+  auto r = co_await m.eval(ctx, scripts().requeue,
+                           strs(k + "job:" + sid, k + "audit:" + sid, k + "counts", k + "unique",
+                                k + "pending:" + (*f)[0][0], k + "finished", k + "dead"),
+                           strs(sid), "requeue");
+  if (!r) co_return r.error();
+  if (r->integer() == -1) co_return make_error_code(errc::not_found);
+  if (r->integer() < 0) co_return make_error_code(errc::invalid_state);
+  co_return Result<void>{};
+}
+
+// --- queries ---------------------------------------------------------------------------
+
+Task<Result<Job>> RedisBroker::get(Context ctx, JobId id) {
+  Impl& m = *impl_;
+  auto queue = co_await m.queue_of(ctx, id);
+  if (!queue) co_return queue.error();
+  auto jobs = co_await m.load_jobs(ctx, *queue, strs(num(id)));
+  if (!jobs) co_return jobs.error();
+  if (jobs->empty()) co_return make_error_code(errc::not_found);
+  co_return std::move(jobs->front());
+}
+
+Task<Result<std::vector<Job>>> RedisBroker::list(Context ctx, JobFilter f) {
+  Impl& m = *impl_;
+  auto queues = co_await m.all_queues(ctx);
+  if (!queues) co_return queues.error();
+  std::vector<Job> out;
+  for (const std::string& queue : *queues) {
+    if (!f.queue.empty() && queue != f.queue) continue;
+    const std::string k = m.qkey(queue);
+    // Newest first, a page at a time, until this queue has given `limit` matches.
+    std::string below = f.before_id > 0 ? "(" + num(f.before_id) : "+inf";
+    std::size_t matched = 0;
+    for (;;) {
+      auto ids = co_await m.command(
+          ctx, k, strs("ZREVRANGEBYSCORE", k + "all", below, "-inf", "LIMIT", "0", num(kScan)),
+          "list");
+      if (!ids) co_return ids.error();
+      if (ids->size() == 0) break;
+      Strings page;
+      for (const Reply& id : ids->elements())
+        page.push_back(id.str());
+      below = "(" + page.back();
+      auto jobs = co_await m.load_jobs(ctx, queue, page);
+      if (!jobs) co_return jobs.error();
+      for (Job& j : *jobs) {
+        if (f.state && j.state != *f.state) continue;
+        if (!f.type.empty() && j.spec.type != f.type) continue;
+        if (!f.node.empty() && j.node != f.node) continue;
+        if (f.dead_letter && j.state != JobState::kFailed && j.state != JobState::kDead) continue;
+        out.push_back(std::move(j));
+        ++matched;
+      }
+      if (matched >= f.limit || page.size() < kScan) break;
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const Job& a, const Job& b) { return a.id > b.id; });
+  if (out.size() > f.limit) out.resize(f.limit);
+  co_return out;
+}
+
+Task<Result<std::vector<AuditEntry>>> RedisBroker::audit(Context ctx, JobId id) {
+  Impl& m = *impl_;
+  auto queue = co_await m.queue_of(ctx, id);
+  if (!queue) co_return queue.error();
+  const std::string k = m.qkey(*queue);
+  auto r = co_await m.command(ctx, k, strs("GET", k + "audit:" + num(id)), "audit");
+  if (!r) co_return r.error();
+  std::vector<AuditEntry> out;
+  if (r->is_nil()) {
+    // No trail: the job is unknown, or its rows were trimmed (the audit cap).
+    auto exists = co_await m.command(ctx, k, strs("EXISTS", k + "job:" + num(id)), "audit");
+    if (!exists) co_return exists.error();
+    if (exists->integer() == 0) co_return make_error_code(errc::not_found);
+    co_return out;
+  }
+  try {
+    std::size_t start = 0;
+    const std::string& text = r->str();
+    while (start < text.size()) {
+      const std::size_t end = text.find('\n', start);
+      const json row = json::parse(text.substr(start, end - start));
+      start = end == std::string::npos ? text.size() : end + 1;
+      AuditEntry e;
+      e.seq = static_cast<std::int64_t>(out.size());
+      e.job = id;
+      if (row.at(0).get<int>() >= 0) e.from = static_cast<JobState>(row.at(0).get<int>());
+      e.to = static_cast<JobState>(row.at(1).get<int>());
+      e.node = row.at(2).get<std::string>();
+      e.attempt = row.at(3).get<int>();
+      e.at = from_unix_ms(row.at(4).get<std::int64_t>());
+      e.error = row.at(5).get<std::string>();
+      out.push_back(std::move(e));
+    }
+  } catch (const std::exception& e) {
+    co_return m.fail("audit of job " + num(id) + ": " + e.what());
+  }
+  co_return out;
+}
+
+Task<Result<std::vector<QueueStats>>> RedisBroker::queues(Context ctx) {
+  Impl& m = *impl_;
+  auto queues = co_await m.all_queues(ctx);
+  if (!queues) co_return queues.error();
+  std::vector<QueueStats> out;
+  for (const std::string& queue : *queues) {
+    const std::string k = m.qkey(queue);
+    auto r = co_await m.command(ctx, k, strs("HGETALL", k + "counts"), "queue counts");
+    if (!r) co_return r.error();
+    QueueStats q{queue, {}};
+    for (std::size_t i = 0; i + 1 < r->size(); i += 2) {
+      const std::string& field = (*r)[i].str();
+      const std::int64_t n = to_i64((*r)[i + 1].str());
+      if (field == "audit" || n == 0) continue;  // the audit row count, not a state
+      q.counts[static_cast<JobState>(to_i64(field))] = n;
+    }
+    out.push_back(std::move(q));
+  }
+  co_return out;
+}
+
+Task<Result<std::vector<NodeInfo>>> RedisBroker::nodes(Context ctx) {
+  Impl& m = *impl_;
+  auto r = co_await m.command(ctx, m.meta + "nodes", strs("HGETALL", m.meta + "nodes"), "nodes");
+  if (!r) co_return r.error();
+  std::vector<NodeInfo> out;
+  try {
+    for (std::size_t i = 0; i + 1 < r->size(); i += 2) {
+      const json n = json::parse((*r)[i + 1].str());
+      NodeInfo info;
+      info.id = n.at("id").get<std::string>();
+      // cjson writes an empty table as {}: a node may have no tags.
+      if (n.at("types").is_array()) info.types = n.at("types").get<Strings>();
+      if (n.at("tags").is_array()) info.tags = n.at("tags").get<Strings>();
+      info.capacity = n.at("capacity").get<int>();
+      info.load = n.at("load").get<int>();
+      info.state = static_cast<NodeState>(n.at("state").get<int>());
+      info.pid = n.at("pid").get<std::int64_t>();
+      info.started_at = from_unix_ms(n.at("started").get<std::int64_t>());
+      info.heartbeat_at = from_unix_ms(n.at("heartbeat").get<std::int64_t>());
+      out.push_back(std::move(info));
+    }
+  } catch (const std::exception& e) {
+    co_return m.fail(std::string("nodes: ") + e.what());
+  }
+  std::sort(out.begin(), out.end(),
+            [](const NodeInfo& a, const NodeInfo& b) { return a.id < b.id; });
+  // Jobs leased or running on each node, from every queue's node sets.
+  auto queues = co_await m.all_queues(ctx);
+  if (!queues) co_return queues.error();
+  for (const std::string& queue : *queues) {
+    const std::string k = m.qkey(queue);
+    std::vector<Strings> cmds;
+    for (const NodeInfo& n : out)
+      cmds.push_back(strs("SCARD", k + "node:" + n.id));
+    auto counts = co_await m.batch(ctx, k, std::move(cmds), "node loads");
+    if (!counts) co_return counts.error();
+    for (std::size_t i = 0; i < out.size(); ++i)
+      out[i].active += static_cast<int>((*counts)[i].integer());
+  }
+  co_return out;
+}
+
+// --- the center ------------------------------------------------------------------------
+
+Task<Result<std::vector<Job>>> RedisBroker::peek_pending(Context ctx, PeekRequest req) {
+  Impl& m = *impl_;
+  if (req.limit == 0 || req.types.empty()) co_return std::vector<Job>{};
+  auto queues = co_await m.all_queues(ctx);
+  if (!queues) co_return queues.error();
+  std::map<std::string, std::vector<Candidate>> by_queue;
+  for (const std::string& queue : *queues) {
+    auto c = co_await m.pending(ctx, queue, req.types, req.limit);
+    if (!c) co_return c.error();
+    if (!c->empty()) by_queue[queue] = std::move(*c);
+  }
+  auto picked = m.pick(std::move(by_queue), req.limit, req.weights);
+  std::map<std::string, Strings> ids;
+  for (const auto& [queue, c] : picked)
+    ids[queue].push_back(c.id);
+  std::vector<Job> out;
+  for (auto& [queue, list] : ids) {
+    auto jobs = co_await m.load_jobs(ctx, queue, list);
+    if (!jobs) co_return jobs.error();
+    for (Job& j : *jobs)
+      if (j.state == JobState::kPending) out.push_back(std::move(j));
+  }
+  co_return out;
+}
+
+Task<Result<std::vector<JobId>>> RedisBroker::assign(Context ctx,
+                                                     std::vector<Assignment> assignments,
+                                                     milliseconds lease) {
+  Impl& m = *impl_;
+  std::vector<JobId> out;
+  if (assignments.empty()) co_return out;
+  // Only to nodes still alive (they may have left since the center looked).
+  auto listed = co_await nodes(ctx);
+  if (!listed) co_return listed.error();
+  std::set<std::string> alive;
+  for (const NodeInfo& n : *listed)
+    if (n.state == NodeState::kAlive) alive.insert(n.id);
+  std::map<std::string, std::vector<const Assignment*>> by_queue;
+  for (const Assignment& a : assignments) {
+    if (alive.count(a.node) == 0) continue;
+    auto queue = co_await m.queue_of(ctx, a.id);
+    if (!queue) continue;  // no such job: skipped, as any job no longer pending
+    by_queue[*queue].push_back(&a);
+  }
+  for (const auto& [queue, list] : by_queue) {
+    const std::string k = m.qkey(queue);
+    Strings ids;
+    for (const Assignment* a : list)
+      ids.push_back(num(a->id));
+    auto types = co_await m.fields(ctx, queue, ids, strs("type"));
+    if (!types) co_return types.error();
+    Strings keys{k + "counts", k + "active"};
+    Strings args{num(lease.count()), "0"};
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if ((*types)[i][0].empty()) continue;
+      const Assignment& a = *list[i];
+      keys.insert(keys.end(), {k + "job:" + ids[i], k + "audit:" + ids[i],
+                               k + "pending:" + (*types)[i][0], k + "node:" + a.node});
+      args.insert(args.end(), {ids[i], num(a.attempt), a.node, a.start ? "1" : "0"});
+      ++n;
+    }
+    args[1] = num(static_cast<std::int64_t>(n));
+    auto r = co_await m.eval(ctx, scripts().assign, std::move(keys), std::move(args), "assign");
+    if (!r) co_return r.error();
+    for (const Reply& id : r->elements())
+      out.push_back(to_i64(id.str()));
+  }
+  co_return out;
+}
+
+Task<Result<std::size_t>> RedisBroker::promote_due(Context ctx) {
+  Impl& m = *impl_;
+  auto queues = co_await m.all_queues(ctx);
+  if (!queues) co_return queues.error();
+  std::size_t moved = 0;
+  for (const std::string& queue : *queues) {
+    const std::string k = m.qkey(queue);
+    for (;;) {
+      // The earliest due times; the script checks them against the server's clock.
+      auto due = co_await m.command(ctx, k, strs("ZRANGE", k + "delayed", "0", num(kScan - 1)),
+                                    "due jobs");
+      if (!due) co_return due.error();
+      if (due->size() == 0) break;
+      Strings ids;
+      for (const Reply& id : due->elements())
+        ids.push_back(id.str());
+      auto types = co_await m.fields(ctx, queue, ids, strs("type"));
+      if (!types) co_return types.error();
+      Strings keys{k + "counts", k + "delayed"};
+      Strings args{"0"};
+      std::int64_t n = 0;
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        if ((*types)[i][0].empty()) continue;
+        keys.insert(keys.end(),
+                    {k + "job:" + ids[i], k + "audit:" + ids[i], k + "pending:" + (*types)[i][0]});
+        args.push_back(ids[i]);
+        ++n;
+      }
+      args[0] = num(n);
+      auto r = co_await m.eval(ctx, scripts().promote, std::move(keys), std::move(args), "promote");
+      if (!r) co_return r.error();
+      moved += static_cast<std::size_t>(r->integer());
+      // A full page all due: there may be more.
+      if (r->integer() < static_cast<long long>(kScan)) break;
+    }
+  }
+  co_return moved;
+}
+
+Task<Result<std::size_t>> RedisBroker::reap(Context ctx, milliseconds node_timeout) {
+  Impl& m = *impl_;
+  auto dead = co_await m.eval(ctx, scripts().reap_nodes, strs(m.meta + "nodes"),
+                              strs(num(node_timeout.count()), "-1"), "reap nodes");
+  if (!dead) co_return dead.error();
+  Strings gone;
+  for (const Reply& r : dead->elements()) {
+    if (r.str().empty()) break;
+    gone.push_back(r.str());
+  }
+  auto queues = co_await m.all_queues(ctx);
+  if (!queues) co_return queues.error();
+  std::size_t moved = 0;
+  for (const std::string& queue : *queues) {
+    const std::string k = m.qkey(queue);
+    // Jobs of nodes declared dead just now, at once.
+    for (const std::string& node : gone) {
+      auto held = co_await m.held_by(ctx, queue, node);
+      if (!held) co_return held.error();
+      auto r = co_await m.reclaim(ctx, queue, std::move(*held), false, "node " + node + " is gone");
+      if (!r) co_return r.error();
+      moved += *r;
+    }
+    // Expired leases (of any node), earliest first.
+    auto active = co_await m.command(ctx, k, strs("ZRANGE", k + "active", "0", num(kScan - 1)),
+                                     "active jobs");
+    if (!active) co_return active.error();
+    Strings ids;
+    for (const Reply& id : active->elements())
+      ids.push_back(id.str());
+    auto f = co_await m.fields(ctx, queue, ids, strs("type", "node", "lease"));
+    if (!f) co_return f.error();
+    const std::int64_t now = to_unix_ms(WallClock::now());
+    std::vector<Candidate> expired;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      // A cheap filter on this machine's clock; the script decides on the server's.
+      if ((*f)[i][0].empty() || to_i64((*f)[i][2]) > now + 1000) continue;
+      Candidate c;
+      c.id = ids[i];
+      c.type = (*f)[i][0];
+      c.node = (*f)[i][1];
+      expired.push_back(std::move(c));
+    }
+    auto r = co_await m.reclaim(ctx, queue, std::move(expired), true, "");
+    if (!r) co_return r.error();
+    moved += *r;
+  }
+  co_return moved;
+}
+
+Task<Result<TrimReport>> RedisBroker::trim(Context ctx, Retention retention) {
+  Impl& m = *impl_;
+  TrimReport rep;
+  auto swept =
+      co_await m.eval(ctx, scripts().reap_nodes, strs(m.meta + "nodes"),
+                      strs("9223372036854775807", num(retention.max_age.count())), "trim nodes");
+  if (!swept) co_return swept.error();
+  rep.nodes_deleted = swept->elements().back().integer();
+  auto queues = co_await m.all_queues(ctx);
+  if (!queues) co_return queues.error();
+  const std::int64_t cutoff = to_unix_ms(WallClock::now()) - retention.max_age.count();
+  for (const std::string& queue : *queues) {
+    const std::string k = m.qkey(queue);
+    for (;;) {
+      // Past the age first, then the oldest beyond the count.
+      auto old = co_await m.command(
+          ctx, k,
+          strs("ZRANGEBYSCORE", k + "finished", "-inf", num(cutoff), "LIMIT", "0", num(kScan)),
+          "finished jobs");
+      if (!old) co_return old.error();
+      Strings ids;
+      for (const Reply& id : old->elements())
+        ids.push_back(id.str());
+      if (ids.empty()) {
+        auto card = co_await m.command(ctx, k, strs("ZCARD", k + "finished"), "finished jobs");
+        if (!card) co_return card.error();
+        const std::int64_t over = card->integer() - retention.max_finished_jobs;
+        if (over > 0) {
+          auto oldest = co_await m.command(
+              ctx, k,
+              strs("ZRANGE", k + "finished", "0",
+                   num(std::min<std::int64_t>(over, static_cast<std::int64_t>(kScan)) - 1)),
+              "finished jobs");
+          if (!oldest) co_return oldest.error();
+          for (const Reply& id : oldest->elements())
+            ids.push_back(id.str());
+        }
+      }
+      if (ids.empty()) break;
+      Strings keys{k + "counts", k + "finished", k + "dead", k + "all"};
+      Strings args{num(static_cast<std::int64_t>(ids.size()))};
+      for (const std::string& id : ids) {
+        keys.push_back(k + "job:" + id);
+        keys.push_back(k + "audit:" + id);
+        args.push_back(id);
+      }
+      auto r = co_await m.eval(ctx, scripts().trim, std::move(keys), std::move(args), "trim");
+      if (!r) co_return r.error();
+      rep.jobs_deleted += (*r)[0].integer();
+      rep.audit_deleted += (*r)[1].integer();
+      if ((*r)[0].integer() == 0) break;  // nothing deletable left in the page
+    }
+  }
+  // The audit cap covers the live jobs' trails too: the oldest jobs' rows go.
+  std::vector<std::pair<std::string, std::int64_t>> rows;
+  std::int64_t total = 0;
+  for (const std::string& queue : *queues) {
+    const std::string k = m.qkey(queue);
+    auto n = co_await m.command(ctx, k, strs("HGET", k + "counts", "audit"), "audit rows");
+    if (!n) co_return n.error();
+    rows.emplace_back(queue, to_i64(n->str()));
+    total += rows.back().second;
+  }
+  std::int64_t excess = total - retention.max_audit_entries;
+  for (const auto& [queue, count] : rows) {
+    if (excess <= 0) break;
+    const std::string k = m.qkey(queue);
+    std::string after = "-inf";
+    while (excess > 0) {
+      auto ids = co_await m.command(
+          ctx, k, strs("ZRANGEBYSCORE", k + "all", after, "+inf", "LIMIT", "0", num(kScan)),
+          "oldest jobs");
+      if (!ids) co_return ids.error();
+      if (ids->size() == 0) break;
+      Strings keys = strs(k + "counts");
+      Strings args = strs(num(excess));
+      for (const Reply& id : ids->elements()) {
+        keys.push_back(k + "job:" + id.str());
+        keys.push_back(k + "audit:" + id.str());
+      }
+      after = "(" + ids->elements().back().str();
+      auto r = co_await m.eval(ctx, scripts().trim_audit, std::move(keys), std::move(args),
+                               "trim audit");
+      if (!r) co_return r.error();
+      excess -= r->integer();
+      rep.audit_deleted += r->integer();
+    }
+  }
+  co_return rep;
+}
+
+Task<Result<void>> RedisBroker::put_periodic(Context ctx, PeriodicEntry e) {
+  Impl& m = *impl_;
+  if (!check_job_spec(e.spec, options_.limits).empty())
+    co_return make_error_code(errc::invalid_job);
+  const json entry{
+      {"schedule", e.schedule}, {"spec", to_json(e.spec)}, {"next", to_unix_ms(e.next_run)}};
+  auto r =
+      co_await m.command(ctx, m.meta + "periodic",
+                         strs("HSET", m.meta + "periodic", e.name, entry.dump()), "put periodic");
+  if (!r) co_return r.error();
+  co_return Result<void>{};
+}
+
+Task<Result<std::vector<PeriodicEntry>>> RedisBroker::periodic(Context ctx) {
+  Impl& m = *impl_;
+  auto r = co_await m.command(ctx, m.meta + "periodic", strs("HGETALL", m.meta + "periodic"),
+                              "periodic");
+  if (!r) co_return r.error();
+  std::vector<PeriodicEntry> out;
+  try {
+    for (std::size_t i = 0; i + 1 < r->size(); i += 2) {
+      const json j = json::parse((*r)[i + 1].str());
+      PeriodicEntry e;
+      e.name = (*r)[i].str();
+      e.schedule = j.at("schedule").get<std::string>();
+      std::string error;
+      if (!job_spec_from_json(j.at("spec"), e.spec, error))
+        throw std::runtime_error("periodic " + e.name + ": " + error);
+      e.next_run = from_unix_ms(j.at("next").get<std::int64_t>());
+      out.push_back(std::move(e));
+    }
+  } catch (const std::exception& e) {
+    co_return m.fail(e.what());
+  }
+  std::sort(out.begin(), out.end(),
+            [](const PeriodicEntry& a, const PeriodicEntry& b) { return a.name < b.name; });
+  co_return out;
+}
+
+Task<Result<bool>> RedisBroker::fire_periodic(Context ctx, std::string name,
+                                              WallClock::time_point expected,
+                                              WallClock::time_point next) {
+  Impl& m = *impl_;
+  auto entries = co_await periodic(ctx);
+  if (!entries) co_return entries.error();
+  auto it = std::find_if(entries->begin(), entries->end(),
+                         [&](const PeriodicEntry& e) { return e.name == name; });
+  if (it == entries->end()) co_return false;
+  // The entry (registry slot) and the job (its queue's slot) cannot change in one
+  // script on a cluster: the entry moves first, so a crash in between skips a run
+  // rather than firing it twice.
+  auto r = co_await m.eval(ctx, scripts().fire_periodic, strs(m.meta + "periodic"),
+                           strs(name, num(to_unix_ms(expected)), num(to_unix_ms(next))),
+                           "fire periodic");
+  if (!r) co_return r.error();
+  if (r->integer() != 1) co_return false;
+  std::vector<JobSpec> one{it->spec};
+  auto added = co_await enqueue(ctx, std::move(one));
+  if (!added) co_return added.error();
+  co_return true;
+}
+
+// --- nodes -----------------------------------------------------------------------------
+
+Task<Result<void>> RedisBroker::watch_cancels(Context ctx, std::function<void(JobId)> on_cancel) {
+  auto url = redis::RedisUrl::parse(options_.url);
+  if (!url) co_return make_error_code(errc::invalid_job);
+  // The subscriber heals itself once connected; until the first connection, retry.
+  std::optional<redis::Subscriber> sub;
+  while (!sub) {
+    auto s = co_await redis::Subscriber::connect(ctx, *url);
+    if (s) {
+      sub.emplace(std::move(*s));
+      break;
+    }
+    if (ctx.is_done()) co_return Result<void>{};
+    auto slept = co_await sleep_for(ctx, std::chrono::seconds(1));
+    if (!slept) co_return Result<void>{};
+  }
+  auto subscribed = co_await sub->subscribe(ctx, strs(impl_->cancel_channel()));
+  while (subscribed || !ctx.is_done()) {
+    if (!subscribed) {
+      // Not subscribed yet (Redis away at the start): try again shortly.
+      auto slept = co_await sleep_for(ctx, std::chrono::milliseconds(200));
+      if (!slept) break;
+      subscribed = co_await sub->subscribe(ctx, strs(impl_->cancel_channel()));
+      continue;
+    }
+    auto msg = co_await sub->next(ctx);
+    if (!msg) {
+      // The subscriber reconnects and resubscribes by itself; do not spin meanwhile.
+      auto slept = co_await sleep_for(ctx, std::chrono::milliseconds(50));
+      if (!slept) break;
+      continue;
+    }
+    // "<job id> <node>"
+    const JobId id = to_i64(msg->payload.substr(0, msg->payload.find(' ')));
+    if (id > 0) on_cancel(id);
+  }
+  co_await sub->closed();
+  co_return Result<void>{};
+}
+
+Task<Result<void>> RedisBroker::register_node(Context ctx, NodeInfo node) {
+  Impl& m = *impl_;
+  auto r = co_await m.eval(ctx, scripts().register_node, strs(m.meta + "nodes"),
+                           strs(node.id, json(node.types).dump(), json(node.tags).dump(),
+                                num(node.capacity), num(node.pid)),
+                           "register node");
+  if (!r) co_return r.error();
+  co_return Result<void>{};
+}
+
+Task<Result<HeartbeatReply>> RedisBroker::heartbeat(Context ctx, std::string node, int load,
+                                                    milliseconds lease) {
+  Impl& m = *impl_;
+  HeartbeatReply reply;
+  auto beat = co_await m.eval(ctx, scripts().beat, strs(m.meta + "nodes"), strs(node, num(load)),
+                              "heartbeat");
+  if (!beat) co_return beat.error();
+  reply.known = beat->integer() == 1;
+  if (!reply.known) co_return reply;
+  auto queues = co_await m.all_queues(ctx);
+  if (!queues) co_return queues.error();
+  for (const std::string& queue : *queues) {
+    const std::string k = m.qkey(queue);
+    auto members = co_await m.command(ctx, k, strs("SMEMBERS", k + "node:" + node), "node jobs");
+    if (!members) co_return members.error();
+    if (members->size() == 0) continue;
+    Strings keys{k + "active", k + "cancels"};
+    Strings args{node, num(lease.count()), num(static_cast<std::int64_t>(members->size()))};
+    for (const Reply& id : members->elements()) {
+      keys.push_back(k + "job:" + id.str());
+      args.push_back(id.str());
+    }
+    auto r = co_await m.eval(ctx, scripts().extend, std::move(keys), std::move(args), "extend");
+    if (!r) co_return r.error();
+    for (const Reply& id : r->elements())
+      reply.cancel_requested.push_back(to_i64(id.str()));
+  }
+  co_return reply;
+}
+
+Task<Result<void>> RedisBroker::deregister_node(Context ctx, std::string node) {
+  Impl& m = *impl_;
+  auto r = co_await m.eval(ctx, scripts().node_state, strs(m.meta + "nodes"), strs(node, "1"),
+                           "deregister node");
+  if (!r) co_return r.error();
+  auto queues = co_await m.all_queues(ctx);
+  if (!queues) co_return queues.error();
+  for (const std::string& queue : *queues) {
+    auto held = co_await m.held_by(ctx, queue, node);
+    if (!held) co_return held.error();
+    auto moved = co_await m.reclaim(ctx, queue, std::move(*held), false, "node " + node + " left");
+    if (!moved) co_return moved.error();
+  }
+  co_return Result<void>{};
+}
+
+Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req) {
+  Impl& m = *impl_;
+  std::vector<Job> out;
+  if (req.limit == 0) co_return out;
+  auto queues = co_await m.all_queues(ctx);
+  if (!queues) co_return queues.error();
+  // Candidates: jobs leased to the node, then (pull) pending jobs of its types.
+  std::map<std::string, std::vector<Candidate>> leased;
+  std::size_t wanted = req.limit;
+  for (const std::string& queue : *queues) {
+    auto held = co_await m.held_by(ctx, queue, req.node);
+    if (!held) co_return held.error();
+    for (Candidate& c : *held) {
+      if (c.member != "3" || wanted == 0) continue;  // leased, not yet running
+      c.member = "3";
+      leased[queue].push_back(std::move(c));
+      --wanted;
+    }
+  }
+  std::vector<std::pair<std::string, Candidate>> picked;
+  for (auto& [queue, cs] : leased)
+    for (Candidate& c : cs)
+      picked.emplace_back(queue, std::move(c));
+  if (req.pull_pending && wanted > 0 && !req.types.empty()) {
+    // Pulling nodes may run without a center: due jobs become pending here too.
+    auto promoted = co_await promote_due(ctx);
+    if (!promoted) co_return promoted.error();
+    std::map<std::string, std::vector<Candidate>> by_queue;
+    for (const std::string& queue : *queues) {
+      auto c = co_await m.pending(ctx, queue, req.types, wanted);
+      if (!c) co_return c.error();
+      for (Candidate& x : *c)
+        x.member = "0";
+      if (!c->empty()) by_queue[queue] = std::move(*c);
+    }
+    auto more = m.pick(std::move(by_queue), wanted, req.weights);
+    picked.insert(picked.end(), std::make_move_iterator(more.begin()),
+                  std::make_move_iterator(more.end()));
+  }
+  std::map<std::string, std::vector<const Candidate*>> by_queue;
+  for (const auto& [queue, c] : picked)
+    by_queue[queue].push_back(&c);
+  for (const auto& [queue, list] : by_queue) {
+    const std::string k = m.qkey(queue);
+    Strings keys{k + "counts", k + "active", k + "node:" + req.node};
+    Strings args{num(req.lease.count()), req.node, num(static_cast<std::int64_t>(list.size()))};
+    for (const Candidate* c : list) {
+      keys.insert(keys.end(), {k + "job:" + c->id, k + "audit:" + c->id, k + "pending:" + c->type});
+      args.insert(args.end(), {c->id, c->member});
+    }
+    auto r = co_await m.eval(ctx, scripts().claim, std::move(keys), std::move(args), "claim");
+    if (!r) co_return r.error();
+    try {
+      for (const Reply& h : r->elements())
+        out.push_back(job_from_hash(h));
+    } catch (const std::exception& e) {
+      co_return m.fail(e.what());
+    }
+  }
+  co_return out;
+}
+
+Task<Result<std::vector<Result<JobState>>>> RedisBroker::complete(
+    Context ctx, std::vector<Completion> completions) {
+  Impl& m = *impl_;
+  std::vector<Result<JobState>> out(completions.size(), Result<JobState>(JobState::kSucceeded));
+  std::map<std::string, std::vector<std::size_t>> by_queue;
+  for (std::size_t i = 0; i < completions.size(); ++i) {
+    auto queue = co_await m.queue_of(ctx, completions[i].id);
+    if (!queue) {
+      if (queue.error() != errc::not_found) co_return queue.error();
+      out[i] = Result<JobState>(errc::not_found);
+      continue;
+    }
+    by_queue[*queue].push_back(i);
+  }
+  for (const auto& [queue, index] : by_queue) {
+    const std::string k = m.qkey(queue);
+    // A job handed back goes to its type's pending set: only those need the type.
+    Strings back;
+    for (std::size_t i : index)
+      if (completions[i].outcome == Outcome::kHandBack) back.push_back(num(completions[i].id));
+    auto types = co_await m.fields(ctx, queue, back, strs("type"));
+    if (!types) co_return types.error();
+    std::map<std::string, std::string> type_of;
+    for (std::size_t i = 0; i < back.size(); ++i)
+      type_of[back[i]] = (*types)[i][0];
+    Strings keys{k + "counts", k + "active",  k + "finished", k + "dead",
+                 k + "unique", k + "delayed", k + "cancels"};
+    Strings args{num(static_cast<std::int64_t>(index.size()))};
+    for (std::size_t i : index) {
+      const Completion& c = completions[i];
+      const std::string id = num(c.id);
+      auto t = type_of.find(id);
+      keys.insert(keys.end(), {k + "job:" + id, k + "audit:" + id, k + "node:" + c.node,
+                               k + "pending:" + (t == type_of.end() ? "" : t->second)});
+      args.insert(args.end(), {id, c.node, num(c.attempt), num(static_cast<int>(c.outcome)),
+                               c.error, num(c.retry_delay.count())});
+    }
+    auto r = co_await m.eval(ctx, scripts().complete, std::move(keys), std::move(args), "complete");
+    if (!r) co_return r.error();
+    for (std::size_t j = 0; j < index.size(); ++j) {
+      const long long s = (*r)[j].integer();
+      if (s == -1)
+        out[index[j]] = Result<JobState>(errc::not_found);
+      else if (s < 0)
+        out[index[j]] = Result<JobState>(errc::lease_lost);
+      else
+        out[index[j]] = static_cast<JobState>(s);
+    }
+  }
+  co_return out;
+}
+
+}  // namespace orca::jobs

@@ -1,0 +1,499 @@
+// The Redis broker's Lua scripts (redis_broker.hpp has the key layout).
+//
+// Conventions shared by every script:
+//  - KEYS declares every key the script touches; all of one queue's keys share its
+//    hash tag, so a script runs on one slot (Redis Cluster).
+//  - Job ids stay strings in Lua: an id can exceed 10^14, past which Lua 5.1 prints
+//    numbers in exponent form.
+//  - States are JobState's numbers; -1 stands for "none" (the enqueue's from).
+//  - A job's hash: id, spec (JSON, immutable), type, prio, maxatt, dl (deadline ms or ''),
+//    uk (unique key or ''), rb/rm/rx/rj (retry policy), state, att, node, cr (cancel
+//    requested), err, created, upd, ready, lease, fin ('' until finished), pm (its
+//    member in the pending zset), an (audit rows).
+//  - A pending member is "<ready ms, 15 digits>:<id>" under score -priority, so
+//    ZRANGE gives priority first, then readiness, then id.
+#pragma once
+
+namespace orca::jobs::detail {
+
+// Prepended to every script.
+inline constexpr const char* kLuaPrelude = R"lua(
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function audit(ckey, jkey, akey, from, to, node, attempt, at, err)
+  redis.call('APPEND', akey, cjson.encode({from, to, node, attempt, at, err}) .. '\n')
+  redis.call('HINCRBY', jkey, 'an', 1)
+  redis.call('HINCRBY', ckey, 'audit', 1)
+end
+local function count(ckey, from, to)
+  if from >= 0 then redis.call('HINCRBY', ckey, from, -1) end
+  redis.call('HINCRBY', ckey, to, 1)
+end
+local function pmember(ready, id)
+  return string.format('%015d:', ready) .. id
+end
+local function release_unique(ukey, uk, id)
+  if uk ~= '' and redis.call('HGET', ukey, uk) == id then redis.call('HDEL', ukey, uk) end
+end
+)lua";
+
+// KEYS: unique, counts, all, delayed, then per job: job, audit, pending(type).
+// ARGV: n, then per job: id, type, prio, spec, uk, run_at ('' none), maxatt, dl, rb,
+// rm, rx, rj. Returns per job: id, duplicate (0/1).
+inline constexpr const char* kEnqueue = R"lua(
+local now = now_ms()
+local n = tonumber(ARGV[1])
+local out = {}
+for i = 1, n do
+  local k = 4 + (i - 1) * 3
+  local a = 1 + (i - 1) * 12
+  local id, typ, prio, spec, uk, run_at = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
+    ARGV[a + 5], ARGV[a + 6]
+  local existing = false
+  if uk ~= '' then existing = redis.call('HGET', KEYS[1], uk) end
+  if existing then
+    out[#out + 1] = existing
+    out[#out + 1] = 1
+  else
+    local ready, state = now, 0
+    if run_at ~= '' and tonumber(run_at) > now then ready, state = tonumber(run_at), 1 end
+    local pm = pmember(ready, id)
+    redis.call('HSET', KEYS[k + 1], 'id', id, 'spec', spec, 'type', typ, 'prio', prio,
+      'maxatt', ARGV[a + 7], 'dl', ARGV[a + 8], 'uk', uk, 'rb', ARGV[a + 9], 'rm', ARGV[a + 10],
+      'rx', ARGV[a + 11], 'rj', ARGV[a + 12], 'state', state, 'att', 0, 'node', '', 'cr', 0,
+      'err', '', 'created', now, 'upd', now, 'ready', ready, 'lease', 0, 'fin', '', 'pm', pm,
+      'an', 0)
+    if state == 0 then
+      redis.call('ZADD', KEYS[k + 3], -tonumber(prio), pm)
+    else
+      redis.call('ZADD', KEYS[4], ready, id)
+    end
+    redis.call('ZADD', KEYS[3], id, id)
+    if uk ~= '' then redis.call('HSET', KEYS[1], uk, id) end
+    count(KEYS[2], -1, state)
+    audit(KEYS[2], KEYS[k + 1], KEYS[k + 2], -1, state, '', 0, now, '')
+    out[#out + 1] = id
+    out[#out + 1] = 0
+  end
+end
+return out
+)lua";
+
+// KEYS: job, audit, counts, unique, pending(type), delayed, active, node set(node),
+// finished, cancels. ARGV: id, node (as read before), cancel channel.
+// Returns the state after, -1 not found, -2 finished, -3 the node changed (read again).
+inline constexpr const char* kCancel = R"lua(
+local now = now_ms()
+local id = ARGV[1]
+local f = redis.call('HMGET', KEYS[1], 'state', 'node', 'att', 'cr', 'pm', 'uk')
+if not f[1] then return -1 end
+local state, node, att = tonumber(f[1]), f[2], tonumber(f[3])
+if state >= 5 then return -2 end
+if node ~= ARGV[2] then return -3 end
+if state == 4 then
+  if f[4] ~= '1' then
+    redis.call('HSET', KEYS[1], 'cr', 1, 'upd', now)
+    redis.call('HSET', KEYS[10], id, node)
+    audit(KEYS[3], KEYS[1], KEYS[2], 4, 4, node, att, now, 'cancel requested')
+    redis.call('PUBLISH', ARGV[3], id .. ' ' .. node)
+  end
+  return 4
+end
+if state == 0 then redis.call('ZREM', KEYS[5], f[5])
+elseif state == 1 or state == 2 then redis.call('ZREM', KEYS[6], id)
+elseif state == 3 then
+  redis.call('ZREM', KEYS[7], id)
+  redis.call('SREM', KEYS[8], id)
+end
+redis.call('HSET', KEYS[1], 'state', 7, 'upd', now, 'fin', now, 'lease', 0, 'cr', 0)
+redis.call('ZADD', KEYS[9], now, id)
+release_unique(KEYS[4], f[6], id)
+count(KEYS[3], state, 7)
+audit(KEYS[3], KEYS[1], KEYS[2], state, 7, node, att, now, 'cancelled')
+return 7
+)lua";
+
+// KEYS: job, audit, counts, unique, pending(type), finished, dead. ARGV: id.
+// Returns 0, -1 not found, -2 not failed or dead, -4 a live job holds its unique key.
+inline constexpr const char* kRequeue = R"lua(
+local now = now_ms()
+local id = ARGV[1]
+local f = redis.call('HMGET', KEYS[1], 'state', 'prio', 'uk')
+if not f[1] then return -1 end
+local state = tonumber(f[1])
+if state ~= 6 and state ~= 8 then return -2 end
+if f[3] ~= '' then
+  if redis.call('HEXISTS', KEYS[4], f[3]) == 1 then return -4 end
+  redis.call('HSET', KEYS[4], f[3], id)
+end
+local pm = pmember(now, id)
+redis.call('HSET', KEYS[1], 'state', 0, 'att', 0, 'node', '', 'upd', now, 'ready', now, 'fin', '',
+  'lease', 0, 'cr', 0, 'pm', pm)
+redis.call('ZADD', KEYS[5], -tonumber(f[2]), pm)
+redis.call('ZREM', KEYS[6], id)
+redis.call('ZREM', KEYS[7], id)
+count(KEYS[3], state, 0)
+audit(KEYS[3], KEYS[1], KEYS[2], state, 0, '', 0, now, 'requeued')
+return 0
+)lua";
+
+// KEYS: counts, active, then per assignment: job, audit, pending(type), node set.
+// ARGV: lease ms, n, then per assignment: id, attempt seen, node, start (0/1).
+// Returns the ids assigned.
+inline constexpr const char* kAssign = R"lua(
+local now = now_ms()
+local lease = now + tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local out = {}
+for i = 1, n do
+  local k = 2 + (i - 1) * 4
+  local a = 2 + (i - 1) * 4
+  local id, seen, node, start = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4])
+  local f = redis.call('HMGET', KEYS[k + 1], 'state', 'att', 'pm')
+  if f[1] == '0' and f[2] == seen then
+    redis.call('ZREM', KEYS[k + 3], f[3])
+    local to = 3
+    if start == 1 then to = 4 end
+    local att = tonumber(seen) + start
+    redis.call('HSET', KEYS[k + 1], 'state', to, 'node', node, 'lease', lease, 'upd', now,
+      'att', att)
+    redis.call('ZADD', KEYS[2], lease, id)
+    redis.call('SADD', KEYS[k + 4], id)
+    count(KEYS[1], 0, to)
+    audit(KEYS[1], KEYS[k + 1], KEYS[k + 2], 0, to, node, att, now, '')
+    out[#out + 1] = id
+  end
+end
+return out
+)lua";
+
+// KEYS: counts, active, node set, then per job: job, audit, pending(type).
+// ARGV: lease ms, node, n, then per job: id, expected state (0 pending, 3 leased).
+// Returns, per job taken, its hash as HGETALL gives it.
+inline constexpr const char* kClaim = R"lua(
+local now = now_ms()
+local lease = now + tonumber(ARGV[1])
+local node = ARGV[2]
+local n = tonumber(ARGV[3])
+local out = {}
+for i = 1, n do
+  local k = 3 + (i - 1) * 3
+  local a = 3 + (i - 1) * 2
+  local id, expect = ARGV[a + 1], ARGV[a + 2]
+  local f = redis.call('HMGET', KEYS[k + 1], 'state', 'node', 'att', 'pm')
+  if f[1] == expect and (expect == '0' or f[2] == node) then
+    local from = tonumber(f[1])
+    if from == 0 then redis.call('ZREM', KEYS[k + 3], f[4]) end
+    local att = tonumber(f[3]) + 1
+    redis.call('HSET', KEYS[k + 1], 'state', 4, 'node', node, 'lease', lease, 'upd', now,
+      'att', att)
+    redis.call('ZADD', KEYS[2], lease, id)
+    redis.call('SADD', KEYS[3], id)
+    count(KEYS[1], from, 4)
+    audit(KEYS[1], KEYS[k + 1], KEYS[k + 2], from, 4, node, att, now, '')
+    out[#out + 1] = redis.call('HGETALL', KEYS[k + 1])
+  end
+end
+return out
+)lua";
+
+// KEYS: counts, active, finished, dead, unique, delayed, cancels, then per completion:
+// job, audit, node set, pending(type or any, when not handed back).
+// ARGV: n, then per completion: id, node, attempt, outcome (Outcome's number), error,
+// retry delay ms. Returns per completion the state after, -1 not found, -3 lease lost.
+inline constexpr const char* kComplete = R"lua(
+local now = now_ms()
+local n = tonumber(ARGV[1])
+local out = {}
+for i = 1, n do
+  local k = 7 + (i - 1) * 4
+  local a = 1 + (i - 1) * 6
+  local id, node, seen, outcome, err, delay = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
+    tonumber(ARGV[a + 4]), ARGV[a + 5], tonumber(ARGV[a + 6])
+  local jk, ak = KEYS[k + 1], KEYS[k + 2]
+  local f = redis.call('HMGET', jk, 'state', 'node', 'att', 'cr', 'maxatt', 'dl', 'uk', 'prio')
+  if not f[1] then
+    out[#out + 1] = -1
+  elseif f[1] ~= '4' or f[2] ~= node or f[3] ~= seen then
+    out[#out + 1] = -3
+  else
+    local att = tonumber(f[3])
+    local cancel = f[4] == '1'
+    local to, out_node, ready = 5, node, nil
+    if outcome == 1 then
+      local at = now + delay
+      if cancel then to = 7
+      elseif att >= tonumber(f[5]) or (f[6] ~= '' and at >= tonumber(f[6])) then to = 8
+      else to, out_node, ready = 2, '', at end
+    elseif outcome == 2 then
+      if cancel then to = 7 else to = 6 end
+    elseif outcome == 3 then to = 7
+    elseif outcome == 4 then
+      if cancel then to = 7 else to, out_node, att, ready = 0, '', math.max(0, att - 1), now end
+    end
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('SREM', KEYS[k + 3], id)
+    if cancel then redis.call('HDEL', KEYS[7], id) end
+    local e = err
+    if e == '' then e = redis.call('HGET', jk, 'err') end
+    if to >= 5 then
+      redis.call('HSET', jk, 'state', to, 'upd', now, 'fin', now, 'lease', 0, 'cr', 0, 'err', e)
+      redis.call('ZADD', KEYS[3], now, id)
+      if to == 6 or to == 8 then redis.call('ZADD', KEYS[4], id, id) end
+      release_unique(KEYS[5], f[7], id)
+    elseif to == 2 then
+      redis.call('HSET', jk, 'state', 2, 'node', '', 'upd', now, 'ready', ready, 'lease', 0,
+        'err', e)
+      redis.call('ZADD', KEYS[6], ready, id)
+    else
+      local pm = pmember(ready, id)
+      redis.call('HSET', jk, 'state', 0, 'node', '', 'att', att, 'upd', now, 'ready', ready,
+        'lease', 0, 'err', e, 'pm', pm)
+      redis.call('ZADD', KEYS[k + 4], -tonumber(f[8]), pm)
+    end
+    count(KEYS[1], 4, to)
+    audit(KEYS[1], jk, ak, 4, to, out_node, att, now, err)
+    out[#out + 1] = to
+  end
+end
+return out
+)lua";
+
+// scheduled/retrying whose time has come -> pending.
+// KEYS: counts, delayed, then per job: job, audit, pending(type). ARGV: n, ids...
+// Returns how many moved.
+inline constexpr const char* kPromote = R"lua(
+local now = now_ms()
+local n = tonumber(ARGV[1])
+local moved = 0
+for i = 1, n do
+  local k = 2 + (i - 1) * 3
+  local id = ARGV[1 + i]
+  local due = redis.call('ZSCORE', KEYS[2], id)
+  if due and tonumber(due) <= now then
+    local f = redis.call('HMGET', KEYS[k + 1], 'state', 'att', 'ready', 'prio')
+    local state = tonumber(f[1])
+    if state == 1 or state == 2 then
+      local pm = pmember(tonumber(f[3]), id)
+      redis.call('ZREM', KEYS[2], id)
+      redis.call('HSET', KEYS[k + 1], 'state', 0, 'node', '', 'upd', now, 'pm', pm)
+      redis.call('ZADD', KEYS[k + 3], -tonumber(f[4]), pm)
+      count(KEYS[1], state, 0)
+      audit(KEYS[1], KEYS[k + 1], KEYS[k + 2], state, 0, '', tonumber(f[2]), now, '')
+      moved = moved + 1
+    end
+  end
+end
+return moved
+)lua";
+
+// A leased or running job whose node is gone or whose lease expired (broker.hpp):
+// leased -> pending; running -> cancelled (cancel requested), dead (attempts
+// exhausted) or retrying after the delay given.
+// KEYS: counts, active, delayed, finished, dead, unique, cancels, then per job: job,
+// audit, pending(type), node set(node). ARGV: n, then per job: id, node, only if
+// expired (0/1), retry delay ms, reason. Returns how many moved.
+inline constexpr const char* kReclaim = R"lua(
+local now = now_ms()
+local n = tonumber(ARGV[1])
+local moved = 0
+for i = 1, n do
+  local k = 7 + (i - 1) * 4
+  local a = 1 + (i - 1) * 5
+  local id, node, only_expired, delay, why = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
+    tonumber(ARGV[a + 4]), ARGV[a + 5]
+  local jk = KEYS[k + 1]
+  local f = redis.call('HMGET', jk, 'state', 'node', 'att', 'cr', 'maxatt', 'lease', 'uk', 'prio')
+  local state = tonumber(f[1])
+  local expired = f[6] and tonumber(f[6]) < now
+  if (state == 3 or state == 4) and f[2] == node and (only_expired == '0' or expired) then
+    local att = tonumber(f[3])
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('SREM', KEYS[k + 4], id)
+    redis.call('HDEL', KEYS[7], id)
+    local to, out_node = 0, ''
+    if state == 3 then
+      local pm = pmember(now, id)
+      redis.call('HSET', jk, 'state', 0, 'node', '', 'upd', now, 'ready', now, 'lease', 0,
+        'err', why, 'pm', pm)
+      redis.call('ZADD', KEYS[k + 3], -tonumber(f[8]), pm)
+    elseif f[4] == '1' or att >= tonumber(f[5]) then
+      to, out_node = 8, node
+      if f[4] == '1' then to = 7 end
+      redis.call('HSET', jk, 'state', to, 'upd', now, 'fin', now, 'lease', 0, 'cr', 0, 'err', why)
+      redis.call('ZADD', KEYS[4], now, id)
+      if to == 8 then redis.call('ZADD', KEYS[5], id, id) end
+      release_unique(KEYS[6], f[7], id)
+    else
+      to = 2
+      redis.call('HSET', jk, 'state', 2, 'node', '', 'upd', now, 'ready', now + delay, 'lease', 0,
+        'err', why)
+      redis.call('ZADD', KEYS[3], now + delay, id)
+    end
+    count(KEYS[1], state, to)
+    audit(KEYS[1], jk, KEYS[k + 2], state, to, out_node, att, now, why)
+    moved = moved + 1
+  end
+end
+return moved
+)lua";
+
+// Extends the leases of a node's jobs and reports its cancel requests.
+// KEYS: active, cancels, then per job: job. ARGV: node, lease ms, n, ids...
+// Returns the ids of its running jobs with a cancel requested.
+inline constexpr const char* kExtend = R"lua(
+local now = now_ms()
+local node = ARGV[1]
+local lease = now + tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local cancels = {}
+for i = 1, n do
+  local id = ARGV[3 + i]
+  local f = redis.call('HMGET', KEYS[2 + i], 'state', 'node', 'cr')
+  if (f[1] == '3' or f[1] == '4') and f[2] == node then
+    redis.call('HSET', KEYS[2 + i], 'lease', lease)
+    redis.call('ZADD', KEYS[1], lease, id)
+    if f[1] == '4' and f[3] == '1' then cancels[#cancels + 1] = id end
+  end
+end
+return cancels
+)lua";
+
+// Deletes finished jobs with their trails.
+// KEYS: counts, finished, dead, all, then per job: job, audit. ARGV: n, ids...
+// Returns {jobs deleted, audit rows deleted}.
+inline constexpr const char* kTrim = R"lua(
+local n = tonumber(ARGV[1])
+local jobs, rows = 0, 0
+for i = 1, n do
+  local id = ARGV[1 + i]
+  local jk = KEYS[4 + (i - 1) * 2 + 1]
+  local f = redis.call('HMGET', jk, 'state', 'an')
+  if f[1] and tonumber(f[1]) >= 5 then
+    redis.call('DEL', jk, KEYS[4 + (i - 1) * 2 + 2])
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('ZREM', KEYS[4], id)
+    redis.call('HINCRBY', KEYS[1], f[1], -1)
+    redis.call('HINCRBY', KEYS[1], 'audit', -tonumber(f[2] or 0))
+    jobs = jobs + 1
+    rows = rows + tonumber(f[2] or 0)
+  end
+end
+return {jobs, rows}
+)lua";
+
+// Drops up to ARGV[1] audit rows, the oldest first, from the trails of the jobs
+// given (oldest jobs first). KEYS: counts, then per job: job, audit. ARGV: rows, ids...
+// Returns the rows dropped.
+inline constexpr const char* kTrimAudit = R"lua(
+local want = tonumber(ARGV[1])
+local dropped = 0
+local i = 1
+while dropped < want and KEYS[1 + (i - 1) * 2 + 1] do
+  local jk, ak = KEYS[1 + (i - 1) * 2 + 1], KEYS[1 + (i - 1) * 2 + 2]
+  local an = tonumber(redis.call('HGET', jk, 'an') or 0)
+  if an > 0 then
+    local take = math.min(an, want - dropped)
+    if take == an then
+      redis.call('DEL', ak)
+    else
+      local text = redis.call('GET', ak) or ''
+      local pos = 0
+      for _ = 1, take do pos = string.find(text, '\n', pos + 1, true) end
+      redis.call('SET', ak, string.sub(text, pos + 1))
+    end
+    redis.call('HINCRBY', jk, 'an', -take)
+    redis.call('HINCRBY', KEYS[1], 'audit', -take)
+    dropped = dropped + take
+  end
+  i = i + 1
+end
+return dropped
+)lua";
+
+// The queue's number, given out on first use. KEYS: queues, queue names, sequence.
+// ARGV: queue.
+inline constexpr const char* kQueueNumber = R"lua(
+local n = redis.call('HGET', KEYS[1], ARGV[1])
+if n then return tonumber(n) end
+n = redis.call('INCR', KEYS[3])
+if n > 65535 then return redis.error_reply('ERR orca: more than 65535 queues') end
+redis.call('HSET', KEYS[1], ARGV[1], n)
+redis.call('HSET', KEYS[2], n, ARGV[1])
+return n
+)lua";
+
+// Node registry: a node's record is JSON (id, types, tags, capacity, load, state,
+// pid, started, heartbeat) under its id in the nodes hash.
+// KEYS: nodes. ARGV: id, types JSON, tags JSON, capacity, pid.
+inline constexpr const char* kRegister = R"lua(
+local now = now_ms()
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({id = ARGV[1], types = cjson.decode(ARGV[2]),
+  tags = cjson.decode(ARGV[3]), capacity = tonumber(ARGV[4]), load = 0, state = 0,
+  pid = tonumber(ARGV[5]), started = now, heartbeat = now}))
+return now
+)lua";
+
+// KEYS: nodes. ARGV: id, load. Returns 1, or 0 if the node is not alive in the registry.
+inline constexpr const char* kBeat = R"lua(
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local n = cjson.decode(raw)
+if n.state ~= 0 then return 0 end
+n.load = tonumber(ARGV[2])
+n.heartbeat = now_ms()
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(n))
+return 1
+)lua";
+
+// KEYS: nodes. ARGV: id, new state (1 left, 2 dead).
+inline constexpr const char* kNodeState = R"lua(
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local n = cjson.decode(raw)
+n.state = tonumber(ARGV[2])
+n.load = 0
+n.heartbeat = now_ms()
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(n))
+return 1
+)lua";
+
+// Live nodes without a heartbeat for ARGV[1] ms -> dead; nodes gone for longer than
+// ARGV[2] ms (retention) are deleted. KEYS: nodes. Returns {dead ids..., '', deleted}.
+inline constexpr const char* kReapNodes = R"lua(
+local now = now_ms()
+local timeout, keep = tonumber(ARGV[1]), tonumber(ARGV[2])
+local all = redis.call('HGETALL', KEYS[1])
+local dead, deleted = {}, 0
+for i = 1, #all, 2 do
+  local n = cjson.decode(all[i + 1])
+  if n.state == 0 and n.heartbeat < now - timeout then
+    n.state = 2
+    redis.call('HSET', KEYS[1], all[i], cjson.encode(n))
+    dead[#dead + 1] = all[i]
+  elseif n.state ~= 0 and keep >= 0 and n.heartbeat < now - keep then
+    redis.call('HDEL', KEYS[1], all[i])
+    deleted = deleted + 1
+  end
+end
+dead[#dead + 1] = ''
+dead[#dead + 1] = deleted
+return dead
+)lua";
+
+// Periodic entries: JSON {schedule, spec, next} under their name.
+// KEYS: periodic. ARGV: name, expected next ms, new next ms. Returns 1 if fired here.
+inline constexpr const char* kFirePeriodic = R"lua(
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local e = cjson.decode(raw)
+if e.next ~= tonumber(ARGV[2]) then return 0 end
+e.next = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(e))
+return 1
+)lua";
+
+}  // namespace orca::jobs::detail

@@ -1,0 +1,222 @@
+// The Redis broker beyond the shared contract: cancel requests pushed to the node
+// that runs the job, each queue's keys in one cluster slot, and nodes that resume by
+// themselves after Redis was down. Each test starts its own redis-server(s).
+#include <map>
+#include <set>
+
+#include "jobs_test_support.hpp"
+#include "orca/jobs/redis_broker.hpp"
+#include "orca/redis/client.hpp"
+#include "orca/redis/cluster.hpp"
+#include "support/redis_server.hpp"
+
+namespace orca::jobs::testing {
+namespace {
+
+using S = JobState;
+
+Task<std::unique_ptr<RedisBroker>> connect_broker(Context ctx, std::string url,
+                                                  bool cluster = false) {
+  RedisBrokerOptions o;
+  o.url = std::move(url);
+  o.cluster = cluster;
+  std::string why;
+  auto broker = co_await RedisBroker::connect(ctx, std::move(o), &why);
+  EXPECT_TRUE(broker.has_value()) << why;
+  co_return broker ? std::move(*broker) : nullptr;
+}
+
+// Jobs in `state`, over every queue.
+Task<std::int64_t> count_in(Broker& broker, Context ctx, JobState state) {
+  auto stats = co_await broker.queues(ctx);
+  std::int64_t n = 0;
+  if (!stats) co_return -1;
+  for (const QueueStats& q : *stats) {
+    auto it = q.counts.find(state);
+    if (it != q.counts.end()) n += it->second;
+  }
+  co_return n;
+}
+
+Task<void> wait_count(Broker& broker, Context ctx, JobState state, std::int64_t want) {
+  for (;;) {
+    auto n = co_await count_in(broker, ctx, state);
+    if (n == want || ctx.is_done()) co_return;
+    co_await sleep_for(5ms);
+  }
+}
+
+NodeOptions pull_node(std::string id) {
+  NodeOptions o;
+  o.id = std::move(id);
+  o.concurrency = 4;
+  o.pull = true;
+  o.heartbeat_interval = 50ms;
+  o.lease = 2s;
+  o.poll_interval = 10ms;
+  o.grace = 2s;
+  return o;
+}
+
+// A running job cancelled through another connection (as from another process)
+// stops at once: the node's heartbeat comes far later than the test's guard, so only
+// the pushed request can reach it in time.
+TEST(RedisBroker, CancelIsPushedToTheNodeThatRunsTheJob) {
+  if (!orca_test::RedisServer::available()) GTEST_SKIP() << "redis-server is not on PATH";
+  orca_test::RedisServer server;
+  ASSERT_TRUE(server.running()) << server.error();
+  JobState after_cancel = S::kPending;
+  JobState final_state = S::kPending;
+  bool handler_saw_cancel = false;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto node_side = co_await connect_broker(guard, server.url());
+    auto other_side = co_await connect_broker(guard, server.url());
+    if (!node_side || !other_side) co_return;
+    NodeOptions o = pull_node("n1");
+    o.heartbeat_interval = std::chrono::minutes(10);
+    o.lease = std::chrono::minutes(20);
+    Node node(*node_side, o);
+    Channel<int> started(1);
+    node.handle("wait", [&](Context ctx, Job) -> Task<Result<void>> {
+      (void)started.try_send(1);
+      co_await ctx.done();
+      handler_saw_cancel = true;
+      co_return ctx.err();
+    });
+    auto [ctx, stop] = with_cancel(guard);
+    auto running = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    auto added = co_await other_side->enqueue_one(guard, spec("wait"));
+    auto got = co_await started.recv();
+    (void)got;
+    auto cancelled = co_await other_side->cancel(guard, added->id);
+    after_cancel = cancelled ? *cancelled : S::kPending;
+    for (;;) {
+      auto job = co_await other_side->get(guard, added->id);
+      if ((job && !is_live(job->state)) || guard.is_done()) {
+        final_state = job ? job->state : S::kPending;
+        break;
+      }
+      co_await sleep_for(2ms);
+    }
+    stop();
+    (void)co_await std::move(running);
+    co_await node_side->closed();
+    co_await other_side->closed();
+  });
+  EXPECT_EQ(after_cancel, S::kRunning);  // flagged; the node ends it
+  EXPECT_TRUE(handler_saw_cancel);
+  EXPECT_EQ(final_state, S::kCancelled);
+}
+
+// On a 3-master cluster: jobs of several queues run to the end, every key of a queue
+// is in its queue's slot, and the queues spread over the masters.
+TEST(RedisBroker, EachQueueLivesInOneSlotOfACluster) {
+  if (!orca_test::RedisCluster::available()) GTEST_SKIP() << "redis-server or redis-cli missing";
+  orca_test::RedisCluster cluster(3);
+  ASSERT_TRUE(cluster.running()) << cluster.error();
+  const std::vector<std::string> queues{"mail", "video", "billing", "search", "reports"};
+  std::int64_t succeeded = 0;
+  std::map<std::string, std::set<std::uint16_t>> slots_of_queue;
+  std::set<std::string> masters_used;
+  std::size_t keys_seen = 0;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto broker = co_await connect_broker(guard, cluster.node(0).url(), true);
+    if (!broker) co_return;
+    std::vector<JobSpec> specs;
+    for (int i = 0; i < 50; ++i) {
+      JobSpec s = spec("t");
+      s.queue = queues[static_cast<std::size_t>(i) % queues.size()];
+      specs.push_back(std::move(s));
+    }
+    auto added = co_await broker->enqueue(guard, specs);
+    EXPECT_TRUE(added.has_value()) << broker->last_failure();
+    Node node(*broker, pull_node("n1"));
+    node.handle("t", [](Context, Job) -> Task<Result<void>> { co_return Result<void>{}; });
+    auto [ctx, stop] = with_cancel(guard);
+    auto running = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    co_await wait_count(*broker, guard, S::kSucceeded, 50);
+    succeeded = co_await count_in(*broker, guard, S::kSucceeded);
+    stop();
+    (void)co_await std::move(running);
+    co_await broker->closed();
+    // Every key, read from the master that holds it.
+    for (std::size_t i = 0; i < cluster.size(); ++i) {
+      const redis::RedisUrl url = redis::RedisUrl::loopback(cluster.node(i).port());
+      auto client = co_await redis::Client::connect(guard, url);
+      if (!client) continue;
+      std::vector<std::string> all_keys(1, "KEYS");
+      all_keys.push_back("orca:*");
+      auto keys = co_await client->command(guard, std::move(all_keys));
+      if (keys) {
+        for (const redis::Reply& k : keys->elements()) {
+          const std::string& key = k.str();
+          const std::size_t open = key.find('{');
+          const std::string tag = key.substr(open + 1, key.find('}') - open - 1);
+          slots_of_queue[tag].insert(redis::cluster_slot(key));
+          masters_used.insert(cluster.node(i).authority());
+          ++keys_seen;
+        }
+      }
+      co_await client->closed();
+    }
+  });
+  EXPECT_EQ(succeeded, 50);
+  EXPECT_GT(keys_seen, 0u);
+  for (const std::string& q : queues) {
+    ASSERT_EQ(slots_of_queue.count(q), 1u) << q;
+    EXPECT_EQ(slots_of_queue[q].size(), 1u) << "queue " << q << " spans slots";
+  }
+  EXPECT_GE(masters_used.size(), 2u) << "every queue landed on one master";
+}
+
+// Redis goes down for longer than any poll or heartbeat interval and comes back
+// (AOF on): the jobs acknowledged before are there, and the node picks up new work
+// by itself.
+TEST(RedisBroker, NodesResumeByThemselvesAfterRedisWasDown) {
+  if (!orca_test::RedisServer::available()) GTEST_SKIP() << "redis-server is not on PATH";
+  orca_test::RedisServer server({.appendonly = true});
+  ASSERT_TRUE(server.running()) << server.error();
+  std::int64_t before = 0;
+  std::int64_t after = 0;
+  bool restarted = false;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto broker = co_await connect_broker(guard, server.url());
+    if (!broker) co_return;
+    Node node(*broker, pull_node("n1"));
+    node.handle("t", [](Context, Job) -> Task<Result<void>> { co_return Result<void>{}; });
+    auto [ctx, stop] = with_cancel(guard);
+    auto running = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    std::vector<JobSpec> first(20, spec("t"));
+    auto added = co_await broker->enqueue(guard, first);
+    EXPECT_TRUE(added.has_value());
+    co_await wait_count(*broker, guard, S::kSucceeded, 20);
+    before = co_await count_in(*broker, guard, S::kSucceeded);
+    // Down for 1.5 s: many polls and heartbeats fail meanwhile.
+    auto stop_server = [&server] { return server.stop(); };
+    (void)co_await blocking(stop_server);
+    co_await sleep_for(1500ms);
+    auto start_server = [&server] { return server.restart(); };
+    restarted = co_await blocking(start_server);
+    // The client reconnects with backoff: the first calls may still fail.
+    std::vector<JobSpec> second(20, spec("t"));
+    for (;;) {
+      auto more = co_await broker->enqueue(guard, second);
+      if (more || guard.is_done()) break;
+      co_await sleep_for(20ms);
+    }
+    co_await wait_count(*broker, guard, S::kSucceeded, 40);
+    after = co_await count_in(*broker, guard, S::kSucceeded);
+    stop();
+    (void)co_await std::move(running);
+    co_await broker->closed();
+  });
+  EXPECT_TRUE(restarted) << server.error();
+  EXPECT_EQ(before, 20);
+  EXPECT_EQ(after, 40);
+}
+
+}  // namespace
+}  // namespace orca::jobs::testing
