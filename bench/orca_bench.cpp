@@ -3,6 +3,9 @@
 //   orca_bench WORKLOAD   run one workload, print its result lines (JSON, one per line)
 //   orca_bench --list     the workloads it knows
 //
+// (`orca_bench --jobs-redis-worker MODE CONCURRENCY` is the jobs_redis_* workloads'
+// worker process, started by them; see jobs_redis_workloads.cpp.)
+//
 // Each workload checks its own results and exits 1 with a message if a check fails.
 // Figures follow the Go peer's method (first, cold round in a fresh process) so
 // that the runner can pair them.
@@ -29,6 +32,11 @@ void worker_pool();
 void timeout_storm(std::size_t n);
 void fanout_first_error();
 void jobs_embedded();
+void jobs_redis_enqueue();
+void jobs_redis_process(int workers, const char* workload);
+void jobs_redis_latency();
+void jobs_redis_recovery();
+int jobs_redis_worker(const std::string& mode, int concurrency);
 
 namespace {
 
@@ -50,6 +58,11 @@ const std::map<std::string, std::function<void()>>& workloads() {
       {"timeout_storm_100k", [] { timeout_storm(100'000); }},
       {"fanout_first_error", [] { fanout_first_error(); }},
       {"jobs_embedded", [] { jobs_embedded(); }},
+      {"jobs_redis_enqueue", [] { jobs_redis_enqueue(); }},
+      {"jobs_redis_process", [] { jobs_redis_process(1, "jobs_redis_process"); }},
+      {"jobs_redis_process_2w", [] { jobs_redis_process(2, "jobs_redis_process_2w"); }},
+      {"jobs_redis_latency", [] { jobs_redis_latency(); }},
+      {"jobs_redis_recovery", [] { jobs_redis_recovery(); }},
   };
   return table;
 }
@@ -59,6 +72,8 @@ const std::map<std::string, std::function<void()>>& workloads() {
 
 int main(int argc, char** argv) {
   using orca::bench::workloads;
+  if (argc == 4 && std::strcmp(argv[1], "--jobs-redis-worker") == 0)
+    return orca::bench::jobs_redis_worker(argv[2], std::atoi(argv[3]));
   if (argc == 2 && std::strcmp(argv[1], "--list") == 0) {
     for (const auto& [name, fn] : workloads())
       std::printf("%s\n", name.c_str());
