@@ -10,6 +10,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include "duration.hpp"
@@ -312,7 +313,21 @@ int worker(const JobsOptions& o) {
         spawn([b = broker, ctx = rc.ctx, quiet = o.quiet, id = node.id()]() -> Task<void> {
           if (!quiet) co_await report_progress(*b, ctx, "worker " + id);
         });
+    // A pulling worker needs no center to route, but someone must keep time:
+    // promote due jobs, reclaim the jobs of dead nodes and expired leases. Every
+    // pulling worker does (the broker's transitions make that safe), so those duties
+    // survive the death of any one process.
+    std::optional<JoinHandle<Result<void>>> keeper;
+    std::optional<jobs::Center> timekeeper;
+    if (o.pull) {
+      jobs::CenterOptions co;
+      co.policy = std::make_shared<jobs::PullPolicy>();
+      co.node_timeout = duration_option("node-timeout", o.node_timeout);
+      timekeeper.emplace(*broker, co);
+      keeper.emplace(spawn([c = &*timekeeper, ctx = rc.ctx] { return c->run(ctx); }));
+    }
     auto ran = co_await node.run(rc.ctx);
+    if (keeper) (void)co_await std::move(*keeper);
     co_await std::move(progress);
     rc.stop_timer();
     rc.stop_signals();
@@ -628,6 +643,9 @@ void add_node_options(CLI::App* cmd, JobsOptions& o) {
       ->capture_default_str();
   cmd->add_option("--heartbeat", o.heartbeat, "heartbeat interval")->capture_default_str();
   cmd->add_option("--lease", o.lease, "lease of a job without heartbeats")->capture_default_str();
+  cmd->add_option("--node-timeout", o.node_timeout,
+                  "a node without heartbeats for this long is dead (serve, worker --pull)")
+      ->capture_default_str();
   cmd->add_option("--duration", o.duration, "stop after this long (default: until SIGINT/SIGTERM)");
   cmd->add_flag("--quiet,-q", o.quiet, "no progress lines");
 }
@@ -642,8 +660,6 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
   add_broker_options(serve_cmd, o);
   add_node_options(serve_cmd, o);
   serve_cmd->add_option("--nodes", o.nodes, "embedded nodes (0: route to worker processes only)")
-      ->capture_default_str();
-  serve_cmd->add_option("--node-timeout", o.node_timeout, "missed heartbeats for this long: dead")
       ->capture_default_str();
   serve_cmd->add_option("--http-port", o.http_port, "port of the JSON API on 127.0.0.1 (0: none)")
       ->capture_default_str();

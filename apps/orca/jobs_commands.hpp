@@ -24,8 +24,8 @@ struct JobsOptions {
   bool pull = false;
   std::string grace = "10s";
   std::string heartbeat = "1s";
-  std::string lease = "10s";
-  std::string node_timeout = "5s";
+  std::string lease = "5s";
+  std::string node_timeout = "3s";
   std::string duration;  // serve/worker: stop after this long (default: until a signal)
   std::vector<std::string> periodic;  // serve: NAME=SCHEDULE=TYPE[=PAYLOAD]
   int http_port = 8080;               // serve: the JSON API on 127.0.0.1; 0 = off

@@ -64,9 +64,11 @@ class PullPolicy final : public RoutingPolicy {
 struct CenterOptions {
   std::shared_ptr<RoutingPolicy> policy;  // null: LeastLoadPolicy
   std::chrono::milliseconds tick{100};    // promotion, reaping, periodic, routing without a notify
-  std::chrono::milliseconds node_timeout{5000};  // no heartbeat for this long: dead
-  std::chrono::milliseconds lease{10'000};       // of an assignment not yet started
-  std::size_t dispatch_batch = 512;              // jobs routed per round at most
+  // No heartbeat for this long: dead, and its jobs are reclaimed (three missed beats
+  // at the nodes' default interval, so a killed node's jobs run again within ~5 s).
+  std::chrono::milliseconds node_timeout{3000};
+  std::chrono::milliseconds lease{10'000};  // of an assignment not yet started
+  std::size_t dispatch_batch = 512;         // jobs routed per round at most
   // Jobs assigned to a node beyond its free slots, as a fraction of its capacity: a
   // node finds its next jobs already leased to it when a slot frees, instead of
   // waiting for the next routing round (the "dispatched" state). 0: exactly the

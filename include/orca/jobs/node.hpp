@@ -52,8 +52,9 @@ struct NodeOptions {
   std::vector<std::string> tags;
   std::chrono::milliseconds heartbeat_interval{1000};
   // How long the jobs it holds stay leased without a heartbeat; must exceed the
-  // heartbeat interval. A node killed with kill -9 gets its jobs back after this.
-  std::chrono::milliseconds lease{10'000};
+  // heartbeat interval. A node killed with kill -9 gets its jobs back after this (or
+  // sooner, once a center declares it dead).
+  std::chrono::milliseconds lease{5'000};
   // How often to look for work without being notified (work assigned by a center in
   // another process, or pending jobs in pull mode).
   std::chrono::milliseconds poll_interval{100};
