@@ -123,7 +123,6 @@ void StoreThread::stop_lane(Lane& lane, const char* name) {
 
 void StoreThread::submit(StoreOp* op, Access access) {
   Lane& lane = access == Access::kWrite ? writer_ : reader_;
-  bool was_empty;
   {
     std::lock_guard lock(lane.mu);
     if (lane.stop) {
@@ -134,13 +133,15 @@ void StoreThread::submit(StoreOp* op, Access access) {
       return;
     }
     op->next = nullptr;
-    was_empty = lane.head == nullptr;
+    const bool was_empty = lane.head == nullptr;
     (was_empty ? lane.head : lane.tail->next) = op;
     lane.tail = op;
+    // Only the first call of a batch needs to wake the thread: later ones find it
+    // busy or about to look at the queue. Under the lock: once the op is queued the
+    // thread may run it and wake its task, which may destroy the broker (and this
+    // condition variable) before a notify made after unlocking would return.
+    if (was_empty) lane.cv.notify_one();
   }
-  // Only the first call of a batch needs to wake the thread: later ones find it busy
-  // or about to look at the queue.
-  if (was_empty) lane.cv.notify_one();
 }
 
 void StoreThread::record_failure(const std::string& what) {
