@@ -600,9 +600,8 @@ class AckRecorder final : public jobs::Broker {
   Task<Result<std::vector<jobs::Job>>> claim(Context ctx, jobs::ClaimRequest req) override {
     return inner_.claim(std::move(ctx), std::move(req));
   }
-  Task<Result<void>> watch_cancels(Context ctx,
-                                   std::function<void(jobs::JobId)> on_cancel) override {
-    return inner_.watch_cancels(std::move(ctx), std::move(on_cancel));
+  Task<Result<void>> watch(Context ctx, jobs::BrokerEvents events) override {
+    return inner_.watch(std::move(ctx), std::move(events));
   }
   std::string last_failure() const override { return inner_.last_failure(); }
 

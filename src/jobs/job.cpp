@@ -123,7 +123,7 @@ std::string check_job_spec(const JobSpec& spec, const JobLimits& limits) {
   return {};
 }
 
-Task<Result<void>> Broker::watch_cancels(Context, std::function<void(JobId)>) {
+Task<Result<void>> Broker::watch(Context, BrokerEvents) {
   co_return make_error_code(errc::not_supported);
 }
 

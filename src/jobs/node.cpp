@@ -120,11 +120,14 @@ Task<Result<void>> Node::run(Context ctx) {
   auto [beat_ctx, stop_beating] = with_cancel(background());
   auto beats = spawn([this, beat_ctx = beat_ctx] { return heartbeat_loop(beat_ctx); });
   auto acks = spawn([this] { return completion_loop(); });
-  // Cancel requests pushed by the broker reach handlers at once; heartbeats remain
-  // the fallback (and the only way with brokers that cannot push).
+  // Cancel requests pushed by the broker reach handlers at once, and new work wakes
+  // the claim loop; heartbeats and polls remain the fallback (and the only way with
+  // brokers that cannot push).
   auto feed = spawn([this, beat_ctx = beat_ctx]() -> Task<void> {
-    auto watched =
-        co_await broker_.watch_cancels(beat_ctx, [this](JobId id) { (void)cancel_local(id); });
+    BrokerEvents events;
+    events.cancel_requested = [this](JobId id) { (void)cancel_local(id); };
+    events.work_pending = [this] { notify(); };
+    auto watched = co_await broker_.watch(beat_ctx, std::move(events));
     (void)watched;
   });
 

@@ -91,15 +91,15 @@ std::int64_t to_i64(const std::string& s) {
   }
 }
 
-// A job from its hash as HGETALL returns it (field, value, ...).
-Job job_from_hash(const Reply& r) {
+// A job from its hash as HGETALL returns it (field, value, ...) and its spec's JSON.
+Job job_from_hash(const Reply& r, const std::string& spec) {
   std::map<std::string, std::string> f;
   for (std::size_t i = 0; i + 1 < r.size(); i += 2)
     f[r[i].str()] = r[i + 1].str();
   Job j;
   j.id = to_i64(f["id"]);
   std::string error;
-  if (!job_spec_from_json(json::parse(f["spec"]), j.spec, error))
+  if (!job_spec_from_json(json::parse(spec), j.spec, error))
     throw std::runtime_error("job " + f["id"] + " has a bad spec: " + error);
   j.state = static_cast<JobState>(to_i64(f["state"]));
   j.attempt = static_cast<int>(to_i64(f["att"]));
@@ -135,6 +135,9 @@ struct RedisBroker::Impl {
   std::string failure;
   std::map<std::string, std::int64_t> queue_numbers;
   std::map<std::int64_t, std::string> queue_names;
+  Strings queues_cache;
+  std::optional<std::chrono::steady_clock::time_point> queues_read;
+  std::optional<std::chrono::steady_clock::time_point> last_promote;
   std::mt19937_64 rng{std::random_device{}()};
 
   std::string qkey(const std::string& queue) const { return options.prefix + ":{" + queue + "}:"; }
@@ -235,6 +238,7 @@ struct RedisBroker::Impl {
     std::lock_guard lock(mu);
     queue_numbers[queue] = n;
     queue_names[n] = queue;
+    note_queue_locked(queue);
     co_return n;
   }
 
@@ -256,7 +260,18 @@ struct RedisBroker::Impl {
     co_return r->str();
   }
 
-  Task<Result<Strings>> all_queues(Context ctx) {
+  // Every queue's name, sorted. With max_age, a list read that recently is reused
+  // (the hot paths: claims, heartbeats): a queue another process creates is then
+  // seen up to max_age later.
+  Task<Result<Strings>> all_queues(
+      Context ctx, std::chrono::milliseconds max_age = std::chrono::milliseconds(0)) {
+    const auto now = std::chrono::steady_clock::now();
+    if (max_age.count() > 0) {
+      // (An empty list is not reused: the first queue must not wait for max_age.)
+      std::lock_guard lock(mu);
+      if (queues_read && now - *queues_read < max_age && !queues_cache.empty())
+        co_return queues_cache;
+    }
     auto r = co_await command(ctx, meta + "queues", strs("HGETALL", meta + "queues"), "queues");
     if (!r) co_return r.error();
     Strings out;
@@ -268,7 +283,29 @@ struct RedisBroker::Impl {
       queue_names[n] = (*r)[i].str();
     }
     std::sort(out.begin(), out.end());
+    queues_cache = out;
+    queues_read = now;
     co_return out;
+  }
+
+  // A queue known to exist (made here, or announced with work by another process):
+  // the cached lists include it at once.
+  void note_queue_locked(const std::string& queue) {
+    if (std::find(queues_cache.begin(), queues_cache.end(), queue) == queues_cache.end())
+      queues_cache.insert(std::upper_bound(queues_cache.begin(), queues_cache.end(), queue), queue);
+  }
+  void note_queue(const std::string& queue) {
+    std::lock_guard lock(mu);
+    note_queue_locked(queue);
+  }
+
+  // Whether a claim should promote due jobs now (at most every 50 ms per broker).
+  bool promote_due_now() {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mu);
+    if (last_promote && now - *last_promote < std::chrono::milliseconds(50)) return false;
+    last_promote = now;
+    return true;
   }
 
   // --- reads of one queue ----------------------------------------------------------
@@ -276,14 +313,16 @@ struct RedisBroker::Impl {
   Task<Result<std::vector<Job>>> load_jobs(Context ctx, std::string queue, Strings ids) {
     const std::string k = qkey(queue);
     std::vector<Strings> cmds;
-    for (const std::string& id : ids)
+    for (const std::string& id : ids) {
       cmds.push_back(strs("HGETALL", k + "job:" + id));
+      cmds.push_back(strs("GET", k + "spec:" + id));
+    }
     auto r = co_await batch(ctx, k, std::move(cmds), "load jobs");
     if (!r) co_return r.error();
     std::vector<Job> out;
     try {
-      for (const Reply& h : *r)
-        if (h.size() > 0) out.push_back(job_from_hash(h));
+      for (std::size_t i = 0; i + 1 < r->size(); i += 2)
+        if ((*r)[i].size() > 0) out.push_back(job_from_hash((*r)[i], (*r)[i + 1].str()));
     } catch (const std::exception& e) {
       co_return fail(e.what());
     }
@@ -329,7 +368,9 @@ struct RedisBroker::Impl {
       for (std::size_t i = 0; i + 1 < z.size(); i += 2) {
         Candidate c;
         c.member = z[i].str();
-        c.id = c.member.substr(c.member.find(':') + 1);
+        // "<ready>:<id, zero-padded>"
+        const std::size_t digits = c.member.find_first_not_of('0', c.member.find(':') + 1);
+        c.id = digits == std::string::npos ? "0" : c.member.substr(digits);
         c.score = std::strtod(z[i + 1].str().c_str(), nullptr);
         c.type = types[t];
         out.push_back(std::move(c));
@@ -377,7 +418,12 @@ struct RedisBroker::Impl {
     Strings ids;
     for (const Candidate& c : jobs)
       ids.push_back(c.id);
-    auto specs = co_await fields(ctx, queue, ids, strs("spec", "att"));
+    std::vector<Strings> reads;
+    for (const std::string& id : ids) {
+      reads.push_back(strs("GET", k + "spec:" + id));
+      reads.push_back(strs("HGET", k + "job:" + id, "att"));
+    }
+    auto specs = co_await batch(ctx, k, std::move(reads), "reclaim");
     if (!specs) co_return specs.error();
     Strings keys{k + "counts", k + "active", k + "delayed", k + "finished",
                  k + "dead",   k + "unique", k + "cancels"};
@@ -388,14 +434,16 @@ struct RedisBroker::Impl {
       keys.push_back(k + "audit:" + c.id);
       keys.push_back(k + "pending:" + c.type);
       keys.push_back(k + "node:" + c.node);
+      keys.push_back(k + "leased:" + c.node);
       // The retry delay is the job's own policy, drawn here (Lua has no good random).
       std::int64_t delay = 0;
       JobSpec spec;
       std::string error;
-      const std::string& raw = (*specs)[i][0];
-      if (!raw.empty() && job_spec_from_json(json::parse(raw), spec, error))
+      const std::string& raw = (*specs)[2 * i].str();
+      if (!raw.empty() && job_spec_from_json(json::parse(raw, nullptr, false), spec, error))
         delay =
-            spec.retry.delay_after(static_cast<int>(to_i64((*specs)[i][1])), random01()).count();
+            spec.retry.delay_after(static_cast<int>(to_i64((*specs)[2 * i + 1].str())), random01())
+                .count();
       args.insert(args.end(), {c.id, c.node, only_expired ? "1" : "0", num(delay),
                                !why.empty()   ? why
                                : only_expired ? "lease expired on node " + c.node
@@ -516,13 +564,12 @@ Task<Result<std::vector<EnqueueResult>>> RedisBroker::enqueue(Context ctx,
     for (std::size_t i : index) {
       const JobSpec& s = specs[i];
       const std::string id = num(((++seq) << kQueueBits) | *qn);
-      keys.insert(keys.end(), {k + "job:" + id, k + "audit:" + id, k + "pending:" + s.type});
+      keys.insert(keys.end(),
+                  {k + "job:" + id, k + "audit:" + id, k + "pending:" + s.type, k + "spec:" + id});
       args.insert(args.end(),
                   {id, s.type, num(s.priority), to_json(s).dump(), s.unique_key,
                    s.run_at ? num(to_unix_ms(*s.run_at)) : std::string(), num(s.retry.max_attempts),
-                   s.deadline ? num(to_unix_ms(*s.deadline)) : "", num(s.retry.base_delay.count()),
-                   std::to_string(s.retry.multiplier), num(s.retry.max_delay.count()),
-                   std::to_string(s.retry.jitter)});
+                   s.deadline ? num(to_unix_ms(*s.deadline)) : ""});
     }
     auto r = co_await m.eval(ctx, scripts().enqueue, std::move(keys), std::move(args), "enqueue");
     if (!r) co_return r.error();
@@ -545,11 +592,12 @@ Task<Result<JobState>> RedisBroker::cancel(Context ctx, JobId id) {
     const std::string& type = (*f)[0][0];
     const std::string& node = (*f)[0][1];
     if (type.empty()) co_return make_error_code(errc::not_found);
-    auto r = co_await m.eval(ctx, scripts().cancel,
-                             strs(k + "job:" + sid, k + "audit:" + sid, k + "counts", k + "unique",
-                                  k + "pending:" + type, k + "delayed", k + "active",
-                                  k + "node:" + node, k + "finished", k + "cancels"),
-                             strs(sid, node, m.cancel_channel()), "cancel");
+    auto r =
+        co_await m.eval(ctx, scripts().cancel,
+                        strs(k + "job:" + sid, k + "audit:" + sid, k + "counts", k + "unique",
+                             k + "pending:" + type, k + "delayed", k + "active", k + "node:" + node,
+                             k + "finished", k + "cancels", k + "leased:" + node),
+                        strs(sid, node, m.cancel_channel()), "cancel");
     if (!r) co_return r.error();
     const long long s = r->integer();
     if (s == -1) co_return make_error_code(errc::not_found);
@@ -716,7 +764,7 @@ Task<Result<std::vector<NodeInfo>>> RedisBroker::nodes(Context ctx) {
   std::sort(out.begin(), out.end(),
             [](const NodeInfo& a, const NodeInfo& b) { return a.id < b.id; });
   // Jobs leased or running on each node, from every queue's node sets.
-  auto queues = co_await m.all_queues(ctx);
+  auto queues = co_await m.all_queues(ctx, std::chrono::seconds(1));
   if (!queues) co_return queues.error();
   for (const std::string& queue : *queues) {
     const std::string k = m.qkey(queue);
@@ -736,7 +784,7 @@ Task<Result<std::vector<NodeInfo>>> RedisBroker::nodes(Context ctx) {
 Task<Result<std::vector<Job>>> RedisBroker::peek_pending(Context ctx, PeekRequest req) {
   Impl& m = *impl_;
   if (req.limit == 0 || req.types.empty()) co_return std::vector<Job>{};
-  auto queues = co_await m.all_queues(ctx);
+  auto queues = co_await m.all_queues(ctx, std::chrono::seconds(1));
   if (!queues) co_return queues.error();
   std::map<std::string, std::vector<Candidate>> by_queue;
   for (const std::string& queue : *queues) {
@@ -790,8 +838,9 @@ Task<Result<std::vector<JobId>>> RedisBroker::assign(Context ctx,
     for (std::size_t i = 0; i < list.size(); ++i) {
       if ((*types)[i][0].empty()) continue;
       const Assignment& a = *list[i];
-      keys.insert(keys.end(), {k + "job:" + ids[i], k + "audit:" + ids[i],
-                               k + "pending:" + (*types)[i][0], k + "node:" + a.node});
+      keys.insert(keys.end(),
+                  {k + "job:" + ids[i], k + "audit:" + ids[i], k + "pending:" + (*types)[i][0],
+                   k + "node:" + a.node, k + "leased:" + a.node});
       args.insert(args.end(), {ids[i], num(a.attempt), a.node, a.start ? "1" : "0"});
       ++n;
     }
@@ -806,15 +855,18 @@ Task<Result<std::vector<JobId>>> RedisBroker::assign(Context ctx,
 
 Task<Result<std::size_t>> RedisBroker::promote_due(Context ctx) {
   Impl& m = *impl_;
-  auto queues = co_await m.all_queues(ctx);
+  auto queues = co_await m.all_queues(ctx, std::chrono::seconds(1));
   if (!queues) co_return queues.error();
   std::size_t moved = 0;
   for (const std::string& queue : *queues) {
     const std::string k = m.qkey(queue);
     for (;;) {
       // The earliest due times; the script checks them against the server's clock.
-      auto due = co_await m.command(ctx, k, strs("ZRANGE", k + "delayed", "0", num(kScan - 1)),
-                                    "due jobs");
+      const std::int64_t horizon = to_unix_ms(WallClock::now()) + 1000;
+      auto due = co_await m.command(
+          ctx, k,
+          strs("ZRANGEBYSCORE", k + "delayed", "-inf", num(horizon), "LIMIT", "0", num(kScan)),
+          "due jobs");
       if (!due) co_return due.error();
       if (due->size() == 0) break;
       Strings ids;
@@ -853,7 +905,7 @@ Task<Result<std::size_t>> RedisBroker::reap(Context ctx, milliseconds node_timeo
     if (r.str().empty()) break;
     gone.push_back(r.str());
   }
-  auto queues = co_await m.all_queues(ctx);
+  auto queues = co_await m.all_queues(ctx, std::chrono::seconds(1));
   if (!queues) co_return queues.error();
   std::size_t moved = 0;
   for (const std::string& queue : *queues) {
@@ -937,6 +989,7 @@ Task<Result<TrimReport>> RedisBroker::trim(Context ctx, Retention retention) {
       for (const std::string& id : ids) {
         keys.push_back(k + "job:" + id);
         keys.push_back(k + "audit:" + id);
+        keys.push_back(k + "spec:" + id);
         args.push_back(id);
       }
       auto r = co_await m.eval(ctx, scripts().trim, std::move(keys), std::move(args), "trim");
@@ -1048,9 +1101,11 @@ Task<Result<bool>> RedisBroker::fire_periodic(Context ctx, std::string name,
 
 // --- nodes -----------------------------------------------------------------------------
 
-Task<Result<void>> RedisBroker::watch_cancels(Context ctx, std::function<void(JobId)> on_cancel) {
+Task<Result<void>> RedisBroker::watch(Context ctx, BrokerEvents events) {
   auto url = redis::RedisUrl::parse(options_.url);
   if (!url) co_return make_error_code(errc::invalid_job);
+  const std::string cancel_channel = impl_->cancel_channel();
+  const std::string work_channel = options_.prefix + ":work";
   // The subscriber heals itself once connected; until the first connection, retry.
   std::optional<redis::Subscriber> sub;
   while (!sub) {
@@ -1059,17 +1114,16 @@ Task<Result<void>> RedisBroker::watch_cancels(Context ctx, std::function<void(Jo
       sub.emplace(std::move(*s));
       break;
     }
-    if (ctx.is_done()) co_return Result<void>{};
     auto slept = co_await sleep_for(ctx, std::chrono::seconds(1));
     if (!slept) co_return Result<void>{};
   }
-  auto subscribed = co_await sub->subscribe(ctx, strs(impl_->cancel_channel()));
-  while (subscribed || !ctx.is_done()) {
+  auto subscribed = co_await sub->subscribe(ctx, strs(cancel_channel, work_channel));
+  while (!ctx.is_done()) {
     if (!subscribed) {
       // Not subscribed yet (Redis away at the start): try again shortly.
       auto slept = co_await sleep_for(ctx, std::chrono::milliseconds(200));
       if (!slept) break;
-      subscribed = co_await sub->subscribe(ctx, strs(impl_->cancel_channel()));
+      subscribed = co_await sub->subscribe(ctx, strs(cancel_channel, work_channel));
       continue;
     }
     auto msg = co_await sub->next(ctx);
@@ -1079,9 +1133,14 @@ Task<Result<void>> RedisBroker::watch_cancels(Context ctx, std::function<void(Jo
       if (!slept) break;
       continue;
     }
+    if (msg->channel == work_channel) {
+      if (!msg->payload.empty()) impl_->note_queue(msg->payload);
+      if (events.work_pending) events.work_pending();
+      continue;
+    }
     // "<job id> <node>"
     const JobId id = to_i64(msg->payload.substr(0, msg->payload.find(' ')));
-    if (id > 0) on_cancel(id);
+    if (id > 0 && events.cancel_requested) events.cancel_requested(id);
   }
   co_await sub->closed();
   co_return Result<void>{};
@@ -1106,7 +1165,7 @@ Task<Result<HeartbeatReply>> RedisBroker::heartbeat(Context ctx, std::string nod
   if (!beat) co_return beat.error();
   reply.known = beat->integer() == 1;
   if (!reply.known) co_return reply;
-  auto queues = co_await m.all_queues(ctx);
+  auto queues = co_await m.all_queues(ctx, std::chrono::seconds(1));
   if (!queues) co_return queues.error();
   for (const std::string& queue : *queues) {
     const std::string k = m.qkey(queue);
@@ -1147,38 +1206,66 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
   Impl& m = *impl_;
   std::vector<Job> out;
   if (req.limit == 0) co_return out;
-  auto queues = co_await m.all_queues(ctx);
-  if (!queues) co_return queues.error();
-  // Candidates: jobs leased to the node, then (pull) pending jobs of its types.
-  std::map<std::string, std::vector<Candidate>> leased;
-  std::size_t wanted = req.limit;
-  for (const std::string& queue : *queues) {
-    auto held = co_await m.held_by(ctx, queue, req.node);
-    if (!held) co_return held.error();
-    for (Candidate& c : *held) {
-      if (c.member != "3" || wanted == 0) continue;  // leased, not yet running
-      c.member = "3";
-      leased[queue].push_back(std::move(c));
-      --wanted;
-    }
-  }
-  std::vector<std::pair<std::string, Candidate>> picked;
-  for (auto& [queue, cs] : leased)
-    for (Candidate& c : cs)
-      picked.emplace_back(queue, std::move(c));
-  if (req.pull_pending && wanted > 0 && !req.types.empty()) {
-    // Pulling nodes may run without a center: due jobs become pending here too.
+  const bool pull = req.pull_pending && !req.types.empty();
+  // Pulling nodes may run without a center: due jobs become pending here too (at
+  // most every 50 ms per broker: the centers do it on their ticks as well).
+  if (pull && m.promote_due_now()) {
     auto promoted = co_await promote_due(ctx);
     if (!promoted) co_return promoted.error();
-    std::map<std::string, std::vector<Candidate>> by_queue;
-    for (const std::string& queue : *queues) {
-      auto c = co_await m.pending(ctx, queue, req.types, wanted);
-      if (!c) co_return c.error();
-      for (Candidate& x : *c)
-        x.member = "0";
-      if (!c->empty()) by_queue[queue] = std::move(*c);
+  }
+  auto queues = co_await m.all_queues(ctx, std::chrono::seconds(1));
+  if (!queues) co_return queues.error();
+  // Candidates, one round trip per queue: jobs leased to the node, then (pull)
+  // pending jobs of its types.
+  std::vector<std::pair<std::string, Candidate>> picked;
+  std::map<std::string, std::vector<Candidate>> pending_by_queue;
+  std::size_t wanted = req.limit;
+  for (const std::string& queue : *queues) {
+    const std::string k = m.qkey(queue);
+    std::vector<Strings> cmds;
+    cmds.push_back(
+        strs("SRANDMEMBER", k + "leased:" + req.node, num(static_cast<std::int64_t>(wanted))));
+    if (pull)
+      for (const std::string& t : req.types)
+        cmds.push_back(strs("ZRANGE", k + "pending:" + t, "0",
+                            num(static_cast<std::int64_t>(wanted) - 1), "WITHSCORES"));
+    auto r = co_await m.batch(ctx, k, std::move(cmds), "claim candidates");
+    if (!r) co_return r.error();
+    for (const Reply& id : (*r)[0].elements()) {
+      if (wanted == 0) break;
+      Candidate c;
+      c.id = id.str();
+      c.member = "3";  // leased: the script checks it is still leased to this node
+      picked.emplace_back(queue, std::move(c));
+      --wanted;
     }
-    auto more = m.pick(std::move(by_queue), wanted, req.weights);
+    std::vector<Candidate> cs;
+    for (std::size_t t = 1; t < r->size(); ++t) {
+      const Reply& z = (*r)[t];
+      for (std::size_t i = 0; i + 1 < z.size(); i += 2) {
+        Candidate c;
+        c.member = z[i].str();
+        const std::size_t digits = c.member.find_first_not_of('0', c.member.find(':') + 1);
+        if (digits == std::string::npos) continue;
+        c.id = c.member.substr(digits);
+        c.score = std::strtod(z[i + 1].str().c_str(), nullptr);
+        c.type = req.types[t - 1];
+        cs.push_back(std::move(c));
+      }
+    }
+    if (!cs.empty()) {
+      // Best first across the types (the pending zsets' order: priority, then age).
+      std::sort(cs.begin(), cs.end(), [](const Candidate& x, const Candidate& y) {
+        return x.score != y.score ? x.score < y.score : x.member < y.member;
+      });
+      pending_by_queue[queue] = std::move(cs);
+    }
+  }
+  if (pull && wanted > 0) {
+    for (auto& [queue, cs] : pending_by_queue)
+      for (Candidate& c : cs)
+        c.member = "0";
+    auto more = m.pick(std::move(pending_by_queue), wanted, req.weights);
     picked.insert(picked.end(), std::make_move_iterator(more.begin()),
                   std::make_move_iterator(more.end()));
   }
@@ -1187,17 +1274,20 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
     by_queue[queue].push_back(&c);
   for (const auto& [queue, list] : by_queue) {
     const std::string k = m.qkey(queue);
-    Strings keys{k + "counts", k + "active", k + "node:" + req.node};
-    Strings args{num(req.lease.count()), req.node, num(static_cast<std::int64_t>(list.size()))};
+    Strings keys =
+        strs(k + "counts", k + "active", k + "node:" + req.node, k + "leased:" + req.node);
+    Strings args =
+        strs(num(req.lease.count()), req.node, num(static_cast<std::int64_t>(list.size())));
     for (const Candidate* c : list) {
-      keys.insert(keys.end(), {k + "job:" + c->id, k + "audit:" + c->id, k + "pending:" + c->type});
+      keys.insert(keys.end(), {k + "job:" + c->id, k + "audit:" + c->id, k + "pending:" + c->type,
+                               k + "spec:" + c->id});
       args.insert(args.end(), {c->id, c->member});
     }
     auto r = co_await m.eval(ctx, scripts().claim, std::move(keys), std::move(args), "claim");
     if (!r) co_return r.error();
     try {
-      for (const Reply& h : r->elements())
-        out.push_back(job_from_hash(h));
+      for (std::size_t i = 0; i + 1 < r->size(); i += 2)
+        out.push_back(job_from_hash((*r)[i], (*r)[i + 1].str()));
     } catch (const std::exception& e) {
       co_return m.fail(e.what());
     }

@@ -6,12 +6,17 @@
 //  - Job ids stay strings in Lua: an id can exceed 10^14, past which Lua 5.1 prints
 //    numbers in exponent form.
 //  - States are JobState's numbers; -1 stands for "none" (the enqueue's from).
-//  - A job's hash: id, spec (JSON, immutable), type, prio, maxatt, dl (deadline ms or ''),
-//    uk (unique key or ''), rb/rm/rx/rj (retry policy), state, att, node, cr (cancel
-//    requested), err, created, upd, ready, lease, fin ('' until finished), pm (its
-//    member in the pending zset), an (audit rows).
-//  - A pending member is "<ready ms, 15 digits>:<id>" under score -priority, so
-//    ZRANGE gives priority first, then readiness, then id.
+//  - A job's hash: id, type, prio, maxatt, dl (deadline ms or ''), uk (unique key or
+//    ''), state, att, node, cr (cancel requested), err, created, upd, ready, lease,
+//    fin ('' until finished), pm (its member in the pending zset). Short values, so
+//    Redis keeps it compact (listpack); the spec (JSON, with the payload, written once)
+//    is a string key of its own, <q>:spec:<id>.
+//  - A pending member is "<ready ms, 15 digits>:<id, 20 digits>" under score
+//    -priority, so ZRANGE gives priority first, then readiness, then id.
+//  - <q>:leased:<node> holds the jobs leased to a node and not yet claimed, so a
+//    claim finds them without reading every job the node holds.
+//  - Scripts that make jobs pending publish the queue's name on <prefix>:work
+//    (announce).
 #pragma once
 
 namespace orca::jobs::detail {
@@ -22,33 +27,58 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function audit(ckey, jkey, akey, from, to, node, attempt, at, err)
-  redis.call('APPEND', akey, cjson.encode({from, to, node, attempt, at, err}) .. '\n')
-  redis.call('HINCRBY', jkey, 'an', 1)
-  redis.call('HINCRBY', ckey, 'audit', 1)
+-- Changes to the queue's counts hash, applied once at the end (flush).
+local deltas = {}
+local function jstr(v)
+  if string.find(v, '^[%w%._:%- ]*$') then return '"' .. v .. '"' end
+  return cjson.encode(v)
 end
-local function count(ckey, from, to)
-  if from >= 0 then redis.call('HINCRBY', ckey, from, -1) end
-  redis.call('HINCRBY', ckey, to, 1)
+-- One audit row, a JSON array on its own line: from, to, node, attempt, at, error.
+local function audit(akey, from, to, node, attempt, at, err)
+  redis.call('APPEND', akey, '[' .. from .. ',' .. to .. ',' .. jstr(node) .. ',' .. attempt ..
+    ',' .. at .. ',' .. jstr(err) .. ']\n')
+  deltas['audit'] = (deltas['audit'] or 0) + 1
+end
+local function count(from, to)
+  if from >= 0 then deltas[from] = (deltas[from] or 0) - 1 end
+  deltas[to] = (deltas[to] or 0) + 1
+end
+local function flush(ckey)
+  for field, d in pairs(deltas) do
+    if d ~= 0 then redis.call('HINCRBY', ckey, field, d) end
+  end
+  deltas = {}
+end
+local function lines(text)
+  if not text then return 0 end
+  local _, n = string.gsub(text, '\n', '\n')
+  return n
 end
 local function pmember(ready, id)
-  return string.format('%015d:', ready) .. id
+  return string.format('%015d:', ready) .. string.rep('0', 20 - #id) .. id
+end
+-- Tells nodes waiting for work (<prefix>:work) that jobs became pending; the prefix
+-- is read off any of the queue's keys ("<prefix>:{queue}:...").
+local function announce(queue_key)
+  local prefix, queue = string.match(queue_key, '^(.-):{(.-)}')
+  redis.call('PUBLISH', prefix .. ':work', queue)
 end
 local function release_unique(ukey, uk, id)
   if uk ~= '' and redis.call('HGET', ukey, uk) == id then redis.call('HDEL', ukey, uk) end
 end
 )lua";
 
-// KEYS: unique, counts, all, delayed, then per job: job, audit, pending(type).
-// ARGV: n, then per job: id, type, prio, spec, uk, run_at ('' none), maxatt, dl, rb,
-// rm, rx, rj. Returns per job: id, duplicate (0/1).
+// KEYS: unique, counts, all, delayed, then per job: job, audit, pending(type), spec.
+// ARGV: n, then per job: id, type, prio, spec, uk, run_at ('' none), maxatt, dl.
+// Returns per job: id, duplicate (0/1).
 inline constexpr const char* kEnqueue = R"lua(
 local now = now_ms()
 local n = tonumber(ARGV[1])
 local out = {}
+local fresh = false
 for i = 1, n do
-  local k = 4 + (i - 1) * 3
-  local a = 1 + (i - 1) * 12
+  local k = 4 + (i - 1) * 4
+  local a = 1 + (i - 1) * 8
   local id, typ, prio, spec, uk, run_at = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
     ARGV[a + 5], ARGV[a + 6]
   local existing = false
@@ -60,11 +90,10 @@ for i = 1, n do
     local ready, state = now, 0
     if run_at ~= '' and tonumber(run_at) > now then ready, state = tonumber(run_at), 1 end
     local pm = pmember(ready, id)
-    redis.call('HSET', KEYS[k + 1], 'id', id, 'spec', spec, 'type', typ, 'prio', prio,
-      'maxatt', ARGV[a + 7], 'dl', ARGV[a + 8], 'uk', uk, 'rb', ARGV[a + 9], 'rm', ARGV[a + 10],
-      'rx', ARGV[a + 11], 'rj', ARGV[a + 12], 'state', state, 'att', 0, 'node', '', 'cr', 0,
-      'err', '', 'created', now, 'upd', now, 'ready', ready, 'lease', 0, 'fin', '', 'pm', pm,
-      'an', 0)
+    redis.call('SET', KEYS[k + 4], spec)
+    redis.call('HSET', KEYS[k + 1], 'id', id, 'type', typ, 'prio', prio, 'maxatt', ARGV[a + 7],
+      'dl', ARGV[a + 8], 'uk', uk, 'state', state, 'att', 0, 'node', '', 'cr', 0, 'err', '',
+      'created', now, 'upd', now, 'ready', ready, 'lease', 0, 'fin', '', 'pm', pm)
     if state == 0 then
       redis.call('ZADD', KEYS[k + 3], -tonumber(prio), pm)
     else
@@ -72,17 +101,20 @@ for i = 1, n do
     end
     redis.call('ZADD', KEYS[3], id, id)
     if uk ~= '' then redis.call('HSET', KEYS[1], uk, id) end
-    count(KEYS[2], -1, state)
-    audit(KEYS[2], KEYS[k + 1], KEYS[k + 2], -1, state, '', 0, now, '')
+    count(-1, state)
+    audit(KEYS[k + 2], -1, state, '', 0, now, '')
     out[#out + 1] = id
     out[#out + 1] = 0
+    if state == 0 then fresh = true end
   end
 end
+flush(KEYS[2])
+if fresh then announce(KEYS[2]) end
 return out
 )lua";
 
 // KEYS: job, audit, counts, unique, pending(type), delayed, active, node set(node),
-// finished, cancels. ARGV: id, node (as read before), cancel channel.
+// finished, cancels, leased(node). ARGV: id, node (as read before), cancel channel.
 // Returns the state after, -1 not found, -2 finished, -3 the node changed (read again).
 inline constexpr const char* kCancel = R"lua(
 local now = now_ms()
@@ -96,7 +128,8 @@ if state == 4 then
   if f[4] ~= '1' then
     redis.call('HSET', KEYS[1], 'cr', 1, 'upd', now)
     redis.call('HSET', KEYS[10], id, node)
-    audit(KEYS[3], KEYS[1], KEYS[2], 4, 4, node, att, now, 'cancel requested')
+    audit(KEYS[2], 4, 4, node, att, now, 'cancel requested')
+    flush(KEYS[3])
     redis.call('PUBLISH', ARGV[3], id .. ' ' .. node)
   end
   return 4
@@ -106,12 +139,14 @@ elseif state == 1 or state == 2 then redis.call('ZREM', KEYS[6], id)
 elseif state == 3 then
   redis.call('ZREM', KEYS[7], id)
   redis.call('SREM', KEYS[8], id)
+  redis.call('SREM', KEYS[11], id)
 end
 redis.call('HSET', KEYS[1], 'state', 7, 'upd', now, 'fin', now, 'lease', 0, 'cr', 0)
 redis.call('ZADD', KEYS[9], now, id)
 release_unique(KEYS[4], f[6], id)
-count(KEYS[3], state, 7)
-audit(KEYS[3], KEYS[1], KEYS[2], state, 7, node, att, now, 'cancelled')
+count(state, 7)
+audit(KEYS[2], state, 7, node, att, now, 'cancelled')
+flush(KEYS[3])
 return 7
 )lua";
 
@@ -134,12 +169,15 @@ redis.call('HSET', KEYS[1], 'state', 0, 'att', 0, 'node', '', 'upd', now, 'ready
 redis.call('ZADD', KEYS[5], -tonumber(f[2]), pm)
 redis.call('ZREM', KEYS[6], id)
 redis.call('ZREM', KEYS[7], id)
-count(KEYS[3], state, 0)
-audit(KEYS[3], KEYS[1], KEYS[2], state, 0, '', 0, now, 'requeued')
+count(state, 0)
+audit(KEYS[2], state, 0, '', 0, now, 'requeued')
+flush(KEYS[3])
+announce(KEYS[3])
 return 0
 )lua";
 
-// KEYS: counts, active, then per assignment: job, audit, pending(type), node set.
+// KEYS: counts, active, then per assignment: job, audit, pending(type), node set,
+// leased(node).
 // ARGV: lease ms, n, then per assignment: id, attempt seen, node, start (0/1).
 // Returns the ids assigned.
 inline constexpr const char* kAssign = R"lua(
@@ -148,7 +186,7 @@ local lease = now + tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
 local out = {}
 for i = 1, n do
-  local k = 2 + (i - 1) * 4
+  local k = 2 + (i - 1) * 5
   local a = 2 + (i - 1) * 4
   local id, seen, node, start = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4])
   local f = redis.call('HMGET', KEYS[k + 1], 'state', 'att', 'pm')
@@ -161,17 +199,20 @@ for i = 1, n do
       'att', att)
     redis.call('ZADD', KEYS[2], lease, id)
     redis.call('SADD', KEYS[k + 4], id)
-    count(KEYS[1], 0, to)
-    audit(KEYS[1], KEYS[k + 1], KEYS[k + 2], 0, to, node, att, now, '')
+    if to == 3 then redis.call('SADD', KEYS[k + 5], id) end
+    count(0, to)
+    audit(KEYS[k + 2], 0, to, node, att, now, '')
     out[#out + 1] = id
   end
 end
+flush(KEYS[1])
 return out
 )lua";
 
-// KEYS: counts, active, node set, then per job: job, audit, pending(type).
+// KEYS: counts, active, node set, leased(node), then per job: job, audit,
+// pending(type), spec.
 // ARGV: lease ms, node, n, then per job: id, expected state (0 pending, 3 leased).
-// Returns, per job taken, its hash as HGETALL gives it.
+// Returns, per job taken, its hash as HGETALL gives it and its spec.
 inline constexpr const char* kClaim = R"lua(
 local now = now_ms()
 local lease = now + tonumber(ARGV[1])
@@ -179,23 +220,25 @@ local node = ARGV[2]
 local n = tonumber(ARGV[3])
 local out = {}
 for i = 1, n do
-  local k = 3 + (i - 1) * 3
+  local k = 4 + (i - 1) * 4
   local a = 3 + (i - 1) * 2
   local id, expect = ARGV[a + 1], ARGV[a + 2]
   local f = redis.call('HMGET', KEYS[k + 1], 'state', 'node', 'att', 'pm')
   if f[1] == expect and (expect == '0' or f[2] == node) then
     local from = tonumber(f[1])
-    if from == 0 then redis.call('ZREM', KEYS[k + 3], f[4]) end
+    if from == 0 then redis.call('ZREM', KEYS[k + 3], f[4]) else redis.call('SREM', KEYS[4], id) end
     local att = tonumber(f[3]) + 1
     redis.call('HSET', KEYS[k + 1], 'state', 4, 'node', node, 'lease', lease, 'upd', now,
       'att', att)
     redis.call('ZADD', KEYS[2], lease, id)
     redis.call('SADD', KEYS[3], id)
-    count(KEYS[1], from, 4)
-    audit(KEYS[1], KEYS[k + 1], KEYS[k + 2], from, 4, node, att, now, '')
+    count(from, 4)
+    audit(KEYS[k + 2], from, 4, node, att, now, '')
     out[#out + 1] = redis.call('HGETALL', KEYS[k + 1])
+    out[#out + 1] = redis.call('GET', KEYS[k + 4])
   end
 end
+flush(KEYS[1])
 return out
 )lua";
 
@@ -207,6 +250,7 @@ inline constexpr const char* kComplete = R"lua(
 local now = now_ms()
 local n = tonumber(ARGV[1])
 local out = {}
+local handed_back = false
 for i = 1, n do
   local k = 7 + (i - 1) * 4
   local a = 1 + (i - 1) * 6
@@ -236,28 +280,32 @@ for i = 1, n do
     redis.call('ZREM', KEYS[2], id)
     redis.call('SREM', KEYS[k + 3], id)
     if cancel then redis.call('HDEL', KEYS[7], id) end
-    local e = err
-    if e == '' then e = redis.call('HGET', jk, 'err') end
+    -- An empty error keeps the job's last one.
+    local e = {}
+    if err ~= '' then e = {'err', err} end
     if to >= 5 then
-      redis.call('HSET', jk, 'state', to, 'upd', now, 'fin', now, 'lease', 0, 'cr', 0, 'err', e)
+      redis.call('HSET', jk, 'state', to, 'upd', now, 'fin', now, 'lease', 0, 'cr', 0, unpack(e))
       redis.call('ZADD', KEYS[3], now, id)
       if to == 6 or to == 8 then redis.call('ZADD', KEYS[4], id, id) end
       release_unique(KEYS[5], f[7], id)
     elseif to == 2 then
       redis.call('HSET', jk, 'state', 2, 'node', '', 'upd', now, 'ready', ready, 'lease', 0,
-        'err', e)
+        unpack(e))
       redis.call('ZADD', KEYS[6], ready, id)
     else
       local pm = pmember(ready, id)
       redis.call('HSET', jk, 'state', 0, 'node', '', 'att', att, 'upd', now, 'ready', ready,
-        'lease', 0, 'err', e, 'pm', pm)
+        'lease', 0, 'pm', pm, unpack(e))
       redis.call('ZADD', KEYS[k + 4], -tonumber(f[8]), pm)
+      handed_back = true
     end
-    count(KEYS[1], 4, to)
-    audit(KEYS[1], jk, ak, 4, to, out_node, att, now, err)
+    count(4, to)
+    audit(ak, 4, to, out_node, att, now, err)
     out[#out + 1] = to
   end
 end
+flush(KEYS[1])
+if handed_back then announce(KEYS[1]) end
 return out
 )lua";
 
@@ -280,12 +328,14 @@ for i = 1, n do
       redis.call('ZREM', KEYS[2], id)
       redis.call('HSET', KEYS[k + 1], 'state', 0, 'node', '', 'upd', now, 'pm', pm)
       redis.call('ZADD', KEYS[k + 3], -tonumber(f[4]), pm)
-      count(KEYS[1], state, 0)
-      audit(KEYS[1], KEYS[k + 1], KEYS[k + 2], state, 0, '', tonumber(f[2]), now, '')
+      count(state, 0)
+      audit(KEYS[k + 2], state, 0, '', tonumber(f[2]), now, '')
       moved = moved + 1
     end
   end
 end
+flush(KEYS[1])
+if moved > 0 then announce(KEYS[1]) end
 return moved
 )lua";
 
@@ -293,14 +343,15 @@ return moved
 // leased -> pending; running -> cancelled (cancel requested), dead (attempts
 // exhausted) or retrying after the delay given.
 // KEYS: counts, active, delayed, finished, dead, unique, cancels, then per job: job,
-// audit, pending(type), node set(node). ARGV: n, then per job: id, node, only if
-// expired (0/1), retry delay ms, reason. Returns how many moved.
+// audit, pending(type), node set(node), leased(node). ARGV: n, then per job: id,
+// node, only if expired (0/1), retry delay ms, reason. Returns how many moved.
 inline constexpr const char* kReclaim = R"lua(
 local now = now_ms()
 local n = tonumber(ARGV[1])
 local moved = 0
+local pending = false
 for i = 1, n do
-  local k = 7 + (i - 1) * 4
+  local k = 7 + (i - 1) * 5
   local a = 1 + (i - 1) * 5
   local id, node, only_expired, delay, why = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     tonumber(ARGV[a + 4]), ARGV[a + 5]
@@ -312,6 +363,7 @@ for i = 1, n do
     local att = tonumber(f[3])
     redis.call('ZREM', KEYS[2], id)
     redis.call('SREM', KEYS[k + 4], id)
+    redis.call('SREM', KEYS[k + 5], id)
     redis.call('HDEL', KEYS[7], id)
     local to, out_node = 0, ''
     if state == 3 then
@@ -319,6 +371,7 @@ for i = 1, n do
       redis.call('HSET', jk, 'state', 0, 'node', '', 'upd', now, 'ready', now, 'lease', 0,
         'err', why, 'pm', pm)
       redis.call('ZADD', KEYS[k + 3], -tonumber(f[8]), pm)
+      pending = true
     elseif f[4] == '1' or att >= tonumber(f[5]) then
       to, out_node = 8, node
       if f[4] == '1' then to = 7 end
@@ -332,11 +385,13 @@ for i = 1, n do
         'err', why)
       redis.call('ZADD', KEYS[3], now + delay, id)
     end
-    count(KEYS[1], state, to)
-    audit(KEYS[1], jk, KEYS[k + 2], state, to, out_node, att, now, why)
+    count(state, to)
+    audit(KEYS[k + 2], state, to, out_node, att, now, why)
     moved = moved + 1
   end
 end
+flush(KEYS[1])
+if pending then announce(KEYS[1]) end
 return moved
 )lua";
 
@@ -361,25 +416,26 @@ end
 return cancels
 )lua";
 
-// Deletes finished jobs with their trails.
-// KEYS: counts, finished, dead, all, then per job: job, audit. ARGV: n, ids...
+// Deletes finished jobs with their specs and trails.
+// KEYS: counts, finished, dead, all, then per job: job, audit, spec. ARGV: n, ids...
 // Returns {jobs deleted, audit rows deleted}.
 inline constexpr const char* kTrim = R"lua(
 local n = tonumber(ARGV[1])
 local jobs, rows = 0, 0
 for i = 1, n do
   local id = ARGV[1 + i]
-  local jk = KEYS[4 + (i - 1) * 2 + 1]
-  local f = redis.call('HMGET', jk, 'state', 'an')
-  if f[1] and tonumber(f[1]) >= 5 then
-    redis.call('DEL', jk, KEYS[4 + (i - 1) * 2 + 2])
+  local jk, ak = KEYS[4 + (i - 1) * 3 + 1], KEYS[4 + (i - 1) * 3 + 2]
+  local state = redis.call('HGET', jk, 'state')
+  if state and tonumber(state) >= 5 then
+    local n = lines(redis.call('GET', ak))
+    redis.call('DEL', jk, ak, KEYS[4 + (i - 1) * 3 + 3])
     redis.call('ZREM', KEYS[2], id)
     redis.call('ZREM', KEYS[3], id)
     redis.call('ZREM', KEYS[4], id)
-    redis.call('HINCRBY', KEYS[1], f[1], -1)
-    redis.call('HINCRBY', KEYS[1], 'audit', -tonumber(f[2] or 0))
+    redis.call('HINCRBY', KEYS[1], state, -1)
+    redis.call('HINCRBY', KEYS[1], 'audit', -n)
     jobs = jobs + 1
-    rows = rows + tonumber(f[2] or 0)
+    rows = rows + n
   end
 end
 return {jobs, rows}
@@ -394,18 +450,17 @@ local dropped = 0
 local i = 1
 while dropped < want and KEYS[1 + (i - 1) * 2 + 1] do
   local jk, ak = KEYS[1 + (i - 1) * 2 + 1], KEYS[1 + (i - 1) * 2 + 2]
-  local an = tonumber(redis.call('HGET', jk, 'an') or 0)
+  local text = redis.call('GET', ak)
+  local an = lines(text)
   if an > 0 then
     local take = math.min(an, want - dropped)
     if take == an then
       redis.call('DEL', ak)
     else
-      local text = redis.call('GET', ak) or ''
       local pos = 0
       for _ = 1, take do pos = string.find(text, '\n', pos + 1, true) end
       redis.call('SET', ak, string.sub(text, pos + 1))
     end
-    redis.call('HINCRBY', jk, 'an', -take)
     redis.call('HINCRBY', KEYS[1], 'audit', -take)
     dropped = dropped + take
   end

@@ -156,6 +156,11 @@ struct PeriodicEntry {
   WallClock::time_point next_run{};
 };
 
+struct BrokerEvents {
+  std::function<void(JobId)> cancel_requested;
+  std::function<void()> work_pending;
+};
+
 class Broker {
  public:
   virtual ~Broker() = default;
@@ -223,11 +228,12 @@ class Broker {
   virtual Task<Result<std::vector<Result<JobState>>>> complete(
       Context ctx, std::vector<Completion> completions) = 0;
 
-  // Cancel requests pushed as they are made, for brokers that can (Redis pub/sub):
-  // calls on_cancel(job) for each (from the watching task; the job may run on any
-  // node) until ctx is done, then returns. The default returns not_supported at once:
-  // nodes then learn of cancellations at their next heartbeat.
-  virtual Task<Result<void>> watch_cancels(Context ctx, std::function<void(JobId)> on_cancel);
+  // Events pushed as they happen, for brokers that can (Redis pub/sub), until ctx is
+  // done: a cancel request for a running job (it may run on any node), and "jobs
+  // became pending" (worth claiming now rather than at the next poll). Called from
+  // the watching task. The default returns not_supported at once: nodes then learn
+  // of cancellations at their next heartbeat and of work at their next poll.
+  virtual Task<Result<void>> watch(Context ctx, BrokerEvents events);
 
   // The last broker_failure's description (e.g. SQLite's message). Thread-safe.
   virtual std::string last_failure() const = 0;

@@ -10,12 +10,14 @@
 // skips any another node took meanwhile. The registry (job-id counter, queue numbers,
 // nodes, periodic entries) lives under `<prefix>:{<prefix>}:`.
 //
-//   <q>:job:<id>        hash: the spec (JSON, written once) and the mutable state
+//   <q>:job:<id>        hash: the job's state (short fields: Redis keeps it compact)
+//   <q>:spec:<id>       string: the spec with its payload (JSON, written once)
 //   <q>:audit:<id>      string: the job's audit trail, one JSON line per change
 //   <q>:pending:<type>  zset: pending jobs of a type, by priority then age
 //   <q>:delayed         zset: scheduled and retrying jobs, by the time they are due
 //   <q>:active          zset: leased and running jobs, by lease expiry
 //   <q>:node:<node>     set: the jobs leased to or running on a node
+//   <q>:leased:<node>   set: the jobs leased to a node, not yet claimed
 //   <q>:finished        zset: finished jobs, by the time they finished (retention)
 //   <q>:dead            zset: failed and dead jobs (the dead-letter set)
 //   <q>:all             zset: every job of the queue, for listing
@@ -30,9 +32,10 @@
 // depend on the clocks of the machines that run nodes. Deadlines and run_at times are
 // the producers' wall-clock times, as with SQLite.
 //
-// Cancellation: cancel() of a running job also publishes on `<prefix>:cancel`; nodes
-// (Node::run watches it through watch_cancels) cancel the handler at once instead of
-// at their next heartbeat.
+// Events: cancel() of a running job publishes on `<prefix>:cancel`, and scripts that
+// make jobs pending publish on `<prefix>:work`; nodes (Node::run watches both
+// through watch()) cancel the handler at once instead of at their next heartbeat,
+// and claim at once instead of at their next poll.
 //
 // Errors: errc::broker_failure when Redis cannot be reached or answers with an error
 // (last_failure() has its text), besides the contract's errors. No call is retried
@@ -96,8 +99,9 @@ class RedisBroker final : public Broker {
   Task<Result<std::vector<Job>>> claim(Context ctx, ClaimRequest req) override;
   Task<Result<std::vector<Result<JobState>>>> complete(
       Context ctx, std::vector<Completion> completions) override;
-  // Subscribes to `<prefix>:cancel` (and resubscribes after Redis comes back).
-  Task<Result<void>> watch_cancels(Context ctx, std::function<void(JobId)> on_cancel) override;
+  // Subscribes to `<prefix>:cancel` and `<prefix>:work` (and resubscribes after Redis
+  // comes back).
+  Task<Result<void>> watch(Context ctx, BrokerEvents events) override;
   std::string last_failure() const override;
 
   const RedisBrokerOptions& options() const noexcept { return options_; }
