@@ -1,0 +1,696 @@
+// The Redis broker with real processes: each test starts its own redis-server and
+// orca_jobs_redis_worker processes (redis_worker.cpp: a pulling node and a PullPolicy
+// center each), produces and inspects through a RedisBroker of its own, and ends
+// every process by its PID. Outcomes only, never timings: each wait is a bounded
+// poll under a generous guard.
+//
+// What a worker ran comes from its event log (one "S|E|X <id> <attempt>" line per
+// handler start, success and cancellation, each one write() with O_APPEND, so it is
+// exact up to a SIGKILL): executions and duplicates are counted from the logs, not
+// from the broker that is under test.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+#include "jobs_test_support.hpp"
+#include "orca/jobs/redis_broker.hpp"
+#include "orca/redis/client.hpp"
+#include "support/redis_server.hpp"
+
+namespace orca::jobs::testing {
+namespace {
+
+using S = JobState;
+
+// Scenario 1's size. Sanitizer builds (scripts/test runs the jobs tests under TSan)
+// are 5-20x slower, so they run a tenth of it to keep that step quick; the
+// environment variable ORCA_REDIS_PROCESS_JOBS overrides both.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr std::size_t kDefaultJobs = 10'000;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr std::size_t kDefaultJobs = 10'000;
+#else
+constexpr std::size_t kDefaultJobs = 100'000;
+#endif
+#else
+constexpr std::size_t kDefaultJobs = 100'000;
+#endif
+
+std::size_t scale_jobs() {
+  if (const char* env = std::getenv("ORCA_REDIS_PROCESS_JOBS"); env != nullptr && *env != '\0')
+    return static_cast<std::size_t>(std::strtoull(env, nullptr, 10));
+  return kDefaultJobs;
+}
+
+// A guard against hangs only: passing runs finish far sooner (scenario 1 under TSan
+// included); ctest's own limit per test is 300 s.
+Context process_guard() {
+  auto [ctx, cancel] = with_timeout(background(), 240s);
+  (void)cancel;  // the timer holds the context until it fires
+  return ctx;
+}
+
+// --- worker processes ------------------------------------------------------------
+
+struct WorkerSpec {
+  std::string node;
+  int concurrency = 8;
+  std::chrono::milliseconds lease{4000};  // kill -9: the jobs come back within it
+  std::chrono::milliseconds heartbeat{250};
+  std::chrono::milliseconds node_timeout{3000};
+  std::chrono::milliseconds grace{10'000};
+  bool effects = false;
+};
+
+struct Worker {
+  std::string node;
+  pid_t pid = -1;
+  std::string log;  // its event log
+  std::string out;  // its stdout and stderr
+};
+
+// One event of a worker's log.
+struct Event {
+  char tag = 0;  // S started, E succeeded, X cancelled
+  JobId id = 0;
+  int attempt = 0;
+  std::string node;
+};
+
+// The worker processes of one test. Each is stopped by its PID; whatever is still
+// running when the test ends (a failed assertion) is killed, so no process outlives
+// its test.
+class Workers {
+ public:
+  Workers(std::string url, std::filesystem::path dir)
+      : url_(std::move(url)), dir_(std::move(dir)) {}
+  Workers(const Workers&) = delete;
+  Workers& operator=(const Workers&) = delete;
+  ~Workers() {
+    for (Worker& w : workers_)
+      if (w.pid > 0) kill9(w);
+  }
+
+  Worker& start(const WorkerSpec& spec) {
+    Worker w;
+    w.node = spec.node;
+    w.log = (dir_ / (spec.node + ".events")).string();
+    w.out = (dir_ / (spec.node + ".out")).string();
+    std::vector<std::string> argv = {
+        ORCA_JOBS_REDIS_WORKER, "--url", url_, "--node", spec.node, "--log", w.log};
+    const std::pair<const char*, std::int64_t> numbers[] = {
+        {"--concurrency", spec.concurrency},
+        {"--lease", spec.lease.count()},
+        {"--heartbeat", spec.heartbeat.count()},
+        {"--node-timeout", spec.node_timeout.count()},
+        {"--grace", spec.grace.count()}};
+    for (const auto& [flag, value] : numbers) {
+      argv.emplace_back(flag);
+      argv.push_back(std::to_string(value));
+    }
+    if (spec.effects) argv.emplace_back("--effects");
+    // spawn() prepares everything before fork and closes the test's descriptors
+    // (the runtime's epoll, sockets) in the child.
+    w.pid = orca_test::redis_detail::spawn(argv, dir_.string(), w.out);
+    if (w.pid < 0) throw std::runtime_error("fork failed");
+    workers_.push_back(std::move(w));
+    return workers_.back();
+  }
+
+  // SIGTERM, then waits for the graceful shutdown (bounded). The exit status, or -1
+  // if it had to be killed.
+  int terminate(Worker& w) {
+    if (w.pid <= 0) return -1;
+    ::kill(w.pid, SIGTERM);
+    int status = 0;
+    if (!orca_test::redis_detail::reap_within(w.pid, 60s, &status)) {
+      kill9(w);
+      return -1;
+    }
+    w.pid = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  void kill9(Worker& w) {
+    if (w.pid <= 0) return;
+    ::kill(w.pid, SIGKILL);
+    orca_test::redis_detail::reap_within(w.pid, 10s);
+    w.pid = -1;
+  }
+  // True while the process has not exited.
+  bool alive(const Worker& w) const {
+    int status = 0;
+    return w.pid > 0 && ::waitpid(w.pid, &status, WNOHANG) == 0;
+  }
+
+  std::deque<Worker>& all() { return workers_; }
+
+ private:
+  std::string url_;
+  std::filesystem::path dir_;
+  std::deque<Worker> workers_;  // a deque: start() hands out references that stay valid
+};
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<Event> read_events(const Worker& w) {
+  std::vector<Event> out;
+  std::istringstream in(file_text(w.log));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    Event e;
+    e.node = w.node;
+    if (fields >> e.tag >> e.id >> e.attempt) out.push_back(e);
+  }
+  return out;
+}
+
+std::vector<Event> read_all_events(std::deque<Worker>& workers) {
+  std::vector<Event> out;
+  for (const Worker& w : workers) {
+    auto events = read_events(w);
+    out.insert(out.end(), events.begin(), events.end());
+  }
+  return out;
+}
+
+// Per job: how many times each tag occurred.
+std::map<JobId, std::map<char, int>> tally(const std::vector<Event>& events) {
+  std::map<JobId, std::map<char, int>> out;
+  for (const Event& e : events)
+    ++out[e.id][e.tag];
+  return out;
+}
+
+int times(const std::map<JobId, std::map<char, int>>& runs, JobId id, char tag) {
+  auto job = runs.find(id);
+  if (job == runs.end()) return 0;
+  auto n = job->second.find(tag);
+  return n == job->second.end() ? 0 : n->second;
+}
+
+// Jobs a log shows started and neither finished nor cancelled.
+std::set<JobId> in_flight(const std::vector<Event>& events) {
+  std::set<JobId> out;
+  for (const Event& e : events) {
+    if (e.tag == 'S')
+      out.insert(e.id);
+    else
+      out.erase(e.id);
+  }
+  return out;
+}
+
+std::string outputs(std::deque<Worker>& workers) {
+  std::string text;
+  for (const Worker& w : workers)
+    text += "--- " + w.node + ":\n" + file_text(w.out);
+  return text;
+}
+
+// --- the test's side of Redis ------------------------------------------------------
+
+Task<std::unique_ptr<RedisBroker>> connect_broker(Context ctx, std::string url) {
+  RedisBrokerOptions o;
+  o.url = std::move(url);
+  std::string why;
+  auto broker = co_await RedisBroker::connect(ctx, std::move(o), &why);
+  EXPECT_TRUE(broker.has_value()) << why;
+  co_return broker ? std::move(*broker) : nullptr;
+}
+
+std::string describe(const std::map<JobState, std::int64_t>& t) {
+  std::string out;
+  for (const auto& [s, n] : t)
+    out += std::string(to_string(s)) + "=" + std::to_string(n) + " ";
+  return out.empty() ? "no jobs" : out;
+}
+
+std::string trail_text(const std::vector<AuditEntry>& trail) {
+  std::string out;
+  for (const AuditEntry& e : trail)
+    out += std::string(e.from ? to_string(*e.from) : "-") + "->" + std::string(to_string(e.to)) +
+           " node=" + e.node + " attempt=" + std::to_string(e.attempt) +
+           (e.error.empty() ? "" : " (" + e.error + ")") + "; ";
+  return out;
+}
+
+// What holds the jobs up, for a failure message: the nodes, and a few live jobs with
+// their audit trails.
+Task<std::string> diagnose(Broker& broker, Context ctx) {
+  std::string out;
+  auto nodes = co_await broker.nodes(ctx);
+  if (nodes)
+    for (const NodeInfo& n : *nodes)
+      out += "node " + n.id + ": " + std::string(to_string(n.state)) +
+             " active=" + std::to_string(n.active) + " load=" + std::to_string(n.load) + "\n";
+  for (JobState state : {S::kRunning, S::kLeased, S::kPending, S::kRetrying, S::kScheduled}) {
+    JobFilter filter;
+    filter.state = state;
+    filter.limit = 5;
+    auto jobs = co_await broker.list(ctx, filter);
+    if (!jobs) continue;
+    for (const Job& job : *jobs) {
+      const auto lease_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(job.lease_until - WallClock::now())
+              .count();
+      out += "job " + std::to_string(job.id) + ": " + std::string(to_string(job.state)) +
+             " node=" + job.node + " attempt=" + std::to_string(job.attempt) +
+             " lease_in=" + std::to_string(lease_ms) + "ms\n  trail: ";
+      auto trail = co_await broker.audit(ctx, job.id);
+      if (trail) out += trail_text(*trail);
+      out += "\n";
+    }
+  }
+  co_return out;
+}
+
+// Polls until `want` jobs succeeded and none is live. If that takes longer than a
+// hang bound (short of the guard, so Redis can still be asked), records a failure
+// that says which jobs are stuck where. The last totals seen.
+Task<std::map<JobState, std::int64_t>> wait_all_succeeded(Broker& broker, Context ctx,
+                                                          std::int64_t want) {
+  auto [bounded, release] = with_timeout(ctx, 150s);
+  std::map<JobState, std::int64_t> t;
+  for (;;) {
+    auto stats = co_await broker.queues(bounded);
+    if (stats) {  // else Redis is not back yet: ask again
+      t.clear();
+      for (const QueueStats& q : *stats)
+        for (const auto& [state, n] : q.counts)
+          t[state] += n;
+      std::int64_t live = 0;
+      for (const auto& [state, n] : t)
+        if (is_live(state)) live += n;
+      if (t[S::kSucceeded] >= want && live == 0) break;
+    }
+    if (bounded.is_done()) {
+      std::string why = co_await diagnose(broker, ctx);
+      ADD_FAILURE() << "jobs still live after the hang bound; last totals seen: " << describe(t)
+                    << "; last broker failure: " << broker.last_failure() << "\n"
+                    << why;
+      break;
+    }
+    co_await sleep_for(bounded, 50ms);
+  }
+  release();
+  co_return t;
+}
+
+// Polls until the node is registered alive.
+Task<bool> wait_node_alive(Broker& broker, Context ctx, std::string node) {
+  for (;;) {
+    auto nodes = co_await broker.nodes(ctx);
+    if (nodes)
+      for (const NodeInfo& n : *nodes)
+        if (n.id == node && n.state == NodeState::kAlive) co_return true;
+    if (ctx.is_done()) co_return false;
+    co_await sleep_for(ctx, 20ms);
+  }
+}
+
+JobSpec work(int ms, int max_attempts = 20) {
+  JobSpec s = spec("work", std::to_string(ms));
+  s.retry.max_attempts = max_attempts;  // kills and outages fail attempts; none may die
+  s.retry.base_delay = 10ms;
+  s.retry.max_delay = 100ms;
+  return s;
+}
+
+// Enqueues until acknowledged (Redis may be coming back): the ids.
+Task<std::vector<JobId>> enqueue_acked(Broker& broker, Context ctx, std::vector<JobSpec> specs) {
+  for (;;) {
+    std::vector<JobSpec> copy = specs;
+    auto added = co_await broker.enqueue(ctx, std::move(copy));
+    if (added) {
+      std::vector<JobId> ids;
+      for (const EnqueueResult& r : *added)
+        ids.push_back(r.id);
+      co_return ids;
+    }
+    if (ctx.is_done()) co_return std::vector<JobId>{};
+    co_await sleep_for(ctx, 20ms);
+  }
+}
+
+#define ORCA_REQUIRE_REDIS() \
+  if (!orca_test::RedisServer::available()) GTEST_SKIP() << "redis-server is not on PATH"
+
+// 1. N jobs (100,000; a tenth under sanitizers), each with a unique key, on three
+// node processes of concurrency 50: every job succeeds. Executions are counted per
+// job from the logs: delivery is at least once, so a job may run twice (e.g. a node
+// declared dead under load); the handler's side effect is idempotent by the unique
+// key, so it is applied exactly once per key whatever the executions.
+TEST(RedisProcesses, HundredThousandJobsOnThreeNodesAllComplete) {
+  ORCA_REQUIRE_REDIS();
+  orca_test::RedisServer server;
+  ASSERT_TRUE(server.running()) << server.error();
+  TempDir dir;
+  const std::size_t n = scale_jobs();
+  Workers workers(server.url(), dir.path());
+  for (int i = 1; i <= 3; ++i) {
+    WorkerSpec w;
+    w.node = "bulk-" + std::to_string(i);
+    w.concurrency = 50;
+    w.effects = true;
+    workers.start(w);
+  }
+  std::vector<JobId> ids;
+  std::map<JobState, std::int64_t> final_totals;
+  std::string effects_applied;
+  std::int64_t effect_keys = -1;
+  const auto started = std::chrono::steady_clock::now();
+  orca::run([&]() -> Task<void> {
+    Context guard = process_guard();
+    auto broker = co_await connect_broker(guard, server.url());
+    if (!broker) co_return;
+    constexpr std::size_t kBatch = 1000;
+    for (std::size_t first = 0; first < n && !guard.is_done(); first += kBatch) {
+      std::vector<JobSpec> batch;
+      for (std::size_t i = first; i < std::min(n, first + kBatch); ++i) {
+        JobSpec s = work(0);
+        s.unique_key = "key-" + std::to_string(i);
+        batch.push_back(std::move(s));
+      }
+      auto added = co_await enqueue_acked(*broker, guard, std::move(batch));
+      ids.insert(ids.end(), added.begin(), added.end());
+    }
+    final_totals = co_await wait_all_succeeded(*broker, guard, static_cast<std::int64_t>(n));
+    co_await broker->closed();
+    const redis::RedisUrl url = redis::RedisUrl::loopback(server.port());
+    auto client = co_await redis::Client::connect(guard, url);
+    if (!client) co_return;
+    std::vector<std::string> get_count = {"GET", "orca:effects"};
+    auto count = co_await client->command(guard, std::move(get_count));
+    if (count) effects_applied = count->str();
+    std::vector<std::string> dbsize = {"EVAL", "return #redis.call('KEYS', ARGV[1])", "0",
+                                       "orca:effect:*"};
+    auto keys = co_await client->command(guard, std::move(dbsize));
+    if (keys) effect_keys = keys->integer();
+    co_await client->closed();
+  });
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  for (Worker& w : workers.all())
+    EXPECT_EQ(workers.terminate(w), 0) << w.node << " did not shut down cleanly\n"
+                                       << file_text(w.out);
+
+  ASSERT_EQ(ids.size(), n) << "enqueues acknowledged";
+  EXPECT_EQ(std::set<JobId>(ids.begin(), ids.end()).size(), n) << "ids given twice";
+  EXPECT_EQ(final_totals[S::kSucceeded], static_cast<std::int64_t>(n))
+      << describe(final_totals) << "\n"
+      << outputs(workers.all());
+  const auto runs = tally(read_all_events(workers.all()));
+  std::size_t executions = 0;
+  std::size_t duplicates = 0;
+  std::size_t never_succeeded = 0;
+  for (JobId id : ids) {
+    const int started_times = times(runs, id, 'S');
+    const int succeeded_times = times(runs, id, 'E');
+    executions += static_cast<std::size_t>(started_times);
+    if (started_times > 1) duplicates += static_cast<std::size_t>(started_times - 1);
+    if (succeeded_times == 0) ++never_succeeded;
+  }
+  EXPECT_EQ(never_succeeded, 0u) << "jobs no log shows succeeding";
+  EXPECT_GE(executions, n);
+  // Exactly once per key, even if some job ran more than once.
+  EXPECT_EQ(effects_applied, std::to_string(n)) << "side effects applied (INCR per new key)";
+  EXPECT_EQ(effect_keys, static_cast<std::int64_t>(n)) << "effect keys";
+  std::printf("[ redis ] %zu jobs, %zu executions, %zu duplicates, side effects %s, %.1f s\n", n,
+              executions, duplicates, effects_applied.c_str(), seconds);
+}
+
+// 2. Two node processes run 300 ms jobs; one is killed with SIGKILL while it runs
+// some. Its jobs come back (its lease, 4 s here, or the surviving center declaring it
+// dead) and finish on the other node: none is lost. The handler applies its side
+// effect first and then works, so the killed node's jobs in flight had applied it:
+// they run again (more executions than jobs) and still apply it once per key.
+TEST(RedisProcesses, KilledNodesJobsFinishElsewhereWithinTheLease) {
+  ORCA_REQUIRE_REDIS();
+  orca_test::RedisServer server;
+  ASSERT_TRUE(server.running()) << server.error();
+  TempDir dir;
+  constexpr int kJobs = 40;
+  Workers workers(server.url(), dir.path());
+  WorkerSpec spec_a;
+  spec_a.node = "victim";
+  spec_a.concurrency = 4;
+  spec_a.effects = true;
+  WorkerSpec spec_b = spec_a;
+  spec_b.node = "survivor";
+  Worker& victim = workers.start(spec_a);
+  Worker& survivor = workers.start(spec_b);
+  const pid_t victim_pid = victim.pid;
+  std::vector<JobId> ids;
+  std::set<JobId> seen_in_flight;  // read from the victim's log just before the kill
+  std::map<JobState, std::int64_t> final_totals;
+  std::map<JobId, Job> jobs_after;
+  std::optional<NodeState> victim_state;
+  std::string effects_applied;
+  orca::run([&]() -> Task<void> {
+    Context guard = process_guard();
+    auto broker = co_await connect_broker(guard, server.url());
+    if (!broker) co_return;
+    // Both nodes first, so that both take a share.
+    (void)co_await wait_node_alive(*broker, guard, "victim");
+    (void)co_await wait_node_alive(*broker, guard, "survivor");
+    std::vector<JobSpec> specs;
+    for (int i = 0; i < kJobs; ++i) {
+      JobSpec s = work(300);
+      s.unique_key = "k" + std::to_string(i);
+      specs.push_back(std::move(s));
+    }
+    ids = co_await enqueue_acked(*broker, guard, std::move(specs));
+    // Kill once its log shows at least two handlers running.
+    for (;;) {
+      seen_in_flight = in_flight(read_events(victim));
+      if (seen_in_flight.size() >= 2 || guard.is_done()) break;
+      co_await sleep_for(guard, 5ms);
+    }
+    ::kill(victim_pid, SIGKILL);
+    final_totals = co_await wait_all_succeeded(*broker, guard, kJobs);
+    for (JobId id : ids) {
+      auto job = co_await broker->get(guard, id);
+      if (job) jobs_after[id] = *job;
+    }
+    auto nodes = co_await broker->nodes(guard);
+    if (nodes)
+      for (const NodeInfo& info : *nodes)
+        if (info.id == "victim") victim_state = info.state;
+    co_await broker->closed();
+    const redis::RedisUrl url = redis::RedisUrl::loopback(server.port());
+    auto client = co_await redis::Client::connect(guard, url);
+    if (!client) co_return;
+    std::vector<std::string> get_count = {"GET", "orca:effects"};
+    auto count = co_await client->command(guard, std::move(get_count));
+    if (count) effects_applied = count->str();
+    co_await client->closed();
+  });
+  workers.kill9(victim);  // reaps it (it is dead already)
+  EXPECT_EQ(workers.terminate(survivor), 0) << file_text(survivor.out);
+
+  ASSERT_EQ(ids.size(), static_cast<std::size_t>(kJobs));
+  EXPECT_EQ(final_totals[S::kSucceeded], kJobs) << describe(final_totals);
+  // The log after the kill is final: what it shows started and not ended was in flight.
+  const std::set<JobId> killed_in_flight = in_flight(read_events(victim));
+  EXPECT_FALSE(killed_in_flight.empty()) << "the kill found nothing in flight";
+  for (JobId id : ids) {
+    ASSERT_EQ(jobs_after.count(id), 1u) << "job " << id << " lost";
+    EXPECT_EQ(jobs_after[id].state, S::kSucceeded) << "job " << id;
+  }
+  for (JobId id : killed_in_flight) {
+    EXPECT_EQ(jobs_after[id].node, "survivor") << "job " << id << " in flight on the victim";
+    EXPECT_GE(jobs_after[id].attempt, 2) << "job " << id << ": the killed attempt counts";
+  }
+  EXPECT_TRUE(victim_state == NodeState::kDead)
+      << "victim is " << (victim_state ? to_string(*victim_state) : "unknown") << ", want dead";
+  const auto runs = tally(read_all_events(workers.all()));
+  std::size_t executions = 0;
+  for (const auto& [id, tags] : runs)
+    executions += static_cast<std::size_t>(times(runs, id, 'S'));
+  EXPECT_GE(executions, kJobs + killed_in_flight.size());
+  EXPECT_EQ(effects_applied, std::to_string(kJobs)) << "side effects applied";
+  std::printf("[ redis ] kill -9 with %zu jobs in flight: all %d jobs succeeded, %zu executions\n",
+              killed_in_flight.size(), kJobs, executions);
+}
+
+// 4. Redis down for 3.5 s: longer than the poll, heartbeat and reconnect intervals,
+// and than the node timeout (3 s), so the centers may declare both nodes dead when it
+// returns and they must register again. The worker processes, not restarted, run
+// the jobs enqueued after it is back.
+TEST(RedisProcesses, LongOutageThenWorkersResumeByThemselves) {
+  ORCA_REQUIRE_REDIS();
+  orca_test::RedisServer server({.appendonly = true});
+  ASSERT_TRUE(server.running()) << server.error();
+  TempDir dir;
+  Workers workers(server.url(), dir.path());
+  for (const char* id : {"w1", "w2"}) {
+    WorkerSpec w;
+    w.node = id;
+    w.concurrency = 4;
+    workers.start(w);
+  }
+  std::map<JobState, std::int64_t> before;
+  std::map<JobState, std::int64_t> after;
+  bool restarted = false;
+  bool alive_after_outage = true;
+  std::vector<JobId> second;
+  std::map<JobId, Job> second_jobs;
+  orca::run([&]() -> Task<void> {
+    Context guard = process_guard();
+    auto broker = co_await connect_broker(guard, server.url());
+    if (!broker) co_return;
+    std::vector<JobSpec> first(20, work(5));
+    (void)co_await enqueue_acked(*broker, guard, std::move(first));
+    before = co_await wait_all_succeeded(*broker, guard, 20);
+    auto stop_server = [&server] { return server.stop(); };
+    (void)co_await blocking(stop_server);
+    co_await sleep_for(guard, 3500ms);
+    auto start_server = [&server] { return server.restart(); };
+    restarted = co_await blocking(start_server);
+    const auto back_at = WallClock::now();
+    for (Worker& w : workers.all())
+      alive_after_outage = alive_after_outage && workers.alive(w);
+    // Each worker heartbeats again on its own (its client reconnects with backoff, up
+    // to a second): both alive with a heartbeat from after the outage.
+    for (;;) {
+      auto nodes = co_await broker->nodes(guard);
+      int fresh = 0;
+      if (nodes)
+        for (const NodeInfo& info : *nodes)
+          if (info.state == NodeState::kAlive && info.heartbeat_at > back_at) ++fresh;
+      if (fresh == 2 || guard.is_done()) break;
+      co_await sleep_for(guard, 20ms);
+    }
+    // 200 ms jobs, more than one node's slots: both nodes take some.
+    std::vector<JobSpec> more(40, work(200));
+    second = co_await enqueue_acked(*broker, guard, std::move(more));
+    after = co_await wait_all_succeeded(*broker, guard, 60);
+    for (JobId id : second) {
+      auto job = co_await broker->get(guard, id);
+      if (job) second_jobs[id] = *job;
+    }
+    co_await broker->closed();
+  });
+  for (Worker& w : workers.all())
+    EXPECT_EQ(workers.terminate(w), 0) << w.node << "\n" << file_text(w.out);
+  ASSERT_TRUE(restarted) << server.error();
+  EXPECT_TRUE(alive_after_outage) << outputs(workers.all());
+  EXPECT_EQ(before[S::kSucceeded], 20) << describe(before);
+  EXPECT_EQ(after[S::kSucceeded], 60) << describe(after) << "\n" << outputs(workers.all());
+  ASSERT_EQ(second.size(), 40u);
+  std::map<std::string, int> ran_on;
+  for (JobId id : second) {
+    ASSERT_EQ(second_jobs.count(id), 1u) << "job " << id;
+    EXPECT_EQ(second_jobs[id].state, S::kSucceeded) << "job " << id;
+    ++ran_on[second_jobs[id].node];
+  }
+  EXPECT_GT(ran_on["w1"], 0) << "w1 ran none of the jobs after the outage";
+  EXPECT_GT(ran_on["w2"], 0) << "w2 ran none of the jobs after the outage";
+  EXPECT_EQ(ran_on["w1"] + ran_on["w2"], 40);
+}
+
+// 5. SIGTERM to a node process while it runs 1 s jobs, its grace (5 s) longer than a
+// job: it stops claiming, finishes what it runs, deregisters and exits 0; the other
+// node runs the rest. No job is lost, and none runs twice: every job has one start
+// and one success in all the logs, one start in its audit trail, and each job the
+// terminated node started succeeded there.
+TEST(RedisProcesses, SigtermHandsBackOrFinishesAndRunsNothingTwice) {
+  ORCA_REQUIRE_REDIS();
+  orca_test::RedisServer server;
+  ASSERT_TRUE(server.running()) << server.error();
+  TempDir dir;
+  constexpr int kJobs = 24;
+  Workers workers(server.url(), dir.path());
+  WorkerSpec spec_a;
+  spec_a.node = "leaving";
+  spec_a.concurrency = 4;
+  spec_a.grace = 5s;
+  WorkerSpec spec_b = spec_a;
+  spec_b.node = "staying";
+  Worker& leaving = workers.start(spec_a);
+  Worker& staying = workers.start(spec_b);
+  const pid_t leaving_pid = leaving.pid;
+  std::vector<JobId> ids;
+  std::set<JobId> seen_in_flight;
+  std::map<JobState, std::int64_t> final_totals;
+  std::map<JobId, Job> jobs_after;
+  std::map<JobId, int> starts_in_trail;
+  int leaving_status = -2;
+  orca::run([&]() -> Task<void> {
+    Context guard = process_guard();
+    auto broker = co_await connect_broker(guard, server.url());
+    if (!broker) co_return;
+    (void)co_await wait_node_alive(*broker, guard, "leaving");
+    (void)co_await wait_node_alive(*broker, guard, "staying");
+    std::vector<JobSpec> specs(kJobs, work(1000, 1));  // one attempt: a rerun would fail
+    ids = co_await enqueue_acked(*broker, guard, std::move(specs));
+    for (;;) {
+      seen_in_flight = in_flight(read_events(leaving));
+      if (!seen_in_flight.empty() || guard.is_done()) break;
+      co_await sleep_for(guard, 5ms);
+    }
+    ::kill(leaving_pid, SIGTERM);
+    auto reap = [&leaving_status, leaving_pid] {
+      int status = 0;
+      if (orca_test::redis_detail::reap_within(leaving_pid, 60s, &status))
+        leaving_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      return 0;
+    };
+    (void)co_await blocking(reap);
+    final_totals = co_await wait_all_succeeded(*broker, guard, kJobs);
+    for (JobId id : ids) {
+      auto job = co_await broker->get(guard, id);
+      if (job) jobs_after[id] = *job;
+      auto trail = co_await broker->audit(guard, id);
+      if (trail)
+        for (const AuditEntry& e : *trail)
+          if (e.to == S::kRunning) ++starts_in_trail[id];
+    }
+    co_await broker->closed();
+  });
+  if (leaving_status != -2) leaving.pid = -1;  // reaped above
+  EXPECT_EQ(leaving_status, 0) << "the terminated node's exit\n" << file_text(leaving.out);
+  EXPECT_EQ(workers.terminate(staying), 0) << file_text(staying.out);
+
+  ASSERT_EQ(ids.size(), static_cast<std::size_t>(kJobs));
+  EXPECT_EQ(final_totals[S::kSucceeded], kJobs) << describe(final_totals);
+  const auto leaving_events = read_events(leaving);
+  const auto runs = tally(read_all_events(workers.all()));
+  std::set<JobId> started_on_leaving;
+  for (const Event& e : leaving_events)
+    if (e.tag == 'S') started_on_leaving.insert(e.id);
+  EXPECT_FALSE(started_on_leaving.empty());
+  EXPECT_TRUE(in_flight(leaving_events).empty()) << "the terminated node left handlers unfinished";
+  for (JobId id : ids) {
+    ASSERT_EQ(jobs_after.count(id), 1u) << "job " << id << " lost";
+    EXPECT_EQ(jobs_after[id].state, S::kSucceeded) << "job " << id;
+    EXPECT_EQ(jobs_after[id].attempt, 1) << "job " << id;
+    EXPECT_EQ(times(runs, id, 'S'), 1) << "starts of job " << id;
+    EXPECT_EQ(times(runs, id, 'E'), 1) << "successes of job " << id;
+    EXPECT_EQ(times(runs, id, 'X'), 0) << "job " << id << " was cancelled";
+    EXPECT_EQ(starts_in_trail[id], 1) << "starts in the audit trail of job " << id;
+    if (started_on_leaving.count(id) != 0) {
+      EXPECT_EQ(jobs_after[id].node, "leaving") << "job " << id << " started on the leaving node";
+    }
+  }
+  std::printf("[ redis ] SIGTERM with %zu jobs in flight: %zu ran on the leaving node, %d in all\n",
+              seen_in_flight.size(), started_on_leaving.size(), kJobs);
+}
+
+}  // namespace
+}  // namespace orca::jobs::testing
