@@ -30,10 +30,10 @@ double random01() {
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
 }
 
-// Broker calls that must not be lost to a transient failure (the database locked by
-// another process for longer than its busy timeout): a few tries with a pause.
-constexpr int kCompletionTries = 5;
+// Acknowledgements must not be lost to a transient failure (the database locked by
+// another process, Redis restarting): retried with backoff (completion_loop).
 constexpr auto kCompletionPause = std::chrono::milliseconds(50);
+constexpr auto kCompletionMaxPause = std::chrono::milliseconds(1000);
 
 }  // namespace
 
@@ -182,7 +182,14 @@ Task<void> Node::heartbeat_loop(Context ctx) {
   for (;;) {
     auto slept = co_await sleep_for(ctx, options_.heartbeat_interval);
     if (!slept) co_return;
-    auto reply = co_await broker_.heartbeat(ctx, options_.id, running(), options_.lease);
+    std::vector<JobId> held;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [id, r] : running_jobs_)
+        held.push_back(id);
+    }
+    auto reply =
+        co_await broker_.heartbeat(ctx, options_.id, running(), options_.lease, std::move(held));
     if (!reply) continue;  // transient; the lease outlasts several heartbeats
     for (JobId id : reply->cancel_requested)
       cancel_local(id);
@@ -300,14 +307,18 @@ Task<void> Node::completion_loop() {
       if (!signalled) co_return;  // closed by run() after the last handler: all sent
       continue;
     }
-    for (int tries = 1;; ++tries) {
+    // lease_lost and friends are per-item final answers; only a failed broker call is
+    // retried, with backoff, for as long as a lease lasts (a broker that is away for a
+    // while, Redis restarting): past that the jobs have been reclaimed anyway. If it
+    // gives up, the heartbeat stops naming the jobs, their leases expire and they run
+    // again (at least once).
+    const auto give_up = Clock::now() + options_.lease;
+    for (auto pause = kCompletionPause;;) {
       std::vector<Completion> copy = batch;
       auto done = co_await broker_.complete(background(), std::move(copy));
-      // lease_lost and friends are per-item final answers; only a failed store call
-      // is retried. If every try fails the leases expire and the jobs run again (at
-      // least once).
-      if (done || tries == kCompletionTries) break;
-      co_await sleep_for(kCompletionPause);
+      if (done || Clock::now() + pause >= give_up) break;
+      co_await sleep_for(pause);
+      pause = std::min(pause * 2, kCompletionMaxPause);
     }
     {
       std::lock_guard lock(mu_);

@@ -1157,7 +1157,7 @@ Task<Result<void>> RedisBroker::register_node(Context ctx, NodeInfo node) {
 }
 
 Task<Result<HeartbeatReply>> RedisBroker::heartbeat(Context ctx, std::string node, int load,
-                                                    milliseconds lease) {
+                                                    milliseconds lease, std::vector<JobId> held) {
   Impl& m = *impl_;
   HeartbeatReply reply;
   auto beat = co_await m.eval(ctx, scripts().beat, strs(m.meta + "nodes"), strs(node, num(load)),
@@ -1165,6 +1165,7 @@ Task<Result<HeartbeatReply>> RedisBroker::heartbeat(Context ctx, std::string nod
   if (!beat) co_return beat.error();
   reply.known = beat->integer() == 1;
   if (!reply.known) co_return reply;
+  const std::set<JobId> mine(held.begin(), held.end());
   auto queues = co_await m.all_queues(ctx, std::chrono::seconds(1));
   if (!queues) co_return queues.error();
   for (const std::string& queue : *queues) {
@@ -1177,6 +1178,7 @@ Task<Result<HeartbeatReply>> RedisBroker::heartbeat(Context ctx, std::string nod
     for (const Reply& id : members->elements()) {
       keys.push_back(k + "job:" + id.str());
       args.push_back(id.str());
+      args.push_back(mine.count(to_i64(id.str())) ? "1" : "0");
     }
     auto r = co_await m.eval(ctx, scripts().extend, std::move(keys), std::move(args), "extend");
     if (!r) co_return r.error();

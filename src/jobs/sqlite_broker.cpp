@@ -809,9 +809,10 @@ Task<Result<void>> SqliteBroker::register_node(Context ctx, NodeInfo n) {
 }
 
 Task<Result<HeartbeatReply>> SqliteBroker::heartbeat(Context ctx, std::string node, int load,
-                                                     milliseconds lease) {
+                                                     milliseconds lease, std::vector<JobId> held) {
+  const std::string held_json = nlohmann::json(held).dump();
   auto call = detail::store_call<HeartbeatReply>(
-      impl_->store, ctx, [&node, load, lease](Db& db) -> Result<HeartbeatReply> {
+      impl_->store, ctx, [&node, load, lease, &held_json](Db& db) -> Result<HeartbeatReply> {
         const std::int64_t now = now_ms();
         HeartbeatReply reply;
         db.prepare("UPDATE nodes SET load = ?2, heartbeat_ms = ?3 WHERE id = ?1 AND state = 0")
@@ -821,9 +822,13 @@ Task<Result<HeartbeatReply>> SqliteBroker::heartbeat(Context ctx, std::string no
             .run();
         reply.known = db.changes() == 1;
         if (!reply.known) return reply;
-        db.prepare("UPDATE jobs SET lease_ms = ?2 WHERE state IN (3, 4) AND node = ?1")
+        // Jobs leased to it, and the running ones it says it holds (broker.hpp).
+        db.prepare(
+              "UPDATE jobs INDEXED BY jobs_node SET lease_ms = ?2 WHERE state IN (3, 4) AND node "
+              "= ?1 AND (state = 3 OR id IN (SELECT value FROM json_each(?3)))")
             .bind(1, node)
             .bind(2, now + lease.count())
+            .bind(3, held_json)
             .run();
         Stmt s = db.prepare(
             "SELECT id FROM jobs INDEXED BY jobs_node WHERE state IN (3, 4) AND state = 4 AND node "

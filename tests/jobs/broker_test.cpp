@@ -237,9 +237,36 @@ TEST_P(BrokerContract, DeadNodesJobsAreReclaimed) {
     auto jb = co_await broker.get(ctx, b->id);
     EXPECT_EQ(ja->state, S::kRetrying);  // its attempt counted
     EXPECT_EQ(jb->state, S::kPending);   // never started: straight back
-    auto hb = co_await broker.heartbeat(ctx, "gone", 0, 1s);
+    const std::vector<JobId> none;
+    auto hb = co_await broker.heartbeat(ctx, "gone", 0, 1s, none);
     EXPECT_FALSE(hb->known);
   });
+}
+
+// A heartbeat extends the leases of the running jobs the node names, not of one it
+// does not run (its claim's reply was lost, or it gave up acknowledging): that one
+// expires and runs again, although the node lives.
+TEST_P(BrokerContract, HeartbeatKeepsOnlyTheJobsTheNodeHolds) {
+  JobState held_state{};
+  JobState lost_state{};
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context ctx = hang_guard();
+    auto held = co_await broker.enqueue_one(ctx, spec("t"));
+    auto lost = co_await broker.enqueue_one(ctx, spec("t"));
+    (void)co_await broker.register_node(ctx, node_info("n", "t", 2));
+    auto claimed = co_await broker.claim(ctx, pull("n", "t", 2, 100ms));
+    EXPECT_EQ(claimed->size(), 2u);
+    const std::vector<JobId> holding(1, held->id);
+    auto hb = co_await broker.heartbeat(ctx, "n", 1, 1h, holding);
+    EXPECT_TRUE(hb->known);
+    co_await sleep_for(200ms);                    // past the claim's lease
+    auto reaped = co_await broker.reap(ctx, 1h);  // the node itself is alive
+    EXPECT_EQ(*reaped, 1u);
+    held_state = (co_await broker.get(ctx, held->id))->state;
+    lost_state = (co_await broker.get(ctx, lost->id))->state;
+  });
+  EXPECT_EQ(held_state, S::kRunning);
+  EXPECT_EQ(lost_state, S::kRetrying);  // through the retry policy, the attempt counted
 }
 
 TEST_P(BrokerContract, CancelRunningJobFlagsItAndItEndsCancelledNotRetried) {
@@ -250,7 +277,8 @@ TEST_P(BrokerContract, CancelRunningJobFlagsItAndItEndsCancelledNotRetried) {
     (void)co_await broker.claim(ctx, pull("n", "t", 1));
     auto c = co_await broker.cancel(ctx, added->id);
     EXPECT_EQ(*c, S::kRunning);
-    auto hb = co_await broker.heartbeat(ctx, "n", 1, 10s);
+    std::vector<JobId> held(1, added->id);
+    auto hb = co_await broker.heartbeat(ctx, "n", 1, 10s, held);
     EXPECT_EQ(hb->cancel_requested, std::vector<JobId>{added->id});
     // Even a "retryable" failure of a cancelled job is not retried.
     auto done = co_await broker.complete(ctx, completion(added->id, "n", 1, Outcome::kRetryable));

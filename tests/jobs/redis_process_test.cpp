@@ -528,6 +528,97 @@ TEST(RedisProcesses, KilledNodesJobsFinishElsewhereWithinTheLease) {
               killed_in_flight.size(), kJobs, executions);
 }
 
+// 3. Redis with AOF restarted (SIGTERM: it writes the AOF, then the same port and
+// directory) while the test enqueues batches and two node processes run them. Every
+// enqueue that returned success must survive the restart and complete; the workers
+// carry on by themselves. (A SIGKILL of Redis with appendfsync everysec could lose
+// up to a second of writes: that is Redis's contract, not tested here.)
+TEST(RedisProcesses, RedisRestartMidRunLosesNoAcknowledgedEnqueue) {
+  ORCA_REQUIRE_REDIS();
+  orca_test::RedisServer server({.appendonly = true});
+  ASSERT_TRUE(server.running()) << server.error();
+  TempDir dir;
+  Workers workers(server.url(), dir.path());
+  for (const char* id : {"w1", "w2"}) {
+    WorkerSpec w;
+    w.node = id;
+    workers.start(w);
+  }
+  std::vector<JobId> acked;
+  std::size_t acked_before_restart = 0;
+  std::size_t failed_enqueues = 0;
+  bool restarted = false;
+  std::map<JobState, std::int64_t> final_totals;
+  std::vector<JobId> not_succeeded;
+  std::vector<JobId> lost;
+  std::set<std::string> ran_on;
+  orca::run([&]() -> Task<void> {
+    Context guard = process_guard();
+    auto broker = co_await connect_broker(guard, server.url());
+    if (!broker) co_return;
+    constexpr std::size_t kBatch = 50;
+    constexpr std::size_t kPerPhase = 1000;  // acknowledged before the restart, and after
+    std::mutex mu;                           // acked, shared with the producer task
+    std::atomic<std::size_t> acked_count{0};
+    std::atomic<bool> producing{true};
+    auto producer = spawn([&]() -> Task<void> {
+      while (producing.load() && !guard.is_done()) {
+        std::vector<JobSpec> batch(kBatch, work(2));
+        auto added = co_await broker->enqueue(guard, std::move(batch));
+        if (added) {
+          std::lock_guard lock(mu);
+          for (const EnqueueResult& r : *added)
+            acked.push_back(r.id);
+          acked_count.store(acked.size());
+        } else {
+          ++failed_enqueues;  // not acknowledged: it may or may not exist
+        }
+        co_await sleep_for(guard, 10ms);
+      }
+    });
+    while (acked_count.load() < kPerPhase && !guard.is_done())
+      co_await sleep_for(guard, 10ms);
+    acked_before_restart = acked_count.load();
+    auto restart = [&server] { return server.restart(); };  // stop() (SIGTERM), start
+    restarted = co_await blocking(restart);
+    const std::size_t at_restart = acked_count.load();
+    while (acked_count.load() < at_restart + kPerPhase && !guard.is_done())
+      co_await sleep_for(guard, 10ms);
+    producing.store(false);
+    co_await std::move(producer);
+    final_totals = co_await wait_all_succeeded(*broker, guard, 0);
+    for (JobId id : acked) {
+      auto job = co_await broker->get(guard, id);
+      if (!job)
+        lost.push_back(id);
+      else if (job->state != S::kSucceeded)
+        not_succeeded.push_back(id);
+      else
+        ran_on.insert(job->node);
+    }
+    co_await broker->closed();
+  });
+  for (Worker& w : workers.all())
+    EXPECT_EQ(workers.terminate(w), 0) << w.node << "\n" << file_text(w.out);
+  ASSERT_TRUE(restarted) << server.error();
+  EXPECT_GT(acked.size(), acked_before_restart);
+  EXPECT_TRUE(lost.empty()) << lost.size() << " acknowledged jobs lost of " << acked.size()
+                            << ", e.g. " << lost.front();
+  std::string events_of_stuck;
+  if (!not_succeeded.empty())
+    for (const Event& e : read_all_events(workers.all()))
+      if (e.id == not_succeeded.front())
+        events_of_stuck += std::string(1, e.tag) + " attempt " + std::to_string(e.attempt) +
+                           " on " + e.node + "; ";
+  EXPECT_TRUE(not_succeeded.empty())
+      << not_succeeded.size() << " acknowledged jobs did not succeed, e.g. "
+      << not_succeeded.front() << " (its handler events: " << events_of_stuck << "); "
+      << describe(final_totals);
+  EXPECT_EQ(ran_on, (std::set<std::string>{"w1", "w2"})) << "nodes that ran them";
+  std::printf("[ redis ] restart: %zu enqueues acknowledged (%zu before), %zu failed\n",
+              acked.size(), acked_before_restart, failed_enqueues);
+}
+
 // 4. Redis down for 3.5 s: longer than the poll, heartbeat and reconnect intervals,
 // and than the node timeout (3 s), so the centers may declare both nodes dead when it
 // returns and they must register again. The worker processes, not restarted, run

@@ -214,9 +214,13 @@ class Broker {
 
   // --- nodes -------------------------------------------------------------------------
   virtual Task<Result<void>> register_node(Context ctx, NodeInfo node) = 0;
-  // Records load, extends the lease of every job leased to or running on the node.
+  // Records load and extends leases. `held`: the jobs the node runs, or ran and has not yet had
+  // acknowledged. Only those of its running jobs get their leases extended (and every job leased to
+  // it and not yet claimed): a running job it does not name, because a claim's reply was lost or it
+  // gave up acknowledging, is left to expire and run again.
   virtual Task<Result<HeartbeatReply>> heartbeat(Context ctx, std::string node, int load,
-                                                 std::chrono::milliseconds lease) = 0;
+                                                 std::chrono::milliseconds lease,
+                                                 std::vector<JobId> held) = 0;
   // The node leaves: it keeps no lease (its leased jobs -> pending).
   virtual Task<Result<void>> deregister_node(Context ctx, std::string node) = 0;
   // Jobs assigned to the node (and, with pull_pending, pending jobs of its types)

@@ -70,7 +70,8 @@ class SqliteBroker final : public Broker {
                                    WallClock::time_point next) override;
   Task<Result<void>> register_node(Context ctx, NodeInfo node) override;
   Task<Result<HeartbeatReply>> heartbeat(Context ctx, std::string node, int load,
-                                         std::chrono::milliseconds lease) override;
+                                         std::chrono::milliseconds lease,
+                                         std::vector<JobId> held) override;
   Task<Result<void>> deregister_node(Context ctx, std::string node) override;
   Task<Result<std::vector<Job>>> claim(Context ctx, ClaimRequest req) override;
   Task<Result<std::vector<Result<JobState>>>> complete(
