@@ -37,7 +37,9 @@ orca::Task<orca::Result<Reply>> until_ok(Client* client, orca::Context ctx,
                                          std::vector<std::string> args) {
   for (;;) {
     auto r = co_await client->command(ctx, args);
-    if (r || ctx.is_done()) co_return r;
+    // A restarted server answers LOADING while it replays its AOF: not ready yet.
+    const bool ready = r && !r->is_error_kind("LOADING");
+    if (ready || ctx.is_done()) co_return r;
     co_await orca::sleep_for(5ms);
   }
 }
