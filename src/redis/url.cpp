@@ -136,15 +136,7 @@ RedisUrl RedisUrl::loopback(std::uint16_t port) {
 }
 
 std::string RedisUrl::authority() const {
-  // Appended piece by piece: GCC 12 -Wrestrict false positive on operator+ chains.
-  std::string out;
-  const bool v6 = host.find(':') != std::string::npos;
-  if (v6) out.push_back('[');
-  out.append(host);
-  if (v6) out.push_back(']');
-  out.push_back(':');
-  out.append(std::to_string(port));
-  return out;
+  return net::host_port(host, port);
 }
 
 Result<net::Address> RedisUrl::address() const {

@@ -59,4 +59,8 @@ class Address {
   } storage_;
 };
 
+// "host:port", with an IPv6 literal in brackets ("[::1]:6379"): the authority of a
+// URL, for a host that may be a name as well as an address.
+std::string host_port(std::string_view host, std::uint16_t port);
+
 }  // namespace orca::net

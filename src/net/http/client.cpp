@@ -19,15 +19,7 @@ constexpr std::size_t kReadBuffer = 16 * 1024;
 }  // namespace
 
 std::string Url::authority() const {
-  // Appended piece by piece: GCC 12 -Wrestrict false positive on operator+ chains.
-  std::string out;
-  const bool v6 = host.find(':') != std::string::npos;
-  if (v6) out.push_back('[');
-  out.append(host);
-  if (v6) out.push_back(']');
-  out.push_back(':');
-  out.append(std::to_string(port));
-  return out;
+  return net::host_port(host, port);
 }
 
 Result<Url> parse_url(std::string_view text) {
