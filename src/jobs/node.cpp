@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <random>
 #include <stdexcept>
 
@@ -39,6 +40,7 @@ constexpr auto kCompletionMaxPause = std::chrono::milliseconds(1000);
 
 Node::Node(Broker& broker, NodeOptions options) : broker_(broker), options_(std::move(options)) {
   if (options_.concurrency < 1) throw std::invalid_argument("node concurrency must be at least 1");
+  if (options_.claimers < 1) throw std::invalid_argument("node claimers must be at least 1");
   if (options_.heartbeat_interval.count() <= 0)
     throw std::invalid_argument("node heartbeat interval must be positive");
   if (options_.lease <= options_.heartbeat_interval)
@@ -131,27 +133,13 @@ Task<Result<void>> Node::run(Context ctx) {
     (void)watched;
   });
 
-  const std::vector<std::string> my_types = types();
   accepting_.store(true, std::memory_order_release);
-  while (!ctx.is_done()) {
-    const int free = options_.concurrency - running_.load(std::memory_order_acquire);
-    if (free > 0) {
-      ClaimRequest req;
-      req.node = options_.id;
-      req.types = my_types;
-      req.limit = static_cast<std::size_t>(free);
-      req.lease = options_.lease;
-      req.pull_pending = options_.pull;
-      req.weights = options_.weights;
-      auto claimed = co_await broker_.claim(ctx, std::move(req));
-      if (claimed && !claimed->empty()) {
-        launch(std::move(*claimed));
-        continue;  // there may be more
-      }
-    }
-    // Sleep until notified (assignment, a slot freed) or the poll interval passes.
-    auto woke = co_await select(ctx, recv(wakeups_), after(options_.poll_interval));
-    (void)woke;
+  {
+    std::vector<JoinHandle<void>> claimers;
+    for (int i = 0; i < options_.claimers; ++i)
+      claimers.push_back(spawn([this, ctx] { return claim_loop(ctx); }));
+    for (auto& c : claimers)
+      co_await std::move(c);
   }
 
   // Graceful shutdown, steps 2-3 of node.hpp.
@@ -293,6 +281,40 @@ Task<void> Node::execute(Job job) {
   running_.fetch_sub(1, std::memory_order_acq_rel);
   if (options_.pull) notify();
   if (on_slot_free_) on_slot_free_();
+}
+
+Task<void> Node::claim_loop(Context ctx) {
+  const std::vector<std::string> my_types = types();
+  const int share = (options_.concurrency + options_.claimers - 1) / options_.claimers;
+  while (!ctx.is_done()) {
+    int want = 0;
+    {
+      std::lock_guard lock(mu_);
+      want = std::min(share,
+                      options_.concurrency - running_.load(std::memory_order_acquire) - reserved_);
+      if (want > 0) reserved_ += want;
+    }
+    if (want > 0) {
+      ClaimRequest req;
+      req.node = options_.id;
+      req.types = my_types;
+      req.limit = static_cast<std::size_t>(want);
+      req.lease = options_.lease;
+      req.pull_pending = options_.pull;
+      req.weights = options_.weights;
+      auto claimed = co_await broker_.claim(ctx, std::move(req));
+      const bool got = claimed && !claimed->empty();
+      if (got) launch(std::move(*claimed));  // counted in running_ before the slots return
+      {
+        std::lock_guard lock(mu_);
+        reserved_ -= want;
+      }
+      if (got) continue;  // there may be more
+    }
+    // Sleep until notified (assignment, a slot freed) or the poll interval passes.
+    auto woke = co_await select(ctx, recv(wakeups_), after(options_.poll_interval));
+    (void)woke;
+  }
 }
 
 Task<void> Node::completion_loop() {

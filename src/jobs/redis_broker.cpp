@@ -93,24 +93,41 @@ std::int64_t to_i64(const std::string& s) {
 
 // A job from its hash as HGETALL returns it (field, value, ...) and its spec's JSON.
 Job job_from_hash(const Reply& r, const std::string& spec) {
-  std::map<std::string, std::string> f;
-  for (std::size_t i = 0; i + 1 < r.size(); i += 2)
-    f[r[i].str()] = r[i + 1].str();
   Job j;
-  j.id = to_i64(f["id"]);
+  std::string id;
+  std::int64_t fin = -1;
+  // Field by field, no map: this runs for every job claimed.
+  for (std::size_t i = 0; i + 1 < r.size(); i += 2) {
+    const std::string& name = r[i].str();
+    const std::string& v = r[i + 1].str();
+    if (name == "id")
+      id = v;
+    else if (name == "state")
+      j.state = static_cast<JobState>(to_i64(v));
+    else if (name == "att")
+      j.attempt = static_cast<int>(to_i64(v));
+    else if (name == "node")
+      j.node = v;
+    else if (name == "cr")
+      j.cancel_requested = v == "1";
+    else if (name == "err")
+      j.last_error = v;
+    else if (name == "created")
+      j.created_at = from_unix_ms(to_i64(v));
+    else if (name == "upd")
+      j.updated_at = from_unix_ms(to_i64(v));
+    else if (name == "ready")
+      j.ready_at = from_unix_ms(to_i64(v));
+    else if (name == "lease")
+      j.lease_until = from_unix_ms(to_i64(v));
+    else if (name == "fin" && !v.empty())
+      fin = to_i64(v);
+  }
+  j.id = to_i64(id);
+  if (fin >= 0) j.finished_at = from_unix_ms(fin);
   std::string error;
   if (!job_spec_from_json(json::parse(spec), j.spec, error))
-    throw std::runtime_error("job " + f["id"] + " has a bad spec: " + error);
-  j.state = static_cast<JobState>(to_i64(f["state"]));
-  j.attempt = static_cast<int>(to_i64(f["att"]));
-  j.node = f["node"];
-  j.cancel_requested = f["cr"] == "1";
-  j.last_error = f["err"];
-  j.created_at = from_unix_ms(to_i64(f["created"]));
-  j.updated_at = from_unix_ms(to_i64(f["upd"]));
-  j.ready_at = from_unix_ms(to_i64(f["ready"]));
-  j.lease_until = from_unix_ms(to_i64(f["lease"]));
-  if (!f["fin"].empty()) j.finished_at = from_unix_ms(to_i64(f["fin"]));
+    throw std::runtime_error("job " + id + " has a bad spec: " + error);
   return j;
 }
 
@@ -139,6 +156,11 @@ struct RedisBroker::Impl {
   std::optional<std::chrono::steady_clock::time_point> queues_read;
   std::optional<std::chrono::steady_clock::time_point> last_promote;
   std::mt19937_64 rng{std::random_device{}()};
+  // Pending jobs that claims of this process are taking right now, and how many
+  // claims are under way: a concurrent claim reads past them instead of racing its
+  // sibling for the same jobs (the scripts would let only one have each).
+  std::set<std::string> claiming;
+  std::size_t claims_under_way = 0;
 
   std::string qkey(const std::string& queue) const { return options.prefix + ":{" + queue + "}:"; }
   std::string cancel_channel() const { return options.prefix + ":cancel"; }
@@ -1217,8 +1239,26 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
   }
   auto queues = co_await m.all_queues(ctx, std::chrono::seconds(1));
   if (!queues) co_return queues.error();
+  // Leaves this process's claims under way (claiming) when the claim ends, however.
+  struct UnderWay {
+    Impl& m;
+    Strings ids;
+    ~UnderWay() {
+      std::lock_guard lock(m.mu);
+      --m.claims_under_way;
+      for (const std::string& id : ids)
+        m.claiming.erase(id);
+    }
+  };
+  std::size_t skip = 0;
+  {
+    std::lock_guard lock(m.mu);
+    skip = m.claiming.size() + m.claims_under_way * req.limit;
+    ++m.claims_under_way;
+  }
+  UnderWay under_way{m, {}};
   // Candidates, one round trip per queue: jobs leased to the node, then (pull)
-  // pending jobs of its types.
+  // pending jobs of its types, past those other claims here are taking.
   std::vector<std::pair<std::string, Candidate>> picked;
   std::map<std::string, std::vector<Candidate>> pending_by_queue;
   std::size_t wanted = req.limit;
@@ -1230,7 +1270,7 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
     if (pull)
       for (const std::string& t : req.types)
         cmds.push_back(strs("ZRANGE", k + "pending:" + t, "0",
-                            num(static_cast<std::int64_t>(wanted) - 1), "WITHSCORES"));
+                            num(static_cast<std::int64_t>(wanted + skip) - 1), "WITHSCORES"));
     auto r = co_await m.batch(ctx, k, std::move(cmds), "claim candidates");
     if (!r) co_return r.error();
     for (const Reply& id : (*r)[0].elements()) {
@@ -1242,6 +1282,7 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
       --wanted;
     }
     std::vector<Candidate> cs;
+    std::lock_guard lock(m.mu);
     for (std::size_t t = 1; t < r->size(); ++t) {
       const Reply& z = (*r)[t];
       for (std::size_t i = 0; i + 1 < z.size(); i += 2) {
@@ -1250,6 +1291,7 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
         const std::size_t digits = c.member.find_first_not_of('0', c.member.find(':') + 1);
         if (digits == std::string::npos) continue;
         c.id = c.member.substr(digits);
+        if (m.claiming.count(c.id)) continue;
         c.score = std::strtod(z[i + 1].str().c_str(), nullptr);
         c.type = req.types[t - 1];
         cs.push_back(std::move(c));
@@ -1268,8 +1310,13 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
       for (Candidate& c : cs)
         c.member = "0";
     auto more = m.pick(std::move(pending_by_queue), wanted, req.weights);
-    picked.insert(picked.end(), std::make_move_iterator(more.begin()),
-                  std::make_move_iterator(more.end()));
+    std::lock_guard lock(m.mu);
+    for (auto& [queue, c] : more) {
+      // Taken meanwhile by a sibling claim that read the same candidates.
+      if (!m.claiming.insert(c.id).second) continue;
+      under_way.ids.push_back(c.id);
+      picked.emplace_back(queue, std::move(c));
+    }
   }
   std::map<std::string, std::vector<const Candidate*>> by_queue;
   for (const auto& [queue, c] : picked)
@@ -1287,11 +1334,27 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
     }
     auto r = co_await m.eval(ctx, scripts().claim, std::move(keys), std::move(args), "claim");
     if (!r) co_return r.error();
-    try {
-      for (std::size_t i = 0; i + 1 < r->size(); i += 2)
-        out.push_back(job_from_hash((*r)[i], (*r)[i + 1].str()));
-    } catch (const std::exception& e) {
-      co_return m.fail(e.what());
+    // kClaim's answer: lease end, time, then six items per job.
+    if (r->size() < 2 || (r->size() - 2) % 6 != 0)
+      co_return m.fail("claim: unexpected answer from the script");
+    const auto lease_until = from_unix_ms(to_i64((*r)[0].str()));
+    const auto now = from_unix_ms(to_i64((*r)[1].str()));
+    for (std::size_t i = 2; i + 5 < r->size(); i += 6) {
+      Job j;
+      j.id = to_i64((*r)[i].str());
+      std::string error;
+      const json spec = json::parse((*r)[i + 5].str(), nullptr, false);
+      if (!job_spec_from_json(spec, j.spec, error))
+        co_return m.fail("job " + (*r)[i].str() + " has a bad spec: " + error);
+      j.state = JobState::kRunning;
+      j.attempt = static_cast<int>(to_i64((*r)[i + 1].str()));
+      j.node = req.node;
+      j.last_error = (*r)[i + 2].str();
+      j.created_at = from_unix_ms(to_i64((*r)[i + 3].str()));
+      j.updated_at = now;
+      j.ready_at = from_unix_ms(to_i64((*r)[i + 4].str()));
+      j.lease_until = lease_until;
+      out.push_back(std::move(j));
     }
   }
   co_return out;

@@ -6,10 +6,11 @@
 //  - Job ids stay strings in Lua: an id can exceed 10^14, past which Lua 5.1 prints
 //    numbers in exponent form.
 //  - States are JobState's numbers; -1 stands for "none" (the enqueue's from).
-//  - A job's hash: id, type, prio, maxatt, dl (deadline ms or ''), uk (unique key or
-//    ''), state, att, node, cr (cancel requested), err, created, upd, ready, lease,
-//    fin ('' until finished), pm (its member in the pending zset). Short values, so
-//    Redis keeps it compact (listpack); the spec (JSON, with the payload, written once)
+//  - A job's hash: state, att, node, cr (cancel requested), lease, pm (its member in
+//    the pending zset), err, ready, created, uk (unique key or ''), maxatt, dl
+//    (deadline ms or ''), prio, type, id, upd, fin ('' until finished). Short values, so
+//    Redis keeps it compact (a listpack, searched front to back: the fields every
+//    transition reads come first); the spec (JSON, with the payload, written once)
 //    is a string key of its own, <q>:spec:<id>.
 //  - A pending member is "<ready ms, 15 digits>:<id, 20 digits>" under score
 //    -priority, so ZRANGE gives priority first, then readiness, then id.
@@ -27,16 +28,34 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- Numbers go to redis.call and into rows as strings made here: Lua's own
+-- conversion (%.14g) runs the C library's float printer, slower than most commands.
+local function istr(x) return string.format('%d', x) end
+local SN = {[-1] = '-1', [0] = '0', '1', '2', '3', '4', '5', '6', '7', '8'}
+local function s(v)
+  if type(v) == 'number' then return SN[v] or istr(v) end
+  return v
+end
+-- A pending score: minus the priority (a decimal integer string).
+local function neg(p)
+  if p == '0' then return p end
+  if string.sub(p, 1, 1) == '-' then return string.sub(p, 2) end
+  return '-' .. p
+end
 -- Changes to the queue's counts hash, applied once at the end (flush).
 local deltas = {}
+local quoted = {}
 local function jstr(v)
-  if string.find(v, '^[%w%._:%- ]*$') then return '"' .. v .. '"' end
-  return cjson.encode(v)
+  local q = quoted[v]
+  if q then return q end
+  if string.find(v, '^[%w%._:%- ]*$') then q = '"' .. v .. '"' else q = cjson.encode(v) end
+  quoted[v] = q
+  return q
 end
 -- One audit row, a JSON array on its own line: from, to, node, attempt, at, error.
 local function audit(akey, from, to, node, attempt, at, err)
-  redis.call('APPEND', akey, '[' .. from .. ',' .. to .. ',' .. jstr(node) .. ',' .. attempt ..
-    ',' .. at .. ',' .. jstr(err) .. ']\n')
+  redis.call('APPEND', akey, '[' .. s(from) .. ',' .. s(to) .. ',' .. jstr(node) .. ',' ..
+    s(attempt) .. ',' .. s(at) .. ',' .. jstr(err) .. ']\n')
   deltas['audit'] = (deltas['audit'] or 0) + 1
 end
 local function count(from, to)
@@ -45,7 +64,7 @@ local function count(from, to)
 end
 local function flush(ckey)
   for field, d in pairs(deltas) do
-    if d ~= 0 then redis.call('HINCRBY', ckey, field, d) end
+    if d ~= 0 then redis.call('HINCRBY', ckey, s(field), istr(d)) end
   end
   deltas = {}
 end
@@ -66,6 +85,19 @@ end
 local function release_unique(ukey, uk, id)
   if uk ~= '' and redis.call('HGET', ukey, uk) == id then redis.call('HDEL', ukey, uk) end
 end
+-- A job's move to a final state (5 succeeded, 6 failed, 7 cancelled, 8 dead); an
+-- empty error keeps the job's last one. KEYS it needs: the job, finished, dead, unique.
+local function finish(jk, id, to, now_s, err, finished, dead, unique, uk)
+  if err ~= '' then
+    redis.call('HSET', jk, 'state', SN[to], 'upd', now_s, 'fin', now_s, 'lease', '0', 'cr', '0',
+      'err', err)
+  else
+    redis.call('HSET', jk, 'state', SN[to], 'upd', now_s, 'fin', now_s, 'lease', '0', 'cr', '0')
+  end
+  redis.call('ZADD', finished, now_s, id)
+  if to == 6 or to == 8 then redis.call('ZADD', dead, id, id) end
+  release_unique(unique, uk, id)
+end
 )lua";
 
 // KEYS: unique, counts, all, delayed, then per job: job, audit, pending(type), spec.
@@ -73,6 +105,7 @@ end
 // Returns per job: id, duplicate (0/1).
 inline constexpr const char* kEnqueue = R"lua(
 local now = now_ms()
+local now_s = istr(now)
 local n = tonumber(ARGV[1])
 local out = {}
 local fresh = false
@@ -87,22 +120,25 @@ for i = 1, n do
     out[#out + 1] = existing
     out[#out + 1] = 1
   else
-    local ready, state = now, 0
-    if run_at ~= '' and tonumber(run_at) > now then ready, state = tonumber(run_at), 1 end
+    local ready, ready_s, state = now, now_s, 0
+    if run_at ~= '' and tonumber(run_at) > now then
+      ready, ready_s, state = tonumber(run_at), run_at, 1
+    end
     local pm = pmember(ready, id)
     redis.call('SET', KEYS[k + 4], spec)
-    redis.call('HSET', KEYS[k + 1], 'id', id, 'type', typ, 'prio', prio, 'maxatt', ARGV[a + 7],
-      'dl', ARGV[a + 8], 'uk', uk, 'state', state, 'att', 0, 'node', '', 'cr', 0, 'err', '',
-      'created', now, 'upd', now, 'ready', ready, 'lease', 0, 'fin', '', 'pm', pm)
+    redis.call('HSET', KEYS[k + 1], 'state', SN[state], 'att', '0', 'node', '', 'cr', '0',
+      'lease', '0', 'pm', pm, 'err', '', 'ready', ready_s, 'created', now_s, 'uk', uk,
+      'maxatt', ARGV[a + 7], 'dl', ARGV[a + 8], 'prio', prio, 'type', typ, 'id', id,
+      'upd', now_s, 'fin', '')
     if state == 0 then
-      redis.call('ZADD', KEYS[k + 3], -tonumber(prio), pm)
+      redis.call('ZADD', KEYS[k + 3], neg(prio), pm)
     else
-      redis.call('ZADD', KEYS[4], ready, id)
+      redis.call('ZADD', KEYS[4], ready_s, id)
     end
     redis.call('ZADD', KEYS[3], id, id)
     if uk ~= '' then redis.call('HSET', KEYS[1], uk, id) end
     count(-1, state)
-    audit(KEYS[k + 2], -1, state, '', 0, now, '')
+    audit(KEYS[k + 2], -1, state, '', 0, now_s, '')
     out[#out + 1] = id
     out[#out + 1] = 0
     if state == 0 then fresh = true end
@@ -117,18 +153,18 @@ return out
 // finished, cancels, leased(node). ARGV: id, node (as read before), cancel channel.
 // Returns the state after, -1 not found, -2 finished, -3 the node changed (read again).
 inline constexpr const char* kCancel = R"lua(
-local now = now_ms()
+local now_s = istr(now_ms())
 local id = ARGV[1]
 local f = redis.call('HMGET', KEYS[1], 'state', 'node', 'att', 'cr', 'pm', 'uk')
 if not f[1] then return -1 end
-local state, node, att = tonumber(f[1]), f[2], tonumber(f[3])
+local state, node = tonumber(f[1]), f[2]
 if state >= 5 then return -2 end
 if node ~= ARGV[2] then return -3 end
 if state == 4 then
   if f[4] ~= '1' then
-    redis.call('HSET', KEYS[1], 'cr', 1, 'upd', now)
+    redis.call('HSET', KEYS[1], 'cr', '1', 'upd', now_s)
     redis.call('HSET', KEYS[10], id, node)
-    audit(KEYS[2], 4, 4, node, att, now, 'cancel requested')
+    audit(KEYS[2], 4, 4, node, f[3], now_s, 'cancel requested')
     flush(KEYS[3])
     redis.call('PUBLISH', ARGV[3], id .. ' ' .. node)
   end
@@ -141,11 +177,9 @@ elseif state == 3 then
   redis.call('SREM', KEYS[8], id)
   redis.call('SREM', KEYS[11], id)
 end
-redis.call('HSET', KEYS[1], 'state', 7, 'upd', now, 'fin', now, 'lease', 0, 'cr', 0)
-redis.call('ZADD', KEYS[9], now, id)
-release_unique(KEYS[4], f[6], id)
+finish(KEYS[1], id, 7, now_s, '', KEYS[9], nil, KEYS[4], f[6])
 count(state, 7)
-audit(KEYS[2], state, 7, node, att, now, 'cancelled')
+audit(KEYS[2], state, 7, node, f[3], now_s, 'cancelled')
 flush(KEYS[3])
 return 7
 )lua";
@@ -164,13 +198,14 @@ if f[3] ~= '' then
   redis.call('HSET', KEYS[4], f[3], id)
 end
 local pm = pmember(now, id)
-redis.call('HSET', KEYS[1], 'state', 0, 'att', 0, 'node', '', 'upd', now, 'ready', now, 'fin', '',
-  'lease', 0, 'cr', 0, 'pm', pm)
-redis.call('ZADD', KEYS[5], -tonumber(f[2]), pm)
+local now_s = istr(now)
+redis.call('HSET', KEYS[1], 'state', '0', 'att', '0', 'node', '', 'cr', '0', 'lease', '0', 'pm', pm,
+  'upd', now_s, 'ready', now_s, 'fin', '')
+redis.call('ZADD', KEYS[5], neg(f[2]), pm)
 redis.call('ZREM', KEYS[6], id)
 redis.call('ZREM', KEYS[7], id)
 count(state, 0)
-audit(KEYS[2], state, 0, '', 0, now, 'requeued')
+audit(KEYS[2], state, 0, '', 0, now_s, 'requeued')
 flush(KEYS[3])
 announce(KEYS[3])
 return 0
@@ -182,7 +217,8 @@ return 0
 // Returns the ids assigned.
 inline constexpr const char* kAssign = R"lua(
 local now = now_ms()
-local lease = now + tonumber(ARGV[1])
+local now_s = istr(now)
+local lease = istr(now + tonumber(ARGV[1]))
 local n = tonumber(ARGV[2])
 local out = {}
 for i = 1, n do
@@ -192,16 +228,15 @@ for i = 1, n do
   local f = redis.call('HMGET', KEYS[k + 1], 'state', 'att', 'pm')
   if f[1] == '0' and f[2] == seen then
     redis.call('ZREM', KEYS[k + 3], f[3])
-    local to = 3
-    if start == 1 then to = 4 end
-    local att = tonumber(seen) + start
-    redis.call('HSET', KEYS[k + 1], 'state', to, 'node', node, 'lease', lease, 'upd', now,
-      'att', att)
+    local to, att = 3, seen
+    if start == 1 then to, att = 4, istr(tonumber(seen) + 1) end
+    redis.call('HSET', KEYS[k + 1], 'state', SN[to], 'att', att, 'node', node, 'lease', lease,
+      'upd', now_s)
     redis.call('ZADD', KEYS[2], lease, id)
     redis.call('SADD', KEYS[k + 4], id)
     if to == 3 then redis.call('SADD', KEYS[k + 5], id) end
     count(0, to)
-    audit(KEYS[k + 2], 0, to, node, att, now, '')
+    audit(KEYS[k + 2], 0, to, node, att, now_s, '')
     out[#out + 1] = id
   end
 end
@@ -212,29 +247,37 @@ return out
 // KEYS: counts, active, node set, leased(node), then per job: job, audit,
 // pending(type), spec.
 // ARGV: lease ms, node, n, then per job: id, expected state (0 pending, 3 leased).
-// Returns, per job taken, its hash as HGETALL gives it and its spec.
+// Returns the lease's end and the time, then per job taken: id, attempt, last error,
+// created, ready, spec. (Not the whole hash: turning a hash into a Lua table and
+// back costs more than every write of the claim.)
 inline constexpr const char* kClaim = R"lua(
 local now = now_ms()
-local lease = now + tonumber(ARGV[1])
+local now_s = istr(now)
+local lease = istr(now + tonumber(ARGV[1]))
 local node = ARGV[2]
 local n = tonumber(ARGV[3])
-local out = {}
+local out = {lease, now_s}
 for i = 1, n do
   local k = 4 + (i - 1) * 4
   local a = 3 + (i - 1) * 2
   local id, expect = ARGV[a + 1], ARGV[a + 2]
-  local f = redis.call('HMGET', KEYS[k + 1], 'state', 'node', 'att', 'pm')
-  if f[1] == expect and (expect == '0' or f[2] == node) then
-    local from = tonumber(f[1])
+  local f = redis.call('HMGET', KEYS[k + 1], 'state', 'att', 'node', 'pm', 'err', 'ready',
+    'created')
+  if f[1] == expect and (expect == '0' or f[3] == node) then
+    local from = tonumber(expect)
     if from == 0 then redis.call('ZREM', KEYS[k + 3], f[4]) else redis.call('SREM', KEYS[4], id) end
-    local att = tonumber(f[3]) + 1
-    redis.call('HSET', KEYS[k + 1], 'state', 4, 'node', node, 'lease', lease, 'upd', now,
-      'att', att)
+    local att = istr(tonumber(f[2]) + 1)
+    redis.call('HSET', KEYS[k + 1], 'state', '4', 'att', att, 'node', node, 'lease', lease,
+      'upd', now_s)
     redis.call('ZADD', KEYS[2], lease, id)
     redis.call('SADD', KEYS[3], id)
     count(from, 4)
-    audit(KEYS[k + 2], from, 4, node, att, now, '')
-    out[#out + 1] = redis.call('HGETALL', KEYS[k + 1])
+    audit(KEYS[k + 2], from, 4, node, att, now_s, '')
+    out[#out + 1] = id
+    out[#out + 1] = att
+    out[#out + 1] = f[5]
+    out[#out + 1] = f[7]
+    out[#out + 1] = f[6]
     out[#out + 1] = redis.call('GET', KEYS[k + 4])
   end
 end
@@ -248,6 +291,7 @@ return out
 // retry delay ms. Returns per completion the state after, -1 not found, -3 lease lost.
 inline constexpr const char* kComplete = R"lua(
 local now = now_ms()
+local now_s = istr(now)
 local n = tonumber(ARGV[1])
 local out = {}
 local handed_back = false
@@ -257,50 +301,55 @@ for i = 1, n do
   local id, node, seen, outcome, err, delay = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     tonumber(ARGV[a + 4]), ARGV[a + 5], tonumber(ARGV[a + 6])
   local jk, ak = KEYS[k + 1], KEYS[k + 2]
-  local f = redis.call('HMGET', jk, 'state', 'node', 'att', 'cr', 'maxatt', 'dl', 'uk', 'prio')
+  local f = redis.call('HMGET', jk, 'state', 'att', 'node', 'cr', 'uk')
   if not f[1] then
     out[#out + 1] = -1
-  elseif f[1] ~= '4' or f[2] ~= node or f[3] ~= seen then
+  elseif f[1] ~= '4' or f[3] ~= node or f[2] ~= seen then
     out[#out + 1] = -3
   else
-    local att = tonumber(f[3])
+    local att = seen
     local cancel = f[4] == '1'
     local to, out_node, ready = 5, node, nil
+    if outcome ~= 0 then
+      local more = redis.call('HMGET', jk, 'maxatt', 'dl', 'prio')
+      f[6], f[7], f[8] = more[1], more[2], more[3]
+    end
     if outcome == 1 then
-      local at = now + delay
+      local retry_at = now + delay
       if cancel then to = 7
-      elseif att >= tonumber(f[5]) or (f[6] ~= '' and at >= tonumber(f[6])) then to = 8
-      else to, out_node, ready = 2, '', at end
+      elseif tonumber(att) >= tonumber(f[6]) or (f[7] ~= '' and retry_at >= tonumber(f[7])) then
+        to = 8
+      else to, out_node, ready = 2, '', istr(retry_at) end
     elseif outcome == 2 then
       if cancel then to = 7 else to = 6 end
     elseif outcome == 3 then to = 7
     elseif outcome == 4 then
-      if cancel then to = 7 else to, out_node, att, ready = 0, '', math.max(0, att - 1), now end
+      if cancel then to = 7
+      else to, out_node, att, ready = 0, '', istr(math.max(0, tonumber(att) - 1)), now end
     end
     redis.call('ZREM', KEYS[2], id)
     redis.call('SREM', KEYS[k + 3], id)
     if cancel then redis.call('HDEL', KEYS[7], id) end
-    -- An empty error keeps the job's last one.
-    local e = {}
-    if err ~= '' then e = {'err', err} end
     if to >= 5 then
-      redis.call('HSET', jk, 'state', to, 'upd', now, 'fin', now, 'lease', 0, 'cr', 0, unpack(e))
-      redis.call('ZADD', KEYS[3], now, id)
-      if to == 6 or to == 8 then redis.call('ZADD', KEYS[4], id, id) end
-      release_unique(KEYS[5], f[7], id)
-    elseif to == 2 then
-      redis.call('HSET', jk, 'state', 2, 'node', '', 'upd', now, 'ready', ready, 'lease', 0,
-        unpack(e))
-      redis.call('ZADD', KEYS[6], ready, id)
+      finish(jk, id, to, now_s, err, KEYS[3], KEYS[4], KEYS[5], f[5])
     else
-      local pm = pmember(ready, id)
-      redis.call('HSET', jk, 'state', 0, 'node', '', 'att', att, 'upd', now, 'ready', ready,
-        'lease', 0, 'pm', pm, unpack(e))
-      redis.call('ZADD', KEYS[k + 4], -tonumber(f[8]), pm)
-      handed_back = true
+      -- An empty error keeps the job's last one.
+      local e = {}
+      if err ~= '' then e = {'err', err} end
+      if to == 2 then
+        redis.call('HSET', jk, 'state', '2', 'node', '', 'lease', '0', 'upd', now_s, 'ready', ready,
+          unpack(e))
+        redis.call('ZADD', KEYS[6], ready, id)
+      else
+        local pm = pmember(ready, id)
+        redis.call('HSET', jk, 'state', '0', 'att', att, 'node', '', 'lease', '0', 'pm', pm,
+          'upd', now_s, 'ready', now_s, unpack(e))
+        redis.call('ZADD', KEYS[k + 4], neg(f[8]), pm)
+        handed_back = true
+      end
     end
     count(4, to)
-    audit(ak, 4, to, out_node, att, now, err)
+    audit(ak, 4, to, out_node, att, now_s, err)
     out[#out + 1] = to
   end
 end
@@ -314,6 +363,7 @@ return out
 // Returns how many moved.
 inline constexpr const char* kPromote = R"lua(
 local now = now_ms()
+local now_s = istr(now)
 local n = tonumber(ARGV[1])
 local moved = 0
 for i = 1, n do
@@ -326,10 +376,10 @@ for i = 1, n do
     if state == 1 or state == 2 then
       local pm = pmember(tonumber(f[3]), id)
       redis.call('ZREM', KEYS[2], id)
-      redis.call('HSET', KEYS[k + 1], 'state', 0, 'node', '', 'upd', now, 'pm', pm)
-      redis.call('ZADD', KEYS[k + 3], -tonumber(f[4]), pm)
+      redis.call('HSET', KEYS[k + 1], 'state', '0', 'node', '', 'pm', pm, 'upd', now_s)
+      redis.call('ZADD', KEYS[k + 3], neg(f[4]), pm)
       count(state, 0)
-      audit(KEYS[k + 2], state, 0, '', tonumber(f[2]), now, '')
+      audit(KEYS[k + 2], state, 0, '', f[2], now_s, '')
       moved = moved + 1
     end
   end
@@ -347,6 +397,7 @@ return moved
 // node, only if expired (0/1), retry delay ms, reason. Returns how many moved.
 inline constexpr const char* kReclaim = R"lua(
 local now = now_ms()
+local now_s = istr(now)
 local n = tonumber(ARGV[1])
 local moved = 0
 local pending = false
@@ -356,11 +407,11 @@ for i = 1, n do
   local id, node, only_expired, delay, why = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     tonumber(ARGV[a + 4]), ARGV[a + 5]
   local jk = KEYS[k + 1]
-  local f = redis.call('HMGET', jk, 'state', 'node', 'att', 'cr', 'maxatt', 'lease', 'uk', 'prio')
+  local f = redis.call('HMGET', jk, 'state', 'att', 'node', 'cr', 'lease', 'uk', 'maxatt', 'prio')
   local state = tonumber(f[1])
-  local expired = f[6] and tonumber(f[6]) < now
-  if (state == 3 or state == 4) and f[2] == node and (only_expired == '0' or expired) then
-    local att = tonumber(f[3])
+  local expired = f[5] and tonumber(f[5]) < now
+  if (state == 3 or state == 4) and f[3] == node and (only_expired == '0' or expired) then
+    local att = f[2]
     redis.call('ZREM', KEYS[2], id)
     redis.call('SREM', KEYS[k + 4], id)
     redis.call('SREM', KEYS[k + 5], id)
@@ -368,25 +419,23 @@ for i = 1, n do
     local to, out_node = 0, ''
     if state == 3 then
       local pm = pmember(now, id)
-      redis.call('HSET', jk, 'state', 0, 'node', '', 'upd', now, 'ready', now, 'lease', 0,
-        'err', why, 'pm', pm)
-      redis.call('ZADD', KEYS[k + 3], -tonumber(f[8]), pm)
+      redis.call('HSET', jk, 'state', '0', 'node', '', 'lease', '0', 'pm', pm, 'err', why,
+        'upd', now_s, 'ready', now_s)
+      redis.call('ZADD', KEYS[k + 3], neg(f[8]), pm)
       pending = true
-    elseif f[4] == '1' or att >= tonumber(f[5]) then
+    elseif f[4] == '1' or tonumber(att) >= tonumber(f[7]) then
       to, out_node = 8, node
       if f[4] == '1' then to = 7 end
-      redis.call('HSET', jk, 'state', to, 'upd', now, 'fin', now, 'lease', 0, 'cr', 0, 'err', why)
-      redis.call('ZADD', KEYS[4], now, id)
-      if to == 8 then redis.call('ZADD', KEYS[5], id, id) end
-      release_unique(KEYS[6], f[7], id)
+      finish(jk, id, to, now_s, why, KEYS[4], KEYS[5], KEYS[6], f[6])
     else
       to = 2
-      redis.call('HSET', jk, 'state', 2, 'node', '', 'upd', now, 'ready', now + delay, 'lease', 0,
-        'err', why)
-      redis.call('ZADD', KEYS[3], now + delay, id)
+      local ready = istr(now + delay)
+      redis.call('HSET', jk, 'state', '2', 'node', '', 'lease', '0', 'err', why, 'upd', now_s,
+        'ready', ready)
+      redis.call('ZADD', KEYS[3], ready, id)
     end
     count(state, to)
-    audit(KEYS[k + 2], state, to, out_node, att, now, why)
+    audit(KEYS[k + 2], state, to, out_node, att, now_s, why)
     moved = moved + 1
   end
 end
@@ -400,9 +449,8 @@ return moved
 // KEYS: active, cancels, then per job: job. ARGV: node, lease ms, n, then per job: id,
 // held (0/1). Returns the ids of its running jobs with a cancel requested.
 inline constexpr const char* kExtend = R"lua(
-local now = now_ms()
 local node = ARGV[1]
-local lease = now + tonumber(ARGV[2])
+local lease = istr(now_ms() + tonumber(ARGV[2]))
 local n = tonumber(ARGV[3])
 local cancels = {}
 for i = 1, n do
@@ -433,8 +481,8 @@ for i = 1, n do
     redis.call('ZREM', KEYS[2], id)
     redis.call('ZREM', KEYS[3], id)
     redis.call('ZREM', KEYS[4], id)
-    redis.call('HINCRBY', KEYS[1], state, -1)
-    redis.call('HINCRBY', KEYS[1], 'audit', -n)
+    redis.call('HINCRBY', KEYS[1], state, '-1')
+    redis.call('HINCRBY', KEYS[1], 'audit', istr(-n))
     jobs = jobs + 1
     rows = rows + n
   end
@@ -462,7 +510,7 @@ while dropped < want and KEYS[1 + (i - 1) * 2 + 1] do
       for _ = 1, take do pos = string.find(text, '\n', pos + 1, true) end
       redis.call('SET', ak, string.sub(text, pos + 1))
     end
-    redis.call('HINCRBY', KEYS[1], 'audit', -take)
+    redis.call('HINCRBY', KEYS[1], 'audit', istr(-take))
     dropped = dropped + take
   end
   i = i + 1

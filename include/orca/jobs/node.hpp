@@ -59,14 +59,17 @@ struct NodeOptions {
   // another process, or pending jobs in pull mode).
   std::chrono::milliseconds poll_interval{100};
   bool pull = false;  // claim pending jobs of its types itself (PullPolicy)
+  // Claims under way at once, each for its share of the free slots: while one
+  // claim's jobs start, the next is already with a remote broker.
+  int claimers = 2;
   QueueWeights weights;
   std::chrono::milliseconds grace{10'000};
 };
 
 class Node {
  public:
-  // Throws std::invalid_argument for bad options (concurrency < 1, lease not above
-  // the heartbeat interval).
+  // Throws std::invalid_argument for bad options (concurrency or claimers < 1, lease
+  // not above the heartbeat interval).
   Node(Broker& broker, NodeOptions options);
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -105,6 +108,7 @@ class Node {
 
   void launch(std::vector<Job> jobs);
   Task<void> execute(Job job);
+  Task<void> claim_loop(Context ctx);
   Task<void> heartbeat_loop(Context ctx);
   Task<void> completion_loop();
   Task<Result<void>> register_self(Context ctx);
@@ -115,6 +119,7 @@ class Node {
   std::function<void()> on_slot_free_;
   Channel<std::monostate> wakeups_{1};  // notify(): at most one pending wake-up
   std::atomic<int> running_{0};
+  int reserved_ = 0;  // slots a claim under way asks for; guarded by mu_
   std::atomic<bool> accepting_{false};
   WaitGroup handlers_done_;
   std::mutex mu_;  // guards running_jobs_ and finished_; never held across a suspension
