@@ -591,9 +591,10 @@ class AckRecorder final : public jobs::Broker {
     return inner_.register_node(std::move(ctx), std::move(node));
   }
   Task<Result<jobs::HeartbeatReply>> heartbeat(Context ctx, std::string node, int load,
-                                               std::chrono::milliseconds lease,
+                                               jobs::Leases lease,
                                                std::vector<jobs::JobId> held) override {
-    return inner_.heartbeat(std::move(ctx), std::move(node), load, lease, std::move(held));
+    return inner_.heartbeat(std::move(ctx), std::move(node), load, std::move(lease),
+                            std::move(held));
   }
   Task<Result<void>> deregister_node(Context ctx, std::string node) override {
     return inner_.deregister_node(std::move(ctx), std::move(node));

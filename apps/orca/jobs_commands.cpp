@@ -172,6 +172,16 @@ jobs::NodeOptions node_options(const JobsOptions& o, int index) {
   no.lease = duration_option("lease", o.lease);
   if (no.lease <= no.heartbeat_interval)
     throw UsageError("--lease must be longer than --heartbeat");
+  for (const std::string& item : o.queue_leases) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw UsageError("--queue-lease " + item + ": expected QUEUE=DURATION, e.g. reports=2m");
+    const std::string queue = item.substr(0, eq);
+    const auto lease = duration_option("queue-lease " + queue, item.substr(eq + 1));
+    if (lease <= no.heartbeat_interval)
+      throw UsageError("--queue-lease " + item + ": must be longer than --heartbeat");
+    no.queue_leases[queue] = lease;
+  }
   return no;
 }
 
@@ -643,6 +653,8 @@ void add_node_options(CLI::App* cmd, JobsOptions& o) {
       ->capture_default_str();
   cmd->add_option("--heartbeat", o.heartbeat, "heartbeat interval")->capture_default_str();
   cmd->add_option("--lease", o.lease, "lease of a job without heartbeats")->capture_default_str();
+  cmd->add_option("--queue-lease", o.queue_leases,
+                  "QUEUE=DURATION: that queue's own lease instead of --lease (repeatable)");
   cmd->add_option("--node-timeout", o.node_timeout,
                   "a node without heartbeats for this long is dead (serve, worker --pull)")
       ->capture_default_str();

@@ -25,6 +25,7 @@ struct JobsOptions {
   std::string grace = "10s";
   std::string heartbeat = "1s";
   std::string lease = "5s";
+  std::vector<std::string> queue_leases;  // QUEUE=DURATION
   std::string node_timeout = "3s";
   std::string duration;  // serve/worker: stop after this long (default: until a signal)
   std::vector<std::string> periodic;  // serve: NAME=SCHEDULE=TYPE[=PAYLOAD]

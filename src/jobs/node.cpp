@@ -45,6 +45,10 @@ Node::Node(Broker& broker, NodeOptions options) : broker_(broker), options_(std:
     throw std::invalid_argument("node heartbeat interval must be positive");
   if (options_.lease <= options_.heartbeat_interval)
     throw std::invalid_argument("node lease must be longer than its heartbeat interval");
+  for (const auto& [queue, lease] : options_.queue_leases)
+    if (lease <= options_.heartbeat_interval)
+      throw std::invalid_argument("lease of queue " + queue +
+                                  " must be longer than the node's heartbeat interval");
   if (options_.poll_interval.count() <= 0)
     throw std::invalid_argument("node poll interval must be positive");
   if (options_.id.empty()) options_.id = default_node_id();
@@ -176,8 +180,7 @@ Task<void> Node::heartbeat_loop(Context ctx) {
       for (const auto& [id, r] : running_jobs_)
         held.push_back(id);
     }
-    auto reply =
-        co_await broker_.heartbeat(ctx, options_.id, running(), options_.lease, std::move(held));
+    auto reply = co_await broker_.heartbeat(ctx, options_.id, running(), leases(), std::move(held));
     if (!reply) continue;  // transient; the lease outlasts several heartbeats
     for (JobId id : reply->cancel_requested)
       cancel_local(id);
@@ -299,7 +302,7 @@ Task<void> Node::claim_loop(Context ctx) {
       req.node = options_.id;
       req.types = my_types;
       req.limit = static_cast<std::size_t>(want);
-      req.lease = options_.lease;
+      req.lease = leases();
       req.pull_pending = options_.pull;
       req.weights = options_.weights;
       auto claimed = co_await broker_.claim(ctx, std::move(req));
@@ -334,7 +337,10 @@ Task<void> Node::completion_loop() {
     // while, Redis restarting): past that the jobs have been reclaimed anyway. If it
     // gives up, the heartbeat stops naming the jobs, their leases expire and they run
     // again (at least once).
-    const auto give_up = Clock::now() + options_.lease;
+    auto longest = options_.lease;
+    for (const auto& [queue, lease] : options_.queue_leases)
+      longest = std::max(longest, lease);
+    const auto give_up = Clock::now() + longest;
     for (auto pause = kCompletionPause;;) {
       std::vector<Completion> copy = batch;
       auto done = co_await broker_.complete(background(), std::move(copy));

@@ -1179,7 +1179,7 @@ Task<Result<void>> RedisBroker::register_node(Context ctx, NodeInfo node) {
 }
 
 Task<Result<HeartbeatReply>> RedisBroker::heartbeat(Context ctx, std::string node, int load,
-                                                    milliseconds lease, std::vector<JobId> held) {
+                                                    Leases lease, std::vector<JobId> held) {
   Impl& m = *impl_;
   HeartbeatReply reply;
   auto beat = co_await m.eval(ctx, scripts().beat, strs(m.meta + "nodes"), strs(node, num(load)),
@@ -1196,7 +1196,8 @@ Task<Result<HeartbeatReply>> RedisBroker::heartbeat(Context ctx, std::string nod
     if (!members) co_return members.error();
     if (members->size() == 0) continue;
     Strings keys{k + "active", k + "cancels"};
-    Strings args{node, num(lease.count()), num(static_cast<std::int64_t>(members->size()))};
+    Strings args{node, num(lease.of(queue).count()),
+                 num(static_cast<std::int64_t>(members->size()))};
     for (const Reply& id : members->elements()) {
       keys.push_back(k + "job:" + id.str());
       args.push_back(id.str());
@@ -1325,8 +1326,8 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
     const std::string k = m.qkey(queue);
     Strings keys =
         strs(k + "counts", k + "active", k + "node:" + req.node, k + "leased:" + req.node);
-    Strings args =
-        strs(num(req.lease.count()), req.node, num(static_cast<std::int64_t>(list.size())));
+    Strings args = strs(num(req.lease.of(queue).count()), req.node,
+                        num(static_cast<std::int64_t>(list.size())));
     for (const Candidate* c : list) {
       keys.insert(keys.end(), {k + "job:" + c->id, k + "audit:" + c->id, k + "pending:" + c->type,
                                k + "spec:" + c->id});

@@ -809,10 +809,16 @@ Task<Result<void>> SqliteBroker::register_node(Context ctx, NodeInfo n) {
 }
 
 Task<Result<HeartbeatReply>> SqliteBroker::heartbeat(Context ctx, std::string node, int load,
-                                                     milliseconds lease, std::vector<JobId> held) {
+                                                     Leases lease, std::vector<JobId> held) {
   const std::string held_json = nlohmann::json(held).dump();
+  nlohmann::json by_queue = nlohmann::json::object();
+  for (const auto& [queue, ms] : lease.by_queue)
+    by_queue[queue] = ms.count();
+  const std::string leases_json = by_queue.dump();
+  const std::int64_t fallback = lease.fallback.count();
   auto call = detail::store_call<HeartbeatReply>(
-      impl_->store, ctx, [&node, load, lease, &held_json](Db& db) -> Result<HeartbeatReply> {
+      impl_->store, ctx,
+      [&node, load, fallback, &leases_json, &held_json](Db& db) -> Result<HeartbeatReply> {
         const std::int64_t now = now_ms();
         HeartbeatReply reply;
         db.prepare("UPDATE nodes SET load = ?2, heartbeat_ms = ?3 WHERE id = ?1 AND state = 0")
@@ -822,13 +828,17 @@ Task<Result<HeartbeatReply>> SqliteBroker::heartbeat(Context ctx, std::string no
             .run();
         reply.known = db.changes() == 1;
         if (!reply.known) return reply;
-        // Jobs leased to it, and the running ones it says it holds (broker.hpp).
+        // Jobs leased to it, and the running ones it says it holds (broker.hpp), each
+        // for its queue's lease.
         db.prepare(
-              "UPDATE jobs INDEXED BY jobs_node SET lease_ms = ?2 WHERE state IN (3, 4) AND node "
-              "= ?1 AND (state = 3 OR id IN (SELECT value FROM json_each(?3)))")
+              "UPDATE jobs INDEXED BY jobs_node SET lease_ms = ?2 + COALESCE((SELECT value FROM "
+              "json_each(?4) WHERE key = jobs.queue), ?5) WHERE state IN (3, 4) AND node = ?1 AND "
+              "(state = 3 OR id IN (SELECT value FROM json_each(?3)))")
             .bind(1, node)
-            .bind(2, now + lease.count())
+            .bind(2, now)
             .bind(3, held_json)
+            .bind(4, leases_json)
+            .bind(5, fallback)
             .run();
         Stmt s = db.prepare(
             "SELECT id FROM jobs INDEXED BY jobs_node WHERE state IN (3, 4) AND state = 4 AND node "
@@ -890,20 +900,21 @@ Task<Result<std::vector<Job>>> SqliteBroker::claim(Context ctx, ClaimRequest req
     }
     for (Job& j : jobs) {
       const int attempt = j.attempt + 1;
+      const std::int64_t lease_until = now + req.lease.of(j.spec.queue).count();
       db.prepare(
             "UPDATE jobs SET state = 4, node = ?2, attempt = ?3, lease_ms = ?4, updated_ms = ?5, "
             "audit_n = audit_n + 1 WHERE id = ?1")
           .bind(1, j.id)
           .bind(2, req.node)
           .bind(3, attempt)
-          .bind(4, now + req.lease.count())
+          .bind(4, lease_until)
           .bind(5, now)
           .run();
       impl->audit(db, j.id, j.state, JobState::kRunning, req.node, attempt, now, "");
       j.state = JobState::kRunning;
       j.node = req.node;
       j.attempt = attempt;
-      j.lease_until = from_unix_ms(now + req.lease.count());
+      j.lease_until = from_unix_ms(lease_until);
       j.updated_at = from_unix_ms(now);
     }
     return jobs;

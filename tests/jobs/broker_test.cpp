@@ -269,6 +269,43 @@ TEST_P(BrokerContract, HeartbeatKeepsOnlyTheJobsTheNodeHolds) {
   EXPECT_EQ(lost_state, S::kRetrying);  // through the retry policy, the attempt counted
 }
 
+TEST_P(BrokerContract, QueueLeasesApplyToClaimsAndHeartbeats) {
+  JobState quick_state{};
+  JobState slow_state{};
+  int quick_attempt = 0;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context ctx = hang_guard();
+    JobSpec q = spec("t");
+    q.queue = "quick";
+    JobSpec s = spec("t");
+    s.queue = "slow";
+    auto quick = co_await broker.enqueue_one(ctx, q);
+    auto slow = co_await broker.enqueue_one(ctx, s);
+    (void)co_await broker.register_node(ctx, node_info("n", "t", 2));
+    const Leases leases(100ms, {{"slow", 1h}});
+    auto claimed = co_await broker.claim(ctx, pull("n", "t", 2, leases));
+    EXPECT_EQ(claimed->size(), 2u);
+    std::map<std::string, WallClock::time_point> until;
+    for (const Job& j : *claimed)
+      until[j.spec.queue] = j.lease_until;
+    EXPECT_GE(until["slow"] - until["quick"], std::chrono::minutes(30));
+    // The heartbeat extends each job by its queue's lease: the quick one's lapses.
+    const std::vector<JobId> holding{quick->id, slow->id};
+    auto hb = co_await broker.heartbeat(ctx, "n", 2, leases, holding);
+    EXPECT_TRUE(hb->known);
+    co_await sleep_for(200ms);
+    auto reaped = co_await broker.reap(ctx, 1h);  // the node itself is alive
+    EXPECT_EQ(*reaped, 1u);
+    auto got = co_await broker.get(ctx, quick->id);
+    quick_state = got->state;
+    quick_attempt = got->attempt;
+    slow_state = (co_await broker.get(ctx, slow->id))->state;
+  });
+  EXPECT_EQ(quick_state, S::kRetrying);  // through the retry policy, the attempt counted
+  EXPECT_EQ(quick_attempt, 1);
+  EXPECT_EQ(slow_state, S::kRunning);
+}
+
 TEST_P(BrokerContract, CancelRunningJobFlagsItAndItEndsCancelledNotRetried) {
   run_on_broker([&](Broker& broker) -> Task<void> {
     Context ctx = hang_guard();

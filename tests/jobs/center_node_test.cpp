@@ -250,6 +250,20 @@ TEST_P(CenterNode, PermanentErrorsSkipRetries) {
   EXPECT_EQ(by_throw.last_error, "no such customer");
 }
 
+TEST_P(CenterNode, NodeRefusesBadClaimersAndLeasesNotAboveItsHeartbeat) {
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    NodeOptions o;
+    o.heartbeat_interval = 1s;
+    o.queue_leases["reports"] = 500ms;
+    EXPECT_THROW(Node(broker, o), std::invalid_argument);
+    o.queue_leases["reports"] = 2s;
+    EXPECT_NO_THROW(Node(broker, o));
+    o.claimers = 0;
+    EXPECT_THROW(Node(broker, o), std::invalid_argument);
+    co_return;
+  });
+}
+
 TEST(LeastLoadPolicy, PicksTheLowestLoadAndRotatesTies) {
   LeastLoadPolicy policy;
   Job job;

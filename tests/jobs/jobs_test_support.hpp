@@ -95,13 +95,12 @@ inline NodeInfo node_info(std::string id, const std::string& types, int capacity
 }
 
 inline ClaimRequest pull(std::string node, const std::string& types, std::size_t limit,
-                         std::chrono::milliseconds lease = std::chrono::seconds(10),
-                         QueueWeights weights = {}) {
+                         Leases lease = std::chrono::seconds(10), QueueWeights weights = {}) {
   ClaimRequest r;
   r.node = std::move(node);
   r.types = split_list(types);
   r.limit = limit;
-  r.lease = lease;
+  r.lease = std::move(lease);
   r.pull_pending = true;
   r.weights = std::move(weights);
   return r;

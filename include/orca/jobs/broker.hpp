@@ -46,6 +46,27 @@ struct EnqueueResult {
 // share (no starvation); within a queue, higher priority first, then FIFO.
 using QueueWeights = std::map<std::string, int>;
 
+// How long a node's hold on a job lasts without a heartbeat: one length for every
+// queue, or a queue's own (a queue of long jobs whose handlers may stall for a while
+// can be given more room, a queue of quick ones less, so a dead node's jobs come
+// back sooner).
+struct Leases {
+  Leases() = default;
+  // Implicit: a single duration is the same lease for every queue.
+  template <class Rep, class Period>
+  Leases(std::chrono::duration<Rep, Period> every_queue)  // NOLINT
+      : fallback(std::chrono::duration_cast<std::chrono::milliseconds>(every_queue)) {}
+  Leases(std::chrono::milliseconds others, std::map<std::string, std::chrono::milliseconds> own)
+      : fallback(others), by_queue(std::move(own)) {}
+  std::chrono::milliseconds fallback{std::chrono::seconds(30)};
+  std::map<std::string, std::chrono::milliseconds> by_queue;
+
+  std::chrono::milliseconds of(const std::string& queue) const {
+    auto it = by_queue.find(queue);
+    return it == by_queue.end() ? fallback : it->second;
+  }
+};
+
 struct PeekRequest {
   std::vector<std::string> types;  // only jobs of these types
   std::size_t limit = 64;
@@ -66,7 +87,7 @@ struct ClaimRequest {
   std::string node;
   std::vector<std::string> types;  // pull: pending jobs of these types
   std::size_t limit = 1;
-  std::chrono::milliseconds lease{std::chrono::seconds(30)};
+  Leases lease;
   bool pull_pending = false;  // also take pending jobs, not only those assigned to `node`
   QueueWeights weights;
 };
@@ -219,8 +240,7 @@ class Broker {
   // it and not yet claimed): a running job it does not name, because a claim's reply was lost or it
   // gave up acknowledging, is left to expire and run again.
   virtual Task<Result<HeartbeatReply>> heartbeat(Context ctx, std::string node, int load,
-                                                 std::chrono::milliseconds lease,
-                                                 std::vector<JobId> held) = 0;
+                                                 Leases lease, std::vector<JobId> held) = 0;
   // The node leaves: it keeps no lease (its leased jobs -> pending).
   virtual Task<Result<void>> deregister_node(Context ctx, std::string node) = 0;
   // Jobs assigned to the node (and, with pull_pending, pending jobs of its types)

@@ -55,6 +55,9 @@ struct NodeOptions {
   // heartbeat interval. A node killed with kill -9 gets its jobs back after this (or
   // sooner, once a center declares it dead).
   std::chrono::milliseconds lease{5'000};
+  // A queue's own lease, for its jobs, instead of `lease` (each must exceed the
+  // heartbeat interval too).
+  std::map<std::string, std::chrono::milliseconds> queue_leases;
   // How often to look for work without being notified (work assigned by a center in
   // another process, or pending jobs in pull mode).
   std::chrono::milliseconds poll_interval{100};
@@ -68,8 +71,8 @@ struct NodeOptions {
 
 class Node {
  public:
-  // Throws std::invalid_argument for bad options (concurrency or claimers < 1, lease
-  // not above the heartbeat interval).
+  // Throws std::invalid_argument for bad options (concurrency or claimers < 1, a
+  // lease not above the heartbeat interval).
   Node(Broker& broker, NodeOptions options);
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -112,6 +115,7 @@ class Node {
   Task<void> heartbeat_loop(Context ctx);
   Task<void> completion_loop();
   Task<Result<void>> register_self(Context ctx);
+  Leases leases() const { return Leases(options_.lease, options_.queue_leases); }
 
   Broker& broker_;
   NodeOptions options_;

@@ -93,8 +93,7 @@ class RedisBroker final : public Broker {
   Task<Result<bool>> fire_periodic(Context ctx, std::string name, WallClock::time_point expected,
                                    WallClock::time_point next) override;
   Task<Result<void>> register_node(Context ctx, NodeInfo node) override;
-  Task<Result<HeartbeatReply>> heartbeat(Context ctx, std::string node, int load,
-                                         std::chrono::milliseconds lease,
+  Task<Result<HeartbeatReply>> heartbeat(Context ctx, std::string node, int load, Leases lease,
                                          std::vector<JobId> held) override;
   Task<Result<void>> deregister_node(Context ctx, std::string node) override;
   Task<Result<std::vector<Job>>> claim(Context ctx, ClaimRequest req) override;
