@@ -1,6 +1,7 @@
 // The Redis broker beyond the shared contract: cancel requests pushed to the node
-// that runs the job, each queue's keys in one cluster slot, and nodes that resume by
-// themselves after Redis was down. Each test starts its own redis-server(s).
+// that runs the job, memory that levels off under retention, each queue's keys in one
+// cluster slot, and nodes that resume by themselves after Redis was down. Each test starts its own redis-server(s).
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -107,6 +108,77 @@ TEST(RedisBroker, CancelIsPushedToTheNodeThatRunsTheJob) {
   EXPECT_EQ(after_cancel, S::kRunning);  // flagged; the node ends it
   EXPECT_TRUE(handler_saw_cancel);
   EXPECT_EQ(final_state, S::kCancelled);
+}
+
+// A queue that runs forever: round after round of jobs run to the end (some fail for
+// good and land in the dead set), each round followed by the retention trim. Redis's
+// key count stops growing once the retained window is full, and so does its memory.
+TEST(RedisBroker, MemoryLevelsOffOnAQueueThatRunsForever) {
+  if (!orca_test::RedisServer::available()) GTEST_SKIP() << "redis-server is not on PATH";
+  orca_test::RedisServer server;
+  ASSERT_TRUE(server.running()) << server.error();
+  constexpr int kRounds = 30;
+  constexpr int kPerRound = 200;
+  constexpr std::int64_t kKeep = 300;  // finished jobs retained
+  std::vector<std::int64_t> keys;
+  std::vector<std::int64_t> memory;
+  std::int64_t completed = 0;
+  auto number = [](const std::optional<std::string>& text,
+                   const std::string& field) -> std::int64_t {
+    if (!text) return std::int64_t{-1};
+    const std::size_t at = text->find(field);
+    return at == std::string::npos ? -1 : std::stoll(text->substr(at + field.size()));
+  };
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto broker = co_await connect_broker(guard, server.url());
+    if (!broker) co_return;
+    (void)co_await broker->register_node(guard, node_info("n", "t", kPerRound));
+    Retention keep;
+    keep.max_age = std::chrono::hours(1);
+    keep.max_finished_jobs = kKeep;
+    keep.max_audit_entries = 4 * kKeep;
+    for (int round = 0; round < kRounds; ++round) {
+      std::vector<JobSpec> batch(kPerRound, spec("t", std::string(100, 'x')));
+      auto added = co_await broker->enqueue(guard, batch);
+      EXPECT_TRUE(added.has_value());
+      std::vector<Completion> done;
+      while (done.size() < static_cast<std::size_t>(kPerRound) && !guard.is_done()) {
+        auto claimed = co_await broker->claim(guard, pull("n", "t", kPerRound));
+        if (!claimed) break;
+        for (const Job& j : *claimed) {
+          Completion c;
+          c.id = j.id;
+          c.node = "n";
+          c.attempt = j.attempt;
+          c.outcome = j.id % 10 == 0 ? Outcome::kPermanent : Outcome::kSucceeded;
+          c.error = c.outcome == Outcome::kPermanent ? "failed for good" : "";
+          done.push_back(std::move(c));
+        }
+      }
+      auto acked = co_await broker->complete(guard, done);
+      if (acked) completed += static_cast<std::int64_t>(acked->size());
+      auto trimmed = co_await broker->trim(guard, keep);
+      EXPECT_TRUE(trimmed.has_value());
+      keys.push_back(number(orca_test::redis_detail::raw_command(server.port(), {"DBSIZE"}), ":"));
+      memory.push_back(number(
+          orca_test::redis_detail::raw_command(server.port(), {"INFO", "memory"}), "used_memory:"));
+    }
+    co_await broker->closed();
+  });
+  ASSERT_EQ(keys.size(), static_cast<std::size_t>(kRounds));
+  EXPECT_EQ(completed, kRounds * kPerRound);
+  // Each retained job is three keys (hash, spec, audit trail), plus the queue's own.
+  const std::int64_t bound = 3 * kKeep + 20;
+  for (int round = 5; round < kRounds; ++round) {
+    EXPECT_LE(keys[round], bound) << "round " << round;
+    EXPECT_LE(keys[round], keys[4]) << "round " << round;
+  }
+  // Memory: what the last rounds hold is what round 5 held, give or take the
+  // allocator's slack, though 25 more rounds of jobs went through.
+  const std::int64_t settled = *std::max_element(memory.begin() + 4, memory.begin() + 8);
+  EXPECT_GT(settled, 0);
+  EXPECT_LE(memory.back(), settled + settled / 4);
 }
 
 // On a 3-master cluster: jobs of several queues run to the end, every key of a queue
