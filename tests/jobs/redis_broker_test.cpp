@@ -1,6 +1,7 @@
 // The Redis broker beyond the shared contract: cancel requests pushed to the node
 // that runs the job, memory that levels off under retention, each queue's keys in one
-// cluster slot, and nodes that resume by themselves after Redis was down. Each test starts its own redis-server(s).
+// cluster slot, and nodes that resume by themselves after Redis was down. Each test
+// starts its own redis-server(s).
 #include <algorithm>
 #include <map>
 #include <set>
