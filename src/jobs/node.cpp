@@ -31,8 +31,8 @@ double random01() {
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
 }
 
-// Acknowledgements must not be lost to a transient failure (the database locked by
-// another process, Redis restarting): retried with backoff (completion_loop).
+// Acknowledgements and deregistration must not be lost to a transient failure (the
+// database locked by another process, Redis restarting): retried with backoff.
 constexpr auto kCompletionPause = std::chrono::milliseconds(50);
 constexpr auto kCompletionMaxPause = std::chrono::milliseconds(1000);
 
@@ -166,8 +166,15 @@ Task<Result<void>> Node::run(Context ctx) {
   stop_beating();
   co_await std::move(beats);
   co_await std::move(feed);
-  auto left = co_await broker_.deregister_node(background(), options_.id);
-  co_return left;
+  // A broker that is away (Redis restarting) is retried for up to a lease: past
+  // that the node's leases have lapsed and its jobs went back anyway.
+  const auto give_up = Clock::now() + options_.lease;
+  for (auto pause = kCompletionPause;;) {
+    auto left = co_await broker_.deregister_node(background(), options_.id);
+    if (left || Clock::now() + pause >= give_up) co_return left;
+    co_await sleep_for(pause);
+    pause = std::min(pause * 2, kCompletionMaxPause);
+  }
 }
 
 Task<void> Node::heartbeat_loop(Context ctx) {

@@ -516,6 +516,53 @@ TEST_P(CenterNode, PullPolicyNodesClaimByType) {
   EXPECT_EQ(ran.load(), 50);
 }
 
+// Several claims under way at once never start more handlers than the node's
+// concurrency, and between them take every job once.
+TEST_P(CenterNode, ConcurrentClaimersStayWithinConcurrency) {
+  std::atomic<int> ran{0};
+  std::atomic<int> now_running{0};
+  std::atomic<int> most{0};
+  std::mutex seen_mu;
+  std::set<JobId> seen;
+  int duplicates = 0;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    CenterOptions co = fast_center();
+    co.policy = std::make_shared<PullPolicy>();
+    Center center(broker, co);
+    NodeOptions o = fast_node("puller", 3);
+    o.pull = true;
+    o.claimers = 4;
+    Node node(broker, o);
+    node.handle("t", [&](Context, Job job) -> Task<Result<void>> {
+      const int n = now_running.fetch_add(1) + 1;
+      for (int m = most.load(); n > m && !most.compare_exchange_weak(m, n);) {
+      }
+      {
+        std::lock_guard lock(seen_mu);
+        if (!seen.insert(job.id).second) ++duplicates;
+      }
+      co_await sleep_for(1ms);
+      now_running.fetch_sub(1);
+      ran.fetch_add(1);
+      co_return Result<void>{};
+    });
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    std::vector<JobSpec> specs(60, spec("t"));
+    (void)co_await center.submit_batch(guard, specs);
+    co_await wait_until(guard, [&] { return ran.load() >= 60; });
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+  });
+  EXPECT_EQ(ran.load(), 60);
+  EXPECT_LE(most.load(), 3);
+  EXPECT_GE(most.load(), 1);
+  EXPECT_EQ(duplicates, 0);
+}
+
 TEST_P(CenterNode, JobNoLiveNodeCanRunWaitsPending) {
   Job orphan;
   run_on_broker([&](Broker& broker) -> Task<void> {
