@@ -24,6 +24,21 @@ Task<void> wait_until(Context ctx, std::function<bool()> done) {
     co_await sleep_for(2ms);
 }
 
+// Runs the center and the node until `ran` counts every job of `specs` (or the guard
+// ends), then stops both.
+Task<void> run_batch(Center& center, Node& node, Context guard, std::vector<JobSpec> specs,
+                     const std::atomic<int>& ran) {
+  auto [ctx, stop] = with_cancel(guard);
+  auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+  auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+  const int want = static_cast<int>(specs.size());
+  (void)co_await center.submit_batch(guard, std::move(specs));
+  co_await wait_until(guard, [&] { return ran.load() >= want; });
+  stop();
+  (void)co_await std::move(c);
+  (void)co_await std::move(n);
+}
+
 NodeOptions fast_node(std::string id, int concurrency = 4) {
   NodeOptions o;
   o.id = std::move(id);
@@ -491,8 +506,6 @@ TEST_P(CenterNode, PeriodicJobsFireRepeatedlyAndBadSchedulesAreRefused) {
 TEST_P(CenterNode, PullPolicyNodesClaimByType) {
   std::atomic<int> ran{0};
   run_on_broker([&](Broker& broker) -> Task<void> {
-    Context guard = hang_guard();
-    auto [ctx, stop] = with_cancel(guard);
     CenterOptions co = fast_center();
     co.policy = std::make_shared<PullPolicy>();
     Center center(broker, co);
@@ -504,14 +517,7 @@ TEST_P(CenterNode, PullPolicyNodesClaimByType) {
       co_return Result<void>{};
     });
     center.attach(node);
-    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
-    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
-    std::vector<JobSpec> specs(50, spec("t"));
-    (void)co_await center.submit_batch(guard, specs);
-    co_await wait_until(guard, [&] { return ran.load() >= 50; });
-    stop();
-    (void)co_await std::move(c);
-    (void)co_await std::move(n);
+    co_await run_batch(center, node, hang_guard(), std::vector<JobSpec>(50, spec("t")), ran);
   });
   EXPECT_EQ(ran.load(), 50);
 }
@@ -526,8 +532,6 @@ TEST_P(CenterNode, ConcurrentClaimersStayWithinConcurrency) {
   std::set<JobId> seen;
   int duplicates = 0;
   run_on_broker([&](Broker& broker) -> Task<void> {
-    Context guard = hang_guard();
-    auto [ctx, stop] = with_cancel(guard);
     CenterOptions co = fast_center();
     co.policy = std::make_shared<PullPolicy>();
     Center center(broker, co);
@@ -548,14 +552,7 @@ TEST_P(CenterNode, ConcurrentClaimersStayWithinConcurrency) {
       ran.fetch_add(1);
       co_return Result<void>{};
     });
-    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
-    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
-    std::vector<JobSpec> specs(60, spec("t"));
-    (void)co_await center.submit_batch(guard, specs);
-    co_await wait_until(guard, [&] { return ran.load() >= 60; });
-    stop();
-    (void)co_await std::move(c);
-    (void)co_await std::move(n);
+    co_await run_batch(center, node, hang_guard(), std::vector<JobSpec>(60, spec("t")), ran);
   });
   EXPECT_EQ(ran.load(), 60);
   EXPECT_LE(most.load(), 3);
