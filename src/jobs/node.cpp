@@ -38,7 +38,10 @@ constexpr auto kCompletionMaxPause = std::chrono::milliseconds(1000);
 
 }  // namespace
 
-Node::Node(Broker& broker, NodeOptions options) : broker_(broker), options_(std::move(options)) {
+Node::Node(Broker& broker, NodeOptions options)
+    : broker_(broker),
+      options_(std::move(options)),
+      leases_(options_.lease, options_.queue_leases) {
   if (options_.concurrency < 1) throw std::invalid_argument("node concurrency must be at least 1");
   if (options_.claimers < 1) throw std::invalid_argument("node claimers must be at least 1");
   if (options_.heartbeat_interval.count() <= 0)
@@ -118,6 +121,17 @@ Task<Result<void>> Node::register_self(Context ctx) {
   co_return co_await broker_.register_node(ctx, std::move(info));
 }
 
+template <class T>
+Task<Result<T>> Node::retry_for_a_lease(std::function<Task<Result<T>>()> attempt) {
+  const auto give_up = Clock::now() + leases_.longest();
+  for (auto pause = kCompletionPause;;) {
+    Result<T> r = co_await attempt();
+    if (r || Clock::now() + pause >= give_up) co_return r;
+    co_await sleep_for(pause);
+    pause = std::min(pause * 2, kCompletionMaxPause);
+  }
+}
+
 Task<Result<void>> Node::run(Context ctx) {
   {
     auto registered = co_await register_self(ctx);
@@ -166,15 +180,9 @@ Task<Result<void>> Node::run(Context ctx) {
   stop_beating();
   co_await std::move(beats);
   co_await std::move(feed);
-  // A broker that is away (Redis restarting) is retried for up to a lease: past
-  // that the node's leases have lapsed and its jobs went back anyway.
-  const auto give_up = Clock::now() + options_.lease;
-  for (auto pause = kCompletionPause;;) {
-    auto left = co_await broker_.deregister_node(background(), options_.id);
-    if (left || Clock::now() + pause >= give_up) co_return left;
-    co_await sleep_for(pause);
-    pause = std::min(pause * 2, kCompletionMaxPause);
-  }
+  // A broker that is away (Redis restarting) is retried.
+  co_return co_await retry_for_a_lease<void>(
+      [this] { return broker_.deregister_node(background(), options_.id); });
 }
 
 Task<void> Node::heartbeat_loop(Context ctx) {
@@ -187,7 +195,7 @@ Task<void> Node::heartbeat_loop(Context ctx) {
       for (const auto& [id, r] : running_jobs_)
         held.push_back(id);
     }
-    auto reply = co_await broker_.heartbeat(ctx, options_.id, running(), leases(), std::move(held));
+    auto reply = co_await broker_.heartbeat(ctx, options_.id, running(), leases_, std::move(held));
     if (!reply) continue;  // transient; the lease outlasts several heartbeats
     for (JobId id : reply->cancel_requested)
       cancel_local(id);
@@ -309,7 +317,7 @@ Task<void> Node::claim_loop(Context ctx) {
       req.node = options_.id;
       req.types = my_types;
       req.limit = static_cast<std::size_t>(want);
-      req.lease = leases();
+      req.lease = leases_;
       req.pull_pending = options_.pull;
       req.weights = options_.weights;
       auto claimed = co_await broker_.claim(ctx, std::move(req));
@@ -344,17 +352,8 @@ Task<void> Node::completion_loop() {
     // while, Redis restarting): past that the jobs have been reclaimed anyway. If it
     // gives up, the heartbeat stops naming the jobs, their leases expire and they run
     // again (at least once).
-    auto longest = options_.lease;
-    for (const auto& [queue, lease] : options_.queue_leases)
-      longest = std::max(longest, lease);
-    const auto give_up = Clock::now() + longest;
-    for (auto pause = kCompletionPause;;) {
-      std::vector<Completion> copy = batch;
-      auto done = co_await broker_.complete(background(), std::move(copy));
-      if (done || Clock::now() + pause >= give_up) break;
-      co_await sleep_for(pause);
-      pause = std::min(pause * 2, kCompletionMaxPause);
-    }
+    (void)co_await retry_for_a_lease<std::vector<Result<JobState>>>(
+        [this, &batch] { return broker_.complete(background(), batch); });
     {
       std::lock_guard lock(mu_);
       for (const Completion& c : batch)

@@ -96,7 +96,7 @@ Job job_from_hash(const Reply& r, const std::string& spec) {
   Job j;
   std::string id;
   std::int64_t fin = -1;
-  // Field by field, no map: this runs for every job claimed.
+  // Field by field, no map (get, list and the center's peek run it per job).
   for (std::size_t i = 0; i + 1 < r.size(); i += 2) {
     const std::string& name = r[i].str();
     const std::string& v = r[i + 1].str();

@@ -21,6 +21,7 @@
 // broker_failure) or the context's error.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -64,6 +65,12 @@ struct Leases {
   std::chrono::milliseconds of(const std::string& queue) const {
     auto it = by_queue.find(queue);
     return it == by_queue.end() ? fallback : it->second;
+  }
+  std::chrono::milliseconds longest() const {
+    std::chrono::milliseconds most = fallback;
+    for (const auto& [queue, lease] : by_queue)
+      most = std::max(most, lease);
+    return most;
   }
 };
 

@@ -115,10 +115,14 @@ class Node {
   Task<void> heartbeat_loop(Context ctx);
   Task<void> completion_loop();
   Task<Result<void>> register_self(Context ctx);
-  Leases leases() const { return Leases(options_.lease, options_.queue_leases); }
+  // Calls `attempt` until it succeeds or a lease has passed (past that the node's
+  // jobs went back anyway), backing off between tries; returns its last result.
+  template <class T>
+  Task<Result<T>> retry_for_a_lease(std::function<Task<Result<T>>()> attempt);
 
   Broker& broker_;
   NodeOptions options_;
+  Leases leases_;  // options_.lease and options_.queue_leases
   std::map<std::string, Handler> handlers_;
   std::function<void()> on_slot_free_;
   Channel<std::monostate> wakeups_{1};  // notify(): at most one pending wake-up
