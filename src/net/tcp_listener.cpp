@@ -16,29 +16,16 @@ namespace orca::net {
 
 using detail::IoWait;
 using detail::OpRef;
+using detail::PollHandle;
 using detail::system_error_code;
 using orca::detail::IoDir;
 using orca::detail::PollDesc;
-
-TcpListener::TcpListener(TcpListener&& other) noexcept : pd_(std::exchange(other.pd_, nullptr)) {}
-
-TcpListener& TcpListener::operator=(TcpListener&& other) noexcept {
-  if (this != &other) {
-    if (pd_ != nullptr) PollDesc::free(pd_);
-    pd_ = std::exchange(other.pd_, nullptr);
-  }
-  return *this;
-}
-
-TcpListener::~TcpListener() {
-  if (pd_ != nullptr) PollDesc::free(pd_);
-}
 
 Result<TcpListener> TcpListener::listen(Address addr, int backlog) {
   if (backlog < 1) return std::make_error_code(std::errc::invalid_argument);
   const int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
   if (fd < 0) return system_error_code(errno);
-  TcpListener listener(PollDesc::open(fd));  // closes the socket on every error path
+  TcpListener listener(PollHandle::open(fd));  // closes the socket on every error path
   const int one = 1;
   if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0)
     return system_error_code(errno);
@@ -58,7 +45,7 @@ Task<Result<TcpStream>> TcpListener::accept_on(PollDesc* pd, Context ctx) {
     if (fd >= 0) {
       detail::set_nodelay_default(fd);
       if (!orca::detail::consume_budget()) co_await orca::yield();
-      co_return TcpStream(PollDesc::open(fd));
+      co_return TcpStream(PollHandle::open(fd));
     }
     // ECONNABORTED: the client reset while in the backlog; EINTR: a signal. Both are
     // not this listener's failure: take the next one.
@@ -71,11 +58,11 @@ Task<Result<TcpStream>> TcpListener::accept_on(PollDesc* pd, Context ctx) {
 }
 
 Task<Result<TcpStream>> TcpListener::accept(Context ctx) {
-  return accept_on(pd_, std::move(ctx));
+  return accept_on(pd_.get(), std::move(ctx));
 }
 
 Address TcpListener::local_address() const {
-  OpRef op(pd_);
+  OpRef op(pd_.get());
   if (!op) return Address();
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
@@ -85,15 +72,15 @@ Address TcpListener::local_address() const {
 }
 
 void TcpListener::close() noexcept {
-  if (pd_ != nullptr) pd_->close();
+  pd_.close();
 }
 
 bool TcpListener::is_open() const noexcept {
-  return pd_ != nullptr && !pd_->closing();
+  return pd_.is_open();
 }
 
 int TcpListener::native_handle() const noexcept {
-  return is_open() ? pd_->fd : -1;
+  return pd_.native_handle();
 }
 
 }  // namespace orca::net

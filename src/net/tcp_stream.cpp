@@ -18,6 +18,7 @@ namespace orca::net {
 
 using detail::IoWait;
 using detail::OpRef;
+using detail::PollHandle;
 using detail::system_error_code;
 using orca::detail::IoDir;
 using orca::detail::PollDesc;
@@ -42,38 +43,24 @@ Address socket_address(PollDesc* pd, bool peer) {
 
 }  // namespace
 
-TcpStream::TcpStream(TcpStream&& other) noexcept : pd_(std::exchange(other.pd_, nullptr)) {}
-
-TcpStream& TcpStream::operator=(TcpStream&& other) noexcept {
-  if (this != &other) {
-    if (pd_ != nullptr) PollDesc::free(pd_);
-    pd_ = std::exchange(other.pd_, nullptr);
-  }
-  return *this;
-}
-
-TcpStream::~TcpStream() {
-  if (pd_ != nullptr) PollDesc::free(pd_);
-}
-
 Result<TcpStream> TcpStream::adopt(int fd) {
   if (fd < 0) return system_error_code(EBADF);
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return system_error_code(errno);
-  return TcpStream(PollDesc::open(fd));
+  return TcpStream(PollHandle::open(fd));
 }
 
 Task<Result<TcpStream>> TcpStream::connect(Context ctx, Address addr) {
   if (const std::error_code e = ctx.err()) co_return e;
   const int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
   if (fd < 0) co_return system_error_code(errno);
-  TcpStream stream(PollDesc::open(fd));  // closes the socket on every error path
+  TcpStream stream(PollHandle::open(fd));  // closes the socket on every error path
   detail::set_nodelay_default(fd);
   if (::connect(fd, addr.native(), addr.native_size()) == 0) co_return std::move(stream);
   // EINTR: the connection goes on in the background, as with EINPROGRESS.
   if (errno != EINPROGRESS && errno != EINTR) co_return system_error_code(errno);
   for (;;) {
-    IoWait wait(stream.pd_, IoDir::kWrite, ctx.node()->canceller);
+    IoWait wait(stream.pd_.get(), IoDir::kWrite, ctx.node()->canceller);
     const Result<void> ready = co_await wait;
     if (!ready) co_return ready.error();
     int err = 0;
@@ -157,46 +144,46 @@ Task<Result<void>> write_all_on(PollDesc* pd, Context ctx, std::span<const std::
 }  // namespace
 
 Task<Result<std::size_t>> TcpStream::read(Context ctx, std::span<std::byte> buf) {
-  return read_on(pd_, std::move(ctx), buf);
+  return read_on(pd_.get(), std::move(ctx), buf);
 }
 
 Task<Result<void>> TcpStream::read_exact(Context ctx, std::span<std::byte> buf) {
-  return read_exact_on(pd_, std::move(ctx), buf);
+  return read_exact_on(pd_.get(), std::move(ctx), buf);
 }
 
 Task<Result<void>> TcpStream::write_all(Context ctx, std::span<const std::byte> data) {
-  return write_all_on(pd_, std::move(ctx), data);
+  return write_all_on(pd_.get(), std::move(ctx), data);
 }
 
 Result<void> TcpStream::shutdown_write() {
-  OpRef op(pd_);
+  OpRef op(pd_.get());
   if (!op) return closed_error();
   if (::shutdown(op.fd(), SHUT_WR) != 0) return system_error_code(errno);
   return {};
 }
 
 void TcpStream::close() noexcept {
-  if (pd_ != nullptr) pd_->close();
+  pd_.close();
 }
 
 bool TcpStream::is_open() const noexcept {
-  return pd_ != nullptr && !pd_->closing();
+  return pd_.is_open();
 }
 
 int TcpStream::native_handle() const noexcept {
-  return is_open() ? pd_->fd : -1;
+  return pd_.native_handle();
 }
 
 Address TcpStream::local_address() const {
-  return socket_address(pd_, false);
+  return socket_address(pd_.get(), false);
 }
 
 Address TcpStream::peer_address() const {
-  return socket_address(pd_, true);
+  return socket_address(pd_.get(), true);
 }
 
 Result<void> TcpStream::set_nodelay(bool on) {
-  OpRef op(pd_);
+  OpRef op(pd_.get());
   if (!op) return closed_error();
   const int value = on ? 1 : 0;
   if (::setsockopt(op.fd(), IPPROTO_TCP, TCP_NODELAY, &value, sizeof value) != 0)

@@ -25,8 +25,11 @@
 // accept. The listener stays usable.
 #pragma once
 
+#include <utility>
+
 #include "orca/context/context.hpp"
 #include "orca/net/address.hpp"
+#include "orca/net/detail/poll_handle.hpp"
 #include "orca/net/error.hpp"
 #include "orca/net/tcp_stream.hpp"
 #include "orca/runtime/result.hpp"
@@ -36,12 +39,8 @@ namespace orca::net {
 
 class TcpListener {
  public:
-  TcpListener() noexcept = default;  // not open
-  TcpListener(TcpListener&& other) noexcept;
-  TcpListener& operator=(TcpListener&& other) noexcept;
-  TcpListener(const TcpListener&) = delete;
-  TcpListener& operator=(const TcpListener&) = delete;
-  ~TcpListener();
+  // Not open. Move-only; destroying the listener (or assigning over it) closes it.
+  TcpListener() noexcept = default;
 
   // Binds and listens (SO_REUSEADDR set, so a restarted server can rebind a port in
   // TIME_WAIT). Port 0 picks an ephemeral port: read it back with local_address().
@@ -59,9 +58,9 @@ class TcpListener {
   int native_handle() const noexcept;
 
  private:
-  explicit TcpListener(detail::PollDesc* pd) noexcept : pd_(pd) {}
-  static Task<Result<TcpStream>> accept_on(detail::PollDesc* pd, Context ctx);
-  detail::PollDesc* pd_ = nullptr;  // as in TcpStream
+  explicit TcpListener(detail::PollHandle pd) noexcept : pd_(std::move(pd)) {}
+  static Task<Result<TcpStream>> accept_on(orca::detail::PollDesc* pd, Context ctx);
+  detail::PollHandle pd_;  // as in TcpStream
 };
 
 }  // namespace orca::net

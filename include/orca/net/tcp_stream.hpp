@@ -43,16 +43,14 @@
 
 #include <cstddef>
 #include <span>
+#include <utility>
 
 #include "orca/context/context.hpp"
 #include "orca/net/address.hpp"
+#include "orca/net/detail/poll_handle.hpp"
 #include "orca/net/error.hpp"
 #include "orca/runtime/result.hpp"
 #include "orca/runtime/task.hpp"
-
-namespace orca::detail {
-struct PollDesc;
-}  // namespace orca::detail
 
 namespace orca::net {
 
@@ -60,14 +58,9 @@ class TcpListener;
 
 class TcpStream {
  public:
-  // A stream that is not open (every operation returns errc::closed).
+  // A stream that is not open (every operation returns errc::closed). Move-only;
+  // destroying the stream (or assigning over it) closes the socket.
   TcpStream() noexcept = default;
-  TcpStream(TcpStream&& other) noexcept;
-  TcpStream& operator=(TcpStream&& other) noexcept;
-  TcpStream(const TcpStream&) = delete;
-  TcpStream& operator=(const TcpStream&) = delete;
-  // Closes the socket.
-  ~TcpStream();
 
   // Connects to `addr` (non-blocking connect, then a wait for writability). Must be
   // awaited inside a task.
@@ -102,11 +95,11 @@ class TcpStream {
 
  private:
   friend class TcpListener;
-  explicit TcpStream(detail::PollDesc* pd) noexcept : pd_(pd) {}
+  explicit TcpStream(detail::PollHandle pd) noexcept : pd_(std::move(pd)) {}
 
-  // Owned; constant from construction to destruction (close() does not reset it),
-  // so a concurrent close() and operation never race on the pointer itself.
-  detail::PollDesc* pd_ = nullptr;
+  // Kept from construction to destruction (close() does not reset it), so a
+  // concurrent close() and operation never race on the pointer itself.
+  detail::PollHandle pd_;
 };
 
 }  // namespace orca::net
