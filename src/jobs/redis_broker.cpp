@@ -1,5 +1,5 @@
 // RedisBroker: every Broker call as Lua scripts over one queue's keys each
-// (redis_broker.hpp has the key layout, redis_scripts.hpp the scripts).
+// (redis_broker.hpp has the key layout, lua/*.lua the scripts).
 //
 // Calls whose keys cannot be known up front (which jobs a pull claim takes, which
 // jobs are due, whose leases expired) read their candidates first and then run a
@@ -42,7 +42,7 @@ constexpr std::size_t kScan = 512;  // candidates read per step (claims, promoti
 
 struct Scripts {
   static redis::Script make(const char* body) {
-    return redis::Script(std::string(detail::kLuaPrelude) + body);
+    return redis::Script(std::string(detail::kPrelude) + body);
   }
   redis::Script enqueue = make(detail::kEnqueue);
   redis::Script cancel = make(detail::kCancel);
