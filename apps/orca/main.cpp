@@ -9,6 +9,8 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"orca: Go-style tasks, channels and contexts for C++, and a job framework on them"};
+  // ORCA_VERSION and ORCA_GIT_COMMIT come from CMake (apps/orca/CMakeLists.txt).
+  app.set_version_flag("--version", "orca " ORCA_VERSION " (commit " ORCA_GIT_COMMIT ")");
   app.require_subcommand(1);
   orca::cli::DemoOptions demo;
   orca::cli::add_demo_command(app, demo);

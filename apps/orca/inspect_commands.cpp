@@ -1,0 +1,220 @@
+// status, cancel, jobs, dead, nodes and queues (inspect_commands.hpp): each opens the
+// broker, runs one task, and prints a human table or, with --json, JSON.
+#include "inspect_commands.hpp"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "broker_and_output.hpp"
+#include "orca/jobs/jobs.hpp"
+#include "orca/orca.hpp"
+
+namespace orca::cli::detail {
+
+using jobs::Job;
+using jobs::JobState;
+using nlohmann::json;
+
+int status(const JobsOptions& o) {
+  if (o.ids.empty()) throw UsageError("status: give at least one job ID");
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
+    Context ctx = background();
+    json out = json::array();
+    int code = 0;
+    for (long long id : o.ids) {
+      auto job = co_await broker->get(ctx, id);
+      if (!job) {
+        if (job.error() != jobs::errc::not_found) fail("status", job.error(), *broker);
+        std::fprintf(stderr, "orca: no job %lld\n", id);
+        code = 1;
+        continue;
+      }
+      auto trail = co_await broker->audit(ctx, id);
+      if (!trail) fail("status", trail.error(), *broker);
+      if (o.json) {
+        json j = jobs::to_json(*job);
+        j["audit"] = json::array();
+        for (const auto& e : *trail)
+          j["audit"].push_back(jobs::to_json(e));
+        out.push_back(j);
+        continue;
+      }
+      const Job& j = *job;
+      std::printf("job %lld: %s\n", id, std::string(jobs::to_string(j.state)).c_str());
+      std::printf("  type %s, queue %s, priority %d, attempt %d of %d\n", j.spec.type.c_str(),
+                  j.spec.queue.c_str(), j.spec.priority, j.attempt, j.spec.retry.max_attempts);
+      if (!j.node.empty()) std::printf("  node %s\n", j.node.c_str());
+      if (j.cancel_requested) std::printf("  cancel requested\n");
+      if (!j.last_error.empty()) std::printf("  last error: %s\n", j.last_error.c_str());
+      if (!j.spec.unique_key.empty()) std::printf("  unique key %s\n", j.spec.unique_key.c_str());
+      std::printf("  created %s, ready %s\n", format_time(j.created_at).c_str(),
+                  format_time(j.ready_at).c_str());
+      std::printf("  payload (%zu bytes): %s\n", j.spec.payload.size(),
+                  clip(j.spec.payload, 80).c_str());
+      std::printf("  audit:\n");
+      for (const auto& e : *trail)
+        std::printf("    %s  %-9s -> %-9s attempt %d%s%s%s%s\n", format_time(e.at).c_str(),
+                    e.from ? std::string(jobs::to_string(*e.from)).c_str() : "(new)",
+                    std::string(jobs::to_string(e.to)).c_str(), e.attempt,
+                    e.node.empty() ? "" : "  node ", e.node.c_str(), e.error.empty() ? "" : "  ",
+                    e.error.c_str());
+    }
+    if (o.json) print_json(o.ids.size() == 1 && out.size() == 1 ? out[0] : out);
+    co_return code;
+  });
+}
+
+int cancel(const JobsOptions& o) {
+  if (o.ids.empty()) throw UsageError("cancel: give at least one job ID");
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
+    int code = 0;
+    json out = json::array();
+    for (long long id : o.ids) {
+      auto r = co_await broker->cancel(background(), id);
+      std::string result;
+      if (r) {
+        result = *r == JobState::kRunning ? "cancel requested (running; its node stops it at its "
+                                            "next heartbeat)"
+                                          : "cancelled";
+      } else if (r.error() == jobs::errc::not_found) {
+        result = "no such job";
+        code = 1;
+      } else if (r.error() == jobs::errc::invalid_state) {
+        result = "already finished";
+        code = 1;
+      } else {
+        fail("cancel", r.error(), *broker);
+      }
+      if (o.json)
+        out.push_back(json{{"id", id},
+                           {"ok", static_cast<bool>(r)},
+                           {"state", r ? std::string(jobs::to_string(*r)) : std::string()},
+                           {"message", result}});
+      else
+        std::printf("job %lld: %s\n", id, result.c_str());
+    }
+    if (o.json) print_json(out);
+    co_return code;
+  });
+}
+
+int list_jobs(const JobsOptions& o, bool dead_letter) {
+  jobs::JobFilter f;
+  if (!o.state.empty()) {
+    f.state = jobs::parse_job_state(o.state);
+    if (!f.state)
+      throw UsageError("--state " + o.state +
+                       ": expected pending, scheduled, retrying, leased, running, succeeded, "
+                       "failed, cancelled or dead");
+  }
+  if (o.limit < 1) throw UsageError("--limit must be at least 1");
+  f.type = o.type;
+  f.queue = o.queue == "default" && !dead_letter ? std::string() : o.queue;
+  f.node = o.node;
+  f.limit = static_cast<std::size_t>(o.limit);
+  f.dead_letter = dead_letter;
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
+    auto list = co_await broker->list(background(), f);
+    if (!list) fail("jobs", list.error(), *broker);
+    if (o.json) {
+      json out = json::array();
+      for (const Job& j : *list)
+        out.push_back(jobs::to_json(j));
+      print_json(out);
+    } else {
+      print_jobs_table(*list);
+    }
+    co_return 0;
+  });
+}
+
+int dead(const JobsOptions& o) {
+  if (o.ids.empty() && !o.all) {
+    JobsOptions copy = o;
+    copy.queue.clear();
+    return list_jobs(copy, true);
+  }
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
+    std::vector<long long> ids = o.ids;
+    if (o.all) {
+      jobs::JobFilter f;
+      f.dead_letter = true;
+      f.limit = 1'000'000;
+      auto list = co_await broker->list(background(), f);
+      if (!list) fail("dead", list.error(), *broker);
+      for (const Job& j : *list)
+        ids.push_back(j.id);
+    }
+    int code = 0;
+    json out = json::array();
+    for (long long id : ids) {
+      auto r = co_await broker->requeue(background(), id);
+      std::string result = "requeued";
+      if (!r) {
+        code = 1;
+        if (r.error() == jobs::errc::not_found)
+          result = "no such job";
+        else if (r.error() == jobs::errc::invalid_state)
+          result = "not in the dead-letter set (or its unique key is held by a live job)";
+        else
+          fail("requeue", r.error(), *broker);
+      }
+      if (o.json)
+        out.push_back(json{{"id", id}, {"ok", static_cast<bool>(r)}, {"message", result}});
+      else
+        std::printf("job %lld: %s\n", id, result.c_str());
+    }
+    if (o.json) print_json(out);
+    co_return code;
+  });
+}
+
+int nodes(const JobsOptions& o) {
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
+    auto list = co_await broker->nodes(background());
+    if (!list) fail("nodes", list.error(), *broker);
+    if (o.json) {
+      json out = json::array();
+      for (const auto& n : *list)
+        out.push_back(jobs::to_json(n));
+      print_json(out);
+      co_return 0;
+    }
+    std::printf("%-32s %-6s %8s %7s %-23s %s\n", "NODE", "STATE", "ACTIVE", "PID", "HEARTBEAT",
+                "TYPES / TAGS");
+    for (const auto& n : *list)
+      std::printf("%-32s %-6s %4d/%-3d %7lld %-23s %s %s\n", clip(n.id, 32).c_str(),
+                  std::string(jobs::to_string(n.state)).c_str(), n.active, n.capacity,
+                  static_cast<long long>(n.pid), format_time(n.heartbeat_at).c_str(),
+                  json(n.types).dump().c_str(), n.tags.empty() ? "" : json(n.tags).dump().c_str());
+    if (list->empty()) std::printf("(no nodes)\n");
+    co_return 0;
+  });
+}
+
+int queues(const JobsOptions& o) {
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
+    auto list = co_await broker->queues(background());
+    if (!list) fail("queues", list.error(), *broker);
+    if (o.json) {
+      json out = json::array();
+      for (const auto& q : *list)
+        out.push_back(jobs::to_json(q));
+      print_json(out);
+      co_return 0;
+    }
+    for (const auto& q : *list)
+      std::printf("%-16s %s\n", q.queue.c_str(), summary(q.counts).c_str());
+    if (list->empty()) std::printf("(no jobs)\n");
+    co_return 0;
+  });
+}
+
+}  // namespace orca::cli::detail

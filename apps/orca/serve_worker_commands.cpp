@@ -1,0 +1,266 @@
+// `orca serve` and `orca worker` (serve_worker_commands.hpp): the nodes they run with
+// the built-in demo handlers, stopped by SIGINT/SIGTERM or --duration.
+#include "serve_worker_commands.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "broker_and_output.hpp"
+#include "orca/jobs/http_api.hpp"
+#include "orca/jobs/jobs.hpp"
+#include "orca/net/http/server.hpp"
+#include "orca/orca.hpp"
+
+namespace orca::cli::detail {
+
+namespace {
+
+using namespace std::chrono_literals;
+using jobs::Job;
+using jobs::JobState;
+using nlohmann::json;
+
+// noop: succeeds at once. sleep: sleeps PAYLOAD milliseconds (stops early if the job
+// is cancelled or times out). fail: fails; PAYLOAD "permanent" makes it permanent.
+// echo: prints its payload.
+void add_demo_handlers(jobs::Node& node, const std::vector<std::string>& wanted) {
+  auto want = [&](const char* t) {
+    return wanted.empty() || std::find(wanted.begin(), wanted.end(), t) != wanted.end();
+  };
+  for (const std::string& t : wanted)
+    if (t != "noop" && t != "sleep" && t != "fail" && t != "echo")
+      throw UsageError("--type " + t + ": the built-in job types are noop, sleep, fail and echo");
+  if (want("noop"))
+    node.handle("noop", [](Context, Job) -> Task<Result<void>> { co_return Result<void>{}; });
+  if (want("sleep"))
+    node.handle("sleep", [](Context ctx, Job job) -> Task<Result<void>> {
+      long ms = 0;
+      try {
+        ms = job.spec.payload.empty() ? 1000 : std::stol(job.spec.payload);
+      } catch (const std::exception&) {
+        throw jobs::PermanentError("sleep: payload must be a number of milliseconds, got \"" +
+                                   job.spec.payload + "\"");
+      }
+      co_return co_await sleep_for(ctx, std::chrono::milliseconds(ms));
+    });
+  if (want("fail"))
+    node.handle("fail", [](Context, Job job) -> Task<Result<void>> {
+      if (job.spec.payload == "permanent")
+        throw jobs::PermanentError("failed permanently, as asked");
+      co_return make_error_code(std::errc::io_error);
+    });
+  if (want("echo"))
+    node.handle("echo", [](Context, Job job) -> Task<Result<void>> {
+      std::printf("echo job %lld: %s\n", static_cast<long long>(job.id), job.spec.payload.c_str());
+      std::fflush(stdout);
+      co_return Result<void>{};
+    });
+}
+
+jobs::NodeOptions node_options(const JobsOptions& o, int index) {
+  jobs::NodeOptions no;
+  if (!o.node_id.empty()) no.id = index == 0 ? o.node_id : o.node_id + "-" + std::to_string(index);
+  if (o.concurrency < 1) throw UsageError("--concurrency must be at least 1");
+  no.concurrency = o.concurrency;
+  no.tags = o.tags;
+  no.pull = o.pull;
+  no.grace = duration_option("grace", o.grace);
+  no.heartbeat_interval = duration_option("heartbeat", o.heartbeat);
+  no.lease = duration_option("lease", o.lease);
+  if (no.lease <= no.heartbeat_interval)
+    throw UsageError("--lease must be longer than --heartbeat");
+  for (const std::string& item : o.queue_leases) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw UsageError("--queue-lease " + item + ": expected QUEUE=DURATION, e.g. reports=2m");
+    const std::string queue = item.substr(0, eq);
+    const auto lease = duration_option("queue-lease " + queue, item.substr(eq + 1));
+    if (lease <= no.heartbeat_interval)
+      throw UsageError("--queue-lease " + item + ": must be longer than --heartbeat");
+    no.queue_leases[queue] = lease;
+  }
+  return no;
+}
+
+// The context a long-running command runs under: SIGINT/SIGTERM, or --duration.
+struct RunContext {
+  Context ctx;
+  SignalStop stop_signals;
+  CancelFunc stop_timer;
+};
+
+RunContext run_context(const JobsOptions& o) {
+  auto [sig, stop_sig] = signal_context(background(), {SIGINT, SIGTERM});
+  RunContext rc{sig, std::move(stop_sig), {}};
+  if (!o.duration.empty()) {
+    auto [timed, stop_timer] = with_timeout(sig, duration_option("duration", o.duration));
+    rc.ctx = timed;
+    rc.stop_timer = stop_timer;
+  }
+  return rc;
+}
+
+std::map<JobState, std::int64_t> totals(const std::vector<jobs::QueueStats>& stats) {
+  std::map<JobState, std::int64_t> out;
+  for (const auto& q : stats)
+    for (const auto& [s, n] : q.counts)
+      out[s] += n;
+  return out;
+}
+
+// Prints a progress line every 2 s until ctx is done.
+Task<void> report_progress(jobs::Broker& broker, Context ctx, std::string who) {
+  for (;;) {
+    auto slept = co_await sleep_for(ctx, 2s);
+    if (!slept) co_return;
+    auto stats = co_await broker.queues(ctx);
+    if (stats) std::fprintf(stderr, "%s: %s\n", who.c_str(), summary(totals(*stats)).c_str());
+  }
+}
+
+}  // namespace
+
+void add_node_options(CLI::App* cmd, JobsOptions& o) {
+  cmd->add_option("--concurrency,-c", o.concurrency, "jobs run at once per node")
+      ->capture_default_str();
+  cmd->add_option("--id", o.node_id, "node id (default: host-pid-random)");
+  cmd->add_option("--tag", o.tags, "capability tag (repeatable)");
+  cmd->add_option("--type", o.types,
+                  "built-in job type to handle: noop, sleep, fail, echo (repeatable; default all)");
+  cmd->add_flag("--pull", o.pull, "claim pending jobs by type instead of waiting for a center");
+  cmd->add_option("--grace", o.grace, "on SIGTERM, how long running jobs may finish")
+      ->capture_default_str();
+  cmd->add_option("--heartbeat", o.heartbeat, "heartbeat interval")->capture_default_str();
+  cmd->add_option("--lease", o.lease, "lease of a job without heartbeats")->capture_default_str();
+  cmd->add_option("--queue-lease", o.queue_leases,
+                  "QUEUE=DURATION: that queue's own lease instead of --lease (repeatable)");
+  cmd->add_option("--node-timeout", o.node_timeout,
+                  "a node without heartbeats for this long is dead (serve, worker --pull)")
+      ->capture_default_str();
+  cmd->add_option("--duration", o.duration, "stop after this long (default: until SIGINT/SIGTERM)");
+  cmd->add_flag("--quiet,-q", o.quiet, "no progress lines");
+}
+
+int serve(const JobsOptions& o) {
+  if (o.nodes < 0) throw UsageError("--nodes must not be negative");
+  jobs::CenterOptions co;
+  co.node_timeout = duration_option("node-timeout", o.node_timeout);
+  if (o.pull) co.policy = std::make_shared<jobs::PullPolicy>();
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
+    std::vector<std::unique_ptr<jobs::Node>> nodes;
+    for (int i = 0; i < o.nodes; ++i) {
+      nodes.push_back(std::make_unique<jobs::Node>(*broker, node_options(o, i)));
+      add_demo_handlers(*nodes.back(), o.types);
+    }
+    RunContext rc = run_context(o);
+    jobs::Center center(*broker, co);
+    for (const std::string& p : o.periodic) {
+      // NAME=SCHEDULE=TYPE[=PAYLOAD]
+      std::vector<std::string> parts;
+      std::size_t start = 0;
+      for (int k = 0; k < 3; ++k) {
+        const std::size_t eq = p.find('=', start);
+        if (eq == std::string::npos) break;
+        parts.push_back(p.substr(start, eq - start));
+        start = eq + 1;
+      }
+      parts.push_back(p.substr(start));
+      if (parts.size() < 3)
+        throw UsageError("--periodic " + p + ": expected NAME=SCHEDULE=TYPE[=PAYLOAD]");
+      jobs::JobSpec spec;
+      spec.type = parts[2];
+      if (parts.size() > 3) spec.payload = parts[3];
+      std::string error;
+      if (!jobs::Schedule::parse(parts[1], error))
+        throw UsageError("--periodic " + p + ": " + error);
+      auto added = co_await center.add_periodic(rc.ctx, parts[0], parts[1], spec);
+      if (!added) fail("--periodic " + p, added.error(), *broker);
+    }
+    for (auto& n : nodes)
+      center.attach(*n);
+    std::vector<JoinHandle<Result<void>>> running;
+    for (auto& n : nodes)
+      running.push_back(spawn([node = n.get(), ctx = rc.ctx] { return node->run(ctx); }));
+    if (o.http_port < 0 || o.http_port > 65535) throw UsageError("--http-port must be 0..65535");
+    std::optional<http::Server> server;
+    std::string api = "no HTTP API";
+    if (o.http_port != 0) {
+      server.emplace(jobs::make_api_router(center));
+      auto started =
+          server->start(net::Address::loopback_v4(static_cast<std::uint16_t>(o.http_port)));
+      if (!started)
+        throw std::runtime_error("cannot listen on 127.0.0.1:" + std::to_string(o.http_port) +
+                                 ": " + started.error().message());
+      api = "HTTP API on http://127.0.0.1:" + std::to_string(server->local_address().port()) +
+            "/api/";
+    }
+    if (!o.quiet)
+      std::fprintf(stderr, "orca serve: center and %d node(s) on %s, %s; Ctrl-C to stop\n", o.nodes,
+                   o.broker.empty() ? o.db.c_str() : o.broker.c_str(), api.c_str());
+    auto progress = spawn([b = broker, ctx = rc.ctx, quiet = o.quiet]() -> Task<void> {
+      if (!quiet) co_await report_progress(*b, ctx, "serve");
+    });
+    auto ran = co_await center.run(rc.ctx);
+    if (server) {
+      auto [http_ctx, stop_http] = with_timeout(background(), 5s);
+      (void)co_await server->shutdown(http_ctx);
+      stop_http();
+    }
+    for (auto& r : running) {
+      auto node_ran = co_await std::move(r);
+      if (!node_ran) fail("node", node_ran.error(), *broker);
+    }
+    co_await std::move(progress);
+    rc.stop_timer();
+    rc.stop_signals();
+    co_return ran ? 0 : 1;
+  });
+}
+
+int worker(const JobsOptions& o) {
+  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
+    jobs::Node node(*broker, node_options(o, 0));
+    add_demo_handlers(node, o.types);
+    RunContext rc = run_context(o);
+    if (!o.quiet)
+      std::fprintf(stderr, "orca worker %s: types %s, concurrency %d%s; Ctrl-C to stop\n",
+                   node.id().c_str(), json(node.types()).dump().c_str(), o.concurrency,
+                   o.pull ? ", pulling pending jobs" : ", running what a center assigns");
+    auto progress =
+        spawn([b = broker, ctx = rc.ctx, quiet = o.quiet, id = node.id()]() -> Task<void> {
+          if (!quiet) co_await report_progress(*b, ctx, "worker " + id);
+        });
+    // A pulling worker needs no center to route, but someone must keep time:
+    // promote due jobs, reclaim the jobs of dead nodes and expired leases. Every
+    // pulling worker does (the broker's transitions make that safe), so those duties
+    // survive the death of any one process.
+    std::optional<JoinHandle<Result<void>>> keeper;
+    std::optional<jobs::Center> timekeeper;
+    if (o.pull) {
+      jobs::CenterOptions co;
+      co.policy = std::make_shared<jobs::PullPolicy>();
+      co.node_timeout = duration_option("node-timeout", o.node_timeout);
+      timekeeper.emplace(*broker, co);
+      keeper.emplace(spawn([c = &*timekeeper, ctx = rc.ctx] { return c->run(ctx); }));
+    }
+    auto ran = co_await node.run(rc.ctx);
+    if (keeper) (void)co_await std::move(*keeper);
+    co_await std::move(progress);
+    rc.stop_timer();
+    rc.stop_signals();
+    if (!ran) fail("worker", ran.error(), *broker);
+    if (!o.quiet) std::fprintf(stderr, "orca worker %s: stopped\n", node.id().c_str());
+    co_return 0;
+  });
+}
+
+}  // namespace orca::cli::detail

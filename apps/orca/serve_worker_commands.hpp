@@ -1,0 +1,19 @@
+// `orca serve` (a center with embedded worker nodes, and the HTTP API) and `orca worker`
+// (one worker node process): the commands that run until a signal or --duration.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "jobs_commands.hpp"
+
+namespace orca::cli::detail {
+
+// Adds the options of a worker node (concurrency, tags, leases, --duration...) that
+// serve and worker share.
+void add_node_options(CLI::App* cmd, JobsOptions& o);
+
+// Each returns the process exit code; a bad option throws UsageError.
+int serve(const JobsOptions& o);
+int worker(const JobsOptions& o);
+
+}  // namespace orca::cli::detail
