@@ -12,7 +12,8 @@ namespace orca::cli {
 struct JobsOptions {
   // Shared.
   std::string db = "orca-jobs.db";
-  std::string broker;  // "sqlite:PATH" (or "redis://...", not supported yet)
+  std::string broker;  // "sqlite:PATH", "redis://[user:password@]host:port/db" or
+                       // "redis-cluster://host:port"
   bool json = false;
   bool quiet = false;
   // serve / worker.

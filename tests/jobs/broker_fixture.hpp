@@ -30,8 +30,9 @@ class BrokerStore {
 
 struct BrokerKind {
   std::string name;  // the suffix of the test names: "sqlite", "redis"
-  // Why this kind cannot run on this machine (the test is skipped); empty if it can.
-  std::function<std::string()> skip_reason;
+  // The service this kind needs and the machine lacks (the test fails: scripts/deps
+  // installs it); empty if there is none.
+  std::function<std::string()> missing_service;
   // A fresh, empty store for one test. Called on the test's thread, outside orca::run.
   std::function<std::unique_ptr<BrokerStore>()> make_store;
 };
@@ -72,8 +73,9 @@ inline BrokerKind sqlite_kind() {
 class BrokerFixture : public ::testing::TestWithParam<BrokerKind> {
  public:
   void SetUp() override {
-    const std::string skip = GetParam().skip_reason ? GetParam().skip_reason() : std::string();
-    if (!skip.empty()) GTEST_SKIP() << skip;
+    const std::string missing =
+        GetParam().missing_service ? GetParam().missing_service() : std::string();
+    if (!missing.empty()) GTEST_FAIL() << missing;
     store_ = GetParam().make_store();
     ASSERT_NE(store_, nullptr) << "the " << GetParam().name << " kind made no store";
   }

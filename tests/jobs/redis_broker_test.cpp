@@ -64,7 +64,8 @@ NodeOptions pull_node(std::string id) {
 // stops at once: the node's heartbeat comes far later than the test's guard, so only
 // the pushed request can reach it in time.
 TEST(RedisBroker, CancelIsPushedToTheNodeThatRunsTheJob) {
-  if (!orca_test::RedisServer::available()) GTEST_SKIP() << "redis-server is not on PATH";
+  if (!orca_test::RedisServer::available())
+    GTEST_FAIL() << "redis-server is not on PATH (scripts/deps installs it)";
   orca_test::RedisServer server;
   ASSERT_TRUE(server.running()) << server.error();
   JobState after_cancel = S::kPending;
@@ -115,7 +116,8 @@ TEST(RedisBroker, CancelIsPushedToTheNodeThatRunsTheJob) {
 // good and land in the dead set), each round followed by the retention trim. Redis's
 // key count stops growing once the retained window is full, and so does its memory.
 TEST(RedisBroker, MemoryLevelsOffOnAQueueThatRunsForever) {
-  if (!orca_test::RedisServer::available()) GTEST_SKIP() << "redis-server is not on PATH";
+  if (!orca_test::RedisServer::available())
+    GTEST_FAIL() << "redis-server is not on PATH (scripts/deps installs it)";
   orca_test::RedisServer server;
   ASSERT_TRUE(server.running()) << server.error();
   constexpr int kRounds = 30;
@@ -185,7 +187,8 @@ TEST(RedisBroker, MemoryLevelsOffOnAQueueThatRunsForever) {
 // On a 3-master cluster: jobs of several queues run to the end, every key of a queue
 // is in its queue's slot, and the queues spread over the masters.
 TEST(RedisBroker, EachQueueLivesInOneSlotOfACluster) {
-  if (!orca_test::RedisCluster::available()) GTEST_SKIP() << "redis-server or redis-cli missing";
+  if (!orca_test::RedisCluster::available())
+    GTEST_FAIL() << "redis-server or redis-cli missing (scripts/deps installs them)";
   orca_test::RedisCluster cluster(3);
   ASSERT_TRUE(cluster.running()) << cluster.error();
   const std::vector<std::string> queues{"mail", "video", "billing", "search", "reports"};
@@ -248,7 +251,8 @@ TEST(RedisBroker, EachQueueLivesInOneSlotOfACluster) {
 // (AOF on): the jobs acknowledged before are there, and the node picks up new work
 // by itself.
 TEST(RedisBroker, NodesResumeByThemselvesAfterRedisWasDown) {
-  if (!orca_test::RedisServer::available()) GTEST_SKIP() << "redis-server is not on PATH";
+  if (!orca_test::RedisServer::available())
+    GTEST_FAIL() << "redis-server is not on PATH (scripts/deps installs it)";
   orca_test::RedisServer server({.appendonly = true});
   ASSERT_TRUE(server.running()) << server.error();
   std::int64_t before = 0;

@@ -1,7 +1,8 @@
 // The broker tests on the Redis broker: one redis-server per test process (started
 // on first use on a free loopback port, killed at exit), each test under a key prefix
-// of its own, so tests never see each other's keys. Skipped when redis-server is not
-// installed. Built only when the orca_jobs_redis target exists (CMakeLists.txt).
+// of its own, so tests never see each other's keys. Fails when redis-server is not
+// installed (scripts/deps installs it). Built only when the orca_jobs_redis target exists
+// (CMakeLists.txt).
 #include <atomic>
 
 #include "broker_fixture.hpp"
@@ -54,13 +55,14 @@ class RedisStore final : public BrokerStore {
 };
 
 BrokerKind redis_kind() {
-  return BrokerKind{"redis",
-                    [] {
-                      return orca_test::RedisServer::available()
-                                 ? std::string()
-                                 : std::string("redis-server is not on PATH");
-                    },
-                    [] { return std::unique_ptr<BrokerStore>(std::make_unique<RedisStore>()); }};
+  return BrokerKind{
+      "redis",
+      [] {
+        return orca_test::RedisServer::available()
+                   ? std::string()
+                   : std::string("redis-server is not on PATH (scripts/deps installs it)");
+      },
+      [] { return std::unique_ptr<BrokerStore>(std::make_unique<RedisStore>()); }};
 }
 
 INSTANTIATE_TEST_SUITE_P(Brokers, BrokerContract, ::testing::Values(redis_kind()),

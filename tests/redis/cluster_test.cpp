@@ -36,7 +36,8 @@ class RedisClusterTest : public ::testing::Test {
     cluster_ = nullptr;
   }
   void SetUp() override {
-    if (cluster_ == nullptr) GTEST_SKIP() << "redis-server or redis-cli not on PATH";
+    if (cluster_ == nullptr)
+      GTEST_FAIL() << "redis-server or redis-cli not on PATH (scripts/deps installs them)";
     ASSERT_TRUE(cluster_->running()) << cluster_->error();
   }
   static std::vector<RedisUrl> seeds() {

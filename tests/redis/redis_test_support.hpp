@@ -68,8 +68,9 @@ std::vector<std::string> cmd(Words&&... words) {
 
 }  // namespace orca_redis_test
 
-// Starts `server` (declared by the macro) with `options`, or skips the test.
-#define ORCA_REDIS_SERVER(server, ...)                                                  \
-  if (!orca_test::RedisServer::available()) GTEST_SKIP() << "redis-server not on PATH"; \
-  orca_test::RedisServer server{__VA_ARGS__};                                           \
+// Starts `server` (declared by the macro) with `options`, or fails the test.
+#define ORCA_REDIS_SERVER(server, ...)                                     \
+  if (!orca_test::RedisServer::available())                                \
+    GTEST_FAIL() << "redis-server not on PATH (scripts/deps installs it)"; \
+  orca_test::RedisServer server{__VA_ARGS__};                              \
   ASSERT_TRUE(server.running()) << server.error()

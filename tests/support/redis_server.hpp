@@ -3,8 +3,8 @@
 // Header-only and independent of orca_redis (it speaks just enough RESP over a
 // blocking socket to see that a server answers), so any test can use it.
 //
-//   if (!orca_test::RedisServer::available()) GTEST_SKIP() << "redis-server not on PATH";
-//   orca_test::RedisServer server({.appendonly = true});
+//   if (!orca_test::RedisServer::available()) GTEST_FAIL() << "redis-server not on PATH
+//   (scripts/deps installs it)"; orca_test::RedisServer server({.appendonly = true});
 //   ASSERT_TRUE(server.running()) << server.error();
 //   ... connect to server.url() / server.port() ...
 //   server.stop();      // SIGTERM, waitpid
@@ -223,7 +223,7 @@ inline int run_to_end(const std::vector<std::string>& argv, const std::string& d
 
 class RedisServer {
  public:
-  // Whether redis-server is on PATH: tests GTEST_SKIP when it is not.
+  // Whether redis-server is on PATH: tests fail when it is not (scripts/deps installs it).
   static bool available() { return redis_detail::find_on_path("redis-server").has_value(); }
 
   // Starts the server; check running() (and error() for why not).
