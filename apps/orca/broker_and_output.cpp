@@ -4,22 +4,38 @@
 
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 
 #include "duration.hpp"
 #include "orca/jobs/redis_broker.hpp"
+#include "orca/orca.hpp"
+#include "orca/redis/url.hpp"
 
 namespace orca::cli::detail {
 
 using jobs::Job;
 using jobs::JobState;
 using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+}  // namespace
 
 std::chrono::milliseconds duration_option(const std::string& name, const std::string& text) {
   auto d = parse_duration(text);
   if (!d)
     throw UsageError("--" + name + ": \"" + text +
-                     "\" is not a duration (a number followed by ms, s, m or h)");
+                     "\" is not a duration (as in Go: 250ms, 3s, 1.5m, 1h30m, or 0)");
+  // Durations are kept in milliseconds: a shorter one would become 0, which means
+  // "none" for a timeout; refuse it instead.
+  if (d->count() > 0 && *d < std::chrono::milliseconds(1))
+    throw UsageError("--" + name + ": " + text + " is below the resolution of 1ms");
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
 
@@ -30,26 +46,58 @@ void add_broker_options(CLI::App* cmd, JobsOptions& o) {
                   "broker: sqlite:PATH, redis://[user:password@]host:port/db or "
                   "redis-cluster://host:port; overrides --db");
   cmd->add_flag("--json", o.json, "print JSON instead of a table");
+  cmd->add_flag("--create", o.create,
+                "create the SQLite store if it does not exist (serve and worker always do)");
 }
 
-int with_broker(const JobsOptions& o, std::function<Task<int>(jobs::Broker&)> body) {
+std::string redacted_url(const std::string& url) {
+  const bool cluster = url.rfind("redis-cluster://", 0) == 0;
+  auto parsed = redis::RedisUrl::parse(cluster ? "redis://" + url.substr(16) : url);
+  if (!parsed) return url;                       // reported as a usage error to whoever typed it
+  const std::string text = parsed->to_string();  // the password as ***
+  return cluster ? "redis-cluster://" + text.substr(8) : text;
+}
+
+int with_broker(const JobsOptions& o, Command kind, std::function<Task<int>(jobs::Broker&)> body) {
   const std::string& b = o.broker;
   const bool cluster = b.rfind("redis-cluster://", 0) == 0;
   if (cluster || b.rfind("redis://", 0) == 0) {
     jobs::RedisBrokerOptions ro;
     ro.url = cluster ? "redis://" + b.substr(16) : b;
     ro.cluster = cluster;
+    const auto give_up_after = duration_option("connect-timeout", o.connect_timeout);
     return run([&]() -> Task<int> {
-      std::string why;
-      auto broker = co_await jobs::RedisBroker::connect(background(), ro, &why);
-      if (!broker) {
+      const auto started = Clock::now();
+      bool reported = false;
+      auto last_report = started;
+      for (auto pause = 100ms;; pause = std::min(pause * 2, std::chrono::milliseconds(5s))) {
+        std::string why;
+        auto broker = co_await jobs::RedisBroker::connect(background(), ro, &why);
+        if (broker) {
+          if (reported)
+            std::fprintf(stderr, "orca: broker %s reachable after %.1f s\n",
+                         redacted_url(b).c_str(), seconds_since(started));
+          const int code = co_await body(**broker);
+          co_await (*broker)->closed();
+          co_return code;
+        }
         if (broker.error() == jobs::errc::invalid_job)
-          throw UsageError("--broker " + b + ": " + why);
-        throw std::runtime_error("--broker " + b + ": " + why);
+          throw UsageError("--broker " + redacted_url(b) + ": " + why);
+        const bool forever = give_up_after.count() == 0;
+        if (kind == Command::kOneShot ||
+            (!forever && Clock::now() - started + pause > give_up_after))
+          throw std::runtime_error("--broker " + redacted_url(b) + ": " + why);
+        // Said once, then every 10 s while it lasts.
+        const auto now = Clock::now();
+        if (!reported || now - last_report >= 10s) {
+          std::fprintf(stderr, "orca: broker %s unreachable (%s); retrying%s\n",
+                       redacted_url(b).c_str(), why.c_str(),
+                       forever ? "" : (" for up to " + o.connect_timeout).c_str());
+          reported = true;
+          last_report = now;
+        }
+        (void)co_await sleep_for(pause);
       }
-      const int code = co_await body(**broker);
-      co_await (*broker)->closed();
-      co_return code;
     });
   }
   std::string path = o.db;
@@ -60,6 +108,10 @@ int with_broker(const JobsOptions& o, std::function<Task<int>(jobs::Broker&)> bo
                        "redis-cluster://host:port");
     path = b.substr(7);
   }
+  if (kind == Command::kOneShot && !o.create && !std::filesystem::exists(path))
+    throw std::runtime_error(
+        "no job store at " + path +
+        " (orca serve and orca worker create one; --create makes an empty one)");
   jobs::SqliteOptions so;
   so.path = path;
   jobs::SqliteBroker broker(so);

@@ -34,13 +34,24 @@ std::chrono::milliseconds duration_option(const std::string& name, const std::st
 // Adds --db, --broker and --json, which every job command takes.
 void add_broker_options(CLI::App* cmd, JobsOptions& o);
 
+// What a command needs of its broker. A service (serve, worker) creates a missing
+// SQLite store and, when Redis cannot be reached at start, waits for it with backoff
+// (up to --connect-timeout; by default for ever, as an orchestrator restarting it
+// would), logging the wait. A one-shot command (submit, status, ...) needs an
+// existing store (unless --create: a typo in --db is an error, not an empty store)
+// and fails at once when the broker is unreachable.
+enum class Command { kService, kOneShot };
+
 // Runs `body` on orca::run with the broker the options choose: --broker sqlite:PATH,
 // redis://[user:password@]host:port/db, redis-cluster://host:port (any master of a
 // Redis Cluster), or --db PATH. A Redis broker is connected inside the run (its
 // client lives on the runtime) and closed before the run ends.
 // Returns what `body` returns; throws UsageError for a malformed --broker and
 // std::runtime_error for a Redis broker that cannot be reached.
-int with_broker(const JobsOptions& o, std::function<Task<int>(jobs::Broker&)> body);
+// A broker URL fit for logs: a password in it becomes ***.
+std::string redacted_url(const std::string& url);
+
+int with_broker(const JobsOptions& o, Command kind, std::function<Task<int>(jobs::Broker&)> body);
 
 // Throws std::runtime_error "WHAT: <error>", with the broker's own account of a
 // broker_failure appended.

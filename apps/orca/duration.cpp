@@ -1,3 +1,4 @@
+// Durations on the command line, in Go's time.ParseDuration form (duration.hpp).
 #include "duration.hpp"
 
 #include <charconv>
@@ -5,32 +6,49 @@
 
 namespace orca::cli {
 
+namespace {
+
+// Nanoseconds per unit, or 0 for an unknown unit.
+double unit_scale(std::string_view unit) {
+  if (unit == "ns") return 1;
+  if (unit == "us" || unit == "\u00b5s" || unit == "\u03bcs") return 1e3;  // micro sign, mu
+  if (unit == "ms") return 1e6;
+  if (unit == "s") return 1e9;
+  if (unit == "m") return 60e9;
+  if (unit == "h") return 3600e9;
+  return 0;
+}
+
+bool is_number_char(char c) {
+  return (c >= '0' && c <= '9') || c == '.';
+}
+
+}  // namespace
+
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
-  double value = 0;
-  const char* begin = text.data();
-  const char* end = begin + text.size();
-  const auto [ptr, ec] = std::from_chars(begin, end, value);
-  if (ec != std::errc() || ptr == begin || !(value >= 0) || !std::isfinite(value))
-    return std::nullopt;
-  const std::string_view unit(ptr, static_cast<std::size_t>(end - ptr));
-  double scale = 0;
-  if (unit == "ns")
-    scale = 1;
-  else if (unit == "us")
-    scale = 1e3;
-  else if (unit == "ms")
-    scale = 1e6;
-  else if (unit == "s")
-    scale = 1e9;
-  else if (unit == "m")
-    scale = 60e9;
-  else if (unit == "h")
-    scale = 3600e9;
-  else
-    return std::nullopt;
-  const double ns = value * scale;
-  if (ns > 9.2e18) return std::nullopt;
-  return std::chrono::nanoseconds(static_cast<long long>(ns));
+  if (text == "0") return std::chrono::nanoseconds(0);
+  if (text.empty()) return std::nullopt;
+  double total = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    // A number (digits with at most one '.'), then its unit up to the next number.
+    const std::size_t number_start = i;
+    while (i < text.size() && is_number_char(text[i]))
+      ++i;
+    const std::size_t unit_start = i;
+    while (i < text.size() && !is_number_char(text[i]))
+      ++i;
+    double value = 0;
+    const char* first = text.data() + number_start;
+    const char* last = text.data() + unit_start;
+    const auto [end, ec] = std::from_chars(first, last, value, std::chars_format::fixed);
+    if (ec != std::errc() || end != last || first == last) return std::nullopt;
+    const double scale = unit_scale(text.substr(unit_start, i - unit_start));
+    if (scale == 0) return std::nullopt;
+    total += value * scale;
+  }
+  if (!std::isfinite(total) || total > 9.2e18) return std::nullopt;
+  return std::chrono::nanoseconds(static_cast<long long>(total));
 }
 
 }  // namespace orca::cli

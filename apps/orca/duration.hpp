@@ -1,4 +1,5 @@
-// Parsing of durations on the command line: "250ms", "3s", "1.5m", "2h", "500us".
+// Parsing of durations on the command line, as Go's time.ParseDuration does:
+// "250ms", "3s", "1.5m", "1h30m", "500us" (or "µs"), "0".
 #pragma once
 
 #include <chrono>
@@ -7,7 +8,8 @@
 
 namespace orca::cli {
 
-// Nothing if the text is not a non-negative number followed by ns, us, ms, s, m or h.
+// Nothing unless the text is "0" or one or more non-negative decimal numbers, each
+// followed by its unit: ns, us (µs), ms, s, m or h.
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text);
 
 }  // namespace orca::cli

@@ -18,7 +18,7 @@ using nlohmann::json;
 
 int status(const JobsOptions& o) {
   if (o.ids.empty()) throw UsageError("status: give at least one job ID");
-  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+  return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
     Context ctx = background();
     json out = json::array();
@@ -61,38 +61,41 @@ int status(const JobsOptions& o) {
                     e.node.empty() ? "" : "  node ", e.node.c_str(), e.error.empty() ? "" : "  ",
                     e.error.c_str());
     }
-    if (o.json) print_json(o.ids.size() == 1 && out.size() == 1 ? out[0] : out);
+    if (o.json) print_json(out);  // always an array, one element per job found
     co_return code;
   });
 }
 
 int cancel(const JobsOptions& o) {
   if (o.ids.empty()) throw UsageError("cancel: give at least one job ID");
-  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+  return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
     int code = 0;
     json out = json::array();
     for (long long id : o.ids) {
       auto r = co_await broker->cancel(background(), id);
       std::string result;
+      json state = nullptr;  // the job's state after the call: the real one, always
       if (r) {
-        result = *r == JobState::kRunning ? "cancel requested (running; its node stops it at its "
-                                            "next heartbeat)"
-                                          : "cancelled";
+        state = std::string(jobs::to_string(*r));
+        result = *r == JobState::kRunning
+                     ? "cancel requested (running; its node stops it at its next heartbeat)"
+                     : "cancelled";
       } else if (r.error() == jobs::errc::not_found) {
         result = "no such job";
         code = 1;
       } else if (r.error() == jobs::errc::invalid_state) {
-        result = "already finished";
+        auto job = co_await broker->get(background(), id);
+        if (!job) fail("cancel", job.error(), *broker);
+        state = std::string(jobs::to_string(job->state));
+        result = "already finished (" + state.get<std::string>() + ")";
         code = 1;
       } else {
         fail("cancel", r.error(), *broker);
       }
       if (o.json)
-        out.push_back(json{{"id", id},
-                           {"ok", static_cast<bool>(r)},
-                           {"state", r ? std::string(jobs::to_string(*r)) : std::string()},
-                           {"message", result}});
+        out.push_back(
+            json{{"id", id}, {"ok", static_cast<bool>(r)}, {"state", state}, {"message", result}});
       else
         std::printf("job %lld: %s\n", id, result.c_str());
     }
@@ -116,7 +119,7 @@ int list_jobs(const JobsOptions& o, bool dead_letter) {
   f.node = o.node;
   f.limit = static_cast<std::size_t>(o.limit);
   f.dead_letter = dead_letter;
-  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+  return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
     auto list = co_await broker->list(background(), f);
     if (!list) fail("jobs", list.error(), *broker);
@@ -138,7 +141,7 @@ int dead(const JobsOptions& o) {
     copy.queue.clear();
     return list_jobs(copy, true);
   }
-  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+  return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
     std::vector<long long> ids = o.ids;
     if (o.all) {
@@ -175,7 +178,7 @@ int dead(const JobsOptions& o) {
 }
 
 int nodes(const JobsOptions& o) {
-  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+  return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
     auto list = co_await broker->nodes(background());
     if (!list) fail("nodes", list.error(), *broker);
@@ -199,7 +202,7 @@ int nodes(const JobsOptions& o) {
 }
 
 int queues(const JobsOptions& o) {
-  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+  return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
     auto list = co_await broker->queues(background());
     if (!list) fail("queues", list.error(), *broker);

@@ -15,6 +15,7 @@ struct JobsOptions {
   std::string broker;  // "sqlite:PATH", "redis://[user:password@]host:port/db" or
                        // "redis-cluster://host:port"
   bool json = false;
+  bool create = false;  // create a missing SQLite store (serve and worker always do)
   bool quiet = false;
   // serve / worker.
   int nodes = 1;
@@ -28,6 +29,8 @@ struct JobsOptions {
   std::string lease = "5s";
   std::vector<std::string> queue_leases;  // QUEUE=DURATION
   std::string node_timeout = "3s";
+  std::string connect_timeout =
+      "0";               // serve/worker: how long to wait for Redis at start; 0: for ever
   std::string duration;  // serve/worker: stop after this long (default: until a signal)
   std::vector<std::string> periodic;  // serve: NAME=SCHEDULE=TYPE[=PAYLOAD]
   int http_port = 8080;               // serve: the JSON API on 127.0.0.1; 0 = off

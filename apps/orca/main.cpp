@@ -16,10 +16,18 @@ int main(int argc, char** argv) {
   orca::cli::add_demo_command(app, demo);
   orca::cli::JobsOptions jobs;
   const std::vector<CLI::App*> job_commands = orca::cli::add_jobs_commands(app, jobs);
+  // Exit codes, for every command: 0 success, 1 a runtime failure, 2 a usage error.
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // An unknown first word is an unknown command, not "an unexpected argument".
+    if (argc > 1 && argv[1][0] != '-' && app.get_subcommands().empty()) {
+      std::fprintf(stderr, "orca: unknown command \"%s\" (orca --help lists them)\n", argv[1]);
+      return 2;
+    }
+    (void)app.exit(e);
+    return 2;
   }
   try {
     if (app.got_subcommand("demo")) return orca::cli::run_demo(demo);

@@ -115,13 +115,24 @@ std::map<JobState, std::int64_t> totals(const std::vector<jobs::QueueStats>& sta
   return out;
 }
 
-// Prints a progress line every 2 s until ctx is done.
-Task<void> report_progress(jobs::Broker& broker, Context ctx, std::string who) {
+// Prints a progress line every 2 s until ctx is done: text on stderr, or with --json a
+// JSON object per line on stdout ({"who": ..., "counts": {"pending": 3, ...}}).
+Task<void> report_progress(jobs::Broker& broker, Context ctx, std::string who, bool as_json) {
   for (;;) {
     auto slept = co_await sleep_for(ctx, 2s);
     if (!slept) co_return;
     auto stats = co_await broker.queues(ctx);
-    if (stats) std::fprintf(stderr, "%s: %s\n", who.c_str(), summary(totals(*stats)).c_str());
+    if (!stats) continue;
+    const auto counts = totals(*stats);
+    if (!as_json) {
+      std::fprintf(stderr, "%s: %s\n", who.c_str(), summary(counts).c_str());
+      continue;
+    }
+    json line{{"who", who}, {"counts", json::object()}};
+    for (const auto& [state, n] : counts)
+      line["counts"][std::string(jobs::to_string(state))] = n;
+    std::printf("%s\n", line.dump().c_str());
+    std::fflush(stdout);
   }
 }
 
@@ -144,16 +155,20 @@ void add_node_options(CLI::App* cmd, JobsOptions& o) {
   cmd->add_option("--node-timeout", o.node_timeout,
                   "a node without heartbeats for this long is dead (serve, worker --pull)")
       ->capture_default_str();
+  cmd->add_option("--connect-timeout", o.connect_timeout,
+                  "how long to wait for an unreachable Redis broker at start (0: for ever)")
+      ->capture_default_str();
   cmd->add_option("--duration", o.duration, "stop after this long (default: until SIGINT/SIGTERM)");
   cmd->add_flag("--quiet,-q", o.quiet, "no progress lines");
 }
 
 int serve(const JobsOptions& o) {
   if (o.nodes < 0) throw UsageError("--nodes must not be negative");
+  if (o.http_port < 0 || o.http_port > 65535) throw UsageError("--http-port must be 0..65535");
   jobs::CenterOptions co;
   co.node_timeout = duration_option("node-timeout", o.node_timeout);
   if (o.pull) co.policy = std::make_shared<jobs::PullPolicy>();
-  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+  return with_broker(o, Command::kService, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
     std::vector<std::unique_ptr<jobs::Node>> nodes;
     for (int i = 0; i < o.nodes; ++i) {
@@ -186,10 +201,8 @@ int serve(const JobsOptions& o) {
     }
     for (auto& n : nodes)
       center.attach(*n);
-    std::vector<JoinHandle<Result<void>>> running;
-    for (auto& n : nodes)
-      running.push_back(spawn([node = n.get(), ctx = rc.ctx] { return node->run(ctx); }));
-    if (o.http_port < 0 || o.http_port > 65535) throw UsageError("--http-port must be 0..65535");
+    // The HTTP port first: a serve that cannot listen exits before any node of it
+    // registers (no ghost registration left alive).
     std::optional<http::Server> server;
     std::string api = "no HTTP API";
     if (o.http_port != 0) {
@@ -202,12 +215,16 @@ int serve(const JobsOptions& o) {
       api = "HTTP API on http://127.0.0.1:" + std::to_string(server->local_address().port()) +
             "/api/";
     }
+    std::vector<JoinHandle<Result<void>>> running;
+    for (auto& n : nodes)
+      running.push_back(spawn([node = n.get(), ctx = rc.ctx] { return node->run(ctx); }));
     if (!o.quiet)
       std::fprintf(stderr, "orca serve: center and %d node(s) on %s, %s; Ctrl-C to stop\n", o.nodes,
                    o.broker.empty() ? o.db.c_str() : o.broker.c_str(), api.c_str());
-    auto progress = spawn([b = broker, ctx = rc.ctx, quiet = o.quiet]() -> Task<void> {
-      if (!quiet) co_await report_progress(*b, ctx, "serve");
-    });
+    auto progress =
+        spawn([b = broker, ctx = rc.ctx, quiet = o.quiet, as_json = o.json]() -> Task<void> {
+          if (!quiet) co_await report_progress(*b, ctx, "serve", as_json);
+        });
     auto ran = co_await center.run(rc.ctx);
     if (server) {
       auto [http_ctx, stop_http] = with_timeout(background(), 5s);
@@ -226,7 +243,7 @@ int serve(const JobsOptions& o) {
 }
 
 int worker(const JobsOptions& o) {
-  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+  return with_broker(o, Command::kService, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
     jobs::Node node(*broker, node_options(o, 0));
     add_demo_handlers(node, o.types);
@@ -235,10 +252,10 @@ int worker(const JobsOptions& o) {
       std::fprintf(stderr, "orca worker %s: types %s, concurrency %d%s; Ctrl-C to stop\n",
                    node.id().c_str(), json(node.types()).dump().c_str(), o.concurrency,
                    o.pull ? ", pulling pending jobs" : ", running what a center assigns");
-    auto progress =
-        spawn([b = broker, ctx = rc.ctx, quiet = o.quiet, id = node.id()]() -> Task<void> {
-          if (!quiet) co_await report_progress(*b, ctx, "worker " + id);
-        });
+    auto progress = spawn([b = broker, ctx = rc.ctx, quiet = o.quiet, as_json = o.json,
+                           id = node.id()]() -> Task<void> {
+      if (!quiet) co_await report_progress(*b, ctx, "worker " + id, as_json);
+    });
     // A pulling worker needs no center to route, but someone must keep time:
     // promote due jobs, reclaim the jobs of dead nodes and expired leases. Every
     // pulling worker does (the broker's transitions make that safe), so those duties

@@ -39,7 +39,7 @@ jobs::JobSpec spec_from_options(const JobsOptions& o) {
 int submit(const JobsOptions& o) {
   const jobs::JobSpec s = spec_from_options(o);
   if (o.count < 1) throw UsageError("--count must be at least 1");
-  return with_broker(o, [&](jobs::Broker& broker_ref) -> Task<int> {
+  return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
     Context ctx = background();
     std::vector<jobs::EnqueueResult> added;
@@ -54,8 +54,23 @@ int submit(const JobsOptions& o) {
       done += n;
       if (o.count > batch && !o.quiet) std::fprintf(stderr, "submitted %d/%d\n", done, o.count);
     }
+    // Accepted whatever the type (producers may be deployed before their workers), but
+    // said when no live node handles it.
+    auto handled = [&]() -> Task<bool> {
+      auto nodes = co_await broker->nodes(ctx);
+      if (!nodes) fail("submit", nodes.error(), *broker);
+      co_return jobs::live_types(*nodes).count(s.type) > 0;
+    };
+    const std::string no_node =
+        "no live node handles type \"" + s.type + "\" yet: the job waits until one registers";
+    const bool handled_now = co_await handled();
+    if (!handled_now) std::fprintf(stderr, "orca submit: %s\n", no_node.c_str());
     if (o.wait) {
-      // Poll until every submitted job has finished; print what became of them.
+      // Poll until every submitted job has finished; print what became of them. With
+      // no live node for the type for kNoNodeWait (time for workers being started
+      // with it to register), report that instead of waiting in silence.
+      constexpr auto kNoNodeWait = 5s;
+      auto last_handled = Clock::now();
       for (;;) {
         std::size_t live = 0;
         for (const auto& a : added) {
@@ -63,14 +78,23 @@ int submit(const JobsOptions& o) {
           if (j && jobs::is_live(j->state)) ++live;
         }
         if (live == 0) break;
+        const bool handled_still = co_await handled();  // named: GCC 12, ARCHITECTURE.md
+        if (handled_still) {
+          last_handled = Clock::now();
+        } else if (Clock::now() - last_handled >= kNoNodeWait) {
+          std::fprintf(stderr, "orca submit: %zu job(s) not finished and %s\n", live,
+                       no_node.c_str());
+          co_return 1;
+        }
         if (!o.quiet)
           std::fprintf(stderr, "waiting: %zu of %zu job(s) not finished\n", live, added.size());
-        co_await sleep_for(o.count > 1 ? 1s : 200ms);
+        (void)co_await sleep_for(o.count > 1 ? 1s : 200ms);
       }
     }
     json out = json::array();
     for (const auto& a : added) {
       json item{{"id", a.id}, {"duplicate", a.duplicate}};
+      if (!handled_now) item["warning"] = no_node;
       if (o.wait) {
         auto j = co_await broker->get(ctx, a.id);
         if (j) {

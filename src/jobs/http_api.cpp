@@ -47,8 +47,10 @@ std::optional<JobId> parse_id(const http::Request& req) {
 }
 
 Task<http::Response> submit(ApiPtr api, Context ctx, http::Request req) {
-  json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) co_return error(400, "malformed JSON body");
+  std::string malformed;
+  std::optional<json> parsed = parse_json_strict(req.body, malformed);
+  if (!parsed) co_return error(400, "body: " + malformed);
+  json body = std::move(*parsed);
   const bool many = body.is_array();
   if (!many) body = json::array({body});
   if (body.empty()) co_return error(400, "no job in the body");
@@ -64,22 +66,26 @@ Task<http::Response> submit(ApiPtr api, Context ctx, http::Request req) {
       co_return error(limit.rfind("payload is ", 0) == 0 ? 413 : 400, limit);
     specs.push_back(std::move(spec));
   }
-  if (api->options.reject_unknown_types) {
-    auto nodes = co_await api->broker().nodes(ctx);
-    if (!nodes) co_return from_error(*api, nodes.error(), 0);
-    std::set<std::string> known;
-    for (const NodeInfo& n : *nodes)
-      known.insert(n.types.begin(), n.types.end());
-    for (const JobSpec& s : specs)
-      if (known.count(s.type) == 0)
-        co_return error(
-            400, "unknown job type \"" + s.type + "\": no node has registered a handler for it");
+  auto nodes = co_await api->broker().nodes(ctx);
+  if (!nodes) co_return from_error(*api, nodes.error(), 0);
+  const std::set<std::string> handled = live_types(*nodes);
+  std::vector<std::string> types;
+  for (const JobSpec& s : specs) {
+    if (api->options.reject_unknown_types && handled.count(s.type) == 0)
+      co_return error(400, "unknown job type \"" + s.type + "\": no live node handles it");
+    types.push_back(s.type);
   }
   auto added = co_await api->center->submit_batch(ctx, std::move(specs));
   if (!added) co_return from_error(*api, added.error(), 0);
   json out = json::array();
-  for (const EnqueueResult& r : *added)
-    out.push_back(json{{"id", r.id}, {"duplicate", r.duplicate}});
+  for (std::size_t i = 0; i < added->size(); ++i) {
+    const EnqueueResult& r = (*added)[i];
+    json item{{"id", r.id}, {"duplicate", r.duplicate}};
+    if (handled.count(types[i]) == 0)
+      item["warning"] =
+          "no live node handles type \"" + types[i] + "\" yet: the job waits until one registers";
+    out.push_back(std::move(item));
+  }
   co_return ok(201, many ? out : out[0]);
 }
 
@@ -104,11 +110,22 @@ Task<http::Response> audit(ApiPtr api, Context ctx, http::Request req) {
   co_return ok(200, out);
 }
 
+// A transition the job's state forbids: 409 naming that state (read after the
+// refusal, so it is the state that refused, or a later one).
+Task<http::Response> conflict_or_error(ApiPtr api, Context ctx, std::error_code e, JobId id,
+                                       const char* action) {
+  if (e != errc::invalid_state) co_return from_error(*api, e, id);
+  auto job = co_await api->broker().get(ctx, id);
+  if (!job) co_return from_error(*api, job.error(), id);
+  co_return error(409, "job " + std::to_string(id) + " is " + std::string(to_string(job->state)) +
+                           ": " + action + " is not allowed in that state");
+}
+
 Task<http::Response> cancel(ApiPtr api, Context ctx, http::Request req) {
   auto id = parse_id(req);
   if (!id) co_return error(400, "job id must be a positive integer");
   auto state = co_await api->center->cancel(ctx, *id);
-  if (!state) co_return from_error(*api, state.error(), *id);
+  if (!state) co_return co_await conflict_or_error(api, ctx, state.error(), *id, "cancel");
   co_return ok(200, json{{"id", *id},
                          {"state", std::string(to_string(*state))},
                          {"cancel_requested", *state == JobState::kRunning}});
@@ -118,7 +135,7 @@ Task<http::Response> requeue(ApiPtr api, Context ctx, http::Request req) {
   auto id = parse_id(req);
   if (!id) co_return error(400, "job id must be a positive integer");
   auto r = co_await api->broker().requeue(ctx, *id);
-  if (!r) co_return from_error(*api, r.error(), *id);
+  if (!r) co_return co_await conflict_or_error(api, ctx, r.error(), *id, "requeue");
   api->center->notify();
   co_return ok(200, json{{"id", *id}, {"state", "pending"}});
 }

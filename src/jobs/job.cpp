@@ -123,6 +123,13 @@ std::string check_job_spec(const JobSpec& spec, const JobLimits& limits) {
   return {};
 }
 
+std::set<std::string> live_types(const std::vector<NodeInfo>& nodes) {
+  std::set<std::string> types;
+  for (const NodeInfo& n : nodes)
+    if (n.state == NodeState::kAlive) types.insert(n.types.begin(), n.types.end());
+  return types;
+}
+
 Task<Result<void>> Broker::watch(Context, BrokerEvents) {
   co_return make_error_code(errc::not_supported);
 }

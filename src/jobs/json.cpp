@@ -2,6 +2,8 @@
 #include "orca/jobs/json.hpp"
 
 #include <array>
+#include <set>
+#include <vector>
 
 namespace orca::jobs {
 
@@ -164,6 +166,34 @@ json to_json(const QueueStats& q) {
   return json{{"queue", q.queue}, {"counts", counts}};
 }
 
+std::optional<json> parse_json_strict(std::string_view text, std::string& error) {
+  // Each open object's keys so far; the parser reports keys in order, depth first.
+  std::vector<std::set<std::string>> keys;
+  std::string duplicate;
+  auto track = [&](int, json::parse_event_t event, json& parsed) {
+    if (!duplicate.empty()) return true;
+    if (event == json::parse_event_t::object_start) {
+      keys.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      keys.pop_back();
+    } else if (event == json::parse_event_t::key && !keys.empty()) {
+      std::string key = parsed.get<std::string>();
+      if (!keys.back().insert(key).second) duplicate = std::move(key);
+    }
+    return true;
+  };
+  json out = json::parse(text, track, /*allow_exceptions=*/false);
+  if (out.is_discarded()) {
+    error = "malformed JSON";
+    return std::nullopt;
+  }
+  if (!duplicate.empty()) {
+    error = "duplicate key \"" + duplicate.substr(0, 200) + "\"";
+    return std::nullopt;
+  }
+  return out;
+}
+
 bool job_spec_from_json(const json& in, JobSpec& out, std::string& error) {
   if (!in.is_object()) {
     error = "expected a JSON object";
@@ -181,12 +211,16 @@ bool job_spec_from_json(const json& in, JobSpec& out, std::string& error) {
     if (key == "type") {
       if (!want(v.is_string(), "a string")) return false;
       s.type = v.get<std::string>();
-    } else if (key == "payload") {
+    } else if (key == "payload" || key == "payload_base64") {
+      if (in.contains("payload") && in.contains("payload_base64")) {
+        error = "payload and payload_base64 are exclusive: give one of them";
+        return false;
+      }
       if (!want(v.is_string(), "a string")) return false;
-      s.payload = v.get<std::string>();
-    } else if (key == "payload_base64") {
-      if (!want(v.is_string(), "a string")) return false;
-      if (!want(base64_decode(v.get<std::string>(), s.payload), "base64")) return false;
+      if (key == "payload")
+        s.payload = v.get<std::string>();
+      else if (!want(base64_decode(v.get<std::string>(), s.payload), "base64"))
+        return false;
     } else if (key == "queue") {
       if (!want(v.is_string(), "a string")) return false;
       s.queue = v.get<std::string>();
@@ -198,10 +232,16 @@ bool job_spec_from_json(const json& in, JobSpec& out, std::string& error) {
     } else if (key == "max_attempts") {
       if (!want(v.is_number_integer(), "an integer")) return false;
       const auto a = v.get<std::int64_t>();
-      if (!want(a >= 1 && a <= 1000000, "an integer >= 1")) return false;
+      const int most = JobLimits{}.max_attempts;
+      if (a < 1 || a > most) {
+        error = "max_attempts must be 1.." + std::to_string(most) + ", got " + std::to_string(a);
+        return false;
+      }
       s.retry.max_attempts = static_cast<int>(a);
     } else if (key == "backoff_base_ms" || key == "backoff_max_ms" || key == "timeout_ms") {
-      if (!want(v.is_number_integer() && v.get<std::int64_t>() >= 0, "a non-negative integer"))
+      if (!want(v.is_number_integer() && v.get<std::int64_t>() >= 0 &&
+                    v.get<std::int64_t>() <= kMaxDurationMs,
+                "an integer in 0..315360000000 (milliseconds)"))
         return false;
       const std::chrono::milliseconds ms(v.get<std::int64_t>());
       (key == "backoff_base_ms"  ? s.retry.base_delay
@@ -212,7 +252,10 @@ bool job_spec_from_json(const json& in, JobSpec& out, std::string& error) {
       (key == "backoff_multiplier" ? s.retry.multiplier : s.retry.jitter) = v.get<double>();
     } else if (key == "deadline_ms" || key == "run_at_ms") {
       if (v.is_null()) continue;
-      if (!want(v.is_number_integer(), "an integer (Unix milliseconds) or null")) return false;
+      if (!want(v.is_number_integer() && v.get<std::int64_t>() >= 0 &&
+                    v.get<std::int64_t>() <= kMaxUnixMs,
+                "Unix milliseconds in 0..253402300799999, or null"))
+        return false;
       (key == "deadline_ms" ? s.deadline : s.run_at) = from_unix_ms(v.get<std::int64_t>());
     } else if (key == "unique_key" || key == "trace_id") {
       if (!want(v.is_string(), "a string")) return false;

@@ -541,7 +541,8 @@ Task<Result<std::unique_ptr<RedisBroker>>> RedisBroker::connect(Context ctx,
     auto c = co_await redis::ClusterClient::connect(ctx, std::move(seeds), co);
     if (!c) {
       if (failure)
-        *failure = "cannot reach the Redis cluster at " + options.url + ": " + c.error().message();
+        *failure =
+            "cannot reach the Redis cluster at " + url->to_string() + ": " + c.error().message();
       co_return make_error_code(errc::broker_failure);
     }
     impl->cluster.emplace(std::move(*c));
@@ -550,7 +551,8 @@ Task<Result<std::unique_ptr<RedisBroker>>> RedisBroker::connect(Context ctx,
     co.pool_size = options.connections;
     auto c = co_await redis::Client::connect(ctx, *url, co);
     if (!c) {
-      if (failure) *failure = "cannot reach Redis at " + options.url + ": " + c.error().message();
+      if (failure)
+        *failure = "cannot reach Redis at " + url->to_string() + ": " + c.error().message();
       co_return make_error_code(errc::broker_failure);
     }
     impl->single.emplace(std::move(*c));

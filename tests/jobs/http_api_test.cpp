@@ -48,6 +48,7 @@ TEST(HttpApi, SubmitGetAuditListCancelAndBadInput) {
       co_await sleep_for(2ms);
     ApiOptions api;
     api.limits.max_payload_bytes = 64;
+    api.reject_unknown_types = true;  // the strict mode; the default accepts (below)
     http::Server server(make_api_router(center, api));
     auto started = server.start(net::Address::loopback_v4(0));
     EXPECT_TRUE(started.has_value());
@@ -72,6 +73,14 @@ TEST(HttpApi, SubmitGetAuditListCancelAndBadInput) {
          R"({"type": "t", "payload": "0123456789012345678901234567890123456789012345678901234567890123456789"})"},
         {"bad option", R"({"type": "t", "max_attempts": 0})"},
         {"bad batch", R"([{"type": "t"}, {"type": 7}])"},
+        {"duplicate key", R"({"type": "t", "priority": 1, "priority": 2})"},
+        {"nested duplicate", R"({"type": "t", "headers": {"a": "1", "a": "2"}})"},
+        {"both payloads", R"({"type": "t", "payload": "x", "payload_base64": "eA=="})"},
+        {"run_at overflow", R"({"type": "t", "run_at_ms": 9999999999999999})"},
+        {"run_at max", R"({"type": "t", "run_at_ms": 9223372036854775807})"},
+        {"negative deadline", R"({"type": "t", "deadline_ms": -5})"},
+        {"huge timeout", R"({"type": "t", "timeout_ms": 9223372036854775807})"},
+        {"attempts range", R"({"type": "t", "max_attempts": 1000000000})"},
     };
     for (const auto& [name, body] : bad_posts)
       bad.emplace_back(name, co_await call("POST", base + "/api/jobs", body));
@@ -101,18 +110,29 @@ TEST(HttpApi, SubmitGetAuditListCancelAndBadInput) {
   EXPECT_EQ(nodes.body[0].value("id", ""), "web-node");
   EXPECT_EQ(queues.status, 200);
   EXPECT_EQ(cancelled_twice.status, 409);
+  EXPECT_NE(cancelled_twice.body.value("error", "").find("is succeeded: cancel is not allowed"),
+            std::string::npos)
+      << cancelled_twice.body.dump();
   const std::map<std::string, std::pair<int, std::string>> want = {
       {"malformed", {400, "malformed JSON"}},
       {"unknown field", {400, "unknown field \"colour\""}},
-      {"unknown type", {400, "unknown job type \"nobody-runs-this\""}},
+      {"unknown type", {400, "unknown job type \"nobody-runs-this\": no live node handles it"}},
       {"oversize", {413, "payload is 70 bytes, the limit is 64"}},
       {"bad option", {400, "max_attempts"}},
       {"bad batch", {400, "job 1: type: expected a string"}},
+      {"duplicate key", {400, "duplicate key \"priority\""}},
+      {"nested duplicate", {400, "duplicate key \"a\""}},
+      {"both payloads", {400, "payload and payload_base64 are exclusive"}},
+      {"run_at overflow", {400, "run_at_ms: expected Unix milliseconds in 0..253402300799999"}},
+      {"run_at max", {400, "run_at_ms: expected Unix milliseconds in 0..253402300799999"}},
+      {"negative deadline", {400, "deadline_ms: expected Unix milliseconds"}},
+      {"huge timeout", {400, "timeout_ms: expected an integer in 0..315360000000"}},
+      {"attempts range", {400, "max_attempts must be 1..1000, got 1000000000"}},
       {"bad id", {400, "positive integer"}},
       {"missing", {404, "no job 999999"}},
       {"bad state", {400, "unknown state \"sleeping\""}},
       {"bad limit", {400, "limit: expected a positive integer"}},
-      {"requeue live", {409, "not allowed in the job's current state"}},
+      {"requeue live", {409, "is succeeded: requeue is not allowed in that state"}},
   };
   for (const auto& [name, reply] : bad) {
     const auto& [status, text] = want.at(name);
@@ -121,6 +141,40 @@ TEST(HttpApi, SubmitGetAuditListCancelAndBadInput) {
         << name << ": got " << reply.body.dump() << ", want \"" << text << "\" in it";
   }
   EXPECT_EQ(jobs_in_store, 1u) << "bad requests must write nothing";
+}
+
+// By default a type no live node handles is accepted (producers may be deployed
+// before their workers) with a warning in the reply; a handled type gets none.
+TEST(HttpApi, UnhandledTypeIsAcceptedWithAWarning) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  Reply unhandled, handled;
+  std::size_t jobs_in_store = 0;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    Center center(broker, {});
+    NodeInfo node;
+    node.id = "n1";
+    node.types = {"known"};
+    auto registered = co_await broker.register_node(guard, node);
+    EXPECT_TRUE(registered.has_value());
+    http::Server server(make_api_router(center));
+    auto started = server.start(net::Address::loopback_v4(0));
+    EXPECT_TRUE(started.has_value());
+    const std::string base = "http://127.0.0.1:" + std::to_string(server.local_address().port());
+    unhandled = co_await call("POST", base + "/api/jobs", R"({"type": "later"})");
+    handled = co_await call("POST", base + "/api/jobs", R"({"type": "known"})");
+    auto all = co_await broker.list(guard, filter());
+    jobs_in_store = all->size();
+    auto [sctx, scancel] = with_timeout(guard, 5s);
+    (void)co_await server.shutdown(sctx);
+  });
+  EXPECT_EQ(unhandled.status, 201) << unhandled.body.dump();
+  EXPECT_EQ(unhandled.body.value("warning", ""),
+            "no live node handles type \"later\" yet: the job waits until one registers");
+  EXPECT_EQ(handled.status, 201) << handled.body.dump();
+  EXPECT_FALSE(handled.body.contains("warning")) << handled.body.dump();
+  EXPECT_EQ(jobs_in_store, 2u);
 }
 
 }  // namespace

@@ -93,7 +93,11 @@ TEST(Json, BadSpecsNameTheField) {
   const std::pair<const char*, const char*> cases[] = {
       {R"({"type": 5})", "type: expected a string"},
       {R"({"type": "a", "priority": "high"})", "priority: expected an integer"},
-      {R"({"type": "a", "max_attempts": 0})", "max_attempts: expected an integer >= 1"},
+      {R"({"type": "a", "max_attempts": 0})", "max_attempts must be 1..1000, got 0"},
+      {R"({"type": "a", "payload": "x", "payload_base64": "eA=="})",
+       "payload and payload_base64 are exclusive"},
+      {R"({"type": "a", "run_at_ms": -1})", "run_at_ms: expected Unix milliseconds in 0.."},
+      {R"({"type": "a", "timeout_ms": 315360000001})", "timeout_ms: expected an integer in 0.."},
       {R"({"type": "a", "colour": "red"})", "unknown field \"colour\""},
       {R"({"type": "a", "payload_base64": "!!"})", "payload_base64: expected base64"},
       {R"({"queue": "q"})", "type must be 1..128 characters"},
@@ -105,6 +109,25 @@ TEST(Json, BadSpecsNameTheField) {
     EXPECT_FALSE(job_spec_from_json(nlohmann::json::parse(text), out, error)) << text;
     EXPECT_NE(error.find(want), std::string::npos) << text << ": got \"" << error << "\"";
   }
+}
+
+TEST(Json, StrictParseRefusesDuplicateKeysAtAnyDepth) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"a": 1, "a": 2})", "duplicate key \"a\""},
+      {R"({"a": {"b": 1, "c": {"b": 2}, "b": 3}})", "duplicate key \"b\""},
+      {R"([{"x": 1}, {"x": 2, "x": 3}])", "duplicate key \"x\""},
+      {R"({"a": )", "malformed JSON"},
+  };
+  for (const auto& [text, want] : cases) {
+    std::string error;
+    EXPECT_FALSE(parse_json_strict(text, error).has_value()) << text;
+    EXPECT_EQ(error, want) << text;
+  }
+  // The same key in sibling objects, and nested objects, are fine.
+  std::string error;
+  auto ok = parse_json_strict(R"([{"x": 1}, {"x": 2}, {"x": {"x": 3}}])", error);
+  ASSERT_TRUE(ok.has_value()) << error;
+  EXPECT_EQ((*ok)[2]["x"]["x"], 3);
 }
 
 TEST(Json, Base64) {

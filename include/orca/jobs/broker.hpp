@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -131,6 +132,9 @@ struct NodeInfo {
   WallClock::time_point started_at{};
   WallClock::time_point heartbeat_at{};
 };
+
+// The job types that the live nodes among `nodes` handle.
+std::set<std::string> live_types(const std::vector<NodeInfo>& nodes);
 
 struct HeartbeatReply {
   std::vector<JobId> cancel_requested;  // running jobs of this node to cancel

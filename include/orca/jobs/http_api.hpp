@@ -11,11 +11,13 @@
 //   GET    /api/nodes                nodes, load and heartbeats
 //   GET    /api/queues               job counts per queue and state
 //
-// Bodies are the JSON of json.hpp. Bad input gets a 4xx with {"error": "..."} and
-// changes nothing: 400 malformed JSON, a bad field or query parameter, or (with
-// reject_unknown_types) a type no node has ever registered; 413 a payload over the
-// broker's limit; 404 no such job; 409 a transition the job's state forbids. A store
-// failure is a 503 with the store's message.
+// Bodies are the JSON of json.hpp. A submitted job whose type no live node handles
+// is accepted, and its entry in the reply carries "warning": "no live node handles
+// type ...". Bad input gets a 4xx with {"error": "..."} and changes nothing: 400
+// malformed JSON or a key given twice, a bad field or query parameter, or (with
+// reject_unknown_types) a type no live node handles; 413 a payload over the
+// broker's limit; 404 no such job; 409 a transition the job's state forbids (the
+// message names that state). A store failure is a 503 with the store's message.
 //
 // Thread safety: the router's handlers may run concurrently; Center and Broker must
 // outlive the server that runs them.
@@ -26,14 +28,15 @@
 
 namespace orca::jobs {
 
-struct ApiOptions {
-  JobLimits limits;
-  // Refuse jobs whose type no node (alive or not) has registered: catches typos,
-  // instead of a job that waits forever.
-  bool reject_unknown_types = true;
-  std::size_t max_list = 1000;  // ?limit= at most
-};
+  struct ApiOptions {
+    JobLimits limits;
+    // Refuse jobs whose type no live node handles (400), instead of accepting them
+    // with a warning. Off by default, so that producers may be deployed before their
+    // workers (as with Asynq and BullMQ); on, it catches typos at the door.
+    bool reject_unknown_types = false;
+    std::size_t max_list = 1000;  // ?limit= at most
+  };
 
-http::Router make_api_router(Center& center, ApiOptions options = {});
+  http::Router make_api_router(Center & center, ApiOptions options = {});
 
 }  // namespace orca::jobs

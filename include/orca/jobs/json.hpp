@@ -10,8 +10,11 @@
 // functions.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "orca/jobs/broker.hpp"
 #include "orca/jobs/job.hpp"
@@ -25,8 +28,21 @@ nlohmann::json to_json(const AuditEntry& entry);
 nlohmann::json to_json(const QueueStats& stats);
 
 // Reads a spec; on bad input returns false and sets `error` ("priority: expected an
-// integer"). Unknown fields are errors too: a typo must not silently drop an option.
+// integer"). Unknown fields are errors too: a typo must not silently drop an option;
+// so are payload and payload_base64 together, and times or durations out of range
+// (run_at_ms and deadline_ms in 0..kMaxUnixMs, durations in 0..kMaxDurationMs).
 bool job_spec_from_json(const nlohmann::json& in, JobSpec& out, std::string& error);
+
+// The latest time a job may name, 9999-12-31T23:59:59.999Z, and the longest duration
+// (about 10 years): far inside what the clocks' 64-bit nanoseconds can hold.
+// (job_spec_from_json's messages spell these numbers out: keep them in step.)
+inline constexpr std::int64_t kMaxUnixMs = 253'402'300'799'999;
+inline constexpr std::int64_t kMaxDurationMs = 315'360'000'000;
+
+// Parses JSON text strictly: malformed text and an object with the same key twice
+// (which a lenient parser would resolve silently, last one wins) are refused with a
+// message in `error`.
+std::optional<nlohmann::json> parse_json_strict(std::string_view text, std::string& error);
 
 std::string base64_encode(std::string_view bytes);
 bool base64_decode(std::string_view text, std::string& out);

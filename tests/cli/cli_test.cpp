@@ -1,0 +1,143 @@
+// The orca command as a user meets it: exit codes (0 success, 1 a runtime failure, 2 a
+// usage error), Go's duration syntax, refusals of bad input with a clear message,
+// and the JSON shapes of submit, status and cancel. Runs the real binary in a
+// temporary directory.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+namespace {
+
+struct Ran {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string file_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string dir = (std::filesystem::temp_directory_path() / "orca-cli-XXXXXX").string();
+    ASSERT_NE(mkdtemp(dir.data()), nullptr);
+    dir_ = dir;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Runs `orca ARGS` (a shell word list) in the test's directory.
+  Ran orca(const std::string& args) {
+    const std::string command =
+        "cd '" + dir_.string() + "' && '" ORCA_CLI "' " + args + " >out.txt 2>err.txt </dev/null";
+    const int status = std::system(command.c_str());
+    Ran ran;
+    ran.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    ran.out = file_text(dir_ / "out.txt");
+    ran.err = file_text(dir_ / "err.txt");
+    return ran;
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(Cli, VersionNamesTheVersionAndTheCommit) {
+  Ran r = orca("--version");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("orca ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("(commit "), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, UsageErrorsExitTwoWithAMessage) {
+  const struct {
+    const char* args;
+    const char* message;
+  } cases[] = {
+      {"frobnicate", "unknown command \"frobnicate\""},
+      {"", "A subcommand is required"},
+      {"submit --create", "type is required"},
+      {"jobs --limit", "--limit"},
+      {"submit noop --create --timeout 5us", "--timeout: 5us is below the resolution of 1ms"},
+      {"submit noop --create --timeout 0.5ms", "below the resolution of 1ms"},
+      {"submit noop --create --delay 3x", "--delay: \"3x\" is not a duration"},
+      {"submit noop --create --delay -1s", "is not a duration"},
+      {"jobs --create --state sleeping", "--state sleeping: expected"},
+  };
+  for (const auto& c : cases) {
+    Ran r = orca(c.args);
+    EXPECT_EQ(r.code, 2) << "orca " << c.args << "\nstdout: " << r.out << "\nstderr: " << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos)
+        << "orca " << c.args << ": got \"" << r.err << "\", want \"" << c.message << "\" in it";
+  }
+}
+
+TEST_F(Cli, AMissingStoreIsRefusedNotCreated) {
+  for (const char* command : {"jobs", "queues", "nodes", "dead", "status 1", "submit noop"}) {
+    Ran r = orca(std::string(command) + " --db typo.db");
+    EXPECT_EQ(r.code, 1) << command << ": " << r.err;
+    EXPECT_NE(r.err.find("no job store at typo.db"), std::string::npos) << command << ": " << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir_ / "typo.db")) << command << " created the store";
+  }
+  Ran created = orca("jobs --db new.db --create");
+  EXPECT_EQ(created.code, 0) << created.err;
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "new.db"));
+}
+
+TEST_F(Cli, GoDurationsAndTheJsonOfSubmitStatusAndCancel) {
+  // 1h30m: Go's compound form. No node handles the type: accepted, with a warning.
+  Ran submitted = orca("submit later --create --delay 1h30m --json");
+  ASSERT_EQ(submitted.code, 0) << submitted.err;
+  const auto job = nlohmann::json::parse(submitted.out, nullptr, false);
+  ASSERT_TRUE(job.is_object()) << submitted.out;
+  EXPECT_NE(job.value("warning", "").find("no live node handles type \"later\""), std::string::npos)
+      << submitted.out;
+  EXPECT_NE(submitted.err.find("no live node handles type \"later\""), std::string::npos)
+      << submitted.err;
+  const std::string id = std::to_string(job.value("id", 0LL));
+
+  Ran status = orca("status " + id + " --json");
+  ASSERT_EQ(status.code, 0) << status.err;
+  const auto statuses = nlohmann::json::parse(status.out, nullptr, false);
+  ASSERT_TRUE(statuses.is_array()) << "status --json is always an array: " << status.out;
+  ASSERT_EQ(statuses.size(), 1u);
+  EXPECT_EQ(statuses[0].value("state", ""), "scheduled");
+  const long long delay_ms =
+      statuses[0].value("ready_ms", 0LL) - statuses[0].value("created_ms", 0LL);
+  EXPECT_GE(delay_ms, 5'400'000 - 60'000) << status.out;
+  EXPECT_LE(delay_ms, 5'400'000 + 60'000) << status.out;
+
+  Ran cancelled = orca("cancel " + id + " --json");
+  EXPECT_EQ(cancelled.code, 0) << cancelled.err;
+  const auto first = nlohmann::json::parse(cancelled.out, nullptr, false);
+  ASSERT_TRUE(first.is_array()) << cancelled.out;
+  EXPECT_EQ(first[0].value("state", ""), "cancelled") << cancelled.out;
+
+  Ran again = orca("cancel " + id + " --json");
+  EXPECT_EQ(again.code, 1);
+  const auto second = nlohmann::json::parse(again.out, nullptr, false);
+  ASSERT_TRUE(second.is_array()) << again.out;
+  EXPECT_EQ(second[0].value("state", ""), "cancelled") << "the real state: " << again.out;
+  EXPECT_EQ(second[0].value("message", ""), "already finished (cancelled)") << again.out;
+}
+
+// submit --wait for a type no live node handles reports that and exits 1, instead of
+// waiting in silence (after a grace of 5 s for workers being started with it).
+TEST_F(Cli, WaitingForATypeNoNodeHandlesEndsWithTheReason) {
+  Ran r = orca("submit nosuchtype --create --wait --quiet");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("1 job(s) not finished and no live node handles type \"nosuchtype\""),
+            std::string::npos)
+      << r.err;
+}
+
+}  // namespace
