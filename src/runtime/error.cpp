@@ -34,6 +34,10 @@ const std::error_category& error_category() noexcept {
   return category;
 }
 
+void detail::yield_thread() noexcept {
+  std::this_thread::yield();
+}
+
 // Contended: back off exponentially between looks at the lock. A waiter that
 // reads the lock word in a tight loop pulls the cache line away from the holder,
 // whose critical section writes that same line (channels keep their state next to
@@ -47,7 +51,7 @@ void detail::SpinLock::lock_contended() noexcept {
   int looks = 0;
   for (;;) {
     for (unsigned i = 0; i < backoff; ++i)
-      __builtin_ia32_pause();
+      detail::cpu_relax();
     if (!locked_.load(std::memory_order_relaxed) &&
         !locked_.exchange(true, std::memory_order_acquire))
       return;

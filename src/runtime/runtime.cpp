@@ -18,6 +18,7 @@
 #include "orca/runtime/detail/frame_allocator.hpp"
 #include "orca/runtime/detail/scheduling.hpp"
 #include "orca/runtime/detail/timer.hpp"
+#include "orca/runtime/detail/wait_node.hpp"
 
 namespace orca::detail {
 
@@ -87,10 +88,6 @@ void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
 void futex_wake(std::atomic<std::uint32_t>& word) {
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, 1, nullptr,
           nullptr, 0);
-}
-
-inline void cpu_relax() {
-  __builtin_ia32_pause();
 }
 
 std::uint64_t xorshift(std::uint64_t& s) {
@@ -807,8 +804,8 @@ bool TimerEntry::cancel() noexcept {
   TimerShard* shard = shard_.load(std::memory_order_acquire);
   // Its callback is running: wait it out, since the owner may free the entry as
   // soon as cancel() returns. The callback is short (it wakes a task).
-  for (int spins = 0; shard == TimerEntry::firing(); shard = shard_.load(std::memory_order_acquire))
-    if (++spins % 64 == 0) std::this_thread::yield();
+  for (SpinWait w; shard == TimerEntry::firing(); shard = shard_.load(std::memory_order_acquire))
+    w.once();
   if (shard == nullptr) return false;
   std::lock_guard lock(shard->mutex);
   if (shard_.load(std::memory_order_relaxed) != shard) return false;  // fired meanwhile

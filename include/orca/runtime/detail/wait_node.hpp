@@ -100,6 +100,43 @@ class WaitQueue {
   WaitNode* tail_ = nullptr;
 };
 
+// One step of a spin-wait loop: tells the CPU that this thread is polling a word
+// (x86 PAUSE, Arm YIELD), which saves power and the mispredicted exit on x86 and
+// leaves the core to a sibling hyperthread. Elsewhere nothing.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+// Gives up the thread's CPU (std::this_thread::yield; out of line, so that this
+// header does not pull in <thread>).
+void yield_thread() noexcept;
+
+// Waiting for another thread that is a few instructions from releasing us, unless
+// the OS preempted it: spin briefly, then give up the CPU on every look, so that a
+// preempted thread gets to run (on a machine with few cores, possibly on ours).
+//   for (SpinWait w; !flag.load(std::memory_order_acquire);) w.once();
+class SpinWait {
+ public:
+  void once() noexcept {
+    if (spins_ < kSpinsBeforeYield) {
+      ++spins_;
+      cpu_relax();
+    } else {
+      yield_thread();
+    }
+  }
+
+ private:
+  // About 1-5 µs of pausing (a PAUSE is 10-140 cycles, by CPU): far longer than
+  // the few instructions a running thread needs; past that it was likely preempted.
+  static constexpr int kSpinsBeforeYield = 32;
+  int spins_ = 0;
+};
+
 // A small lock for objects that must stay small (one per context, channel...):
 // critical sections are a few pointer moves, so spinning briefly beats parking.
 class SpinLock {
