@@ -43,11 +43,35 @@
 //
 // Protocol (the task is T, its WaitClaim is C; see wait_node.hpp):
 //   1. Poll (await_ready). If the select's context is done, end with its error.
-//      Otherwise shuffle the cases (uniform permutation) and try each enabled case
-//      in that order, each under its own object's lock alone (with a default case,
-//      a channel's snapshot lets a surely-blocked channel be skipped without
-//      locking it); the first that can proceed is performed. Else a default case
-//      is chosen if present.
+//      Otherwise shuffle the cases (uniform permutation) and look at each enabled
+//      case in that order; the first that can proceed is performed under its own
+//      object's lock alone (right at that instant, whatever the other cases do).
+//      Without a default case, each channel is tried under its lock, and finding
+//      nothing decides nothing: steps 3-4 look again with every lock held.
+//      With one, choosing default claims that at some instant no case could
+//      proceed, and looks taken one after another do not show that: a peer may
+//      make c2 ready just after T looked at it, then empty c1 just before T looks
+//      at c1 (Go's TestNonblockSelectRace). So:
+//      a. A channel case is judged from its channel's snapshot word (an acquire
+//         load, no lock; channel_core.hpp); one that may proceed is tried under
+//         its lock. Done and timer cases are polled.
+//      b. If at most one enabled case was looked at, that look is the instant:
+//         choose default.
+//      c. If every blocked channel case was judged from its snapshot, re-read
+//         every snapshot and re-poll every done and timer case. If each word is
+//         unchanged and none of those is ready, choose default: the word carries a
+//         version that every change advances, so each channel kept its state from
+//         its first read to its re-read, and all those intervals hold the instant
+//         of the last load of (a); done and timer cases only ever become ready,
+//         and were not yet at the re-poll, after that instant. Acquire loads keep
+//         the re-reads after that load, and with publish()'s release make a change
+//         that happened before one already seen visible to the re-reads.
+//      d. Else (a word changed, or a channel looked blocked only under its lock):
+//         lock every channel as in step 3, try every case in the random order as
+//         in step 4 and perform the first that can proceed, else choose default;
+//         unlock, and wake the peer completed with, if any.
+//      The uncontended "nothing there" select thus takes no lock; it pays one more
+//      load per case, from cache lines it has just read.
 //   2. Prepare to park: prepare_park(T); set `registering` (the gate).
 //   3. Lock every channel of an enabled case, in address order, each once (Go's
 //      sellock; no other path holds two channel locks, so no cycle).
@@ -68,20 +92,32 @@
 //      Either way registration stops there.
 //   7. Clear `registering` (release). This is the last touch of the awaiter.
 //   8. Resumed (await_resume): wait until `registering` is clear (a waker may have
-//      woken T during 5-6), read the winner (acquire), withdraw every other node
-//      under its object's lock, cancel the timer unless it won (cancel() == false
-//      means its callback has finished), and build the result.
+//      woken T during 5-6; the registering thread may have been preempted, so the
+//      wait spins briefly, then yields the thread: SpinWait), read the winner
+//      (acquire), withdraw every other node under its object's lock, cancel the
+//      timer unless it won (cancel() == false means its callback has finished),
+//      and build the result.
 // Exactly once: C's CAS admits one winner; losing wakers skip (and unlink) T's
 // nodes without touching their slots. Losers are withdrawn in 8 before the awaiter
 // can be destroyed; a node unlinked by a losing waker is simply gone.
 //
-// Rejected alternative: enqueueing case by case, each under its own lock alone, and
-// self-claiming a case found ready midway. A channel case that is ready because a
-// peer is parked needs two claims (T's and the peer's), which cannot be taken
-// atomically or rolled back (a waker that lost against a tentative claim has
-// already unlinked the node). Holding the channel locks while checking and
-// enqueueing (3-5) avoids it; contexts and timers (6) cannot be "ready through a
-// peer", so they can be registered after the channel locks are dropped.
+// Rejected alternatives:
+//  - Enqueueing case by case, each under its own lock alone, and self-claiming a
+//    case found ready midway. A channel case that is ready because a peer is parked
+//    needs two claims (T's and the peer's), which cannot be taken atomically or
+//    rolled back (a waker that lost against a tentative claim has already unlinked
+//    the node). Holding the channel locks while checking and enqueueing (3-5)
+//    avoids it; contexts and timers (6) cannot be "ready through a peer", so they
+//    can be registered after the channel locks are dropped.
+//  - For a select with a default case, judging each channel alone (under its lock,
+//    or skipping it on its snapshot) and choosing default when none could proceed:
+//    the looks happen at different instants, and default was chosen while a case
+//    could always proceed (about once in 20,000 rounds of select_stress_test).
+//  - Go's way, locking every channel whenever such a select finds nothing ready:
+//    correct, but the commonest non-blocking select ("anything there? no") then
+//    takes one lock per channel instead of none.
+//  - Re-reading the snapshots without a version: a channel can go empty, ready and
+//    empty again between the two reads, and the anomaly is back.
 #pragma once
 
 #include <array>
@@ -163,6 +199,11 @@ class ChannelCase {
   void withdraw() noexcept {
     if (queued_) ch_->core().withdraw(node_, Case::kSend);
   }
+  // The channel's snapshot word (step 1), and whether it shows this case surely blocked.
+  std::uint64_t snapshot() const noexcept { return ch_->core().snapshot(); }
+  bool blocked_in(std::uint64_t s) const noexcept {
+    return Case::kSend ? ch_->core().send_blocked_in(s) : ChannelCore::recv_blocked_in(s);
+  }
 
  protected:
   explicit ChannelCase(Channel<T>* ch) noexcept : ch_(ch) {}
@@ -188,10 +229,8 @@ class RecvCase : public ChannelCase<T, RecvCase<T>> {
     if (state_ == State::kValue) slot_.destroy();
   }
 
-  bool poll(bool peek) noexcept {
-    if (peek && !this->ch_->recv_may_complete()) return false;
-    return finish_now(this->ch_->recv_now(slot_.raw()));
-  }
+  // Tries the receive under the channel's lock alone.
+  bool poll() noexcept { return finish_now(this->ch_->recv_now(slot_.raw())); }
   bool try_locked(TaskHeader*& peer) noexcept {
     return finish_now(this->ch_->recv_locked(slot_.raw(), peer));
   }
@@ -229,10 +268,8 @@ class SendCase : public ChannelCase<T, SendCase<T>> {
   SendCase(SendCase&& other) noexcept
       : ChannelCase<T, SendCase<T>>(std::move(other)), value_(std::move(other.value_)) {}
 
-  bool poll(bool peek) noexcept {
-    if (peek && !this->ch_->send_may_complete()) return false;
-    return finish_now(this->ch_->send_now(value_));
-  }
+  // Tries the send under the channel's lock alone.
+  bool poll() noexcept { return finish_now(this->ch_->send_now(value_)); }
   bool try_locked(TaskHeader*& peer) noexcept {
     return finish_now(this->ch_->send_locked(value_, peer));
   }
@@ -274,7 +311,7 @@ class DoneCase {
   bool enabled() const noexcept { return node_ != nullptr; }
   SpinLock* channel_lock() noexcept { return nullptr; }
   // Acquire: pairs with cancel()'s release of `done`, so err is readable.
-  bool poll(bool = true) noexcept { return node_->done.load(std::memory_order_acquire); }
+  bool poll() noexcept { return node_->done.load(std::memory_order_acquire); }
   bool try_locked(TaskHeader*&) noexcept { return poll(); }
   void enqueue_locked(WaitClaim&, int) noexcept {}
   Registered register_unlocked(WaitClaim& claim, int index) noexcept {
@@ -306,7 +343,7 @@ class TimerCase {
   bool enabled() const noexcept { return enabled_; }
   Clock::time_point deadline() const noexcept { return deadline_; }
   SpinLock* channel_lock() noexcept { return nullptr; }
-  bool poll(bool = true) noexcept { return deadline_ <= Clock::now(); }
+  bool poll() noexcept { return deadline_ <= Clock::now(); }
   bool try_locked(TaskHeader*&) noexcept { return poll(); }
   void enqueue_locked(WaitClaim&, int) noexcept {}
   Registered register_unlocked(WaitClaim&, int) noexcept { return Registered::kQueued; }
@@ -331,7 +368,7 @@ class DefaultCase {
 
   bool enabled() const noexcept { return enabled_; }
   SpinLock* channel_lock() noexcept { return nullptr; }
-  bool poll(bool = true) noexcept { return false; }  // chosen only after every other case
+  bool poll() noexcept { return false; }  // chosen only after every other case
   bool try_locked(TaskHeader*&) noexcept { return false; }
   void enqueue_locked(WaitClaim&, int) noexcept {}
   Registered register_unlocked(WaitClaim&, int) noexcept { return Registered::kQueued; }
@@ -461,22 +498,20 @@ class SelectAwaiter {
       return consume_budget();
     }
     shuffle();
-    // A non-blocking select peeks at each channel's snapshot and skips the lock of
-    // one that surely cannot proceed: with nothing ready it locks nothing. A blocking
-    // one locks at once: between cores, peeking then locking a ready channel costs
-    // two cache-line round trips instead of one (measured on select2_ready).
-    bool peek = false;
-    if constexpr (kDefaults > 0) peek = std::get<default_index()>(cases_).enabled();
-    for (std::size_t k = 0; k < kCases; ++k) {
-      const int i = order_[k];
-      if (visit(i, [peek](auto& c) { return c.enabled() && c.poll(peek); })) {
-        chosen_ = i;
+    if constexpr (kDefaults > 0) {
+      if (std::get<default_index()>(cases_).enabled()) {
+        chosen_ = poll_nonblocking();
         return consume_budget();
       }
     }
-    if constexpr (kDefaults > 0) {
-      if (std::get<default_index()>(cases_).enabled()) {
-        chosen_ = static_cast<int>(default_index());
+    // A blocking select locks each channel at once: between cores, peeking at the
+    // snapshot then locking a ready channel costs two cache-line round trips
+    // instead of one (measured on select2_ready). Finding nothing here decides
+    // nothing: steps 3-4 look again with every lock held.
+    for (std::size_t k = 0; k < kCases; ++k) {
+      const int i = order_[k];
+      if (visit(i, [](auto& c) { return c.enabled() && c.poll(); })) {
+        chosen_ = i;
         return consume_budget();
       }
     }
@@ -499,22 +534,10 @@ class SelectAwaiter {
     registering_.store(true, std::memory_order_relaxed);
 
     // Steps 3-5: check and enqueue the channel cases with all their locks held.
-    std::array<SpinLock*, kChannelCases + 1> locks{};
-    std::size_t n_locks = 0;
-    for (std::size_t i = 0; i < kCases; ++i) {
-      visit(static_cast<int>(i), [&](auto& c) {
-        if (c.kKind == CaseKind::kChannel && c.enabled()) locks[n_locks++] = c.channel_lock();
-      });
-    }
-    n_locks = sort_unique_locks(locks.data(), n_locks);
-    for (std::size_t i = 0; i < n_locks; ++i)
-      locks[i]->lock();
+    ChannelLocks locks;
+    lock_channels(locks);
     TaskHeader* peer = nullptr;
-    int ready = kNone;
-    for (std::size_t k = 0; k < kCases && ready == kNone; ++k) {
-      const int i = order_[k];
-      if (visit(i, [&](auto& c) { return c.enabled() && c.try_locked(peer); })) ready = i;
-    }
+    const int ready = try_all_locked(peer);
     if (ready == kNone) {
       for (std::size_t k = 0; k < kCases; ++k) {
         const int i = order_[k];
@@ -523,8 +546,7 @@ class SelectAwaiter {
         });
       }
     }
-    for (std::size_t i = 0; i < n_locks; ++i)
-      locks[i]->unlock();
+    unlock_channels(locks);
     if (ready != kNone) {  // nothing of ours was visible: a plain completion
       if (peer != nullptr) wake(peer, WakeOrder::kNext);
       registered_ = false;
@@ -596,8 +618,9 @@ class SelectAwaiter {
     if (registered_) {
       registered_ = false;
       // Acquire: pairs with step 7; registration is over and its writes visible.
-      while (registering_.load(std::memory_order_acquire))
-        __builtin_ia32_pause();
+      // Bounded spin: the registering thread may have been preempted (SpinWait).
+      for (SpinWait w; registering_.load(std::memory_order_acquire);)
+        w.once();
       // Acquire: the winner claimed before completing; what it wrote after the
       // claim (a value) reaches us through the wake-up's run-queue hand-over.
       const int winner = claim_.winner.load(std::memory_order_acquire);
@@ -623,6 +646,98 @@ class SelectAwaiter {
       if (kKinds[i] == CaseKind::kDefault) return i;
     }
     return kCases;
+  }
+
+  // Step 1 with an enabled default case: the chosen case's index (performed), or
+  // the default's. The decision is one consistent snapshot (see the protocol).
+  int poll_nonblocking() noexcept {
+    std::array<std::uint64_t, kCases> seen{};  // each channel case's snapshot word
+    bool all_from_snapshots = true;            // no blocked channel case was judged under its lock
+    int blocked = 0;                           // enabled cases found blocked (the default aside)
+    for (std::size_t k = 0; k < kCases; ++k) {
+      const int i = order_[k];
+      const bool ready = visit(i, [&](auto& c) {
+        using C = std::remove_reference_t<decltype(c)>;
+        if constexpr (C::kKind == CaseKind::kDefault) {
+          return false;
+        } else {
+          if (!c.enabled()) return false;
+          if constexpr (C::kKind == CaseKind::kChannel) {
+            const std::uint64_t s = c.snapshot();
+            seen[static_cast<std::size_t>(i)] = s;
+            if (!c.blocked_in(s)) {
+              if (c.poll()) return true;
+              all_from_snapshots = false;  // raced, or only stale waiters in its queue
+            }
+          } else if (c.poll()) {
+            return true;
+          }
+          ++blocked;
+          return false;
+        }
+      });
+      if (ready) return i;
+    }
+    if (blocked <= 1) return static_cast<int>(default_index());  // one look is one instant
+    if (all_from_snapshots && unchanged_since(seen)) return static_cast<int>(default_index());
+    // Step 1b: decide with every channel lock held.
+    ChannelLocks locks;
+    lock_channels(locks);
+    TaskHeader* peer = nullptr;
+    const int ready = try_all_locked(peer);
+    unlock_channels(locks);
+    if (peer != nullptr) wake(peer, WakeOrder::kNext);
+    return ready != kNone ? ready : static_cast<int>(default_index());
+  }
+
+  // Step 1's check: every enabled channel case's snapshot word is still `seen`, and
+  // every enabled done or timer case is still not ready.
+  bool unchanged_since(const std::array<std::uint64_t, kCases>& seen) noexcept {
+    bool same = true;
+    for (std::size_t i = 0; i < kCases && same; ++i) {
+      visit(static_cast<int>(i), [&](auto& c) {
+        using C = std::remove_reference_t<decltype(c)>;
+        if constexpr (C::kKind == CaseKind::kChannel) {
+          same = !c.enabled() || c.snapshot() == seen[i];
+        } else {
+          same = !c.enabled() || !c.poll();
+        }
+      });
+    }
+    return same;
+  }
+
+  // The locks of the enabled channel cases, in address order, each once.
+  struct ChannelLocks {
+    std::array<SpinLock*, kChannelCases + 1> lock{};
+    std::size_t count = 0;
+  };
+  // Protocol step 3 (and 1b): Go's sellock. No other path holds two channel
+  // locks, so the address order leaves no cycle.
+  void lock_channels(ChannelLocks& locks) noexcept {
+    for (std::size_t i = 0; i < kCases; ++i) {
+      visit(static_cast<int>(i), [&](auto& c) {
+        if (c.kKind == CaseKind::kChannel && c.enabled())
+          locks.lock[locks.count++] = c.channel_lock();
+      });
+    }
+    locks.count = sort_unique_locks(locks.lock.data(), locks.count);
+    for (std::size_t i = 0; i < locks.count; ++i)
+      locks.lock[i]->lock();
+  }
+  static void unlock_channels(ChannelLocks& locks) noexcept {
+    for (std::size_t i = 0; i < locks.count; ++i)
+      locks.lock[i]->unlock();
+  }
+  // Protocol step 4 (and 1b), every channel lock held: performs the first case in
+  // the random order that can proceed and returns its index (kNone if none can).
+  // `peer` is set to a parked task it completed with, to wake after unlocking.
+  int try_all_locked(TaskHeader*& peer) noexcept {
+    for (std::size_t k = 0; k < kCases; ++k) {
+      const int i = order_[k];
+      if (visit(i, [&](auto& c) { return c.enabled() && c.try_locked(peer); })) return i;
+    }
+    return kNone;
   }
 
   // Uniform random permutation of the case indices (Fisher-Yates).

@@ -14,6 +14,9 @@
 //    `closed`, then wakes the task once. A loser never touches `slot`.
 //  - `snapshot_` is rewritten at the end of every critical section that changed
 //    anything, so it is always the state some completed critical section left.
+//    Each rewrite that changes the state also advances the snapshot's version, so
+//    an unchanged word read twice means the state did not change in between (a
+//    select's consistency check, select.hpp step 1, relies on it).
 #pragma once
 
 #include <atomic>
@@ -45,7 +48,7 @@ class ChannelCore {
   // Relaxed: a snapshot, stale as soon as it is read; coherence alone makes a
   // completed operation visible to a later call on any thread.
   std::size_t len() const noexcept {
-    return static_cast<std::size_t>(snapshot_.load(std::memory_order_relaxed) >> kCountShift);
+    return static_cast<std::size_t>(count_in(snapshot_.load(std::memory_order_relaxed)));
   }
   std::size_t cap() const noexcept { return cap_; }
 
@@ -53,14 +56,26 @@ class ChannelCore {
   // Relaxed: a hint; every decision is re-made under the lock, and the one
   // would-block answer given without the lock (try_recv) is linearized at this load.
   bool recv_may_complete() const noexcept {
-    const std::uint64_t s = snapshot_.load(std::memory_order_relaxed);
-    return (s & (kClosedBit | kSendersBit)) != 0 || (s >> kCountShift) != 0;
+    return !recv_blocked_in(snapshot_.load(std::memory_order_relaxed));
   }
   // False only if a send surely cannot complete now (full, no receiver, open).
   // Relaxed: as recv_may_complete.
   bool send_may_complete() const noexcept {
-    const std::uint64_t s = snapshot_.load(std::memory_order_relaxed);
-    return (s & (kClosedBit | kReceiversBit)) != 0 || (s >> kCountShift) < cap_;
+    return !send_blocked_in(snapshot_.load(std::memory_order_relaxed));
+  }
+
+  // The snapshot word, for a caller that judges several channels from their
+  // snapshots and then checks that none changed (select.hpp step 1). Acquire:
+  // later loads (the re-reads of that check) cannot move before this one, and it
+  // pairs with publish()'s release, so a change that happened before the one
+  // this load sees is seen by those re-reads.
+  std::uint64_t snapshot() const noexcept { return snapshot_.load(std::memory_order_acquire); }
+  // Whether the snapshot word `s` shows a receive (a send) that surely cannot complete.
+  static bool recv_blocked_in(std::uint64_t s) noexcept {
+    return (s & (kClosedBit | kSendersBit)) == 0 && count_in(s) == 0;
+  }
+  bool send_blocked_in(std::uint64_t s) const noexcept {
+    return (s & (kClosedBit | kReceiversBit)) == 0 && count_in(s) >= cap_;
   }
 
   Result<void> close() noexcept;
@@ -77,13 +92,21 @@ class ChannelCore {
     return static_cast<ChanWaiter*>(pop_claimed(q));
   }
 
-  // Under the lock: rewrites the snapshot from the guarded state.
+  // Under the lock: rewrites the snapshot from the guarded state, advancing its
+  // version if the state changed (a critical section that changed nothing leaves
+  // the word alone, so that a select's check does not fail for nothing).
   void publish() noexcept {
-    const std::uint64_t s = (static_cast<std::uint64_t>(count_) << kCountShift) |
-                            (closed_ ? kClosedBit : 0) | (recvq_.empty() ? 0 : kReceiversBit) |
-                            (sendq_.empty() ? 0 : kSendersBit);
-    // Relaxed: see len(); the data itself is only read under the lock.
-    snapshot_.store(s, std::memory_order_relaxed);
+    const std::uint64_t state = (static_cast<std::uint64_t>(count_) << kCountShift) |
+                                (closed_ ? kClosedBit : 0) | (recvq_.empty() ? 0 : kReceiversBit) |
+                                (sendq_.empty() ? 0 : kSendersBit);
+    // Relaxed: only lock holders write the word, so under the lock this is the latest.
+    const std::uint64_t old = snapshot_.load(std::memory_order_relaxed);
+    if ((old & kStateMask) == state) return;
+    // Release: pairs with snapshot()'s acquire (see there); free on x86. The version
+    // wraps after 2^29 changes, far more than can happen between a select's two
+    // reads of one channel (a few nanoseconds apart, unless its thread is preempted
+    // for seconds and the word then returns to the very same value).
+    snapshot_.store(((old & ~kStateMask) + kVersionStep) | state, std::memory_order_release);
   }
 
   // Removes a node its owner no longer waits with (another case won); takes the lock.
@@ -97,6 +120,13 @@ class ChannelCore {
   static constexpr std::uint64_t kReceiversBit = 2;
   static constexpr std::uint64_t kSendersBit = 4;
   static constexpr int kCountShift = 3;
+  // Bits 3-34 hold count_ (32 bits), bits 35-63 the version.
+  static constexpr std::uint64_t kStateMask = (std::uint64_t{1} << 35) - 1;
+  static constexpr std::uint64_t kVersionStep = std::uint64_t{1} << 35;
+
+  static std::uint64_t count_in(std::uint64_t s) noexcept {
+    return (s & kStateMask) >> kCountShift;
+  }
 
   // Laid out to fill 64 bytes, everything an operation touches next to the lock:
   // between cores, an operation then moves one cache line, not two (measured).
