@@ -2,8 +2,10 @@
 #include "orca/jobs/center.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 
+#include "orca/jobs/detail/broker_reachability.hpp"
 #include "orca/jobs/schedule.hpp"
 #include "orca/runtime/sleep.hpp"
 #include "orca/runtime/spawn.hpp"
@@ -194,9 +196,9 @@ Task<void> Center::dispatch_round(Context ctx) {
   }
 }
 
-Task<void> Center::fire_periodic(Context ctx) {
+Task<Result<void>> Center::fire_periodic(Context ctx) {
   auto entries = co_await broker_.periodic(ctx);
-  if (!entries) co_return;
+  if (!entries) co_return entries.error();
   const auto now = WallClock::now();
   for (PeriodicEntry& e : *entries) {
     if (e.next_run > now) continue;
@@ -205,15 +207,56 @@ Task<void> Center::fire_periodic(Context ctx) {
     if (!schedule) continue;  // put_periodic refuses those; a foreign writer may not
     // Skip missed runs (as a ticker does): the next run is the first after now.
     auto fired = co_await broker_.fire_periodic(ctx, e.name, e.next_run, schedule->next_after(now));
-    if (fired && *fired) notify();
+    if (!fired) co_return fired.error();
+    if (*fired) notify();
   }
+  co_return Result<void>{};
 }
 
+// Time keeping, every tick:
+//   1. promote due jobs;
+//   2. reap (nodes without a heartbeat for node_timeout are dead, expired leases are
+//      reclaimed), but only while the broker is trusted: this center has reached it
+//      for node_timeout without a failed call or a pause (detail::ConnectivityWindow).
+//      While the broker is away no node can heartbeat, so the silence it leaves
+//      behind is the broker's, not the nodes'; once it is back, a live node beats
+//      again within its interval (and names its jobs, extending their leases) before
+//      the window has passed. A node really gone stays silent through the window and
+//      is reaped at its end;
+//   3. fire due periodic jobs, and trim every trim_interval.
+// A pause of more than half the node timeout between two successful calls restarts
+// the window as a failure does. The calls follow each other every tick; a longer
+// pause means this center saw nothing of the broker for a while (its process was
+// stopped, or a call was held up while a connection came back) and an outage may
+// hide in it. Half the timeout bounds what a pause can hide to less than the
+// timeout, so a node that was cut off then still has time for a beat (interval
+// under a third of the timeout by default) before it is judged.
 Task<void> Center::maintenance_loop(Context ctx) {
+  detail::ConnectivityWindow window(options_.node_timeout, options_.node_timeout / 2);
+  detail::OutageLog outage("center");
+  // Records one call's outcome; a done context is the caller's, not an outage.
+  auto seen = [&](const std::error_code& e) {
+    const auto now = Clock::now();
+    if (!e) {
+      window.reached(now);
+      if (auto line = outage.reached(now)) std::fprintf(stderr, "%s\n", line->c_str());
+      return;
+    }
+    if (ctx.is_done()) return;
+    window.lost();
+    const std::string why = e == errc::broker_failure ? broker_.last_failure() : e.message();
+    if (auto line = outage.failed(now, why)) std::fprintf(stderr, "%s\n", line->c_str());
+  };
   for (;;) {
     auto promoted = co_await broker_.promote_due(ctx);
-    auto reaped = co_await broker_.reap(ctx, options_.node_timeout);
-    co_await fire_periodic(ctx);
+    seen(promoted ? std::error_code{} : promoted.error());
+    Result<std::size_t> reaped = std::size_t{0};
+    if (window.trusted(Clock::now())) {
+      reaped = co_await broker_.reap(ctx, options_.node_timeout);
+      seen(reaped ? std::error_code{} : reaped.error());
+    }
+    auto fired = co_await fire_periodic(ctx);
+    seen(fired ? std::error_code{} : fired.error());
     if ((promoted && *promoted > 0) || (reaped && *reaped > 0)) {
       notify();
       for (Node* node : local_)
@@ -223,7 +266,7 @@ Task<void> Center::maintenance_loop(Context ctx) {
     if (now - last_trim_ >= options_.trim_interval) {
       last_trim_ = now;
       auto trimmed = co_await broker_.trim(ctx, options_.retention);
-      (void)trimmed;
+      seen(trimmed ? std::error_code{} : trimmed.error());
     }
     auto slept = co_await sleep_for(ctx, options_.tick);
     if (!slept) co_return;

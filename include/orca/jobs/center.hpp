@@ -109,7 +109,7 @@ class Center {
  private:
   Task<void> dispatch_round(Context ctx);
   Task<void> maintenance_loop(Context ctx);
-  Task<void> fire_periodic(Context ctx);
+  Task<Result<void>> fire_periodic(Context ctx);
 
   Broker& broker_;
   CenterOptions options_;
