@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <random>
 #include <stdexcept>
 
@@ -32,9 +33,18 @@ double random01() {
 }
 
 // Acknowledgements and deregistration must not be lost to a transient failure (the
-// database locked by another process, Redis restarting): retried with backoff.
+// database locked by another process, Redis restarting): retried with backoff, from
+// 50 ms (a lock held by another process's transaction) up to a second, so that a
+// broker that comes back after a long outage has the acks within a second.
 constexpr auto kCompletionPause = std::chrono::milliseconds(50);
 constexpr auto kCompletionMaxPause = std::chrono::milliseconds(1000);
+
+std::string job_list(const std::vector<Completion>& batch) {
+  std::string out;
+  for (const Completion& c : batch)
+    out += (out.empty() ? "" : ", ") + std::to_string(c.id);
+  return out;
+}
 
 }  // namespace
 
@@ -55,6 +65,21 @@ Node::Node(Broker& broker, NodeOptions options)
   if (options_.poll_interval.count() <= 0)
     throw std::invalid_argument("node poll interval must be positive");
   if (options_.id.empty()) options_.id = default_node_id();
+  outage_ = detail::OutageLog("node " + options_.id);
+}
+
+void Node::note_broker(const std::error_code& e) {
+  const auto now = Clock::now();
+  std::optional<std::string> line;
+  if (!e) {
+    std::lock_guard lock(mu_);
+    line = outage_.reached(now);
+  } else {
+    const std::string why = e == errc::broker_failure ? broker_.last_failure() : e.message();
+    std::lock_guard lock(mu_);
+    line = outage_.failed(now, why);
+  }
+  if (line) std::fprintf(stderr, "%s\n", line->c_str());
 }
 
 void Node::handle(std::string type, Handler handler) {
@@ -139,7 +164,9 @@ Task<Result<void>> Node::run(Context ctx) {
   }
   auto [beat_ctx, stop_beating] = with_cancel(background());
   auto beats = spawn([this, beat_ctx = beat_ctx] { return heartbeat_loop(beat_ctx); });
-  auto acks = spawn([this] { return completion_loop(); });
+  // Done once shutdown's grace has passed: acks still unsent are then given up.
+  auto [acks_ctx, give_up_acks] = with_cancel(background());
+  auto acks = spawn([this, acks_ctx = acks_ctx] { return completion_loop(acks_ctx); });
   // Cancel requests pushed by the broker reach handlers at once, and new work wakes
   // the claim loop; heartbeats and polls remain the fallback (and the only way with
   // brokers that cannot push).
@@ -167,6 +194,9 @@ Task<Result<void>> Node::run(Context ctx) {
     auto finished = co_await handlers_done_.wait(grace_ctx);
     cancel_grace();
     if (!finished) {
+      // Handlers still running, or acks the broker has not taken (it is away): the
+      // grace is over for both. A handler cancelled now has its ack sent once.
+      give_up_acks();
       std::lock_guard lock(mu_);
       for (auto& [id, r] : running_jobs_) {
         r.handed_back = !r.cancelled;
@@ -177,6 +207,7 @@ Task<Result<void>> Node::run(Context ctx) {
   }
   (void)finished_signal_.close();  // every completion has been sent
   co_await std::move(acks);
+  give_up_acks();
   stop_beating();
   co_await std::move(beats);
   co_await std::move(feed);
@@ -196,7 +227,11 @@ Task<void> Node::heartbeat_loop(Context ctx) {
         held.push_back(id);
     }
     auto reply = co_await broker_.heartbeat(ctx, options_.id, running(), leases_, std::move(held));
-    if (!reply) continue;  // transient; the lease outlasts several heartbeats
+    if (!reply && ctx.is_done()) co_return;
+    note_broker(reply ? std::error_code{} : reply.error());
+    // Transient; the lease outlasts several heartbeats, and a broker that is away
+    // expires nothing: centers judge leases only over time they could reach it.
+    if (!reply) continue;
     for (JobId id : reply->cancel_requested)
       cancel_local(id);
     if (!reply->known) {
@@ -321,6 +356,7 @@ Task<void> Node::claim_loop(Context ctx) {
       req.pull_pending = options_.pull;
       req.weights = options_.weights;
       auto claimed = co_await broker_.claim(ctx, std::move(req));
+      if (claimed || !ctx.is_done()) note_broker(claimed ? std::error_code{} : claimed.error());
       const bool got = claimed && !claimed->empty();
       if (got) launch(std::move(*claimed));  // counted in running_ before the slots return
       {
@@ -335,7 +371,7 @@ Task<void> Node::claim_loop(Context ctx) {
   }
 }
 
-Task<void> Node::completion_loop() {
+Task<void> Node::completion_loop(Context give_up) {
   for (;;) {
     auto signalled = co_await finished_signal_.recv();
     std::vector<Completion> batch;
@@ -347,23 +383,49 @@ Task<void> Node::completion_loop() {
       if (!signalled) co_return;  // closed by run() after the last handler: all sent
       continue;
     }
-    // lease_lost and friends are per-item final answers; only a failed broker call is
-    // retried, with backoff, for as long as a lease lasts (a broker that is away for a
-    // while, Redis restarting): past that the jobs have been reclaimed anyway. If it
-    // gives up, the heartbeat stops naming the jobs, their leases expire and they run
-    // again (at least once).
-    (void)co_await retry_for_a_lease<std::vector<Result<JobState>>>(
-        [this, &batch] { return broker_.complete(background(), batch); });
-    {
-      std::lock_guard lock(mu_);
-      for (const Completion& c : batch)
-        running_jobs_.erase(c.id);
-    }
-    // Jobs leased to this node by a center elsewhere may be waiting. A node attached
-    // to a center here is handed its jobs started; foreign leases wait for its poll.
-    if (!on_slot_free_) notify();
-    handlers_done_.add(-static_cast<std::int64_t>(batch.size()));
+    co_await acknowledge(give_up, std::move(batch));
   }
+}
+
+// An ack is kept until the broker answers for it: per item, the state after it
+// (accepted) or lease_lost/not_found (fenced: the attempt is no longer this node's,
+// and the fence keeps a stale ack from doing harm). Only a failed call is retried,
+// for as long as the broker is away: centers do not reclaim jobs over an outage, so
+// the attempt is still this node's when it comes back. Until then the job stays in
+// running_jobs_, so heartbeats keep naming it and extending its lease. Only
+// shutdown bounds it: once its grace has passed (`give_up`), a failed call is final,
+// logged with the jobs it leaves to run again when their leases expire.
+Task<void> Node::acknowledge(Context give_up, std::vector<Completion> batch) {
+  for (auto pause = kCompletionPause;;) {
+    auto answered = co_await broker_.complete(background(), batch);
+    note_broker(answered ? std::error_code{} : answered.error());
+    if (answered) break;
+    if (give_up.is_done()) {
+      std::fprintf(stderr,
+                   "orca: node %s: gave up acknowledging jobs %s at shutdown (%s); they will "
+                   "run again\n",
+                   options_.id.c_str(), job_list(batch).c_str(), broker_.last_failure().c_str());
+      break;
+    }
+    (void)co_await sleep_for(give_up, pause);
+    pause = std::min(pause * 2, kCompletionMaxPause);
+    // Handlers that returned meanwhile join this batch: one call for all once the
+    // broker is back. (Their signal may still be pending: the loop then finds
+    // finished_ empty and waits again.)
+    std::lock_guard lock(mu_);
+    for (Completion& c : finished_)
+      batch.push_back(std::move(c));
+    finished_.clear();
+  }
+  {
+    std::lock_guard lock(mu_);
+    for (const Completion& c : batch)
+      running_jobs_.erase(c.id);
+  }
+  // Jobs leased to this node by a center elsewhere may be waiting. A node attached
+  // to a center here is handed its jobs started; foreign leases wait for its poll.
+  if (!on_slot_free_) notify();
+  handlers_done_.add(-static_cast<std::int64_t>(batch.size()));
 }
 
 }  // namespace orca::jobs

@@ -17,11 +17,21 @@
 // processes at the next heartbeat) and ends cancelled whatever the handler returns,
 // unless it succeeded.
 //
+// Acknowledgements: a finished job's outcome is sent to the broker until it takes it
+// or fences it (lease_lost: the attempt is no longer this node's), however long the
+// broker is away; meanwhile heartbeats keep naming the job, extending its lease.
+// Only shutdown bounds this (step 3). The broker's outages are logged to stderr: one
+// line when it becomes unreachable, one every 10 s while it stays so, one when it is
+// back, with the outage's length.
+//
 // Graceful shutdown (when run's context is done):
 //   1. stop claiming;
-//   2. wait up to `grace` for running handlers to finish;
+//   2. wait up to `grace` for running handlers to finish and their acknowledgements
+//      to be taken (retried while the broker is away);
 //   3. cancel the contexts of those still running and hand their jobs back
-//      (pending again, the attempt not counted) once the handlers return;
+//      (pending again, the attempt not counted) once the handlers return; an
+//      acknowledgement the broker still does not take is given up, with an error
+//      naming its jobs (they run again once their leases expire);
 //   4. stop heartbeating and deregister.
 // A handler that ignores its context delays step 3 until it returns.
 //
@@ -39,6 +49,7 @@
 #include <vector>
 
 #include "orca/jobs/broker.hpp"
+#include "orca/jobs/detail/broker_reachability.hpp"
 #include "orca/sync/channel.hpp"
 #include "orca/sync/wait_group.hpp"
 
@@ -113,10 +124,15 @@ class Node {
   Task<void> execute(Job job);
   Task<void> claim_loop(Context ctx);
   Task<void> heartbeat_loop(Context ctx);
-  Task<void> completion_loop();
+  Task<void> completion_loop(Context give_up);
+  Task<void> acknowledge(Context give_up, std::vector<Completion> batch);
   Task<Result<void>> register_self(Context ctx);
-  // Calls `attempt` until it succeeds or a lease has passed (past that the node's
-  // jobs went back anyway), backing off between tries; returns its last result.
+  // Records a broker call's outcome for the outage log (one line when the broker
+  // becomes unreachable, every 10 s while it stays so, one when it is back).
+  void note_broker(const std::error_code& e);
+  // Calls `attempt` until it succeeds or a lease has passed (past that a center
+  // declares the node dead anyway), backing off between tries; returns its last
+  // result. For deregistration.
   template <class T>
   Task<Result<T>> retry_for_a_lease(std::function<Task<Result<T>>()> attempt);
 
@@ -130,8 +146,11 @@ class Node {
   int reserved_ = 0;  // slots a claim under way asks for; guarded by mu_
   std::atomic<bool> accepting_{false};
   WaitGroup handlers_done_;
-  std::mutex mu_;  // guards running_jobs_ and finished_; never held across a suspension
+  std::mutex mu_;  // guards running_jobs_, finished_, outage_; never held across a suspension
+  // A job stays here from its start until the broker answers for its ack (accepted
+  // or fenced): heartbeats name these jobs, extending their leases.
   std::map<JobId, Running> running_jobs_;
+  detail::OutageLog outage_{""};
   // Handlers that returned, waiting to be acknowledged: one task sends them all in
   // one broker call (the store commits them together), so a busy node makes one
   // call per batch instead of one per job. A slot is free once its handler returned;
