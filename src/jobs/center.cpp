@@ -230,9 +230,12 @@ Task<Result<void>> Center::fire_periodic(Context ctx) {
 // stopped, or a call was held up while a connection came back) and an outage may
 // hide in it. Half the timeout bounds what a pause can hide to less than the
 // timeout, so a node that was cut off then still has time for a beat (interval
-// under a third of the timeout by default) before it is judged.
+// under a third of the timeout by default) before it is judged. Never less than two
+// ticks, though: calls a tick apart, plus their own time, must count as continuous,
+// or a center with a long tick would never judge.
 Task<void> Center::maintenance_loop(Context ctx) {
-  detail::ConnectivityWindow window(options_.node_timeout, options_.node_timeout / 2);
+  const auto max_gap = std::max<Clock::duration>(options_.node_timeout / 2, 2 * options_.tick);
+  detail::ConnectivityWindow window(options_.node_timeout, max_gap);
   detail::OutageLog outage("center");
   // Records one call's outcome; a done context is the caller's, not an outage.
   auto seen = [&](const std::error_code& e) {
