@@ -1,11 +1,13 @@
 // orca_jobs_redis_worker: a worker process for the Redis process tests
-// (redis_process_test.cpp). One pulling Node and one PullPolicy Center (it only keeps
-// time: promotes due jobs, reaps dead nodes and expired leases) on a RedisBroker,
-// until SIGTERM or SIGINT, then a graceful shutdown and exit 0.
+// (redis_process_test.cpp). By default (--role pull) one pulling Node and one
+// PullPolicy Center (it only keeps time: promotes due jobs, reaps dead nodes and
+// expired leases) on a RedisBroker, until SIGTERM or SIGINT, then a graceful shutdown
+// and exit 0. --role node: a node that claims what a center assigns it, and no center;
+// --role center: a routing center (LeastLoadPolicy) and no node.
 //
 //   orca_jobs_redis_worker --url redis://127.0.0.1:PORT --prefix P --node ID --log FILE
-//       [--concurrency N] [--lease MS] [--heartbeat MS] [--node-timeout MS]
-//       [--grace MS] [--effects]
+//       [--role pull|node|center] [--concurrency N] [--lease MS] [--heartbeat MS]
+//       [--node-timeout MS] [--grace MS] [--effects]
 //
 // Jobs of type "work" sleep for their payload's milliseconds (0 or empty: not at all).
 // The handler appends one line per event to FILE (O_APPEND, one write() per line, so
@@ -41,6 +43,7 @@ struct WorkerOptions {
   std::string prefix = "orca";
   std::string node;
   std::string log;
+  std::string role = "pull";
   int concurrency = 10;
   std::chrono::milliseconds lease{4000};  // at most 5 s, the target for kill -9
   std::chrono::milliseconds heartbeat{250};
@@ -74,6 +77,8 @@ bool parse_args(int argc, char** argv, WorkerOptions& o) {
       o.node = value;
     else if (arg == "--log")
       o.log = value;
+    else if (arg == "--role")
+      o.role = value;
     else if (arg == "--concurrency")
       o.concurrency = std::atoi(value.c_str());
     else if (arg == "--lease")
@@ -87,7 +92,8 @@ bool parse_args(int argc, char** argv, WorkerOptions& o) {
     else
       return false;
   }
-  return !o.url.empty() && !o.node.empty() && !o.log.empty();
+  return !o.url.empty() && !o.node.empty() && !o.log.empty() &&
+         (o.role == "pull" || o.role == "node" || o.role == "center");
 }
 
 // One line, one write(): whole or absent after a SIGKILL, never interleaved.
@@ -110,8 +116,9 @@ int main(int argc, char** argv) {
   WorkerOptions o;
   if (!parse_args(argc, argv, o)) {
     std::fprintf(stderr,
-                 "usage: %s --url URL --node ID --log FILE [--prefix P] [--concurrency N] "
-                 "[--lease MS] [--heartbeat MS] [--node-timeout MS] [--grace MS] [--effects]\n",
+                 "usage: %s --url URL --node ID --log FILE [--prefix P] [--role pull|node|center] "
+                 "[--concurrency N] [--lease MS] [--heartbeat MS] [--node-timeout MS] [--grace MS] "
+                 "[--effects]\n",
                  argv[0]);
     return 2;
   }
@@ -148,14 +155,20 @@ int main(int argc, char** argv) {
     }
 
     CenterOptions co;
-    co.policy = std::make_shared<PullPolicy>();
+    if (o.role == "pull") co.policy = std::make_shared<PullPolicy>();
     co.node_timeout = o.node_timeout;
     co.tick = 50ms;
     Center center(*broker, co);
+    if (o.role == "center") {
+      auto ran = co_await center.run(ctx);
+      if (o.effects) co_await effects.closed();
+      co_await broker->closed();
+      co_return ran ? 0 : 1;
+    }
     NodeOptions no;
     no.id = o.node;
     no.concurrency = o.concurrency;
-    no.pull = true;
+    no.pull = o.role == "pull";
     no.heartbeat_interval = o.heartbeat;
     no.lease = o.lease;
     no.poll_interval = 20ms;
@@ -190,7 +203,9 @@ int main(int argc, char** argv) {
                   co_return orca::Result<void>{};
                 });
     // Cancelled with the node: a center outliving its node would reap nothing useful.
+    // (--role node: no center here; one in another process routes and keeps time.)
     auto [center_ctx, stop_center] = orca::with_cancel(ctx);
+    if (o.role == "node") stop_center();
     auto keeping_time = orca::spawn([&center, c = center_ctx] { return center.run(c); });
     auto ran = co_await node.run(ctx);
     stop_center();
