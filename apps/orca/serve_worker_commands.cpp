@@ -115,6 +115,20 @@ std::map<JobState, std::int64_t> totals(const std::vector<jobs::QueueStats>& sta
   return out;
 }
 
+// The first SIGINT/SIGTERM (or --duration) begins the graceful shutdown; a second
+// one ends the nodes' grace at once: their running jobs are cancelled and handed
+// back. Returns when `over` is cancelled (the command is ending).
+Task<void> end_grace_on_second_signal(Context first, Context over, std::vector<jobs::Node*> nodes) {
+  auto began = co_await select(over, first.done());
+  if (began.index() != 0) co_return;
+  auto [again, stop_again] = signal_context(over, {SIGINT, SIGTERM});
+  (void)co_await again.done();
+  if (over.is_done()) co_return;
+  std::fprintf(stderr, "orca: second signal: stopping now, running jobs are handed back\n");
+  for (jobs::Node* node : nodes)
+    node->end_grace();
+}
+
 // Prints a progress line every 2 s until ctx is done: text on stderr, or with --json a
 // JSON object per line on stdout ({"who": ..., "counts": {"pending": 3, ...}}).
 Task<void> report_progress(jobs::Broker& broker, Context ctx, std::string who, bool as_json) {
@@ -218,6 +232,13 @@ int serve(const JobsOptions& o) {
     std::vector<JoinHandle<Result<void>>> running;
     for (auto& n : nodes)
       running.push_back(spawn([node = n.get(), ctx = rc.ctx] { return node->run(ctx); }));
+    auto [over, end_over] = with_cancel(background());
+    std::vector<jobs::Node*> node_list;
+    for (auto& n : nodes)
+      node_list.push_back(n.get());
+    auto second_signal = spawn([ctx = rc.ctx, over = over, node_list] {
+      return end_grace_on_second_signal(ctx, over, node_list);
+    });
     if (!o.quiet)
       std::fprintf(stderr, "orca serve: center and %d node(s) on %s, %s; Ctrl-C to stop\n", o.nodes,
                    o.broker.empty() ? o.db.c_str() : o.broker.c_str(), api.c_str());
@@ -231,13 +252,17 @@ int serve(const JobsOptions& o) {
       (void)co_await server->shutdown(http_ctx);
       stop_http();
     }
+    std::error_code node_failure;
     for (auto& r : running) {
       auto node_ran = co_await std::move(r);
-      if (!node_ran) fail("node", node_ran.error(), *broker);
+      if (!node_ran && !node_failure) node_failure = node_ran.error();
     }
+    end_over();
+    co_await std::move(second_signal);
     co_await std::move(progress);
     rc.stop_timer();
     rc.stop_signals();
+    if (node_failure) fail("node", node_failure, *broker);
     co_return ran ? 0 : 1;
   });
 }
@@ -269,7 +294,13 @@ int worker(const JobsOptions& o) {
       timekeeper.emplace(*broker, co);
       keeper.emplace(spawn([c = &*timekeeper, ctx = rc.ctx] { return c->run(ctx); }));
     }
+    auto [over, end_over] = with_cancel(background());
+    auto second_signal = spawn([ctx = rc.ctx, over = over, node = &node] {
+      return end_grace_on_second_signal(ctx, over, {node});
+    });
     auto ran = co_await node.run(rc.ctx);
+    end_over();
+    co_await std::move(second_signal);
     if (keeper) (void)co_await std::move(*keeper);
     co_await std::move(progress);
     rc.stop_timer();

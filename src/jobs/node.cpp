@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <random>
 #include <stdexcept>
+#include <tuple>
 
 #include "orca/context/context.hpp"
 #include "orca/runtime/sleep.hpp"
@@ -66,6 +67,7 @@ Node::Node(Broker& broker, NodeOptions options)
     throw std::invalid_argument("node poll interval must be positive");
   if (options_.id.empty()) options_.id = default_node_id();
   outage_ = detail::OutageLog("node " + options_.id);
+  std::tie(grace_parent_, end_grace_) = with_cancel(background());
 }
 
 void Node::note_broker(const std::error_code& e) {
@@ -190,7 +192,7 @@ Task<Result<void>> Node::run(Context ctx) {
   // Graceful shutdown, steps 2-3 of node.hpp.
   accepting_.store(false, std::memory_order_release);
   {
-    auto [grace_ctx, cancel_grace] = with_timeout(background(), options_.grace);
+    auto [grace_ctx, cancel_grace] = with_timeout(grace_parent_, options_.grace);
     auto finished = co_await handlers_done_.wait(grace_ctx);
     cancel_grace();
     if (!finished) {

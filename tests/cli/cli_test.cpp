@@ -34,12 +34,19 @@ class Cli : public ::testing::Test {
     ASSERT_NE(mkdtemp(dir.data()), nullptr);
     dir_ = dir;
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void TearDown() override {
+    // A server a failed test left running.
+    (void)shell("test -f serve.pid && kill -9 $(cat serve.pid)");
+    std::filesystem::remove_all(dir_);
+  }
 
   // Runs `orca ARGS` (a shell word list) in the test's directory.
-  Ran orca(const std::string& args) {
-    const std::string command =
-        "cd '" + dir_.string() + "' && '" ORCA_CLI "' " + args + " >out.txt 2>err.txt </dev/null";
+  Ran orca(const std::string& args) { return shell("\"$ORCA\" " + args); }
+
+  // Runs a shell script in the test's directory, with $ORCA naming the binary.
+  Ran shell(const std::string& script) {
+    const std::string command = "cd '" + dir_.string() + "' && ORCA='" ORCA_CLI "' && { " + script +
+                                "\n} >out.txt 2>err.txt </dev/null";
     const int status = std::system(command.c_str());
     Ran ran;
     ran.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -138,6 +145,43 @@ TEST_F(Cli, WaitingForATypeNoNodeHandlesEndsWithTheReason) {
   EXPECT_NE(r.err.find("1 job(s) not finished and no live node handles type \"nosuchtype\""),
             std::string::npos)
       << r.err;
+}
+
+// A second SIGTERM during the graceful shutdown ends its grace at once: the running
+// job is cancelled and handed back (pending again), and serve exits 0.
+TEST_F(Cli, SecondSignalEndsTheGraceAndHandsTheJobBack) {
+  Ran started = shell(
+      "\"$ORCA\" serve --nodes 1 --grace 10m --http-port 0 --quiet >serve.log 2>&1 &\n"
+      "echo $! >serve.pid; sleep 0.5");
+  ASSERT_EQ(started.code, 0) << started.err;
+  std::string pid = file_text(dir_ / "serve.pid");
+  while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' '))
+    pid.pop_back();
+  ASSERT_FALSE(pid.empty());
+  Ran submitted = orca("submit sleep 600000 --json");
+  ASSERT_EQ(submitted.code, 0) << submitted.err;
+  const auto job = nlohmann::json::parse(submitted.out, nullptr, false);
+  const std::string id = std::to_string(job.value("id", 0LL));
+  std::string state;
+  for (int i = 0; i < 500 && state != "running"; ++i) {
+    Ran status = shell("\"$ORCA\" status " + id + " --json; sleep 0.02");
+    const auto list = nlohmann::json::parse(status.out, nullptr, false);
+    if (list.is_array() && !list.empty()) state = list[0].value("state", "");
+  }
+  ASSERT_EQ(state, "running");
+  // The first signal begins the shutdown, whose grace (10 minutes) the job would use
+  // up; the second ends it. Wait for serve to exit, for at most 60 s.
+  Ran stopped = shell("kill -TERM " + pid + "; sleep 0.3; kill -TERM " + pid +
+                      "; for i in $(seq 600); do kill -0 " + pid +
+                      " 2>/dev/null || exit 0; sleep 0.1; done; exit 1");
+  EXPECT_EQ(stopped.code, 0) << "serve did not exit after the second signal";
+  std::filesystem::remove(dir_ / "serve.pid");
+  EXPECT_NE(file_text(dir_ / "serve.log").find("second signal"), std::string::npos)
+      << file_text(dir_ / "serve.log");
+  Ran status = orca("status " + id + " --json");
+  const auto list = nlohmann::json::parse(status.out, nullptr, false);
+  ASSERT_TRUE(list.is_array() && !list.empty()) << status.out << status.err;
+  EXPECT_EQ(list[0].value("state", ""), "pending") << "handed back: " << status.out;
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "orca/orca.hpp"
+#include "support/sanitizers.hpp"
 
 namespace orca_ctx_test {
 
@@ -125,10 +126,6 @@ class Counted {
   } while (false)
 
 // Under a sanitizer the big loops shrink: they test the same property, only slower.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kSanitized = true;
-#else
-inline constexpr bool kSanitized = false;
-#endif
+using orca_test::kSanitized;
 
 }  // namespace orca_ctx_test

@@ -24,25 +24,16 @@
 #include "orca/jobs/redis_broker.hpp"
 #include "orca/redis/client.hpp"
 #include "support/redis_server.hpp"
+#include "support/sanitizers.hpp"
 
 namespace orca::jobs::testing {
 namespace {
 
 using S = JobState;
 
-// Sanitizer builds (scripts/test runs the jobs tests under TSan) are 5-20x slower:
-// the scale tests run a fraction of their jobs there to keep that step quick.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+// Sanitizer builds are 5-20x slower: the scale tests run a fraction of their jobs
+// there to keep those steps quick.
+using orca_test::kSanitized;
 
 // Scenario 1's size: a tenth under sanitizers; the environment variable
 // ORCA_REDIS_PROCESS_JOBS overrides both.
@@ -940,7 +931,6 @@ void expect_each_job_ran_once(OutageRun& run, const char* outage) {
         << text;
   }
   EXPECT_GT(centers_logged, 0u) << "no center logged the outage and its end";
-  std::printf("[ redis ] w1's output:\n%s", run.outputs["w1"].c_str());
   std::printf(
       "[ redis ] outage of %s with %zu jobs in flight: %zu ended during it, %zu still running "
       "after; %zu executions, %zu jobs executed twice, %zu lost\n",
@@ -968,6 +958,7 @@ TEST(RedisProcesses, ThreeSecondOutageWithTheCenterApartRunsNoJobTwice) {
 
 // As long as the outage in the field: ten times the node timeout and far past every
 // lease, so nothing but the judgement of liveness over reachable time saves the jobs.
+// The suite's longest test (about 33 s) for that reason; it runs beside the others.
 TEST(RedisProcesses, ThirtySecondOutageRunsNoJobTwice) {
   ORCA_REQUIRE_REDIS();
   orca_test::RedisServer server({.appendonly = true});

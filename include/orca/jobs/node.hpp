@@ -33,7 +33,8 @@
 //      acknowledgement the broker still does not take is given up, with an error
 //      naming its jobs (they run again once their leases expire);
 //   4. stop heartbeating and deregister.
-// A handler that ignores its context delays step 3 until it returns.
+// A handler that ignores its context delays step 3 until it returns. end_grace()
+// (e.g. at a second SIGINT) makes step 2's wait end at once.
 //
 // Thread safety: handle() before run(); notify(), cancel_local(), running() from any
 // thread. One run() per Node. The Node must outlive run().
@@ -105,6 +106,9 @@ class Node {
   bool accepting() const noexcept { return accepting_.load(std::memory_order_acquire); }
   // Cancels the handler of job `id` if it runs here (the job ends cancelled).
   bool cancel_local(JobId id) noexcept;
+  // Ends shutdown's grace now, or makes it zero if shutdown has not begun: running
+  // handlers are cancelled and their jobs handed back (step 3). Any thread.
+  void end_grace() noexcept { end_grace_(); }
   // Called (from any thread) each time a handler finishes: a slot is free.
   void on_slot_free(std::function<void()> fn) { on_slot_free_ = std::move(fn); }
 
@@ -145,6 +149,9 @@ class Node {
   std::atomic<int> running_{0};
   int reserved_ = 0;  // slots a claim under way asks for; guarded by mu_
   std::atomic<bool> accepting_{false};
+  // Parent of shutdown's grace timeout; end_grace() cancels it.
+  Context grace_parent_;
+  CancelFunc end_grace_;
   WaitGroup handlers_done_;
   std::mutex mu_;  // guards running_jobs_, finished_, outage_; never held across a suspension
   // A job stays here from its start until the broker answers for its ack (accepted
