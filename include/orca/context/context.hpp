@@ -26,14 +26,13 @@
 #include <utility>
 
 #include "orca/context/detail/context_node.hpp"
+#include "orca/runtime/clock.hpp"
 #include "orca/runtime/detail/frame_allocator.hpp"
 #include "orca/runtime/detail/scheduling.hpp"
 #include "orca/runtime/error.hpp"
 #include "orca/runtime/result.hpp"
 
 namespace orca {
-
-using Clock = std::chrono::steady_clock;
 
 // A typed key for with_value. Keys compare by identity: two key objects never
 // collide, whatever their names or types. Define them once, e.g. as

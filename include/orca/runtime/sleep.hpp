@@ -10,12 +10,11 @@
 #include <chrono>
 #include <coroutine>
 
+#include "orca/runtime/clock.hpp"
 #include "orca/runtime/detail/scheduling.hpp"
 #include "orca/runtime/detail/timer.hpp"
 
 namespace orca {
-
-using Clock = std::chrono::steady_clock;
 
 namespace detail {
 

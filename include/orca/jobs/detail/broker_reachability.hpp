@@ -16,9 +16,7 @@
 #include <string>
 #include <string_view>
 
-namespace orca {
-using Clock = std::chrono::steady_clock;  // as in context.hpp and sleep.hpp
-}  // namespace orca
+#include "orca/runtime/clock.hpp"
 
 namespace orca::jobs::detail {
 
