@@ -23,6 +23,7 @@ struct JobsOptions {
   std::string node_id;
   std::vector<std::string> tags;
   std::vector<std::string> types;  // demo handlers to register (default: all)
+  std::string exec_log;            // --exec-log FILE (serve, worker)
   bool pull = false;
   std::string grace = "10s";
   std::string heartbeat = "1s";

@@ -2,10 +2,15 @@
 // the built-in demo handlers, stopped by SIGINT/SIGTERM or --duration.
 #include "serve_worker_commands.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,20 +32,78 @@ using jobs::Job;
 using jobs::JobState;
 using nlohmann::json;
 
+// --exec-log FILE: a line per handler start and end ("start JOB ATTEMPT UNIX_MS",
+// "end JOB ATTEMPT UNIX_MS ok|error"), each one write(2) to an O_APPEND descriptor, so that the
+// lines of several processes sharing the file interleave whole. A process killed mid-job leaves a
+// start without an end: scripts/chaos counts executions from these lines.
+class ExecLog {
+ public:
+  explicit ExecLog(const std::string& path)
+      : fd_(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) {
+    if (fd_ < 0) throw UsageError("--exec-log " + path + ": " + std::strerror(errno));
+  }
+  ~ExecLog() { ::close(fd_); }
+  ExecLog(const ExecLog&) = delete;
+  ExecLog& operator=(const ExecLog&) = delete;
+
+  void line(const char* what, jobs::JobId id, int attempt, const char* outcome) const {
+    char text[96];
+    const int n =
+        std::snprintf(text, sizeof text, "%s %lld %d %lld%s%s\n", what, static_cast<long long>(id),
+                      attempt, static_cast<long long>(jobs::to_unix_ms(jobs::WallClock::now())),
+                      *outcome ? " " : "", outcome);
+    if (n > 0) (void)!::write(fd_, text, static_cast<std::size_t>(n));
+  }
+
+ private:
+  int fd_;
+};
+
+// A free coroutine taking everything by value, not a capturing lambda coroutine: its
+// frame refers to nothing that may go away.
+Task<Result<void>> run_logged(jobs::Handler inner, std::shared_ptr<const ExecLog> log, Context ctx,
+                              Job job) {
+  const jobs::JobId id = job.id;
+  const int attempt = job.attempt;
+  log->line("start", id, attempt, "");
+  Result<void> r;
+  try {
+    auto task = inner(std::move(ctx), std::move(job));  // a named local: GCC PR 101367
+    r = co_await std::move(task);
+  } catch (...) {
+    log->line("end", id, attempt, "error");
+    throw;
+  }
+  log->line("end", id, attempt, r ? "ok" : "error");
+  co_return r;
+}
+
+std::shared_ptr<const ExecLog> exec_log_for(const JobsOptions& o) {
+  return o.exec_log.empty() ? nullptr : std::make_shared<const ExecLog>(o.exec_log);
+}
+
 // noop: succeeds at once. sleep: sleeps PAYLOAD milliseconds (stops early if the job
 // is cancelled or times out). fail: fails; PAYLOAD "permanent" makes it permanent.
-// echo: prints its payload.
-void add_demo_handlers(jobs::Node& node, const std::vector<std::string>& wanted) {
+// echo: prints its payload. With `log`, each handler's runs are logged (ExecLog).
+void add_demo_handlers(jobs::Node& node, const std::vector<std::string>& wanted,
+                       std::shared_ptr<const ExecLog> log) {
   auto want = [&](const char* t) {
     return wanted.empty() || std::find(wanted.begin(), wanted.end(), t) != wanted.end();
+  };
+  auto handle = [&](const char* type, jobs::Handler handler) {
+    if (log)
+      handler = [inner = std::move(handler), log](Context ctx, Job job) {
+        return run_logged(inner, log, std::move(ctx), std::move(job));
+      };
+    node.handle(type, std::move(handler));
   };
   for (const std::string& t : wanted)
     if (t != "noop" && t != "sleep" && t != "fail" && t != "echo")
       throw UsageError("--type " + t + ": the built-in job types are noop, sleep, fail and echo");
   if (want("noop"))
-    node.handle("noop", [](Context, Job) -> Task<Result<void>> { co_return Result<void>{}; });
+    handle("noop", [](Context, Job) -> Task<Result<void>> { co_return Result<void>{}; });
   if (want("sleep"))
-    node.handle("sleep", [](Context ctx, Job job) -> Task<Result<void>> {
+    handle("sleep", [](Context ctx, Job job) -> Task<Result<void>> {
       long ms = 0;
       try {
         ms = job.spec.payload.empty() ? 1000 : std::stol(job.spec.payload);
@@ -51,13 +114,13 @@ void add_demo_handlers(jobs::Node& node, const std::vector<std::string>& wanted)
       co_return co_await sleep_for(ctx, std::chrono::milliseconds(ms));
     });
   if (want("fail"))
-    node.handle("fail", [](Context, Job job) -> Task<Result<void>> {
+    handle("fail", [](Context, Job job) -> Task<Result<void>> {
       if (job.spec.payload == "permanent")
         throw jobs::PermanentError("failed permanently, as asked");
       co_return make_error_code(std::errc::io_error);
     });
   if (want("echo"))
-    node.handle("echo", [](Context, Job job) -> Task<Result<void>> {
+    handle("echo", [](Context, Job job) -> Task<Result<void>> {
       std::printf("echo job %lld: %s\n", static_cast<long long>(job.id), job.spec.payload.c_str());
       std::fflush(stdout);
       co_return Result<void>{};
@@ -172,6 +235,8 @@ void add_node_options(CLI::App* cmd, JobsOptions& o) {
   cmd->add_option("--connect-timeout", o.connect_timeout,
                   "how long to wait for an unreachable Redis broker at start (0: for ever)")
       ->capture_default_str();
+  cmd->add_option("--exec-log", o.exec_log,
+                  "append a line per handler start and end to this file (scripts/chaos)");
   cmd->add_option("--duration", o.duration, "stop after this long (default: until SIGINT/SIGTERM)");
   cmd->add_flag("--quiet,-q", o.quiet, "no progress lines");
 }
@@ -187,7 +252,7 @@ int serve(const JobsOptions& o) {
     std::vector<std::unique_ptr<jobs::Node>> nodes;
     for (int i = 0; i < o.nodes; ++i) {
       nodes.push_back(std::make_unique<jobs::Node>(*broker, node_options(o, i)));
-      add_demo_handlers(*nodes.back(), o.types);
+      add_demo_handlers(*nodes.back(), o.types, exec_log_for(o));
     }
     RunContext rc = run_context(o);
     jobs::Center center(*broker, co);
@@ -271,7 +336,7 @@ int worker(const JobsOptions& o) {
   return with_broker(o, Command::kService, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
     jobs::Node node(*broker, node_options(o, 0));
-    add_demo_handlers(node, o.types);
+    add_demo_handlers(node, o.types, exec_log_for(o));
     RunContext rc = run_context(o);
     if (!o.quiet)
       std::fprintf(stderr, "orca worker %s: types %s, concurrency %d%s; Ctrl-C to stop\n",
