@@ -65,6 +65,15 @@ std::string format_time(jobs::WallClock::time_point t);
 // Prints `j` indented by two spaces on stdout.
 void print_json(const nlohmann::json& j);
 
+// Prints the items' JSON forms (jobs::to_json) as one array.
+template <class T>
+void print_json_array(const std::vector<T>& items) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const T& item : items)
+    out.push_back(jobs::to_json(item));
+  print_json(out);
+}
+
 // `s` cut to `n` characters, the last three "..." when it was longer.
 std::string clip(std::string s, std::size_t n);
 

@@ -124,10 +124,7 @@ int list_jobs(const JobsOptions& o, bool dead_letter) {
     auto list = co_await broker->list(background(), f);
     if (!list) fail("jobs", list.error(), *broker);
     if (o.json) {
-      json out = json::array();
-      for (const Job& j : *list)
-        out.push_back(jobs::to_json(j));
-      print_json(out);
+      print_json_array(*list);
     } else {
       print_jobs_table(*list);
     }
@@ -183,10 +180,7 @@ int nodes(const JobsOptions& o) {
     auto list = co_await broker->nodes(background());
     if (!list) fail("nodes", list.error(), *broker);
     if (o.json) {
-      json out = json::array();
-      for (const auto& n : *list)
-        out.push_back(jobs::to_json(n));
-      print_json(out);
+      print_json_array(*list);
       co_return 0;
     }
     std::printf("%-32s %-6s %8s %7s %-23s %s\n", "NODE", "STATE", "ACTIVE", "PID", "HEARTBEAT",
@@ -207,10 +201,7 @@ int queues(const JobsOptions& o) {
     auto list = co_await broker->queues(background());
     if (!list) fail("queues", list.error(), *broker);
     if (o.json) {
-      json out = json::array();
-      for (const auto& q : *list)
-        out.push_back(jobs::to_json(q));
-      print_json(out);
+      print_json_array(*list);
       co_return 0;
     }
     for (const auto& q : *list)
