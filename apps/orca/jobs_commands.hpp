@@ -30,6 +30,11 @@ struct JobsOptions {
   std::string lease = "5s";
   std::vector<std::string> queue_leases;  // QUEUE=DURATION
   std::string node_timeout = "3s";
+  // serve / worker --pull: retention (jobs::Retention's defaults).
+  long long keep_finished = 100'000;
+  std::string keep_finished_for = "168h";
+  long long keep_dead = 100'000;
+  std::string keep_dead_for = "720h";
   std::string connect_timeout =
       "0";               // serve/worker: how long to wait for Redis at start; 0: for ever
   std::string duration;  // serve/worker: stop after this long (default: until a signal)

@@ -152,6 +152,18 @@ jobs::NodeOptions node_options(const JobsOptions& o, int index) {
   return no;
 }
 
+// What the center of serve (or a pulling worker's own) keeps of finished jobs.
+jobs::Retention retention(const JobsOptions& o) {
+  if (o.keep_finished < 0) throw UsageError("--keep-finished must not be negative");
+  if (o.keep_dead < 0) throw UsageError("--keep-dead must not be negative");
+  jobs::Retention r;
+  r.max_finished_jobs = o.keep_finished;
+  r.max_age = duration_option("keep-finished-for", o.keep_finished_for);
+  r.max_dead_jobs = o.keep_dead;
+  r.dead_max_age = duration_option("keep-dead-for", o.keep_dead_for);
+  return r;
+}
+
 // The context a long-running command runs under: SIGINT/SIGTERM, or --duration.
 struct RunContext {
   Context ctx;
@@ -232,6 +244,18 @@ void add_node_options(CLI::App* cmd, JobsOptions& o) {
   cmd->add_option("--node-timeout", o.node_timeout,
                   "a node without heartbeats for this long is dead (serve, worker --pull)")
       ->capture_default_str();
+  cmd->add_option("--keep-finished", o.keep_finished,
+                  "succeeded and cancelled jobs kept, the newest (serve, worker --pull)")
+      ->capture_default_str();
+  cmd->add_option("--keep-finished-for", o.keep_finished_for,
+                  "how long succeeded and cancelled jobs are kept (serve, worker --pull)")
+      ->capture_default_str();
+  cmd->add_option("--keep-dead", o.keep_dead,
+                  "failed and dead jobs (the dead letters) kept, the newest (serve, worker --pull)")
+      ->capture_default_str();
+  cmd->add_option("--keep-dead-for", o.keep_dead_for,
+                  "how long failed and dead jobs are kept (serve, worker --pull)")
+      ->capture_default_str();
   cmd->add_option("--connect-timeout", o.connect_timeout,
                   "how long to wait for an unreachable Redis broker at start (0: for ever)")
       ->capture_default_str();
@@ -246,6 +270,7 @@ int serve(const JobsOptions& o) {
   if (o.http_port < 0 || o.http_port > 65535) throw UsageError("--http-port must be 0..65535");
   jobs::CenterOptions co;
   co.node_timeout = duration_option("node-timeout", o.node_timeout);
+  co.retention = retention(o);
   if (o.pull) co.policy = std::make_shared<jobs::PullPolicy>();
   return with_broker(o, Command::kService, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
@@ -333,6 +358,7 @@ int serve(const JobsOptions& o) {
 }
 
 int worker(const JobsOptions& o) {
+  const jobs::Retention keep = retention(o);
   return with_broker(o, Command::kService, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
     jobs::Node node(*broker, node_options(o, 0));
@@ -356,6 +382,7 @@ int worker(const JobsOptions& o) {
       jobs::CenterOptions co;
       co.policy = std::make_shared<jobs::PullPolicy>();
       co.node_timeout = duration_option("node-timeout", o.node_timeout);
+      co.retention = keep;
       timekeeper.emplace(*broker, co);
       keeper.emplace(spawn([c = &*timekeeper, ctx = rc.ctx] { return c->run(ctx); }));
     }

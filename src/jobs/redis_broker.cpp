@@ -448,7 +448,7 @@ struct RedisBroker::Impl {
     auto specs = co_await batch(ctx, k, std::move(reads), "reclaim");
     if (!specs) co_return specs.error();
     Strings keys{k + "counts", k + "active", k + "delayed", k + "finished",
-                 k + "dead",   k + "unique", k + "cancels"};
+                 k + "dead",   k + "unique", k + "cancels", k + "dead_at"};
     Strings args{num(static_cast<std::int64_t>(jobs.size()))};
     for (std::size_t i = 0; i < jobs.size(); ++i) {
       const Candidate& c = jobs[i];
@@ -640,10 +640,11 @@ Task<Result<void>> RedisBroker::requeue(Context ctx, JobId id) {
   auto f = co_await m.fields(ctx, *queue, strs(sid), strs("type"));
   if (!f) co_return f.error();
   if ((*f)[0][0].empty()) co_return make_error_code(errc::not_found);
-  auto r = co_await m.eval(ctx, scripts().requeue,
-                           strs(k + "job:" + sid, k + "audit:" + sid, k + "counts", k + "unique",
-                                k + "pending:" + (*f)[0][0], k + "finished", k + "dead"),
-                           strs(sid), "requeue");
+  auto r =
+      co_await m.eval(ctx, scripts().requeue,
+                      strs(k + "job:" + sid, k + "audit:" + sid, k + "counts", k + "unique",
+                           k + "pending:" + (*f)[0][0], k + "finished", k + "dead", k + "dead_at"),
+                      strs(sid), "requeue");
   if (!r) co_return r.error();
   if (r->integer() == -1) co_return make_error_code(errc::not_found);
   if (r->integer() < 0) co_return make_error_code(errc::invalid_state);
@@ -979,48 +980,61 @@ Task<Result<TrimReport>> RedisBroker::trim(Context ctx, Retention retention) {
   rep.nodes_deleted = swept->elements().back().integer();
   auto queues = co_await m.all_queues(ctx);
   if (!queues) co_return queues.error();
-  const std::int64_t cutoff = to_unix_ms(WallClock::now()) - retention.max_age.count();
+  // Each class by its own bounds: succeeded and cancelled jobs (finished), failed and
+  // dead ones (dead_at).
+  const std::int64_t now = to_unix_ms(WallClock::now());
+  struct Bounds {
+    const char* zset;
+    std::int64_t cutoff;
+    std::int64_t keep;
+  };
+  const Bounds classes[] = {
+      {"finished", now - retention.max_age.count(), retention.max_finished_jobs},
+      {"dead_at", now - retention.dead_max_age.count(), retention.max_dead_jobs}};
   for (const std::string& queue : *queues) {
     const std::string k = m.qkey(queue);
-    for (;;) {
-      // Past the age first, then the oldest beyond the count.
-      auto old = co_await m.command(
-          ctx, k,
-          strs("ZRANGEBYSCORE", k + "finished", "-inf", num(cutoff), "LIMIT", "0", num(kScan)),
-          "finished jobs");
-      if (!old) co_return old.error();
-      Strings ids;
-      for (const Reply& id : old->elements())
-        ids.push_back(id.str());
-      if (ids.empty()) {
-        auto card = co_await m.command(ctx, k, strs("ZCARD", k + "finished"), "finished jobs");
-        if (!card) co_return card.error();
-        const std::int64_t over = card->integer() - retention.max_finished_jobs;
-        if (over > 0) {
-          auto oldest = co_await m.command(
-              ctx, k,
-              strs("ZRANGE", k + "finished", "0",
-                   num(std::min<std::int64_t>(over, static_cast<std::int64_t>(kScan)) - 1)),
-              "finished jobs");
-          if (!oldest) co_return oldest.error();
-          for (const Reply& id : oldest->elements())
-            ids.push_back(id.str());
+    for (const Bounds& c : classes) {
+      const std::string zset = k + c.zset;
+      for (;;) {
+        // Past the age first, then the oldest beyond the count.
+        auto old = co_await m.command(
+            ctx, k, strs("ZRANGEBYSCORE", zset, "-inf", num(c.cutoff), "LIMIT", "0", num(kScan)),
+            "finished jobs");
+        if (!old) co_return old.error();
+        Strings ids;
+        for (const Reply& id : old->elements())
+          ids.push_back(id.str());
+        if (ids.empty()) {
+          auto card = co_await m.command(ctx, k, strs("ZCARD", zset), "finished jobs");
+          if (!card) co_return card.error();
+          const std::int64_t over = card->integer() - c.keep;
+          if (over > 0) {
+            auto oldest = co_await m.command(
+                ctx, k,
+                strs("ZRANGE", zset, "0",
+                     num(std::min<std::int64_t>(over, static_cast<std::int64_t>(kScan)) - 1)),
+                "finished jobs");
+            if (!oldest) co_return oldest.error();
+            for (const Reply& id : oldest->elements())
+              ids.push_back(id.str());
+          }
         }
+        if (ids.empty()) break;
+        Strings keys{k + "counts", k + "finished", k + "dead", k + "all", k + "dead_at"};
+        Strings args{num(static_cast<std::int64_t>(ids.size()))};
+        for (const std::string& id : ids) {
+          keys.push_back(k + "job:" + id);
+          keys.push_back(k + "audit:" + id);
+          keys.push_back(k + "spec:" + id);
+          args.push_back(id);
+        }
+        auto r = co_await m.eval(ctx, scripts().trim, std::move(keys), std::move(args), "trim");
+        if (!r) co_return r.error();
+        rep.jobs_deleted += (*r)[0].integer();
+        rep.audit_deleted += (*r)[1].integer();
+        // Nothing deletable or movable left in the page.
+        if ((*r)[0].integer() + (*r)[2].integer() == 0) break;
       }
-      if (ids.empty()) break;
-      Strings keys{k + "counts", k + "finished", k + "dead", k + "all"};
-      Strings args{num(static_cast<std::int64_t>(ids.size()))};
-      for (const std::string& id : ids) {
-        keys.push_back(k + "job:" + id);
-        keys.push_back(k + "audit:" + id);
-        keys.push_back(k + "spec:" + id);
-        args.push_back(id);
-      }
-      auto r = co_await m.eval(ctx, scripts().trim, std::move(keys), std::move(args), "trim");
-      if (!r) co_return r.error();
-      rep.jobs_deleted += (*r)[0].integer();
-      rep.audit_deleted += (*r)[1].integer();
-      if ((*r)[0].integer() == 0) break;  // nothing deletable left in the page
     }
   }
   // The audit cap covers the live jobs' trails too: the oldest jobs' rows go.
@@ -1389,7 +1403,7 @@ Task<Result<std::vector<Result<JobState>>>> RedisBroker::complete(
     for (std::size_t i = 0; i < back.size(); ++i)
       type_of[back[i]] = (*types)[i][0];
     Strings keys{k + "counts", k + "active",  k + "finished", k + "dead",
-                 k + "unique", k + "delayed", k + "cancels"};
+                 k + "unique", k + "delayed", k + "cancels",  k + "dead_at"};
     Strings args{num(static_cast<std::int64_t>(index.size()))};
     for (std::size_t i : index) {
       const Completion& c = completions[i];

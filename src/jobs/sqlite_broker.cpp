@@ -52,6 +52,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS jobs_unique ON jobs(unique_key)
   WHERE unique_key IS NOT NULL AND state < 5;
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_ms) WHERE state >= 5;
 CREATE INDEX IF NOT EXISTS jobs_dead ON jobs(id) WHERE state IN (6, 8);
+CREATE INDEX IF NOT EXISTS jobs_dead_finished ON jobs(finished_ms) WHERE state IN (6, 8);
 CREATE TABLE IF NOT EXISTS audit(
   seq INTEGER PRIMARY KEY, job INTEGER NOT NULL, from_state INTEGER,
   to_state INTEGER NOT NULL, node TEXT NOT NULL, attempt INTEGER NOT NULL,
@@ -672,27 +673,42 @@ Task<Result<TrimReport>> SqliteBroker::trim(Context ctx, Retention r) {
   for (bool more = true; more;) {
     auto call =
         detail::store_call<TrimReport>(impl_->store, ctx, [r, &more](Db& db) -> Result<TrimReport> {
-          const std::int64_t cutoff = now_ms() - r.max_age.count();
+          const std::int64_t now = now_ms();
+          const std::int64_t cutoff = now - r.max_age.count();
           TrimReport rep;
-          // Finished jobs past the age, then those beyond the count (oldest first),
-          // each with its audit trail (one key range).
+          // Per class (succeeded and cancelled; failed and dead, each on its own
+          // index): the jobs past the age, then the oldest beyond the count, each with
+          // its audit trail (one key range).
           std::vector<JobId> ids;
-          {
-            Stmt s =
-                db.prepare("SELECT id FROM jobs WHERE state >= 5 AND finished_ms < ?1 LIMIT ?2");
-            s.bind(1, cutoff).bind(2, kTrimChunk);
+          auto take = [&db, &ids](const char* sql, std::int64_t bound, std::int64_t offset) {
+            const std::int64_t room = kTrimChunk - static_cast<std::int64_t>(ids.size());
+            if (room <= 0) return;
+            Stmt s = db.prepare(sql);
+            s.bind(1, bound).bind(2, room).bind(3, offset);
             while (s.step())
               ids.push_back(s.i64(0));
-          }
-          if (static_cast<std::int64_t>(ids.size()) < kTrimChunk) {
-            Stmt s = db.prepare(
-                "SELECT id FROM jobs WHERE state >= 5 AND finished_ms >= ?1 ORDER BY finished_ms "
-                "DESC, id DESC LIMIT ?2 OFFSET ?3");
-            s.bind(1, cutoff)
-                .bind(2, kTrimChunk - static_cast<std::int64_t>(ids.size()))
-                .bind(3, r.max_finished_jobs);
-            while (s.step())
-              ids.push_back(s.i64(0));
+          };
+          struct Bounds {
+            const char* by_age;
+            const char* by_count;
+            std::int64_t cutoff;
+            std::int64_t keep;
+          };
+          const Bounds classes[] = {
+              {"SELECT id FROM jobs INDEXED BY jobs_finished WHERE state >= 5 AND state IN (5, 7) "
+               "AND finished_ms < ?1 LIMIT ?2 OFFSET ?3",
+               "SELECT id FROM jobs INDEXED BY jobs_finished WHERE state >= 5 AND state IN (5, 7) "
+               "AND finished_ms >= ?1 ORDER BY finished_ms DESC, id DESC LIMIT ?2 OFFSET ?3",
+               cutoff, r.max_finished_jobs},
+              {"SELECT id FROM jobs INDEXED BY jobs_dead_finished WHERE state IN (6, 8) AND "
+               "finished_ms < ?1 LIMIT ?2 OFFSET ?3",
+               "SELECT id FROM jobs INDEXED BY jobs_dead_finished WHERE state IN (6, 8) AND "
+               "finished_ms >= ?1 ORDER BY finished_ms DESC, id DESC LIMIT ?2 OFFSET ?3",
+               now - r.dead_max_age.count(), r.max_dead_jobs},
+          };
+          for (const Bounds& c : classes) {
+            take(c.by_age, c.cutoff, 0);
+            take(c.by_count, c.cutoff, c.keep);
           }
           for (JobId id : ids) {
             db.prepare("DELETE FROM jobs WHERE id = ?1").bind(1, id).run();

@@ -79,6 +79,8 @@ TEST_F(Cli, UsageErrorsExitTwoWithAMessage) {
       {"submit noop --create --delay 3x", "--delay: \"3x\" is not a duration"},
       {"submit noop --create --delay -1s", "is not a duration"},
       {"jobs --create --state sleeping", "--state sleeping: expected"},
+      {"serve --keep-dead -1", "--keep-dead must not be negative"},
+      {"worker --pull --keep-finished-for 3x", "--keep-finished-for: \"3x\" is not a duration"},
   };
   for (const auto& c : cases) {
     Ran r = orca(c.args);
@@ -135,6 +137,32 @@ TEST_F(Cli, GoDurationsAndTheJsonOfSubmitStatusAndCancel) {
   ASSERT_TRUE(second.is_array()) << again.out;
   EXPECT_EQ(second[0].value("state", ""), "cancelled") << "the real state: " << again.out;
   EXPECT_EQ(second[0].value("message", ""), "already finished (cancelled)") << again.out;
+}
+
+// serve's retention flags: succeeded jobs beyond --keep-finished go at the first trim
+// (when serve starts), the failed job stays: dead letters have their own bounds.
+TEST_F(Cli, RetentionFlagsKeepDeadLettersApartFromSuccesses) {
+  Ran submitted = shell(
+      "\"$ORCA\" submit noop --create -n 5 --quiet && \"$ORCA\" submit fail permanent --quiet");
+  ASSERT_EQ(submitted.code, 0) << submitted.err;
+  Ran ran = orca("serve --nodes 1 --http-port 0 --quiet --duration 1500ms");
+  ASSERT_EQ(ran.code, 0) << ran.err;
+  Ran trimmed = orca(
+      "serve --nodes 0 --http-port 0 --quiet --duration 300ms --keep-finished 2 --keep-dead 10 "
+      "--keep-finished-for 1h --keep-dead-for 720h");
+  ASSERT_EQ(trimmed.code, 0) << trimmed.err;
+  Ran listed = orca("jobs --json --limit 100");
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  const auto jobs = nlohmann::json::parse(listed.out, nullptr, false);
+  ASSERT_TRUE(jobs.is_array()) << listed.out;
+  int succeeded = 0;
+  int failed = 0;
+  for (const auto& j : jobs) {
+    succeeded += j.value("state", "") == "succeeded" ? 1 : 0;
+    failed += j.value("state", "") == "failed" ? 1 : 0;
+  }
+  EXPECT_EQ(succeeded, 2) << listed.out;
+  EXPECT_EQ(failed, 1) << listed.out;
 }
 
 // submit --wait for a type no live node handles reports that and exits 1, instead of

@@ -475,6 +475,64 @@ TEST_P(BrokerContract, TrimDeletesABacklogInStepsWithEveryTrail) {
       << "got " << kept_with_whole_trail << " kept jobs with 3 audit entries, want all 100";
 }
 
+// Dead letters are bounded apart from successes: a batch of successes larger than the
+// finished cap pushes out successes only, however many; the dead-letter set then goes
+// by its own count and age.
+TEST_P(BrokerContract, SuccessesNeverPushOutDeadLetters) {
+  // Three trims, succeeded jobs capped at 10 each time; the dead letters by count
+  // and age: 100 and 1 h (nothing to trim), 4, then 1 ms (all of them).
+  const std::pair<std::int64_t, std::chrono::milliseconds> dead_bounds[] = {
+      {100, 1h}, {4, 1h}, {100, 1ms}};
+  std::vector<std::size_t> dead_left;
+  std::vector<std::size_t> succeeded_left;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context ctx = hang_guard();
+    (void)co_await broker.register_node(ctx, node_info("n", "t", 100));
+    // Runs `n` jobs to the end: dead (attempts exhausted) and failed for good in turn
+    // when `letters`, else succeeded.
+    auto run_jobs = [&broker, ctx](std::size_t n, bool letters) -> Task<void> {
+      JobSpec once = spec("t");
+      once.retry.max_attempts = 1;
+      std::vector<JobSpec> batch(n, once);
+      auto added = co_await broker.enqueue(ctx, std::move(batch));
+      EXPECT_EQ(added->size(), n);
+      auto claimed = co_await broker.claim(ctx, pull("n", "t", n));
+      std::vector<Completion> done;
+      for (std::size_t i = 0; i < claimed->size(); ++i) {
+        const Job& j = (*claimed)[i];
+        const Outcome outcome = !letters     ? Outcome::kSucceeded
+                                : i % 2 == 0 ? Outcome::kRetryable
+                                             : Outcome::kPermanent;
+        done.push_back(completion(j.id, "n", j.attempt, outcome, "boom")[0]);
+      }
+      (void)co_await broker.complete(ctx, std::move(done));
+    };
+    auto count = [&broker, ctx](bool dead_letter) -> Task<std::size_t> {
+      auto listed = co_await broker.list(ctx, filter(std::nullopt, dead_letter, 10'000));
+      if (!listed) co_return 0;
+      std::size_t n = 0;
+      for (const Job& j : *listed)
+        n += (dead_letter || j.state == S::kSucceeded) ? 1 : 0;
+      co_return n;
+    };
+    co_await run_jobs(6, true);
+    co_await run_jobs(50, false);
+    for (const auto& bound : dead_bounds) {
+      if (bound.second < 1s) co_await sleep_for(2ms);  // every dead letter is older than that
+      (void)co_await broker.trim(ctx, Retention{.max_age = 1h,
+                                                .max_finished_jobs = 10,
+                                                .dead_max_age = bound.second,
+                                                .max_dead_jobs = bound.first,
+                                                .max_audit_entries = 1'000'000});
+      dead_left.push_back(co_await count(true));
+      succeeded_left.push_back(co_await count(false));
+    }
+  });
+  EXPECT_EQ(dead_left, (std::vector<std::size_t>{6, 4, 0}))
+      << "the first: successes pushed out dead letters";
+  EXPECT_EQ(succeeded_left, (std::vector<std::size_t>{10, 10, 10}));
+}
+
 // A store written by schema version 1 (the audit in time order with an index by
 // job) opens with every trail intact, and new rows follow them.
 TEST(SqliteBroker, OpensAVersionOneStoreWithItsAuditTrails) {

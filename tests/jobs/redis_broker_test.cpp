@@ -122,7 +122,8 @@ TEST(RedisBroker, MemoryLevelsOffOnAQueueThatRunsForever) {
   ASSERT_TRUE(server.running()) << server.error();
   constexpr int kRounds = 30;
   constexpr int kPerRound = 200;
-  constexpr std::int64_t kKeep = 300;  // finished jobs retained
+  constexpr std::int64_t kKeep = 300;      // succeeded jobs retained
+  constexpr std::int64_t kKeepDead = 100;  // failed jobs retained
   std::vector<std::int64_t> keys;
   std::vector<std::int64_t> memory;
   std::int64_t completed = 0;
@@ -140,7 +141,9 @@ TEST(RedisBroker, MemoryLevelsOffOnAQueueThatRunsForever) {
     Retention keep;
     keep.max_age = std::chrono::hours(1);
     keep.max_finished_jobs = kKeep;
-    keep.max_audit_entries = 4 * kKeep;
+    keep.dead_max_age = std::chrono::hours(1);
+    keep.max_dead_jobs = kKeepDead;
+    keep.max_audit_entries = 4 * (kKeep + kKeepDead);
     for (int round = 0; round < kRounds; ++round) {
       std::vector<JobSpec> batch(kPerRound, spec("t", std::string(100, 'x')));
       auto added = co_await broker->enqueue(guard, batch);
@@ -172,7 +175,7 @@ TEST(RedisBroker, MemoryLevelsOffOnAQueueThatRunsForever) {
   ASSERT_EQ(keys.size(), static_cast<std::size_t>(kRounds));
   EXPECT_EQ(completed, kRounds * kPerRound);
   // Each retained job is three keys (hash, spec, audit trail), plus the queue's own.
-  const std::int64_t bound = 3 * kKeep + 20;
+  const std::int64_t bound = 3 * (kKeep + kKeepDead) + 20;
   for (int round = 5; round < kRounds; ++round) {
     EXPECT_LE(keys[round], bound) << "round " << round;
     EXPECT_LE(keys[round], keys[4]) << "round " << round;

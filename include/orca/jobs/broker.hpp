@@ -167,11 +167,20 @@ struct QueueStats {
   std::map<JobState, std::int64_t> counts;
 };
 
+// What trim keeps. Jobs go with their audit trails. Succeeded and cancelled jobs and
+// the dead-letter set (failed and dead jobs) are bounded apart, so a flood of
+// successes never pushes a dead letter out; dead letters are kept longer by default,
+// since someone has to look at them. A live job's trail stays while it lives (bounded
+// by its transitions), unless max_audit_entries cuts the oldest jobs' rows.
 struct Retention {
-  // Finished jobs, each with its audit trail. A live job's trail stays while it lives
-  // (bounded by its transitions), unless max_audit_entries cuts the oldest jobs' rows.
+  // Succeeded and cancelled jobs: those finished before max_age go, then the oldest
+  // beyond the newest max_finished_jobs.
   std::chrono::milliseconds max_age{std::chrono::hours(24 * 7)};
-  std::int64_t max_finished_jobs = 100'000;  // the newest ones are kept
+  std::int64_t max_finished_jobs = 100'000;
+  // Failed and dead jobs, the same way with their own bounds.
+  std::chrono::milliseconds dead_max_age{std::chrono::hours(24 * 30)};
+  std::int64_t max_dead_jobs = 100'000;
+  // Audit rows of all jobs, live or not: the oldest jobs' rows go first.
   std::int64_t max_audit_entries = 1'000'000;
 };
 

@@ -18,8 +18,11 @@
 //   <q>:active          zset: leased and running jobs, by lease expiry
 //   <q>:node:<node>     set: the jobs leased to or running on a node
 //   <q>:leased:<node>   set: the jobs leased to a node, not yet claimed
-//   <q>:finished        zset: finished jobs, by the time they finished (retention)
-//   <q>:dead            zset: failed and dead jobs (the dead-letter set)
+//   <q>:finished        zset: succeeded and cancelled jobs, by the time they finished
+//                       (retention)
+//   <q>:dead            zset: failed and dead jobs (the dead-letter set), by id
+//   <q>:dead_at         zset: the same jobs, by the time they finished (their own
+//                       retention)
 //   <q>:all             zset: every job of the queue, for listing
 //   <q>:unique          hash: unique key -> live job
 //   <q>:counts          hash: state -> jobs in it

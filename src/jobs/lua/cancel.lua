@@ -28,7 +28,7 @@ elseif state == 3 then
   redis.call('SREM', KEYS[8], id)
   redis.call('SREM', KEYS[11], id)
 end
-finish(KEYS[1], id, 7, now_s, '', KEYS[9], nil, KEYS[4], f[6])
+finish(KEYS[1], id, 7, now_s, '', KEYS[9], nil, nil, KEYS[4], f[6])
 count(state, 7)
 audit(KEYS[2], state, 7, node, f[3], now_s, 'cancelled')
 flush(KEYS[3])

@@ -1,7 +1,7 @@
 -- A node reports jobs it ran: running -> succeeded, failed, cancelled, dead,
 -- retrying (after the delay) or pending again (handed back).
--- KEYS: counts, active, finished, dead, unique, delayed, cancels, then per completion:
--- job, audit, node set, pending(type or any, when not handed back).
+-- KEYS: counts, active, finished, dead, unique, delayed, cancels, dead_at, then per
+-- completion: job, audit, node set, pending(type or any, when not handed back).
 -- ARGV: n, then per completion: id, node, attempt, outcome (Outcome's number), error,
 -- retry delay ms. Returns per completion the state after, -1 not found, -3 lease lost.
 
@@ -11,7 +11,7 @@ local n = tonumber(ARGV[1])
 local out = {}
 local handed_back = false
 for i = 1, n do
-  local k = 7 + (i - 1) * 4
+  local k = 8 + (i - 1) * 4
   local a = 1 + (i - 1) * 6
   local id, node, seen, outcome, err, delay = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     tonumber(ARGV[a + 4]), ARGV[a + 5], tonumber(ARGV[a + 6])
@@ -46,7 +46,7 @@ for i = 1, n do
     redis.call('SREM', KEYS[k + 3], id)
     if cancel then redis.call('HDEL', KEYS[7], id) end
     if to >= 5 then
-      finish(jk, id, to, now_s, err, KEYS[3], KEYS[4], KEYS[5], f[5])
+      finish(jk, id, to, now_s, err, KEYS[3], KEYS[4], KEYS[8], KEYS[5], f[5])
     else
       -- An empty error keeps the job's last one.
       local e = {}

@@ -63,15 +63,22 @@ local function release_unique(ukey, uk, id)
   if uk ~= '' and redis.call('HGET', ukey, uk) == id then redis.call('HDEL', ukey, uk) end
 end
 -- A job's move to a final state (5 succeeded, 6 failed, 7 cancelled, 8 dead); an
--- empty error keeps the job's last one. KEYS it needs: the job, finished, dead, unique.
-local function finish(jk, id, to, now_s, err, finished, dead, unique, uk)
+-- empty error keeps the job's last one. KEYS it needs: the job, finished, dead,
+-- dead_at, unique (dead and dead_at only for 6 and 8). Succeeded and cancelled jobs go
+-- to finished, failed and dead ones to dead (by id) and dead_at (by time): each class
+-- is retained by its own bounds.
+local function finish(jk, id, to, now_s, err, finished, dead, dead_at, unique, uk)
   if err ~= '' then
     redis.call('HSET', jk, 'state', SN[to], 'upd', now_s, 'fin', now_s, 'lease', '0', 'cr', '0',
       'err', err)
   else
     redis.call('HSET', jk, 'state', SN[to], 'upd', now_s, 'fin', now_s, 'lease', '0', 'cr', '0')
   end
-  redis.call('ZADD', finished, now_s, id)
-  if to == 6 or to == 8 then redis.call('ZADD', dead, id, id) end
+  if to == 6 or to == 8 then
+    redis.call('ZADD', dead, id, id)
+    redis.call('ZADD', dead_at, now_s, id)
+  else
+    redis.call('ZADD', finished, now_s, id)
+  end
   release_unique(unique, uk, id)
 end

@@ -1,9 +1,10 @@
 -- A leased or running job whose node is gone or whose lease expired (broker.hpp):
 -- leased -> pending; running -> cancelled (cancel requested), dead (attempts
 -- exhausted) or retrying after the delay given.
--- KEYS: counts, active, delayed, finished, dead, unique, cancels, then per job: job,
--- audit, pending(type), node set(node), leased(node). ARGV: n, then per job: id,
--- node, only if expired (0/1), retry delay ms, reason. Returns how many moved.
+-- KEYS: counts, active, delayed, finished, dead, unique, cancels, dead_at, then per
+-- job: job, audit, pending(type), node set(node), leased(node). ARGV: n, then per
+-- job: id, node, only if expired (0/1), retry delay ms, reason. Returns how many
+-- moved.
 
 local now = now_ms()
 local now_s = istr(now)
@@ -11,7 +12,7 @@ local n = tonumber(ARGV[1])
 local moved = 0
 local pending = false
 for i = 1, n do
-  local k = 7 + (i - 1) * 5
+  local k = 8 + (i - 1) * 5
   local a = 1 + (i - 1) * 5
   local id, node, only_expired, delay, why = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
     tonumber(ARGV[a + 4]), ARGV[a + 5]
@@ -35,7 +36,7 @@ for i = 1, n do
     elseif f[4] == '1' or tonumber(att) >= tonumber(f[7]) then
       to, out_node = 8, node
       if f[4] == '1' then to = 7 end
-      finish(jk, id, to, now_s, why, KEYS[4], KEYS[5], KEYS[6], f[6])
+      finish(jk, id, to, now_s, why, KEYS[4], KEYS[5], KEYS[8], KEYS[6], f[6])
     else
       to = 2
       local ready = istr(now + delay)

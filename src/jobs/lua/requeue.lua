@@ -1,5 +1,5 @@
 -- A failed or dead job -> pending again, its attempts back to 0.
--- KEYS: job, audit, counts, unique, pending(type), finished, dead. ARGV: id.
+-- KEYS: job, audit, counts, unique, pending(type), finished, dead, dead_at. ARGV: id.
 -- Returns 0, -1 not found, -2 not failed or dead, -4 a live job holds its unique key.
 
 local now = now_ms()
@@ -19,6 +19,7 @@ redis.call('HSET', KEYS[1], 'state', '0', 'att', '0', 'node', '', 'cr', '0', 'le
 redis.call('ZADD', KEYS[5], neg(f[2]), pm)
 redis.call('ZREM', KEYS[6], id)
 redis.call('ZREM', KEYS[7], id)
+redis.call('ZREM', KEYS[8], id)
 count(state, 0)
 audit(KEYS[2], state, 0, '', 0, now_s, 'requeued')
 flush(KEYS[3])
