@@ -7,6 +7,10 @@
 //  - jobs_pending (state = 0) is ordered as claims take jobs: queue, priority desc,
 //    ready time, id; claims never sort.
 //  - Every change of jobs.state is paired with an audit row in the same savepoint.
+//  - queue_counts holds, per queue and state, how many jobs are in it: every insert,
+//    state change and delete of a job changes it in the same savepoint (audit() and
+//    trim collect the changes, Impl::write applies them once at the end of the call),
+//    so queues() reads a few rows, however many jobs there are.
 //  - An audit row's key is (job << 24) + n, n counting the job's rows (jobs.audit_n):
 //    one B-tree, clustered by job, so appending a row and reading a job's trail are
 //    each one seek, and a trimmed job's rows go with it as one key range.
@@ -28,7 +32,7 @@ using detail::Stmt;
 using nlohmann::json;
 using std::chrono::milliseconds;
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 // Finished jobs deleted per trim transaction: a large backlog is trimmed in steps
 // that other calls can interleave with.
 constexpr std::int64_t kTrimChunk = 2000;
@@ -64,6 +68,9 @@ CREATE TABLE IF NOT EXISTS nodes(
 CREATE TABLE IF NOT EXISTS periodic(
   name TEXT PRIMARY KEY, schedule TEXT NOT NULL, spec TEXT NOT NULL, next_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS queues(name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS queue_counts(
+  queue TEXT NOT NULL, state INTEGER NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY(queue, state)) WITHOUT ROWID;
 )sql";
 
 // Version 1 kept the audit in time order (AUTOINCREMENT) with an index by job.
@@ -80,6 +87,14 @@ UPDATE jobs SET audit_n = (SELECT count(*) FROM audit_v2 WHERE seq >= (jobs.id <
   seq < ((jobs.id + 1) << 24));
 DROP TABLE audit;
 ALTER TABLE audit_v2 RENAME TO audit;
+)sql";
+
+// Version 2 counted jobs per queue and state by scanning them (queues()).
+constexpr const char* kMigrateFrom2 = R"sql(
+CREATE TABLE queue_counts(
+  queue TEXT NOT NULL, state INTEGER NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY(queue, state)) WITHOUT ROWID;
+INSERT INTO queue_counts SELECT queue, state, count(*) FROM jobs GROUP BY queue, state;
 )sql";
 
 #define ORCA_JOB_COLUMNS                                                                        \
@@ -170,10 +185,11 @@ struct SqliteBroker::Impl {
         version.step();
         v = version.i32(0);
       }
-      if (v != 0 && v != 1 && v != kSchemaVersion)
+      if (v < 0 || v > kSchemaVersion)  // 1 and 2 are migrated below
         throw std::runtime_error(o.path + " has orca schema version " + std::to_string(v) +
                                  ", this build reads version " + std::to_string(kSchemaVersion));
       if (v == 1) db.exec(kMigrateFrom1);
+      if (v == 1 || v == 2) db.exec(kMigrateFrom2);
       db.exec(kSchema);
       db.exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
       db.exec("COMMIT");
@@ -185,10 +201,56 @@ struct SqliteBroker::Impl {
 
   // --- helpers run on the I/O thread ------------------------------------------------
 
+  // Runs a call that may write on the writer, then applies the changes to
+  // queue_counts its jobs' transitions made, in its savepoint: a claim of 50 jobs of
+  // one queue is two row updates, not a hundred. A call that fails is rolled back
+  // whole, counts included (what it collected is dropped at the next call's start).
+  template <class T, class F>
+  auto write(const Context& ctx, F fn) {
+    return detail::store_call<T>(store, ctx, [this, fn = std::move(fn)](Db& db) -> Result<T> {
+      count_deltas.clear();
+      Result<T> r = fn(db);
+      if (r) flush_counts(db);
+      return r;
+    });
+  }
+
+  // A job of `queue` left `from` (nothing: it was added) for `to` (nothing: deleted).
+  void count(const std::string& queue, std::optional<JobState> from, std::optional<JobState> to) {
+    if (from == to) return;
+    if (from) --count_deltas[{queue, static_cast<int>(*from)}];
+    if (to) ++count_deltas[{queue, static_cast<int>(*to)}];
+  }
+
+  void flush_counts(Db& db) {
+    for (const auto& [key, delta] : count_deltas) {
+      if (delta == 0) continue;
+      db.prepare(
+            "INSERT INTO queue_counts(queue, state, n) VALUES(?1, ?2, ?3) "
+            "ON CONFLICT(queue, state) DO UPDATE SET n = n + ?3")
+          .bind(1, key.first)
+          .bind(2, key.second)
+          .bind(3, delta)
+          .run();
+    }
+    count_deltas.clear();
+  }
+
+  // The queue of a job a statement just changed, for its counts: a seek on a row
+  // that is in the cache. (RETURNING queue on the UPDATE costs several times more:
+  // SQLite runs the statement to its end into a temporary table first.)
+  std::string queue_of(Db& db, JobId id) {
+    Stmt s = db.prepare("SELECT queue FROM jobs WHERE id = ?1");
+    s.bind(1, id);
+    return s.step() ? s.text(0) : std::string();
+  }
+
   // The row of a change just made to the job: every caller has bumped its audit_n
-  // in the same savepoint (the statement that changed the job did).
-  void audit(Db& db, JobId job, std::optional<JobState> from, JobState to, std::string_view node,
-             int attempt, std::int64_t at, std::string_view error) {
+  // in the same savepoint (the statement that changed the job did). The job's queue
+  // is counted by it (count()).
+  void audit(Db& db, const std::string& queue, JobId job, std::optional<JobState> from, JobState to,
+             std::string_view node, int attempt, std::int64_t at, std::string_view error) {
+    count(queue, from, to);
     Stmt s = db.prepare(
         "INSERT INTO audit(seq, job, from_state, to_state, node, attempt, at_ms, error) "
         "VALUES((?1 << 24) + (SELECT audit_n - 1 FROM jobs WHERE id = ?1), ?1, ?2, ?3, ?4, ?5, "
@@ -244,7 +306,7 @@ struct SqliteBroker::Impl {
       s.bind_null(18);
     s.run();
     const JobId id = db.last_rowid();
-    audit(db, id, std::nullopt, state, "", 0, now, "");
+    audit(db, spec.queue, id, std::nullopt, state, "", 0, now, "");
     return {id, false};
   }
 
@@ -255,11 +317,12 @@ struct SqliteBroker::Impl {
     return read_job(s);
   }
 
-  // Only what transitions need (no payload, no headers): the hot path of complete().
+  // Only what transitions need (no payload, no headers; the queue for its counts): the
+  // hot path of complete().
   std::optional<Job> load_state(Db& db, JobId id) {
     Stmt s = db.prepare(
         "SELECT state, attempt, node, cancel_requested, max_attempts, deadline_ms, ready_ms, "
-        "last_error FROM jobs WHERE id = ?1");
+        "last_error, queue FROM jobs WHERE id = ?1");
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
     Job j;
@@ -272,6 +335,7 @@ struct SqliteBroker::Impl {
     if (!s.null(5)) j.spec.deadline = from_unix_ms(s.i64(5));
     j.ready_at = from_unix_ms(s.i64(6));
     j.last_error = s.text(7);
+    j.spec.queue = s.text(8);
     return j;
   }
 
@@ -293,7 +357,8 @@ struct SqliteBroker::Impl {
         .bind(7, ready_ms);
     s.bind(8, terminal ? 1 : 0);
     s.run();
-    audit(db, job.id, job.state, to, node, attempt, now, note.empty() ? error : note);
+    audit(db, job.spec.queue, job.id, job.state, to, node, attempt, now,
+          note.empty() ? error : note);
   }
 
   // A leased or running job whose node is gone or whose lease expired: a leased job
@@ -319,23 +384,23 @@ struct SqliteBroker::Impl {
 
   // scheduled/retrying jobs whose time has come -> pending.
   std::size_t promote(Db& db, std::int64_t now) {
-    std::vector<std::tuple<JobId, int, int>> due;  // id, attempt, state
+    std::vector<std::tuple<JobId, int, int, std::string>> due;  // id, attempt, state, queue
     {
       Stmt s = db.prepare(
-          "SELECT id, attempt, state FROM jobs WHERE state IN (1, 2) AND ready_ms <= ?1 ORDER BY "
-          "ready_ms");
+          "SELECT id, attempt, state, queue FROM jobs WHERE state IN (1, 2) AND ready_ms <= ?1 "
+          "ORDER BY ready_ms");
       s.bind(1, now);
       while (s.step())
-        due.emplace_back(s.i64(0), s.i32(1), s.i32(2));
+        due.emplace_back(s.i64(0), s.i32(1), s.i32(2), s.text(3));
     }
-    for (const auto& [id, attempt, from] : due) {
+    for (const auto& [id, attempt, from, queue] : due) {
       db.prepare(
             "UPDATE jobs SET state = 0, node = '', updated_ms = ?2, audit_n = audit_n + 1 WHERE "
             "id = ?1")
           .bind(1, id)
           .bind(2, now)
           .run();
-      audit(db, id, static_cast<JobState>(from), JobState::kPending, "", attempt, now, "");
+      audit(db, queue, id, static_cast<JobState>(from), JobState::kPending, "", attempt, now, "");
     }
     return due.size();
   }
@@ -402,7 +467,9 @@ struct SqliteBroker::Impl {
   }
 
   SqliteOptions options;
-  std::set<std::string> known_queues;                // I/O thread only
+  std::set<std::string> known_queues;  // I/O thread only
+  // (queue, state) -> change to queue_counts by the running call (the writer's only).
+  std::map<std::pair<std::string, int>, std::int64_t> count_deltas;
   std::mt19937_64 rng{std::random_device{}()};       // the writer's thread only
   std::mt19937_64 read_rng{std::random_device{}()};  // the reader's thread only
   std::uniform_real_distribution<double> uniform{0.0, 1.0};
@@ -424,8 +491,8 @@ Task<Result<std::vector<EnqueueResult>>> SqliteBroker::enqueue(Context ctx,
     if (!check_job_spec(spec, options_.limits).empty())
       co_return make_error_code(errc::invalid_job);
   Impl* impl = impl_.get();
-  auto call = detail::store_call<std::vector<EnqueueResult>>(
-      impl->store, ctx, [impl, &specs](Db& db) -> Result<std::vector<EnqueueResult>> {
+  auto call = impl->write<std::vector<EnqueueResult>>(
+      ctx, [impl, &specs](Db& db) -> Result<std::vector<EnqueueResult>> {
         const std::int64_t now = now_ms();
         std::vector<EnqueueResult> out;
         out.reserve(specs.size());
@@ -438,35 +505,34 @@ Task<Result<std::vector<EnqueueResult>>> SqliteBroker::enqueue(Context ctx,
 
 Task<Result<JobState>> SqliteBroker::cancel(Context ctx, JobId id) {
   Impl* impl = impl_.get();
-  auto call =
-      detail::store_call<JobState>(impl->store, ctx, [impl, id](Db& db) -> Result<JobState> {
-        std::optional<Job> job = impl->load(db, id);
-        if (!job) return make_error_code(errc::not_found);
-        if (!is_live(job->state)) return make_error_code(errc::invalid_state);
-        const std::int64_t now = now_ms();
-        if (job->state == JobState::kRunning) {
-          if (!job->cancel_requested) {
-            db.prepare(
-                  "UPDATE jobs SET cancel_requested = 1, updated_ms = ?2, audit_n = audit_n + 1 "
-                  "WHERE id = ?1")
-                .bind(1, id)
-                .bind(2, now)
-                .run();
-            impl->audit(db, id, job->state, job->state, job->node, job->attempt, now,
-                        "cancel requested");
-          }
-          return JobState::kRunning;
-        }
-        impl->transition(db, *job, JobState::kCancelled, now, job->node, job->attempt, "cancelled",
-                         to_unix_ms(job->ready_at));
-        return JobState::kCancelled;
-      });
+  auto call = impl->write<JobState>(ctx, [impl, id](Db& db) -> Result<JobState> {
+    std::optional<Job> job = impl->load(db, id);
+    if (!job) return make_error_code(errc::not_found);
+    if (!is_live(job->state)) return make_error_code(errc::invalid_state);
+    const std::int64_t now = now_ms();
+    if (job->state == JobState::kRunning) {
+      if (!job->cancel_requested) {
+        db.prepare(
+              "UPDATE jobs SET cancel_requested = 1, updated_ms = ?2, audit_n = audit_n + 1 "
+              "WHERE id = ?1")
+            .bind(1, id)
+            .bind(2, now)
+            .run();
+        impl->audit(db, job->spec.queue, id, job->state, job->state, job->node, job->attempt, now,
+                    "cancel requested");
+      }
+      return JobState::kRunning;
+    }
+    impl->transition(db, *job, JobState::kCancelled, now, job->node, job->attempt, "cancelled",
+                     to_unix_ms(job->ready_at));
+    return JobState::kCancelled;
+  });
   co_return co_await call;
 }
 
 Task<Result<void>> SqliteBroker::requeue(Context ctx, JobId id) {
   Impl* impl = impl_.get();
-  auto call = detail::store_call<void>(impl->store, ctx, [impl, id](Db& db) -> Result<void> {
+  auto call = impl->write<void>(ctx, [impl, id](Db& db) -> Result<void> {
     std::optional<Job> job = impl->load(db, id);
     if (!job) return make_error_code(errc::not_found);
     if (job->state != JobState::kDead && job->state != JobState::kFailed)
@@ -537,7 +603,7 @@ Task<Result<std::vector<QueueStats>>> SqliteBroker::queues(Context ctx) {
   auto call = detail::store_read<std::vector<QueueStats>>(
       impl_->store, ctx, [](Db& db) -> Result<std::vector<QueueStats>> {
         Stmt s = db.prepare(
-            "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state ORDER BY queue");
+            "SELECT queue, state, n FROM queue_counts WHERE n != 0 ORDER BY queue, state");
         std::vector<QueueStats> out;
         while (s.step()) {
           std::string q = s.text(0);
@@ -589,8 +655,8 @@ Task<Result<std::vector<JobId>>> SqliteBroker::assign(Context ctx,
                                                       std::vector<Assignment> assignments,
                                                       milliseconds lease) {
   Impl* impl = impl_.get();
-  auto call = detail::store_call<std::vector<JobId>>(
-      impl->store, ctx, [impl, &assignments, lease](Db& db) -> Result<std::vector<JobId>> {
+  auto call = impl->write<std::vector<JobId>>(
+      ctx, [impl, &assignments, lease](Db& db) -> Result<std::vector<JobId>> {
         const std::int64_t now = now_ms();
         std::vector<JobId> out;
         std::map<std::string, bool> alive;  // per node, looked up once per call
@@ -619,7 +685,8 @@ Task<Result<std::vector<JobId>>> SqliteBroker::assign(Context ctx,
               .bind(7, a.attempt)
               .run();
           if (db.changes() == 0) continue;
-          impl->audit(db, a.id, JobState::kPending, to, a.node, attempt, now, "");
+          impl->audit(db, impl->queue_of(db, a.id), a.id, JobState::kPending, to, a.node, attempt,
+                      now, "");
           out.push_back(a.id);
         }
         return out;
@@ -629,110 +696,113 @@ Task<Result<std::vector<JobId>>> SqliteBroker::assign(Context ctx,
 
 Task<Result<std::size_t>> SqliteBroker::promote_due(Context ctx) {
   Impl* impl = impl_.get();
-  auto call =
-      detail::store_call<std::size_t>(impl->store, ctx, [impl](Db& db) -> Result<std::size_t> {
-        const std::int64_t now = now_ms();
-        return impl->promote(db, now);
-      });
+  auto call = impl->write<std::size_t>(ctx, [impl](Db& db) -> Result<std::size_t> {
+    const std::int64_t now = now_ms();
+    return impl->promote(db, now);
+  });
   co_return co_await call;
 }
 
 Task<Result<std::size_t>> SqliteBroker::reap(Context ctx, milliseconds node_timeout) {
   Impl* impl = impl_.get();
-  auto call = detail::store_call<std::size_t>(
-      impl->store, ctx, [impl, node_timeout](Db& db) -> Result<std::size_t> {
-        const std::int64_t now = now_ms();
-        db.prepare("UPDATE nodes SET state = 2 WHERE state = 0 AND heartbeat_ms < ?1")
-            .bind(1, now - node_timeout.count())
-            .run();
-        std::vector<std::pair<Job, std::string>> lost;
-        {
-          Stmt s = db.prepare(
-              "SELECT " ORCA_JOB_COLUMNS
-              " FROM jobs INDEXED BY jobs_node WHERE state IN (3, 4) AND (lease_ms < ?1 OR node "
-              "NOT IN (SELECT id FROM nodes WHERE state = 0))");
-          s.bind(1, now);
-          while (s.step()) {
-            Job j = read_job(s);
-            std::string why =
-                j.lease_until.time_since_epoch().count() != 0 && to_unix_ms(j.lease_until) < now
-                    ? "lease expired on node " + j.node
-                    : "node " + j.node + " is gone";
-            lost.emplace_back(std::move(j), std::move(why));
-          }
-        }
-        for (const auto& [job, why] : lost)
-          impl->reclaim(db, job, now, why);
-        return lost.size();
-      });
+  auto call = impl->write<std::size_t>(ctx, [impl, node_timeout](Db& db) -> Result<std::size_t> {
+    const std::int64_t now = now_ms();
+    db.prepare("UPDATE nodes SET state = 2 WHERE state = 0 AND heartbeat_ms < ?1")
+        .bind(1, now - node_timeout.count())
+        .run();
+    std::vector<std::pair<Job, std::string>> lost;
+    {
+      Stmt s = db.prepare(
+          "SELECT " ORCA_JOB_COLUMNS
+          " FROM jobs INDEXED BY jobs_node WHERE state IN (3, 4) AND (lease_ms < ?1 OR node "
+          "NOT IN (SELECT id FROM nodes WHERE state = 0))");
+      s.bind(1, now);
+      while (s.step()) {
+        Job j = read_job(s);
+        std::string why =
+            j.lease_until.time_since_epoch().count() != 0 && to_unix_ms(j.lease_until) < now
+                ? "lease expired on node " + j.node
+                : "node " + j.node + " is gone";
+        lost.emplace_back(std::move(j), std::move(why));
+      }
+    }
+    for (const auto& [job, why] : lost)
+      impl->reclaim(db, job, now, why);
+    return lost.size();
+  });
   co_return co_await call;
 }
 
 Task<Result<TrimReport>> SqliteBroker::trim(Context ctx, Retention r) {
+  Impl* impl = impl_.get();
   TrimReport total;
   for (bool more = true; more;) {
-    auto call =
-        detail::store_call<TrimReport>(impl_->store, ctx, [r, &more](Db& db) -> Result<TrimReport> {
-          const std::int64_t now = now_ms();
-          const std::int64_t cutoff = now - r.max_age.count();
-          TrimReport rep;
-          // Per class (succeeded and cancelled; failed and dead, each on its own
-          // index): the jobs past the age, then the oldest beyond the count, each with
-          // its audit trail (one key range).
-          std::vector<JobId> ids;
-          auto take = [&db, &ids](const char* sql, std::int64_t bound, std::int64_t offset) {
-            const std::int64_t room = kTrimChunk - static_cast<std::int64_t>(ids.size());
-            if (room <= 0) return;
-            Stmt s = db.prepare(sql);
-            s.bind(1, bound).bind(2, room).bind(3, offset);
-            while (s.step())
-              ids.push_back(s.i64(0));
-          };
-          struct Bounds {
-            const char* by_age;
-            const char* by_count;
-            std::int64_t cutoff;
-            std::int64_t keep;
-          };
-          const Bounds classes[] = {
-              {"SELECT id FROM jobs INDEXED BY jobs_finished WHERE state >= 5 AND state IN (5, 7) "
-               "AND finished_ms < ?1 LIMIT ?2 OFFSET ?3",
-               "SELECT id FROM jobs INDEXED BY jobs_finished WHERE state >= 5 AND state IN (5, 7) "
-               "AND finished_ms >= ?1 ORDER BY finished_ms DESC, id DESC LIMIT ?2 OFFSET ?3",
-               cutoff, r.max_finished_jobs},
-              {"SELECT id FROM jobs INDEXED BY jobs_dead_finished WHERE state IN (6, 8) AND "
-               "finished_ms < ?1 LIMIT ?2 OFFSET ?3",
-               "SELECT id FROM jobs INDEXED BY jobs_dead_finished WHERE state IN (6, 8) AND "
-               "finished_ms >= ?1 ORDER BY finished_ms DESC, id DESC LIMIT ?2 OFFSET ?3",
-               now - r.dead_max_age.count(), r.max_dead_jobs},
-          };
-          for (const Bounds& c : classes) {
-            take(c.by_age, c.cutoff, 0);
-            take(c.by_count, c.cutoff, c.keep);
+    auto call = impl->write<TrimReport>(ctx, [impl, r, &more](Db& db) -> Result<TrimReport> {
+      const std::int64_t now = now_ms();
+      const std::int64_t cutoff = now - r.max_age.count();
+      TrimReport rep;
+      // Per class (succeeded and cancelled; failed and dead, each on its own
+      // index): the jobs past the age, then the oldest beyond the count, each with
+      // its audit trail (one key range).
+      std::vector<JobId> ids;
+      auto take = [&db, &ids](const char* sql, std::int64_t bound, std::int64_t offset) {
+        const std::int64_t room = kTrimChunk - static_cast<std::int64_t>(ids.size());
+        if (room <= 0) return;
+        Stmt s = db.prepare(sql);
+        s.bind(1, bound).bind(2, room).bind(3, offset);
+        while (s.step())
+          ids.push_back(s.i64(0));
+      };
+      struct Bounds {
+        const char* by_age;
+        const char* by_count;
+        std::int64_t cutoff;
+        std::int64_t keep;
+      };
+      const Bounds classes[] = {
+          {"SELECT id FROM jobs INDEXED BY jobs_finished WHERE state >= 5 AND state IN (5, 7) "
+           "AND finished_ms < ?1 LIMIT ?2 OFFSET ?3",
+           "SELECT id FROM jobs INDEXED BY jobs_finished WHERE state >= 5 AND state IN (5, 7) "
+           "AND finished_ms >= ?1 ORDER BY finished_ms DESC, id DESC LIMIT ?2 OFFSET ?3",
+           cutoff, r.max_finished_jobs},
+          {"SELECT id FROM jobs INDEXED BY jobs_dead_finished WHERE state IN (6, 8) AND "
+           "finished_ms < ?1 LIMIT ?2 OFFSET ?3",
+           "SELECT id FROM jobs INDEXED BY jobs_dead_finished WHERE state IN (6, 8) AND "
+           "finished_ms >= ?1 ORDER BY finished_ms DESC, id DESC LIMIT ?2 OFFSET ?3",
+           now - r.dead_max_age.count(), r.max_dead_jobs},
+      };
+      for (const Bounds& c : classes) {
+        take(c.by_age, c.cutoff, 0);
+        take(c.by_count, c.cutoff, c.keep);
+      }
+      for (JobId id : ids) {
+        {
+          Stmt s = db.prepare("DELETE FROM jobs WHERE id = ?1 RETURNING queue, state");
+          s.bind(1, id);
+          if (s.step()) {
+            impl->count(s.text(0), static_cast<JobState>(s.i32(1)), std::nullopt);
+            ++rep.jobs_deleted;
+            s.run();
           }
-          for (JobId id : ids) {
-            db.prepare("DELETE FROM jobs WHERE id = ?1").bind(1, id).run();
-            rep.jobs_deleted += db.changes();
-            db.prepare("DELETE FROM audit WHERE seq >= (?1 << 24) AND seq < ((?1 + 1) << 24)")
-                .bind(1, id)
-                .run();
-            rep.audit_deleted += db.changes();
-          }
-          more = static_cast<std::int64_t>(ids.size()) == kTrimChunk;
-          if (more) return rep;
-          // The count cap covers the live jobs' trails too: the oldest jobs' rows go.
-          db.prepare(
-                "DELETE FROM audit WHERE seq <= (SELECT seq FROM audit ORDER BY seq DESC LIMIT 1 "
-                "OFFSET ?1)")
-              .bind(1, r.max_audit_entries)
-              .run();
-          rep.audit_deleted += db.changes();
-          db.prepare("DELETE FROM nodes WHERE state != 0 AND heartbeat_ms < ?1")
-              .bind(1, cutoff)
-              .run();
-          rep.nodes_deleted += db.changes();
-          return rep;
-        });
+        }
+        db.prepare("DELETE FROM audit WHERE seq >= (?1 << 24) AND seq < ((?1 + 1) << 24)")
+            .bind(1, id)
+            .run();
+        rep.audit_deleted += db.changes();
+      }
+      more = static_cast<std::int64_t>(ids.size()) == kTrimChunk;
+      if (more) return rep;
+      // The count cap covers the live jobs' trails too: the oldest jobs' rows go.
+      db.prepare(
+            "DELETE FROM audit WHERE seq <= (SELECT seq FROM audit ORDER BY seq DESC LIMIT 1 "
+            "OFFSET ?1)")
+          .bind(1, r.max_audit_entries)
+          .run();
+      rep.audit_deleted += db.changes();
+      db.prepare("DELETE FROM nodes WHERE state != 0 AND heartbeat_ms < ?1").bind(1, cutoff).run();
+      rep.nodes_deleted += db.changes();
+      return rep;
+    });
     auto rep = co_await call;
     if (!rep) co_return rep.error();
     total.jobs_deleted += rep->jobs_deleted;
@@ -745,7 +815,7 @@ Task<Result<TrimReport>> SqliteBroker::trim(Context ctx, Retention r) {
 Task<Result<void>> SqliteBroker::put_periodic(Context ctx, PeriodicEntry e) {
   if (!check_job_spec(e.spec, options_.limits).empty())
     co_return make_error_code(errc::invalid_job);
-  auto call = detail::store_call<void>(impl_->store, ctx, [&e](Db& db) -> Result<void> {
+  auto call = impl_->write<void>(ctx, [&e](Db& db) -> Result<void> {
     db.prepare(
           "INSERT INTO periodic(name, schedule, spec, next_ms) VALUES(?1, ?2, ?3, ?4) ON "
           "CONFLICT(name) DO UPDATE SET schedule = ?2, spec = ?3, next_ms = CASE WHEN schedule = "
@@ -784,30 +854,29 @@ Task<Result<bool>> SqliteBroker::fire_periodic(Context ctx, std::string name,
                                                WallClock::time_point expected,
                                                WallClock::time_point next) {
   Impl* impl = impl_.get();
-  auto call = detail::store_call<bool>(
-      impl->store, ctx, [impl, &name, expected, next](Db& db) -> Result<bool> {
-        std::string spec_text;
-        {
-          Stmt s = db.prepare(
-              "UPDATE periodic SET next_ms = ?3 WHERE name = ?1 AND next_ms = ?2 RETURNING spec");
-          s.bind(1, name).bind(2, to_unix_ms(expected)).bind(3, to_unix_ms(next));
-          if (!s.step()) return false;
-          spec_text = s.text(0);
-          s.run();
-        }
-        JobSpec spec;
-        std::string error;
-        if (!job_spec_from_json(json::parse(spec_text), spec, error))
-          throw std::runtime_error("periodic " + name + ": " + error);
-        spec.run_at.reset();
-        impl->insert_job(db, spec, now_ms());
-        return true;
-      });
+  auto call = impl->write<bool>(ctx, [impl, &name, expected, next](Db& db) -> Result<bool> {
+    std::string spec_text;
+    {
+      Stmt s = db.prepare(
+          "UPDATE periodic SET next_ms = ?3 WHERE name = ?1 AND next_ms = ?2 RETURNING spec");
+      s.bind(1, name).bind(2, to_unix_ms(expected)).bind(3, to_unix_ms(next));
+      if (!s.step()) return false;
+      spec_text = s.text(0);
+      s.run();
+    }
+    JobSpec spec;
+    std::string error;
+    if (!job_spec_from_json(json::parse(spec_text), spec, error))
+      throw std::runtime_error("periodic " + name + ": " + error);
+    spec.run_at.reset();
+    impl->insert_job(db, spec, now_ms());
+    return true;
+  });
   co_return co_await call;
 }
 
 Task<Result<void>> SqliteBroker::register_node(Context ctx, NodeInfo n) {
-  auto call = detail::store_call<void>(impl_->store, ctx, [&n](Db& db) -> Result<void> {
+  auto call = impl_->write<void>(ctx, [&n](Db& db) -> Result<void> {
     const std::int64_t now = now_ms();
     db.prepare(
           "INSERT OR REPLACE INTO nodes(id, types, tags, capacity, load, state, pid, started_ms, "
@@ -832,9 +901,8 @@ Task<Result<HeartbeatReply>> SqliteBroker::heartbeat(Context ctx, std::string no
     by_queue[queue] = ms.count();
   const std::string leases_json = by_queue.dump();
   const std::int64_t fallback = lease.fallback.count();
-  auto call = detail::store_call<HeartbeatReply>(
-      impl_->store, ctx,
-      [&node, load, fallback, &leases_json, &held_json](Db& db) -> Result<HeartbeatReply> {
+  auto call = impl_->write<HeartbeatReply>(
+      ctx, [&node, load, fallback, &leases_json, &held_json](Db& db) -> Result<HeartbeatReply> {
         const std::int64_t now = now_ms();
         HeartbeatReply reply;
         db.prepare("UPDATE nodes SET load = ?2, heartbeat_ms = ?3 WHERE id = ?1 AND state = 0")
@@ -869,7 +937,7 @@ Task<Result<HeartbeatReply>> SqliteBroker::heartbeat(Context ctx, std::string no
 
 Task<Result<void>> SqliteBroker::deregister_node(Context ctx, std::string node) {
   Impl* impl = impl_.get();
-  auto call = detail::store_call<void>(impl->store, ctx, [impl, &node](Db& db) -> Result<void> {
+  auto call = impl->write<void>(ctx, [impl, &node](Db& db) -> Result<void> {
     const std::int64_t now = now_ms();
     db.prepare("UPDATE nodes SET state = 1, load = 0, heartbeat_ms = ?2 WHERE id = ?1")
         .bind(1, node)
@@ -892,8 +960,7 @@ Task<Result<void>> SqliteBroker::deregister_node(Context ctx, std::string node) 
 
 Task<Result<std::vector<Job>>> SqliteBroker::claim(Context ctx, ClaimRequest req) {
   Impl* impl = impl_.get();
-  auto call = detail::store_call<
-      std::vector<Job>>(impl->store, ctx, [impl, &req](Db& db) -> Result<std::vector<Job>> {
+  auto call = impl->write<std::vector<Job>>(ctx, [impl, &req](Db& db) -> Result<std::vector<Job>> {
     const std::int64_t now = now_ms();
     std::vector<Job> jobs;
     {
@@ -926,7 +993,7 @@ Task<Result<std::vector<Job>>> SqliteBroker::claim(Context ctx, ClaimRequest req
           .bind(4, lease_until)
           .bind(5, now)
           .run();
-      impl->audit(db, j.id, j.state, JobState::kRunning, req.node, attempt, now, "");
+      impl->audit(db, j.spec.queue, j.id, j.state, JobState::kRunning, req.node, attempt, now, "");
       j.state = JobState::kRunning;
       j.node = req.node;
       j.attempt = attempt;
@@ -941,8 +1008,8 @@ Task<Result<std::vector<Job>>> SqliteBroker::claim(Context ctx, ClaimRequest req
 Task<Result<std::vector<Result<JobState>>>> SqliteBroker::complete(
     Context ctx, std::vector<Completion> completions) {
   Impl* impl = impl_.get();
-  auto call = detail::store_call<std::vector<Result<JobState>>>(
-      impl->store, ctx, [impl, &completions](Db& db) -> Result<std::vector<Result<JobState>>> {
+  auto call = impl->write<std::vector<Result<JobState>>>(
+      ctx, [impl, &completions](Db& db) -> Result<std::vector<Result<JobState>>> {
         const std::int64_t now = now_ms();
         std::vector<Result<JobState>> out;
         out.reserve(completions.size());
@@ -959,8 +1026,8 @@ Task<Result<std::vector<Result<JobState>>>> SqliteBroker::complete(
                 .bind(4, now)
                 .run();
             if (db.changes() == 1) {
-              impl->audit(db, c.id, JobState::kRunning, JobState::kSucceeded, c.node, c.attempt,
-                          now, c.error);
+              impl->audit(db, impl->queue_of(db, c.id), c.id, JobState::kRunning,
+                          JobState::kSucceeded, c.node, c.attempt, now, c.error);
               out.emplace_back(JobState::kSucceeded);
               continue;
             }

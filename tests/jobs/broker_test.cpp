@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "broker_fixture.hpp"
@@ -531,6 +532,174 @@ TEST_P(BrokerContract, SuccessesNeverPushOutDeadLetters) {
   EXPECT_EQ(dead_left, (std::vector<std::size_t>{6, 4, 0}))
       << "the first: successes pushed out dead letters";
   EXPECT_EQ(succeeded_left, (std::vector<std::size_t>{10, 10, 10}));
+}
+
+// queues() against the jobs themselves: "" when every queue's count of every state is
+// exact, else both. Queues without jobs may be listed with no counts.
+Task<std::string> count_mismatch(Broker& broker, Context ctx) {
+  using Counts = std::map<std::string, std::map<JobState, std::int64_t>>;
+  auto stats = co_await broker.queues(ctx);
+  auto jobs = co_await broker.list(ctx, filter(std::nullopt, false, 10'000));
+  if (!stats || !jobs) co_return "queues() or list() failed";
+  Counts got;
+  for (const QueueStats& q : *stats)
+    for (const auto& [state, n] : q.counts)
+      got[q.queue][state] = n;
+  Counts want;
+  for (const Job& j : *jobs)
+    ++want[j.spec.queue][j.state];
+  if (got == want) co_return "";
+  auto text = [](const Counts& c) {
+    std::ostringstream out;
+    for (const auto& [queue, states] : c) {
+      out << queue << ":";
+      for (const auto& [state, n] : states)
+        out << " " << to_string(state) << "=" << n;
+      out << "; ";
+    }
+    return out.str();
+  };
+  co_return "got " + text(got) + "want " + text(want);
+}
+
+TEST_P(BrokerContract, QueueCountsStayExactThroughEveryTransition) {
+  std::vector<std::string> mismatches;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context ctx = hang_guard();
+    auto check = [&](const char* step) -> Task<void> {
+      std::string mismatch = co_await count_mismatch(broker, ctx);
+      if (!mismatch.empty()) mismatches.push_back(std::string(step) + ": " + mismatch);
+    };
+    std::vector<JobSpec> specs(4, spec("t"));
+    for (int i = 0; i < 2; ++i) {
+      specs.push_back(spec("t"));
+      specs.back().queue = "b";
+    }
+    JobSpec later = spec("t");
+    later.run_at = WallClock::now() + 1h;
+    specs.push_back(later);
+    JobSpec once = spec("once");
+    once.retry.max_attempts = 1;
+    once.queue = "b";
+    specs.push_back(once);
+    auto added = co_await broker.enqueue(ctx, specs);
+    EXPECT_EQ(added->size(), specs.size());
+    co_await check("enqueue");
+    (void)co_await broker.register_node(ctx, node_info("n", "t,once", 100));
+    auto claimed = co_await broker.claim(ctx, pull("n", "t", 3));
+    EXPECT_EQ(claimed->size(), 3u);
+    co_await check("claim");
+    const Job& first = (*claimed)[0];
+    (void)co_await broker.complete(ctx, completion(first.id, "n", 1, Outcome::kRetryable, "boom"));
+    co_await check("retry");
+    (void)co_await broker.promote_due(ctx);
+    co_await check("promote");
+    (void)co_await broker.cancel(ctx, (*added)[6].id);    // the scheduled one
+    (void)co_await broker.cancel(ctx, (*claimed)[1].id);  // running: flagged only
+    co_await check("cancel");
+    (void)co_await broker.complete(ctx, completion((*claimed)[1].id, "n", 1, Outcome::kCancelled));
+    (void)co_await broker.complete(ctx,
+                                   completion((*claimed)[2].id, "n", 1, Outcome::kPermanent, "no"));
+    co_await check("cancelled and failed");
+    auto single = co_await broker.claim(ctx, pull("n", "once", 1));
+    EXPECT_EQ(single->size(), 1u);
+    (void)co_await broker.complete(
+        ctx, completion((*added)[7].id, "n", 1, Outcome::kRetryable, "out of attempts"));
+    co_await check("dead");
+    (void)co_await broker.requeue(ctx, (*added)[7].id);
+    co_await check("requeue");
+    auto short_lease = co_await broker.claim(ctx, pull("n", "t", 1, 1ms));
+    EXPECT_EQ(short_lease->size(), 1u);
+    co_await sleep_for(5ms);
+    (void)co_await broker.reap(ctx, 1h);
+    co_await check("reclaim");
+    auto handed = co_await broker.claim(ctx, pull("n", "t", 1));
+    if (!handed->empty())
+      (void)co_await broker.complete(
+          ctx, completion(handed->front().id, "n", handed->front().attempt, Outcome::kHandBack));
+    co_await check("hand back");
+    for (int round = 0; round < 20; ++round) {
+      (void)co_await broker.promote_due(ctx);
+      auto rest = co_await broker.claim(ctx, pull("n", "t,once", 100));
+      std::vector<Completion> done;
+      for (const Job& j : *rest)
+        done.push_back(completion(j.id, "n", j.attempt)[0]);
+      if (!done.empty()) (void)co_await broker.complete(ctx, std::move(done));
+      co_await sleep_for(10ms);  // the retrying ones come due (spec(): at most 5 ms)
+    }
+    co_await check("succeed");
+    (void)co_await broker.trim(ctx, Retention{.max_age = 1h,
+                                              .max_finished_jobs = 1,
+                                              .dead_max_age = 1h,
+                                              .max_dead_jobs = 0,
+                                              .max_audit_entries = 1'000'000});
+    co_await check("trim");
+  });
+  EXPECT_TRUE(mismatches.empty()) << ::testing::PrintToString(mismatches);
+}
+
+// queues() reads the counts kept per queue and state, not the jobs: a count changed
+// behind the broker's back is what it reports (so the call costs the same at 100
+// jobs or 10 million).
+TEST(SqliteBroker, QueuesReadsTheKeptCountsNotTheJobs) {
+  TempDir dir;
+  SqliteBroker broker({.path = dir.db()});
+  std::int64_t before = -1;
+  std::int64_t after = -1;
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    std::vector<JobSpec> specs(3, spec("t"));
+    (void)co_await broker.enqueue(ctx, specs);
+    auto stats = co_await broker.queues(ctx);
+    before = stats->at(0).counts[S::kPending];
+    {
+      sqlite3* db = nullptr;
+      EXPECT_EQ(sqlite3_open(dir.db().c_str(), &db), SQLITE_OK);
+      EXPECT_EQ(sqlite3_exec(db, "UPDATE queue_counts SET n = 1000000 WHERE state = 0", nullptr,
+                             nullptr, nullptr),
+                SQLITE_OK);
+      sqlite3_close(db);
+    }
+    stats = co_await broker.queues(ctx);
+    after = stats->at(0).counts[S::kPending];
+  });
+  EXPECT_EQ(before, 3);
+  EXPECT_EQ(after, 1'000'000) << "queues() did not read queue_counts";
+}
+
+// A store written by schema version 2 (no kept counts) gets its counts from its jobs
+// when opened, and keeps them from then on.
+TEST(SqliteBroker, OpensAVersionTwoStoreWithItsQueueCounts) {
+  TempDir dir;
+  orca::run([&]() -> Task<void> {
+    SqliteBroker broker({.path = dir.db()});
+    Context ctx = hang_guard();
+    std::vector<JobSpec> specs(5, spec("t"));
+    specs[4].queue = "b";
+    auto added = co_await broker.enqueue(ctx, specs);
+    (void)co_await broker.cancel(ctx, (*added)[0].id);
+  });
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(dir.db().c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    const int rc =
+        sqlite3_exec(db, "DROP TABLE queue_counts; PRAGMA user_version=2;", nullptr, nullptr, &err);
+    EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  }
+  std::string mismatch = "not run";
+  std::string mismatch_after_enqueue = "not run";
+  orca::run([&]() -> Task<void> {
+    SqliteBroker broker({.path = dir.db()});
+    Context ctx = hang_guard();
+    mismatch = co_await count_mismatch(broker, ctx);
+    (void)co_await broker.enqueue_one(ctx, spec("t"));
+    mismatch_after_enqueue = co_await count_mismatch(broker, ctx);
+  });
+  EXPECT_EQ(mismatch, "");
+  EXPECT_EQ(mismatch_after_enqueue, "");
 }
 
 // A store written by schema version 1 (the audit in time order with an index by
