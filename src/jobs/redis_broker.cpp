@@ -171,11 +171,6 @@ struct RedisBroker::Impl {
     return make_error_code(errc::broker_failure);
   }
 
-  double random01() {
-    std::lock_guard lock(mu);
-    return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-  }
-
   // A transport or server error becomes broker_failure with its text; the context's
   // own error stays itself.
   std::error_code failed(const Context& ctx, std::error_code e, const char* what) {
@@ -437,36 +432,16 @@ struct RedisBroker::Impl {
                                     bool only_expired, std::string why) {
     if (jobs.empty()) co_return std::size_t{0};
     const std::string k = qkey(queue);
-    Strings ids;
-    for (const Candidate& c : jobs)
-      ids.push_back(c.id);
-    std::vector<Strings> reads;
-    for (const std::string& id : ids) {
-      reads.push_back(strs("GET", k + "spec:" + id));
-      reads.push_back(strs("HGET", k + "job:" + id, "att"));
-    }
-    auto specs = co_await batch(ctx, k, std::move(reads), "reclaim");
-    if (!specs) co_return specs.error();
-    Strings keys{k + "counts", k + "active", k + "delayed", k + "finished",
-                 k + "dead",   k + "unique", k + "cancels", k + "dead_at"};
+    Strings keys{k + "counts", k + "active",  k + "finished", k + "dead",
+                 k + "unique", k + "cancels", k + "dead_at"};
     Strings args{num(static_cast<std::int64_t>(jobs.size()))};
-    for (std::size_t i = 0; i < jobs.size(); ++i) {
-      const Candidate& c = jobs[i];
+    for (const Candidate& c : jobs) {
       keys.push_back(k + "job:" + c.id);
       keys.push_back(k + "audit:" + c.id);
       keys.push_back(k + "pending:" + c.type);
       keys.push_back(k + "node:" + c.node);
       keys.push_back(k + "leased:" + c.node);
-      // The retry delay is the job's own policy, drawn here (Lua has no good random).
-      std::int64_t delay = 0;
-      JobSpec spec;
-      std::string error;
-      const std::string& raw = (*specs)[2 * i].str();
-      if (!raw.empty() && job_spec_from_json(json::parse(raw, nullptr, false), spec, error))
-        delay =
-            spec.retry.delay_after(static_cast<int>(to_i64((*specs)[2 * i + 1].str())), random01())
-                .count();
-      args.insert(args.end(), {c.id, c.node, only_expired ? "1" : "0", num(delay),
+      args.insert(args.end(), {c.id, c.node, only_expired ? "1" : "0",
                                !why.empty()   ? why
                                : only_expired ? "lease expired on node " + c.node
                                               : "node " + c.node + " is gone"});

@@ -361,25 +361,22 @@ struct SqliteBroker::Impl {
           note.empty() ? error : note);
   }
 
-  // A leased or running job whose node is gone or whose lease expired: a leased job
-  // (never started) is pending again; a running one counts its attempt as failed.
+  // A leased or running job whose node is gone or whose lease expired. The node
+  // failed, not the job: it is pending again at its place in the queue (its ready
+  // time, which jobs_pending orders by), ahead of the jobs enqueued after it. A running
+  // job's attempt still counts, so one that takes down every node that runs it ends
+  // dead after max_attempts; one whose cancel was requested ends cancelled.
   void reclaim(Db& db, const Job& job, std::int64_t now, const std::string& why) {
-    if (job.state == JobState::kLeased) {
-      transition(db, job, JobState::kPending, now, "", job.attempt, why, now);
+    const std::int64_t ready = to_unix_ms(job.ready_at);
+    if (job.state == JobState::kRunning && job.cancel_requested) {
+      transition(db, job, JobState::kCancelled, now, job.node, job.attempt, why, ready);
       return;
     }
-    if (job.cancel_requested) {
-      transition(db, job, JobState::kCancelled, now, job.node, job.attempt, why,
-                 to_unix_ms(job.ready_at));
+    if (job.state == JobState::kRunning && job.attempt >= job.spec.retry.max_attempts) {
+      transition(db, job, JobState::kDead, now, job.node, job.attempt, why, ready);
       return;
     }
-    if (job.attempt >= job.spec.retry.max_attempts) {
-      transition(db, job, JobState::kDead, now, job.node, job.attempt, why,
-                 to_unix_ms(job.ready_at));
-      return;
-    }
-    const auto delay = job.spec.retry.delay_after(job.attempt, uniform(rng));
-    transition(db, job, JobState::kRetrying, now, "", job.attempt, why, now + delay.count());
+    transition(db, job, JobState::kPending, now, "", job.attempt, why, ready);
   }
 
   // scheduled/retrying jobs whose time has come -> pending.
@@ -472,8 +469,7 @@ struct SqliteBroker::Impl {
   std::map<std::pair<std::string, int>, std::int64_t> count_deltas;
   std::mt19937_64 rng{std::random_device{}()};       // the writer's thread only
   std::mt19937_64 read_rng{std::random_device{}()};  // the reader's thread only
-  std::uniform_real_distribution<double> uniform{0.0, 1.0};
-  detail::StoreThread store;  // last: stopped first
+  detail::StoreThread store;                         // last: stopped first
 };
 
 SqliteBroker::SqliteBroker(SqliteOptions options)
@@ -1071,11 +1067,11 @@ Task<Result<std::vector<Result<JobState>>>> SqliteBroker::complete(
               break;
             }
             case Outcome::kHandBack:
-              // Interrupted, not failed: the attempt does not count (graceful shutdown).
+              // Interrupted, not failed: the attempt does not count (graceful shutdown),
+              // and the job keeps its place in the queue (its ready time).
               to = job->cancel_requested ? JobState::kCancelled : JobState::kPending;
               if (to == JobState::kPending) {
                 attempt = std::max(0, attempt - 1);
-                ready = now;
                 node.clear();
               }
               break;

@@ -210,7 +210,7 @@ TEST_P(BrokerContract, StaleNodeCannotCompleteAReclaimedJob) {
     auto reaped = co_await broker.reap(ctx, 1h);  // the lease expired; the node is alive
     EXPECT_EQ(*reaped, 1u);
     auto job = co_await broker.get(ctx, added->id);
-    EXPECT_EQ(job->state, S::kRetrying);
+    EXPECT_EQ(job->state, S::kPending);
     // The reason must name the lease; its wording is the broker's (SQLite: "lease expired
     // on node a").
     EXPECT_NE(job->last_error.find("lease"), std::string::npos) << job->last_error;
@@ -236,8 +236,9 @@ TEST_P(BrokerContract, DeadNodesJobsAreReclaimed) {
     EXPECT_EQ(nodes->front().state, NodeState::kDead);
     auto ja = co_await broker.get(ctx, a->id);
     auto jb = co_await broker.get(ctx, b->id);
-    EXPECT_EQ(ja->state, S::kRetrying);  // its attempt counted
-    EXPECT_EQ(jb->state, S::kPending);   // never started: straight back
+    EXPECT_EQ(ja->state, S::kPending);  // back in the queue, its attempt counted
+    EXPECT_EQ(ja->attempt, 1);
+    EXPECT_EQ(jb->state, S::kPending);  // never started: straight back
     const std::vector<JobId> none;
     auto hb = co_await broker.heartbeat(ctx, "gone", 0, 1s, none);
     EXPECT_FALSE(hb->known);
@@ -267,7 +268,7 @@ TEST_P(BrokerContract, HeartbeatKeepsOnlyTheJobsTheNodeHolds) {
     lost_state = (co_await broker.get(ctx, lost->id))->state;
   });
   EXPECT_EQ(held_state, S::kRunning);
-  EXPECT_EQ(lost_state, S::kRetrying);  // through the retry policy, the attempt counted
+  EXPECT_EQ(lost_state, S::kPending);  // back in the queue, the attempt counted
 }
 
 TEST_P(BrokerContract, QueueLeasesApplyToClaimsAndHeartbeats) {
@@ -302,9 +303,42 @@ TEST_P(BrokerContract, QueueLeasesApplyToClaimsAndHeartbeats) {
     quick_attempt = got->attempt;
     slow_state = (co_await broker.get(ctx, slow->id))->state;
   });
-  EXPECT_EQ(quick_state, S::kRetrying);  // through the retry policy, the attempt counted
+  EXPECT_EQ(quick_state, S::kPending);  // back in the queue, the attempt counted
   EXPECT_EQ(quick_attempt, 1);
   EXPECT_EQ(slow_state, S::kRunning);
+}
+
+// A job whose node died (running or only leased to it) or that its node handed back
+// keeps its place in the queue: it is claimed before the backlog enqueued after it.
+TEST_P(BrokerContract, ReclaimedJobsKeepTheirPlaceInTheQueue) {
+  std::set<JobId> want;
+  std::set<JobId> got;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context ctx = hang_guard();
+    auto running = co_await broker.enqueue_one(ctx, spec("t"));
+    auto leased = co_await broker.enqueue_one(ctx, spec("t"));
+    auto handed = co_await broker.enqueue_one(ctx, spec("t"));
+    want = {running->id, leased->id, handed->id};
+    (void)co_await broker.register_node(ctx, node_info("gone", "t", 2));
+    (void)co_await broker.register_node(ctx, node_info("leaving", "t", 1));
+    auto a = co_await broker.claim(ctx, pull("gone", "t", 1, 1h));
+    EXPECT_EQ(a->size() == 1 ? a->front().id : 0, running->id);
+    (void)co_await broker.assign(ctx, assign_to(leased->id, "gone"), 1h);
+    auto c = co_await broker.claim(ctx, pull("leaving", "t", 1, 1h));
+    EXPECT_EQ(c->size() == 1 ? c->front().id : 0, handed->id);
+    (void)co_await broker.complete(ctx, completion(handed->id, "leaving", 1, Outcome::kHandBack));
+    co_await sleep_for(5ms);
+    std::vector<JobSpec> backlog(20, spec("t"));
+    (void)co_await broker.enqueue(ctx, backlog);
+    auto reaped = co_await broker.reap(ctx, 1ms);  // "gone" has not beaten for 5 ms: dead
+    EXPECT_EQ(*reaped, 2u);
+    (void)co_await broker.register_node(ctx, node_info("next", "t", 3));
+    auto next = co_await broker.claim(ctx, pull("next", "t", 3));
+    for (const Job& j : *next)
+      got.insert(j.id);
+  });
+  EXPECT_EQ(got, want) << "the first three claimed after the reclaim are not the three "
+                          "jobs enqueued before the backlog";
 }
 
 TEST_P(BrokerContract, CancelRunningJobFlagsItAndItEndsCancelledNotRetried) {

@@ -238,10 +238,12 @@ class Broker {
                                                   std::chrono::milliseconds lease) = 0;
   // scheduled/retrying whose time has come -> pending. Returns how many.
   virtual Task<Result<std::size_t>> promote_due(Context ctx) = 0;
-  // Nodes without a heartbeat for `timeout` -> dead; their leased jobs -> pending,
-  // their running jobs -> retrying or dead (the attempt counts, as for a failure;
-  // cancelled if a cancel was requested).
-  // Also reclaims expired leases of any node the same way. Returns jobs moved.
+  // Nodes without a heartbeat for `timeout` -> dead; their leased and running jobs ->
+  // pending at their place in the queue (their ready time and order, ahead of the
+  // jobs enqueued after them: the node failed, not the job). A running job's attempt
+  // counts: one with no attempts left ends dead, one whose cancel was requested
+  // cancelled. Also reclaims expired leases of any node the same way. Returns jobs
+  // moved.
   virtual Task<Result<std::size_t>> reap(Context ctx, std::chrono::milliseconds node_timeout) = 0;
   virtual Task<Result<TrimReport>> trim(Context ctx, Retention retention) = 0;
   // Periodic jobs: stored so that any center can fire them, exactly once per run.

@@ -26,8 +26,8 @@ for i = 1, n do
     local cancel = f[4] == '1'
     local to, out_node, ready = 5, node, nil
     if outcome ~= 0 then
-      local more = redis.call('HMGET', jk, 'maxatt', 'dl', 'prio')
-      f[6], f[7], f[8] = more[1], more[2], more[3]
+      local more = redis.call('HMGET', jk, 'maxatt', 'dl', 'prio', 'pm')
+      f[6], f[7], f[8], f[9] = more[1], more[2], more[3], more[4]
     end
     if outcome == 1 then
       local retry_at = now + delay
@@ -40,7 +40,7 @@ for i = 1, n do
     elseif outcome == 3 then to = 7
     elseif outcome == 4 then
       if cancel then to = 7
-      else to, out_node, att, ready = 0, '', istr(math.max(0, tonumber(att) - 1)), now end
+      else to, out_node, att = 0, '', istr(math.max(0, tonumber(att) - 1)) end
     end
     redis.call('ZREM', KEYS[2], id)
     redis.call('SREM', KEYS[k + 3], id)
@@ -56,10 +56,10 @@ for i = 1, n do
           unpack(e))
         redis.call('ZADD', KEYS[6], ready, id)
       else
-        local pm = pmember(ready, id)
-        redis.call('HSET', jk, 'state', '0', 'att', att, 'node', '', 'lease', '0', 'pm', pm,
-          'upd', now_s, 'ready', now_s, unpack(e))
-        redis.call('ZADD', KEYS[k + 4], neg(f[8]), pm)
+        -- Handed back, not failed: at its place in the queue (the member it had).
+        redis.call('HSET', jk, 'state', '0', 'att', att, 'node', '', 'lease', '0', 'upd', now_s,
+          unpack(e))
+        redis.call('ZADD', KEYS[k + 4], neg(f[8]), f[9])
         handed_back = true
       end
     end
