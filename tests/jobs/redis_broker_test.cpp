@@ -187,6 +187,58 @@ TEST(RedisBroker, MemoryLevelsOffOnAQueueThatRunsForever) {
   EXPECT_LE(memory.back(), settled + settled / 4);
 }
 
+// A store written before dead letters had their own retention keeps its failed jobs
+// in <q>:finished with the successes: trim moves each one it meets there to
+// <q>:dead_at instead of deleting it as a success beyond the cap.
+TEST(RedisBroker, TrimMovesDeadLettersAnOlderStoreKeptWithTheSuccesses) {
+  if (!orca_test::RedisServer::available())
+    GTEST_FAIL() << "redis-server is not on PATH (scripts/deps installs it)";
+  orca_test::RedisServer server;
+  ASSERT_TRUE(server.running()) << server.error();
+  std::size_t dead_left = 0;
+  std::int64_t finished_card = -1;
+  std::int64_t dead_at_card = -1;
+  // A ZCARD's reply, ":N".
+  auto card = [&server](const std::string& key) -> std::int64_t {
+    const auto reply = orca_test::redis_detail::raw_command(server.port(), {"ZCARD", key});
+    return reply && reply->size() > 1 ? std::stoll(reply->substr(1)) : -1;
+  };
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto broker = co_await connect_broker(guard, server.url());
+    if (!broker) co_return;
+    (void)co_await broker->register_node(guard, node_info("n", "t", 10));
+    std::vector<JobSpec> specs(4, spec("t"));
+    (void)co_await broker->enqueue(guard, specs);
+    auto claimed = co_await broker->claim(guard, pull("n", "t", 4));
+    std::vector<Completion> done;
+    for (const Job& j : *claimed)
+      done.push_back(
+          completion(j.id, "n", j.attempt,
+                     j.id == claimed->front().id ? Outcome::kPermanent : Outcome::kSucceeded)[0]);
+    (void)co_await broker->complete(guard, done);
+    // The failed job where an older store kept it.
+    const std::string failed = std::to_string(claimed->front().id);
+    (void)orca_test::redis_detail::raw_command(server.port(),
+                                               {"ZREM", "orca:{default}:dead_at", failed});
+    (void)orca_test::redis_detail::raw_command(server.port(),
+                                               {"ZADD", "orca:{default}:finished", "1", failed});
+    (void)co_await broker->trim(guard, Retention{.max_age = 1h,
+                                                 .max_finished_jobs = 0,
+                                                 .dead_max_age = 1h,
+                                                 .max_dead_jobs = 100,
+                                                 .max_audit_entries = 1'000'000});
+    auto dead = co_await broker->list(guard, filter(std::nullopt, true));
+    dead_left = dead ? dead->size() : 0;
+    finished_card = card("orca:{default}:finished");
+    dead_at_card = card("orca:{default}:dead_at");
+    co_await broker->closed();
+  });
+  EXPECT_EQ(dead_left, 1u) << "the failed job was trimmed as a success";
+  EXPECT_EQ(finished_card, 0);
+  EXPECT_EQ(dead_at_card, 1);
+}
+
 // On a 3-master cluster: jobs of several queues run to the end, every key of a queue
 // is in its queue's slot, and the queues spread over the masters.
 TEST(RedisBroker, EachQueueLivesInOneSlotOfACluster) {
