@@ -15,6 +15,7 @@
 #include "orca/sync/err_group.hpp"
 #include "orca/sync/mutex.hpp"
 #include "orca/sync/once.hpp"
+#include "orca/sync/rw_mutex.hpp"
 #include "orca/sync/select.hpp"
 #include "orca/sync/semaphore.hpp"
 #include "orca/sync/ticker.hpp"

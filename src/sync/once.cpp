@@ -22,9 +22,7 @@ void Once::finish(bool ran) noexcept {
   // Release: the function's effects happen before a done() that reads true.
   if (ran) done_.store(true, std::memory_order_release);
   while (detail::WaitNode* n = detail::pop_claimed(waiters_)) {
-    detail::TaskHeader* t = n->claim->task;
-    t->next = batch;
-    batch = t;
+    detail::add_to_batch(batch, n);
   }
   lock_.unlock();
   detail::wake_list(batch);
@@ -32,11 +30,7 @@ void Once::finish(bool ran) noexcept {
 
 Once::WaitAwaiter::~WaitAwaiter() {
   // Destroyed while parked (runtime teardown; nothing runs concurrently).
-  if (parked_ && wait_.node().linked) {
-    once_.lock_.lock();
-    once_.waiters_.remove(&wait_.node());
-    once_.lock_.unlock();
-  }
+  if (parked_ && wait_.node().linked) wait_.withdraw(once_.lock_, once_.waiters_);
 }
 
 bool Once::WaitAwaiter::await_suspend(std::coroutine_handle<> self) noexcept {
@@ -58,9 +52,7 @@ Result<void> Once::WaitAwaiter::await_resume() noexcept {
   }
   parked_ = false;
   if (wait_.resumed_by_object()) return {};
-  once_.lock_.lock();
-  once_.waiters_.remove(&wait_.node());
-  once_.lock_.unlock();
+  wait_.withdraw(once_.lock_, once_.waiters_);
   return wait_.context_error();
 }
 

@@ -35,7 +35,7 @@ void Semaphore::release(std::int64_t n) {
   held_ -= n;
   admit_locked(batch);
   lock_.unlock();
-  wake_batch(batch);
+  detail::wake_batch(batch);
 }
 
 void Semaphore::admit_locked(detail::TaskHeader*& batch) noexcept {
@@ -45,9 +45,7 @@ void Semaphore::admit_locked(detail::TaskHeader*& batch) noexcept {
     waiters_.remove(n);
     if (!n->claim->try_claim(n->index)) continue;  // its context won: it leaves
     held_ += want;
-    detail::TaskHeader* t = n->claim->task;
-    t->next = batch;
-    batch = t;
+    detail::add_to_batch(batch, n);
   }
 }
 
@@ -58,16 +56,7 @@ void Semaphore::withdraw(detail::WaitNode& node) noexcept {
   waiters_.remove(&node);
   if (was_front) admit_locked(batch);  // those behind it may fit now
   lock_.unlock();
-  wake_batch(batch);
-}
-
-void Semaphore::wake_batch(detail::TaskHeader* batch) noexcept {
-  if (batch == nullptr) return;
-  if (batch->next == nullptr) {
-    detail::wake(batch, detail::WakeOrder::kNext);  // one waiter: a hand-off
-  } else {
-    detail::wake_list(batch);
-  }
+  detail::wake_batch(batch);
 }
 
 bool Semaphore::AcquireAwaiter::await_suspend(std::coroutine_handle<> self) noexcept {

@@ -51,6 +51,13 @@ inline orca::Task<void> until_parked(std::int64_t n) {
     co_await orca::yield();
 }
 
+// With one worker: lets every woken task run on to its next park or its end.
+inline orca::Task<void> until_settled() {
+  co_await until_parked(0);
+  for (int i = 0; i < 3; ++i)
+    co_await orca::yield();
+}
+
 inline constexpr orca::RunOptions kOneWorker{.workers = 1};
 inline constexpr orca::RunOptions kFourWorkers{.workers = 4};
 

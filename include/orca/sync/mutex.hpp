@@ -30,39 +30,22 @@
 
 #include "orca/context/context.hpp"
 #include "orca/runtime/result.hpp"
+#include "orca/sync/detail/lock_awaiter.hpp"
+#include "orca/sync/detail/lock_guard.hpp"
 #include "orca/sync/detail/parked_wait.hpp"
 
 namespace orca {
 
 class Mutex {
+  struct Exclusive;  // the mutex as detail::LockAwaiter sees it (below)
+
  public:
-  // Holds the mutex until destroyed, moved from into nothing, or unlock()ed.
-  class [[nodiscard]] Guard {
-   public:
-    Guard() noexcept = default;
-    explicit Guard(Mutex& mutex) noexcept : mutex_(&mutex) {}
-    Guard(Guard&& other) noexcept : mutex_(std::exchange(other.mutex_, nullptr)) {}
-    Guard& operator=(Guard&& other) noexcept {
-      if (this != &other) {
-        unlock();
-        mutex_ = std::exchange(other.mutex_, nullptr);
-      }
-      return *this;
-    }
-    ~Guard() { unlock(); }
-
-    bool owns_lock() const noexcept { return mutex_ != nullptr; }
-    explicit operator bool() const noexcept { return owns_lock(); }
-    void unlock() noexcept {
-      if (mutex_ != nullptr) std::exchange(mutex_, nullptr)->unlock();
-    }
-
-   private:
-    Mutex* mutex_ = nullptr;
-  };
+  // Holds the mutex until destroyed, moved from into nothing, or unlock()ed;
+  // release() gives up ownership without unlocking.
+  using Guard = detail::LockGuard<Mutex>;
 
   template <bool kWithContext>
-  class LockAwaiter;
+  using LockAwaiter = detail::LockAwaiter<Exclusive, kWithContext>;
 
   Mutex() noexcept = default;
   Mutex(const Mutex&) = delete;
@@ -102,6 +85,19 @@ class Mutex {
   bool acquire_or_mark_locked() noexcept;
   void withdraw(detail::WaitNode& node) noexcept;
 
+  struct Exclusive {
+    using Guard = Mutex::Guard;
+    static constexpr const char* kWaitReason = "mutex lock";
+    Mutex& mutex;
+    Mutex& lock() const noexcept { return mutex; }
+    bool try_acquire() const noexcept { return mutex.try_acquire(); }
+    detail::SpinLock& queue_lock() const noexcept { return mutex.lock_; }
+    // Marks kWaiters when it cannot take the mutex; withdraw() clears it again.
+    bool acquire_locked() const noexcept { return mutex.acquire_or_mark_locked(); }
+    detail::WaitQueue& queue() const noexcept { return mutex.waiters_; }
+    void withdraw(detail::WaitNode& node) const noexcept { mutex.withdraw(node); }
+  };
+
   // kLocked is set and cleared by CAS anywhere (fast paths); kWaiters only changes
   // under lock_, which also guards waiters_.
   std::atomic<std::uint32_t> state_{0};
@@ -109,79 +105,11 @@ class Mutex {
   detail::WaitQueue waiters_;
 };
 
-template <bool kWithContext>
-class Mutex::LockAwaiter {
- public:
-  LockAwaiter(Mutex& mutex, detail::CancelNode* cancel) noexcept : mutex_(mutex), wait_(cancel) {}
-  LockAwaiter(const LockAwaiter&) = delete;
-  LockAwaiter& operator=(const LockAwaiter&) = delete;
-  ~LockAwaiter() {
-    if (state_ != State::kPending || !wait_.parked()) return;
-    // Destroyed while parked (runtime teardown; nothing runs concurrently).
-    // A mutex handed over to a task that never resumed stays locked: nothing may
-    // be woken any more.
-    if (wait_.node().linked) mutex_.withdraw(wait_.node());
-  }
-
-  bool await_ready() noexcept {
-    if (wait_.context_done()) {
-      state_ = State::kCanceled;
-      return detail::consume_budget();
-    }
-    if (!mutex_.try_acquire()) return false;
-    state_ = State::kLocked;
-    return detail::consume_budget();
-  }
-
-  // Out of line: nothing of the frame may be touched once parked (LLVM 56301).
-  [[gnu::noinline]] bool await_suspend(std::coroutine_handle<> self) noexcept {
-    if (state_ != State::kPending) {  // completed in await_ready; the budget is spent
-      detail::yield_current(self);
-      return true;
-    }
-    mutex_.lock_.lock();
-    if (mutex_.acquire_or_mark_locked()) {
-      mutex_.lock_.unlock();
-      state_ = State::kLocked;
-      return detail::suspend_if_budget_spent(self);
-    }
-    if (wait_.park(mutex_.lock_, mutex_.waiters_, nullptr, self, "mutex lock", [] {})) return true;
-    mutex_.withdraw(wait_.node());  // ctx done: we marked kWaiters but enqueued nothing
-    state_ = State::kCanceled;
-    return false;
-  }
-
-  auto await_resume() noexcept {
-    if (state_ == State::kPending) {
-      if (wait_.resumed_by_object()) {
-        state_ = State::kLocked;  // handed over by unlock()
-      } else {
-        mutex_.withdraw(wait_.node());
-        state_ = State::kCanceled;
-      }
-    }
-    if constexpr (kWithContext) {
-      if (state_ == State::kCanceled) return Result<Guard>(wait_.context_error());
-      return Result<Guard>(Guard(mutex_));
-    } else {
-      return Guard(mutex_);
-    }
-  }
-
- private:
-  using Wait = detail::ParkedWait<detail::WaitNode>;
-  enum class State : std::uint8_t { kPending, kLocked, kCanceled };
-
-  Mutex& mutex_;
-  State state_ = State::kPending;
-  Wait wait_;
-};
-
 inline Mutex::LockAwaiter<true> Mutex::lock(const Context& ctx) noexcept {
-  return LockAwaiter<true>(*this, ctx.node()->canceller);
+  return LockAwaiter<true>(Exclusive{*this}, ctx.node()->canceller);
 }
 inline Mutex::LockAwaiter<false> Mutex::lock() noexcept {
-  return LockAwaiter<false>(*this, nullptr);
+  return LockAwaiter<false>(Exclusive{*this}, nullptr);
 }
 
 }  // namespace orca

@@ -62,7 +62,6 @@ class Semaphore {
   // linked into `batch`.
   void admit_locked(detail::TaskHeader*& batch) noexcept;
   void withdraw(detail::WaitNode& node) noexcept;
-  static void wake_batch(detail::TaskHeader* batch) noexcept;
 
   const std::int64_t size_;
   detail::SpinLock lock_;

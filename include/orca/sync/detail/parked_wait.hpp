@@ -47,6 +47,33 @@ inline WaitNode* pop_claimed(WaitQueue& q) noexcept {
   return nullptr;
 }
 
+// Links the task of a node the caller has claimed onto a wake batch (through
+// TaskHeader::next), to be woken once every lock is released.
+inline void add_to_batch(TaskHeader*& batch, WaitNode* claimed) noexcept {
+  TaskHeader* t = claimed->claim->task;
+  t->next = batch;
+  batch = t;
+}
+
+// Wakes a batch built by add_to_batch: a lone task as a hand-off, so that it runs
+// next on this worker; several in one step, in the order they were added (the
+// order they queued in), though add_to_batch links them newest first.
+inline void wake_batch(TaskHeader* batch) noexcept {
+  if (batch == nullptr) return;
+  if (batch->next == nullptr) {
+    wake(batch, WakeOrder::kNext);
+    return;
+  }
+  TaskHeader* in_order = nullptr;
+  while (batch != nullptr) {
+    TaskHeader* next = batch->next;
+    batch->next = in_order;
+    in_order = batch;
+    batch = next;
+  }
+  wake_list(in_order);
+}
+
 template <class Node>
 class ParkedWait {
  public:
@@ -101,6 +128,14 @@ class ParkedWait {
     if (cancel != nullptr) cancel->lock.unlock();
     object_lock.unlock();  // published: touch nothing of the awaiter from here on
     return true;
+  }
+
+  // Removes the object node from `queue` (guarded by `object_lock`) if it is still
+  // there: after the context won, or at teardown.
+  void withdraw(SpinLock& object_lock, WaitQueue& queue) noexcept {
+    object_lock.lock();
+    queue.remove(&node_);
+    object_lock.unlock();
   }
 
   // After the task was woken: true if the object completed the wait (the context
