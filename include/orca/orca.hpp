@@ -12,6 +12,7 @@
 #include "orca/runtime/stats.hpp"
 #include "orca/runtime/task.hpp"
 #include "orca/sync/channel.hpp"
+#include "orca/sync/cond.hpp"
 #include "orca/sync/err_group.hpp"
 #include "orca/sync/mutex.hpp"
 #include "orca/sync/once.hpp"
