@@ -20,4 +20,5 @@
 #include "orca/sync/select.hpp"
 #include "orca/sync/semaphore.hpp"
 #include "orca/sync/ticker.hpp"
+#include "orca/sync/timer.hpp"
 #include "orca/sync/wait_group.hpp"
