@@ -25,6 +25,20 @@ class OrcaCategory : public std::error_category {
     }
     return "unknown orca error";
   }
+  // Generic code knows only std::errc: let it recognise a context's errors.
+  bool equivalent(int code, const std::error_condition& condition) const noexcept override {
+    switch (static_cast<errc>(code)) {
+      case errc::canceled:
+        if (condition == std::errc::operation_canceled) return true;
+        break;
+      case errc::deadline_exceeded:
+        if (condition == std::errc::timed_out) return true;
+        break;
+      default:
+        break;
+    }
+    return std::error_category::equivalent(code, condition);
+  }
 };
 
 }  // namespace

@@ -3,6 +3,11 @@
 // throwing: cancellation is a hot path and must stay cheap. They are
 // std::error_code values, so users can compare them, print them, and use their own
 // error categories for causes.
+//
+// Generic code that knows only std::errc can recognise a context's errors: an
+// errc::canceled error_code compares equal to std::errc::operation_canceled and
+// errc::deadline_exceeded to std::errc::timed_out (error_code == error_condition,
+// either way round; error_codes of two categories never compare equal).
 #pragma once
 
 #include <string>
