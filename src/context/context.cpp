@@ -10,9 +10,12 @@
 // Iterative, so a chain of any depth cannot overflow the stack.
 #include "orca/context/context.hpp"
 
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <exception>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace orca::detail {
@@ -225,7 +228,7 @@ void cancel(CancelNode* top, std::error_code err, std::error_code cause) noexcep
   wake_list(batch);
 }
 
-ValueNode* link_value(ValueNode* node, const Context& parent, const void* key,
+ValueNode* link_value(ValueNode* node, const Context& parent, const void* key, const char* key_name,
                       std::uint32_t size) noexcept {
   ContextNode* p = parent.node();
   p->ref();
@@ -233,6 +236,7 @@ ValueNode* link_value(ValueNode* node, const Context& parent, const void* key,
   node->canceller = p->canceller;
   node->deadline = p->deadline;
   node->key = key;
+  node->key_name = key_name;
   node->size = size;
   return node;
 }
@@ -479,6 +483,76 @@ bool AfterFuncStop::operator()() const noexcept {
   owner->lock.unlock();
   if (unlinked) detail::release(node_);  // the registration's reference
   return stopped;
+}
+
+}  // namespace orca
+
+// ---------------------------------------------------------------- to_string
+
+namespace orca {
+namespace {
+
+// "2026-12-06T21:30:00.250Z": a steady-clock instant shown on the wall clock.
+std::string utc_of(Clock::time_point at) {
+  const auto wall =
+      std::chrono::system_clock::now() +
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(at - Clock::now());
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch());
+  const std::time_t secs =
+      static_cast<std::time_t>(std::chrono::floor<std::chrono::seconds>(ms).count());
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];  // room for any int in each field: -Wformat-truncation stays quiet
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(((ms.count() % 1000) + 1000) % 1000));
+  return buf;
+}
+
+// "1.500s", "-0.020s".
+std::string seconds_of(Clock::duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3fs", std::chrono::duration<double>(d).count());
+  return buf;
+}
+
+std::string describe(const detail::ContextNode* n) {
+  switch (n->kind) {
+    case detail::ContextKind::kRoot:
+      return n == detail::todo_node() ? "todo" : "background";
+    case detail::ContextKind::kCancel:
+      return "with_cancel";
+    case detail::ContextKind::kTimer:
+      return "with_deadline(" + utc_of(n->deadline) + ", remaining " +
+             seconds_of(n->deadline - Clock::now()) + ")";
+    case detail::ContextKind::kValue: {
+      const char* name = static_cast<const detail::ValueNode*>(n)->key_name;
+      return std::string("with_value(") + (name != nullptr ? name : "?") + ")";
+    }
+    case detail::ContextKind::kWithoutCancel:
+      return "without_cancel";
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::string to_string(const Context& ctx) {
+  std::vector<const detail::ContextNode*> chain;
+  for (const detail::ContextNode* n = ctx.node(); n != nullptr; n = n->parent)
+    chain.push_back(n);
+  std::string out;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    if (!out.empty()) out += '.';
+    out += describe(*it);
+  }
+  if (const std::error_code err = ctx.err()) {
+    out += " [done: " + err.message();
+    const std::error_code cause = ctx.cause();
+    if (cause != err) out += ", cause: " + cause.message();
+    out += ']';
+  }
+  return out;
 }
 
 }  // namespace orca

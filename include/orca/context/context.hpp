@@ -212,7 +212,7 @@ std::pair<Context, CancelFunc> with_timeout(const Context& parent, Clock::durati
 Context without_cancel(const Context& parent);
 
 namespace detail {
-ValueNode* link_value(ValueNode* node, const Context& parent, const void* key,
+ValueNode* link_value(ValueNode* node, const Context& parent, const void* key, const char* key_name,
                       std::uint32_t size) noexcept;
 }  // namespace detail
 
@@ -233,8 +233,17 @@ Context with_value(const Context& parent, const ContextKey<T>& key, U&& value) {
     static_cast<Node*>(v)->~Node();
     detail::deallocate_frame(v, sizeof(Node));
   };
-  return Context::adopt(detail::link_value(node, parent, &key, sizeof(Node)));
+  return Context::adopt(detail::link_value(node, parent, &key, key.name(), sizeof(Node)));
 }
+
+// A readable form for logs (Go's fmt.Sprint(ctx)): the derivations from the root,
+// then whether the context is done and with what, e.g.
+//   background.with_cancel.with_deadline(2026-12-06T21:30:00.250Z, remaining 1.500s)
+//   background.with_value(trace_id).with_cancel [done: context canceled]
+// A with_deadline (or with_timeout) whose parent ends no later shows as with_cancel,
+// since that is what it made (as in Go). Deadlines are shown in UTC, converted from
+// the steady clock at the time of the call. Thread-safe; a snapshot.
+std::string to_string(const Context& ctx);
 
 // Stops a function registered with after_func.
 class AfterFuncStop {

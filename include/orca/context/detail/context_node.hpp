@@ -45,6 +45,7 @@ struct ContextNode {
 
 struct ValueNode : ContextNode {
   const void* key = nullptr;
+  const char* key_name = nullptr;  // the key's name(), for to_string
   void (*destroy_value)(ValueNode*) noexcept = nullptr;
   std::uint32_t size = 0;  // allocation size, for the frame pool
   ValueNode() noexcept : ContextNode(ContextKind::kValue) {}
