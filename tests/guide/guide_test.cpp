@@ -178,6 +178,29 @@ TEST(Guide, Mutex) {
   EXPECT_EQ(orca::run(count_with_mutex), 100);
 }
 
+// guide:timer
+orca::Task<int> count_until_idle(orca::Context ctx, orca::Channel<int>& events) {
+  orca::Timer idle(20ms);  // idle := time.NewTimer(20 * time.Millisecond)
+  int n = 0;
+  for (;;) {
+    auto r = co_await orca::select(ctx, orca::recv(events), orca::recv(idle.channel()));
+    if (r.index() != 0 || !r.get<0>()) co_return n;  // idle, closed, or ctx is done
+    ++n;
+    idle.reset(20ms);  // idle.Reset(20 * time.Millisecond): no stale tick after this
+  }
+}
+// end
+
+TEST(Guide, Timer) {
+  const int got = orca::run([]() -> orca::Task<int> {
+    orca::Channel<int> events(3);
+    for (int i = 0; i < 3; ++i)
+      (void)events.try_send(i);
+    co_return co_await count_until_idle(orca::background(), events);
+  });
+  EXPECT_EQ(got, 3);
+}
+
 // guide:signal
 int serve_until_signal() {
   return orca::run([]() -> orca::Task<int> {
