@@ -28,15 +28,15 @@
 
 namespace orca::jobs {
 
-  struct ApiOptions {
-    JobLimits limits;
-    // Refuse jobs whose type no live node handles (400), instead of accepting them
-    // with a warning. Off by default, so that producers may be deployed before their
-    // workers (as with Asynq and BullMQ); on, it catches typos at the door.
-    bool reject_unknown_types = false;
-    std::size_t max_list = 1000;  // ?limit= at most
-  };
+struct ApiOptions {
+  JobLimits limits;
+  // Refuse jobs whose type no live node handles (400), instead of accepting them
+  // with a warning. Off by default, so that producers may be deployed before their
+  // workers (as with Asynq and BullMQ); on, it catches typos at the door.
+  bool reject_unknown_types = false;
+  std::size_t max_list = 1000;  // ?limit= at most
+};
 
-  http::Router make_api_router(Center & center, ApiOptions options = {});
+http::Router make_api_router(Center& center, ApiOptions options = {});
 
 }  // namespace orca::jobs
