@@ -1,4 +1,5 @@
 // run_entry, stats and ExternalWaker: the public faces of the Runtime.
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
@@ -42,7 +43,7 @@ RuntimeStats stats() {
   detail::Runtime* rt = detail::Runtime::current();
   if (rt == nullptr) return s;
   s.running = true;
-  s.workers = rt->workers().size();
+  s.workers = rt->worker_count();
   std::int64_t spawned = 0;
   std::int64_t finished = 0;
   auto add = [&](const detail::WorkerCounters& c) {
@@ -52,6 +53,7 @@ RuntimeStats stats() {
   };
   for (const auto& w : rt->workers()) {
     add(w->counters);
+    if (w->spare) continue;  // their figures count in the totals above
     WorkerStats ws;
     ws.queue_length = w->runq.size();
     ws.polls = w->counters.polls.load(std::memory_order_relaxed);
@@ -69,6 +71,8 @@ RuntimeStats stats() {
   s.blocking_threads = rt->blocking().threads();
   s.blocking_in_flight = rt->blocking().in_flight();
   s.frame_pool_bytes = detail::frame_pool_bytes();
+  s.held_tasks = rt->held_tasks().load(std::memory_order_relaxed);
+  s.spare_workers = static_cast<std::size_t>(std::max(rt->active_spares(), 0));
   return s;
 }
 

@@ -1,5 +1,7 @@
 #include "runtime.hpp"
 
+#include "sysmon.hpp"
+
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -152,13 +154,21 @@ std::size_t InjectionQueue::pop_batch(TaskHeader** out, std::size_t max) noexcep
 
 Runtime::Runtime(unsigned workers) {
   if (workers == 0) workers = 1;
-  workers_.reserve(workers);
-  for (unsigned i = 0; i < workers; ++i) {
+  n_workers_ = workers;
+  n_active_.store(static_cast<int>(workers), std::memory_order_relaxed);
+  // One spare slot per worker: enough to stand in for every worker at once.
+  workers_.reserve(2 * workers);
+  for (unsigned i = 0; i < 2 * workers; ++i) {
     auto w = std::make_unique<Worker>();
     w->index = i;
     w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
+    if (i >= workers) {
+      w->spare = true;
+      w->active.store(false, std::memory_order_relaxed);
+    }
     workers_.push_back(std::move(w));
   }
+  spare_threads_.resize(workers);
 }
 
 Runtime::~Runtime() = default;
@@ -285,7 +295,7 @@ void Runtime::timer_armed(std::uint64_t tick) noexcept {
   }
   // No sleeper has a deadline; a worker sleeping without one must look too.
   if (n_idle_.load(std::memory_order_acquire) > 0 &&
-      n_idle_.load(std::memory_order_acquire) == static_cast<int>(workers_.size())) {
+      n_idle_.load(std::memory_order_acquire) == n_active_.load(std::memory_order_acquire)) {
     std::lock_guard lock(idle_mutex_);
     if (!idle_.empty()) wake_worker(*idle_.back());
   } else if (tls.rt != this) {
@@ -316,7 +326,8 @@ std::uint64_t Runtime::earliest_timer() const noexcept {
 }
 
 bool Runtime::deadlocked_locked() const noexcept {
-  if (n_idle_.load(std::memory_order_seq_cst) != static_cast<int>(workers_.size())) return false;
+  if (n_idle_.load(std::memory_order_seq_cst) != n_active_.load(std::memory_order_relaxed))
+    return false;
   if (stopping_.load(std::memory_order_acquire)) return false;
   if (external_wakers_.load(std::memory_order_acquire) != 0) return false;
   // Blocking calls first: one finishing pushes its task before it stops counting.
@@ -366,10 +377,11 @@ bool Runtime::run_due_timers(Worker& w, bool all_shards) {
 
 TaskHeader* Runtime::steal(Worker& w) {
   const int n = static_cast<int>(workers_.size());
-  if (n == 1) return nullptr;
+  const int active = n_active_.load(std::memory_order_relaxed);
+  if (active == 1) return nullptr;
   if (!w.spinning) {
     // At most half of the busy workers search at once; the rest park at once.
-    const int busy = n - n_idle_.load(std::memory_order_relaxed);
+    const int busy = active - n_idle_.load(std::memory_order_relaxed);
     if (2 * n_spinning_.load(std::memory_order_relaxed) >= busy) return nullptr;
     w.spinning = true;
     n_spinning_.fetch_add(1, std::memory_order_seq_cst);
@@ -378,7 +390,7 @@ TaskHeader* Runtime::steal(Worker& w) {
     const auto start = static_cast<int>(xorshift(w.rng) % static_cast<std::uint64_t>(n));
     for (int i = 0; i < n; ++i) {
       Worker& victim = *workers_[(start + i) % n];
-      if (&victim == &w) continue;
+      if (&victim == &w || !victim.active.load(std::memory_order_relaxed)) continue;
       if (TaskHeader* t = victim.runq.steal_into(w.runq)) {
         bump(&WorkerCounters::steals, std::uint64_t{1});
         return t;
@@ -406,6 +418,25 @@ void Runtime::park(Worker& w) {
   {
     std::unique_lock lock(idle_mutex_);
     if (stopping_.load(std::memory_order_acquire)) return;
+    if (w.spare && spare_should_retire(w)) {
+      // Its queue is empty (find_runnable got here) and it owns no timers (they go
+      // to the foreign shard): nothing is left behind.
+      w.active.store(false, std::memory_order_relaxed);
+      w.covering.store(nullptr, std::memory_order_relaxed);
+      n_active_.fetch_sub(1, std::memory_order_seq_cst);
+      // If it was the one watching the sockets, the workers asleep on their futex
+      // would not notice: wake one to park again and take the poller role.
+      if (netpoll_.waiters() != 0 && !poller_blocked_.load(std::memory_order_relaxed) &&
+          !idle_.empty()) {
+        Worker* other = idle_.back();
+        idle_.pop_back();
+        other->idle = false;
+        n_idle_.fetch_sub(1, std::memory_order_seq_cst);
+        n_spinning_.fetch_add(1, std::memory_order_seq_cst);  // as notify_work counts it
+        wake_worker(*other);
+      }
+      return;
+    }
     w.idle = true;
     idle_.push_back(&w);
     n_idle_.fetch_add(1, std::memory_order_seq_cst);
@@ -478,6 +509,7 @@ TaskHeader* Runtime::find_runnable(Worker& w) {
   };
   for (;;) {
     if (stopping_.load(std::memory_order_acquire)) return nullptr;
+    if (w.spare && !w.active.load(std::memory_order_relaxed)) return nullptr;  // retired
     ++w.tick;
     if (w.tick % kInjectionCheckInterval == 0 && injection_.size() > 0) {
       if (TaskHeader* t = injection_.pop()) return found(t);
@@ -504,7 +536,8 @@ TaskHeader* Runtime::find_runnable(Worker& w) {
     if (const std::size_t waiting = injection_.size(); waiting > 0) {
       // A fair share of the shared queue, at most half a local queue.
       std::array<TaskHeader*, LocalRunQueue::kCapacity / 2> batch;
-      const std::size_t want = std::min<std::size_t>(waiting / workers_.size() + 1, batch.size());
+      const auto active = static_cast<std::size_t>(n_active_.load(std::memory_order_relaxed));
+      const std::size_t want = std::min<std::size_t>(waiting / active + 1, batch.size());
       const std::size_t got = injection_.pop_batch(batch.data(), want);
       if (got > 0) {
         for (std::size_t i = 1; i < got; ++i)
@@ -518,6 +551,8 @@ TaskHeader* Runtime::find_runnable(Worker& w) {
       queue_polled(polled);
       if (polled.ready != nullptr) continue;
     }
+    w.out_of_work.store(w.out_of_work.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
     if (run_due_timers(w, true)) continue;
     if (TaskHeader* t = steal(w)) return found(t);
     park(w);
@@ -528,6 +563,7 @@ void Runtime::run_task(Worker& w, TaskHeader* task) {
   bump(&WorkerCounters::polls, std::uint64_t{1});
   tls.current = task;
   tls.budget = kTaskBudget;
+  w.running_id.store(task->id, std::memory_order_relaxed);
   task->state.store(TaskState::kRunning, std::memory_order_relaxed);
   tls.stack_base = static_cast<char*>(__builtin_frame_address(0));
   for (;;) {
@@ -538,6 +574,7 @@ void Runtime::run_task(Worker& w, TaskHeader* task) {
     if (tls.after != ThreadState::After::kResumeAgain) break;
   }
   tls.current = nullptr;
+  w.running_id.store(0, std::memory_order_relaxed);
   switch (tls.after) {
     case ThreadState::After::kYield: {
       // Alone in the queue, the task simply runs again next: nobody to wake.
@@ -572,9 +609,75 @@ void Runtime::complete(TaskHeader* task) {
 void Runtime::worker_main(Worker& w) {
   tls.rt = this;
   tls.worker = &w;
+  w.thread.store(pthread_self(), std::memory_order_relaxed);
   while (TaskHeader* t = find_runnable(w))
     run_task(w, t);
   tls = ThreadState{};
+}
+
+void Runtime::spare_main(Worker& w) {
+  tls.rt = this;
+  tls.worker = &w;
+  w.thread.store(pthread_self(), std::memory_order_relaxed);
+  for (;;) {
+    // Inactive: sleep until activate_spare() or stop(). Clearing the word before
+    // looking at the flags, both seq_cst, means a wake that raced with the look
+    // leaves the word set and the futex wait returns at once.
+    for (;;) {
+      w.wake_word.store(0, std::memory_order_seq_cst);
+      if (stopping_.load(std::memory_order_seq_cst) || w.active.load(std::memory_order_seq_cst))
+        break;
+      futex_wait(w.wake_word, 0, kNever);
+    }
+    if (stopping_.load(std::memory_order_acquire)) break;
+    while (TaskHeader* t = find_runnable(w))
+      run_task(w, t);
+    if (stopping_.load(std::memory_order_acquire)) break;
+  }
+  tls = ThreadState{};
+}
+
+bool Runtime::spare_should_retire(const Worker& w) const noexcept {
+  const Worker* held = w.covering.load(std::memory_order_relaxed);
+  if (held == nullptr) return true;
+  // The held worker resumed another task (or finished this one): it is back.
+  return held->counters.polls.load(std::memory_order_relaxed) !=
+             w.covered_polls.load(std::memory_order_relaxed) ||
+         held->running_id.load(std::memory_order_relaxed) == 0;
+}
+
+Worker* Runtime::activate_spare(Worker& held) {
+  Worker* spare = nullptr;
+  {
+    std::lock_guard lock(idle_mutex_);
+    if (stopping_.load(std::memory_order_acquire)) return nullptr;
+    for (unsigned i = n_workers_; i < workers_.size(); ++i) {
+      Worker& s = *workers_[i];
+      if (!s.active.load(std::memory_order_relaxed)) {
+        spare = &s;
+        break;
+      }
+    }
+    if (spare == nullptr) return nullptr;
+    spare->covering.store(&held, std::memory_order_relaxed);
+    spare->covered_polls.store(held.counters.polls.load(std::memory_order_relaxed),
+                               std::memory_order_relaxed);
+    n_active_.fetch_add(1, std::memory_order_seq_cst);
+    spare->active.store(true, std::memory_order_seq_cst);
+  }
+  std::thread& thread = spare_threads_[spare->index - n_workers_];
+  if (thread.joinable()) {
+    spare->wake_word.store(1, std::memory_order_seq_cst);
+    futex_wake(spare->wake_word);
+  } else {
+    thread = std::thread([this, spare] { spare_main(*spare); });
+  }
+  return spare;
+}
+
+void Runtime::nudge_spare(Worker& spare) noexcept {
+  std::lock_guard lock(idle_mutex_);
+  if (spare.idle) wake_worker(spare);
 }
 
 namespace {
@@ -629,9 +732,11 @@ std::string Runtime::run(TaskHeader* entry, const RunOptions& options) {
   // reports the error (a program that does no I/O does not need it).
   (void)netpoll_.open();
   std::vector<std::thread> threads;
-  threads.reserve(workers_.size() - 1);
-  for (std::size_t i = 1; i < workers_.size(); ++i)
+  threads.reserve(n_workers_ - 1);
+  for (std::size_t i = 1; i < n_workers_; ++i)
     threads.emplace_back([this, i] { worker_main(*workers_[i]); });
+  Sysmon sysmon(*this, SysmonSettings::resolve(options));
+  sysmon.start();
   {
     tls.rt = this;
     tls.worker = workers_[0].get();
@@ -640,6 +745,10 @@ std::string Runtime::run(TaskHeader* entry, const RunOptions& options) {
   }
   for (auto& t : threads)
     t.join();
+  // No spare is activated after the monitor stops; stop() woke the started ones.
+  sysmon.stop();
+  for (auto& t : spare_threads_)
+    if (t.joinable()) t.join();
   blocking_.shutdown();
 
   // Quiescent from here: no worker runs, no pool thread touches a task.
@@ -784,7 +893,9 @@ void release_task(TaskHeader* task) noexcept {
 bool TimerEntry::arm(Clock::time_point deadline) {
   Runtime* rt = tls.rt != nullptr ? tls.rt : Runtime::current();
   if (rt == nullptr || deadline <= Clock::now()) return false;
-  TimerShard& shard = tls.worker != nullptr ? tls.worker->timers : rt->foreign_timer_shard();
+  // A spare's timers go to the foreign shard: it may retire before they fire.
+  TimerShard& shard =
+      tls.worker != nullptr && !tls.worker->spare ? tls.worker->timers : rt->foreign_timer_shard();
   const std::uint64_t tick = tick_of(deadline);
   tick_ = tick;
   bool earliest = false;

@@ -53,6 +53,18 @@
 // empty, no timer pending, no task waiting on I/O, no blocking call in flight and no
 // external waker: then no task can ever run again, and run() fails with the list of
 // parked tasks.
+//
+// Spare workers (Go hands off a P when its M blocks): a task cannot be preempted, so
+// one that computes or blocks without suspending holds its worker. The monitor
+// (sysmon.hpp) then activates one of `workers` spare Worker slots on a thread of its
+// own. An active spare is an ordinary worker: it steals the held worker's queue,
+// fires every shard's timers and takes the poller role. Differences, all because
+// the held worker may wake up at any moment and keep using its own state:
+//   1. the held worker keeps its `next` slot (owner-only, not stealable);
+//   2. a spare arms timers on the foreign shard, so it owns no timers when it retires;
+//   3. a spare retires in park() (queue empty, no poller role) once the worker it
+//      stands in for has moved on; retiring and activating change n_active_ under
+//      the idle lock, so the deadlock check compares n_idle_ with n_active_.
 #pragma once
 
 #include <atomic>
@@ -62,7 +74,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <pthread.h>
 
 #include "blocking_pool.hpp"
 #include "local_run_queue.hpp"
@@ -103,6 +118,20 @@ struct Worker {
   std::atomic<std::uint64_t> sleep_until{kNever};
   TimerShard timers;
   WorkerCounters counters;
+
+  // What the monitor reads (owner stores, relaxed: a stale value delays a decision
+  // by one monitor pass, nothing more): the task running now (0 between tasks), and
+  // a count bumped each time the worker runs out of queued work.
+  alignas(64) std::atomic<std::uint64_t> running_id{0};
+  std::atomic<std::uint64_t> out_of_work{0};
+  std::atomic<pthread_t> thread{};
+  // Spare slots only (see "Spare workers" above). `active` and `covering` change
+  // under the idle lock; `covering` is the worker this spare stands in for, and
+  // `covered_polls` that worker's poll count when the spare was activated.
+  bool spare = false;
+  std::atomic<bool> active{true};
+  std::atomic<Worker*> covering{nullptr};
+  std::atomic<std::uint64_t> covered_polls{0};
 };
 
 // The runnable tasks nobody owns: a locked FIFO of pointers. An array, not a list
@@ -150,7 +179,23 @@ class Runtime {
   // The I/O waiter count went from 0 to 1 (protocol step 6 above).
   void poke_poller() noexcept;
   std::atomic<std::int64_t>& external_wakers() noexcept { return external_wakers_; }
+  // Every slot: the `worker_count()` workers first, then as many spare slots.
   const std::vector<std::unique_ptr<Worker>>& workers() const noexcept { return workers_; }
+  unsigned worker_count() const noexcept { return n_workers_; }
+
+  // Monitor entry points (sysmon.hpp). Activates a spare for `held` and starts its
+  // thread if it has none; returns the spare, or null when none is free or the
+  // runtime is stopping.
+  Worker* activate_spare(Worker& held);
+  // Makes an idle spare look again, so that it retires if its worker has moved on.
+  void nudge_spare(Worker& spare) noexcept;
+  bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
+  int idle_workers() const noexcept { return n_idle_.load(std::memory_order_relaxed); }
+  // Tasks the monitor reported for holding a worker (RuntimeStats::held_tasks).
+  std::atomic<std::uint64_t>& held_tasks() noexcept { return held_tasks_; }
+  int active_spares() const noexcept {
+    return n_active_.load(std::memory_order_relaxed) - static_cast<int>(n_workers_);
+  }
   const InjectionQueue& injection() const noexcept { return injection_; }
 
   // Distinguishes successive runs, even of runtimes at the same address.
@@ -160,6 +205,8 @@ class Runtime {
 
  private:
   void worker_main(Worker& w);
+  void spare_main(Worker& w);
+  bool spare_should_retire(const Worker& w) const noexcept;
   TaskHeader* find_runnable(Worker& w);
   void run_task(Worker& w, TaskHeader* task);
   void complete(TaskHeader* task);
@@ -176,6 +223,13 @@ class Runtime {
   void queue_polled(const Netpoller::Polled& polled) noexcept;
 
   std::vector<std::unique_ptr<Worker>> workers_;
+  unsigned n_workers_ = 0;
+  // Workers plus active spares (changed under idle_mutex_).
+  std::atomic<int> n_active_{0};
+  // Threads of the spare slots, started by the monitor on first use (only the
+  // monitor thread touches this until run() joins them).
+  std::vector<std::thread> spare_threads_;
+  std::atomic<std::uint64_t> held_tasks_{0};
   InjectionQueue injection_;
   BlockingPool blocking_;
   WorkerCounters foreign_counters_;  // tasks spawned or woken from non-worker threads

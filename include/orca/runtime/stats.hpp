@@ -28,6 +28,11 @@ struct RuntimeStats {
   std::size_t blocking_threads = 0;
   std::int64_t blocking_in_flight = 0;
   std::size_t frame_pool_bytes = 0;  // memory held for coroutine frames
+  // Tasks the monitor found holding their worker past the threshold while the
+  // worker's other work waited (RunOptions::stuck_task), and the spare threads
+  // standing in for held workers right now.
+  std::uint64_t held_tasks = 0;
+  std::size_t spare_workers = 0;
   std::vector<WorkerStats> per_worker;
 };
 
