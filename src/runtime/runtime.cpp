@@ -435,6 +435,13 @@ void Runtime::park(Worker& w) {
         n_spinning_.fetch_add(1, std::memory_order_seq_cst);  // as notify_work counts it
         wake_worker(*other);
       }
+      // The others may all have gone idle while this spare still counted as active:
+      // the deadlock check is then this spare's to make.
+      if (deadlocked_locked()) {
+        deadlocked_ = true;
+        lock.unlock();
+        stop();
+      }
       return;
     }
     w.idle = true;

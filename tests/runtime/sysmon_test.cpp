@@ -133,6 +133,29 @@ TEST(Sysmon, SpareRetiresOnceTheWorkerIsBack) {
   EXPECT_EQ(spares_after, 0u) << "spare workers after the worker came back";
 }
 
+// Whichever goes idle last, the worker or its retiring spare, sees the deadlock.
+TEST(Sysmon, DeadlockAfterAHeldTaskIsStillReported) {
+  std::string what;
+  try {
+    orca::run(
+        []() -> orca::Task<void> {
+          orca::WaitGroup never;
+          never.add(1);
+          orca::go([] {
+            const auto until = std::chrono::steady_clock::now() + 50ms;
+            while (std::chrono::steady_clock::now() < until) {
+            }
+          });
+          (void)co_await never.wait();
+        },
+        options_with(1, orca::StuckTask::kReport));
+  } catch (const orca::DeadlockError& e) {
+    what = e.what();
+  }
+  EXPECT_NE(what.find("WaitGroup.wait"), std::string::npos)
+      << "got \"" << what << "\", want a deadlock report naming the WaitGroup wait";
+}
+
 TEST(Sysmon, OffStartsNoSpare) {
   std::atomic<bool> release{false};
   std::vector<int> order;
