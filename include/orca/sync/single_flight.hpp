@@ -52,7 +52,34 @@
 // flight: they share its state, run to their end and deliver to their callers.
 //
 // T must be copy constructible (each caller receives a copy) and nothrow move
-// constructible (results travel through channels). Key as for std::unordered_map.
+// constructible (results travel through channels). Key as for std::unordered_map,
+// and copyable.
+//
+// Protocol. One lock (State::lock) guards the map of calls and every call's fields.
+// Each caller has a Seat: a one-slot channel its result is sent on, shared by its
+// Waiter and, until the call ends, the call. call() is call_chan() and a receive.
+// Invariants: a call is in the map only while it is neither over nor forgotten;
+// while it is not over, its seats are exactly the callers that have not left, and
+// there is at least one; once it is over, nothing joins, leaves or touches its seats.
+//   1. Join (call_chan): under the lock, if the map has a call for the key, take a
+//      seat in it.
+//   2. Start: otherwise build a call and its context outside the lock; under the
+//      lock insert it with a seat, or, if a call appeared meanwhile, join that one
+//      and drop this one unseen. Then start the call's task.
+//   3. Finish (the call's task, when fn has returned or thrown): under the lock mark
+//      the call over, take it out of the map (unless forgotten) and take its seats;
+//      after the lock, cancel its context (freeing it) and send each seat a copy.
+//   4. Leave (~Waiter, also in call() when its ctx ends): under the lock, if the call
+//      is not over, give up the seat; if it was the last, mark the call over and take
+//      it out of the map. After the lock, cancel the call's context if it was the
+//      last. A caller leaving after step 3 took the seats changes nothing: its seat
+//      still exists, and the copy sent to it is dropped with it.
+//   5. Forget: under the lock, take the call out of the map; it runs on for its
+//      seats, and a later step 3 or 4 leaves the map alone (`mapped` is false).
+// Rejected: parking callers in a wait queue of the call (as Once does) and having
+// each read the result from the call: the channel form needs a channel per caller
+// anyway, and one mechanism serves both forms; the channel's own parking gives
+// call() its cancel safety.
 #pragma once
 
 #include <cstddef>
@@ -214,6 +241,38 @@ class SingleFlight {
       call.mapped = false;
       calls.erase(call.key);
     }
+
+    // Under lock: seats `seat` in `call`.
+    static void seat_in(Call& call, std::shared_ptr<Seat> seat) {
+      seat->index = call.seats.size();
+      call.seats.push_back(std::move(seat));
+      ++call.callers;
+    }
+
+    // The call in flight for key, with `seat` in it; null if there is none.
+    std::shared_ptr<Call> join(const Key& key, const std::shared_ptr<Seat>& seat) {
+      lock.lock();
+      detail::LockGuard<detail::SpinLock> guard(lock);
+      auto found = calls.find(key);
+      if (found == calls.end()) return nullptr;
+      seat_in(*found->second, seat);
+      return found->second;
+    }
+
+    // As join; if there is no call for key, inserts `fresh`, with `seat` in it, and
+    // returns null.
+    std::shared_ptr<Call> join_or_insert(Key key, const std::shared_ptr<Call>& fresh,
+                                         const std::shared_ptr<Seat>& seat) {
+      lock.lock();
+      detail::LockGuard<detail::SpinLock> guard(lock);
+      auto [at, inserted] = calls.try_emplace(std::move(key), fresh);
+      if (!inserted) {
+        seat_in(*at->second, seat);
+        return at->second;
+      }
+      seat_in(*fresh, seat);  // no throw: reserved
+      return nullptr;
+    }
   };
 
   template <class F>
@@ -255,10 +314,7 @@ class SingleFlight<Key, T, Hash, KeyEqual>::Waiter {
   Waiter(std::shared_ptr<State> state, std::shared_ptr<Call> call, std::shared_ptr<Seat> seat)
       : state_(std::move(state)), call_(std::move(call)), seat_(std::move(seat)) {}
 
-  // Steps of leaving, under the lock: nothing if the call is over (the result was
-  // sent, or is being sent to a seat that stays valid: the seat is shared); else
-  // give up the seat, and if it was the last, mark the call over, unmap it, and
-  // cancel its context once the lock is released.
+  // Protocol step 4.
   void leave() noexcept {
     if (!call_) return;
     Call& call = *call_;
@@ -292,26 +348,18 @@ template <class F>
 auto SingleFlight<Key, T, Hash, KeyEqual>::call_chan(const Context& ctx, Key key, F fn) -> Waiter {
   auto seat = std::make_shared<Seat>();
   State& state = *state_;
-  std::shared_ptr<Call> call;
-  Context call_ctx;
-  {
-    state.lock.lock();
-    detail::LockGuard<detail::SpinLock> guard(state.lock);
-    auto found = state.calls.find(key);
-    if (found != state.calls.end()) {  // join the call in flight
-      call = found->second;
-      seat->index = call->seats.size();
-      call->seats.push_back(seat);
-      ++call->callers;
-      return Waiter(state_, std::move(call), std::move(seat));
-    }
-    call = std::make_shared<Call>(key);
-    auto [c, cancel] = with_cancel(without_cancel(ctx));
-    call_ctx = std::move(c);
-    call->cancel = std::move(cancel);
-    call->seats.push_back(seat);
-    call->callers = 1;
-    state.calls.emplace(std::move(key), call);
+  // Protocol step 1: join the call in flight, if any.
+  if (std::shared_ptr<Call> in_flight = state.join(key, seat))
+    return Waiter(state_, std::move(in_flight), std::move(seat));
+  // Step 2: prepare a call outside the lock, then insert it unless another caller
+  // has inserted one meanwhile (then join that one; this one was never seen).
+  auto call = std::make_shared<Call>(key);
+  auto [call_ctx, cancel] = with_cancel(without_cancel(ctx));
+  call->cancel = std::move(cancel);
+  call->seats.reserve(1);
+  if (std::shared_ptr<Call> in_flight = state.join_or_insert(std::move(key), call, seat)) {
+    call->cancel();
+    return Waiter(state_, std::move(in_flight), std::move(seat));
   }
   Waiter waiter(state_, call, std::move(seat));
   try {
@@ -319,11 +367,7 @@ auto SingleFlight<Key, T, Hash, KeyEqual>::call_chan(const Context& ctx, Key key
       return run_call(std::move(state), std::move(call), std::move(call_ctx), std::move(fn));
     });
   } catch (...) {  // outside a task, or no memory for the task: the call never ran
-    state.lock.lock();
-    call->over = true;
-    state.unmap(*call);
-    state.lock.unlock();
-    call->cancel();
+    finish(state, *call, std::nullopt, std::current_exception());  // to those who joined
     throw;
   }
   return waiter;
@@ -362,10 +406,7 @@ Task<void> SingleFlight<Key, T, Hash, KeyEqual>::run_call(std::shared_ptr<State>
   finish(*state, *call, std::move(result), std::move(thrown));
 }
 
-// Steps of finishing: under the lock, mark the call over, unmap it and take its
-// seats (no caller can join or leave from here on); then release the call's context
-// and send each seat its copy of the result. A seat whose caller has left meanwhile
-// still exists (the Waiter shares it): its copy is dropped with it.
+// Protocol step 3. Each seat gets its copy, the last one the original.
 template <class Key, class T, class Hash, class KeyEqual>
 void SingleFlight<Key, T, Hash, KeyEqual>::finish(State& state, Call& call,
                                                   std::optional<Result<T>> result,
