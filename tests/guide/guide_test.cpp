@@ -178,6 +178,63 @@ TEST(Guide, Mutex) {
   EXPECT_EQ(orca::run(count_with_mutex), 100);
 }
 
+// guide:once_value
+struct Config {
+  int port = 0;
+};
+
+orca::Task<orca::Result<Config>> read_config() {
+  co_return Config{8080};  // read and parse a file, say
+}
+
+orca::OnceValue config([] { return read_config(); });  // var config = sync.OnceValues(readConfig)
+
+orca::Task<int> port(orca::Context ctx) {
+  orca::Result<Config> c = co_await config(ctx);  // c, err := config(): read_config runs once
+  co_return c ? c->port : -1;
+}
+// end
+
+TEST(Guide, OnceValue) {
+  EXPECT_EQ(orca::run([] { return port(orca::background()); }), 8080);
+  EXPECT_TRUE(config.done());
+}
+
+// guide:single_flight
+orca::Task<std::string> load_user(orca::Context ctx, std::string id) {
+  (void)co_await orca::sleep_for(ctx, 1ms);  // the slow backend
+  co_return "user " + id;
+}
+
+orca::SingleFlight<std::string, std::string> user_loads;  // var userLoads singleflight.Group
+
+orca::Task<orca::Result<std::string>> user(orca::Context ctx, std::string id) {
+  // v, err, shared := userLoads.Do(id, func() (any, error) { return loadUser(ctx, id) })
+  auto call = user_loads.call(ctx, id, [id](orca::Context call_ctx) {
+    return load_user(call_ctx, id);  // call_ctx: cancelled only if every caller leaves
+  });
+  orca::SharedResult<std::string> r = co_await std::move(call);
+  if (!r) co_return r.error();  // ctx is done (or load_user's error, if it returned one)
+  co_return *std::move(r);
+}
+// end
+
+TEST(Guide, SingleFlight) {
+  const int right = orca::run([]() -> orca::Task<int> {
+    std::vector<orca::JoinHandle<orca::Result<std::string>>> users;
+    for (int i = 0; i < 10; ++i)
+      users.push_back(orca::spawn([] { return user(orca::background(), "42"); }));
+    int n = 0;
+    for (auto& u : users) {
+      orca::Result<std::string> r = co_await std::move(u);
+      if (r && *r == "user 42") ++n;
+    }
+    co_return n;
+  });
+  EXPECT_EQ(right, 10);
+  EXPECT_EQ(user_loads.in_flight(), 0u);
+}
+
 // guide:timer
 orca::Task<int> count_until_idle(orca::Context ctx, orca::Channel<int>& events) {
   orca::Timer idle(20ms);  // idle := time.NewTimer(20 * time.Millisecond)
