@@ -217,11 +217,13 @@ TEST(SingleFlight, CallIsCancelledWhenEveryCallerHasLeft) {
       []() -> Task<void> {
         Group group;
         orca::Channel<bool> call_saw_cancel(1);
+        orca::Channel<int> release;
         int runs = 0;
         auto fn = [&](Context call_ctx) -> Task<int> {
           ++runs;
           std::error_code err = co_await call_ctx.done();  // nothing else ends it
           (void)call_saw_cancel.try_send(err == errc::canceled);
+          (void)co_await release.recv();  // still running after every caller left
           co_return 1;
         };
         auto [ctx_a, cancel_a] = orca::with_cancel(orca::background());
@@ -247,20 +249,23 @@ TEST(SingleFlight, CallIsCancelledWhenEveryCallerHasLeft) {
         cancel_b();
         Result<bool> saw = co_await call_saw_cancel.recv();
         CO_ASSERT_EQ(*saw, true);
-        co_await until_only_task();
         CO_ASSERT_EQ(a_err, make_error_code(errc::canceled));
         CO_ASSERT_EQ(b_err, make_error_code(errc::canceled));
+        // The abandoned call, still running, is forgotten: the next caller starts a
+        // new call instead of joining a cancelled one.
         CO_ASSERT_EQ(group.in_flight(), std::size_t{0});
-        // The abandoned call is forgotten: the next caller starts a new one.
         {
           Group::Waiter c = group.call_chan(orca::background(), "k", fn);
-          co_await until_parked(1);
+          co_await until_parked(2);  // the first call on `release`, the second on its ctx
+          CO_ASSERT_EQ(runs, 2);
           CO_ASSERT_EQ(group.in_flight(), std::size_t{1});
         }  // and leaves it
         Result<bool> saw_again = co_await call_saw_cancel.recv();
         CO_ASSERT_EQ(*saw_again, true);
+        (void)release.close();
         co_await until_only_task();
         CO_ASSERT_EQ(runs, 2);
+        CO_ASSERT_EQ(group.in_flight(), std::size_t{0});
       },
       kOneWorkerNoLeaks);
 }
