@@ -187,7 +187,7 @@ orca::Task<orca::Result<Config>> read_config() {
   co_return Config{8080};  // read and parse a file, say
 }
 
-orca::OnceValue config([] { return read_config(); });  // var config = sync.OnceValues(readConfig)
+orca::OnceValue config(read_config);  // var config = sync.OnceValues(readConfig)
 
 orca::Task<int> port(orca::Context ctx) {
   orca::Result<Config> c = co_await config(ctx);  // c, err := config(): read_config runs once

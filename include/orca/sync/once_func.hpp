@@ -22,8 +22,9 @@
 // Errors: the context's error when ctx ends while the caller waits for another
 // task's run (OnceValue: or the error the function returned). Exceptions follow
 // orca::Once, not Go: an exception thrown by the function reaches the caller that
-// ran it and counts as no run at all, so the next caller runs it again (Go's
-// wrappers re-panic with the first panic on every call). An error *returned* as a
+// ran it and counts as no run at all: callers parked meanwhile wake and one of them
+// runs it again, as does the next caller (Go's wrappers re-panic with the first
+// panic on every call). An error *returned* as a
 // Result is a run, and is kept.
 //
 // Cancel safety: a caller parked with a context returns the context's error when the

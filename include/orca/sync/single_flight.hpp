@@ -34,7 +34,8 @@
 // cache), and nothing of it is kept: memory is bounded by the calls in flight.
 //
 // Cancel safety: a caller of call(ctx, ...) whose ctx ends first returns ctx's error
-// and leaves; the call and the other callers go on. A Waiter leaves when it is
+// and leaves; the call and the other callers go on (a ctx already done when call()
+// is made returns its error at once, and joins or starts nothing). A Waiter leaves when it is
 // destroyed before the result came. A caller that leaves gets no result: it does not
 // count as having received it (shared()).
 //
