@@ -221,7 +221,8 @@ class SingleFlight {
  private:
   using CallMap = std::unordered_map<Key, std::shared_ptr<Call>, Hash, KeyEqual>;
 
-  // One call in flight. Every field is guarded by State::lock.
+  // One call in flight. key and cancel are set before the call is published and
+  // never change (cancel is thread-safe); the other fields are guarded by State::lock.
   struct Call {
     explicit Call(const Key& k) : key(k) {}
     Key key;
