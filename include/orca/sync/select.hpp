@@ -41,6 +41,9 @@
 // heap allocation. Cases are built in the co_await's full-expression; channels and
 // contexts must outlive it.
 //
+// The protocol is SelectCore's, written over a set of cases that it reaches by
+// index (CaseTuple: the cases' tuple).
+//
 // Protocol (the task is T, its WaitClaim is C; see wait_node.hpp):
 //   1. Poll (await_ready). If the select's context is done, end with its error.
 //      Otherwise shuffle the cases (uniform permutation) and look at each enabled
@@ -418,6 +421,73 @@ noexcept {
   return std::forward<C>(c);
 }
 
+// The cases of a variadic select: a tuple, reached by a run-time index through a
+// fold over the compile-time ones. Its scratch arrays are sized at compile time and
+// live in the awaiter (order) or on the stack (snapshots, locks).
+template <class... Cases>
+class CaseTuple {
+  static constexpr std::size_t kCases = sizeof...(Cases);
+  static_assert(kCases > 0 && kCases < 128, "a select takes 1 to 127 cases");
+  static constexpr std::size_t kDefaults = ((Cases::kKind == CaseKind::kDefault ? 1 : 0) + ...);
+  static_assert(kDefaults <= 1, "a select has at most one default case");
+  static constexpr std::size_t kChannelCases = ((Cases::kKind == CaseKind::kChannel ? 1 : 0) + ...);
+  static constexpr std::size_t kDefaultIndex = [] {
+    constexpr CaseKind kKinds[] = {Cases::kKind...};
+    for (std::size_t i = 0; i < kCases; ++i) {
+      if (kKinds[i] == CaseKind::kDefault) return i;
+    }
+    return kCases;
+  }();
+
+ public:
+  static constexpr bool kMayHaveDefault = kDefaults > 0;
+  static constexpr bool kMayHaveTimer = ((Cases::kKind == CaseKind::kTimer) || ...);
+  using Order = std::array<std::uint8_t, kCases>;  // a permutation of the case indices
+  using Snapshots = std::array<std::uint64_t, kCases>;
+  using Locks = std::array<SpinLock*, kChannelCases + 1>;
+
+  template <class... Args>
+  explicit CaseTuple(Args&&... cases) : cases_(std::forward<Args>(cases)...) {}
+
+  static constexpr std::size_t size() noexcept { return kCases; }
+  static constexpr bool has_channel() noexcept { return kChannelCases > 0; }
+  static constexpr int default_index() noexcept { return static_cast<int>(kDefaultIndex); }
+  bool default_enabled() noexcept {
+    if constexpr (kMayHaveDefault) return std::get<kDefaultIndex>(cases_).enabled();
+    return false;
+  }
+  static Order order() noexcept { return {}; }
+  static Snapshots snapshots() noexcept { return {}; }
+  static Locks locks() noexcept { return {}; }
+
+  // Calls f(case) for the case at run-time index i.
+  template <class F>
+  decltype(auto) visit(int i, F&& f) noexcept {
+    return visit_impl(i, f, std::make_index_sequence<kCases>{});
+  }
+  template <std::size_t I>
+  auto& get() noexcept {
+    return std::get<I>(cases_);
+  }
+
+ private:
+  template <class F, std::size_t... I>
+  decltype(auto) visit_impl(int i, F& f, std::index_sequence<I...>) noexcept {
+    using R = decltype(f(std::get<0>(cases_)));
+    if constexpr (std::is_void_v<R>) {
+      (void)((i == static_cast<int>(I) ? (f(std::get<I>(cases_)), true) : false) || ...);
+    } else {
+      R r{};
+      (void)((i == static_cast<int>(I) ? (r = f(std::get<I>(cases_)), true) : false) || ...);
+      return r;
+    }
+  }
+
+  std::tuple<Cases...> cases_;
+};
+
+template <class CaseSet>
+class SelectCore;
 template <class... Cases>
 class SelectAwaiter;
 
@@ -462,31 +532,24 @@ class [[nodiscard]] SelectResult {
 
 namespace detail {
 
-template <class... Cases>
-class SelectAwaiter {
-  static constexpr std::size_t kCases = sizeof...(Cases);
-  static_assert(kCases > 0 && kCases < 128, "a select takes 1 to 127 cases");
-  static constexpr bool kHasTimer = ((Cases::kKind == CaseKind::kTimer) || ...);
-  static constexpr std::size_t kDefaults = ((Cases::kKind == CaseKind::kDefault ? 1 : 0) + ...);
-  static_assert(kDefaults <= 1, "a select has at most one default case");
-  static constexpr std::size_t kChannelCases = ((Cases::kKind == CaseKind::kChannel ? 1 : 0) + ...);
-  static constexpr int kContextIndex = static_cast<int>(kCases);  // the select's own ctx
+// The select protocol (see the top of this file), over a set of cases (CaseTuple)
+// that it reaches by run-time index (visit) and that hands it its scratch arrays;
+// the awaiter derived from it only builds the result.
+template <class CaseSet>
+class SelectCore {
+  static constexpr bool kHasTimer = CaseSet::kMayHaveTimer;
   static constexpr int kNone = -1;
 
  public:
-  using Result = SelectResult<typename Cases::Outcome...>;
-
-  template <class... Args>
-  explicit SelectAwaiter(CancelNode* cancel, Args&&... cases)
-      : cases_(std::forward<Args>(cases)...), cancel_(cancel) {}
-  SelectAwaiter(const SelectAwaiter&) = delete;
-  SelectAwaiter& operator=(const SelectAwaiter&) = delete;
-  ~SelectAwaiter() {
+  SelectCore(const SelectCore&) = delete;
+  SelectCore& operator=(const SelectCore&) = delete;
+  ~SelectCore() {
     if (!registered_) return;
     // Destroyed while parked (runtime teardown; nothing runs concurrently): let the
     // winning case own what a waker delivered, so that its destructor frees it.
     const int winner = claim_.winner.load(std::memory_order_relaxed);  // quiescent
-    if (winner >= 0 && winner < kContextIndex) visit(winner, [](auto& c) { c.finish_by_waker(); });
+    if (winner >= 0 && winner < context_index())
+      visit(winner, [](auto& c) { c.finish_by_waker(); });
     if (ctx_node_.linked) withdraw_from_context(cancel_, ctx_node_);
   }
 
@@ -494,12 +557,12 @@ class SelectAwaiter {
   bool await_ready() noexcept {
     // Acquire: pairs with cancel()'s release of `done`, so err is readable.
     if (cancel_ != nullptr && cancel_->done.load(std::memory_order_acquire)) {
-      chosen_ = kContextIndex;
+      chosen_ = context_index();
       return consume_budget();
     }
     shuffle();
-    if constexpr (kDefaults > 0) {
-      if (std::get<default_index()>(cases_).enabled()) {
+    if constexpr (CaseSet::kMayHaveDefault) {
+      if (cases_.default_enabled()) {
         chosen_ = poll_nonblocking();
         return consume_budget();
       }
@@ -508,7 +571,7 @@ class SelectAwaiter {
     // snapshot then locking a ready channel costs two cache-line round trips
     // instead of one (measured on select2_ready). Finding nothing here decides
     // nothing: steps 3-4 look again with every lock held.
-    for (std::size_t k = 0; k < kCases; ++k) {
+    for (std::size_t k = 0; k < cases_.size(); ++k) {
       const int i = order_[k];
       if (visit(i, [](auto& c) { return c.enabled() && c.poll(); })) {
         chosen_ = i;
@@ -527,19 +590,19 @@ class SelectAwaiter {
     }
     TaskHeader* me = current_task();
     claim_.task = me;
-    prepare_park(me, self, kChannelCases > 0 ? "select" : "select (no channel)");
+    prepare_park(me, self, cases_.has_channel() ? "select" : "select (no channel)");
     registered_ = true;
     // Relaxed: read by the task only after a wake-up by someone who found one of
     // our nodes, i.e. after a lock release or timer arm that follows this store.
     registering_.store(true, std::memory_order_relaxed);
 
     // Steps 3-5: check and enqueue the channel cases with all their locks held.
-    ChannelLocks locks;
+    ChannelLocks locks{cases_.locks()};
     lock_channels(locks);
     TaskHeader* peer = nullptr;
     const int ready = try_all_locked(peer);
     if (ready == kNone) {
-      for (std::size_t k = 0; k < kCases; ++k) {
+      for (std::size_t k = 0; k < cases_.size(); ++k) {
         const int i = order_[k];
         visit(i, [&](auto& c) {
           if (c.enabled()) c.enqueue_locked(claim_, i);
@@ -563,10 +626,10 @@ class SelectAwaiter {
     Registered outcome = Registered::kQueued;
     int won = kNone;
     if (cancel_ != nullptr) {
-      outcome = register_with_context(cancel_, ctx_node_, claim_, kContextIndex, ctx_queued_);
-      if (outcome == Registered::kWon) won = kContextIndex;
+      outcome = register_with_context(cancel_, ctx_node_, claim_, context_index(), ctx_queued_);
+      if (outcome == Registered::kWon) won = context_index();
     }
-    for (std::size_t k = 0; k < kCases && outcome == Registered::kQueued; ++k) {
+    for (std::size_t k = 0; k < cases_.size() && outcome == Registered::kQueued; ++k) {
       const int i = order_[k];
       outcome = visit(i, [&](auto& c) {
         return c.enabled() ? c.register_unlocked(claim_, i) : Registered::kQueued;
@@ -577,7 +640,7 @@ class SelectAwaiter {
       if (outcome == Registered::kQueued) {
         int earliest = kNone;
         Clock::time_point deadline = Clock::time_point::max();
-        for (std::size_t k = 0; k < kCases; ++k) {
+        for (std::size_t k = 0; k < cases_.size(); ++k) {
           const int i = order_[k];
           visit(i, [&](auto& c) {
             if constexpr (std::remove_reference_t<decltype(c)>::kKind == CaseKind::kTimer) {
@@ -613,8 +676,9 @@ class SelectAwaiter {
     return true;
   }
 
-  // Protocol step 8.
-  Result await_resume() noexcept {
+  // Protocol step 8: the chosen case's index, or context_index() if the select's
+  // own context ended it. The derived awaiter's await_resume builds the result.
+  int settle() noexcept {
     if (registered_) {
       registered_ = false;
       // Acquire: pairs with step 7; registration is over and its writes visible.
@@ -624,37 +688,44 @@ class SelectAwaiter {
       // Acquire: the winner claimed before completing; what it wrote after the
       // claim (a value) reaches us through the wake-up's run-queue hand-over.
       const int winner = claim_.winner.load(std::memory_order_acquire);
-      if (winner != kContextIndex && ctx_queued_) withdraw_from_context(cancel_, ctx_node_);
-      for (std::size_t i = 0; i < kCases; ++i) {
+      if (winner != context_index() && ctx_queued_) withdraw_from_context(cancel_, ctx_node_);
+      for (std::size_t i = 0; i < cases_.size(); ++i) {
         if (static_cast<int>(i) != winner)
           visit(static_cast<int>(i), [](auto& c) { c.withdraw(); });
       }
       if constexpr (kHasTimer) {
         if (winner != timer_.index) timer_.entry.cancel();
       }
-      if (winner != kContextIndex) visit(winner, [](auto& c) { c.finish_by_waker(); });
+      if (winner != context_index()) visit(winner, [](auto& c) { c.finish_by_waker(); });
       chosen_ = winner;
     }
-    if (chosen_ == kContextIndex) return Result(cancel_->err);
-    return make_result();
+    return chosen_;
   }
+
+ protected:
+  template <class... Args>
+  explicit SelectCore(CancelNode* cancel, Args&&... cases)
+      : cases_(std::forward<Args>(cases)...), cancel_(cancel), order_(cases_.order()) {}
+
+  // The index that stands for the select's own context: one past the last case.
+  int context_index() const noexcept { return static_cast<int>(cases_.size()); }
+  // Calls f(case) for the case at run-time index i.
+  template <class F>
+  decltype(auto) visit(int i, F&& f) noexcept {
+    return cases_.visit(i, std::forward<F>(f));
+  }
+
+  CaseSet cases_;
+  CancelNode* cancel_;
 
  private:
-  static constexpr std::size_t default_index() noexcept {
-    constexpr CaseKind kKinds[] = {Cases::kKind...};
-    for (std::size_t i = 0; i < kCases; ++i) {
-      if (kKinds[i] == CaseKind::kDefault) return i;
-    }
-    return kCases;
-  }
-
   // Step 1 with an enabled default case: the chosen case's index (performed), or
   // the default's. The decision is one consistent snapshot (see the protocol).
   int poll_nonblocking() noexcept {
-    std::array<std::uint64_t, kCases> seen{};  // each channel case's snapshot word
-    bool all_from_snapshots = true;            // no blocked channel case was judged under its lock
-    int blocked = 0;                           // enabled cases found blocked (the default aside)
-    for (std::size_t k = 0; k < kCases; ++k) {
+    typename CaseSet::Snapshots seen = cases_.snapshots();  // each channel case's snapshot word
+    bool all_from_snapshots = true;  // no blocked channel case was judged under its lock
+    int blocked = 0;                 // enabled cases found blocked (the default aside)
+    for (std::size_t k = 0; k < cases_.size(); ++k) {
       const int i = order_[k];
       const bool ready = visit(i, [&](auto& c) {
         using C = std::remove_reference_t<decltype(c)>;
@@ -678,23 +749,23 @@ class SelectAwaiter {
       });
       if (ready) return i;
     }
-    if (blocked <= 1) return static_cast<int>(default_index());  // one look is one instant
-    if (all_from_snapshots && unchanged_since(seen)) return static_cast<int>(default_index());
+    if (blocked <= 1) return cases_.default_index();  // one look is one instant
+    if (all_from_snapshots && unchanged_since(seen)) return cases_.default_index();
     // Step 1b: decide with every channel lock held.
-    ChannelLocks locks;
+    ChannelLocks locks{cases_.locks()};
     lock_channels(locks);
     TaskHeader* peer = nullptr;
     const int ready = try_all_locked(peer);
     unlock_channels(locks);
     if (peer != nullptr) wake(peer, WakeOrder::kNext);
-    return ready != kNone ? ready : static_cast<int>(default_index());
+    return ready != kNone ? ready : cases_.default_index();
   }
 
   // Step 1's check: every enabled channel case's snapshot word is still `seen`, and
   // every enabled done or timer case is still not ready.
-  bool unchanged_since(const std::array<std::uint64_t, kCases>& seen) noexcept {
+  bool unchanged_since(const typename CaseSet::Snapshots& seen) noexcept {
     bool same = true;
-    for (std::size_t i = 0; i < kCases && same; ++i) {
+    for (std::size_t i = 0; i < cases_.size() && same; ++i) {
       visit(static_cast<int>(i), [&](auto& c) {
         using C = std::remove_reference_t<decltype(c)>;
         if constexpr (C::kKind == CaseKind::kChannel) {
@@ -709,19 +780,19 @@ class SelectAwaiter {
 
   // The locks of the enabled channel cases, in address order, each once.
   struct ChannelLocks {
-    std::array<SpinLock*, kChannelCases + 1> lock{};
+    typename CaseSet::Locks lock;  // room for every channel case, and one more
     std::size_t count = 0;
   };
   // Protocol step 3 (and 1b): Go's sellock. No other path holds two channel
   // locks, so the address order leaves no cycle.
   void lock_channels(ChannelLocks& locks) noexcept {
-    for (std::size_t i = 0; i < kCases; ++i) {
+    for (std::size_t i = 0; i < cases_.size(); ++i) {
       visit(static_cast<int>(i), [&](auto& c) {
         if (c.kKind == CaseKind::kChannel && c.enabled())
           locks.lock[locks.count++] = c.channel_lock();
       });
     }
-    locks.count = sort_unique_locks(locks.lock.data(), locks.count);
+    locks.count = sort_unique_locks(&locks.lock[0], locks.count);
     for (std::size_t i = 0; i < locks.count; ++i)
       locks.lock[i]->lock();
   }
@@ -733,7 +804,7 @@ class SelectAwaiter {
   // the random order that can proceed and returns its index (kNone if none can).
   // `peer` is set to a parked task it completed with, to wake after unlocking.
   int try_all_locked(TaskHeader*& peer) noexcept {
-    for (std::size_t k = 0; k < kCases; ++k) {
+    for (std::size_t k = 0; k < cases_.size(); ++k) {
       const int i = order_[k];
       if (visit(i, [&](auto& c) { return c.enabled() && c.try_locked(peer); })) return i;
     }
@@ -742,11 +813,12 @@ class SelectAwaiter {
 
   // Uniform random permutation of the case indices (Fisher-Yates).
   void shuffle() noexcept {
-    for (std::size_t i = 0; i < kCases; ++i)
-      order_[i] = static_cast<std::uint8_t>(i);
-    if constexpr (kCases > 1) {
+    const std::size_t n = cases_.size();
+    for (std::size_t i = 0; i < n; ++i)
+      order_[i] = static_cast<std::remove_reference_t<decltype(order_[i])>>(i);
+    if (n > 1) {
       std::uint64_t r = select_random();
-      for (std::size_t i = kCases - 1; i > 0; --i) {
+      for (std::size_t i = n - 1; i > 0; --i) {
         // splitmix64 step, then Lemire's multiply-shift reduction to [0, i].
         r += 0x9E3779B97F4A7C15ull;
         std::uint64_t z = r;
@@ -759,42 +831,42 @@ class SelectAwaiter {
     }
   }
 
-  // Calls f(case) for the case at run-time index i.
-  template <class F>
-  decltype(auto) visit(int i, F&& f) noexcept {
-    return visit_impl(i, f, std::make_index_sequence<kCases>{});
-  }
-  template <class F, std::size_t... I>
-  decltype(auto) visit_impl(int i, F& f, std::index_sequence<I...>) noexcept {
-    using R = decltype(f(std::get<0>(cases_)));
-    if constexpr (std::is_void_v<R>) {
-      (void)((i == static_cast<int>(I) ? (f(std::get<I>(cases_)), true) : false) || ...);
-    } else {
-      R r{};
-      (void)((i == static_cast<int>(I) ? (r = f(std::get<I>(cases_)), true) : false) || ...);
-      return r;
-    }
-  }
-
-  // The chosen case's outcome, moved out of it.
-  template <std::size_t I = 0>
-  Result make_result() noexcept {
-    if constexpr (I + 1 < kCases) {
-      if (chosen_ != static_cast<int>(I)) return make_result<I + 1>();
-    }
-    return Result(std::in_place_index<I>, std::get<I>(cases_).take());
-  }
-
-  std::tuple<Cases...> cases_;
-  CancelNode* cancel_;
   int chosen_ = kNone;
   bool registered_ = false;  // steps 2-7 ran: await_resume must do step 8
   bool ctx_queued_ = false;
-  std::array<std::uint8_t, kCases> order_{};
+  typename CaseSet::Order order_;  // the cases in this select's random order
   WaitClaim claim_;
   std::atomic<bool> registering_{false};
   WaitNode ctx_node_;
   [[no_unique_address]] std::conditional_t<kHasTimer, SelectTimer, NoTimer> timer_;
+};
+
+template <class... Cases>
+class SelectAwaiter : public SelectCore<CaseTuple<Cases...>> {
+  using Core = SelectCore<CaseTuple<Cases...>>;
+
+ public:
+  using Result = SelectResult<typename Cases::Outcome...>;
+
+  template <class... Args>
+  explicit SelectAwaiter(CancelNode* cancel, Args&&... cases)
+      : Core(cancel, std::forward<Args>(cases)...) {}
+
+  Result await_resume() noexcept {
+    const int chosen = this->settle();
+    if (chosen == this->context_index()) return Result(this->cancel_->err);
+    return make_result(chosen);
+  }
+
+ private:
+  // The chosen case's outcome, moved out of it.
+  template <std::size_t I = 0>
+  Result make_result(int chosen) noexcept {
+    if constexpr (I + 1 < sizeof...(Cases)) {
+      if (chosen != static_cast<int>(I)) return make_result<I + 1>(chosen);
+    }
+    return Result(std::in_place_index<I>, this->cases_.template get<I>().take());
+  }
 };
 
 }  // namespace detail
