@@ -41,8 +41,10 @@
 // heap allocation. Cases are built in the co_await's full-expression; channels and
 // contexts must outlive it.
 //
-// The protocol is SelectCore's, written over a set of cases that it reaches by
-// index (CaseTuple: the cases' tuple).
+// Dynamic form: select(ctx, cases) over a list of SelectCase<T> built at run time
+// (Go's reflect.Select; documented at its declaration, at the bottom). Both forms
+// run one protocol, SelectCore, over a set of cases that it reaches by index:
+// CaseTuple (the variadic select's tuple) or CaseList (the caller's list).
 //
 // Protocol (the task is T, its WaitClaim is C; see wait_node.hpp):
 //   1. Poll (await_ready). If the select's context is done, end with its error.
@@ -128,6 +130,9 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <span>
+#include <stdexcept>
 #include <system_error>
 #include <tuple>
 #include <type_traits>
@@ -202,6 +207,12 @@ class ChannelCase {
   void withdraw() noexcept {
     if (queued_) ch_->core().withdraw(node_, Case::kSend);
   }
+  // Readies a case that took part in a finished select for another (a dynamic
+  // select's case list is reused from one select to the next).
+  void reset() noexcept {
+    queued_ = false;
+    node_.closed = false;
+  }
   // The channel's snapshot word (step 1), and whether it shows this case surely blocked.
   std::uint64_t snapshot() const noexcept { return ch_->core().snapshot(); }
   bool blocked_in(std::uint64_t s) const noexcept {
@@ -238,6 +249,11 @@ class RecvCase : public ChannelCase<T, RecvCase<T>> {
     return finish_now(this->ch_->recv_locked(slot_.raw(), peer));
   }
   void finish_by_waker() noexcept { state_ = this->node_.closed ? State::kClosed : State::kValue; }
+  void reset() noexcept {
+    if (state_ == State::kValue) slot_.destroy();
+    state_ = State::kPending;
+    ChannelCase<T, RecvCase<T>>::reset();
+  }
   Outcome take() noexcept {
     if (state_ != State::kValue) return errc::closed;
     state_ = State::kTaken;
@@ -277,7 +293,14 @@ class SendCase : public ChannelCase<T, SendCase<T>> {
     return finish_now(this->ch_->send_locked(value_, peer));
   }
   void finish_by_waker() noexcept { closed_ = this->node_.closed; }
+  void reset() noexcept {
+    closed_ = false;
+    ChannelCase<T, SendCase<T>>::reset();
+  }
+  // The value is gone (sent, or handed back): the case is disabled from here on, so
+  // that a dynamic select's case list never sends a moved-from value.
   Outcome take() noexcept {
+    this->ch_ = nullptr;
     if (!closed_) return SendResult<T>();
     return SendResult<T>(make_error_code(errc::closed), std::move(value_));
   }
@@ -323,6 +346,7 @@ class DoneCase {
   void withdraw() noexcept {
     if (queued_) withdraw_from_context(node_, wait_);
   }
+  void reset() noexcept { queued_ = false; }
   void finish_by_waker() noexcept {}
   Outcome take() noexcept { return node_->err; }
 
@@ -351,6 +375,7 @@ class TimerCase {
   void enqueue_locked(WaitClaim&, int) noexcept {}
   Registered register_unlocked(WaitClaim&, int) noexcept { return Registered::kQueued; }
   void withdraw() noexcept {}
+  void reset() noexcept {}
   void finish_by_waker() noexcept {}
   Outcome take() noexcept { return {}; }
 
@@ -376,6 +401,7 @@ class DefaultCase {
   void enqueue_locked(WaitClaim&, int) noexcept {}
   Registered register_unlocked(WaitClaim&, int) noexcept { return Registered::kQueued; }
   void withdraw() noexcept {}
+  void reset() noexcept {}
   void finish_by_waker() noexcept {}
   Outcome take() noexcept { return {}; }
 
@@ -486,10 +512,14 @@ class CaseTuple {
   std::tuple<Cases...> cases_;
 };
 
+template <class T>
+class CaseList;
 template <class CaseSet>
 class SelectCore;
 template <class... Cases>
 class SelectAwaiter;
+template <class T>
+class DynamicSelectAwaiter;
 
 }  // namespace detail
 
@@ -530,11 +560,113 @@ class [[nodiscard]] SelectResult {
   const std::error_category* category_ = nullptr;
 };
 
+// One case of a dynamic select (below): any case the variadic select takes, on
+// channels of one element type T, converted implicitly:
+//   std::vector<orca::SelectCase<int>> cases;
+//   cases.push_back(orca::recv(in));
+//   cases.push_back(orca::send(out, 7));
+//   cases.push_back(orca::default_case());
+// A case is reused by one select after another; a send case gives its value up when
+// chosen (sent, or handed back in the result) and is disabled from then on.
+// after(d) fixes its deadline when built, not at each select.
+template <class T>
+class SelectCase {
+ public:
+  SelectCase(detail::RecvCase<T>&& c) noexcept  // NOLINT: implicit, a case of the list
+      : case_(std::in_place_index<0>, std::move(c)) {}
+  SelectCase(detail::SendCase<T>&& c) noexcept  // NOLINT
+      : case_(std::in_place_index<1>, std::move(c)) {}
+  SelectCase(detail::DoneCase&& c) noexcept  // NOLINT
+      : case_(std::in_place_index<2>, std::move(c)) {}
+  SelectCase(const detail::DoneAwaiter& done) noexcept  // NOLINT: ctx.done()
+      : case_(std::in_place_index<2>, done.node()) {}
+  SelectCase(detail::TimerCase c) noexcept  // NOLINT
+      : case_(std::in_place_index<3>, c) {}
+  SelectCase(detail::DefaultCase c) noexcept  // NOLINT
+      : case_(std::in_place_index<4>, c) {}
+  // Moving or assigning a case that no select is using.
+  SelectCase(SelectCase&& other) noexcept : case_(moved(other.case_)) {}
+  SelectCase& operator=(SelectCase&& other) noexcept {
+    if (this != &other) {
+      // The cases cannot be assigned (their wait nodes are not), but they can be rebuilt.
+      std::destroy_at(&case_);
+      std::construct_at(&case_, moved(other.case_));
+    }
+    return *this;
+  }
+  ~SelectCase() = default;
+
+ private:
+  friend class detail::CaseList<T>;
+  using Variant = std::variant<detail::RecvCase<T>, detail::SendCase<T>, detail::DoneCase,
+                               detail::TimerCase, detail::DefaultCase>;
+
+  // The variant moved by a switch on its index rather than by its own move
+  // constructor, whose table of every alternative's move GCC 12 inlines in full and
+  // then warns that the alternatives not held "may be used uninitialized".
+  static Variant moved(Variant& v) noexcept {
+    switch (v.index()) {
+      case 0:
+        return Variant(std::in_place_index<0>, std::move(*std::get_if<0>(&v)));
+      case 1:
+        return Variant(std::in_place_index<1>, std::move(*std::get_if<1>(&v)));
+      case 2:
+        return Variant(std::in_place_index<2>, std::move(*std::get_if<2>(&v)));
+      case 3:
+        return Variant(std::in_place_index<3>, *std::get_if<3>(&v));
+      default:
+        return Variant(std::in_place_index<4>, *std::get_if<4>(&v));
+    }
+  }
+
+  Variant case_;
+};
+
+// The outcome of a dynamic select: which case was chosen and what it produced.
+template <class T>
+class [[nodiscard]] DynamicSelectResult {
+ public:
+  explicit DynamicSelectResult(std::error_code context_error) noexcept
+      : code_(context_error.value()), category_(&context_error.category()) {}
+  template <class Outcome>
+  DynamicSelectResult(int index, Outcome&& outcome) noexcept
+      : index_(index),
+        outcome_(std::in_place_type<std::remove_cvref_t<Outcome>>, std::forward<Outcome>(outcome)) {
+  }
+
+  // The chosen case's position in the list; -1 when the select's own context ended it.
+  int index() const noexcept { return index_; }
+  explicit operator bool() const noexcept { return index_ >= 0; }
+  // The select's context's error when index() == -1.
+  std::error_code error() const noexcept {
+    return category_ == nullptr ? std::error_code() : std::error_code(code_, *category_);
+  }
+
+  // The chosen receive case's outcome: the value, or errc::closed (Go's recv, recvOK).
+  // Precondition: a receive case was chosen.
+  Result<T>& received() & noexcept { return *std::get_if<Result<T>>(&outcome_); }
+  Result<T>&& received() && noexcept { return std::move(*std::get_if<Result<T>>(&outcome_)); }
+  // The chosen send case's outcome: sent, or errc::closed with the value back.
+  // Precondition: a send case was chosen.
+  SendResult<T>& sent() & noexcept { return *std::get_if<SendResult<T>>(&outcome_); }
+  SendResult<T>&& sent() && noexcept { return std::move(*std::get_if<SendResult<T>>(&outcome_)); }
+  // The chosen done case's context's error. Precondition: a done case was chosen.
+  std::error_code done_error() const noexcept { return *std::get_if<std::error_code>(&outcome_); }
+
+ private:
+  int index_ = -1;
+  // Timer and default cases produce std::monostate, as the context does.
+  std::variant<std::monostate, Result<T>, SendResult<T>, std::error_code> outcome_;
+  int code_ = 0;  // the select's context's error, as in SelectResult
+  const std::error_category* category_ = nullptr;
+};
+
 namespace detail {
 
-// The select protocol (see the top of this file), over a set of cases (CaseTuple)
-// that it reaches by run-time index (visit) and that hands it its scratch arrays;
-// the awaiter derived from it only builds the result.
+// The select protocol (see the top of this file), over a set of cases: CaseTuple
+// for the variadic select, CaseList for the dynamic one. Both reach a case by its
+// run-time index (visit) and hand the core their scratch arrays; the awaiters
+// derived from it only build their results.
 template <class CaseSet>
 class SelectCore {
   static constexpr bool kHasTimer = CaseSet::kMayHaveTimer;
@@ -869,6 +1001,115 @@ class SelectAwaiter : public SelectCore<CaseTuple<Cases...>> {
   }
 };
 
+// The cases of a dynamic select: the caller's list, reached by index and visited
+// as a variant. Its scratch arrays (the order, the snapshot words, the locks) are
+// inline for up to kInlineCases cases, else one allocation per select.
+template <class T>
+class CaseList {
+  static constexpr std::size_t kInlineCases = 8;
+  using Index = std::uint32_t;
+
+ public:
+  static constexpr bool kMayHaveDefault = true;
+  static constexpr bool kMayHaveTimer = true;
+  using Order = Index*;
+  using Snapshots = std::uint64_t*;
+  using Locks = SpinLock**;
+
+  // Readies every case for this select. Throws std::invalid_argument for a second
+  // default case, std::length_error for more cases than an int can index (less one,
+  // for the select's own context), std::bad_alloc.
+  explicit CaseList(std::span<SelectCase<T>> cases) : cases_(cases) {
+    if (cases.size() >= static_cast<std::size_t>(INT32_MAX))
+      throw std::length_error("orca::select: too many cases");
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      auto& c = cases[i].case_;
+      std::visit([](auto& x) { x.reset(); }, c);
+      if (c.index() <= 1) has_channel_ = true;
+      if (c.index() == 4) {
+        if (default_ != -1) throw std::invalid_argument("orca::select: two default cases");
+        default_ = static_cast<int>(i);
+      }
+    }
+    if (cases.size() > kInlineCases) {
+      // One block: the snapshots, the locks (one more than the cases), the order.
+      const std::size_t n = cases.size();
+      heap_.reset(new std::byte[n * sizeof(std::uint64_t) + (n + 1) * sizeof(SpinLock*) +
+                                n * sizeof(Index)]);
+      snapshots_ = reinterpret_cast<std::uint64_t*>(heap_.get());
+      locks_ = reinterpret_cast<SpinLock**>(snapshots_ + n);
+      order_ = reinterpret_cast<Index*>(locks_ + n + 1);
+    }
+  }
+  CaseList(const CaseList&) = delete;
+  CaseList& operator=(const CaseList&) = delete;
+
+  std::size_t size() const noexcept { return cases_.size(); }
+  bool has_channel() const noexcept { return has_channel_; }
+  int default_index() const noexcept { return default_; }
+  bool default_enabled() noexcept {
+    return default_ != -1 &&
+           std::get<4>(cases_[static_cast<std::size_t>(default_)].case_).enabled();
+  }
+  Order order() noexcept { return order_; }
+  Snapshots snapshots() noexcept { return snapshots_; }
+  Locks locks() noexcept { return locks_; }
+
+  template <class F>
+  decltype(auto) visit(int i, F&& f) noexcept {
+    return std::visit(f, cases_[static_cast<std::size_t>(i)].case_);
+  }
+
+ private:
+  std::span<SelectCase<T>> cases_;
+  int default_ = -1;
+  bool has_channel_ = false;
+  std::array<std::uint64_t, kInlineCases> inline_snapshots_;
+  std::array<SpinLock*, kInlineCases + 1> inline_locks_;
+  std::array<Index, kInlineCases> inline_order_;
+  std::unique_ptr<std::byte[]> heap_;
+  std::uint64_t* snapshots_ = inline_snapshots_.data();
+  SpinLock** locks_ = inline_locks_.data();
+  Index* order_ = inline_order_.data();
+};
+
+template <class T>
+class DynamicSelectAwaiter : public SelectCore<CaseList<T>> {
+  using Core = SelectCore<CaseList<T>>;
+
+ public:
+  using Result = DynamicSelectResult<T>;
+
+  DynamicSelectAwaiter(CancelNode* cancel, std::span<SelectCase<T>> cases) : Core(cancel, cases) {}
+
+  Result await_resume() noexcept {
+    const int chosen = this->settle();
+    if (chosen == this->context_index()) return Result(this->cancel_->err);
+    return this->visit(chosen, [chosen](auto& c) { return Result(chosen, c.take()); });
+  }
+};
+
+// Whether S is a span of SelectCase<T> (any extent); `type` is then T.
+template <class S>
+struct SelectCaseSpan : std::false_type {};
+template <class T, std::size_t N>
+struct SelectCaseSpan<std::span<SelectCase<T>, N>> : std::true_type {
+  using type = T;
+};
+template <class R>
+using SpanOf = decltype(std::span(std::declval<R&>()));
+
+// What select() takes as a dynamic case list: a span of SelectCase<T>, or a
+// contiguous container of them (std::vector, std::array, a C array) that outlives
+// the select, hence an lvalue.
+template <class R>
+concept SelectCaseList = (std::is_lvalue_reference_v<R> ||
+                          SelectCaseSpan<std::remove_cvref_t<R>>::value) &&
+                         requires(R& r) {
+  std::span(r);
+}
+&&SelectCaseSpan<SpanOf<R>>::value;
+
 }  // namespace detail
 
 // Receive case: the channel's next value, or errc::closed. A null channel disables it.
@@ -931,6 +1172,56 @@ requires(detail::IsSelectCase<std::remove_cvref_t<Cs>>::value&&...)
         const Context& ctx, Cs&&... cases) {
   return detail::SelectAwaiter<typename detail::CaseOf<Cs>::type...>(
       ctx.node()->canceller, detail::to_case(std::forward<Cs>(cases))...);
+}
+
+// Dynamic select (Go's reflect.Select): a select over a list of cases built at run
+// time, e.g. a fan-in over N channels:
+//   std::vector<orca::SelectCase<Job>> cases;
+//   for (auto& ch : inputs) cases.push_back(orca::recv(ch));
+//   while (!cases.empty()) {
+//     auto r = co_await orca::select(ctx, cases);
+//     if (!r) return r.error();                          // ctx is done
+//     auto& v = r.received();                            // cases[r.index()] was chosen
+//     if (v) run(*v); else cases.erase(cases.begin() + r.index());  // closed
+//   }
+// It runs the variadic select's protocol (the same code) with the same semantics:
+// a uniformly random choice among the cases that can proceed, default only when at
+// one instant none could, exactly one case performed, the select's own context
+// checked first. r.index() is the chosen case's position in the list (-1: ctx is
+// done, r.error() its error); received(), sent() and done_error() its outcome by
+// kind. An empty list with no default waits until ctx is done (forever without a
+// context, as Go's `select {}`).
+//
+// The list: SelectCase<T> (any case kind, channels of one element type T). The
+// select resets each case's state when it starts, so one list serves select after
+// select, and may be changed between them (push_back, erase, assign a new case).
+// A chosen send case gives its value up (sent, or back in sent().unsent()) and is
+// disabled from then on; a send case not chosen keeps its value for the next select.
+//
+// Cancel safety: as the variadic select's. A select ended by its context performed
+// no channel operation; every send case then still holds its value.
+//
+// Thread safety: the list belongs to the select from the co_await until it returns:
+// neither the list nor its cases may be touched meanwhile, and one list serves one
+// select at a time. Channels and contexts as for the variadic select.
+//
+// Errors: the context's error (index() == -1). Throws, before anything is done,
+// std::invalid_argument if the list holds two enabled or disabled default cases,
+// std::length_error for 2^31 - 1 cases or more, std::bad_alloc if the scratch
+// space of a list of more than 8 cases cannot be allocated (an allocation of 20
+// bytes a case, the only one; up to 8 cases a select allocates nothing).
+template <class R>
+requires detail::SelectCaseList<R>
+[[nodiscard]] auto select(const Context& ctx, R&& cases) {
+  using T = typename detail::SelectCaseSpan<detail::SpanOf<R>>::type;
+  return detail::DynamicSelectAwaiter<T>(ctx.node()->canceller, std::span<SelectCase<T>>(cases));
+}
+// As select(ctx, cases), without a context of its own.
+template <class R>
+requires detail::SelectCaseList<R>
+[[nodiscard]] auto select(R&& cases) {
+  using T = typename detail::SelectCaseSpan<detail::SpanOf<R>>::type;
+  return detail::DynamicSelectAwaiter<T>(nullptr, std::span<SelectCase<T>>(cases));
 }
 
 }  // namespace orca
