@@ -3,11 +3,14 @@
 // select(recv(c1), recv(c2), default), a mutator makes c2 ready and only then
 // empties c1: at every instant one of the two cases can proceed, so the selector
 // must never choose default. Two workers, the two tasks released together each
-// round, with the mutator's start swept across the selector's select.
+// round, with the mutator's start swept across the selector's select. The dynamic
+// select (a case list, rebuilt each round) runs the same protocol and is held to
+// the same.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <memory>
+#include <vector>
 
 #include "support/sanitizers.hpp"
 #include "sync/sync_test_support.hpp"
@@ -44,6 +47,9 @@ Task<void> wait_for(const std::atomic<int>& flag, int want) {
 
 // How the mutator makes c2 ready before it empties c1.
 enum class Mutation { kSendOnBuffered, kCloseUnbuffered };
+// Which select the selector runs: select(recv, recv, default), or the same cases
+// as a list.
+enum class Form { kVariadic, kDynamic };
 
 struct Round {
   explicit Round(Mutation m) : c2(m == Mutation::kSendOnBuffered ? 1 : 0) {}
@@ -51,8 +57,8 @@ struct Round {
   Channel<int> c2;
 };
 
-// Runs kRounds rounds; returns how many times the selector chose default.
-int count_defaults(Mutation mutation) {
+// Runs `rounds` rounds; returns how many times the selector chose default.
+int count_defaults(Mutation mutation, Form form = Form::kVariadic, int rounds = kRounds) {
   std::atomic<Round*> current{nullptr};
   std::atomic<int> published{-1};  // the round the mutator has set up
   std::atomic<int> started{-1};    // the round the selector is starting
@@ -63,21 +69,35 @@ int count_defaults(Mutation mutation) {
         orca::WaitGroup wg;
         wg.add(2);
         orca::go([&]() -> Task<void> {  // the selector
-          for (int r = 0; r < kRounds; ++r) {
+          std::vector<orca::SelectCase<int>> cases;
+          for (int r = 0; r < rounds; ++r) {
             co_await wait_for(published, r);
             Round& round = *current.load(std::memory_order_acquire);
+            if (form == Form::kDynamic) {
+              cases.clear();
+              cases.push_back(orca::recv(round.c1));
+              cases.push_back(orca::recv(round.c2));
+              cases.push_back(orca::default_case());
+            }
             started.store(r, std::memory_order_release);
             const int lead = kLead - r % kSweep;
             if (lead > 0) spin(lead);
-            auto s = co_await orca::select(orca::recv(round.c1), orca::recv(round.c2),
-                                           orca::default_case());
-            if (s.index() == 2) ++defaults;
+            int chosen = -1;
+            if (form == Form::kDynamic) {
+              auto s = co_await orca::select(cases);
+              chosen = s.index();
+            } else {
+              auto s = co_await orca::select(orca::recv(round.c1), orca::recv(round.c2),
+                                             orca::default_case());
+              chosen = s.index();
+            }
+            if (chosen == 2) ++defaults;
             finished.store(r, std::memory_order_release);
           }
           wg.done();
         });
         orca::go([&]() -> Task<void> {  // the mutator
-          for (int r = 0; r < kRounds; ++r) {
+          for (int r = 0; r < rounds; ++r) {
             auto round = std::make_unique<Round>(mutation);
             CO_ASSERT_TRUE(round->c1.try_send(1));
             current.store(round.get(), std::memory_order_release);
@@ -110,6 +130,22 @@ TEST(SelectStress, NonBlockingSelectSeesSendAndReceiveInOrder) {
 TEST(SelectStress, NonBlockingSelectSeesCloseAndReceiveInOrder) {
   const int defaults = count_defaults(Mutation::kCloseUnbuffered);
   EXPECT_EQ(defaults, 0) << "got default in " << defaults << " of " << kRounds << " rounds, want 0";
+}
+
+// The dynamic form: fewer rounds (the protocol is the variadic one's, already
+// swept above; these catch a case list that would break it).
+constexpr int kDynamicRounds = kRounds / 10;
+
+TEST(SelectStress, DynamicNonBlockingSelectSeesSendAndReceiveInOrder) {
+  const int defaults = count_defaults(Mutation::kSendOnBuffered, Form::kDynamic, kDynamicRounds);
+  EXPECT_EQ(defaults, 0) << "got default in " << defaults << " of " << kDynamicRounds
+                         << " rounds, want 0";
+}
+
+TEST(SelectStress, DynamicNonBlockingSelectSeesCloseAndReceiveInOrder) {
+  const int defaults = count_defaults(Mutation::kCloseUnbuffered, Form::kDynamic, kDynamicRounds);
+  EXPECT_EQ(defaults, 0) << "got default in " << defaults << " of " << kDynamicRounds
+                         << " rounds, want 0";
 }
 
 }  // namespace
