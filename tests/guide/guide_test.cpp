@@ -101,6 +101,42 @@ TEST(Guide, SelectDefault) {
   EXPECT_EQ(got, 7);
 }
 
+// guide:select_dynamic
+orca::Task<int> merge_sum(orca::Context ctx, std::vector<orca::Channel<int>*> inputs) {
+  std::vector<orca::SelectCase<int>> cases;  // []reflect.SelectCase
+  for (orca::Channel<int>* ch : inputs)
+    cases.push_back(orca::recv(*ch));  // {Dir: reflect.SelectRecv, Chan: ch}
+  int sum = 0;
+  while (!cases.empty()) {
+    auto r = co_await orca::select(ctx, cases);  // chosen, v, ok := reflect.Select(cases)
+    if (!r) co_return -1;                        // ctx is done
+    if (auto& v = r.received()) {
+      sum += *v;
+    } else {
+      cases.erase(cases.begin() + r.index());  // closed: drop its case
+    }
+  }
+  co_return sum;
+}
+// end
+
+TEST(Guide, SelectDynamic) {
+  const int got = orca::run([]() -> orca::Task<int> {
+    std::vector<orca::Channel<int>> chans(3);
+    std::vector<orca::Channel<int>*> inputs;
+    for (auto& ch : chans) {
+      inputs.push_back(&ch);
+      orca::go([&ch]() -> orca::Task<void> {
+        for (int i = 1; i <= 10; ++i)
+          (void)co_await ch.send(i);
+        (void)ch.close();
+      });
+    }
+    co_return co_await merge_sum(orca::background(), inputs);
+  });
+  EXPECT_EQ(got, 165);
+}
+
 // guide:context
 orca::Task<std::error_code> worker_tree() {
   auto [ctx, cancel] = orca::with_cancel(orca::background());  // context.WithCancel
