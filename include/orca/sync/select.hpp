@@ -1192,21 +1192,21 @@ requires(detail::IsSelectCase<std::remove_cvref_t<Cs>>::value&&...)
 // kind. An empty list with no default waits until ctx is done (forever without a
 // context, as Go's `select {}`).
 //
-// The list: SelectCase<T> (any case kind, channels of one element type T). The
-// select resets each case's state when it starts, so one list serves select after
-// select, and may be changed between them (push_back, erase, assign a new case).
+// The list: SelectCase<T> (any case kind, channels of one element type T). Calling
+// select() resets each case's state, so one list serves select after select, and
+// may be changed between them (push_back, erase, assign a new case).
 // A chosen send case gives its value up (sent, or back in sent().unsent()) and is
 // disabled from then on; a send case not chosen keeps its value for the next select.
 //
 // Cancel safety: as the variadic select's. A select ended by its context performed
 // no channel operation; every send case then still holds its value.
 //
-// Thread safety: the list belongs to the select from the co_await until it returns:
-// neither the list nor its cases may be touched meanwhile, and one list serves one
-// select at a time. Channels and contexts as for the variadic select.
+// Thread safety: the list belongs to the select from the select() call until the
+// co_await returns: neither the list nor its cases may be touched meanwhile, and one
+// list serves one select at a time. Channels and contexts as for the variadic select.
 //
 // Errors: the context's error (index() == -1). Throws, before anything is done,
-// std::invalid_argument if the list holds two enabled or disabled default cases,
+// std::invalid_argument if the list holds two default cases (enabled or not),
 // std::length_error for 2^31 - 1 cases or more, std::bad_alloc if the scratch
 // space of a list of more than 8 cases cannot be allocated (an allocation of 20
 // bytes a case, the only one; up to 8 cases a select allocates nothing).
