@@ -190,7 +190,7 @@ Task<void> Center::dispatch_round(Context ctx) {
       started[a->node].push_back(std::move(*job));
     }
     for (auto& [id, jobs] : started)
-      if (Node* node = local_node(id)) node->start(std::move(jobs));
+      if (Node* node = local_node(id)) co_await node->start(std::move(jobs));
     // A full batch suggests more work and more room: go again at once.
     if (pending->size() < options_.dispatch_batch || assigned->size() < wanted) co_return;
   }

@@ -103,12 +103,13 @@ void Node::launch(std::vector<Job> jobs) {
   }
 }
 
-void Node::start(std::vector<Job> jobs) {
+Task<void> Node::start(std::vector<Job> jobs) {
   if (accepting()) {
     launch(std::move(jobs));
-    return;
+    co_return;
   }
-  // Too late: the node is shutting down. Hand them back (as a shutdown would).
+  // The node does not take work (shutdown has begun, or it does not run): hand them
+  // back as a shutdown would, here, so that the call ends with start().
   std::vector<Completion> back;
   for (const Job& job : jobs) {
     Completion c;
@@ -116,13 +117,11 @@ void Node::start(std::vector<Job> jobs) {
     c.node = options_.id;
     c.attempt = job.attempt;
     c.outcome = Outcome::kHandBack;
-    c.error = "node " + options_.id + " is shutting down";
+    c.error = "node " + options_.id + " is not taking work";
     back.push_back(std::move(c));
   }
-  go([broker = &broker_, back = std::move(back)]() mutable -> Task<void> {
-    auto done = co_await broker->complete(background(), std::move(back));
-    (void)done;  // if this fails too, the leases expire and the jobs run again
-  });
+  auto done = co_await broker_.complete(background(), std::move(back));
+  (void)done;  // if this fails too, the leases expire and the jobs run again
 }
 
 void Node::notify() noexcept {

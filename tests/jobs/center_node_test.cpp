@@ -4,6 +4,7 @@
 #include <set>
 
 #include "broker_fixture.hpp"
+#include "forwarding_broker.hpp"
 
 namespace orca::jobs::testing {
 namespace {
@@ -416,6 +417,58 @@ TEST_P(CenterNode, GracefulShutdownFinishesShortJobsAndHandsBackLongOnes) {
   EXPECT_EQ(long_saw, orca::errc::canceled);
   // An in-process node is handed its jobs started (no leased step).
   EXPECT_EQ(long_trail, (std::vector<S>{S::kPending, S::kRunning, S::kPending}));
+}
+
+// The broker's complete() counted as it is answered.
+class CountingCompletes final : public ForwardingBroker {
+ public:
+  using ForwardingBroker::ForwardingBroker;
+  Task<Result<std::vector<Result<JobState>>>> complete(
+      Context ctx, std::vector<Completion> completions) override {
+    auto r = co_await inner_.complete(std::move(ctx), std::move(completions));
+    answered.fetch_add(1);
+    co_return r;
+  }
+  std::atomic<int> answered{0};
+};
+
+// Jobs handed to a node that takes no work go back to the queue within start(): its
+// call on the broker has been answered when start() returns, so nothing it began
+// outlives it (nor the node, nor the broker). One worker: a call left to a task of
+// its own could not have begun before the test looks.
+TEST(NodeStart, HandsJobsBackWithinTheCallWhenTheNodeTakesNoWork) {
+  TempDir dir;
+  int answered = -1;
+  Job after;
+  std::vector<AuditEntry> trail;
+  RunOptions one_worker;
+  one_worker.workers = 1;
+  orca::run(
+      [&]() -> Task<void> {
+        Context guard = hang_guard();
+        SqliteOptions so;
+        so.path = dir.db();
+        SqliteBroker store(so);
+        CountingCompletes broker(store);
+        (void)co_await broker.register_node(guard, node_info("n1", "t"));
+        auto added = co_await broker.enqueue_one(guard, spec("t"));
+        std::vector<Assignment> to_n1{Assignment{added->id, 0, "n1", true}};
+        (void)co_await broker.assign(guard, to_n1, 10s);
+        auto job = co_await broker.get(guard, added->id);
+        Node node(broker, fast_node("n1"));  // not running: it takes no work
+        std::vector<Job> jobs{*job};
+        co_await node.start(std::move(jobs));
+        answered = broker.answered.load();
+        after = *co_await broker.get(guard, added->id);
+        trail = *co_await broker.audit(guard, added->id);
+      },
+      one_worker);
+  EXPECT_EQ(answered, 1) << "got the hand-back still under way after start() returned";
+  EXPECT_EQ(after.state, S::kPending);
+  EXPECT_EQ(after.attempt, 0) << "a handed-back attempt is not counted";
+  EXPECT_EQ(states_of(trail), (std::vector<S>{S::kPending, S::kRunning, S::kPending}));
+  const std::string why = trail.empty() ? std::string() : trail.back().error;
+  EXPECT_NE(why.find("not taking work"), std::string::npos) << "got error " << why;
 }
 
 TEST_P(CenterNode, DeadNodesJobsRunElsewhere) {

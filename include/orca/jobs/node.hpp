@@ -99,9 +99,13 @@ class Node {
   // New work may be waiting: claim now instead of at the next poll.
   void notify() noexcept;
   // Runs jobs a center in this process already started for this node
-  // (Assignment::start). Jobs handed over once the node stopped taking work are
-  // handed back to the queue.
-  void start(std::vector<Job> jobs);
+  // (Assignment::start): their handlers are under way (and shutdown waits for them)
+  // when it returns. Jobs handed over when the node does not take work (shutdown
+  // has begun, or run() is not running) are handed back to the queue (pending again,
+  // the attempt not counted) before it returns, by the caller's task: no call on the
+  // broker outlives it. If the broker does not take the hand-back, their leases
+  // expire and they run again.
+  Task<void> start(std::vector<Job> jobs);
   // True between registration and the start of shutdown.
   bool accepting() const noexcept { return accepting_.load(std::memory_order_acquire); }
   // Cancels the handler of job `id` if it runs here (the job ends cancelled).

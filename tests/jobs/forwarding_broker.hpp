@@ -1,0 +1,90 @@
+// ForwardingBroker: a Broker that passes every call to another one; tests override
+// the calls they watch or hold up (a call counted as it starts and as it is
+// answered, a call that waits for the test's signal).
+#pragma once
+
+#include "orca/jobs/broker.hpp"
+
+namespace orca::jobs::testing {
+
+class ForwardingBroker : public Broker {
+ public:
+  explicit ForwardingBroker(Broker& inner) : inner_(inner) {}
+
+  Task<Result<std::vector<EnqueueResult>>> enqueue(Context ctx,
+                                                   std::vector<JobSpec> specs) override {
+    return inner_.enqueue(std::move(ctx), std::move(specs));
+  }
+  Task<Result<JobState>> cancel(Context ctx, JobId id) override {
+    return inner_.cancel(std::move(ctx), id);
+  }
+  Task<Result<void>> requeue(Context ctx, JobId id) override {
+    return inner_.requeue(std::move(ctx), id);
+  }
+  Task<Result<Job>> get(Context ctx, JobId id) override { return inner_.get(std::move(ctx), id); }
+  Task<Result<std::vector<Job>>> list(Context ctx, JobFilter filter) override {
+    return inner_.list(std::move(ctx), std::move(filter));
+  }
+  Task<Result<std::vector<AuditEntry>>> audit(Context ctx, JobId id) override {
+    return inner_.audit(std::move(ctx), id);
+  }
+  Task<Result<std::vector<QueueStats>>> queues(Context ctx) override {
+    return inner_.queues(std::move(ctx));
+  }
+  Task<Result<std::vector<NodeInfo>>> nodes(Context ctx) override {
+    return inner_.nodes(std::move(ctx));
+  }
+  Task<Result<std::vector<Job>>> peek_pending(Context ctx, PeekRequest req) override {
+    return inner_.peek_pending(std::move(ctx), std::move(req));
+  }
+  Task<Result<std::vector<JobId>>> assign(Context ctx, std::vector<Assignment> assignments,
+                                          std::chrono::milliseconds lease) override {
+    return inner_.assign(std::move(ctx), std::move(assignments), lease);
+  }
+  Task<Result<std::size_t>> promote_due(Context ctx) override {
+    return inner_.promote_due(std::move(ctx));
+  }
+  Task<Result<std::size_t>> reap(Context ctx, std::chrono::milliseconds node_timeout) override {
+    return inner_.reap(std::move(ctx), node_timeout);
+  }
+  Task<Result<TrimReport>> trim(Context ctx, Retention retention) override {
+    return inner_.trim(std::move(ctx), retention);
+  }
+  Task<Result<void>> put_periodic(Context ctx, PeriodicEntry entry) override {
+    return inner_.put_periodic(std::move(ctx), std::move(entry));
+  }
+  Task<Result<std::vector<PeriodicEntry>>> periodic(Context ctx) override {
+    return inner_.periodic(std::move(ctx));
+  }
+  Task<Result<bool>> fire_periodic(Context ctx, std::string name, WallClock::time_point expected,
+                                   WallClock::time_point next) override {
+    return inner_.fire_periodic(std::move(ctx), std::move(name), expected, next);
+  }
+  Task<Result<void>> register_node(Context ctx, NodeInfo node) override {
+    return inner_.register_node(std::move(ctx), std::move(node));
+  }
+  Task<Result<HeartbeatReply>> heartbeat(Context ctx, std::string node, int load, Leases lease,
+                                         std::vector<JobId> held) override {
+    return inner_.heartbeat(std::move(ctx), std::move(node), load, std::move(lease),
+                            std::move(held));
+  }
+  Task<Result<void>> deregister_node(Context ctx, std::string node) override {
+    return inner_.deregister_node(std::move(ctx), std::move(node));
+  }
+  Task<Result<std::vector<Job>>> claim(Context ctx, ClaimRequest req) override {
+    return inner_.claim(std::move(ctx), std::move(req));
+  }
+  Task<Result<std::vector<Result<JobState>>>> complete(
+      Context ctx, std::vector<Completion> completions) override {
+    return inner_.complete(std::move(ctx), std::move(completions));
+  }
+  Task<Result<void>> watch(Context ctx, BrokerEvents events) override {
+    return inner_.watch(std::move(ctx), std::move(events));
+  }
+  std::string last_failure() const override { return inner_.last_failure(); }
+
+ protected:
+  Broker& inner_;
+};
+
+}  // namespace orca::jobs::testing
