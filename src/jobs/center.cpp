@@ -189,8 +189,14 @@ Task<void> Center::dispatch_round(Context ctx) {
       job->lease_until = now + options_.lease;
       started[a->node].push_back(std::move(*job));
     }
+    // Every node that got jobs is handed them, also one that stopped taking work
+    // meanwhile: it hands them back at once instead of leaving them to their leases.
     for (auto& [id, jobs] : started)
-      if (Node* node = local_node(id)) co_await node->start(std::move(jobs));
+      for (Node* node : local_)
+        if (node->id() == id) {
+          co_await node->start(std::move(jobs));
+          break;
+        }
     // A full batch suggests more work and more room: go again at once.
     if (pending->size() < options_.dispatch_batch || assigned->size() < wanted) co_return;
   }

@@ -95,16 +95,27 @@ std::vector<std::string> Node::types() const {
   return out;
 }
 
+bool Node::accept(std::size_t n) {
+  std::lock_guard lock(mu_);
+  if (!accepting_.load(std::memory_order_relaxed)) return false;
+  const auto count = static_cast<std::int64_t>(n);
+  running_.fetch_add(static_cast<int>(n), std::memory_order_acq_rel);
+  handlers_done_.add(count);  // until their acks are answered
+  tasks_.add(count);          // until their tasks end
+  return true;
+}
+
 void Node::launch(std::vector<Job> jobs) {
-  for (Job& job : jobs) {
-    running_.fetch_add(1, std::memory_order_acq_rel);
-    handlers_done_.add(1);
+  for (Job& job : jobs)
     go([this, job = std::move(job)]() mutable { return execute(std::move(job)); });
-  }
 }
 
 Task<void> Node::start(std::vector<Job> jobs) {
-  if (accepting()) {
+  if (test_hooks_.before_start) {
+    Task<void> hook = test_hooks_.before_start();
+    co_await std::move(hook);
+  }
+  if (accept(jobs.size())) {
     launch(std::move(jobs));
     co_return;
   }
@@ -179,7 +190,10 @@ Task<Result<void>> Node::run(Context ctx) {
     (void)watched;
   });
 
-  accepting_.store(true, std::memory_order_release);
+  {
+    std::lock_guard lock(mu_);
+    accepting_.store(true, std::memory_order_release);
+  }
   {
     std::vector<JoinHandle<void>> claimers;
     for (int i = 0; i < options_.claimers; ++i)
@@ -188,8 +202,12 @@ Task<Result<void>> Node::run(Context ctx) {
       co_await std::move(c);
   }
 
-  // Graceful shutdown, steps 2-3 of node.hpp.
-  accepting_.store(false, std::memory_order_release);
+  // Graceful shutdown, steps 1-3 of node.hpp. Once accepting_ is false under mu_, no
+  // accept() counts a job in: the waits below see every job the node took.
+  {
+    std::lock_guard lock(mu_);
+    accepting_.store(false, std::memory_order_release);
+  }
   {
     auto [grace_ctx, cancel_grace] = with_timeout(grace_parent_, options_.grace);
     auto finished = co_await handlers_done_.wait(grace_ctx);
@@ -199,6 +217,7 @@ Task<Result<void>> Node::run(Context ctx) {
       // grace is over for both. A handler cancelled now has its ack sent once.
       give_up_acks();
       std::lock_guard lock(mu_);
+      grace_over_ = true;  // handlers whose tasks have not begun yet: execute()
       for (auto& [id, r] : running_jobs_) {
         r.handed_back = !r.cancelled;
         r.cancel();
@@ -206,6 +225,7 @@ Task<Result<void>> Node::run(Context ctx) {
     }
     co_await handlers_done_.wait();
   }
+  co_await tasks_.wait();          // the handlers' tasks end just after their acks are queued
   (void)finished_signal_.close();  // every completion has been sent
   co_await std::move(acks);
   give_up_acks();
@@ -252,6 +272,10 @@ Task<void> Node::execute(Job job) {
     r.cancel = cancel_job;
     if (job.cancel_requested) {
       r.cancelled = true;
+      cancel_job();
+    } else if (grace_over_) {
+      // Taken before shutdown began, begun after its grace ended: as step 3 does.
+      r.handed_back = true;
       cancel_job();
     }
   }
@@ -335,6 +359,7 @@ Task<void> Node::execute(Job job) {
   running_.fetch_sub(1, std::memory_order_acq_rel);
   if (options_.pull) notify();
   if (on_slot_free_) on_slot_free_();
+  tasks_.done();  // the last touch of the node: run() may return from here on
 }
 
 Task<void> Node::claim_loop(Context ctx) {
@@ -359,7 +384,9 @@ Task<void> Node::claim_loop(Context ctx) {
       auto claimed = co_await broker_.claim(ctx, std::move(req));
       if (claimed || !ctx.is_done()) note_broker(claimed ? std::error_code{} : claimed.error());
       const bool got = claimed && !claimed->empty();
-      if (got) launch(std::move(*claimed));  // counted in running_ before the slots return
+      // Counted in running_ before the slots return. (accept() holds: the claim loops
+      // end before shutdown's step 1.)
+      if (got && accept(claimed->size())) launch(std::move(*claimed));
       {
         std::lock_guard lock(mu_);
         reserved_ -= want;

@@ -419,6 +419,53 @@ TEST_P(CenterNode, GracefulShutdownFinishesShortJobsAndHandsBackLongOnes) {
   EXPECT_EQ(long_trail, (std::vector<S>{S::kPending, S::kRunning, S::kPending}));
 }
 
+// A center hands a node its jobs (Node::start, from the center's task) while the
+// node shuts down on another: start() may reach its decision only once run() has
+// passed its wait for handlers and returned. The node must then run nothing (no
+// handler under way on a node whose run() returned, no ack left unsent) and hand
+// the job back.
+TEST_P(CenterNode, JobsHandedOverAsTheNodeStopsAreHandedBackNotRun) {
+  std::atomic<int> handler_calls{0};
+  int running_after = -1;
+  Job after;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context guard = hang_guard();
+    Node node(broker, fast_node("n1"));
+    node.handle("t", [&](Context, Job) -> Task<Result<void>> {
+      handler_calls.fetch_add(1);
+      co_return Result<void>{};
+    });
+    Channel<int> at_start(1);
+    Channel<int> go_on(1);
+    node.test_hooks().before_start = [&]() -> Task<void> {
+      (void)co_await at_start.send(1);
+      (void)co_await go_on.recv();
+    };
+    auto [node_ctx, stop_node] = with_cancel(guard);
+    auto n = spawn([&node, node_ctx = node_ctx] { return node.run(node_ctx); });
+    co_await wait_until(guard, [&] { return node.accepting(); });
+    // The job, started for n1 as a center in this process does.
+    auto added = co_await broker.enqueue_one(guard, spec("t"));
+    std::vector<Assignment> to_n1{Assignment{added->id, 0, "n1", true}};
+    auto assigned = co_await broker.assign(guard, to_n1, 10s);
+    EXPECT_EQ(assigned ? assigned->size() : 0u, 1u);
+    auto job = co_await broker.get(guard, added->id);
+    std::vector<Job> jobs{*job};
+    auto handing = spawn([&node, jobs]() mutable { return node.start(std::move(jobs)); });
+    (void)co_await at_start.recv();  // start() is under way, before its decision
+    stop_node();
+    auto ran = co_await std::move(n);
+    EXPECT_TRUE(ran.has_value());
+    (void)co_await go_on.send(1);
+    co_await std::move(handing);
+    running_after = node.running();
+    after = *co_await broker.get(guard, added->id);
+  });
+  EXPECT_EQ(running_after, 0) << "got handlers under way on a node whose run() returned";
+  EXPECT_EQ(handler_calls.load(), 0) << "got a handler run by a node whose run() returned";
+  EXPECT_EQ(after.state, S::kPending);
+}
+
 // The broker's complete() counted as it is answered.
 class CountingCompletes final : public ForwardingBroker {
  public:

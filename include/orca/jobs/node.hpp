@@ -25,7 +25,9 @@
 // back, with the outage's length.
 //
 // Graceful shutdown (when run's context is done):
-//   1. stop claiming;
+//   1. stop claiming, and stop taking jobs a center hands over (start()): start()
+//      decides between running its jobs and handing them back in one critical
+//      section with this step, so every job it runs is counted before step 2 waits;
 //   2. wait up to `grace` for running handlers to finish and their acknowledgements
 //      to be taken (retried while the broker is away);
 //   3. cancel the contexts of those still running and hand their jobs back
@@ -34,7 +36,9 @@
 //      naming its jobs (they run again once their leases expire);
 //   4. stop heartbeating and deregister.
 // A handler that ignores its context delays step 3 until it returns. end_grace()
-// (e.g. at a second SIGINT) makes step 2's wait end at once.
+// (e.g. at a second SIGINT) makes step 2's wait end at once. run() returns only once
+// every task the node started (its handlers' tasks included) has ended: nothing of
+// the node runs after it.
 //
 // Thread safety: handle() before run(); notify(), cancel_local(), running() from any
 // thread. One run() per Node. The Node must outlive run().
@@ -55,6 +59,14 @@
 #include "orca/sync/wait_group.hpp"
 
 namespace orca::jobs {
+
+namespace detail {
+// A test seam: awaited by Node::start before it decides whether the node still takes
+// work, so that a test can run a shutdown in between (tests/jobs/center_node_test.cpp).
+struct NodeTestHooks {
+  std::function<Task<void>()> before_start;
+};
+}  // namespace detail
 
 using Handler = std::function<Task<Result<void>>(Context, Job)>;
 
@@ -121,6 +133,8 @@ class Node {
   std::vector<std::string> types() const;
   int running() const noexcept { return running_.load(std::memory_order_relaxed); }
 
+  detail::NodeTestHooks& test_hooks() noexcept { return test_hooks_; }
+
  private:
   struct Running {
     CancelFunc cancel;
@@ -128,6 +142,10 @@ class Node {
     bool handed_back = false;  // by shutdown: the job goes back to pending
   };
 
+  // Counts `n` jobs in (running_, handlers_done_, tasks_) if the node still takes
+  // work, under mu_ as shutdown's step 1 is: true if it does.
+  bool accept(std::size_t n);
+  // Starts the handlers of jobs accept() counted in.
   void launch(std::vector<Job> jobs);
   Task<void> execute(Job job);
   Task<void> claim_loop(Context ctx);
@@ -157,7 +175,14 @@ class Node {
   Context grace_parent_;
   CancelFunc end_grace_;
   WaitGroup handlers_done_;
-  std::mutex mu_;  // guards running_jobs_, finished_, outage_; never held across a suspension
+  // Every task the node starts besides those run() joins (the handlers' tasks): run()
+  // waits for them before it returns.
+  WaitGroup tasks_;
+  detail::NodeTestHooks test_hooks_;
+  // Guards running_jobs_, finished_, outage_, grace_over_, and accepting_'s changes
+  // against accept(); never held across a suspension.
+  std::mutex mu_;
+  bool grace_over_ = false;  // shutdown's step 3 has begun: a handler starting now is cancelled
   // A job stays here from its start until the broker answers for its ack (accepted
   // or fenced): heartbeats name these jobs, extending their leases.
   std::map<JobId, Running> running_jobs_;
