@@ -92,9 +92,14 @@ std::int64_t to_i64(const std::string& s) {
 }
 
 // A job from its hash as HGETALL returns it (field, value, ...) and its spec's JSON.
-Job job_from_hash(const Reply& r, const std::string& spec) {
+// A spec that does not parse (written by another program: enqueue writes only specs
+// that do) leaves the job with the type and queue its hash has, and the parser's
+// message in `bad_spec`: one such job must not make a whole listing fail.
+Job job_from_hash(const Reply& r, const std::string& spec, const std::string& queue,
+                  std::string& bad_spec) {
   Job j;
   std::string id;
+  std::string type;
   std::int64_t fin = -1;
   // Field by field, no map (get, list and the center's peek run it per job).
   for (std::size_t i = 0; i + 1 < r.size(); i += 2) {
@@ -122,12 +127,17 @@ Job job_from_hash(const Reply& r, const std::string& spec) {
       j.lease_until = from_unix_ms(to_i64(v));
     else if (name == "fin" && !v.empty())
       fin = to_i64(v);
+    else if (name == "type")
+      type = v;
   }
   j.id = to_i64(id);
   if (fin >= 0) j.finished_at = from_unix_ms(fin);
-  std::string error;
-  if (!job_spec_from_json(json::parse(spec), j.spec, error))
-    throw std::runtime_error("job " + id + " has a bad spec: " + error);
+  bad_spec.clear();
+  if (!job_spec_from_json(json::parse(spec, nullptr, false), j.spec, bad_spec)) {
+    j.spec = JobSpec{};
+    j.spec.type = type;
+    j.spec.queue = queue;
+  }
   return j;
 }
 
@@ -327,7 +337,10 @@ struct RedisBroker::Impl {
 
   // --- reads of one queue ----------------------------------------------------------
 
-  Task<Result<std::vector<Job>>> load_jobs(Context ctx, std::string queue, Strings ids) {
+  // With runnable_only (a peek), jobs whose specs do not parse are left out: they are
+  // not handed to a node as they are (a claim fails them).
+  Task<Result<std::vector<Job>>> load_jobs(Context ctx, std::string queue, Strings ids,
+                                           bool runnable_only = false) {
     const std::string k = qkey(queue);
     std::vector<Strings> cmds;
     for (const std::string& id : ids) {
@@ -337,11 +350,11 @@ struct RedisBroker::Impl {
     auto r = co_await batch(ctx, k, std::move(cmds), "load jobs");
     if (!r) co_return r.error();
     std::vector<Job> out;
-    try {
-      for (std::size_t i = 0; i + 1 < r->size(); i += 2)
-        if ((*r)[i].size() > 0) out.push_back(job_from_hash((*r)[i], (*r)[i + 1].str()));
-    } catch (const std::exception& e) {
-      co_return fail(e.what());
+    std::string bad_spec;
+    for (std::size_t i = 0; i + 1 < r->size(); i += 2) {
+      if ((*r)[i].size() == 0) continue;
+      Job j = job_from_hash((*r)[i], (*r)[i + 1].str(), queue, bad_spec);
+      if (bad_spec.empty() || !runnable_only) out.push_back(std::move(j));
     }
     co_return out;
   }
@@ -798,7 +811,7 @@ Task<Result<std::vector<Job>>> RedisBroker::peek_pending(Context ctx, PeekReques
     ids[queue].push_back(c.id);
   std::vector<Job> out;
   for (auto& [queue, list] : ids) {
-    auto jobs = co_await m.load_jobs(ctx, queue, list);
+    auto jobs = co_await m.load_jobs(ctx, queue, list, true);
     if (!jobs) co_return jobs.error();
     for (Job& j : *jobs)
       if (j.state == JobState::kPending) out.push_back(std::move(j));
@@ -1313,6 +1326,7 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
   std::map<std::string, std::vector<const Candidate*>> by_queue;
   for (const auto& [queue, c] : picked)
     by_queue[queue].push_back(&c);
+  std::vector<Completion> unreadable;  // taken jobs whose specs do not parse
   for (const auto& [queue, list] : by_queue) {
     const std::string k = m.qkey(queue);
     Strings keys =
@@ -1325,7 +1339,12 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
       args.insert(args.end(), {c->id, c->member});
     }
     auto r = co_await m.eval(ctx, scripts().claim, std::move(keys), std::move(args), "claim");
-    if (!r) co_return r.error();
+    // Jobs of other queues already taken are this node's now: they are returned (the
+    // failure stays in last_failure), not left to their leases.
+    if (!r) {
+      if (out.empty()) co_return r.error();
+      continue;
+    }
     // kClaim's answer: lease end, time, then six items per job.
     if (r->size() < 2 || (r->size() - 2) % 6 != 0)
       co_return m.fail("claim: unexpected answer from the script");
@@ -1336,10 +1355,19 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
       j.id = to_i64((*r)[i].str());
       std::string error;
       const json spec = json::parse((*r)[i + 5].str(), nullptr, false);
-      if (!job_spec_from_json(spec, j.spec, error))
-        co_return m.fail("job " + (*r)[i].str() + " has a bad spec: " + error);
-      j.state = JobState::kRunning;
       j.attempt = static_cast<int>(to_i64((*r)[i + 1].str()));
+      if (!job_spec_from_json(spec, j.spec, error)) {
+        // It can never run: it fails alone (below), its neighbours run.
+        Completion c;
+        c.id = j.id;
+        c.node = req.node;
+        c.attempt = j.attempt;
+        c.outcome = Outcome::kPermanent;
+        c.error = "the job's spec does not parse: " + error;
+        unreadable.push_back(std::move(c));
+        continue;
+      }
+      j.state = JobState::kRunning;
       j.node = req.node;
       j.last_error = (*r)[i + 2].str();
       j.created_at = from_unix_ms(to_i64((*r)[i + 3].str()));
@@ -1348,6 +1376,14 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
       j.lease_until = lease_until;
       out.push_back(std::move(j));
     }
+  }
+  // Jobs whose specs do not parse, taken above (their attempts count), fail now, with
+  // the parser's message as their error. Not in the claim's script, which cannot read
+  // a spec as the C++ does; if this call fails, their leases expire and they come back
+  // until their attempts run out.
+  if (!unreadable.empty()) {
+    auto failed = co_await complete(ctx, std::move(unreadable));
+    (void)failed;
   }
   co_return out;
 }

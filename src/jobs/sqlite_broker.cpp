@@ -140,6 +140,18 @@ Job read_job(const Stmt& s) {
   return j;
 }
 
+// A job's row, or nothing if its spec does not parse (a row written by hand or by
+// another program: enqueue writes only specs that do), with the parser's message in
+// `why`. Claims fail such a job alone instead of failing with it.
+std::optional<Job> read_job_or(const Stmt& s, std::string& why) {
+  try {
+    return read_job(s);
+  } catch (const std::exception& e) {
+    why = e.what();
+    return std::nullopt;
+  }
+}
+
 std::string json_array(const std::vector<std::string>& v) {
   return json(v).dump();
 }
@@ -419,8 +431,11 @@ struct SqliteBroker::Impl {
 
   // Up to `limit` pending jobs of `types`, queues drawn at random in proportion to
   // their weights (each draw is one slot), so every queue with work gets a share.
+  // A job whose spec does not parse is left out: its id and the parser's message go
+  // to `unreadable` (a claim fails it), or nowhere if that is null (a peek).
   std::vector<Job> pick_pending(Db& db, std::mt19937_64& rng, const std::vector<std::string>& types,
-                                std::size_t limit, const QueueWeights& weights) {
+                                std::size_t limit, const QueueWeights& weights,
+                                std::vector<std::pair<JobId, std::string>>* unreadable = nullptr) {
     std::vector<Job> out;
     if (limit == 0 || types.empty()) return out;
     std::vector<std::string> queues = nonempty_queues(db);
@@ -452,7 +467,11 @@ struct SqliteBroker::Impl {
         s.bind(4, static_cast<std::int64_t>(taken[q]));
         std::size_t got = 0;
         while (s.step()) {
-          out.push_back(read_job(s));
+          std::string why;
+          if (std::optional<Job> j = read_job_or(s, why))
+            out.push_back(std::move(*j));
+          else if (unreadable)
+            unreadable->emplace_back(s.i64(0), std::move(why));
           ++got;
         }
         taken[q] += got;
@@ -959,6 +978,7 @@ Task<Result<std::vector<Job>>> SqliteBroker::claim(Context ctx, ClaimRequest req
   auto call = impl->write<std::vector<Job>>(ctx, [impl, &req](Db& db) -> Result<std::vector<Job>> {
     const std::int64_t now = now_ms();
     std::vector<Job> jobs;
+    std::vector<std::pair<JobId, std::string>> unreadable;  // specs that do not parse
     {
       Stmt s = db.prepare(
           "SELECT " ORCA_JOB_COLUMNS
@@ -966,16 +986,37 @@ Task<Result<std::vector<Job>>> SqliteBroker::claim(Context ctx, ClaimRequest req
           "ORDER BY priority DESC, "
           "id LIMIT ?2");
       s.bind(1, req.node).bind(2, static_cast<std::int64_t>(req.limit));
-      while (s.step())
-        jobs.push_back(read_job(s));
+      while (s.step()) {
+        std::string why;
+        if (std::optional<Job> j = read_job_or(s, why))
+          jobs.push_back(std::move(*j));
+        else
+          unreadable.emplace_back(s.i64(0), std::move(why));
+      }
     }
-    if (req.pull_pending && jobs.size() < req.limit) {
+    if (req.pull_pending && jobs.size() + unreadable.size() < req.limit) {
       // Pulling nodes may run without a center: due jobs become pending here too.
       impl->promote(db, now);
       std::vector<Job> more =
-          impl->pick_pending(db, impl->rng, req.types, req.limit - jobs.size(), req.weights);
+          impl->pick_pending(db, impl->rng, req.types, req.limit - jobs.size() - unreadable.size(),
+                             req.weights, &unreadable);
       for (Job& j : more)
         jobs.push_back(std::move(j));
+    }
+    // A job whose spec does not parse can never run: taken like the others (its
+    // attempt counts), then failed at once with the parser's message, alone. Its
+    // neighbours run, and later claims do not meet it again.
+    for (const auto& [id, why] : unreadable) {
+      std::optional<Job> job = impl->load_state(db, id);
+      if (!job) continue;
+      const int attempt = job->attempt + 1;
+      impl->transition(db, *job, JobState::kRunning, now, req.node, attempt, "",
+                       to_unix_ms(job->ready_at));
+      job->state = JobState::kRunning;
+      job->node = req.node;
+      job->attempt = attempt;
+      impl->transition(db, *job, JobState::kFailed, now, req.node, attempt,
+                       "the job's spec does not parse: " + why, to_unix_ms(job->ready_at));
     }
     for (Job& j : jobs) {
       const int attempt = j.attempt + 1;

@@ -8,6 +8,8 @@
 // runtime (Redis) never outlives the runtime that made them.
 #pragma once
 
+#include <sqlite3.h>
+
 #include <functional>
 #include <memory>
 #include <ostream>
@@ -26,6 +28,9 @@ class BrokerStore {
   // jobs, as processes sharing a store do. On failure, `failure` says why.
   virtual Task<Result<std::unique_ptr<Broker>>> open(Context ctx, JobLimits limits,
                                                      std::string* failure) = 0;
+  // Overwrites job `id`'s stored spec (of queue `queue`) with one that does not
+  // parse, as another program writing to the store could. True if it did.
+  virtual Task<bool> corrupt_spec(Context ctx, JobId id, std::string queue) = 0;
 };
 
 struct BrokerKind {
@@ -59,6 +64,18 @@ class SqliteStore final : public BrokerStore {
     options.path = dir_.db();
     options.limits = limits;
     co_return std::unique_ptr<Broker>(std::make_unique<SqliteBroker>(std::move(options)));
+  }
+
+  // The headers column, the one part of a row's spec that is JSON.
+  Task<bool> corrupt_spec(Context, JobId id, std::string) override {
+    sqlite3* db = nullptr;
+    bool ok = sqlite3_open(dir_.db().c_str(), &db) == SQLITE_OK;
+    sqlite3_busy_timeout(db, 5000);
+    const std::string sql = "UPDATE jobs SET headers = '{' WHERE id = " + std::to_string(id);
+    ok = ok && sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK &&
+         sqlite3_changes(db) == 1;
+    sqlite3_close(db);
+    co_return ok;
   }
 
  private:
@@ -110,6 +127,9 @@ class BrokerFixture : public ::testing::TestWithParam<BrokerKind> {
       a.reset();
     });
   }
+
+ protected:
+  BrokerStore& store() { return *store_; }
 
  private:
   // A broker on the store, or nothing with the failure recorded.

@@ -199,6 +199,47 @@ TEST_P(BrokerContract, PermanentFailureSkipsRetries) {
   });
 }
 
+// A job whose stored spec does not parse (another program wrote it) can never run: a
+// claim that meets it fails it alone (its attempt taken, then failed, the parser's
+// message as its error in the audit) and takes the rest of the batch, and later
+// claims do not meet it again: one bad job does not stop its queue.
+TEST_P(BrokerContract, AJobWhoseSpecDoesNotParseFailsAloneAndTheRestRun) {
+  std::set<JobId> taken;
+  std::size_t taken_later = 99;
+  JobId bad = 0;
+  std::set<JobId> good;
+  std::vector<AuditEntry> bad_trail;
+  std::vector<AuditEntry> good_trail;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context ctx = hang_guard();
+    (void)co_await broker.register_node(ctx, node_info("n1", "t", 10));
+    std::vector<JobSpec> specs(3, spec("t"));
+    auto added = co_await broker.enqueue(ctx, specs);
+    bad = (*added)[1].id;
+    good = {(*added)[0].id, (*added)[2].id};
+    const bool corrupted = co_await store().corrupt_spec(ctx, bad, "default");
+    EXPECT_TRUE(corrupted);
+    auto first = co_await broker.claim(ctx, pull("n1", "t", 3));
+    EXPECT_TRUE(first.has_value()) << "got error " << first.error().message() << " ("
+                                   << broker.last_failure() << "), want the good jobs";
+    if (first)
+      for (const Job& j : *first)
+        taken.insert(j.id);
+    auto later = co_await broker.claim(ctx, pull("n1", "t", 3));
+    EXPECT_TRUE(later.has_value()) << "got error " << later.error().message() << " ("
+                                   << broker.last_failure() << "), want no jobs";
+    if (later) taken_later = later->size();
+    bad_trail = *co_await broker.audit(ctx, bad);
+    good_trail = *co_await broker.audit(ctx, (*added)[0].id);
+  });
+  EXPECT_EQ(taken, good);
+  EXPECT_EQ(taken_later, 0u);
+  EXPECT_EQ(states_of(bad_trail), (std::vector<S>{S::kPending, S::kRunning, S::kFailed}));
+  const std::string why = bad_trail.empty() ? std::string() : bad_trail.back().error;
+  EXPECT_NE(why.find("spec does not parse"), std::string::npos) << "got error \"" << why << "\"";
+  EXPECT_EQ(states_of(good_trail), (std::vector<S>{S::kPending, S::kRunning}));
+}
+
 TEST_P(BrokerContract, StaleNodeCannotCompleteAReclaimedJob) {
   run_on_broker([&](Broker& broker) -> Task<void> {
     Context ctx = hang_guard();

@@ -7,6 +7,8 @@
 
 #include "broker_fixture.hpp"
 #include "orca/jobs/redis_broker.hpp"
+#include "orca/redis/client.hpp"
+#include "orca/redis/url.hpp"
 #include "support/redis_server.hpp"
 
 namespace orca::jobs::testing {
@@ -46,6 +48,20 @@ class RedisStore final : public BrokerStore {
     auto connected = co_await RedisBroker::connect(ctx, std::move(options), failure);
     if (!connected) co_return connected.error();
     co_return std::unique_ptr<Broker>(std::move(*connected));
+  }
+
+  // The job's spec key (redis_broker.hpp's key layout).
+  Task<bool> corrupt_spec(Context ctx, JobId id, std::string queue) override {
+    auto url = redis::RedisUrl::parse(url_);
+    if (!url) co_return false;
+    auto client = co_await redis::Client::connect(ctx, *url);
+    if (!client) co_return false;
+    std::vector<std::string> set{"SET", prefix_ + ":{" + queue + "}:spec:" + std::to_string(id),
+                                 "{\"type\":"};
+    auto r = co_await client->command(ctx, std::move(set));
+    client->close();
+    co_await client->closed();
+    co_return r && !r->is_error();
   }
 
  private:
