@@ -910,7 +910,9 @@ Task<Result<std::size_t>> RedisBroker::promote_due(Context ctx) {
 
 Task<Result<std::size_t>> RedisBroker::reap(Context ctx, milliseconds node_timeout) {
   Impl& m = *impl_;
-  auto dead = co_await m.eval(ctx, scripts().reap_nodes, strs(m.meta + "nodes"),
+  // Nodes declared dead, now or by an earlier pass that failed before it had
+  // reclaimed all their jobs: they stay in the dying set until a pass has.
+  auto dead = co_await m.eval(ctx, scripts().reap_nodes, strs(m.meta + "nodes", m.meta + "dying"),
                               strs(num(node_timeout.count()), "-1"), "reap nodes");
   if (!dead) co_return dead.error();
   Strings gone;
@@ -923,7 +925,7 @@ Task<Result<std::size_t>> RedisBroker::reap(Context ctx, milliseconds node_timeo
   std::size_t moved = 0;
   for (const std::string& queue : *queues) {
     const std::string k = m.qkey(queue);
-    // Jobs of nodes declared dead just now, at once.
+    // Jobs of dead nodes, at once.
     for (const std::string& node : gone) {
       auto held = co_await m.held_by(ctx, queue, node);
       if (!held) co_return held.error();
@@ -955,6 +957,12 @@ Task<Result<std::size_t>> RedisBroker::reap(Context ctx, milliseconds node_timeo
     if (!r) co_return r.error();
     moved += *r;
   }
+  if (!gone.empty()) {
+    Strings done{"SREM", m.meta + "dying"};
+    done.insert(done.end(), gone.begin(), gone.end());
+    auto r = co_await m.command(ctx, m.meta + "dying", std::move(done), "dead nodes reclaimed");
+    if (!r) co_return r.error();
+  }
   co_return moved;
 }
 
@@ -962,7 +970,7 @@ Task<Result<TrimReport>> RedisBroker::trim(Context ctx, Retention retention) {
   Impl& m = *impl_;
   TrimReport rep;
   auto swept =
-      co_await m.eval(ctx, scripts().reap_nodes, strs(m.meta + "nodes"),
+      co_await m.eval(ctx, scripts().reap_nodes, strs(m.meta + "nodes", m.meta + "dying"),
                       strs("9223372036854775807", num(retention.max_age.count())), "trim nodes");
   if (!swept) co_return swept.error();
   rep.nodes_deleted = swept->elements().back().integer();

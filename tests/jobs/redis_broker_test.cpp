@@ -10,6 +10,7 @@
 #include "orca/jobs/redis_broker.hpp"
 #include "orca/redis/client.hpp"
 #include "orca/redis/cluster.hpp"
+#include "orca/redis/url.hpp"
 #include "support/redis_server.hpp"
 
 namespace orca::jobs::testing {
@@ -348,6 +349,53 @@ TEST(RedisBroker, NodesResumeByThemselvesAfterRedisWasDown) {
   EXPECT_TRUE(restarted) << server.error();
   EXPECT_EQ(before, 20);
   EXPECT_EQ(after, 40);
+}
+
+// A reap that fails after it declared a node dead (here another queue's set of the
+// node's jobs is a key of the wrong type, so reading it fails) is finished by the
+// next reap: the dead node's jobs come back then, not when their leases end.
+TEST(RedisBroker, ReapAfterAFailedReapReclaimsTheDeadNodesJobs) {
+  if (!orca_test::RedisServer::available())
+    GTEST_FAIL() << "redis-server is not on PATH (scripts/deps installs it)";
+  orca_test::RedisServer server;
+  ASSERT_TRUE(server.running()) << server.error();
+  bool first_failed = false;
+  std::size_t moved = 0;
+  Job after;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto broker = co_await connect_broker(guard, server.url());
+    auto raw = co_await redis::Client::connect(guard, *redis::RedisUrl::parse(server.url()));
+    if (!broker || !raw) co_return;
+    // Queue "a" (reaped first: queues go by name) has no job of the node's; the
+    // node's one job is in queue "b", leased for an hour.
+    JobSpec in_a = spec("other");
+    in_a.queue = "a";
+    JobSpec in_b = spec("t");
+    in_b.queue = "b";
+    (void)co_await broker->enqueue_one(guard, in_a);
+    auto added = co_await broker->enqueue_one(guard, in_b);
+    (void)co_await broker->register_node(guard, node_info("ghost", "t"));
+    auto taken = co_await broker->claim(guard, pull("ghost", "t", 1, 1h));
+    EXPECT_EQ(taken ? taken->size() : 0u, 1u);
+    std::vector<std::string> wrong_type{"SET", "orca:{a}:node:ghost", "x"};
+    (void)co_await raw->command(guard, std::move(wrong_type));
+    co_await sleep_for(5ms);
+    auto first = co_await broker->reap(guard, 1ms);  // declares it dead, then fails
+    first_failed = !first.has_value();
+    std::vector<std::string> repair{"DEL", "orca:{a}:node:ghost"};
+    (void)co_await raw->command(guard, std::move(repair));
+    auto second = co_await broker->reap(guard, 1ms);
+    moved = second ? *second : 0;
+    after = *co_await broker->get(guard, added->id);
+    raw->close();
+    co_await raw->closed();
+    co_await broker->closed();
+  });
+  EXPECT_TRUE(first_failed) << "the first reap did not fail: the test's fault injection missed";
+  EXPECT_EQ(moved, 1u);
+  EXPECT_EQ(after.state, S::kPending) << "got the dead node's job " << to_string(after.state)
+                                      << " until its lease ends, want pending";
 }
 
 }  // namespace

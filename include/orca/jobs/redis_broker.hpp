@@ -8,7 +8,8 @@
 // script declares every key it touches (KEYS), including each job's own keys, which
 // is why a pull claim reads its candidates first and then takes them in a script that
 // skips any another node took meanwhile. The registry (job-id counter, queue numbers,
-// nodes, periodic entries) lives under `<prefix>:{<prefix>}:`.
+// nodes, periodic entries, and `dying`: the nodes declared dead whose jobs reap has
+// not yet reclaimed in every queue) lives under `<prefix>:{<prefix>}:`.
 //
 //   <q>:job:<id>        hash: the job's state (short fields: Redis keeps it compact)
 //   <q>:spec:<id>       string: the spec with its payload (JSON, written once)
