@@ -335,6 +335,16 @@ struct RedisBroker::Impl {
     return true;
   }
 
+  // The server's clock (TIME), in Unix ms: the clock scripts judge leases and due
+  // times by. Passes that pick candidates for a script read it once, so that a
+  // machine whose clock is off picks the same candidates the script then takes.
+  Task<Result<std::int64_t>> server_now_ms(Context ctx) {
+    auto r = co_await command(ctx, meta + "ids", strs("TIME"), "server time");
+    if (!r) co_return r.error();
+    if (r->size() != 2) co_return fail("server time: unexpected answer to TIME");
+    co_return to_i64((*r)[0].str()) * 1000 + to_i64((*r)[1].str()) / 1000;
+  }
+
   // --- reads of one queue ----------------------------------------------------------
 
   // With runnable_only (a peek), jobs whose specs do not parse are left out: they are
@@ -870,12 +880,14 @@ Task<Result<std::size_t>> RedisBroker::promote_due(Context ctx) {
   Impl& m = *impl_;
   auto queues = co_await m.all_queues(ctx, std::chrono::seconds(1));
   if (!queues) co_return queues.error();
+  // Due by the server's clock, which the script checks them against again.
+  auto now = co_await m.server_now_ms(ctx);
+  if (!now) co_return now.error();
+  const std::int64_t horizon = *now;
   std::size_t moved = 0;
   for (const std::string& queue : *queues) {
     const std::string k = m.qkey(queue);
     for (;;) {
-      // The earliest due times; the script checks them against the server's clock.
-      const std::int64_t horizon = to_unix_ms(WallClock::now()) + 1000;
       auto due = co_await m.command(
           ctx, k,
           strs("ZRANGEBYSCORE", k + "delayed", "-inf", num(horizon), "LIMIT", "0", num(kScan)),
@@ -910,6 +922,10 @@ Task<Result<std::size_t>> RedisBroker::promote_due(Context ctx) {
 
 Task<Result<std::size_t>> RedisBroker::reap(Context ctx, milliseconds node_timeout) {
   Impl& m = *impl_;
+  // Leases are judged by the server's clock, here as in the script.
+  auto server_now = co_await m.server_now_ms(ctx);
+  if (!server_now) co_return server_now.error();
+  const std::int64_t now = *server_now;
   // Nodes declared dead, now or by an earlier pass that failed before it had
   // reclaimed all their jobs: they stay in the dying set until a pass has.
   auto dead = co_await m.eval(ctx, scripts().reap_nodes, strs(m.meta + "nodes", m.meta + "dying"),
@@ -942,11 +958,11 @@ Task<Result<std::size_t>> RedisBroker::reap(Context ctx, milliseconds node_timeo
       ids.push_back(id.str());
     auto f = co_await m.fields(ctx, queue, ids, strs("type", "node", "lease"));
     if (!f) co_return f.error();
-    const std::int64_t now = to_unix_ms(WallClock::now());
     std::vector<Candidate> expired;
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      // A cheap filter on this machine's clock; the script decides on the server's.
-      if ((*f)[i][0].empty() || to_i64((*f)[i][2]) > now + 1000) continue;
+      // A filter on the server's time at the pass's start; the script decides on its
+      // own reading, later still.
+      if ((*f)[i][0].empty() || to_i64((*f)[i][2]) >= now) continue;
       Candidate c;
       c.id = ids[i];
       c.type = (*f)[i][0];

@@ -398,5 +398,48 @@ TEST(RedisBroker, ReapAfterAFailedReapReclaimsTheDeadNodesJobs) {
                                       << " until its lease ends, want pending";
 }
 
+// Redis's clock is ahead of this machine's by 10 s (a center whose clock is behind):
+// a retrying job whose backoff has passed by the server's clock is promoted, and a
+// lease that has expired by it is reclaimed, at once, not once this machine's clock
+// has caught up. The server's clock decides, as the scripts do.
+TEST(RedisBroker, PromotionAndReapingGoByTheServersClock) {
+  if (!orca_test::RedisServer::available())
+    GTEST_FAIL() << "redis-server is not on PATH (scripts/deps installs it)";
+  orca_test::RedisServer server(
+      {.env = {"LD_PRELOAD=" ORCA_TEST_CLOCK_OFFSET_LIB, "ORCA_TEST_CLOCK_OFFSET_MS=10000"}});
+  ASSERT_TRUE(server.running()) << server.error();
+  std::size_t promoted = 0;
+  std::size_t reaped = 0;
+  Job retried;
+  Job expired;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto broker = co_await connect_broker(guard, server.url());
+    if (!broker) co_return;
+    (void)co_await broker->register_node(guard, node_info("n1", "t", 2));
+    auto a = co_await broker->enqueue_one(guard, spec("t"));
+    auto b = co_await broker->enqueue_one(guard, spec("t"));
+    // Both running, leased for 1 ms of the server's time.
+    auto taken = co_await broker->claim(guard, pull("n1", "t", 2, 1ms));
+    EXPECT_EQ(taken ? taken->size() : 0u, 2u);
+    // a fails; it may run again 1 ms later, by the server's clock.
+    std::vector<Completion> failed = completion(a->id, "n1", 1, Outcome::kRetryable, "again");
+    failed[0].retry_delay = 1ms;
+    (void)co_await broker->complete(guard, std::move(failed));
+    co_await sleep_for(5ms);  // both times passed on the server
+    auto p = co_await broker->promote_due(guard);
+    promoted = p ? *p : 0;
+    auto r = co_await broker->reap(guard, 1h);  // n1 is alive; b's lease expired
+    reaped = r ? *r : 0;
+    retried = *co_await broker->get(guard, a->id);
+    expired = *co_await broker->get(guard, b->id);
+    co_await broker->closed();
+  });
+  EXPECT_EQ(promoted, 1u);
+  EXPECT_EQ(retried.state, S::kPending);
+  EXPECT_EQ(reaped, 1u);
+  EXPECT_EQ(expired.state, S::kPending);
+}
+
 }  // namespace
 }  // namespace orca::jobs::testing

@@ -53,6 +53,8 @@ struct RedisServerOptions {
   bool cluster = false;
   // Appended to the command line, e.g. {"--requirepass", "secret"}.
   std::vector<std::string> extra_args = {};
+  // Added to the server's environment, "NAME=value" each (e.g. an LD_PRELOAD).
+  std::vector<std::string> env = {};
 };
 
 namespace redis_detail {
@@ -170,11 +172,17 @@ inline std::optional<std::string> raw_command(std::uint16_t port,
 // `dir`. Everything the child needs is prepared before fork: the parent may have
 // threads, so the child only calls async-signal-safe functions before exec.
 inline pid_t spawn(const std::vector<std::string>& argv, const std::string& dir,
-                   const std::string& log) {
+                   const std::string& log, const std::vector<std::string>& env = {}) {
   std::vector<char*> cargv;
   for (const std::string& s : argv)
     cargv.push_back(const_cast<char*>(s.c_str()));
   cargv.push_back(nullptr);
+  std::vector<char*> cenv;
+  for (char** e = environ; *e != nullptr; ++e)
+    cenv.push_back(*e);
+  for (const std::string& s : env)
+    cenv.push_back(const_cast<char*>(s.c_str()));
+  cenv.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid != 0) return pid;  // parent (or -1)
   const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -186,7 +194,7 @@ inline pid_t spawn(const std::vector<std::string>& argv, const std::string& dir,
   for (int i = 3; i < 1024; ++i)
     ::close(i);
   if (::chdir(dir.c_str()) != 0) ::_exit(126);
-  ::execv(cargv[0], cargv.data());
+  ::execve(cargv[0], cargv.data(), cenv.data());
   ::_exit(127);
 }
 
@@ -321,7 +329,7 @@ class RedisServer {
                                dir_ + "/nodes.conf", "--cluster-node-timeout", "5000"});
     }
     argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
-    pid_ = redis_detail::spawn(argv, dir_, dir_ + "/redis.log");
+    pid_ = redis_detail::spawn(argv, dir_, dir_ + "/redis.log", options_.env);
     if (pid_ < 0) {
       error_ = std::string("fork: ") + std::strerror(errno);
       return false;

@@ -33,7 +33,8 @@
 // so its keys, from the id alone. Queue numbers are given out on first use.
 //
 // Time: scripts read the server's clock (TIME), so leases and due times do not
-// depend on the clocks of the machines that run nodes. Deadlines and run_at times are
+// depend on the clocks of the machines that run nodes or centers (promotion and
+// reaping pick their candidates by the server's TIME too). Deadlines and run_at times are
 // the producers' wall-clock times, as with SQLite.
 //
 // Events: cancel() of a running job publishes on `<prefix>:cancel`, and scripts that
