@@ -162,7 +162,13 @@ Task<void> Center::dispatch_round(Context ctx) {
       const std::size_t pick = options_.policy->choose(job, candidates);
       NodeInfo& chosen = nodes[index[std::min(pick, index.size() - 1)]];
       ++chosen.active;
-      assignments.push_back({job.id, job.attempt, chosen.id, local_node(chosen.id) != nullptr});
+      // A job started for a local node is under the lease that node holds its queue's
+      // jobs by (its heartbeats extend it by that); one leased to a remote node, not
+      // yet started, under the center's until that node claims it.
+      Node* local = local_node(chosen.id);
+      assignments.push_back(
+          {job.id, job.attempt, chosen.id, local != nullptr,
+           local ? local->leases().of(job.spec.queue) : std::chrono::milliseconds(0)});
     }
     if (assignments.empty()) co_return;
     const std::size_t wanted = assignments.size();
@@ -186,7 +192,7 @@ Task<void> Center::dispatch_round(Context ctx) {
       job->attempt = a->attempt + 1;
       job->node = a->node;
       job->updated_at = now;
-      job->lease_until = now + options_.lease;
+      job->lease_until = now + (a->lease.count() > 0 ? a->lease : options_.lease);
       started[a->node].push_back(std::move(*job));
     }
     // Every node that got jobs is handed them, also one that stopped taking work

@@ -864,7 +864,8 @@ Task<Result<std::vector<JobId>>> RedisBroker::assign(Context ctx,
       keys.insert(keys.end(),
                   {k + "job:" + ids[i], k + "audit:" + ids[i], k + "pending:" + (*types)[i][0],
                    k + "node:" + a.node, k + "leased:" + a.node});
-      args.insert(args.end(), {ids[i], num(a.attempt), a.node, a.start ? "1" : "0"});
+      args.insert(args.end(),
+                  {ids[i], num(a.attempt), a.node, a.start ? "1" : "0", num(a.lease.count())});
       ++n;
     }
     args[1] = num(static_cast<std::int64_t>(n));

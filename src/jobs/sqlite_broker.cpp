@@ -694,7 +694,7 @@ Task<Result<std::vector<JobId>>> SqliteBroker::assign(Context ctx,
               .bind(1, a.id)
               .bind(2, static_cast<int>(to))
               .bind(3, a.node)
-              .bind(4, now + lease.count())
+              .bind(4, now + (a.lease.count() > 0 ? a.lease : lease).count())
               .bind(5, now)
               .bind(6, attempt)
               .bind(7, a.attempt)

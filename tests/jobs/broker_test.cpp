@@ -240,6 +240,29 @@ TEST_P(BrokerContract, AJobWhoseSpecDoesNotParseFailsAloneAndTheRestRun) {
   EXPECT_EQ(states_of(good_trail), (std::vector<S>{S::kPending, S::kRunning}));
 }
 
+// An assignment's own lease (a job started for a node in the center's process, under
+// the lease that node keeps its queue's jobs by) wins over the call's.
+TEST_P(BrokerContract, AnAssignmentsOwnLeaseWinsOverTheCalls) {
+  Job started;
+  Job leased;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context ctx = hang_guard();
+    (void)co_await broker.register_node(ctx, node_info("n1", "t", 2));
+    auto a = co_await broker.enqueue_one(ctx, spec("t"));
+    auto b = co_await broker.enqueue_one(ctx, spec("t"));
+    std::vector<Assignment> both{Assignment{a->id, 0, "n1", true, 7s},
+                                 Assignment{b->id, 0, "n1", false}};
+    auto assigned = co_await broker.assign(ctx, both, 10s);
+    EXPECT_EQ(assigned ? assigned->size() : 0u, 2u);
+    started = *co_await broker.get(ctx, a->id);
+    leased = *co_await broker.get(ctx, b->id);
+  });
+  EXPECT_EQ(started.state, S::kRunning);
+  EXPECT_EQ(started.lease_until - started.updated_at, 7s);
+  EXPECT_EQ(leased.state, S::kLeased);
+  EXPECT_EQ(leased.lease_until - leased.updated_at, 10s);
+}
+
 TEST_P(BrokerContract, StaleNodeCannotCompleteAReclaimedJob) {
   run_on_broker([&](Broker& broker) -> Task<void> {
     Context ctx = hang_guard();

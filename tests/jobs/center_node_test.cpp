@@ -518,6 +518,47 @@ TEST(NodeStart, HandsJobsBackWithinTheCallWhenTheNodeTakesNoWork) {
   EXPECT_NE(why.find("not taking work"), std::string::npos) << "got error " << why;
 }
 
+// Jobs the center starts on a node in its own process are under the lease that node
+// keeps their queue's jobs by (NodeOptions::queue_leases), in the store and in the
+// job the handler gets, not under the center's lease for jobs leased to remote nodes.
+TEST_P(CenterNode, JobsStartedOnALocalNodeGetTheirQueuesLease) {
+  WallClock::duration handed = {};
+  WallClock::duration stored = {};
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    CenterOptions co = fast_center();
+    co.lease = 10s;
+    co.node_timeout = 1h;  // the node does not beat in the test
+    Center center(broker, co);
+    NodeOptions o = fast_node("n1");
+    o.heartbeat_interval = 1h;  // no heartbeat extends the first lease during the test
+    o.lease = 3h;
+    o.queue_leases = {{"quick", 2h}};
+    Node node(broker, o);
+    std::atomic<bool> ran{false};
+    node.handle("t", [&](Context, Job job) -> Task<Result<void>> {
+      handed = job.lease_until - job.updated_at;
+      auto now = co_await broker.get(guard, job.id);
+      if (now) stored = now->lease_until - now->updated_at;
+      ran = true;
+      co_return Result<void>{};
+    });
+    center.attach(node);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    JobSpec quick = spec("t");
+    quick.queue = "quick";
+    (void)co_await center.submit(guard, quick);
+    co_await wait_until(guard, [&] { return ran.load(); });
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+  });
+  EXPECT_EQ(handed, WallClock::duration(2h)) << "the lease of the job handed to the handler";
+  EXPECT_EQ(stored, WallClock::duration(2h)) << "the lease of the job in the store";
+}
+
 TEST_P(CenterNode, DeadNodesJobsRunElsewhere) {
   Job final_job;
   run_on_broker([&](Broker& broker) -> Task<void> {

@@ -89,6 +89,9 @@ struct Assignment {
   // node claims it: for a node in the center's own process, which is handed the job
   // directly. Saves a transition and a round trip per job.
   bool start = false;
+  // This job's lease instead of the call's, if above zero: a job started for a node
+  // gets the lease the node keeps it under (its queue's, NodeOptions::queue_leases).
+  std::chrono::milliseconds lease{0};
 };
 
 struct ClaimRequest {
@@ -231,7 +234,8 @@ class Broker {
   // --- the center --------------------------------------------------------------------
   // Pending jobs, queues picked by weight, without changing them.
   virtual Task<Result<std::vector<Job>>> peek_pending(Context ctx, PeekRequest req) = 0;
-  // pending -> leased to the node (or running, with start), lease `lease`. Returns
+  // pending -> leased to the node (or running, with start), lease `lease` (or the
+  // assignment's own, Assignment::lease). Returns
   // the ids of the jobs that were still pending at the peeked attempt, on a node
   // still alive: the caller holds their peeked state and applies the transition.
   virtual Task<Result<std::vector<JobId>>> assign(Context ctx, std::vector<Assignment> assignments,

@@ -130,6 +130,8 @@ class Node {
 
   const std::string& id() const noexcept { return options_.id; }
   const NodeOptions& options() const noexcept { return options_; }
+  // The leases it holds jobs under: options().lease, or its queue's.
+  const Leases& leases() const noexcept { return leases_; }
   std::vector<std::string> types() const;
   int running() const noexcept { return running_.load(std::memory_order_relaxed); }
 

@@ -2,18 +2,20 @@
 -- (start 1). A job no longer pending at the attempt read is skipped.
 -- KEYS: counts, active, then per assignment: job, audit, pending(type), node set,
 -- leased(node).
--- ARGV: lease ms, n, then per assignment: id, attempt seen, node, start (0/1).
+-- ARGV: lease ms, n, then per assignment: id, attempt seen, node, start (0/1), its
+-- own lease ms (0: the call's).
 -- Returns the ids assigned.
 
 local now = now_ms()
 local now_s = istr(now)
-local lease = istr(now + tonumber(ARGV[1]))
 local n = tonumber(ARGV[2])
 local out = {}
 for i = 1, n do
   local k = 2 + (i - 1) * 5
-  local a = 2 + (i - 1) * 4
+  local a = 2 + (i - 1) * 5
   local id, seen, node, start = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4])
+  local own = tonumber(ARGV[a + 5])
+  local lease = istr(now + (own > 0 and own or tonumber(ARGV[1])))
   local f = redis.call('HMGET', KEYS[k + 1], 'state', 'att', 'pm')
   if f[1] == '0' and f[2] == seen then
     redis.call('ZREM', KEYS[k + 3], f[3])
