@@ -66,7 +66,6 @@ class Timer {
   // out a callback in flight) before the channel it sends on goes away.
   Channel<Clock::time_point> fired_{1};
   detail::SpinLock lock_;  // serializes stop and reset
-  Clock::time_point due_;  // written under lock_ before arming; read by fire()
   detail::TimerEntry entry_;
 };
 
