@@ -7,9 +7,9 @@
 //      slot. A prevented fire leaves the slot empty: every earlier value was taken
 //      back before the entry was armed.
 //   3. reset only: arm again. The slot is empty, so the next value is the new one.
-// reset to a later deadline while the timer is pending is one step instead:
-// entry_.extend() moves the deadline under the wheel's lock, so the entry never
-// fires for the old one and nothing was sent (Go's reset of a running timer).
+// reset to a later deadline while the timer is pending is one step instead, without
+// lock_: entry_.extend() moves the deadline under the wheel's lock, so the entry
+// never fires for the old one and nothing was sent (Go's reset of a running timer).
 // Lock order: lock_, then the wheel's lock (cancel, arm) or the channel's, never
 // both; the callback takes the channel's lock inside the wheel's, never lock_.
 #include "orca/sync/timer.hpp"
@@ -40,13 +40,14 @@ bool Timer::stop() noexcept {
 }
 
 bool Timer::reset(Clock::duration d) {
-  lock_.lock();
   const Clock::time_point now = Clock::now();
   const Clock::time_point due = due_after(now, d);
-  if (due > now && due != Clock::time_point::max() && entry_.extend(due)) {
-    lock_.unlock();  // pending, now due later
-    return true;
-  }
+  // Pending, now due later. No lock_ needed: extend() works under the wheel's
+  // lock, which the steps above that change the entry (cancel, arm) also take, and
+  // succeeds only on an armed entry, that is between a step 3 and the next step 1,
+  // when the slot is empty and stays so.
+  if (due > now && due != Clock::time_point::max() && entry_.extend(due)) return true;
+  lock_.lock();
   const bool pending = stop_locked();
   if (due == Clock::time_point::max() || entry_.arm(due)) {
     lock_.unlock();  // never fires, or armed

@@ -65,7 +65,7 @@ class Timer {
   // Declared first, destroyed last: entry_'s destructor cancels the timer (waiting
   // out a callback in flight) before the channel it sends on goes away.
   Channel<Clock::time_point> fired_{1};
-  detail::SpinLock lock_;  // serializes stop and reset
+  detail::SpinLock lock_;  // serializes stop and reset (but reset's extend, timer.cpp)
   detail::TimerEntry entry_;
 };
 
