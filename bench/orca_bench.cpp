@@ -29,6 +29,8 @@ void chan_throughput(int producers, int consumers, const char* workload);
 void select2_ready();
 void select2_default();
 void worker_pool();
+void rwmutex_read();
+void timer_reset();
 void timeout_storm(std::size_t n);
 void fanout_first_error();
 void jobs_embedded();
@@ -55,6 +57,8 @@ const std::map<std::string, std::function<void()>>& workloads() {
       {"select2_ready", [] { select2_ready(); }},
       {"select2_default", [] { select2_default(); }},
       {"worker_pool", [] { worker_pool(); }},
+      {"rwmutex_read", [] { rwmutex_read(); }},
+      {"timer_reset", [] { timer_reset(); }},
       {"timeout_storm_100k", [] { timeout_storm(100'000); }},
       {"fanout_first_error", [] { fanout_first_error(); }},
       {"jobs_embedded", [] { jobs_embedded(); }},

@@ -905,6 +905,7 @@ bool TimerEntry::arm(Clock::time_point deadline) {
       tls.worker != nullptr && !tls.worker->spare ? tls.worker->timers : rt->foreign_timer_shard();
   const std::uint64_t tick = tick_of(deadline);
   tick_ = tick;
+  deadline_ = deadline;
   bool earliest = false;
   {
     std::lock_guard lock(shard.mutex);

@@ -2,6 +2,8 @@
 
 #include <bit>
 
+#include "runtime.hpp"
+
 namespace orca::detail {
 namespace {
 
@@ -127,6 +129,20 @@ std::size_t TimerWheel::advance(std::uint64_t now) noexcept {
   }
   if (now + 1 > elapsed_) elapsed_ = now + 1;
   return fired;
+}
+
+bool TimerEntry::extend(Clock::time_point deadline) noexcept {
+  TimerShard* shard = shard_.load(std::memory_order_acquire);
+  if (shard == nullptr || shard == TimerEntry::firing()) return false;
+  const std::uint64_t tick = tick_of(deadline);
+  std::lock_guard lock(shard->mutex);
+  if (shard_.load(std::memory_order_relaxed) != shard || tick < tick_) return false;
+  // Stays in its slot: advance() fires an entry only once its tick_ has passed and
+  // re-links it otherwise, as it does a cascaded one. The shard's next_expiry may
+  // now be early; a worker woken by it finds nothing to fire.
+  tick_ = tick;
+  deadline_ = deadline;
+  return true;
 }
 
 }  // namespace orca::detail

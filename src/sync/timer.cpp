@@ -3,8 +3,13 @@
 //   1. entry_.cancel(): true if the fire was prevented; false once it has fired (or
 //      never armed), and then its callback has returned: its value, if any, is in
 //      the channel's slot or was handed to a receiver (received before we returned).
-//   2. try_recv() takes back a value still in the slot.
+//   2. Only if it was not prevented: try_recv() takes back a value still in the
+//      slot. A prevented fire leaves the slot empty: every earlier value was taken
+//      back before the entry was armed.
 //   3. reset only: arm again. The slot is empty, so the next value is the new one.
+// reset to a later deadline while the timer is pending is one step instead, without
+// lock_: entry_.extend() moves the deadline under the wheel's lock, so the entry
+// never fires for the old one and nothing was sent (Go's reset of a running timer).
 // Lock order: lock_, then the wheel's lock (cancel, arm) or the channel's, never
 // both; the callback takes the channel's lock inside the wheel's, never lock_.
 #include "orca/sync/timer.hpp"
@@ -14,8 +19,7 @@
 namespace orca {
 namespace {
 
-Clock::time_point due_after(Clock::duration d) noexcept {
-  const auto now = Clock::now();
+Clock::time_point due_after(Clock::time_point now, Clock::duration d) noexcept {
   if (d >= Clock::time_point::max() - now) return Clock::time_point::max();
   return now + d;
 }
@@ -36,15 +40,21 @@ bool Timer::stop() noexcept {
 }
 
 bool Timer::reset(Clock::duration d) {
+  const Clock::time_point now = Clock::now();
+  const Clock::time_point due = due_after(now, d);
+  // Pending, now due later. No lock_ needed: extend() works under the wheel's
+  // lock, which the steps above that change the entry (cancel, arm) also take, and
+  // succeeds only on an armed entry, that is between a step 3 and the next step 1,
+  // when the slot is empty and stays so.
+  if (due > now && due != Clock::time_point::max() && entry_.extend(due)) return true;
   lock_.lock();
   const bool pending = stop_locked();
-  due_ = due_after(d);
-  if (due_ == Clock::time_point::max() || entry_.arm(due_)) {
+  if (due == Clock::time_point::max() || entry_.arm(due)) {
     lock_.unlock();  // never fires, or armed
     return pending;
   }
-  if (due_ <= Clock::now()) {
-    (void)fired_.try_send(due_);  // due already: the slot is empty, so this succeeds
+  if (due <= Clock::now()) {
+    (void)fired_.try_send(due);  // due already: the slot is empty, so this succeeds
     lock_.unlock();
     return pending;
   }
@@ -53,15 +63,14 @@ bool Timer::reset(Clock::duration d) {
 }
 
 bool Timer::stop_locked() noexcept {
-  const bool prevented = entry_.cancel();
-  const bool taken_back = fired_.try_recv().has_value();
-  return prevented || taken_back;
+  if (entry_.cancel()) return true;  // prevented: the slot is empty (step 2)
+  return fired_.try_recv().has_value();
 }
 
 void Timer::fire(detail::TimerEntry* entry) noexcept {
   auto* timer = static_cast<Timer*>(entry->arg);
   // The slot is empty (stop_locked drained it before arming), so this succeeds.
-  (void)timer->fired_.try_send(timer->due_);
+  (void)timer->fired_.try_send(entry->deadline_);
 }
 
 }  // namespace orca

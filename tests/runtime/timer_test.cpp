@@ -219,6 +219,41 @@ TEST(TimerEntry, DestroyingAnArmedEntryCancelsIt) {
   EXPECT_EQ(count.fires.load(), 0);
 }
 
+// extend() moves an armed entry's deadline later in place: the wheel reaches the
+// old slot, finds the deadline not yet due and re-links the entry, which then
+// fires once, not before the new deadline.
+TEST(TimerEntry, ExtendedEntryFiresOnceAtTheLaterDeadline) {
+  FireCount count;
+  Clock::time_point fired_at{};
+  bool extend_unarmed = true;
+  bool extend_earlier = true;
+  bool extend_later = false;
+  orca::run([&]() -> orca::Task<void> {
+    orca::detail::TimerEntry entry;
+    entry.fire = &count_fire;
+    entry.arg = &count;
+    extend_unarmed = entry.extend(Clock::now() + 1ms);
+    const Clock::time_point first = Clock::now() + 2ms;
+    EXPECT_TRUE(entry.arm(first));
+    extend_earlier = entry.extend(first - 1ms);
+    const Clock::time_point later = first + 20ms;
+    extend_later = entry.extend(later);
+    co_await orca::sleep_until(first + 5ms);  // the old slot has been reached
+    EXPECT_EQ(count.fires.load(), 0) << "fired at the deadline it was extended from";
+    EXPECT_TRUE(entry.armed());
+    while (count.fires.load() == 0)
+      co_await orca::sleep_for(1ms);
+    fired_at = Clock::now();
+    EXPECT_GE(fired_at, later);
+    EXPECT_FALSE(entry.armed());
+    EXPECT_EQ(entry.deadline_, later);
+  });
+  EXPECT_FALSE(extend_unarmed) << "want false for an entry not armed";
+  EXPECT_FALSE(extend_earlier) << "want false for an earlier deadline";
+  EXPECT_TRUE(extend_later);
+  EXPECT_EQ(count.fires.load(), 1);
+}
+
 // ---------------------------------------------------------------- far deadlines
 
 void set_flag(orca::detail::TimerEntry* entry) noexcept {

@@ -51,4 +51,36 @@ TEST(TimerStress, NoStaleValueAfterResetOrStop) {
   EXPECT_EQ(fires_received, waits);
 }
 
+// Two tasks on two workers reset and stop one Timer at once: resets to a later
+// time (extend, without the timer's lock) race resets to a short time and stops
+// (cancel, arm, under it) and the fires. Whoever stops last leaves no value.
+TEST(TimerStress, ConcurrentResetsAndStopsLeaveNoStaleValue) {
+  const int kRounds = kSanitized ? 5000 : 50000;
+  int stale = 0;
+  orca::run(
+      [&]() -> Task<void> {
+        orca::Timer t(1h);
+        orca::WaitGroup wg;
+        wg.add(2);
+        for (int id = 0; id < 2; ++id) {
+          orca::go([&, id]() -> Task<void> {
+            for (int round = 0; round < kRounds; ++round) {
+              (void)t.reset(1h);
+              if (round % 7 == id) (void)t.reset(std::chrono::microseconds(64 * (round % 3)));
+              if (round % 11 == id) (void)t.stop();
+              if (round % 64 == 0) co_await orca::yield();
+            }
+            wg.done();
+          });
+        }
+        co_await wg.wait();
+        (void)t.stop();
+        if (t.channel().try_recv()) ++stale;
+        (void)t.reset(1h);
+        if (t.channel().try_recv()) ++stale;
+      },
+      kTwoWorkers);
+  EXPECT_EQ(stale, 0) << "values received after the last stop() or reset(1h)";
+}
+
 }  // namespace

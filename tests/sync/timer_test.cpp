@@ -69,6 +69,41 @@ TEST(Timer, ResetDropsTheStaleValueAndFiresAgain) {
   });
 }
 
+// A pending timer reset later keeps its wheel slot and only moves its deadline
+// (TimerEntry::extend): it must neither fire at the old time nor send the old due
+// time when it fires at the new one.
+TEST(Timer, ResetLaterWhilePendingFiresOnlyAtTheNewTime) {
+  orca::run([]() -> Task<void> {
+    const Clock::time_point start = Clock::now();
+    Timer t(5ms);
+    for (int i = 0; i < 1000; ++i)
+      CO_ASSERT_EQ(t.reset(5ms), true);  // pending every time
+    const Clock::time_point last_reset = Clock::now();
+    CO_ASSERT_EQ(t.reset(30ms), true);
+    co_await orca::sleep_for(10ms);  // past the 5 ms slot the entry still sits in
+    CO_ASSERT_EQ(t.channel().len(), 0u);
+    auto at = co_await t.channel().recv();
+    CO_ASSERT_TRUE(at.has_value());
+    CO_ASSERT_TRUE(*at >= last_reset + 30ms);
+    CO_ASSERT_TRUE(*at <= Clock::now());
+    CO_ASSERT_TRUE(Clock::now() >= start + 30ms);
+    CO_ASSERT_EQ(t.stop(), false);
+  });
+}
+
+// Reset earlier than the pending deadline cannot stay in the later slot.
+TEST(Timer, ResetEarlierWhilePendingFiresAtTheEarlierTime) {
+  orca::run([]() -> Task<void> {
+    Timer t(1h);
+    const Clock::time_point before = Clock::now();
+    CO_ASSERT_EQ(t.reset(2ms), true);
+    auto at = co_await t.channel().recv();
+    CO_ASSERT_TRUE(at.has_value());
+    CO_ASSERT_TRUE(*at >= before + 2ms);
+    CO_ASSERT_TRUE(Clock::now() < before + 1h);
+  });
+}
+
 TEST(Timer, NonPositiveDurationFiresAtOnce) {
   orca::run([]() -> Task<void> {
     Timer t(0ms);

@@ -1,11 +1,18 @@
-// netbench: the Go peers of orca's network workloads, standard library only.
-// bench/run builds it into $TMPDIR and starts it as a server; the load comes from
-// the same client for every implementation (bench/tcp_echo.cpp for tcp_echo).
+// netbench: the Go peers of orca's workloads that ../shared/peers/go does not
+// have, standard library only. bench/run builds it into $TMPDIR. The network
+// workloads run as servers; the load comes from the same client for every
+// implementation (bench/tcp_echo.cpp for tcp_echo):
 //
 //	netbench tcp_echo [ADDRESS]     echo server, default 127.0.0.1:0
 //	netbench http_hello [ADDRESS]   net/http hello-world server (httphello.go)
 //
-// Prints "listening PORT" once the socket listens, serves until SIGTERM/SIGINT.
+// A server prints "listening PORT" once the socket listens, serves until
+// SIGTERM/SIGINT. The sync workloads (syncbench.go) run in the process itself and
+// print their result lines:
+//
+//	netbench rwmutex_read           sync.RWMutex, mostly reads
+//	netbench timer_reset            time.Timer.Reset
+//
 // GOMAXPROCS follows ORCA_PROCS when that is set (as in ../shared/peers/go).
 package main
 
@@ -68,7 +75,7 @@ func main() {
 		}
 	}
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: netbench tcp_echo|http_hello [ADDRESS]")
+		fmt.Fprintln(os.Stderr, "usage: netbench tcp_echo|http_hello [ADDRESS] | rwmutex_read | timer_reset")
 		os.Exit(2)
 	}
 	addr := "127.0.0.1:0"
@@ -81,6 +88,10 @@ func main() {
 		err = tcpEcho(addr)
 	case "http_hello":
 		err = httpHello(addr)
+	case "rwmutex_read":
+		rwmutexRead()
+	case "timer_reset":
+		timerReset()
 	default:
 		fmt.Fprintf(os.Stderr, "netbench: unknown workload %q\n", os.Args[1])
 		os.Exit(2)

@@ -26,6 +26,7 @@
 // std::logic_error, as Mutex does (Go: fatal error).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 
@@ -77,13 +78,41 @@ class RWMutex {
   void unlock();
   // Releases one read share; the last one out admits the oldest waiting writer.
   // Prefer the guard.
-  void runlock();
+  void runlock() {
+    // Acq_rel: release so that our reads come before a writer's writes; acquire
+    // so that a grant by runlock_slow sees the other readers' releases.
+    const std::uint64_t s = state_.fetch_sub(kShare, std::memory_order_acq_rel);
+    // Out of line: no share was held (misuse), or this was the last one and a
+    // writer may be waiting for it.
+    if (s < kShare || s == kShare + kClosed) [[unlikely]]
+      runlock_slow(s);
+  }
 
  private:
-  // Takes the lock if that needs no wait (see the fairness rules above).
-  bool try_acquire(bool shared) noexcept;
-  // Under lock_: takes the lock if the fairness rules let it be granted at once.
+  // Takes the lock if that needs no wait (see the fairness rules above). Inline:
+  // a read lock while no writer holds or waits is one atomic add.
+  bool try_acquire(bool shared) noexcept {
+    if (shared) {
+      // Acquire: pairs with the release by which the last writer's unlock cleared
+      // kClosed (later adds and drops of shares continue its release sequence).
+      const std::uint64_t s = state_.fetch_add(kShare, std::memory_order_acquire);
+      if ((s & kClosed) == 0) [[likely]]
+        return true;
+    }
+    return try_acquire_slow(shared);
+  }
+  // try_acquire when a read share did not count (it is given back), or for a writer.
+  bool try_acquire_slow(bool shared) noexcept;
+  void runlock_slow(std::uint64_t before);
+  // Under lock_: takes the lock if the fairness rules let it be granted at once;
+  // for a writer that must wait, closes the fast path (the caller queues it).
   bool acquire_locked(bool shared) noexcept;
+  // Under lock_: takes the write lock if nobody holds it or waits, else nothing.
+  bool acquire_free_locked() noexcept;
+  // Gives back a share that did not count (a writer held or waited).
+  void drop_share() noexcept;
+  // The last share is gone while a writer may wait: grants what the state allows.
+  void grant() noexcept;
   // Under lock_: grants whatever the state now allows; woken tasks join `batch`.
   void admit_locked(detail::TaskHeader*& batch) noexcept;
   // Under lock_: admits every claimable waiting reader.
@@ -105,11 +134,18 @@ class RWMutex {
     void withdraw(detail::WaitNode& node) const noexcept { mutex.withdraw(node, kShared); }
   };
 
-  // All guarded by lock_. Invariant: a reader waits only while a writer holds the
-  // lock or waits for it, and a writer waits only while someone holds the lock.
+  // Invariant: a reader waits only while a writer holds the lock or waits for it,
+  // and a writer waits only while someone holds the lock.
+  //
+  // kShare per read share held, plus kClosed: set exactly when a writer holds the
+  // lock or waits for it, whenever lock_ is free. Readers add and drop shares
+  // without lock_ (see rw_mutex.cpp).
+  static constexpr std::uint64_t kClosed = 1;
+  static constexpr std::uint64_t kShare = 2;
+  std::atomic<std::uint64_t> state_{0};
+  // The rest guarded by lock_.
   detail::SpinLock lock_;
-  std::int64_t readers_ = 0;  // read shares held
-  bool writer_ = false;       // the write lock is held
+  bool writer_ = false;  // the write lock is held
   detail::WaitQueue readers_waiting_;
   detail::WaitQueue writers_waiting_;
 };

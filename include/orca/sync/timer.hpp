@@ -65,8 +65,7 @@ class Timer {
   // Declared first, destroyed last: entry_'s destructor cancels the timer (waiting
   // out a callback in flight) before the channel it sends on goes away.
   Channel<Clock::time_point> fired_{1};
-  detail::SpinLock lock_;  // serializes stop and reset
-  Clock::time_point due_;  // written under lock_ before arming; read by fire()
+  detail::SpinLock lock_;  // serializes stop and reset (but reset's extend, timer.cpp)
   detail::TimerEntry entry_;
 };
 

@@ -35,12 +35,20 @@ struct TimerEntry {
   bool arm(Clock::time_point deadline);
   // Removes the entry if it has not fired, O(1). True if this call prevented `fire`.
   bool cancel() noexcept;
+  // Moves the deadline of an armed entry later without relinking it (Go's
+  // "modified later" timers): the wheel re-links the entry when it reaches the
+  // old slot, so a timer reset again and again costs one lock and no wheel work.
+  // False, changing nothing, if the entry is not armed, is firing, or `deadline`
+  // is earlier than its current one: then cancel() and arm() instead.
+  bool extend(Clock::time_point deadline) noexcept;
   bool armed() const noexcept { return shard_.load(std::memory_order_acquire) != nullptr; }
 
   // Wheel bookkeeping, owned by the shard.
   TimerEntry* prev_ = nullptr;
   TimerEntry* next_ = nullptr;
   std::uint64_t tick_ = 0;  // first tick at which the entry may fire
+  // The deadline it was armed or extended to; `fire` may read it (the time due).
+  Clock::time_point deadline_{};
   std::uint8_t level_ = 0;
   std::uint8_t slot_ = 0;
   // Non-null while armed, and kFiring while the wheel runs `fire`. Written under
