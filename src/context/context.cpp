@@ -10,6 +10,8 @@
 // Iterative, so a chain of any depth cannot overflow the stack.
 #include "orca/context/context.hpp"
 
+#include "orca/runtime/detail/perturb.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -38,6 +40,7 @@ bool attach(CancelNode* child, ContextNode* parent) noexcept {
   child->deadline = parent->deadline;
   CancelNode* pc = parent->canceller;
   if (pc == nullptr) return true;
+  ORCA_PERTURB("context.attach");
   pc->lock.lock();
   if (pc->done.load(std::memory_order_relaxed)) {
     const std::error_code err = pc->err;
@@ -129,6 +132,7 @@ bool cancel_one(CancelNode* node, std::error_code err, std::error_code cause, Ta
   node->err = err;
   node->cause = cause;
   node->done.store(true, std::memory_order_release);
+  ORCA_PERTURB("context.marked_done");
   // Claims happen under the lock: a node whose claim we lose may be freed by its
   // task as soon as we let go.
   for (WaitNode* w = node->waiters.take_all(); w != nullptr; w = w->next) {
@@ -165,12 +169,14 @@ bool cancel_one(CancelNode* node, std::error_code err, std::error_code cause, Ta
   }
   node->after_funcs = nullptr;
   node->lock.unlock();
+  ORCA_PERTURB("context.before_children");
 
   if (node->kind == ContextKind::kTimer) {
     if (static_cast<TimerCancelNode*>(node)->timer.cancel()) release(node);  // timer's reference
   }
   while (to_start != nullptr) {
     AfterFuncNode* next = to_start->next;
+    ORCA_PERTURB("context.after_func");
     start_after_func(to_start);
     to_start = next;
   }
@@ -225,6 +231,7 @@ void cancel(CancelNode* top, std::error_code err, std::error_code cause) noexcep
     cancel_one(c, err, cause, batch, work);
     release(c);
   }
+  ORCA_PERTURB("context.before_wake");
   wake_list(batch);
 }
 
@@ -249,6 +256,7 @@ AfterFuncNode* register_after_func(const Context& ctx, AfterFuncNode* node) {
   }
   c->ref();
   node->owner = c;
+  ORCA_PERTURB("context.after_func_register");
   c->lock.lock();
   if (c->done.load(std::memory_order_relaxed)) {
     c->lock.unlock();
@@ -296,6 +304,7 @@ bool DoneAwaiter::await_suspend(std::coroutine_handle<> self) noexcept {
   }
   node->waiters.push_back(&wait_);
   node->lock.unlock();  // a canceller may resume us from here on
+  ORCA_PERTURB("park.published");
   return true;
 }
 
@@ -466,6 +475,7 @@ bool AfterFuncStop::operator()() const noexcept {
     return node_->state.compare_exchange_strong(pending, detail::AfterFuncNode::kStopped,
                                                 std::memory_order_acq_rel);
   }
+  ORCA_PERTURB("context.after_func_stop");
   owner->lock.lock();
   const bool stopped = node_->state.compare_exchange_strong(
       pending, detail::AfterFuncNode::kStopped, std::memory_order_acq_rel);

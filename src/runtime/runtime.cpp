@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "orca/runtime/detail/frame_allocator.hpp"
+#include "orca/runtime/detail/perturb.hpp"
 #include "orca/runtime/detail/scheduling.hpp"
 #include "orca/runtime/detail/timer.hpp"
 #include "orca/runtime/detail/wait_node.hpp"
@@ -815,6 +816,7 @@ void prepare_park(TaskHeader* task, std::coroutine_handle<> resume_point,
   task->wait_reason.store(reason, std::memory_order_relaxed);
   task->state.store(TaskState::kParked, std::memory_order_relaxed);
   bump(&WorkerCounters::parked_delta, std::int64_t{1});
+  ORCA_PERTURB("park.prepared");
 }
 
 void cancel_park(TaskHeader* task) noexcept {
@@ -823,6 +825,7 @@ void cancel_park(TaskHeader* task) noexcept {
 }
 
 void wake(TaskHeader* task, WakeOrder order) noexcept {
+  ORCA_PERTURB("park.wake");
   Runtime* rt = tls.rt != nullptr ? tls.rt : Runtime::current();
   bump(&WorkerCounters::parked_delta, std::int64_t{-1});
   rt->schedule(task, true, order);
@@ -830,6 +833,7 @@ void wake(TaskHeader* task, WakeOrder order) noexcept {
 
 void wake_list(TaskHeader* first) noexcept {
   if (first == nullptr) return;
+  ORCA_PERTURB("park.wake");
   Runtime* rt = tls.rt != nullptr ? tls.rt : Runtime::current();
   std::int64_t n = 0;
   for (TaskHeader* t = first; t != nullptr; t = t->next)

@@ -9,6 +9,8 @@
 //   3. Unlock, then wake the whole batch in one step (wake_list).
 #include "orca/sync/detail/channel_core.hpp"
 
+#include "orca/runtime/detail/perturb.hpp"
+
 namespace orca::detail {
 namespace {
 
@@ -39,6 +41,7 @@ Result<void> ChannelCore::close() noexcept {
   claim_all(sendq_.take_all(), batch);
   publish();
   lock_.unlock();
+  ORCA_PERTURB("chan.close_before_wake");
   wake_list(batch);
   return {};
 }

@@ -66,6 +66,7 @@
 #include <utility>
 
 #include "orca/context/context.hpp"
+#include "orca/runtime/detail/perturb.hpp"
 #include "orca/runtime/detail/scheduling.hpp"
 #include "orca/runtime/error.hpp"
 #include "orca/runtime/result.hpp"
@@ -314,6 +315,7 @@ class Channel : private detail::ChannelCore {
   detail::ChanOp recv_now(void* out) noexcept {
     detail::TaskHeader* peer = nullptr;
     lock_.lock();
+    ORCA_PERTURB("chan.locked");
     const detail::ChanOp op = recv_locked(out, peer);
     lock_.unlock();
     if (peer != nullptr) wake_peer(peer);
@@ -322,6 +324,7 @@ class Channel : private detail::ChannelCore {
   detail::ChanOp send_now(T& value) noexcept {
     detail::TaskHeader* peer = nullptr;
     lock_.lock();
+    ORCA_PERTURB("chan.locked");
     const detail::ChanOp op = send_locked(value, peer);
     lock_.unlock();
     if (peer != nullptr) wake_peer(peer);
@@ -334,6 +337,7 @@ class Channel : private detail::ChannelCore {
   // steals it halves worker_pool and slows chan_throughput on the 2-vCPU VM,
   // where a cross-core cache-line transfer costs 100-400 ns.
   static void wake_peer(detail::TaskHeader* peer) noexcept {
+    ORCA_PERTURB("chan.before_wake");
     detail::wake(peer, detail::WakeOrder::kNext);
   }
 };
@@ -370,6 +374,7 @@ class ChanOpAwaiter {
     ChannelCore& ch = ch_->core();
     TaskHeader* peer = nullptr;
     ch.lock().lock();
+    ORCA_PERTURB("chan.locked");
     const ChanOp done = op.op_locked(peer);
     if (done != ChanOp::kWouldBlock) {
       ch.lock().unlock();

@@ -140,6 +140,7 @@
 #include <variant>
 
 #include "orca/context/context.hpp"
+#include "orca/runtime/detail/perturb.hpp"
 #include "orca/runtime/detail/scheduling.hpp"
 #include "orca/runtime/detail/timer.hpp"
 #include "orca/runtime/detail/wait_node.hpp"
@@ -704,6 +705,7 @@ class SelectCore {
     // instead of one (measured on select2_ready). Finding nothing here decides
     // nothing: steps 3-4 look again with every lock held.
     for (std::size_t k = 0; k < cases_.size(); ++k) {
+      ORCA_PERTURB("select.before_look");
       const int i = order_[k];
       if (visit(i, [](auto& c) { return c.enabled() && c.poll(); })) {
         chosen_ = i;
@@ -727,6 +729,7 @@ class SelectCore {
     // Relaxed: read by the task only after a wake-up by someone who found one of
     // our nodes, i.e. after a lock release or timer arm that follows this store.
     registering_.store(true, std::memory_order_relaxed);
+    ORCA_PERTURB("select.parking");
 
     // Steps 3-5: check and enqueue the channel cases with all their locks held.
     ChannelLocks locks{cases_.locks()};
@@ -742,6 +745,7 @@ class SelectCore {
       }
     }
     unlock_channels(locks);
+    ORCA_PERTURB("select.enqueued");
     if (ready != kNone) {  // nothing of ours was visible: a plain completion
       if (peer != nullptr) wake(peer, WakeOrder::kNext);
       registered_ = false;
@@ -762,6 +766,7 @@ class SelectCore {
       if (outcome == Registered::kWon) won = context_index();
     }
     for (std::size_t k = 0; k < cases_.size() && outcome == Registered::kQueued; ++k) {
+      ORCA_PERTURB("select.register");
       const int i = order_[k];
       outcome = visit(i, [&](auto& c) {
         return c.enabled() ? c.register_unlocked(claim_, i) : Registered::kQueued;
@@ -803,6 +808,7 @@ class SelectCore {
       registering_.store(false, std::memory_order_relaxed);
       return false;
     }
+    ORCA_PERTURB("select.before_registered");
     // Step 7. Release: pairs with the acquire in await_resume; the last touch.
     registering_.store(false, std::memory_order_release);
     return true;
@@ -813,6 +819,7 @@ class SelectCore {
   int settle() noexcept {
     if (registered_) {
       registered_ = false;
+      ORCA_PERTURB("select.resumed");
       // Acquire: pairs with step 7; registration is over and its writes visible.
       // Bounded spin: the registering thread may have been preempted (SpinWait).
       for (SpinWait w; registering_.load(std::memory_order_acquire);)
@@ -820,6 +827,7 @@ class SelectCore {
       // Acquire: the winner claimed before completing; what it wrote after the
       // claim (a value) reaches us through the wake-up's run-queue hand-over.
       const int winner = claim_.winner.load(std::memory_order_acquire);
+      ORCA_PERTURB("select.before_withdraw");
       if (winner != context_index() && ctx_queued_) withdraw_from_context(cancel_, ctx_node_);
       for (std::size_t i = 0; i < cases_.size(); ++i) {
         if (static_cast<int>(i) != winner)
@@ -858,6 +866,7 @@ class SelectCore {
     bool all_from_snapshots = true;  // no blocked channel case was judged under its lock
     int blocked = 0;                 // enabled cases found blocked (the default aside)
     for (std::size_t k = 0; k < cases_.size(); ++k) {
+      ORCA_PERTURB("select.before_look");
       const int i = order_[k];
       const bool ready = visit(i, [&](auto& c) {
         using C = std::remove_reference_t<decltype(c)>;
@@ -882,6 +891,7 @@ class SelectCore {
       if (ready) return i;
     }
     if (blocked <= 1) return cases_.default_index();  // one look is one instant
+    ORCA_PERTURB("select.before_recheck");
     if (all_from_snapshots && unchanged_since(seen)) return cases_.default_index();
     // Step 1b: decide with every channel lock held.
     ChannelLocks locks{cases_.locks()};
@@ -927,6 +937,7 @@ class SelectCore {
     locks.count = sort_unique_locks(&locks.lock[0], locks.count);
     for (std::size_t i = 0; i < locks.count; ++i)
       locks.lock[i]->lock();
+    ORCA_PERTURB("select.locked");
   }
   static void unlock_channels(ChannelLocks& locks) noexcept {
     for (std::size_t i = 0; i < locks.count; ++i)

@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "orca/runtime/detail/perturb.hpp"
 #include "orca/runtime/detail/scheduling.hpp"
 #include "orca/runtime/detail/wait_node.hpp"
 #include "orca/runtime/result.hpp"
@@ -96,6 +97,7 @@ class ChannelCore {
   // version if the state changed (a critical section that changed nothing leaves
   // the word alone, so that a select's check does not fail for nothing).
   void publish() noexcept {
+    ORCA_PERTURB("chan.before_publish");
     const std::uint64_t state = (static_cast<std::uint64_t>(count_) << kCountShift) |
                                 (closed_ ? kClosedBit : 0) | (recvq_.empty() ? 0 : kReceiversBit) |
                                 (sendq_.empty() ? 0 : kSendersBit);

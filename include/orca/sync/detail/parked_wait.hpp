@@ -24,6 +24,7 @@
 #include <system_error>
 
 #include "orca/context/detail/context_node.hpp"
+#include "orca/runtime/detail/perturb.hpp"
 #include "orca/runtime/detail/scheduling.hpp"
 #include "orca/runtime/detail/wait_node.hpp"
 
@@ -127,6 +128,7 @@ class ParkedWait {
     published();
     if (cancel != nullptr) cancel->lock.unlock();
     object_lock.unlock();  // published: touch nothing of the awaiter from here on
+    ORCA_PERTURB("park.published");
     return true;
   }
 
@@ -141,6 +143,7 @@ class ParkedWait {
   // After the task was woken: true if the object completed the wait (the context
   // node is then withdrawn), false if the context won.
   bool resumed_by_object() noexcept {
+    ORCA_PERTURB("park.resumed");
     // Acquire: the winner claimed before completing; what it wrote after the claim
     // (a value, a flag) reaches us through the wake-up's run-queue hand-over.
     if (claim_.winner.load(std::memory_order_acquire) == kObjectCase) {
