@@ -16,6 +16,7 @@
 
 #include "context/context_test_support.hpp"
 #include "orca/orca.hpp"
+#include "support/perturbation.hpp"
 
 namespace {
 
@@ -24,7 +25,8 @@ using orca_ctx_test::canceled;
 using orca_ctx_test::eventually;
 using orca_ctx_test::linked_children;
 
-constexpr int kWaiters = 100'000;
+// A tenth under schedule perturbation, where every wake-up is slower.
+const int kWaiters = orca_test::perturbed() ? 10'000 : 100'000;
 
 TEST(ContextStress, OneCancelWakes100000WaitersRoundAfterRound) {
   std::atomic<int> woke_canceled{0};
@@ -362,7 +364,8 @@ TEST(ContextStress, TimeoutChildCreatedAsItsParentIsCancelledLeavesNoTimerArmed)
 // reference is being dropped must not be revived (and freed twice) by the parent's
 // cancel. Returns false, with a message on stderr, if a round went wrong.
 bool drop_children_while_their_parent_is_cancelled() {
-  constexpr int kRounds = 300;
+  // A fifth under schedule perturbation, where every round is slower.
+  const int kRounds = orca_test::perturbed() ? 60 : 300;
   constexpr int kChurners = 3;
   std::atomic<bool> stop{false};
   std::atomic<long> churned{0};

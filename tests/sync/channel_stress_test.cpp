@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "support/perturbation.hpp"
 #include "sync/sync_test_support.hpp"
 
 using orca::Channel;
@@ -15,6 +16,12 @@ using orca::Task;
 using orca_test::kFourWorkers;
 
 namespace {
+
+// A tenth of `n` under schedule perturbation: each operation is slower there, and
+// its delays reach the rare interleavings in fewer rounds.
+int scaled(int n) {
+  return orca_test::perturbed() ? n / 10 : n;
+}
 
 // Each value received exactly once: per-value counters, plus count and sum.
 class Ledger {
@@ -72,11 +79,11 @@ void run_mpmc(std::size_t capacity, int producers, int consumers, int per_produc
 }
 
 TEST(ChannelStress, MpmcBufferedEveryValueExactlyOnce) {
-  run_mpmc(64, 8, 8, 20'000);
+  run_mpmc(64, 8, 8, scaled(20'000));
 }
 
 TEST(ChannelStress, MpmcRendezvousEveryValueExactlyOnce) {
-  run_mpmc(0, 8, 8, 10'000);
+  run_mpmc(0, 8, 8, scaled(10'000));
 }
 
 TEST(ChannelStress, MpmcTinyBufferManyTasks) {
@@ -84,7 +91,7 @@ TEST(ChannelStress, MpmcTinyBufferManyTasks) {
 }
 
 TEST(ChannelStress, SelectConsumersOverTwoChannels) {
-  constexpr int kPerChannel = 20'000;
+  const int kPerChannel = scaled(20'000);
   Ledger ledger(2 * kPerChannel);
   orca::run(
       [&]() -> Task<void> {
@@ -133,8 +140,8 @@ TEST(ChannelStress, CancellationRacesHandOver) {
   // Senders and receivers whose contexts are cancelled while they may be mid
   // hand-over. Each value ends either received (once) or back with its sender.
   constexpr int kSenders = 8;
-  constexpr int kPerSender = 3'000;
-  constexpr int kTotal = kSenders * kPerSender;
+  const int kPerSender = scaled(3'000);
+  const int kTotal = kSenders * kPerSender;
   Ledger ledger(kTotal);
   std::atomic<int> returned{0};
   std::vector<std::atomic<int>> returned_value(kTotal);
