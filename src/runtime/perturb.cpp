@@ -51,9 +51,11 @@ Config read_config() {
   return c;
 }
 
+// Never destroyed: threads that outlive main (the blocking pool's) may still pass
+// points during static destruction.
 const Config& config() {
-  static const Config c = read_config();
-  return c;
+  static const Config* const c = new Config(read_config());
+  return *c;
 }
 
 std::uint64_t splitmix64(std::uint64_t& s) noexcept {
