@@ -6,9 +6,10 @@
 // a number). At a point the thread first decides whether to act, with a
 // probability that the seed picks per point (so that each seed stresses some
 // steps more than others, as a randomized scheduler would), then how: almost
-// always a spin of up to some tens of microseconds, rarely a yield or a sleep.
+// always a spin of up to about ten microseconds, rarely a yield or a sleep.
 #include "orca/runtime/detail/perturb.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
