@@ -11,7 +11,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -39,7 +41,16 @@ Config read_config() {
     // 32 bits: short enough to copy from a log, plenty for a test run.
     c.seed = std::random_device{}();
   } else {
-    c.seed = std::strtoull(seed, nullptr, 10);
+    const char* end = seed + std::strlen(seed);
+    const auto [ptr, ec] = std::from_chars(seed, end, c.seed);
+    if (ec != std::errc{} || ptr != end) {
+      // A typo must not silently run every test under seed 0.
+      std::fprintf(stderr,
+                   "orca: ORCA_PERTURB_SEED=%s is neither a decimal number below 2^64 nor "
+                   "\"random\"\n",
+                   seed);
+      std::exit(2);
+    }
   }
   if (const char* points = std::getenv("ORCA_PERTURB_POINTS")) {
     std::string all(points);
