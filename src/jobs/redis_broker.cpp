@@ -61,6 +61,8 @@ struct Scripts {
   redis::Script node_state = make(detail::kNodeState);
   redis::Script reap_nodes = make(detail::kReapNodes);
   redis::Script fire_periodic = make(detail::kFirePeriodic);
+  redis::Script acquire_lease = make(detail::kAcquireLease);
+  redis::Script release_lease = make(detail::kReleaseLease);
 };
 
 const Scripts& scripts() {
@@ -1148,6 +1150,30 @@ Task<Result<bool>> RedisBroker::fire_periodic(Context ctx, std::string name,
   auto added = co_await enqueue(ctx, std::move(one));
   if (!added) co_return added.error();
   co_return true;
+}
+
+// --- leadership --------------------------------------------------------------------------
+
+Task<Result<std::optional<LeaseGrant>>> RedisBroker::acquire_lease(Context ctx, std::string name,
+                                                                   std::string holder,
+                                                                   std::chrono::milliseconds ttl) {
+  Impl& m = *impl_;
+  auto r = co_await m.eval(ctx, scripts().acquire_lease, strs(m.meta + "lease:" + name),
+                           strs(std::move(holder), num(ttl.count())), "acquire lease");
+  if (!r) co_return r.error();
+  if (r->size() < 3) co_return m.fail("acquire lease: unexpected reply");
+  if ((*r)[0].integer() != 1) co_return std::optional<LeaseGrant>{};
+  co_return std::optional<LeaseGrant>{
+      LeaseGrant{to_i64((*r)[1].str()), from_unix_ms(to_i64((*r)[2].str()))}};
+}
+
+Task<Result<bool>> RedisBroker::release_lease(Context ctx, std::string name, std::string holder,
+                                              std::int64_t token) {
+  Impl& m = *impl_;
+  auto r = co_await m.eval(ctx, scripts().release_lease, strs(m.meta + "lease:" + name),
+                           strs(std::move(holder), num(token)), "release lease");
+  if (!r) co_return r.error();
+  co_return r->integer() == 1;
 }
 
 // --- nodes -----------------------------------------------------------------------------

@@ -26,5 +26,7 @@ extern const char* const kBeat;          // lua/beat.lua
 extern const char* const kNodeState;     // lua/node_state.lua
 extern const char* const kReapNodes;     // lua/reap_nodes.lua
 extern const char* const kFirePeriodic;  // lua/fire_periodic.lua
+extern const char* const kAcquireLease;  // lua/acquire_lease.lua
+extern const char* const kReleaseLease;  // lua/release_lease.lua
 
 }  // namespace orca::jobs::detail

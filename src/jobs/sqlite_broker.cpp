@@ -32,7 +32,9 @@ using detail::Stmt;
 using nlohmann::json;
 using std::chrono::milliseconds;
 
-constexpr int kSchemaVersion = 3;
+// 4: leadership leases (acquire_lease). A build that reads only 3 must not open a
+// store of 4: its center would act without the lease beside centers that take it.
+constexpr int kSchemaVersion = 4;
 // Finished jobs deleted per trim transaction: a large backlog is trimmed in steps
 // that other calls can interleave with.
 constexpr std::int64_t kTrimChunk = 2000;
@@ -68,6 +70,9 @@ CREATE TABLE IF NOT EXISTS nodes(
 CREATE TABLE IF NOT EXISTS periodic(
   name TEXT PRIMARY KEY, schedule TEXT NOT NULL, spec TEXT NOT NULL, next_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS queues(name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS leases(
+  name TEXT PRIMARY KEY, holder TEXT NOT NULL, token INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS queue_counts(
   queue TEXT NOT NULL, state INTEGER NOT NULL, n INTEGER NOT NULL,
   PRIMARY KEY(queue, state)) WITHOUT ROWID;
@@ -197,7 +202,8 @@ struct SqliteBroker::Impl {
         version.step();
         v = version.i32(0);
       }
-      if (v < 0 || v > kSchemaVersion)  // 1 and 2 are migrated below
+      // 1 and 2 are migrated below; 3 lacks only the leases table, which kSchema makes.
+      if (v < 0 || v > kSchemaVersion)
         throw std::runtime_error(o.path + " has orca schema version " + std::to_string(v) +
                                  ", this build reads version " + std::to_string(kSchemaVersion));
       if (v == 1) db.exec(kMigrateFrom1);
@@ -885,6 +891,59 @@ Task<Result<bool>> SqliteBroker::fire_periodic(Context ctx, std::string name,
       throw std::runtime_error("periodic " + name + ": " + error);
     spec.run_at.reset();
     impl->insert_job(db, spec, now_ms());
+    return true;
+  });
+  co_return co_await call;
+}
+
+// One row per lease name, never deleted: its token is the last one granted, so the
+// next holder's is larger even after a release. Times are this machine's wall clock,
+// which every process sharing the file reads.
+Task<Result<std::optional<LeaseGrant>>> SqliteBroker::acquire_lease(Context ctx, std::string name,
+                                                                    std::string holder,
+                                                                    milliseconds ttl) {
+  auto call = impl_->write<std::optional<LeaseGrant>>(
+      ctx, [&name, &holder, ttl](Db& db) -> Result<std::optional<LeaseGrant>> {
+        const std::int64_t now = now_ms();
+        std::string current;
+        std::int64_t token = 0;
+        std::int64_t expires = 0;
+        {
+          Stmt s = db.prepare("SELECT holder, token, expires_ms FROM leases WHERE name = ?1");
+          s.bind(1, name);
+          if (s.step()) {
+            current = s.text(0);
+            token = s.i64(1);
+            expires = s.i64(2);
+          }
+        }
+        const bool running = !current.empty() && expires > now;
+        if (running && current != holder) return std::optional<LeaseGrant>{};
+        // Anyone but the holder of record starts a new tenure. The holder of record
+        // keeps its token even past expiry: nobody held the lease in between.
+        if (current != holder) ++token;
+        db.prepare(
+              "INSERT INTO leases(name, holder, token, expires_ms) VALUES(?1, ?2, ?3, ?4) "
+              "ON CONFLICT(name) DO UPDATE SET holder = ?2, token = ?3, expires_ms = ?4")
+            .bind(1, name)
+            .bind(2, holder)
+            .bind(3, token)
+            .bind(4, now + ttl.count())
+            .run();
+        return std::optional<LeaseGrant>{LeaseGrant{token, from_unix_ms(now + ttl.count())}};
+      });
+  co_return co_await call;
+}
+
+Task<Result<bool>> SqliteBroker::release_lease(Context ctx, std::string name, std::string holder,
+                                               std::int64_t token) {
+  auto call = impl_->write<bool>(ctx, [&name, &holder, token](Db& db) -> Result<bool> {
+    Stmt s = db.prepare(
+        "UPDATE leases SET holder = '', expires_ms = 0 WHERE name = ?1 AND holder = ?2 AND "
+        "token = ?3 RETURNING token");
+    s.bind(1, name).bind(2, holder).bind(3, token);
+    if (!s.step()) return false;
+    s.run();
     return true;
   });
   co_return co_await call;

@@ -800,6 +800,44 @@ TEST(SqliteBroker, OpensAVersionTwoStoreWithItsQueueCounts) {
   EXPECT_EQ(mismatch_after_enqueue, "");
 }
 
+// A store written by schema version 3 (no leases) opens as version 4 and grants
+// leases from token 1.
+TEST(SqliteBroker, OpensAVersionThreeStoreWithLeases) {
+  TempDir dir;
+  orca::run([&]() -> Task<void> {
+    SqliteBroker broker({.path = dir.db()});
+    (void)co_await broker.enqueue_one(hang_guard(), spec("t"));
+  });
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(dir.db().c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    const int rc =
+        sqlite3_exec(db, "DROP TABLE leases; PRAGMA user_version=3;", nullptr, nullptr, &err);
+    EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  }
+  std::int64_t token = 0;
+  orca::run([&]() -> Task<void> {
+    SqliteBroker broker({.path = dir.db()});
+    auto granted = co_await broker.acquire_lease(hang_guard(), "center", "c1", 1s);
+    if (granted && *granted) token = (*granted)->token;
+  });
+  EXPECT_EQ(token, 1) << "want the lease granted with token 1";
+  int version = 0;
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(dir.db().c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW) version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
+  EXPECT_EQ(version, 4);
+}
+
 // A store written by schema version 1 (the audit in time order with an index by
 // job) opens with every trail intact, and new rows follow them.
 TEST(SqliteBroker, OpensAVersionOneStoreWithItsAuditTrails) {
@@ -879,6 +917,48 @@ TEST_P(BrokerContract, TwoBrokersOnOneStoreSeeEachOthersWrites) {
     EXPECT_TRUE(twice->empty());
     auto job = co_await a.get(ctx, added->id);
     EXPECT_EQ(job->state, S::kRunning);
+  });
+}
+
+// The leadership lease: one holder at a time, a renewal keeps the token, each new
+// holder gets a larger one; after a takeover the old holder is refused. Two brokers
+// on one store stand for two centers' processes.
+TEST_P(BrokerContract, LeaseGoesToOneHolderAtATimeWithGrowingTokens) {
+  run_on_two_brokers([&](Broker& a, Broker& b) -> Task<void> {
+    Context ctx = hang_guard();
+    auto first = co_await a.acquire_lease(ctx, "center", "c1", 300ms);
+    EXPECT_TRUE(first.has_value() && first->has_value()) << "free lease: want granted";
+    if (!first || !*first) co_return;
+    EXPECT_EQ((*first)->token, 1) << "got token " << (*first)->token << ", want 1";
+    auto refused = co_await b.acquire_lease(ctx, "center", "c2", 300ms);
+    EXPECT_TRUE(refused.has_value() && !refused->has_value()) << "held: want refused";
+    // Another name is another lease.
+    auto other = co_await b.acquire_lease(ctx, "timekeeper", "c2", 300ms);
+    EXPECT_TRUE(other.has_value() && other->has_value() && (*other)->token == 1);
+    auto renewed = co_await a.acquire_lease(ctx, "center", "c1", 300ms);
+    EXPECT_TRUE(renewed.has_value() && renewed->has_value());
+    if (!renewed || !*renewed) co_return;
+    EXPECT_EQ((*renewed)->token, 1) << "a renewal must keep the token";
+    EXPECT_GE((*renewed)->expires, (*first)->expires);
+    // c1 stops renewing: once its lease has run out, c2 takes it with token 2.
+    co_await sleep_for(400ms);
+    auto taken = co_await b.acquire_lease(ctx, "center", "c2", 10s);
+    EXPECT_TRUE(taken.has_value() && taken->has_value()) << "expired: want granted";
+    if (!taken || !*taken) co_return;
+    EXPECT_EQ((*taken)->token, 2) << "got token " << (*taken)->token << ", want 2";
+    // The stale holder's renewal is refused, and so is its release.
+    auto stale = co_await a.acquire_lease(ctx, "center", "c1", 300ms);
+    EXPECT_TRUE(stale.has_value() && !stale->has_value()) << "stale renewal: want refused";
+    auto stale_release = co_await a.release_lease(ctx, "center", "c1", 1);
+    EXPECT_TRUE(stale_release.has_value() && !*stale_release) << "stale release: want false";
+    // c2 releases: c1 gets it at once, with token 3 (a release keeps the count).
+    auto released = co_await b.release_lease(ctx, "center", "c2", 2);
+    EXPECT_TRUE(released.has_value() && *released) << "holder's release: want true";
+    auto again = co_await a.acquire_lease(ctx, "center", "c1", 300ms);
+    EXPECT_TRUE(again.has_value() && again->has_value()) << "released: want granted";
+    if (again && *again) {
+      EXPECT_EQ((*again)->token, 3);
+    }
   });
 }
 

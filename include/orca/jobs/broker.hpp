@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -200,6 +201,17 @@ struct PeriodicEntry {
   WallClock::time_point next_run{};
 };
 
+// A leadership lease granted by acquire_lease. The token identifies one holder's
+// tenure: it stays the same while that holder renews, and every new holder gets a
+// larger one, for as long as the store lives (released or expired leases included).
+struct LeaseGrant {
+  std::int64_t token = 0;
+  // By the broker's clock (Redis: the server's TIME; SQLite: the machine's wall
+  // clock). A holder measures its own tenure with its own clock from when it asked
+  // (see Center), never by comparing this with its clock.
+  WallClock::time_point expires{};
+};
+
 struct BrokerEvents {
   std::function<void(JobId)> cancel_requested;
   std::function<void()> work_pending;
@@ -258,6 +270,20 @@ class Broker {
   virtual Task<Result<bool>> fire_periodic(Context ctx, std::string name,
                                            WallClock::time_point expected,
                                            WallClock::time_point next) = 0;
+
+  // Leadership: a named lease held by one holder at a time, for the duties of the
+  // center that need one actor (center.hpp). Grants the lease `name` to `holder` for
+  // `ttl` from now (the broker's clock) if it is free, expired, or already held by
+  // `holder` (a renewal: the token stays); a holder taking it from no one or from
+  // another holder gets the last token + 1, so tokens increase strictly, forever.
+  // Nothing (std::nullopt) while another holder's lease runs.
+  virtual Task<Result<std::optional<LeaseGrant>>> acquire_lease(Context ctx, std::string name,
+                                                                std::string holder,
+                                                                std::chrono::milliseconds ttl) = 0;
+  // Frees the lease if `holder` still holds it with `token` (true); the next holder
+  // need not wait for it to expire. The token is kept: the next grant is token + 1.
+  virtual Task<Result<bool>> release_lease(Context ctx, std::string name, std::string holder,
+                                           std::int64_t token) = 0;
 
   // --- nodes -------------------------------------------------------------------------
   virtual Task<Result<void>> register_node(Context ctx, NodeInfo node) = 0;

@@ -8,8 +8,10 @@
 // script declares every key it touches (KEYS), including each job's own keys, which
 // is why a pull claim reads its candidates first and then takes them in a script that
 // skips any another node took meanwhile. The registry (job-id counter, queue numbers,
-// nodes, periodic entries, and `dying`: the nodes declared dead whose jobs reap has
-// not yet reclaimed in every queue) lives under `<prefix>:{<prefix>}:`.
+// nodes, periodic entries, leadership leases, and `dying`: the nodes declared dead
+// whose jobs reap has not yet reclaimed in every queue) lives under
+// `<prefix>:{<prefix>}:`; a lease is the hash `lease:<name>` there (holder, token,
+// exp), never deleted, so its token only grows.
 //
 //   <q>:job:<id>        hash: the job's state (short fields: Redis keeps it compact)
 //   <q>:spec:<id>       string: the spec with its payload (JSON, written once)
@@ -97,6 +99,11 @@ class RedisBroker final : public Broker {
   Task<Result<std::vector<PeriodicEntry>>> periodic(Context ctx) override;
   Task<Result<bool>> fire_periodic(Context ctx, std::string name, WallClock::time_point expected,
                                    WallClock::time_point next) override;
+  Task<Result<std::optional<LeaseGrant>>> acquire_lease(Context ctx, std::string name,
+                                                        std::string holder,
+                                                        std::chrono::milliseconds ttl) override;
+  Task<Result<bool>> release_lease(Context ctx, std::string name, std::string holder,
+                                   std::int64_t token) override;
   Task<Result<void>> register_node(Context ctx, NodeInfo node) override;
   Task<Result<HeartbeatReply>> heartbeat(Context ctx, std::string node, int load, Leases lease,
                                          std::vector<JobId> held) override;

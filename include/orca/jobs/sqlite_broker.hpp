@@ -68,6 +68,11 @@ class SqliteBroker final : public Broker {
   Task<Result<std::vector<PeriodicEntry>>> periodic(Context ctx) override;
   Task<Result<bool>> fire_periodic(Context ctx, std::string name, WallClock::time_point expected,
                                    WallClock::time_point next) override;
+  Task<Result<std::optional<LeaseGrant>>> acquire_lease(Context ctx, std::string name,
+                                                        std::string holder,
+                                                        std::chrono::milliseconds ttl) override;
+  Task<Result<bool>> release_lease(Context ctx, std::string name, std::string holder,
+                                   std::int64_t token) override;
   Task<Result<void>> register_node(Context ctx, NodeInfo node) override;
   Task<Result<HeartbeatReply>> heartbeat(Context ctx, std::string node, int load, Leases lease,
                                          std::vector<JobId> held) override;
