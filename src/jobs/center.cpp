@@ -1,11 +1,14 @@
 // Center: routing rounds and time keeping (center.hpp).
 #include "orca/jobs/center.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <random>
 #include <set>
 
-#include "orca/jobs/detail/broker_reachability.hpp"
+#include "orca/context/context.hpp"
 #include "orca/jobs/schedule.hpp"
 #include "orca/runtime/sleep.hpp"
 #include "orca/runtime/spawn.hpp"
@@ -41,12 +44,72 @@ std::size_t LeastLoadPolicy::choose(const Job&, const std::vector<NodeInfo>& can
   return pick;
 }
 
+namespace {
+
+std::string default_center_id() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "host");
+  std::random_device rd;
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "%06x", rd() & 0xffffffu);
+  return std::string(host) + "-" + std::to_string(getpid()) + "-" + suffix;
+}
+
+// The longest pause between two successful calls that still counts as continuous
+// reach (see maintenance_loop).
+Clock::duration max_gap(const CenterOptions& o) {
+  return std::max<Clock::duration>(o.node_timeout / 2, 2 * o.tick);
+}
+
+}  // namespace
+
 Center::Center(Broker& broker, CenterOptions options)
-    : broker_(broker), options_(std::move(options)) {
+    : broker_(broker),
+      options_(std::move(options)),
+      window_(options_.node_timeout, max_gap(options_)) {
   if (!options_.policy) options_.policy = std::make_shared<LeastLoadPolicy>();
   if (options_.tick.count() <= 0) throw std::invalid_argument("center tick must be positive");
   if (options_.node_timeout.count() <= 0)
     throw std::invalid_argument("center node timeout must be positive");
+  if (options_.leader_ttl.count() < 0)
+    throw std::invalid_argument("center leader ttl must not be negative");
+  if (options_.leader_ttl.count() == 0) options_.leader_ttl = options_.node_timeout;
+  if (options_.leader_lease.empty())
+    options_.leader_lease = options_.policy->routes() ? "center" : "timekeeper";
+  if (options_.id.empty()) options_.id = default_center_id();
+}
+
+bool Center::leading() const {
+  std::lock_guard lock(mu_);
+  return token_ != 0 && Clock::now() < lead_until_;
+}
+
+std::int64_t Center::leader_token() const {
+  std::lock_guard lock(mu_);
+  return token_ != 0 && Clock::now() < lead_until_ ? token_ : 0;
+}
+
+void Center::log_line(const std::string& text) const {
+  if (options_.log_leadership)
+    std::fprintf(stderr, "orca: center %s: %s\n", options_.id.c_str(), text.c_str());
+}
+
+// A done context is the caller's, not an outage.
+void Center::seen(const Context& ctx, const std::error_code& e) {
+  const auto now = Clock::now();
+  std::optional<std::string> line;
+  if (!e) {
+    std::lock_guard lock(mu_);
+    window_.reached(now);
+    line = outage_.reached(now);
+  } else {
+    if (ctx.is_done()) return;
+    const std::string why = e == errc::broker_failure ? broker_.last_failure() : e.message();
+    std::lock_guard lock(mu_);
+    window_.lost();
+    line = outage_.failed(now, why);
+  }
+  if (line) std::fprintf(stderr, "%s\n", line->c_str());
 }
 
 void Center::attach(Node& node) {
@@ -93,14 +156,86 @@ Task<Result<void>> Center::add_periodic(Context ctx, std::string name, std::stri
 }
 
 Task<Result<void>> Center::run(Context ctx) {
+  auto lead = spawn([this, ctx] { return leadership_loop(ctx); });
   auto upkeep = spawn([this, ctx] { return maintenance_loop(ctx); });
   while (!ctx.is_done()) {
-    if (options_.policy->routes()) co_await dispatch_round(ctx);
+    if (options_.policy->routes() && leading()) co_await dispatch_round(ctx);
     auto woke = co_await select(ctx, recv(wakeups_), after(options_.tick));
     (void)woke;
   }
   co_await std::move(upkeep);
+  co_await std::move(lead);
+  // Protocol step 4: every duty has stopped; hand the lease on at once.
+  std::int64_t token = 0;
+  {
+    std::lock_guard lock(mu_);
+    token = token_;
+    token_ = 0;
+  }
+  if (token != 0) {
+    auto [bye, stop_bye] = with_timeout(background(), std::chrono::seconds(2));
+    auto released = co_await broker_.release_lease(bye, options_.leader_lease, options_.id, token);
+    stop_bye();
+    if (released && *released) log_line("released the lead (token " + std::to_string(token) + ")");
+  }
   co_return Result<void>{};
+}
+
+// The leadership protocol (center.hpp), steps 1 to 3, once a tick.
+Task<void> Center::leadership_loop(Context ctx) {
+  const auto ttl = std::chrono::duration_cast<Clock::duration>(options_.leader_ttl);
+  // Asked every tick, or more often if the ttl is short for the tick: a renewal due at
+  // ttl/3 then comes at ttl/3 + ttl/4 at the latest, before the tenure ends at 3/4.
+  const auto period = std::min<Clock::duration>(options_.tick, ttl / 4);
+  Clock::time_point renew_at{};
+  for (;;) {
+    const auto sent = Clock::now();
+    std::int64_t held = 0;
+    {
+      std::lock_guard lock(mu_);
+      held = token_;
+    }
+    if (held == 0 || sent >= renew_at) {
+      auto asked = co_await broker_.acquire_lease(ctx, options_.leader_lease, options_.id,
+                                                  options_.leader_ttl);
+      if (ctx.is_done()) co_return;
+      seen(ctx, asked ? std::error_code{} : asked.error());
+      if (asked && *asked) {
+        const std::int64_t token = (*asked)->token;
+        {
+          std::lock_guard lock(mu_);
+          token_ = token;
+          lead_until_ = sent + ttl * 3 / 4;
+        }
+        renew_at = sent + ttl / 3;
+        if (token != held) {
+          if (held != 0) log_line("lost the lead (token " + std::to_string(held) + ")");
+          log_line("became the leader (token " + std::to_string(token) + ")");
+          notify();  // route now, not at the next tick
+        }
+      } else if (asked && held != 0) {
+        {
+          std::lock_guard lock(mu_);
+          token_ = 0;
+        }
+        log_line("lost the lead (token " + std::to_string(held) + "): another center holds it");
+      }
+    }
+    // Not renewed in time (the broker unreachable, or this process stalled): the
+    // duties have already stopped by leading(); say so once.
+    if (held != 0) {
+      bool expired = false;
+      {
+        std::lock_guard lock(mu_);
+        expired = token_ == held && Clock::now() >= lead_until_;
+        if (expired) token_ = 0;
+      }
+      if (expired)
+        log_line("lost the lead (token " + std::to_string(held) + "): not renewed in time");
+    }
+    auto slept = co_await sleep_for(ctx, period);
+    if (!slept) co_return;
+  }
 }
 
 // One routing round:
@@ -111,7 +246,7 @@ Task<Result<void>> Center::run(Context ctx) {
 //   4. one conditional assign (jobs taken by another center meanwhile are skipped),
 //      then the in-process nodes that got work are told.
 Task<void> Center::dispatch_round(Context ctx) {
-  for (int rounds = 0; rounds < 64 && !ctx.is_done(); ++rounds) {
+  for (int rounds = 0; rounds < 64 && !ctx.is_done() && leading(); ++rounds) {
     auto listed = co_await broker_.nodes(ctx);
     if (!listed) co_return;
     std::vector<NodeInfo> nodes;
@@ -181,6 +316,7 @@ Task<void> Center::dispatch_round(Context ctx) {
       local.emplace(assignments[i].id, std::pair{&assignments[i], &(*pending)[j]});
     }
     const auto now = WallClock::now();
+    if (!leading()) co_return;  // the lead ran out while this round read the broker
     auto assigned = co_await broker_.assign(ctx, assignments, options_.lease);
     if (!assigned) co_return;
     std::map<std::string, std::vector<Job>> started;
@@ -214,6 +350,7 @@ Task<Result<void>> Center::fire_periodic(Context ctx) {
   const auto now = WallClock::now();
   for (PeriodicEntry& e : *entries) {
     if (e.next_run > now) continue;
+    if (!leading()) break;
     std::string error;
     auto schedule = Schedule::parse(e.schedule, error);
     if (!schedule) continue;  // put_periodic refuses those; a foreign writer may not
@@ -225,7 +362,7 @@ Task<Result<void>> Center::fire_periodic(Context ctx) {
   co_return Result<void>{};
 }
 
-// Time keeping, every tick:
+// Time keeping, every tick, by the leader only (each step checks the lead first):
 //   1. promote due jobs;
 //   2. reap (nodes without a heartbeat for node_timeout are dead, expired leases are
 //      reclaimed), but only while the broker is trusted: this center has reached it
@@ -234,7 +371,8 @@ Task<Result<void>> Center::fire_periodic(Context ctx) {
 //      behind is the broker's, not the nodes'; once it is back, a live node beats
 //      again within its interval (and names its jobs, extending their leases) before
 //      the window has passed. A node really gone stays silent through the window and
-//      is reaped at its end;
+//      is reaped at its end. A standby's lease requests feed the window too, so a
+//      center that has just taken the lead over a reachable broker may reap at once;
 //   3. fire due periodic jobs, and trim every trim_interval.
 // A pause of more than half the node timeout between two successful calls restarts
 // the window as a failure does. The calls follow each other every tick; a longer
@@ -246,42 +384,36 @@ Task<Result<void>> Center::fire_periodic(Context ctx) {
 // ticks, though: calls a tick apart, plus their own time, must count as continuous,
 // or a center with a long tick would never judge.
 Task<void> Center::maintenance_loop(Context ctx) {
-  const auto max_gap = std::max<Clock::duration>(options_.node_timeout / 2, 2 * options_.tick);
-  detail::ConnectivityWindow window(options_.node_timeout, max_gap);
-  detail::OutageLog outage("center");
-  // Records one call's outcome; a done context is the caller's, not an outage.
-  auto seen = [&](const std::error_code& e) {
-    const auto now = Clock::now();
-    if (!e) {
-      window.reached(now);
-      if (auto line = outage.reached(now)) std::fprintf(stderr, "%s\n", line->c_str());
-      return;
-    }
-    if (ctx.is_done()) return;
-    window.lost();
-    const std::string why = e == errc::broker_failure ? broker_.last_failure() : e.message();
-    if (auto line = outage.failed(now, why)) std::fprintf(stderr, "%s\n", line->c_str());
-  };
   for (;;) {
-    auto promoted = co_await broker_.promote_due(ctx);
-    seen(promoted ? std::error_code{} : promoted.error());
-    Result<std::size_t> reaped = std::size_t{0};
-    if (window.trusted(Clock::now())) {
-      reaped = co_await broker_.reap(ctx, options_.node_timeout);
-      seen(reaped ? std::error_code{} : reaped.error());
+    Result<std::size_t> promoted = std::size_t{0};
+    if (leading()) {
+      promoted = co_await broker_.promote_due(ctx);
+      seen(ctx, promoted ? std::error_code{} : promoted.error());
     }
-    auto fired = co_await fire_periodic(ctx);
-    seen(fired ? std::error_code{} : fired.error());
+    Result<std::size_t> reaped = std::size_t{0};
+    bool trusted = false;
+    {
+      std::lock_guard lock(mu_);
+      trusted = window_.trusted(Clock::now());
+    }
+    if (trusted && leading()) {
+      reaped = co_await broker_.reap(ctx, options_.node_timeout);
+      seen(ctx, reaped ? std::error_code{} : reaped.error());
+    }
+    if (leading()) {
+      auto fired = co_await fire_periodic(ctx);
+      seen(ctx, fired ? std::error_code{} : fired.error());
+    }
     if ((promoted && *promoted > 0) || (reaped && *reaped > 0)) {
       notify();
       for (Node* node : local_)
         node->notify();  // pull-mode nodes claim on their own
     }
     const auto now = Clock::now();
-    if (now - last_trim_ >= options_.trim_interval) {
+    if (now - last_trim_ >= options_.trim_interval && leading()) {
       last_trim_ = now;
       auto trimmed = co_await broker_.trim(ctx, options_.retention);
-      seen(trimmed ? std::error_code{} : trimmed.error());
+      seen(ctx, trimmed ? std::error_code{} : trimmed.error());
     }
     auto slept = co_await sleep_for(ctx, options_.tick);
     if (!slept) co_return;

@@ -559,6 +559,100 @@ TEST_P(CenterNode, JobsStartedOnALocalNodeGetTheirQueuesLease) {
   EXPECT_EQ(stored, WallClock::duration(2h)) << "the lease of the job in the store";
 }
 
+// Two centers on one store (as two processes): one leads, the other stands by and
+// never leads at the same time; when the leader stops it releases the lease and the
+// standby takes over with the next token and routes. The node is attached to neither:
+// it claims what whichever leader assigns it.
+TEST_P(CenterNode, OneCenterLeadsAndTheStandbyTakesOverWhenItStops) {
+  std::int64_t first_token = 0;
+  std::int64_t second_token = 0;
+  int samples_standby_led = 0;
+  Job first_job;
+  Job second_job;
+  run_on_two_brokers([&](Broker& broker_a, Broker& broker_b) -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx_a, stop_a] = with_cancel(guard);
+    auto [ctx_b, stop_b] = with_cancel(guard);
+    CenterOptions options_a = fast_center();
+    options_a.id = "center-a";
+    CenterOptions options_b = fast_center();
+    options_b.id = "center-b";
+    Center a(broker_a, options_a);
+    Center b(broker_b, options_b);
+    Node node(broker_b, fast_node("n1"));
+    node.handle("t", noop());
+    auto run_a = spawn([&a, ctx = ctx_a] { return a.run(ctx); });
+    co_await wait_until(guard, [&] { return a.leading(); });
+    first_token = a.leader_token();
+    auto run_b = spawn([&b, ctx = ctx_b] { return b.run(ctx); });
+    auto run_node = spawn([&node, ctx = ctx_b] { return node.run(ctx); });
+    for (int i = 0; i < 50; ++i) {
+      if (b.leading()) ++samples_standby_led;
+      co_await sleep_for(4ms);
+    }
+    auto first = co_await b.submit(guard, spec("t"));  // any center enqueues; the leader routes
+    first_job = co_await wait_for_state(broker_a, guard, first->id, S::kSucceeded);
+    stop_a();
+    (void)co_await std::move(run_a);
+    co_await wait_until(guard, [&] { return b.leading(); });
+    second_token = b.leader_token();
+    auto second = co_await b.submit(guard, spec("t"));
+    second_job = co_await wait_for_state(broker_b, guard, second->id, S::kSucceeded);
+    stop_b();
+    (void)co_await std::move(run_b);
+    (void)co_await std::move(run_node);
+  });
+  EXPECT_EQ(first_token, 1) << "got token " << first_token << ", want 1";
+  EXPECT_EQ(samples_standby_led, 0) << "the standby led while the leader held the lease";
+  EXPECT_EQ(first_job.state, S::kSucceeded);
+  EXPECT_EQ(second_token, 2) << "got token " << second_token << ", want 2";
+  EXPECT_EQ(second_job.state, S::kSucceeded);
+}
+
+// While another holder's lease runs, a center does nothing: a submitted job stays
+// pending. Once it has run out, the center leads with the next token and routes it.
+TEST_P(CenterNode, CenterActsOnlyOnceAnotherHoldersLeaseRunsOut) {
+  bool checked_while_held = false;
+  JobState state_while_held{};
+  bool led_while_held = true;
+  std::int64_t token = 0;
+  Job final_job;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context guard = hang_guard();
+    constexpr auto kHeld = 1500ms;
+    const auto asked = Clock::now();
+    auto held = co_await broker.acquire_lease(guard, "center", "elsewhere", kHeld);
+    EXPECT_TRUE(held.has_value() && held->has_value());
+    auto [ctx, stop] = with_cancel(guard);
+    Center center(broker, fast_center());
+    Node node(broker, fast_node("n1"));
+    node.handle("t", noop());
+    center.attach(node);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    auto added = co_await center.submit(guard, spec("t"));
+    co_await sleep_for(300ms);
+    auto job = co_await broker.get(guard, added->id);
+    // Only meaningful while the lease surely ran (a stalled machine may pass it).
+    if (Clock::now() < asked + kHeld - 200ms) {
+      checked_while_held = true;
+      state_while_held = job->state;
+      led_while_held = center.leading();
+    }
+    final_job = co_await wait_for_state(broker, guard, added->id, S::kSucceeded);
+    token = center.leader_token();
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+  });
+  if (checked_while_held) {
+    EXPECT_EQ(state_while_held, S::kPending) << "a center routed while another held the lease";
+    EXPECT_FALSE(led_while_held);
+  }
+  EXPECT_EQ(final_job.state, S::kSucceeded);
+  EXPECT_EQ(token, 2) << "got token " << token << ", want 2";
+}
+
 TEST_P(CenterNode, DeadNodesJobsRunElsewhere) {
   Job final_job;
   run_on_broker([&](Broker& broker) -> Task<void> {

@@ -9,10 +9,31 @@
 //   auto id = co_await center.submit(ctx, spec);
 //   co_await center.run(ctx);                  // until ctx is done
 //
-// Several centers (processes) may share one broker: every step is an atomic,
-// conditional broker call, so two centers never assign one job twice or fire one
-// periodic run twice. A job that no live node can run stays pending (visible in
-// `orca jobs` and queue stats) until one registers.
+// Several centers (processes) may share one broker. They elect a leader through a
+// lease in the broker (Broker::acquire_lease, named "center" for centers that route,
+// "timekeeper" for those that do not): only the holder routes, promotes, reaps, fires
+// periodic jobs and trims; the others ask for the lease every tick and take over
+// within its ttl once the holder is gone. Leadership protocol, per center:
+//   1. Every tick without the lead, and every ttl/3 with it, ask for the lease,
+//      noting the time `sent` (this process's steady clock) before asking.
+//   2. Granted: lead until sent + 3/4 ttl, by this clock. The broker's lease runs
+//      until at least sent + ttl by its own, since it granted after `sent`; the last
+//      quarter absorbs a difference in clock rates and a duty call still in flight.
+//   3. Refused, or not renewed in time (the broker unreachable): stop every duty at
+//      once, before the broker's lease can have run out; each duty checks the lead
+//      right before its broker call.
+//   4. On the way out (run's ctx done): release the lease, so a standby takes over
+//      at its next tick rather than after the ttl.
+// What the token fences: it names one tenure. A center learns from it that it lost
+// the lead and got it back (a new token), and logs the change. The duties themselves
+// need no token: each is an atomic, conditional broker call (assign only a job still
+// pending at the peeked attempt, promote only what is due, reap only nodes silent for
+// node_timeout and expired leases, fire a periodic run only if its next time is still
+// the one read, trim by age and count), so two centers acting at once, which only a
+// clock running fast by more than a quarter of the ttl could cause, never assign one
+// job twice or fire one periodic run twice; they only do redundant work.
+// A job that no live node can run stays pending (visible in `orca jobs` and queue
+// stats) until one registers.
 //
 // Thread safety: attach() and add_periodic() before run(); submit(), cancel() and
 // notify() from any task, any time. The Center and attached nodes must outlive run().
@@ -21,12 +42,14 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "orca/jobs/broker.hpp"
+#include "orca/jobs/detail/broker_reachability.hpp"
 #include "orca/jobs/node.hpp"
 #include "orca/sync/channel.hpp"
 
@@ -77,6 +100,16 @@ struct CenterOptions {
   QueueWeights weights;
   Retention retention;
   std::chrono::milliseconds trim_interval{60'000};
+  // The leadership lease (see above). Its ttl is node_timeout unless given: a center
+  // is judged dead on the same time scale as a node, so killing the leader delays
+  // routing by about as long as killing a node delays its jobs (~3 s by default), and
+  // a stall of a few hundred ms (a loaded machine, an fsync) does not hand the lead
+  // around, as a ttl of a few ticks would.
+  std::chrono::milliseconds leader_ttl{0};  // 0: node_timeout
+  std::string leader_lease;                 // empty: "center", or "timekeeper" without routing
+  std::string id;                           // the lease's holder; empty: "<host>-<pid>-<random>"
+  // Log leadership changes on stderr ("orca: center ID: became the leader (token N)").
+  bool log_leadership = true;
 };
 
 class Center {
@@ -105,17 +138,35 @@ class Center {
   void notify() noexcept;
 
   Broker& broker() noexcept { return broker_; }
+  const std::string& id() const noexcept { return options_.id; }
+  // Whether this center leads now (holds the lease and its tenure has not run out by
+  // this process's clock), and the token of its tenure (0 when it does not lead).
+  // Thread-safe.
+  bool leading() const;
+  std::int64_t leader_token() const;
 
  private:
   Task<void> dispatch_round(Context ctx);
   Task<void> maintenance_loop(Context ctx);
+  Task<void> leadership_loop(Context ctx);
   Task<Result<void>> fire_periodic(Context ctx);
+  // Records a broker call's outcome for the connectivity window and the outage log.
+  void seen(const Context& ctx, const std::error_code& e);
+  void log_line(const std::string& text) const;
 
   Broker& broker_;
   CenterOptions options_;
   std::vector<Node*> local_;
   Channel<std::monostate> wakeups_{1};
-  Clock::time_point last_trim_{};
+  Clock::time_point last_trim_{};  // the maintenance task's only
+
+  // Shared by the routing, maintenance and leadership tasks, which may run on
+  // different threads; never held across a suspension.
+  mutable std::mutex mu_;
+  std::int64_t token_ = 0;             // 0: not leading
+  Clock::time_point lead_until_{};     // by this process's clock (protocol step 2)
+  detail::ConnectivityWindow window_;  // fed by every broker call of every task
+  detail::OutageLog outage_{"center"};
 };
 
 }  // namespace orca::jobs
