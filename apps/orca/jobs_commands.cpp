@@ -34,6 +34,9 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
   auto* worker_cmd = app.add_subcommand("worker", "run a worker node process on the broker");
   add_broker_options(worker_cmd, o);
   add_node_options(worker_cmd, o);
+  worker_cmd->add_flag("--no-standby-center", o.no_standby_center,
+                       "run no standby center: with no `orca serve` alive, nothing routes or "
+                       "keeps time");
   cmds.push_back(worker_cmd);
 
   auto* submit_cmd = app.add_subcommand("submit", "submit a job");

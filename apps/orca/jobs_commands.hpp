@@ -25,6 +25,7 @@ struct JobsOptions {
   std::vector<std::string> types;  // demo handlers to register (default: all)
   std::string exec_log;            // --exec-log FILE (serve, worker)
   bool pull = false;
+  bool no_standby_center = false;  // worker: run no center (standby or timekeeper) in it
   std::string grace = "10s";
   std::string heartbeat = "1s";
   std::string lease = "5s";

@@ -152,7 +152,7 @@ jobs::NodeOptions node_options(const JobsOptions& o, int index) {
   return no;
 }
 
-// What the center of serve (or a pulling worker's own) keeps of finished jobs.
+// What the center of serve (or a worker's standby center) keeps of finished jobs.
 jobs::Retention retention(const JobsOptions& o) {
   if (o.keep_finished < 0) throw UsageError("--keep-finished must not be negative");
   if (o.keep_dead < 0) throw UsageError("--keep-dead must not be negative");
@@ -242,19 +242,19 @@ void add_node_options(CLI::App* cmd, JobsOptions& o) {
   cmd->add_option("--queue-lease", o.queue_leases,
                   "QUEUE=DURATION: that queue's own lease instead of --lease (repeatable)");
   cmd->add_option("--node-timeout", o.node_timeout,
-                  "a node without heartbeats for this long is dead (serve, worker --pull)")
+                  "a node without heartbeats for this long is dead (serve, worker)")
       ->capture_default_str();
   cmd->add_option("--keep-finished", o.keep_finished,
-                  "succeeded and cancelled jobs kept, the newest (serve, worker --pull)")
+                  "succeeded and cancelled jobs kept, the newest (serve, worker)")
       ->capture_default_str();
   cmd->add_option("--keep-finished-for", o.keep_finished_for,
-                  "how long succeeded and cancelled jobs are kept (serve, worker --pull)")
+                  "how long succeeded and cancelled jobs are kept (serve, worker)")
       ->capture_default_str();
   cmd->add_option("--keep-dead", o.keep_dead,
-                  "failed and dead jobs (the dead letters) kept, the newest (serve, worker --pull)")
+                  "failed and dead jobs (the dead letters) kept, the newest (serve, worker)")
       ->capture_default_str();
   cmd->add_option("--keep-dead-for", o.keep_dead_for,
-                  "how long failed and dead jobs are kept (serve, worker --pull)")
+                  "how long failed and dead jobs are kept (serve, worker)")
       ->capture_default_str();
   cmd->add_option("--connect-timeout", o.connect_timeout,
                   "how long to wait for an unreachable Redis broker at start (0: for ever)")
@@ -271,6 +271,7 @@ int serve(const JobsOptions& o) {
   jobs::CenterOptions co;
   co.node_timeout = duration_option("node-timeout", o.node_timeout);
   co.retention = retention(o);
+  co.log_leadership = !o.quiet;
   if (o.pull) co.policy = std::make_shared<jobs::PullPolicy>();
   return with_broker(o, Command::kService, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
@@ -372,19 +373,23 @@ int worker(const JobsOptions& o) {
                            id = node.id()]() -> Task<void> {
       if (!quiet) co_await report_progress(*b, ctx, "worker " + id, as_json);
     });
-    // A pulling worker needs no center to route, but someone must keep time:
-    // promote due jobs, reclaim the jobs of dead nodes and expired leases. Every
-    // pulling worker does (the broker's transitions make that safe), so those duties
-    // survive the death of any one process.
+    // A standby center: it asks for the leadership lease every tick and takes the
+    // center's duties only while no other center holds it, so the death of the only
+    // `orca serve` (or of any one process) does not stop processing. A pushed-to
+    // worker's standby routes (lease "center", as serve's); a pulling worker needs no
+    // routing, only time keeping (promotion, reaping, periodic jobs, retention), and
+    // its standby contends with the other pulling workers for "timekeeper".
     std::optional<JoinHandle<Result<void>>> keeper;
-    std::optional<jobs::Center> timekeeper;
-    if (o.pull) {
+    std::optional<jobs::Center> standby;
+    if (!o.no_standby_center) {
       jobs::CenterOptions co;
-      co.policy = std::make_shared<jobs::PullPolicy>();
+      if (o.pull) co.policy = std::make_shared<jobs::PullPolicy>();
       co.node_timeout = duration_option("node-timeout", o.node_timeout);
       co.retention = keep;
-      timekeeper.emplace(*broker, co);
-      keeper.emplace(spawn([c = &*timekeeper, ctx = rc.ctx] { return c->run(ctx); }));
+      co.id = node.id();
+      co.log_leadership = !o.quiet;
+      standby.emplace(*broker, co);
+      keeper.emplace(spawn([c = &*standby, ctx = rc.ctx] { return c->run(ctx); }));
     }
     auto [over, end_over] = with_cancel(background());
     auto second_signal = spawn([ctx = rc.ctx, over = over, node = &node] {

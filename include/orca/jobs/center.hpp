@@ -29,9 +29,10 @@
 // need no token: each is an atomic, conditional broker call (assign only a job still
 // pending at the peeked attempt, promote only what is due, reap only nodes silent for
 // node_timeout and expired leases, fire a periodic run only if its next time is still
-// the one read, trim by age and count), so two centers acting at once, which only a
-// clock running fast by more than a quarter of the ttl could cause, never assign one
-// job twice or fire one periodic run twice; they only do redundant work.
+// the one read, trim by age and count), so two centers acting at once, which only
+// this clock running more than a quarter slower than the broker's, or a duty call
+// held up in flight past the end of the lease, could cause, never assign one job
+// twice or fire one periodic run twice; they only do redundant work.
 // A job that no live node can run stays pending (visible in `orca jobs` and queue
 // stats) until one registers.
 //
