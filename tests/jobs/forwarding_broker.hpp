@@ -60,6 +60,15 @@ class ForwardingBroker : public Broker {
                                    WallClock::time_point next) override {
     return inner_.fire_periodic(std::move(ctx), std::move(name), expected, next);
   }
+  Task<Result<std::optional<LeaseGrant>>> acquire_lease(Context ctx, std::string name,
+                                                        std::string holder,
+                                                        std::chrono::milliseconds ttl) override {
+    return inner_.acquire_lease(std::move(ctx), std::move(name), std::move(holder), ttl);
+  }
+  Task<Result<bool>> release_lease(Context ctx, std::string name, std::string holder,
+                                   std::int64_t token) override {
+    return inner_.release_lease(std::move(ctx), std::move(name), std::move(holder), token);
+  }
   Task<Result<void>> register_node(Context ctx, NodeInfo node) override {
     return inner_.register_node(std::move(ctx), std::move(node));
   }
