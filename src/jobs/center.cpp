@@ -1,5 +1,6 @@
 // Center: routing rounds and time keeping (center.hpp).
 #include "orca/jobs/center.hpp"
+#include "process_name.hpp"
 
 #include <unistd.h>
 
@@ -47,12 +48,7 @@ std::size_t LeastLoadPolicy::choose(const Job&, const std::vector<NodeInfo>& can
 namespace {
 
 std::string default_center_id() {
-  char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "host");
-  std::random_device rd;
-  char suffix[16];
-  std::snprintf(suffix, sizeof suffix, "%06x", rd() & 0xffffffu);
-  return std::string(host) + "-" + std::to_string(getpid()) + "-" + suffix;
+  return detail::process_name(6);
 }
 
 // The longest pause between two successful calls that still counts as continuous

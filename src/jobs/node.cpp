@@ -1,6 +1,7 @@
 // Node: claiming, running and completing jobs; heartbeats; graceful shutdown
 // (protocol in node.hpp).
 #include "orca/jobs/node.hpp"
+#include "process_name.hpp"
 
 #include <unistd.h>
 
@@ -20,12 +21,7 @@ namespace orca::jobs {
 namespace {
 
 std::string default_node_id() {
-  char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "host");
-  std::random_device rd;
-  char suffix[16];
-  std::snprintf(suffix, sizeof suffix, "%04x", static_cast<unsigned>(rd() & 0xFFFF));
-  return std::string(host) + "-" + std::to_string(getpid()) + "-" + suffix;
+  return detail::process_name(4);
 }
 
 double random01() {

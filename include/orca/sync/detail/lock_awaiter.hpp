@@ -45,12 +45,18 @@ class LockAwaiter {
     }
     if (!side_.try_acquire()) return false;
     state_ = State::kLocked;
-    return consume_budget();
+    // Spends budget but never yields holding the lock: a task queued behind others
+    // with the lock (a reader with its share, keeping a waiting writer and so every
+    // new reader out) turns the fairness yield into a convoy. The next operation
+    // that can yield without holding anything does (tokio checks its budget before
+    // acquiring, for the same reason).
+    (void)consume_budget();
+    return true;
   }
 
   // Out of line: nothing of the frame may be touched once parked (LLVM 56301).
   [[gnu::noinline]] bool await_suspend(std::coroutine_handle<> self) noexcept {
-    if (state_ != State::kPending) {  // completed in await_ready; the budget is spent
+    if (state_ != State::kPending) {  // cancelled in await_ready; the budget is spent
       yield_current(self);
       return true;
     }
@@ -58,7 +64,8 @@ class LockAwaiter {
     if (side_.acquire_locked()) {
       side_.queue_lock().unlock();
       state_ = State::kLocked;
-      return suspend_if_budget_spent(self);
+      (void)consume_budget();  // no yield with the lock held (await_ready says why)
+      return false;
     }
     if (wait_.park(side_.queue_lock(), side_.queue(), nullptr, self, Side::kWaitReason, [] {}))
       return true;
