@@ -47,8 +47,8 @@ std::size_t scale_jobs() {
 
 // A guard against hangs only: passing runs finish far sooner (scenario 1 under TSan
 // included); ctest's own limit per test is 300 s.
-Context process_guard() {
-  auto [ctx, cancel] = with_timeout(background(), 240s);
+Context process_guard(std::chrono::seconds bound = 240s) {
+  auto [ctx, cancel] = with_timeout(background(), bound);
   (void)cancel;  // the timer holds the context until it fires
   return ctx;
 }
@@ -838,7 +838,7 @@ OutageRun run_jobs_across_outage(orca_test::RedisServer& server, const TempDir& 
   }
   run.jobs = static_cast<std::size_t>(3 * concurrency);
   orca::run([&]() -> Task<void> {
-    Context guard = process_guard();
+    Context guard = process_guard(240s + std::chrono::duration_cast<std::chrono::seconds>(outage));
     auto broker = co_await connect_broker(guard, server.url());
     if (!broker) co_return;
     for (const std::string& node : nodes)
@@ -969,6 +969,18 @@ TEST(RedisProcesses, ThirtySecondOutageRunsNoJobTwice) {
   TempDir dir;
   OutageRun run = run_jobs_across_outage(server, dir, 30s, kSanitized ? 10 : 50);
   expect_each_job_ran_once(run, "30 s");
+}
+
+// Five minutes, the longest outage the reliability target names. Too long for the
+// suite: CTest runs it as `outage.five_minutes` (label `long`, which scripts/test
+// leaves out): `ctest --preset release -L long`.
+TEST(RedisProcesses, DISABLED_FiveMinuteOutageRunsNoJobTwice) {
+  ORCA_REQUIRE_REDIS();
+  orca_test::RedisServer server({.appendonly = true});
+  ASSERT_TRUE(server.running()) << server.error();
+  TempDir dir;
+  OutageRun run = run_jobs_across_outage(server, dir, 300s, kSanitized ? 10 : 50);
+  expect_each_job_ran_once(run, "5 min");
 }
 
 }  // namespace
