@@ -425,10 +425,10 @@ void Runtime::park(Worker& w) {
       w.active.store(false, std::memory_order_relaxed);
       w.covering.store(nullptr, std::memory_order_relaxed);
       n_active_.fetch_sub(1, std::memory_order_seq_cst);
-      // If it was the one watching the sockets, the workers asleep on their futex
-      // would not notice: wake one to park again and take the poller role.
-      if (netpoll_.waiters() != 0 && !poller_blocked_.load(std::memory_order_relaxed) &&
-          !idle_.empty()) {
+      // A worker that parks sleeps until the earliest timer it saw and takes the
+      // poller role if sockets wait; a timer this spare armed, or the role it held,
+      // is noticed by nobody asleep before it: wake one to park again and look.
+      if (!idle_.empty()) {
         Worker* other = idle_.back();
         idle_.pop_back();
         other->idle = false;
