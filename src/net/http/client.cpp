@@ -8,7 +8,10 @@
 
 #include "message_parser.hpp"
 #include "orca/net/address.hpp"
+#include "orca/net/stream.hpp"
 #include "orca/net/tcp_stream.hpp"
+#include "orca/net/tls_context.hpp"
+#include "orca/net/tls_stream.hpp"
 #include "wire.hpp"
 
 namespace orca::http {
@@ -16,6 +19,21 @@ namespace orca::http {
 namespace {
 // Read size for responses: large enough that a big body arrives in few reads.
 constexpr std::size_t kReadBuffer = 16 * 1024;
+
+// The connection an exchange runs on: TLS over `tcp` for https://, verifying the
+// server as the URL's host; `tcp` itself otherwise.
+Task<Result<net::Stream>> secure(Context ctx, net::TcpStream tcp, const Url& url,
+                                 const net::TlsClientConfig& config) {
+  if (!url.https) co_return net::Stream(std::move(tcp));
+  Result<std::shared_ptr<net::TlsContext>> tls = net::TlsContext::client(config);
+  if (!tls) co_return tls.error();
+  Task<Result<net::TlsStream>> handshake =
+      net::TlsStream::connect(ctx, std::move(tcp), **tls, url.host);
+  Result<net::TlsStream> stream = co_await std::move(handshake);
+  if (!stream) co_return stream.error();
+  co_return net::Stream(std::move(*stream));
+}
+
 }  // namespace
 
 std::string Url::authority() const {
@@ -32,13 +50,13 @@ Result<Url> parse_url(std::string_view text) {
                                      : std::string_view();
   };
   const std::string_view schema = field(UF_SCHEMA);
-  if (!iequals(schema, "http")) return make_error_code(errc::bad_url);
+  const bool https = iequals(schema, "https");
+  if (!https && !iequals(schema, "http")) return make_error_code(errc::bad_url);
   Url url;
+  url.https = https;
+  if (https) url.port = 443;
   url.host = std::string(field(UF_HOST));
   if (url.host.empty()) return make_error_code(errc::bad_url);
-  // Literals are assigned as std::string: GCC 12 warns falsely (-Wrestrict, PR 105329)
-  // on a short string's operator=(const char*) at -O3.
-  if (iequals(url.host, "localhost")) url.host = std::string("127.0.0.1");
   if (u.field_set & (1u << UF_PORT)) {
     if (u.port == 0) return make_error_code(errc::bad_url);
     url.port = u.port;
@@ -74,9 +92,16 @@ Task<Result<Response>> Client::post(Context ctx, std::string url, std::string bo
 Task<Result<Response>> Client::request(Context ctx, Request req) {
   Result<Url> url = parse_url(req.target);
   if (!url) co_return url.error();
-  Result<net::Address> address = net::Address::parse(url->authority());
+  // "localhost" is 127.0.0.1 (no name resolution); the name itself stays in the
+  // Host header and is what a TLS certificate must name.
+  const std::string connect_to =
+      iequals(url->host, "localhost") ? net::host_port("127.0.0.1", url->port) : url->authority();
+  Result<net::Address> address = net::Address::parse(connect_to);
   if (!address) co_return make_error_code(errc::bad_url);
-  Result<net::TcpStream> conn = co_await net::TcpStream::connect(ctx, *address);
+  Result<net::TcpStream> tcp = co_await net::TcpStream::connect(ctx, *address);
+  if (!tcp) co_return tcp.error();
+  Task<Result<net::Stream>> secured = secure(ctx, std::move(*tcp), *url, options_.tls);
+  Result<net::Stream> conn = co_await std::move(secured);
   if (!conn) co_return conn.error();
 
   if (!req.headers.contains("Connection")) req.headers.set("Connection", "close");

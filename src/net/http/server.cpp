@@ -24,8 +24,10 @@
 #include <vector>
 
 #include "message_parser.hpp"
+#include "orca/net/stream.hpp"
 #include "orca/net/tcp_listener.hpp"
 #include "orca/net/tcp_stream.hpp"
+#include "orca/net/tls_stream.hpp"
 #include "orca/runtime/spawn.hpp"
 #include "orca/sync/channel.hpp"
 #include "orca/sync/wait_group.hpp"
@@ -58,7 +60,7 @@ struct Incoming {
 }  // namespace
 
 struct Connection {
-  Connection(net::TcpStream s, const Context& parent, std::size_t pipelined)
+  Connection(net::Stream s, const Context& parent, std::size_t pipelined)
       : stream(std::move(s)), queue(pipelined) {
     auto [c, cancel_c] = with_cancel(parent);
     ctx = std::move(c);
@@ -68,7 +70,7 @@ struct Connection {
     peer_gone = std::move(cancel_p);
   }
 
-  net::TcpStream stream;
+  net::Stream stream;  // TCP; TLS once serve_tls_connection's handshake is done
   std::string remote;
   // Bounds every read and write; cancelled to end the connection (idle close,
   // shutdown cut, end of the responder).
@@ -256,13 +258,43 @@ Task<void> serve_connection(std::shared_ptr<ServerState> s, std::shared_ptr<Conn
 
   // Teardown: let the client read what was sent, then stop the reader and close.
   if (clean && !c->ctx.is_done()) {
-    (void)c->stream.shutdown_write();
     auto [linger, stop_linger] = with_timeout(c->ctx, kLinger);
-    (void)co_await c->reader_done.wait(linger);  // the client closes, or time is up
+    (void)co_await c->stream.shutdown_write(linger);  // TLS: close_notify first
+    (void)co_await c->reader_done.wait(linger);       // the client closes, or time is up
     stop_linger();
   }
   c->cancel();
   co_await std::move(reader);
+  c->stream.close();
+  {
+    std::lock_guard lock(s->mu);
+    s->connections.erase(c);
+  }
+  s->tasks.done();
+}
+
+// An HTTPS connection: the TLS handshake, bounded by tls_handshake_timeout (and by
+// the connection's context: shutdown cuts it like an idle connection), then HTTP
+// over the TLS stream. The connection is registered already: on failure it ends as
+// serve_connection's teardown would.
+Task<void> serve_tls_connection(std::shared_ptr<ServerState> s, std::shared_ptr<Connection> c) {
+  bool shaken = false;
+  if (net::TcpStream* tcp = c->stream.tcp()) {
+    auto [hctx, stop] = with_timeout(c->ctx, s->options.tls_handshake_timeout);
+    Task<Result<net::TlsStream>> handshake =
+        net::TlsStream::accept(hctx, std::move(*tcp), *s->options.tls);
+    Result<net::TlsStream> tls = co_await std::move(handshake);
+    stop();
+    if (tls) {
+      c->stream = std::move(*tls);
+      shaken = true;
+    }
+  }
+  if (shaken) {
+    co_await serve_connection(s, c);
+    co_return;
+  }
+  c->cancel();
   c->stream.close();
   {
     std::lock_guard lock(s->mu);
@@ -293,7 +325,11 @@ Task<void> accept_loop(std::shared_ptr<ServerState> s) {
       s->connections.insert(c);
       s->tasks.add(1);
     }
-    go([s, c] { return serve_connection(s, c); });
+    if (s->options.tls != nullptr) {
+      go([s, c] { return serve_tls_connection(s, c); });
+    } else {
+      go([s, c] { return serve_connection(s, c); });
+    }
   }
   s->tasks.done();
 }
@@ -337,6 +373,12 @@ net::Address Server::local_address() const {
 std::size_t Server::connection_count() const {
   std::lock_guard lock(state_->mu);
   return state_->connections.size();
+}
+
+Result<void> Server::reload_tls(std::string* why) {
+  if (state_->options.tls == nullptr)
+    return std::make_error_code(std::errc::operation_not_permitted);
+  return state_->options.tls->reload(why);
 }
 
 Task<Result<void>> Server::shutdown(Context ctx) {

@@ -137,8 +137,8 @@ TEST(HttpClient, BadUrlsAndRefusedConnections) {
   orca::run(
       []() -> Task<void> {
         Client client;
-        for (const char* bad : {"ftp://127.0.0.1/", "not a url", "http://example.com/",
-                                "http:///path", "https://127.0.0.1/"}) {
+        for (const char* bad :
+             {"ftp://127.0.0.1/", "not a url", "http://example.com/", "http:///path"}) {
           auto got = co_await client.get(orca::background(), bad);
           CO_ASSERT_TRUE(!got);
           CO_ASSERT_EQ(got.error(), std::error_code(orca::http::errc::bad_url));
@@ -162,6 +162,12 @@ TEST(HttpClient, ParseUrl) {
   EXPECT_EQ(u->host, "127.0.0.1");
   EXPECT_EQ(u->port, 8080);
   EXPECT_EQ(u->path_and_query, "/a/b?x=1&y=2");
+  EXPECT_FALSE(u->https);
+  auto tls = orca::http::parse_url("https://localhost/x");
+  ASSERT_TRUE(tls);
+  EXPECT_TRUE(tls->https);
+  EXPECT_EQ(tls->host, "localhost");  // as written: what the certificate must name
+  EXPECT_EQ(tls->port, 443);
   auto v6 = orca::http::parse_url("http://[::1]:81");
   ASSERT_TRUE(v6);
   EXPECT_EQ(v6->authority(), "[::1]:81");

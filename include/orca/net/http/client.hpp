@@ -9,9 +9,14 @@
 // One connection per request (sent with "Connection: close"; no pooling). The
 // response body may be delimited by Content-Length, chunked, or the server closing
 // the connection; the whole body is read (bounded by ClientOptions::limits).
-// URLs: http://host[:port][/path][?query], host an IPv4 literal, [IPv6] literal or
-// "localhost" (127.0.0.1): there is no name resolution. Interim 1xx responses are
+// URLs: http[s]://host[:port][/path][?query], host an IPv4 literal, [IPv6] literal
+// or "localhost" (127.0.0.1): there is no name resolution. Interim 1xx responses are
 // skipped.
+//
+// https:// runs the exchange over TLS (TlsStream), verifying the server's
+// certificate against ClientOptions::tls's CAs (default: the system store) and
+// the URL's host (a name, also sent as SNI, or an IP literal); a refused
+// certificate fails the request with a net::tls_verify_category() error.
 //
 // Thread safety: a Client only holds options; any number of requests may run at
 // once from any tasks. It must outlive the requests it runs.
@@ -19,18 +24,21 @@
 // when it is done the request returns its error and the connection is closed.
 // Errors: orca::errc::canceled / deadline_exceeded from ctx; std::errc values from
 // the socket (connection_refused...); http::errc::bad_url, malformed_response,
-// response_too_large, connection_closed.
+// response_too_large, connection_closed; TLS errors (net/tls_error.hpp), and
+// ClientOptions::tls's file errors (TlsContext::client).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "orca/context/context.hpp"
 #include "orca/net/http/error.hpp"
 #include "orca/net/http/limits.hpp"
 #include "orca/net/http/request.hpp"
 #include "orca/net/http/response.hpp"
+#include "orca/net/tls_config.hpp"
 #include "orca/runtime/result.hpp"
 #include "orca/runtime/task.hpp"
 
@@ -39,11 +47,14 @@ namespace orca::http {
 struct ClientOptions {
   Limits limits{
       .max_header_bytes = 64 * 1024, .max_header_count = 200, .max_body_bytes = 64 * 1024 * 1024};
+  // For https:// URLs: the CAs to trust (default: the system store) and an
+  // optional client certificate. Loaded per https request.
+  net::TlsClientConfig tls;
 };
 
 class Client {
  public:
-  explicit Client(ClientOptions options = {}) : options_(options) {}
+  explicit Client(ClientOptions options = {}) : options_(std::move(options)) {}
 
   Task<Result<Response>> get(Context ctx, std::string url);
   Task<Result<Response>> post(Context ctx, std::string url, std::string body,
@@ -55,15 +66,16 @@ class Client {
   ClientOptions options_;
 };
 
-// The parts of an http:// URL the client needs.
+// The parts of an http:// or https:// URL the client needs.
 struct Url {
-  std::string host;  // as written, without brackets ("127.0.0.1", "::1")
-  std::uint16_t port = 80;
+  bool https = false;
+  std::string host;            // as written, without brackets ("127.0.0.1", "::1", "localhost")
+  std::uint16_t port = 80;     // 443 for https
   std::string path_and_query;  // "/a/b?x=1" ("/" if the URL has no path)
   // "host:port", "[::1]:port": what net::Address::parse and the Host header take.
   std::string authority() const;
 };
-// Parses an absolute http:// URL (libhttp-parser's http_parser_parse_url).
+// Parses an absolute http:// or https:// URL (libhttp-parser's http_parser_parse_url).
 Result<Url> parse_url(std::string_view url);
 
 }  // namespace orca::http

@@ -42,6 +42,14 @@
 // "Expect: 100-continue" is not answered early (clients send the body after their
 // own short timeout).
 //
+// TLS (HTTPS): with ServerOptions::tls set, each connection first runs the TLS
+// handshake, bounded by tls_handshake_timeout (a client that connects and stays
+// silent cannot hold the connection longer), then HTTP as above over the TLS
+// stream. A failed handshake (a plaintext client, a client refusing our
+// certificate) closes that connection only. reload_tls() loads the certificate
+// and key files again for new connections (certificate rotation; open connections
+// keep the certificate they were made with).
+//
 // Shutdown, as Go's http.Server.Shutdown:
 //  1. stop accepting (the listener is closed; new connections are refused);
 //  2. close idle connections (nothing received since the last response); a busy
@@ -61,14 +69,17 @@
 // error if it had to cut.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "orca/context/context.hpp"
 #include "orca/net/address.hpp"
 #include "orca/net/http/limits.hpp"
 #include "orca/net/http/router.hpp"
+#include "orca/net/tls_context.hpp"
 #include "orca/runtime/result.hpp"
 #include "orca/runtime/task.hpp"
 
@@ -87,6 +98,11 @@ struct ServerOptions {
   // handlers, and cancelling it cuts every connection (shutdown still has to be
   // called to stop accepting).
   Context base_context = background();
+  // Serve HTTPS with this server configuration (TlsContext::server); null: plain
+  // HTTP. Shared, so the caller may also reload() it directly.
+  std::shared_ptr<net::TlsContext> tls;
+  // Bound on a connection's TLS handshake.
+  Clock::duration tls_handshake_timeout = std::chrono::seconds(10);
 };
 
 namespace detail {
@@ -109,6 +125,12 @@ class Server {
   net::Address local_address() const;
   // Connections currently open.
   std::size_t connection_count() const;
+
+  // Reloads ServerOptions::tls's files (TlsContext::reload): connections accepted
+  // afterwards use them. May be called from any thread or task (it reads a few
+  // files with blocking calls). errc::operation_not_permitted without TLS; a file
+  // that does not load changes nothing and returns its error (`why` names it).
+  Result<void> reload_tls(std::string* why = nullptr);
 
   // Graceful shutdown, see the protocol above.
   Task<Result<void>> shutdown(Context ctx);
