@@ -262,8 +262,14 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
     text.append(authority);
     Result<RedisUrl> url = RedisUrl::parse(text);
     if (!url) co_return url.error();
-    url->user = seeds_.empty() ? std::string() : seeds_.front().user;
-    url->password = seeds_.empty() ? std::string() : seeds_.front().password;
+    // A node the slot map names is reached as the seeds are: same login, and TLS
+    // with the same CAs and client certificate for rediss:// seeds.
+    if (!seeds_.empty()) {
+      url->user = seeds_.front().user;
+      url->password = seeds_.front().password;
+      url->tls = seeds_.front().tls;
+      url->tls_config = seeds_.front().tls_config;
+    }
     auto pool = std::make_shared<ClientCore>(std::move(*url), options_.node);
     const Result<void> opened = co_await pool->open(ctx);
     if (!opened) co_return opened.error();

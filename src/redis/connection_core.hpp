@@ -93,7 +93,7 @@ class ConnectionCore : public std::enable_shared_from_this<ConnectionCore> {
   std::error_code later_error() const;
 
   ConnectionOptions options_;
-  net::TcpStream stream_;
+  net::Stream stream_;
   ReplyDecoder decoder_;  // the reader task's alone
   Channel<std::shared_ptr<Request>> queue_;
   Context io_ctx_;

@@ -87,7 +87,7 @@ class SubscriberCore : public std::enable_shared_from_this<SubscriberCore> {
     {
       Result<Mutex::Guard> guard = co_await write_mu_.lock(ctx);
       if (!guard) co_return guard.error();
-      net::TcpStream* stream = nullptr;
+      net::Stream* stream = nullptr;
       {
         std::lock_guard lock(mu_);
         if (closed_) co_return make_error_code(errc::closed);
@@ -311,7 +311,7 @@ class SubscriberCore : public std::enable_shared_from_this<SubscriberCore> {
   std::mutex mu_;
   std::set<std::string> channels_;
   std::set<std::string> patterns_;
-  net::TcpStream* stream_ = nullptr;
+  net::Stream* stream_ = nullptr;
   std::deque<Ack> acks_;
   std::vector<Waiter> parked_;
   bool closed_ = false;

@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <string>
+#include <utility>
 
 #include "orca/redis/error.hpp"
 
@@ -12,6 +13,7 @@ namespace orca::redis {
 namespace {
 
 constexpr std::string_view kScheme = "redis://";
+constexpr std::string_view kTlsScheme = "rediss://";
 
 Result<RedisUrl> fail(std::string* why, std::string reason) {
   if (why != nullptr) *why = std::move(reason);
@@ -52,18 +54,62 @@ bool parse_number(std::string_view text, long long max, long long& out) {
   return ec == std::errc() && end == text.data() + text.size() && out <= max;
 }
 
+// rediss:// parameters: "cacert=PATH&cert=PATH&key=PATH", each at most once.
+bool parse_tls_query(std::string_view query, net::TlsClientConfig& out, std::string* why) {
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view item = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const std::size_t eq = item.find('=');
+    const std::string_view name = item.substr(0, eq);
+    std::string* field = name == "cacert" ? &out.ca_file
+                         : name == "cert" ? &out.cert_file
+                         : name == "key"  ? &out.key_file
+                                          : nullptr;
+    if (field == nullptr) {
+      if (why != nullptr)
+        why->assign("unknown parameter \"")
+            .append(name)
+            .append("\" (rediss:// takes cacert, cert, key)");
+      return false;
+    }
+    if (!field->empty() || eq == std::string_view::npos || eq + 1 == item.size() ||
+        !percent_decode(item.substr(eq + 1), *field)) {
+      if (why != nullptr) why->assign("bad or repeated parameter \"").append(name).append("\"");
+      return false;
+    }
+  }
+  if (out.cert_file.empty() != out.key_file.empty()) {
+    if (why != nullptr) why->assign("cert and key go together");
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 Result<RedisUrl> RedisUrl::parse(std::string_view text, std::string* why) {
-  if (text.substr(0, kScheme.size()) != kScheme) {
-    if (text.substr(0, 9) == "rediss://") return fail(why, "TLS (rediss://) is not supported");
-    return fail(why, "the URL must start with redis://");
-  }
-  std::string_view rest = text.substr(kScheme.size());
-  if (rest.find_first_of("?#") != std::string_view::npos)
-    return fail(why, "query strings and fragments are not supported");
-
   RedisUrl url;
+  std::string_view rest;
+  if (text.substr(0, kScheme.size()) == kScheme) {
+    rest = text.substr(kScheme.size());
+  } else if (text.substr(0, kTlsScheme.size()) == kTlsScheme) {
+    rest = text.substr(kTlsScheme.size());
+    url.tls = true;
+  } else {
+    return fail(why, "the URL must start with redis:// or rediss://");
+  }
+  if (rest.find('#') != std::string_view::npos) return fail(why, "fragments are not supported");
+  const std::size_t question = rest.find('?');
+  if (question != std::string_view::npos) {
+    if (!url.tls)
+      return fail(why, "query strings are not supported (but rediss:// takes cacert, cert, key)");
+    std::string reason;
+    if (!parse_tls_query(rest.substr(question + 1), url.tls_config, &reason))
+      return fail(why, std::move(reason));
+    rest = rest.substr(0, question);
+  }
+
   // The path: "/db". The authority ends at the first '/' after the last '@' (a
   // password may hold '/' only percent-encoded, as in any URL).
   const std::size_t at = rest.rfind('@');
@@ -144,7 +190,7 @@ Result<net::Address> RedisUrl::address() const {
 }
 
 std::string RedisUrl::to_string() const {
-  std::string out(kScheme);
+  std::string out(tls ? kTlsScheme : kScheme);
   if (!password.empty()) {
     out.append(user);
     out.append(":***@");
@@ -153,6 +199,28 @@ std::string RedisUrl::to_string() const {
   if (db != 0) {
     out.push_back('/');
     out.append(std::to_string(db));
+  }
+  if (tls) {
+    char sep = '?';
+    for (const auto& [name, value] :
+         {std::pair<const char*, const std::string*>{"cacert", &tls_config.ca_file},
+          {"cert", &tls_config.cert_file},
+          {"key", &tls_config.key_file}}) {
+      if (value->empty()) continue;
+      out.push_back(sep);
+      out.append(name).push_back('=');
+      for (char c : *value) {  // the few characters that would end the value
+        if (c == '%' || c == '&' || c == '#' || c == '?') {
+          static constexpr char kHex[] = "0123456789ABCDEF";
+          out.push_back('%');
+          out.push_back(kHex[(static_cast<unsigned char>(c) >> 4) & 0xF]);
+          out.push_back(kHex[static_cast<unsigned char>(c) & 0xF]);
+        } else {
+          out.push_back(c);
+        }
+      }
+      sep = '&';
+    }
   }
   return out;
 }

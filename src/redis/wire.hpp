@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "orca/context/context.hpp"
+#include "orca/net/stream.hpp"
 #include "orca/net/tcp_stream.hpp"
 #include "orca/redis/reply.hpp"
 #include "orca/redis/url.hpp"
@@ -55,12 +56,12 @@ class ReplyDecoder {
 
 // A logged-in socket that nobody else uses yet.
 struct Session {
-  net::TcpStream stream;
+  net::Stream stream;  // TCP, or TLS for rediss://
   ReplyDecoder decoder;
 };
 
-// Connects to `url`, then AUTH and SELECT as the URL asks. Errors as
-// Connection::connect.
+// Connects to `url` (TCP, then the TLS handshake for rediss://), then AUTH and
+// SELECT as the URL asks. Errors as Connection::connect.
 Task<Result<Session>> dial(Context ctx, RedisUrl url);
 // Sends one command on a session nobody else uses and reads its reply.
 Task<Result<Reply>> round_trip(Context ctx, Session* session, std::vector<std::string> args);

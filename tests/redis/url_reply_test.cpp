@@ -64,11 +64,33 @@ TEST(RedisUrl, Ipv6Host) {
   EXPECT_EQ(u->authority(), "[::1]:7001");
 }
 
+TEST(RedisUrl, RedissIsTlsWithItsFiles) {
+  std::string why;
+  auto plain = RedisUrl::parse("rediss://:pw@localhost/1", &why);
+  ASSERT_TRUE(plain) << why;
+  EXPECT_TRUE(plain->tls);
+  EXPECT_EQ(plain->port, 6379);
+  EXPECT_EQ(plain->host, "localhost");  // what the server's certificate must name
+  EXPECT_EQ(plain->tls_config, orca::net::TlsClientConfig{});
+  EXPECT_EQ(plain->to_string(), "rediss://:***@localhost:6379/1");
+  auto files = RedisUrl::parse(
+      "rediss://127.0.0.1:6380?cacert=/etc/ca.pem&cert=/c%26d.pem&key=/k.pem", &why);
+  ASSERT_TRUE(files) << why;
+  EXPECT_EQ(files->tls_config.ca_file, "/etc/ca.pem");
+  EXPECT_EQ(files->tls_config.cert_file, "/c&d.pem");
+  EXPECT_EQ(files->tls_config.key_file, "/k.pem");
+  EXPECT_EQ(files->to_string(),
+            "rediss://127.0.0.1:6380?cacert=/etc/ca.pem&cert=/c%26d.pem&key=/k.pem");
+  auto again = RedisUrl::parse(files->to_string());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, *files);
+  EXPECT_FALSE(RedisUrl::parse("redis://127.0.0.1")->tls);
+}
+
 TEST(RedisUrl, BadUrlsAreInvalidUrlWithAReason) {
   const std::vector<std::string> bad = {
       "",
       "http://127.0.0.1",
-      "rediss://127.0.0.1",
       "redis://",
       "redis://127.0.0.1:",
       "redis://127.0.0.1:0",
@@ -85,6 +107,11 @@ TEST(RedisUrl, BadUrlsAreInvalidUrlWithAReason) {
       "redis://:%4@127.0.0.1",
       "redis://alice:@127.0.0.1",
       "redis://@",
+      "rediss://127.0.0.1?timeout=3",
+      "rediss://127.0.0.1?cert=/c.pem",
+      "rediss://127.0.0.1?cacert=",
+      "rediss://127.0.0.1?cacert=/a.pem&cacert=/b.pem",
+      "rediss://127.0.0.1#x",
   };
   for (const std::string& text : bad) {
     std::string why;

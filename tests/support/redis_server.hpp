@@ -51,6 +51,9 @@ namespace orca_test {
 struct RedisServerOptions {
   bool appendonly = false;
   bool cluster = false;
+  // Serve TLS only (--port 0, --tls-port on the chosen port); the certificate
+  // options (--tls-cert-file...) go in extra_args.
+  bool tls = false;
   // Appended to the command line, e.g. {"--requirepass", "secret"}.
   std::vector<std::string> extra_args = {};
   // Added to the server's environment, "NAME=value" each (e.g. an LD_PRELOAD).
@@ -314,7 +317,7 @@ class RedisServer {
   bool start() {
     std::vector<std::string> argv = {binary_,
                                      "--port",
-                                     std::to_string(port_),
+                                     options_.tls ? std::string("0") : std::to_string(port_),
                                      "--bind",
                                      "127.0.0.1",
                                      "--dir",
@@ -331,6 +334,7 @@ class RedisServer {
       argv.insert(argv.end(), {"--cluster-enabled", "yes", "--cluster-config-file",
                                dir_ + "/nodes.conf", "--cluster-node-timeout", "5000"});
     }
+    if (options_.tls) argv.insert(argv.end(), {"--tls-port", std::to_string(port_)});
     argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
     pid_ = redis_detail::spawn(argv, dir_, dir_ + "/redis.log", options_.env);
     if (pid_ < 0) {
@@ -344,6 +348,13 @@ class RedisServer {
         pid_ = -1;
         error_ = "redis-server exited at start; see " + dir_ + "/redis.log";
         return false;
+      }
+      // A TLS-only server cannot be PINGed in plaintext: its log says when it
+      // serves (the line comes after the listeners are bound).
+      if (options_.tls) {
+        if (log().find("Ready to accept connections") != std::string::npos) return true;
+        std::this_thread::sleep_for(redis_detail::kPollEvery);
+        continue;
       }
       // Any reply will do: with --requirepass, PING gets -NOAUTH, which also
       // proves the server is serving.

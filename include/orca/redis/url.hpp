@@ -11,6 +11,14 @@
 // port out of range, a negative db) is errc::invalid_url; parse(text, &why) also
 // says what was wrong.
 //
+// TLS: rediss://...[?cacert=PATH][&cert=PATH&key=PATH] (the same form, default
+// port still 6379) connects over TLS and verifies the server's certificate
+// against `cacert` (a PEM file of CAs; default: the system store) and the host as
+// written (a name, also sent as SNI, or an IP literal in the certificate's
+// subjectAltName). `cert` and `key` (PEM files, both or neither) are the client
+// certificate servers with tls-auth-clients ask for. Paths may be
+// percent-encoded; the parameter names are redis-cli's --cacert, --cert, --key.
+//
 // Thread safety: a value type.
 #pragma once
 
@@ -19,6 +27,7 @@
 #include <string_view>
 
 #include "orca/net/address.hpp"
+#include "orca/net/tls_config.hpp"
 #include "orca/runtime/result.hpp"
 
 namespace orca::redis {
@@ -29,18 +38,21 @@ struct RedisUrl {
   std::string user;      // empty: AUTH <password> (the "default" user)
   std::string password;  // empty: no AUTH
   int db = 0;
+  bool tls = false;                 // rediss://
+  net::TlsClientConfig tls_config;  // rediss:// only: cacert, cert, key
 
   // Parses `text`; on failure returns errc::invalid_url and, if `why` is given,
   // stores a one-line reason there ("port out of range: 70000").
   static Result<RedisUrl> parse(std::string_view text, std::string* why = nullptr);
-  // redis://127.0.0.1:port: a URL for a local test server.
+  // redis://127.0.0.1:port: a URL for a local test server (plain TCP).
   static RedisUrl loopback(std::uint16_t port);
 
   // The server's socket address ("localhost" is 127.0.0.1).
   Result<net::Address> address() const;
   // "host:port" (IPv6 in brackets): how logs and cluster maps name a node.
   std::string authority() const;
-  // The URL back as text, with the password replaced by "***".
+  // The URL back as text (rediss:// with its parameters), with the password
+  // replaced by "***".
   std::string to_string() const;
 
   friend bool operator==(const RedisUrl&, const RedisUrl&) = default;
