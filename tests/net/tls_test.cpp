@@ -82,7 +82,11 @@ Task<Result<TlsStream>> handshake_pair(Context ctx, std::shared_ptr<TlsContext> 
 TEST(TlsStream, VerifiedHandshakeThenDataBothWaysAtOnce) {
   ASSERT_TRUE(pki().ok());  // made before the runtime: openssl blocks its thread
   run_on(2, []() -> Task<void> {
-    auto [ctx, cancel] = orca::with_timeout(orca::background(), std::chrono::seconds(20));
+    // Named, not a structured binding: the lambdas below capture it (clang 14
+    // cannot capture a binding).
+    auto bounded = orca::with_timeout(orca::background(), std::chrono::seconds(20));
+    const Context ctx = bounded.first;
+    orca::CancelFunc cancel = std::move(bounded.second);
     Result<TlsStream> server = make_error_code(orca::net::errc::closed);
     Result<TlsStream> client =
         co_await handshake_pair(ctx, client_tls(pki().ca_cert), "localhost", &server);
