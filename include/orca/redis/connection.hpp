@@ -1,6 +1,7 @@
-// Connection: one TCP connection to a Redis server, shared by any number of tasks.
-// Commands are encoded by hiredis; every byte goes through orca::net::TcpStream on
-// the runtime's netpoller, so no call ever blocks a scheduler worker.
+// Connection: one TCP connection to a Redis server (TLS for rediss://), shared by
+// any number of tasks. Commands are encoded by hiredis; every byte goes through
+// orca::net::TcpStream (under a TlsStream for rediss://) on the runtime's
+// netpoller, so no call ever blocks a scheduler worker.
 //
 //   auto conn = co_await orca::redis::Connection::connect(ctx, url);
 //   if (!conn) return conn.error();           // refused, auth_failed, server_error...
@@ -14,9 +15,9 @@
 // its commands into the queue together: they go out back to back, on this one
 // connection, and the replies come back as a vector in order.
 //
-// Connecting: TCP connect, then AUTH (`AUTH user password`, or `AUTH password`
-// when the URL has no user) if the URL has a password, then SELECT db if db != 0.
-// RESP2 throughout (no HELLO).
+// Connecting: TCP connect, the TLS handshake for rediss:// (see RedisUrl), then AUTH (`AUTH user
+// password`, or `AUTH password` when the URL has no user) if the URL has a password, then SELECT db
+// if db != 0. RESP2 throughout (no HELLO).
 //
 // Errors: command() and pipeline() return transport failures and the context's
 // error as Result errors; a -ERR reply is a Reply with is_error(). When the

@@ -203,8 +203,10 @@ TEST(Https, ReloadServesTheNewCertificateToNewConnectionsOnly) {
                                    std::filesystem::copy_options::overwrite_existing);
         std::filesystem::copy_file(p.server2_key, key,
                                    std::filesystem::copy_options::overwrite_existing);
+        // From another thread (the blocking pool's): reload_tls may be called
+        // from anywhere, as a SIGHUP handler's thread would.
         std::string why;
-        Result<void> reloaded = server.reload_tls(&why);
+        Result<void> reloaded = co_await orca::blocking([&] { return server.reload_tls(&why); });
         CO_ASSERT_TRUE(reloaded);
 
         Result<TlsStream> after = co_await dial_tls(ctx, server);
