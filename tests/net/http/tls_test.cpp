@@ -247,7 +247,7 @@ TEST(Https, SilentClientIsCutAtTheHandshakeTimeout) {
   orca::run(
       []() -> Task<void> {
         ServerOptions options = tls_options();
-        options.tls_handshake_timeout = std::chrono::milliseconds(50);
+        options.tls_handshake_timeout = std::chrono::milliseconds(20);
         Server server(hello_router(), options);
         CO_ASSERT_TRUE(server.start(Address::loopback_v4(0)));
         auto [ctx, cancel] = orca::with_timeout(orca::background(), std::chrono::seconds(20));
