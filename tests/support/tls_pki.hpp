@@ -76,7 +76,8 @@ class TestPki {
     client_key = path("client.key");
     if (!make("ca_ext", "orca test CA", "1", ca_cert, ca_key, "", "")) return;
     if (!make("ca_ext", "another CA", "2", other_ca_cert, other_ca_key, "", "")) return;
-    if (!make("server_ext", "localhost", "0x1001", server_cert, server_key, ca_cert, ca_key)) return;
+    if (!make("server_ext", "localhost", "0x1001", server_cert, server_key, ca_cert, ca_key))
+      return;
     if (!make("server_ext", "localhost-2", "0x2002", server2_cert, server2_key, ca_cert, ca_key))
       return;
     (void)make("client_ext", "orca client", "0x3003", client_cert, client_key, ca_cert, ca_key);
