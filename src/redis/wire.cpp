@@ -8,6 +8,7 @@
 #include <new>
 #include <utility>
 
+#include "orca/net/dial.hpp"
 #include "orca/redis/error.hpp"
 
 namespace orca::redis::detail {
@@ -146,9 +147,7 @@ Task<Result<Reply>> round_trip(Context ctx, Session* session, std::vector<std::s
 }
 
 Task<Result<Session>> dial(Context ctx, RedisUrl url) {
-  Result<net::Address> addr = url.address();
-  if (!addr) co_return make_error_code(errc::invalid_url);
-  Result<net::TcpStream> stream = co_await net::TcpStream::connect(ctx, *addr);
+  Result<net::TcpStream> stream = co_await net::dial(ctx, url.host, url.port);
   if (!stream) co_return stream.error();
   Session session{std::move(*stream), ReplyDecoder()};
   if (!url.password.empty()) {

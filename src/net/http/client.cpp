@@ -8,6 +8,7 @@
 
 #include "message_parser.hpp"
 #include "orca/net/address.hpp"
+#include "orca/net/dial.hpp"
 #include "orca/net/tcp_stream.hpp"
 #include "wire.hpp"
 
@@ -36,9 +37,6 @@ Result<Url> parse_url(std::string_view text) {
   Url url;
   url.host = std::string(field(UF_HOST));
   if (url.host.empty()) return make_error_code(errc::bad_url);
-  // Literals are assigned as std::string: GCC 12 warns falsely (-Wrestrict, PR 105329)
-  // on a short string's operator=(const char*) at -O3.
-  if (iequals(url.host, "localhost")) url.host = std::string("127.0.0.1");
   if (u.field_set & (1u << UF_PORT)) {
     if (u.port == 0) return make_error_code(errc::bad_url);
     url.port = u.port;
@@ -74,9 +72,7 @@ Task<Result<Response>> Client::post(Context ctx, std::string url, std::string bo
 Task<Result<Response>> Client::request(Context ctx, Request req) {
   Result<Url> url = parse_url(req.target);
   if (!url) co_return url.error();
-  Result<net::Address> address = net::Address::parse(url->authority());
-  if (!address) co_return make_error_code(errc::bad_url);
-  Result<net::TcpStream> conn = co_await net::TcpStream::connect(ctx, *address);
+  Result<net::TcpStream> conn = co_await net::dial(ctx, url->host, url->port);
   if (!conn) co_return conn.error();
 
   if (!req.headers.contains("Connection")) req.headers.set("Connection", "close");

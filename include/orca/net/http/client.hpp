@@ -9,17 +9,20 @@
 // One connection per request (sent with "Connection: close"; no pooling). The
 // response body may be delimited by Content-Length, chunked, or the server closing
 // the connection; the whole body is read (bounded by ClientOptions::limits).
-// URLs: http://host[:port][/path][?query], host an IPv4 literal, [IPv6] literal or
-// "localhost" (127.0.0.1): there is no name resolution. Interim 1xx responses are
-// skipped.
+// URLs: http://host[:port][/path][?query], host a name ("api.internal",
+// "localhost"), an IPv4 literal or an [IPv6] literal. The connection is opened with
+// orca::net::dial: a name is resolved (getaddrinfo on the blocking pool, see
+// net/resolve.hpp) and its addresses tried in order; the Host header carries the
+// host as written. Interim 1xx responses are skipped.
 //
 // Thread safety: a Client only holds options; any number of requests may run at
 // once from any tasks. It must outlive the requests it runs.
 // Cancel safety: the context bounds the whole exchange (connect, write, read);
 // when it is done the request returns its error and the connection is closed.
 // Errors: orca::errc::canceled / deadline_exceeded from ctx; std::errc values from
-// the socket (connection_refused...); http::errc::bad_url, malformed_response,
-// response_too_large, connection_closed.
+// the socket (connection_refused...); net::errc::no_such_host, resolver_temporary
+// and resolver_failure from name resolution; http::errc::bad_url,
+// malformed_response, response_too_large, connection_closed.
 #pragma once
 
 #include <cstdint>
@@ -57,10 +60,10 @@ class Client {
 
 // The parts of an http:// URL the client needs.
 struct Url {
-  std::string host;  // as written, without brackets ("127.0.0.1", "::1")
+  std::string host;  // as written, without brackets ("db.internal", "127.0.0.1", "::1")
   std::uint16_t port = 80;
   std::string path_and_query;  // "/a/b?x=1" ("/" if the URL has no path)
-  // "host:port", "[::1]:port": what net::Address::parse and the Host header take.
+  // "host:port", "[::1]:port": the Host header's form.
   std::string authority() const;
 };
 // Parses an absolute http:// URL (libhttp-parser's http_parser_parse_url).
