@@ -61,14 +61,19 @@
 // error if it had to cut.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string_view>
 
 #include "orca/context/context.hpp"
 #include "orca/net/address.hpp"
 #include "orca/net/http/limits.hpp"
+#include "orca/net/http/response.hpp"
 #include "orca/net/http/router.hpp"
+#include "orca/runtime/clock.hpp"
 #include "orca/runtime/result.hpp"
 #include "orca/runtime/task.hpp"
 
@@ -79,14 +84,63 @@ struct ServerOptions {
   // Requests parsed ahead of the one being answered on a pipelining connection.
   // Bounds the memory a connection can hold (max_pipelined full requests).
   std::size_t max_pipelined = 8;
-  // Close a keep-alive connection after this long without a new request (nothing
-  // received since its last response). Zero: never (Go's default too). Slow
-  // clients mid-request are not timed out: bound those with shutdown's context.
-  Clock::duration idle_timeout = Clock::duration::zero();
+
+  // Slow clients (see "Timeouts" above). Zero: no limit.
+  // The request line and header block must be complete within this long: of the
+  // request's first byte, or of accept for a connection's first request. Over it:
+  // 408 and close. 10 s lets any real client through while a "slowloris" client
+  // trickling one header byte at a time holds its connection for 10 s, not forever.
+  Clock::duration header_read_timeout = std::chrono::seconds(10);
+  // The body must be complete within this long of the end of its header block.
+  // Over it: 408 and close. 60 s covers an 8 MiB body (the default max_body_bytes)
+  // at ~140 KB/s; raise it with max_body_bytes for slow links.
+  Clock::duration body_read_timeout = std::chrono::seconds(60);
+  // Close a keep-alive connection after this long with nothing in flight (nothing
+  // received since its last response, or since accept). Silent: no response is
+  // written. 60 s outlasts the reuse window of common clients (curl, browsers, Go's
+  // 90 s idle pool notices the close) while bounding what idle clients hold.
+  Clock::duration idle_timeout = std::chrono::seconds(60);
+
+  // Greedy clients. Zero: no limit.
+  // Open connections at most. One accepted beyond it is answered at once with 503
+  // {"error":"too many connections"} and "Connection: close", and closed: never
+  // left waiting in the backlog. Keep it below the process's descriptor limit
+  // (ulimit -n), with room for the descriptors the handlers use: 10,000 idle
+  // connections hold ~40 MiB of read buffers.
+  std::size_t max_connections = 10'000;
+  // Requests served on one connection at most; the last one is answered with
+  // "Connection: close" (the client reconnects). Spreads long-lived clients over
+  // the servers behind a load balancer, and bounds what one connection can do.
+  std::size_t max_requests_per_connection = 10'000;
+
+  // The body of every response the server and router make themselves (400, 404,
+  // 405, 408, 413, 431, 500, 503, 505): JSON by default, as orca's JSON APIs answer.
+  ErrorFormat error_format = ErrorFormat::kJson;
+  // Where refusals are reported: at most one line a second per kind (header and
+  // body timeouts, connection-limit refusals, malformed or over-limit requests),
+  // with the count since that kind's previous line ("header_read_timeout: 12
+  // connections cut"). Idle and request-cap closes are routine and only counted
+  // (Server::stats). The default writes the line to stderr prefixed "orca http: ";
+  // an empty function logs nothing. Called from the server's tasks, on any worker,
+  // possibly concurrently for different kinds: it must be thread-safe and quick.
+  std::function<void(std::string_view)> log = default_log;
+  // The default `log`: one write(2) of "orca http: <line>\n" to stderr.
+  static void default_log(std::string_view line);
+
   // Parent of every connection's and handler's context: its values reach the
   // handlers, and cancelling it cuts every connection (shutdown still has to be
   // called to stop accepting).
   Context base_context = background();
+};
+
+// What the server refused or cut, since start. Counters only grow.
+struct ServerStats {
+  std::uint64_t header_timeouts = 0;      // cut at header_read_timeout (408)
+  std::uint64_t body_timeouts = 0;        // cut at body_read_timeout (408)
+  std::uint64_t idle_closes = 0;          // closed after idle_timeout
+  std::uint64_t connection_refusals = 0;  // refused over max_connections (503)
+  std::uint64_t request_cap_closes = 0;   // closed after max_requests_per_connection
+  std::uint64_t bad_requests = 0;         // malformed or over a Limit (400, 413, 431, 505)
 };
 
 namespace detail {
@@ -109,6 +163,8 @@ class Server {
   net::Address local_address() const;
   // Connections currently open.
   std::size_t connection_count() const;
+  // The refusal counters (relaxed reads: each is exact, together not a snapshot).
+  ServerStats stats() const;
 
   // Graceful shutdown, see the protocol above.
   Task<Result<void>> shutdown(Context ctx);
