@@ -208,14 +208,16 @@ std::span<std::byte> as_writable(std::vector<std::byte>& v) {
   return {v.data(), v.size()};
 }
 
-// `d` from now, or never for a zero (no limit) duration.
+// `d` from now, or never for a zero (no limit) or unrepresentably far duration.
 Clock::time_point deadline_after(Clock::duration d) {
-  return d > Clock::duration::zero() ? Clock::now() + d : Clock::time_point::max();
+  if (d <= Clock::duration::zero()) return Clock::time_point::max();
+  const Clock::time_point now = Clock::now();
+  return d < Clock::time_point::max() - now ? now + d : Clock::time_point::max();
 }
 
 // The context of the reader's reads: the connection's, or a child of it done at
 // the current deadline. A child is made once per deadline, not per read, so a
-// request that arrives whole costs none (its deadline ends with it unused).
+// request that arrives whole in one read costs none.
 class ReadDeadline {
  public:
   explicit ReadDeadline(const Context& connection) : connection_(connection) {}
@@ -224,7 +226,15 @@ class ReadDeadline {
   ~ReadDeadline() { stop_(); }
 
   Context context(Clock::time_point deadline) {
-    if (deadline == Clock::time_point::max()) return connection_;
+    if (deadline == Clock::time_point::max()) {
+      if (made_for_ != deadline) {  // the request is in: release its timer now
+        stop_();
+        ctx_ = Context();
+        stop_ = CancelFunc();
+        made_for_ = deadline;
+      }
+      return connection_;
+    }
     if (deadline != made_for_) {
       stop_();  // releases the previous deadline's timer
       auto [ctx, stop] = with_deadline(connection_, deadline);
