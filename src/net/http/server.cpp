@@ -474,15 +474,14 @@ Task<void> serve_connection(std::shared_ptr<ServerState> s, std::shared_ptr<Conn
 }
 
 // Answers a connection the server cannot take (max_connections reached, or out of
-// descriptors) with a 503 and closes it, without ever waiting: the accept loop
-// must go on. A fresh socket's send buffer is empty, so the short answer is taken
-// by one non-blocking send.
-void refuse_connection(ServerState& s, net::TcpStream stream) {
+// descriptors) with a 503 on its socket `fd`, without ever waiting: the accept
+// loop must go on. A fresh socket's send buffer is empty, so the short answer is
+// taken by one non-blocking send. The caller closes `fd`.
+void refuse_connection(ServerState& s, int fd) {
   s.refusals.count(Refusal::kConnectionLimit);
   std::string out;
   write_response(Response::error(503, "too many connections", s.options.error_format),
                  /*head=*/false, /*keep_alive=*/false, /*http10=*/false, out);
-  const int fd = stream.native_handle();
   (void)::send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   // Drop what the client already sent (its request), so that the close sends FIN
   // after the 503 rather than a reset that could destroy it in flight. Bounded: a
@@ -490,8 +489,24 @@ void refuse_connection(ServerState& s, net::TcpStream stream) {
   char sink[4096];
   for (int i = 0; i < 16 && ::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {
   }
-  (void)stream.shutdown_write();
-  stream.close();
+  (void)::shutdown(fd, SHUT_WR);
+}
+
+// Out of descriptors (EMFILE): a client left in the backlog would hang. Frees the
+// spare descriptor to accept a waiting client, if any, refuses it, and takes the
+// spare back (libev's trick). Never waits: with no client waiting, accept4 says
+// EAGAIN (Linux checks for a free descriptor before it looks at the backlog, so
+// EMFILE comes with or without a client).
+void refuse_without_descriptors(ServerState& s) {
+  if (s.reserve_fd < 0) return;
+  ::close(s.reserve_fd);
+  const int fd =
+      ::accept4(s.listener->native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd >= 0) {
+    refuse_connection(s, fd);
+    ::close(fd);
+  }
+  s.reserve_fd = open_reserve_fd();
 }
 
 Task<void> accept_loop(std::shared_ptr<ServerState> s) {
@@ -501,16 +516,8 @@ Task<void> accept_loop(std::shared_ptr<ServerState> s) {
     if (!accepted) {
       if (s->shutting_down.load() || s->hard_ctx.is_done()) break;
       const std::error_code e = accepted.error();
-      if ((e == std::errc::too_many_files_open || e == std::errc::too_many_files_open_in_system) &&
-          s->reserve_fd >= 0) {
-        // Out of descriptors: a client left in the backlog would hang. Free the
-        // reserve to take it, refuse it, and take the reserve back (libev's trick).
-        ::close(s->reserve_fd);
-        Result<net::TcpStream> refused = co_await s->listener->accept(s->hard_ctx);
-        if (refused) refuse_connection(*s, std::move(*refused));
-        s->reserve_fd = open_reserve_fd();
-        continue;
-      }
+      if (e == std::errc::too_many_files_open || e == std::errc::too_many_files_open_in_system)
+        refuse_without_descriptors(*s);  // then back off: descriptors may come back
       (void)co_await sleep_for(s->hard_ctx, kAcceptBackoff);
       continue;
     }
@@ -522,7 +529,8 @@ Task<void> accept_loop(std::shared_ptr<ServerState> s) {
         full = s->connections.size() >= max_connections;
       }
       if (full) {
-        refuse_connection(*s, std::move(*accepted));
+        refuse_connection(*s, accepted->native_handle());
+        accepted->close();
         continue;
       }
     }

@@ -3,7 +3,12 @@
 // rate-limited log, and the one error format (JSON) of every response the server
 // or router makes itself. Timeouts are short (100-200 ms) and every test waits for
 // the event (a response, EOF, a count) rather than for a time.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdio>
 #include <mutex>
@@ -263,6 +268,60 @@ TEST(HttpLimits, ConnectionOverTheCapIsRefusedAtOnceAndTheServerRecovers) {
         CO_ASSERT_TRUE(log.count("max_connections") >= 1);
         for (auto& s : open)
           s.close();
+        fresh.close();
+        auto done = co_await server.shutdown(orca::background());
+        CO_EXPECT_TRUE(done);
+      },
+      kRun);
+}
+
+// At the descriptor limit (EMFILE) a client must be refused, not left in the
+// backlog: the server spends its spare descriptor to accept it and answer 503.
+TEST(HttpLimits, OutOfDescriptorsRefusesTheClientInsteadOfLeavingItHanging) {
+  orca::run(
+      []() -> Task<void> {
+        ServerOptions options = far_limits();
+        options.max_connections = 0;  // no cap: only the descriptor limit is left
+        Server server(hello_router(), options);
+        CO_ASSERT_TRUE(server.start(Address::loopback_v4(0)));
+        Context ctx;
+        // Lower the soft limit to a little above the lowest free descriptor, and
+        // take every descriptor left but one, which the client's socket gets.
+        rlimit saved{};
+        CO_ASSERT_TRUE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+        const int probe = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        CO_ASSERT_TRUE(probe >= 0);
+        ::close(probe);
+        rlimit low = saved;
+        low.rlim_cur = static_cast<rlim_t>(probe) + 16;
+        CO_ASSERT_TRUE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+        std::vector<int> taken;
+        for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;)
+          taken.push_back(fd);
+        const bool exhausted = errno == EMFILE && !taken.empty();
+        if (exhausted) {
+          ::close(taken.back());
+          taken.pop_back();
+        }
+        orca::net::TcpStream s = co_await dial(ctx, server);
+        Received refused = co_await read_to_end(ctx, &s);
+        s.close();
+        for (int fd : taken)
+          ::close(fd);
+        ::setrlimit(RLIMIT_NOFILE, &saved);
+        CO_ASSERT_TRUE(exhausted);
+        CO_ASSERT_TRUE(refused.eof);
+        Responses r = parse_responses(refused.data, true);
+        CO_ASSERT_EQ(r.list.size(), std::size_t{1});
+        CO_ASSERT_EQ(r.list[0].status, 503);
+        CO_ASSERT_EQ(server.stats().connection_refusals, std::uint64_t{1});
+        // With descriptors back, clients are served again.
+        orca::net::TcpStream fresh = co_await dial(ctx, server);
+        auto w = co_await fresh.write_all(ctx, bytes("GET /hello HTTP/1.1\r\n\r\n"));
+        CO_ASSERT_TRUE(w);
+        Responses ok = co_await read_responses(ctx, &fresh, 1);
+        CO_ASSERT_EQ(ok.list.size(), std::size_t{1});
+        CO_ASSERT_EQ(ok.list[0].status, 200);
         fresh.close();
         auto done = co_await server.shutdown(orca::background());
         CO_EXPECT_TRUE(done);
