@@ -215,19 +215,19 @@ Clock::time_point deadline_after(Clock::duration d) {
   return d < Clock::time_point::max() - now ? now + d : Clock::time_point::max();
 }
 
-// The context of the reader's reads: the connection's, or a child of it done at
-// the current deadline. A child is made once per deadline, not per read, so a
+// The context of a connection's waits: the connection's, or a child of it done at
+// the current deadline. A child is made once per deadline, not per wait, so a
 // request that arrives whole in one read costs none.
-class ReadDeadline {
+class DeadlineContext {
  public:
-  explicit ReadDeadline(const Context& connection) : connection_(connection) {}
-  ReadDeadline(const ReadDeadline&) = delete;
-  ReadDeadline& operator=(const ReadDeadline&) = delete;
-  ~ReadDeadline() { stop_(); }
+  explicit DeadlineContext(const Context& connection) : connection_(connection) {}
+  DeadlineContext(const DeadlineContext&) = delete;
+  DeadlineContext& operator=(const DeadlineContext&) = delete;
+  ~DeadlineContext() { stop_(); }
 
   Context context(Clock::time_point deadline) {
     if (deadline == Clock::time_point::max()) {
-      if (made_for_ != deadline) {  // the request is in: release its timer now
+      if (made_for_ != deadline) {  // no deadline any more: release the timer now
         stop_();
         ctx_ = Context();
         stop_ = CancelFunc();
@@ -274,7 +274,7 @@ Task<void> read_requests(std::shared_ptr<ServerState> s, std::shared_ptr<Connect
   std::vector<std::byte> buf(kReadBuffer);
   bool parsing = true;
   std::size_t requests = 0;  // complete requests read on this connection
-  ReadDeadline reads(c->ctx);
+  DeadlineContext reads(c->ctx);
   Clock::time_point deadline = deadline_after(o.header_read_timeout);
   bool body_timed = false;  // the current request's body deadline is set
   while (true) {
@@ -386,30 +386,38 @@ Task<void> serve_connection(std::shared_ptr<ServerState> s, std::shared_ptr<Conn
   auto reader = spawn([s, c] { return read_requests(s, c); });
   std::string out;
   bool clean = true;  // every response was written: worth lingering for the client
+  // The idle check is lazy, so that a request costs no timer: one deadline context
+  // stays armed across requests; when it fires, the connection is closed if it has
+  // been idle for idle_timeout, or the check is re-armed for when it would be.
+  const Clock::duration idle_timeout = s->options.idle_timeout;
+  DeadlineContext idle_checks(c->ctx);
+  Clock::time_point idle_since = Clock::now();  // accept, then each response's end
+  Clock::time_point idle_check = deadline_after(idle_timeout);
+  bool idle = false;
   while (true) {
     Result<Incoming> in = orca::errc::closed;
-    if (s->options.idle_timeout > Clock::duration::zero()) {
-      auto [idle_ctx, stop_idle] = with_timeout(c->ctx, s->options.idle_timeout);
-      in = co_await c->queue.recv(idle_ctx);
-      stop_idle();
-    } else {
-      in = co_await c->queue.recv(c->ctx);
-    }
-    if (!in && in.error() == orca::errc::deadline_exceeded && !c->ctx.is_done()) {
-      // idle_timeout passed with nothing in flight: close as idle (shutdown's way).
-      // A request that began arriving meanwhile is the reader's to time out.
-      bool idle;
+    while (true) {
+      Context wait = idle_checks.context(idle_check);
+      in = co_await c->queue.recv(wait);
+      if (in || in.error() != orca::errc::deadline_exceeded || c->ctx.is_done()) break;
+      // The check is due. Idle (nothing in flight since idle_since + idle_timeout):
+      // close as idle (shutdown's way). A request that began arriving is the
+      // reader's to time out; check again an idle_timeout after now.
+      const Clock::time_point now = Clock::now();
+      bool in_flight;
       {
         std::lock_guard lock(c->mu);
-        idle = c->in_flight == 0;
+        in_flight = c->in_flight != 0;
+        idle = !in_flight && now - idle_since >= idle_timeout;
         if (idle) c->closing = true;
       }
-      if (idle) {
-        s->refusals.count(Refusal::kIdleClose);
-        c->cancel();
-        break;
-      }
-      in = co_await c->queue.recv(c->ctx);
+      if (idle) break;
+      idle_check = (in_flight ? now : idle_since) + idle_timeout;
+    }
+    if (idle) {
+      s->refusals.count(Refusal::kIdleClose);
+      c->cancel();
+      break;
     }
     if (!in) break;
     bool last;
@@ -445,6 +453,7 @@ Task<void> serve_connection(std::shared_ptr<ServerState> s, std::shared_ptr<Conn
       clean = false;
       break;
     }
+    if (idle_timeout > Clock::duration::zero()) idle_since = Clock::now();
     {
       std::lock_guard lock(c->mu);
       --c->in_flight;
