@@ -96,7 +96,7 @@ TEST(HttpLimits, TricklingHeaderIsCutAtHeaderTimeoutWhileOthersAreServed) {
   orca::run(
       []() -> Task<void> {
         ServerOptions options = far_limits();
-        options.header_read_timeout = 150ms;
+        options.header_read_timeout = 100ms;
         Server server(hello_router(), options);
         CO_ASSERT_TRUE(server.start(Address::loopback_v4(0)));
         Context ctx;
@@ -125,7 +125,7 @@ TEST(HttpLimits, TricklingHeaderIsCutAtHeaderTimeoutWhileOthersAreServed) {
         Responses r = parse_responses(cut.data, true);
         CO_ASSERT_EQ(r.list.size(), std::size_t{1});
         CO_ASSERT_EQ(r.list[0].status, 408);
-        CO_EXPECT_TRUE(json_error(r.list[0], "header not received within 150 ms"));
+        CO_EXPECT_TRUE(json_error(r.list[0], "header not received within 100 ms"));
         CO_EXPECT_TRUE(r.list[0].headers.get("Connection") == "close");
         CO_ASSERT_EQ(server.stats().header_timeouts, std::uint64_t{1});
         // The good connection is still open and served.
@@ -166,7 +166,7 @@ TEST(HttpLimits, BodyThatStopsMidwayIsCutAtBodyTimeout) {
   orca::run(
       []() -> Task<void> {
         ServerOptions options = far_limits();
-        options.body_read_timeout = 150ms;
+        options.body_read_timeout = 100ms;
         Server server(hello_router(), options);
         CO_ASSERT_TRUE(server.start(Address::loopback_v4(0)));
         Context ctx;
@@ -183,7 +183,7 @@ TEST(HttpLimits, BodyThatStopsMidwayIsCutAtBodyTimeout) {
         CO_ASSERT_EQ(r.list[0].status, 200);
         CO_ASSERT_EQ(r.list[0].body, std::string("ok"));
         CO_ASSERT_EQ(r.list[1].status, 408);
-        CO_EXPECT_TRUE(json_error(r.list[1], "body not received within 150 ms"));
+        CO_EXPECT_TRUE(json_error(r.list[1], "body not received within 100 ms"));
         const orca::http::ServerStats st = server.stats();
         CO_ASSERT_EQ(st.body_timeouts, std::uint64_t{1});
         CO_ASSERT_EQ(st.header_timeouts, std::uint64_t{0});
