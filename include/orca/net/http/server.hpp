@@ -35,26 +35,26 @@
 // A malformed request is answered 400, a request over a limit 413 or 431, an HTTP
 // version other than 1.x 505 (the error says which limit or why), then the
 // connection is closed after the pending responses; other connections are
-// unaffected. A handler that throws gets a 500 and the connection goes on. Upgrade and CONNECT are not supported: the request is
-// answered by its handler (if any) and the connection closed. Before closing, the
-// server half-closes and reads (and drops) what the client still sends for up to
-// 500 ms, so that the client receives the last response instead of a reset (Go's
-// rstAvoidanceDelay). Bodies are read in full before the handler runs;
-// "Expect: 100-continue" is not answered early (clients send the body after their
-// own short timeout).
+// unaffected. A handler that throws gets a 500 and the connection goes on. Upgrade and CONNECT are
+// not supported: the request is answered by its handler (if any) and the connection closed. Before
+// closing, the server half-closes and reads (and drops) what the client still sends for up to 500
+// ms, so that the client receives the last response instead of a reset (Go's rstAvoidanceDelay).
+// Bodies are read in full before the handler runs; "Expect: 100-continue" is not answered early
+// (clients send the body after their own short timeout).
 //
 // Timeouts (ServerOptions; each zero for none). A slow client is cut without
 // touching the others:
 //  - header_read_timeout (10 s): a request's line and header block must arrive
 //    within it, counted from its first byte, or from accept for a connection's
-//    first request (so a client that connects and sends nothing is cut too);
+//    first request (so a client that connects and sends nothing is cut too, and
+//    gets the 408 as well);
 //  - body_read_timeout (60 s): its body must arrive within it of its header's end;
 //  - idle_timeout (60 s): a keep-alive connection with nothing in flight (nothing
 //    received since the last response) is closed after it, silently.
 // A request cut by its header or body timeout is answered 408 after the responses
 // before it (pipelined requests keep their order), and the connection is closed.
-// The server sets no write timeout: a client that stops reading holds its
-// connection until shutdown, or until its handler's context is cancelled.
+// There is no write timeout: a client that stops reading its responses holds its
+// connection (one of max_connections) until it leaves or shutdown cuts it.
 //
 // Greedy clients. max_connections (10,000) bounds the open connections: one more
 // is accepted, answered 503 {"error":"too many connections"} with "Connection:
