@@ -122,7 +122,11 @@ class RefusalLog {
     const std::uint64_t since = total - k.logged.exchange(total, std::memory_order_relaxed);
     std::string line(text);
     line.append(std::to_string(since));
-    sink_(line);
+    try {
+      sink_(line);
+    } catch (...) {
+      // A failing log must not take the connection (or the accept loop) with it.
+    }
   }
 
   std::uint64_t total(Refusal kind) const {

@@ -152,7 +152,8 @@ struct ServerOptions {
   // connections cut"). Idle and request-cap closes are routine and only counted
   // (Server::stats). The default writes the line to stderr prefixed "orca http: ";
   // an empty function logs nothing. Called from the server's tasks, on any worker,
-  // possibly concurrently for different kinds: it must be thread-safe and quick.
+  // possibly concurrently for different kinds: it must be thread-safe and quick
+  // (what it throws is dropped).
   std::function<void(std::string_view)> log = default_log;
   // The default `log`: one write(2) of "orca http: <line>\n" to stderr.
   static void default_log(std::string_view line);
