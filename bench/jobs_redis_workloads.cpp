@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "bench_util.hpp"
+#include "orca/jobs/forwarding_broker.hpp"
 #include "orca/jobs/jobs.hpp"
 #include "orca/jobs/redis_broker.hpp"
 #include "orca/orca.hpp"
@@ -508,9 +509,9 @@ double recovery() {
 // A Broker that forwards every call and notes when acks of successes come back: the
 // moment the peer's worker counts 'completed' (after its job moved to completed in
 // Redis). The node acks in batches; a batch's jobs are done when its reply arrives.
-class AckRecorder final : public jobs::Broker {
+class AckRecorder final : public jobs::ForwardingBroker {
  public:
-  explicit AckRecorder(jobs::Broker& inner) : inner_(inner) {}
+  using ForwardingBroker::ForwardingBroker;
 
   // Read after the node stopped acking (the parent saw every job finished), so the
   // two need not be read as a pair.
@@ -533,90 +534,7 @@ class AckRecorder final : public jobs::Broker {
     co_return done;
   }
 
-  // The rest only forwards (returning the inner call's task: no frame of our own).
-  Task<Result<std::vector<jobs::EnqueueResult>>> enqueue(
-      Context ctx, std::vector<jobs::JobSpec> specs) override {
-    return inner_.enqueue(std::move(ctx), std::move(specs));
-  }
-  Task<Result<JobState>> cancel(Context ctx, jobs::JobId id) override {
-    return inner_.cancel(std::move(ctx), id);
-  }
-  Task<Result<void>> requeue(Context ctx, jobs::JobId id) override {
-    return inner_.requeue(std::move(ctx), id);
-  }
-  Task<Result<jobs::Job>> get(Context ctx, jobs::JobId id) override {
-    return inner_.get(std::move(ctx), id);
-  }
-  Task<Result<std::vector<jobs::Job>>> list(Context ctx, jobs::JobFilter filter) override {
-    return inner_.list(std::move(ctx), std::move(filter));
-  }
-  Task<Result<std::vector<jobs::AuditEntry>>> audit(Context ctx, jobs::JobId id) override {
-    return inner_.audit(std::move(ctx), id);
-  }
-  Task<Result<std::vector<jobs::QueueStats>>> queues(Context ctx) override {
-    return inner_.queues(std::move(ctx));
-  }
-  Task<Result<std::vector<jobs::NodeInfo>>> nodes(Context ctx) override {
-    return inner_.nodes(std::move(ctx));
-  }
-  Task<Result<std::vector<jobs::Job>>> peek_pending(Context ctx, jobs::PeekRequest req) override {
-    return inner_.peek_pending(std::move(ctx), std::move(req));
-  }
-  Task<Result<std::vector<jobs::JobId>>> assign(Context ctx,
-                                                std::vector<jobs::Assignment> assignments,
-                                                std::chrono::milliseconds lease) override {
-    return inner_.assign(std::move(ctx), std::move(assignments), lease);
-  }
-  Task<Result<std::size_t>> promote_due(Context ctx) override {
-    return inner_.promote_due(std::move(ctx));
-  }
-  Task<Result<std::size_t>> reap(Context ctx, std::chrono::milliseconds node_timeout) override {
-    return inner_.reap(std::move(ctx), node_timeout);
-  }
-  Task<Result<jobs::TrimReport>> trim(Context ctx, jobs::Retention retention) override {
-    return inner_.trim(std::move(ctx), retention);
-  }
-  Task<Result<void>> put_periodic(Context ctx, jobs::PeriodicEntry entry) override {
-    return inner_.put_periodic(std::move(ctx), std::move(entry));
-  }
-  Task<Result<std::vector<jobs::PeriodicEntry>>> periodic(Context ctx) override {
-    return inner_.periodic(std::move(ctx));
-  }
-  Task<Result<bool>> fire_periodic(Context ctx, std::string name,
-                                   jobs::WallClock::time_point expected,
-                                   jobs::WallClock::time_point next) override {
-    return inner_.fire_periodic(std::move(ctx), std::move(name), expected, next);
-  }
-  Task<Result<std::optional<jobs::LeaseGrant>>> acquire_lease(
-      Context ctx, std::string name, std::string holder, std::chrono::milliseconds ttl) override {
-    return inner_.acquire_lease(std::move(ctx), std::move(name), std::move(holder), ttl);
-  }
-  Task<Result<bool>> release_lease(Context ctx, std::string name, std::string holder,
-                                   std::int64_t token) override {
-    return inner_.release_lease(std::move(ctx), std::move(name), std::move(holder), token);
-  }
-  Task<Result<void>> register_node(Context ctx, jobs::NodeInfo node) override {
-    return inner_.register_node(std::move(ctx), std::move(node));
-  }
-  Task<Result<jobs::HeartbeatReply>> heartbeat(Context ctx, std::string node, int load,
-                                               jobs::Leases lease,
-                                               std::vector<jobs::JobId> held) override {
-    return inner_.heartbeat(std::move(ctx), std::move(node), load, std::move(lease),
-                            std::move(held));
-  }
-  Task<Result<void>> deregister_node(Context ctx, std::string node) override {
-    return inner_.deregister_node(std::move(ctx), std::move(node));
-  }
-  Task<Result<std::vector<jobs::Job>>> claim(Context ctx, jobs::ClaimRequest req) override {
-    return inner_.claim(std::move(ctx), std::move(req));
-  }
-  Task<Result<void>> watch(Context ctx, jobs::BrokerEvents events) override {
-    return inner_.watch(std::move(ctx), std::move(events));
-  }
-  std::string last_failure() const override { return inner_.last_failure(); }
-
  private:
-  jobs::Broker& inner_;
   std::atomic<std::int64_t> acked_{0};
   std::atomic<std::int64_t> last_ack_ns_{0};
 };

@@ -17,6 +17,12 @@ class NetCategory : public std::error_category {
         return "unexpected EOF";
       case errc::busy:
         return "another operation is already waiting on this socket in the same direction";
+      case errc::no_such_host:
+        return "no such host";
+      case errc::resolver_temporary:
+        return "temporary failure in name resolution";
+      case errc::resolver_failure:
+        return "name resolution failed";
     }
     return "unknown orca.net error";
   }

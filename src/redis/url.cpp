@@ -3,10 +3,12 @@
 // rules no better).
 #include "orca/redis/url.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <string>
 #include <utility>
 
+#include "orca/net/resolve.hpp"
 #include "orca/redis/error.hpp"
 
 namespace orca::redis {
@@ -86,6 +88,17 @@ bool parse_tls_query(std::string_view query, net::TlsClientConfig& out, std::str
   return true;
 }
 
+// A DNS name (letters, digits, '-', '_', '.'; the name is resolved when a
+// connection opens) or an IPv4 literal; inside brackets, an IPv6 literal only.
+bool valid_host(std::string_view host, bool bracketed) {
+  if (bracketed) return net::parse_ip_literal(host, 0).has_value() && host.find(':') != host.npos;
+  if (host.size() > 253) return false;  // RFC 1035's limit on a name
+  return std::all_of(host.begin(), host.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
+  });
+}
+
 }  // namespace
 
 Result<RedisUrl> RedisUrl::parse(std::string_view text, std::string* why) {
@@ -144,7 +157,8 @@ Result<RedisUrl> RedisUrl::parse(std::string_view text, std::string* why) {
   if (authority.empty()) return fail(why, "missing host");
   std::string_view host;
   std::string_view port;
-  if (authority.front() == '[') {
+  const bool bracketed = authority.front() == '[';
+  if (bracketed) {
     const std::size_t close = authority.find(']');
     if (close == std::string_view::npos) return fail(why, "unterminated [IPv6] host");
     host = authority.substr(1, close - 1);
@@ -170,8 +184,12 @@ Result<RedisUrl> RedisUrl::parse(std::string_view text, std::string* why) {
       return fail(why, "port must be 1..65535, got \"" + std::string(port) + "\"");
     url.port = static_cast<std::uint16_t>(n);
   }
-  if (!url.address())
-    return fail(why, "host must be an IP literal or localhost (no DNS), got \"" + url.host + "\"");
+  if (!valid_host(url.host, bracketed)) {
+    std::string reason(bracketed ? "not an IPv6 address: \"" : "not a host name or IP address: \"");
+    reason.append(url.host);
+    reason.push_back('"');
+    return fail(why, std::move(reason));
+  }
   return url;
 }
 
@@ -183,10 +201,6 @@ RedisUrl RedisUrl::loopback(std::uint16_t port) {
 
 std::string RedisUrl::authority() const {
   return net::host_port(host, port);
-}
-
-Result<net::Address> RedisUrl::address() const {
-  return net::Address::parse(authority());
 }
 
 std::string RedisUrl::to_string() const {

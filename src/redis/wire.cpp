@@ -9,6 +9,7 @@
 #include <new>
 #include <utility>
 
+#include "orca/net/dial.hpp"
 #include "orca/net/tls_context.hpp"
 #include "orca/net/tls_stream.hpp"
 #include "orca/redis/error.hpp"
@@ -166,9 +167,7 @@ Task<Result<net::Stream>> secure(Context ctx, net::TcpStream tcp, const RedisUrl
 }  // namespace
 
 Task<Result<Session>> dial(Context ctx, RedisUrl url) {
-  Result<net::Address> addr = url.address();
-  if (!addr) co_return make_error_code(errc::invalid_url);
-  Result<net::TcpStream> tcp = co_await net::TcpStream::connect(ctx, *addr);
+  Result<net::TcpStream> tcp = co_await net::dial(ctx, url.host, url.port);
   if (!tcp) co_return tcp.error();
   Task<Result<net::Stream>> secured = secure(ctx, std::move(*tcp), url);
   Result<net::Stream> stream = co_await std::move(secured);

@@ -4,7 +4,7 @@
 #include <set>
 
 #include "broker_fixture.hpp"
-#include "forwarding_broker.hpp"
+#include "orca/jobs/forwarding_broker.hpp"
 
 namespace orca::jobs::testing {
 namespace {

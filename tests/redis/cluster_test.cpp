@@ -94,6 +94,30 @@ TEST_F(RedisClusterTest, KeysSpreadOverAllMastersAndHashTagsStayTogether) {
   });
 }
 
+// Seeds may be names (a Kubernetes service, a Compose host), and so may the nodes
+// a redirection names (MOVED 3999 redis-1:6379 with cluster-announce-hostname):
+// both go through the same node pool, resolved when its connection opens.
+TEST_F(RedisClusterTest, SeedsAndRedirectTargetsMayBeHostNames) {
+  run_on(2, [&]() -> orca::Task<void> {
+    Bounded b;
+    std::string text("redis://localhost:");
+    text.append(std::to_string(cluster_->node(0).port()));
+    auto seed = RedisUrl::parse(text);
+    CO_ASSERT_TRUE(seed);
+    std::vector<RedisUrl> seeds = {*seed};
+    auto cluster = co_await ClusterClient::connect(b.ctx, std::move(seeds));
+    CO_ASSERT_TRUE(cluster);
+    EXPECT_EQ(cluster->masters().size(), 3u);
+    auto set = co_await cluster->command(b.ctx, "named", cmd("SET", "named", "v"));
+    EXPECT_TRUE(set && set->is_ok()) << describe(set);
+    std::string node("localhost:");
+    node.append(std::to_string(cluster_->node(1).port()));
+    auto pong = co_await cluster->command_on(b.ctx, node, cmd("PING"));
+    EXPECT_TRUE(pong && pong->str() == "PONG") << node << ": " << describe(pong);
+    co_await cluster->closed();
+  });
+}
+
 TEST_F(RedisClusterTest, ScriptOnKeysWithOneHashTag) {
   run_on(2, [&]() -> orca::Task<void> {
     Bounded b;

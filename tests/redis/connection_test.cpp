@@ -275,6 +275,25 @@ TEST(RedisConnection, LargeValuesRoundTrip) {
   });
 }
 
+// redis://localhost:PORT: the name is resolved when the connection opens, and the
+// addresses tried in turn (::1 first where the hosts file lists it: the server
+// listens on 127.0.0.1 only, so that one is refused and the next one answers).
+TEST(RedisConnection, ConnectsByHostName) {
+  ORCA_REDIS_SERVER(server);
+  std::string text("redis://localhost:");
+  text.append(std::to_string(server.port()));
+  auto url = RedisUrl::parse(text);
+  ASSERT_TRUE(url);
+  run_on(2, [&]() -> orca::Task<void> {
+    Bounded b;
+    auto conn = co_await Connection::connect(b.ctx, *url);
+    CO_ASSERT_TRUE(conn);
+    auto pong = co_await conn->command(b.ctx, cmd("PING"));
+    EXPECT_TRUE(pong && pong->str() == "PONG") << describe(pong);
+    co_await conn->closed();
+  });
+}
+
 TEST(RedisConnection, RefusedConnectIsASystemError) {
   const std::uint16_t port = orca_test::redis_detail::kernel_port();
   run_on(1, [&]() -> orca::Task<void> {

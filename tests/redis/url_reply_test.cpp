@@ -34,9 +34,8 @@ TEST(RedisUrl, DefaultsPortAndDb) {
   EXPECT_EQ(u->db, 0);
   EXPECT_TRUE(u->password.empty());
   EXPECT_TRUE(u->user.empty());
-  auto a = u->address();
-  ASSERT_TRUE(a);
-  EXPECT_EQ(a->to_string(), "127.0.0.1:6379");
+  EXPECT_EQ(u->host, "localhost");  // kept as written: resolved at connect time
+  EXPECT_EQ(u->authority(), "localhost:6379");
   auto slash = RedisUrl::parse("redis://127.0.0.1:7000/");
   ASSERT_TRUE(slash);
   EXPECT_EQ(slash->db, 0);
@@ -53,6 +52,21 @@ TEST(RedisUrl, PasswordOnlyForms) {
   auto escaped = RedisUrl::parse("redis://:p%40ss%2Fw@127.0.0.1");
   ASSERT_TRUE(escaped);
   EXPECT_EQ(escaped->password, "p@ss/w");
+}
+
+TEST(RedisUrl, HostNamesAreKeptForConnectTime) {
+  for (const char* name :
+       {"redis", "redis-0.redis.default.svc.cluster.local", "cache_1.internal", "LOCALHOST"}) {
+    std::string text("redis://");
+    text.append(name);
+    text.append(":7000/1");
+    std::string why;
+    auto u = RedisUrl::parse(text, &why);
+    ASSERT_TRUE(u) << text << ": " << why;
+    EXPECT_EQ(u->host, name);
+    EXPECT_EQ(u->port, 7000);
+    EXPECT_EQ(u->to_string(), text);
+  }
 }
 
 TEST(RedisUrl, Ipv6Host) {
@@ -100,7 +114,10 @@ TEST(RedisUrl, BadUrlsAreInvalidUrlWithAReason) {
       "redis://127.0.0.1/-1",
       "redis://127.0.0.1/x",
       "redis://127.0.0.1/1?timeout=3",
-      "redis://example.com:6379",
+      "redis://exa mple.com:6379",
+      "redis://host%20name",
+      "redis://[127.0.0.1]:6379",
+      "redis://[redis.local]:6379",
       "redis://[::1",
       "redis://[::1]x",
       "redis://:%zz@127.0.0.1",

@@ -5,6 +5,7 @@
 #include "orca/jobs/broker.hpp"
 #include "orca/jobs/center.hpp"
 #include "orca/jobs/errors.hpp"
+#include "orca/jobs/forwarding_broker.hpp"
 #include "orca/jobs/job.hpp"
 #include "orca/jobs/json.hpp"
 #include "orca/jobs/node.hpp"

@@ -3,8 +3,10 @@
 //   auto a = orca::net::Address::parse("127.0.0.1:8080");   // or "[::1]:8080"
 //   if (!a) return a.error();                                // std::errc::invalid_argument
 //
-// No name resolution: "localhost" is accepted as 127.0.0.1, any other name is an
-// error (DNS belongs in orca::blocking, outside the scheduler).
+// No name resolution here: "localhost" is accepted as 127.0.0.1, any other name is
+// an error. Names are resolved by orca::net::resolve (net/resolve.hpp), which runs
+// getaddrinfo on the blocking pool, outside the scheduler; orca::net::dial
+// (net/dial.hpp) connects to a name.
 //
 // Thread safety: a value type; const use from any number of threads.
 #pragma once

@@ -8,7 +8,10 @@
 // non-empty tag hashes only the tag, so keys sharing a tag live in one slot (and a
 // multi-key command or script may use them together). The slot map comes from
 // CLUSTER SLOTS, asked of the seeds (then of any known node) at connect and
-// whenever a redirection says the map is stale.
+// whenever a redirection says the map is stale. Seeds, the endpoints CLUSTER SLOTS
+// lists and the targets of redirections may be IPs or host names (a cluster with
+// cluster-announce-hostname and cluster-preferred-endpoint-type hostname): a node
+// is known by "host:port" as the cluster names it, resolved when its pool connects.
 //
 // Routing: the caller names the routing key explicitly (the key the command is
 // about; for EVALSHA, the first key: see Script). Each master has its own Client

@@ -15,9 +15,12 @@
 // its commands into the queue together: they go out back to back, on this one
 // connection, and the replies come back as a vector in order.
 //
-// Connecting: TCP connect, the TLS handshake for rediss:// (see RedisUrl), then AUTH (`AUTH user
-// password`, or `AUTH password` when the URL has no user) if the URL has a password, then SELECT db
-// if db != 0. RESP2 throughout (no HELLO).
+// Connecting: TCP connect through orca::net::dial (a host name in the URL is
+// resolved now and each of its addresses tried in turn; net::errc::no_such_host
+// and the other resolver errors come back from connect), the TLS handshake for
+// rediss:// (see RedisUrl), then AUTH (`AUTH user password`, or `AUTH password`
+// when the URL has no user) if the URL has a password, then SELECT db if db != 0.
+// RESP2 throughout (no HELLO).
 //
 // Errors: command() and pipeline() return transport failures and the context's
 // error as Result errors; a -ERR reply is a Reply with is_error(). When the

@@ -4,12 +4,14 @@
 //   if (!url) ... url.error() == orca::redis::errc::invalid_url ...
 //
 // Form: redis://[[user]:password@]host[:port][/db]. Defaults: port 6379, db 0, no
-// user (AUTH with the password alone) and no password (no AUTH). host is what
-// orca::net::Address takes: an IPv4 literal, a bracketed IPv6 literal or
-// "localhost" (no name resolution on the scheduler). user and password may be
-// percent-encoded ("p%40ss" is "p@ss"). Anything else (another scheme, a query, a
-// port out of range, a negative db) is errc::invalid_url; parse(text, &why) also
-// says what was wrong.
+// user (AUTH with the password alone) and no password (no AUTH). host is a DNS
+// name ("redis", "redis.default.svc.cluster.local", "localhost"), an IPv4 literal
+// or a bracketed IPv6 literal ("[::1]"). A name is kept as written and resolved
+// each time a connection opens (orca::net::dial: every address tried in order),
+// so a service whose address changes is found again on reconnect. user and
+// password may be percent-encoded ("p%40ss" is "p@ss"). Anything else (another
+// scheme, a query, a port out of range, a negative db, a host with characters no
+// name has) is errc::invalid_url; parse(text, &why) also says what was wrong.
 //
 // TLS: rediss://...[?cacert=PATH][&cert=PATH&key=PATH] (the same form, default
 // port still 6379) connects over TLS and verifies the server's certificate
@@ -33,7 +35,7 @@
 namespace orca::redis {
 
 struct RedisUrl {
-  std::string host = "127.0.0.1";  // as written, without IPv6 brackets
+  std::string host = "127.0.0.1";  // name or IP literal as written, without IPv6 brackets
   std::uint16_t port = 6379;
   std::string user;      // empty: AUTH <password> (the "default" user)
   std::string password;  // empty: no AUTH
@@ -47,8 +49,6 @@ struct RedisUrl {
   // redis://127.0.0.1:port: a URL for a local test server (plain TCP).
   static RedisUrl loopback(std::uint16_t port);
 
-  // The server's socket address ("localhost" is 127.0.0.1).
-  Result<net::Address> address() const;
   // "host:port" (IPv6 in brackets): how logs and cluster maps name a node.
   std::string authority() const;
   // The URL back as text (rediss:// with its parameters), with the password

@@ -8,6 +8,7 @@
 
 #include "message_parser.hpp"
 #include "orca/net/address.hpp"
+#include "orca/net/dial.hpp"
 #include "orca/net/stream.hpp"
 #include "orca/net/tcp_stream.hpp"
 #include "orca/net/tls_context.hpp"
@@ -92,13 +93,7 @@ Task<Result<Response>> Client::post(Context ctx, std::string url, std::string bo
 Task<Result<Response>> Client::request(Context ctx, Request req) {
   Result<Url> url = parse_url(req.target);
   if (!url) co_return url.error();
-  // "localhost" is 127.0.0.1 (no name resolution); the name itself stays in the
-  // Host header and is what a TLS certificate must name.
-  const std::string connect_to =
-      iequals(url->host, "localhost") ? net::host_port("127.0.0.1", url->port) : url->authority();
-  Result<net::Address> address = net::Address::parse(connect_to);
-  if (!address) co_return make_error_code(errc::bad_url);
-  Result<net::TcpStream> tcp = co_await net::TcpStream::connect(ctx, *address);
+  Result<net::TcpStream> tcp = co_await net::dial(ctx, url->host, url->port);
   if (!tcp) co_return tcp.error();
   Task<Result<net::Stream>> secured = secure(ctx, std::move(*tcp), *url, options_.tls);
   Result<net::Stream> conn = co_await std::move(secured);

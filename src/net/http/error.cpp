@@ -12,7 +12,7 @@ class HttpCategory final : public std::error_category {
   std::string message(int code) const override {
     switch (static_cast<errc>(code)) {
       case errc::bad_url:
-        return "bad URL: want http://host[:port][/path][?query] with an IP literal or localhost";
+        return "bad URL: want http://host[:port][/path][?query]";
       case errc::malformed_response:
         return "malformed HTTP response";
       case errc::response_too_large:

@@ -55,6 +55,7 @@ void MessageParser::reset_message() {
   header_bytes_ = 0;
   header_count_ = 0;
   in_value_ = false;
+  in_body_ = false;
   field_.clear();
   value_.clear();
   request_ = Request{};
@@ -175,6 +176,7 @@ int MessageParser::on_headers_complete(http_parser* p) {
                           " bytes"}));
     return -1;
   }
+  m->in_body_ = true;
   // 1: a response to HEAD has no body, whatever its Content-Length says.
   return m->kind_ == Kind::kResponse && m->no_body_ ? 1 : 0;
 }

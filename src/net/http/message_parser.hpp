@@ -44,6 +44,9 @@ class MessageParser {
   void feed_eof();
 
   State state() const noexcept { return state_; }
+  // Inside a message whose header block is complete: its body (or chunked
+  // trailer) is still arriving. The server's body_read_timeout runs from here.
+  bool in_body() const noexcept { return state_ == State::kPartial && in_body_; }
   // After kComplete: the message; the parser returns to kIdle.
   Request take_request();
   Response take_response();
@@ -81,6 +84,7 @@ class MessageParser {
   bool no_body_ = false;
   bool upgraded_ = false;
   bool in_value_ = false;  // the last header callback was a value
+  bool in_body_ = false;   // on_headers_complete has run for this message
   std::size_t header_bytes_ = 0;
   std::size_t header_count_ = 0;
   std::string field_;

@@ -1,9 +1,11 @@
-// Response constructors and reason phrases (libhttp-parser's table).
+// Response constructors, the error renderer, and reason phrases (libhttp-parser's
+// table).
 #include "orca/net/http/response.hpp"
 
 #include <http_parser.h>
 
 #include <cstring>
+#include <string_view>
 
 namespace orca::http {
 
@@ -21,6 +23,44 @@ Response Response::json(int status, std::string body) {
   r.headers.add("Content-Type", "application/json");
   r.body = std::move(body);
   return r;
+}
+
+namespace {
+
+// A JSON string literal of `s`: quotes, backslashes and control bytes escaped. The
+// messages are ASCII; a byte >= 0x80 is sent as \u00XX (its Latin-1 reading), so the
+// body stays valid JSON even if a message ever quotes a client's bytes.
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c < 0x20 || c >= 0x80 || c == 0x7f) {
+      out.append("\\u00");
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  out.push_back('"');
+}
+
+}  // namespace
+
+Response Response::error(int status, std::string_view message, ErrorFormat format) {
+  if (format == ErrorFormat::kText) {
+    std::string body(message);
+    body.push_back('\n');
+    return text(status, std::move(body));
+  }
+  std::string body = "{\"error\":";
+  append_json_string(body, message);
+  body.push_back('}');
+  return json(status, std::move(body));
 }
 
 std::string_view status_text(int status) noexcept {

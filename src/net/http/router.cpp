@@ -180,15 +180,15 @@ Router::Match Router::match(Request& req) const {
   return result;
 }
 
-Task<Response> Router::dispatch(Context ctx, Request req) const {
+Task<Response> Router::dispatch(Context ctx, Request req, ErrorFormat errors) const {
   const Match m = match(req);
   if (m.handler == nullptr) {
     if (m.status == 405) {
-      Response r = Response::text(405, "method not allowed\n");
+      Response r = Response::error(405, "method not allowed", errors);
       r.headers.add("Allow", m.allow);
       co_return r;
     }
-    co_return Response::text(404, "not found\n");
+    co_return Response::error(404, "not found", errors);
   }
   // A named local: the task is built outside the co_await operand (GCC PR 101367).
   Task<Response> handled = (*m.handler)(std::move(ctx), std::move(req));

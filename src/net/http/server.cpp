@@ -9,12 +9,23 @@
 //    the peer leaving) and the responder ends after its current response.
 // Server-wide, under ServerState::mu: once `shutting_down` is set no connection is
 // added, so the shutdown's snapshot plus "each responder checks the flag after each
-// response" covers every connection.
+// response" covers every connection; `connections` never exceeds max_connections.
+//
+// Timeouts live where the waiting happens: the reader bounds its reads by the
+// header and body deadlines of the request it is parsing (a context per deadline,
+// not per read); the responder bounds its wait for the next request by idle_timeout
+// when nothing is in flight.
 #include "orca/net/http/server.hpp"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -49,15 +60,93 @@ constexpr std::size_t kReadBuffer = 4096;
 constexpr auto kLinger = std::chrono::milliseconds(500);
 // Pause after a failed accept (EMFILE...) before trying again; Go starts at 5 ms.
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(5);
+// A kind of refusal is logged at most once per this long (the count accumulates).
+constexpr auto kLogInterval = std::chrono::seconds(1);
 
 // What the reader hands the responder: a request, or the refusal of a bad one.
 struct Incoming {
   Request request;
-  int error_status = 0;  // 400, 413, 431, 505: answer with error_text and close
+  int error_status = 0;  // 400, 408, 413, 431, 505: answer with error_text and close
   std::string error_text;
+  bool last = false;  // the connection's max_requests_per_connection-th request
 };
 
+// The kinds of ServerStats, in its order.
+enum class Refusal : std::size_t {
+  kHeaderTimeout,
+  kBodyTimeout,
+  kIdleClose,
+  kConnectionLimit,
+  kRequestCap,
+  kBadRequest,
+  kCount,
+};
+
+// The line logged for a kind ("header_read_timeout: 3 connections cut..."); null:
+// counted only (routine closes, not refusals).
+const char* log_text(Refusal kind) {
+  switch (kind) {
+    case Refusal::kHeaderTimeout:
+      return "header_read_timeout: connections cut (408) since the last report: ";
+    case Refusal::kBodyTimeout:
+      return "body_read_timeout: connections cut (408) since the last report: ";
+    case Refusal::kConnectionLimit:
+      return "max_connections: connections refused (503) since the last report: ";
+    case Refusal::kBadRequest:
+      return "malformed or over-limit requests refused since the last report: ";
+    default:
+      return nullptr;
+  }
+}
+
 }  // namespace
+
+// Counters of ServerStats and their rate-limited log. Only refusals touch them:
+// the path of a well-behaved request never does.
+class RefusalLog {
+ public:
+  explicit RefusalLog(std::function<void(std::string_view)> sink) : sink_(std::move(sink)) {}
+
+  void count(Refusal kind) {
+    Kind& k = kinds_[static_cast<std::size_t>(kind)];
+    // Relaxed: a statistic; nothing is published through it.
+    k.total.fetch_add(1, std::memory_order_relaxed);
+    const char* text = log_text(kind);
+    if (text == nullptr || !sink_) return;
+    const std::int64_t now = Clock::now().time_since_epoch().count();
+    std::int64_t last = k.last_line.load(std::memory_order_relaxed);
+    if (last != kNever && now - last < kInterval) return;
+    // One caller per interval wins and writes the line; the others only counted.
+    // Relaxed: the line's count is read after, from `total`, and may include
+    // increments that raced with it (they are then not repeated in the next line).
+    if (!k.last_line.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
+    const std::uint64_t total = k.total.load(std::memory_order_relaxed);
+    const std::uint64_t since = total - k.logged.exchange(total, std::memory_order_relaxed);
+    std::string line(text);
+    line.append(std::to_string(since));
+    try {
+      sink_(line);
+    } catch (...) {
+      // A failing log must not take the connection (or the accept loop) with it.
+    }
+  }
+
+  std::uint64_t total(Refusal kind) const {
+    return kinds_[static_cast<std::size_t>(kind)].total.load(std::memory_order_relaxed);
+  }
+
+ private:
+  static constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::min();
+  static constexpr std::int64_t kInterval =
+      std::chrono::duration_cast<Clock::duration>(kLogInterval).count();
+  struct Kind {
+    std::atomic<std::uint64_t> total{0};
+    std::atomic<std::uint64_t> logged{0};         // `total` as of the last line
+    std::atomic<std::int64_t> last_line{kNever};  // Clock ticks of the last line
+  };
+  std::function<void(std::string_view)> sink_;
+  std::array<Kind, static_cast<std::size_t>(Refusal::kCount)> kinds_;
+};
 
 struct Connection {
   Connection(net::Stream s, const Context& parent, std::size_t pipelined)
@@ -89,7 +178,8 @@ struct Connection {
 };
 
 struct ServerState {
-  ServerState(Router r, ServerOptions o) : router(std::move(r)), options(std::move(o)) {
+  ServerState(Router r, ServerOptions o)
+      : router(std::move(r)), options(std::move(o)), refusals(options.log) {
     auto [c, cancel] = with_cancel(options.base_context);
     hard_ctx = std::move(c);
     hard_cancel = std::move(cancel);
@@ -97,10 +187,14 @@ struct ServerState {
 
   Router router;
   ServerOptions options;
+  RefusalLog refusals;
   Context hard_ctx;
   CancelFunc hard_cancel;
   std::optional<net::TcpListener> listener;
   net::Address local = net::Address::loopback_v4(0);
+  // A descriptor kept spare while accepting, closed to accept (and refuse) a client
+  // when the process runs out (EMFILE); -1 if it could not be had. Accept loop only.
+  int reserve_fd = -1;
   // Counts the accept loop and every connection's responder.
   WaitGroup tasks;
 
@@ -112,22 +206,113 @@ struct ServerState {
 
 namespace {
 
+int open_reserve_fd() {
+  return ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 std::span<std::byte> as_writable(std::vector<std::byte>& v) {
   return {v.data(), v.size()};
 }
 
+// `d` from now, or never for a zero (no limit) or unrepresentably far duration.
+Clock::time_point deadline_after(Clock::duration d) {
+  if (d <= Clock::duration::zero()) return Clock::time_point::max();
+  const Clock::time_point now = Clock::now();
+  return d < Clock::time_point::max() - now ? now + d : Clock::time_point::max();
+}
+
+// The context of a connection's waits: the connection's, or a child of it done at
+// the current deadline. A child is made once per deadline, not per wait, so a
+// request that arrives whole in one read costs none.
+class DeadlineContext {
+ public:
+  explicit DeadlineContext(const Context& connection) : connection_(connection) {}
+  DeadlineContext(const DeadlineContext&) = delete;
+  DeadlineContext& operator=(const DeadlineContext&) = delete;
+  ~DeadlineContext() { stop_(); }
+
+  Context context(Clock::time_point deadline) {
+    if (deadline == Clock::time_point::max()) {
+      if (made_for_ != deadline) {  // no deadline any more: release the timer now
+        stop_();
+        ctx_ = Context();
+        stop_ = CancelFunc();
+        made_for_ = deadline;
+      }
+      return connection_;
+    }
+    if (deadline != made_for_) {
+      stop_();  // releases the previous deadline's timer
+      auto [ctx, stop] = with_deadline(connection_, deadline);
+      ctx_ = std::move(ctx);
+      stop_ = std::move(stop);
+      made_for_ = deadline;
+    }
+    return ctx_;
+  }
+
+ private:
+  Context connection_;
+  Context ctx_;
+  CancelFunc stop_;
+  Clock::time_point made_for_ = Clock::time_point::max();
+};
+
+std::string timeout_text(const char* what, Clock::duration limit) {
+  std::string text = "request timeout: ";
+  text.append(what);
+  text.append(" not received within ");
+  text.append(std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(limit).count()));
+  text.append(" ms");
+  return text;
+}
+
 // The reader: parses requests and queues them in order; then watches the socket.
+//
+// Deadlines (ServerOptions): the first request's header is due header_read_timeout
+// after accept, a later one's after its first byte (the wait before it is the
+// responder's idle_timeout); a body is due body_read_timeout after its header. A
+// read cut by its deadline queues a 408, which the responder sends after the
+// responses before it, and ends the connection.
 Task<void> read_requests(std::shared_ptr<ServerState> s, std::shared_ptr<Connection> c) {
-  MessageParser parser(MessageParser::Kind::kRequest, s->options.limits);
+  const ServerOptions& o = s->options;
+  MessageParser parser(MessageParser::Kind::kRequest, o.limits);
   std::vector<std::byte> buf(kReadBuffer);
   bool parsing = true;
+  std::size_t requests = 0;  // complete requests read on this connection
+  DeadlineContext reads(c->ctx);
+  Clock::time_point deadline = deadline_after(o.header_read_timeout);
+  bool body_timed = false;  // the current request's body deadline is set
   while (true) {
-    Result<std::size_t> n = co_await c->stream.read(c->ctx, as_writable(buf));
-    if (!n) break;  // reset, or the connection is ending (ctx)
+    Context read_ctx = reads.context(parsing ? deadline : Clock::time_point::max());
+    Result<std::size_t> n = co_await c->stream.read(read_ctx, as_writable(buf));
+    if (!n) {
+      // The request's deadline (not the connection's end): refuse it with a 408.
+      if (parsing && n.error() == orca::errc::deadline_exceeded && !c->ctx.is_done()) {
+        const bool in_body = parser.in_body();
+        s->refusals.count(in_body ? Refusal::kBodyTimeout : Refusal::kHeaderTimeout);
+        parsing = false;
+        {
+          std::lock_guard lock(c->mu);
+          if (c->closing) break;  // the connection is ending anyway
+          // Nothing received yet (the first request): the 408 is its response.
+          if (parser.state() == MessageParser::State::kIdle) ++c->in_flight;
+        }
+        Incoming late{{},
+                      408,
+                      in_body ? timeout_text("body", o.body_read_timeout)
+                              : timeout_text("header", o.header_read_timeout)};
+        auto sent = co_await c->queue.send(c->ctx, std::move(late));
+        if (!sent) break;
+        continue;  // watch for the peer leaving while the responder ends
+      }
+      break;  // reset, or the connection is ending (ctx)
+    }
     if (*n == 0) {  // the peer closed its side
       if (parsing && parser.state() == MessageParser::State::kPartial) {
         parser.feed_eof();
         if (parser.state() == MessageParser::State::kError) {
+          s->refusals.count(Refusal::kBadRequest);
           Incoming bad{{}, parser.error_status(), parser.error_text()};
           (void)co_await c->queue.send(c->ctx, std::move(bad));
         }
@@ -151,13 +336,32 @@ Task<void> read_requests(std::shared_ptr<ServerState> s, std::shared_ptr<Connect
         }
         ++c->in_flight;
       }
-      if (st == MessageParser::State::kComplete) {
-        Incoming in{parser.take_request(), 0, {}};
+      if (st == MessageParser::State::kPartial) {
+        if (parser.in_body()) {
+          if (!body_timed) {
+            body_timed = true;
+            deadline = deadline_after(o.body_read_timeout);
+          }
+        } else if (deadline == Clock::time_point::max()) {
+          deadline = deadline_after(o.header_read_timeout);  // from its first byte
+        }
+      } else if (st == MessageParser::State::kComplete) {
+        deadline = Clock::time_point::max();  // the next request's starts with it
+        body_timed = false;
+        Incoming in{parser.take_request(), 0, {}, false};
         in.request.remote_address = c->remote;
-        if (!in.request.keep_alive || parser.upgraded()) parsing = false;
+        ++requests;
+        if (!in.request.keep_alive || parser.upgraded()) {
+          parsing = false;
+        } else if (requests == o.max_requests_per_connection) {
+          s->refusals.count(Refusal::kRequestCap);
+          in.last = true;
+          parsing = false;
+        }
         auto sent = co_await c->queue.send(c->ctx, std::move(in));
         if (!sent) goto done;
       } else if (st == MessageParser::State::kError) {
+        s->refusals.count(Refusal::kBadRequest);
         Incoming bad{{}, parser.error_status(), parser.error_text()};
         parsing = false;
         auto sent = co_await c->queue.send(c->ctx, std::move(bad));
@@ -173,12 +377,13 @@ done:
 
 Task<Response> run_handler(std::shared_ptr<ServerState> s, Context ctx, Request req) {
   try {
-    Task<Response> handled = s->router.dispatch(std::move(ctx), std::move(req));
+    Task<Response> handled =
+        s->router.dispatch(std::move(ctx), std::move(req), s->options.error_format);
     co_return co_await std::move(handled);
   } catch (...) {
     // A handler's exception answers its own request and nothing else.
   }
-  co_return Response::text(500, "internal server error\n");
+  co_return Response::error(500, "internal server error", s->options.error_format);
 }
 
 // The responder: answers queued requests in order; owns the connection's end.
@@ -187,29 +392,38 @@ Task<void> serve_connection(std::shared_ptr<ServerState> s, std::shared_ptr<Conn
   auto reader = spawn([s, c] { return read_requests(s, c); });
   std::string out;
   bool clean = true;  // every response was written: worth lingering for the client
+  // The idle check is lazy, so that a request costs no timer: one deadline context
+  // stays armed across requests; when it fires, the connection is closed if it has
+  // been idle for idle_timeout, or the check is re-armed for when it would be.
+  const Clock::duration idle_timeout = s->options.idle_timeout;
+  DeadlineContext idle_checks(c->ctx);
+  Clock::time_point idle_since = Clock::now();  // accept, then each response's end
+  Clock::time_point idle_check = deadline_after(idle_timeout);
+  bool idle = false;
   while (true) {
     Result<Incoming> in = orca::errc::closed;
-    if (s->options.idle_timeout > Clock::duration::zero()) {
-      auto [idle_ctx, stop_idle] = with_timeout(c->ctx, s->options.idle_timeout);
-      in = co_await c->queue.recv(idle_ctx);
-      stop_idle();
-    } else {
-      in = co_await c->queue.recv(c->ctx);
-    }
-    if (!in && in.error() == orca::errc::deadline_exceeded && !c->ctx.is_done()) {
-      // idle_timeout passed with nothing in flight: close as idle (shutdown's way).
-      // A request that began arriving meanwhile is waited for without a limit.
-      bool idle;
+    while (true) {
+      Context wait = idle_checks.context(idle_check);
+      in = co_await c->queue.recv(wait);
+      if (in || in.error() != orca::errc::deadline_exceeded || c->ctx.is_done()) break;
+      // The check is due. Idle (nothing in flight since idle_since + idle_timeout):
+      // close as idle (shutdown's way). A request that began arriving is the
+      // reader's to time out; check again an idle_timeout after now.
+      const Clock::time_point now = Clock::now();
+      bool in_flight;
       {
         std::lock_guard lock(c->mu);
-        idle = c->in_flight == 0;
+        in_flight = c->in_flight != 0;
+        idle = !in_flight && now - idle_since >= idle_timeout;
         if (idle) c->closing = true;
       }
-      if (idle) {
-        c->cancel();
-        break;
-      }
-      in = co_await c->queue.recv(c->ctx);
+      if (idle) break;
+      idle_check = (in_flight ? now : idle_since) + idle_timeout;
+    }
+    if (idle) {
+      s->refusals.count(Refusal::kIdleClose);
+      c->cancel();
+      break;
     }
     if (!in) break;
     bool last;
@@ -217,12 +431,12 @@ Task<void> serve_connection(std::shared_ptr<ServerState> s, std::shared_ptr<Conn
     bool head = false;
     bool http10 = false;
     if (in->error_status != 0) {
-      resp = Response::text(in->error_status, in->error_text + "\n");
+      resp = Response::error(in->error_status, in->error_text, s->options.error_format);
       last = true;
     } else {
       head = in->request.method == "HEAD";
       http10 = in->request.version_minor == 0;
-      last = !in->request.keep_alive;
+      last = !in->request.keep_alive || in->last;
       auto [hctx, hcancel] = with_cancel(c->peer_ctx);
       Task<Response> handled = run_handler(s, std::move(hctx), std::move(in->request));
       resp = co_await std::move(handled);
@@ -245,6 +459,7 @@ Task<void> serve_connection(std::shared_ptr<ServerState> s, std::shared_ptr<Conn
       clean = false;
       break;
     }
+    if (idle_timeout > Clock::duration::zero()) idle_since = Clock::now();
     {
       std::lock_guard lock(c->mu);
       --c->in_flight;
@@ -303,13 +518,66 @@ Task<void> serve_tls_connection(std::shared_ptr<ServerState> s, std::shared_ptr<
   s->tasks.done();
 }
 
+// Answers a connection the server cannot take (max_connections reached, or out of
+// descriptors) with a 503 on its socket `fd`, without ever waiting: the accept
+// loop must go on. A fresh socket's send buffer is empty, so the short answer is
+// taken by one non-blocking send. The caller closes `fd`.
+void refuse_connection(ServerState& s, int fd) {
+  s.refusals.count(Refusal::kConnectionLimit);
+  std::string out;
+  write_response(Response::error(503, "too many connections", s.options.error_format),
+                 /*head=*/false, /*keep_alive=*/false, /*http10=*/false, out);
+  (void)::send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  // Drop what the client already sent (its request), so that the close sends FIN
+  // after the 503 rather than a reset that could destroy it in flight. Bounded: a
+  // client still sending may get the reset.
+  char sink[4096];
+  for (int i = 0; i < 16 && ::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {
+  }
+  (void)::shutdown(fd, SHUT_WR);
+}
+
+// Out of descriptors (EMFILE): a client left in the backlog would hang. Frees the
+// spare descriptor to accept a waiting client, if any, refuses it, and takes the
+// spare back (libev's trick). Never waits: with no client waiting, accept4 says
+// EAGAIN (Linux checks for a free descriptor before it looks at the backlog, so
+// EMFILE comes with or without a client).
+void refuse_without_descriptors(ServerState& s) {
+  if (s.reserve_fd < 0) return;
+  ::close(s.reserve_fd);
+  const int fd =
+      ::accept4(s.listener->native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd >= 0) {
+    refuse_connection(s, fd);
+    ::close(fd);
+  }
+  s.reserve_fd = open_reserve_fd();
+}
+
 Task<void> accept_loop(std::shared_ptr<ServerState> s) {
+  const std::size_t max_connections = s->options.max_connections;
   while (!s->shutting_down.load()) {
     Result<net::TcpStream> accepted = co_await s->listener->accept(s->hard_ctx);
     if (!accepted) {
       if (s->shutting_down.load() || s->hard_ctx.is_done()) break;
+      const std::error_code e = accepted.error();
+      if (e == std::errc::too_many_files_open || e == std::errc::too_many_files_open_in_system)
+        refuse_without_descriptors(*s);  // then back off: descriptors may come back
       (void)co_await sleep_for(s->hard_ctx, kAcceptBackoff);
       continue;
+    }
+    if (max_connections != 0) {
+      bool full;
+      {
+        std::lock_guard lock(s->mu);
+        // Only this loop adds connections: the count cannot grow past the check.
+        full = s->connections.size() >= max_connections;
+      }
+      if (full) {
+        refuse_connection(*s, accepted->native_handle());
+        accepted->close();
+        continue;
+      }
     }
     (void)accepted->set_nodelay(true);  // responses are written whole; don't hold them
     std::string remote = accepted->peer_address().to_string();
@@ -331,6 +599,8 @@ Task<void> accept_loop(std::shared_ptr<ServerState> s) {
       go([s, c] { return serve_connection(s, c); });
     }
   }
+  if (s->reserve_fd >= 0) ::close(s->reserve_fd);
+  s->reserve_fd = -1;
   s->tasks.done();
 }
 
@@ -360,6 +630,7 @@ Result<void> Server::start(net::Address address) {
   s->local = listener->local_address();
   s->listener.emplace(std::move(*listener));
   s->started = true;
+  s->reserve_fd = detail::open_reserve_fd();
   s->tasks.add(1);
   go([s] { return detail::accept_loop(s); });
   return {};
@@ -379,6 +650,27 @@ Result<void> Server::reload_tls(std::string* why) {
   if (state_->options.tls == nullptr)
     return std::make_error_code(std::errc::operation_not_permitted);
   return state_->options.tls->reload(why);
+}
+
+ServerStats Server::stats() const {
+  using detail::Refusal;
+  const detail::RefusalLog& r = state_->refusals;
+  ServerStats out;
+  out.header_timeouts = r.total(Refusal::kHeaderTimeout);
+  out.body_timeouts = r.total(Refusal::kBodyTimeout);
+  out.idle_closes = r.total(Refusal::kIdleClose);
+  out.connection_refusals = r.total(Refusal::kConnectionLimit);
+  out.request_cap_closes = r.total(Refusal::kRequestCap);
+  out.bad_requests = r.total(Refusal::kBadRequest);
+  return out;
+}
+
+void ServerOptions::default_log(std::string_view line) {
+  std::string out = "orca http: ";
+  out.append(line);
+  out.push_back('\n');
+  // One write, so that lines from concurrent writers never interleave.
+  (void)!::write(STDERR_FILENO, out.data(), out.size());
 }
 
 Task<Result<void>> Server::shutdown(Context ctx) {

@@ -9,9 +9,11 @@
 // One connection per request (sent with "Connection: close"; no pooling). The
 // response body may be delimited by Content-Length, chunked, or the server closing
 // the connection; the whole body is read (bounded by ClientOptions::limits).
-// URLs: http[s]://host[:port][/path][?query], host an IPv4 literal, [IPv6] literal
-// or "localhost" (127.0.0.1): there is no name resolution. Interim 1xx responses are
-// skipped.
+// URLs: http[s]://host[:port][/path][?query], host a name ("api.internal",
+// "localhost"), an IPv4 literal or an [IPv6] literal. The connection is opened with
+// orca::net::dial: a name is resolved (getaddrinfo on the blocking pool, see
+// net/resolve.hpp) and its addresses tried in order; the Host header carries the
+// host as written. Interim 1xx responses are skipped.
 //
 // https:// runs the exchange over TLS (TlsStream), verifying the server's
 // certificate against ClientOptions::tls's CAs (default: the system store) and
@@ -23,9 +25,10 @@
 // Cancel safety: the context bounds the whole exchange (connect, write, read);
 // when it is done the request returns its error and the connection is closed.
 // Errors: orca::errc::canceled / deadline_exceeded from ctx; std::errc values from
-// the socket (connection_refused...); http::errc::bad_url, malformed_response,
-// response_too_large, connection_closed; TLS errors (net/tls_error.hpp), and
-// ClientOptions::tls's file errors (TlsContext::client).
+// the socket (connection_refused...); net::errc::no_such_host, resolver_temporary
+// and resolver_failure from name resolution; http::errc::bad_url,
+// malformed_response, response_too_large, connection_closed; TLS errors
+// (net/tls_error.hpp), and ClientOptions::tls's file errors (TlsContext::client).
 #pragma once
 
 #include <cstdint>
@@ -69,10 +72,10 @@ class Client {
 // The parts of an http:// or https:// URL the client needs.
 struct Url {
   bool https = false;
-  std::string host;            // as written, without brackets ("127.0.0.1", "::1", "localhost")
+  std::string host;            // as written, without brackets ("db.internal", "127.0.0.1", "::1")
   std::uint16_t port = 80;     // 443 for https
   std::string path_and_query;  // "/a/b?x=1" ("/" if the URL has no path)
-  // "host:port", "[::1]:port": what net::Address::parse and the Host header take.
+  // "host:port", "[::1]:port": the Host header's form.
   std::string authority() const;
 };
 // Parses an absolute http:// or https:// URL (libhttp-parser's http_parser_parse_url).

@@ -9,7 +9,7 @@
 namespace orca::http {
 
 enum class errc {
-  bad_url = 1,             // not http://host[:port][/path][?query], or host not an IP literal
+  bad_url = 1,             // not http://host[:port][/path][?query] (or port 0)
   malformed_response = 2,  // the server's bytes are not HTTP/1.x
   response_too_large = 3,  // the response's headers or body exceed the client's Limits
   connection_closed = 4,   // the server closed the connection before a full response

@@ -1,6 +1,8 @@
 // Limits: how much of a message the HTTP server (and client) will read before
 // refusing it. A request over a limit is answered with a clear 4xx naming the
-// limit, and the connection is closed (its remaining bytes cannot be trusted).
+// limit (in ServerOptions::error_format, JSON by default), and the connection is
+// closed (its remaining bytes cannot be trusted). How long the server waits for
+// those bytes is ServerOptions' business (header_read_timeout...).
 #pragma once
 
 #include <cstddef>

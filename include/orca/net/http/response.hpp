@@ -1,8 +1,10 @@
 // Response: an HTTP status, header fields and a body, as a handler returns it or
-// as the client receives it. A plain value.
+// as the client receives it. A plain value. Also the one renderer of the errors the
+// server and router answer by themselves (Response::error, ErrorFormat).
 //
 //   co_return orca::http::Response::text(200, "hello\n");
 //   co_return orca::http::Response::json(201, R"({"id": 42})");
+//   co_return orca::http::Response::error(404, "no such job");  // {"error":"no such job"}
 //
 // On the server the body is sent with Content-Length (set by the server; a
 // Content-Length or Transfer-Encoding a handler sets is replaced), a Date header
@@ -18,6 +20,13 @@
 
 namespace orca::http {
 
+// How the server and the router write the errors they answer by themselves (400,
+// 404, 405, 408, 413, 431, 500, 503, 505): see Response::error.
+enum class ErrorFormat {
+  kJson,  // {"error":"<message>"}, Content-Type: application/json (the default)
+  kText,  // <message>\n, Content-Type: text/plain; charset=utf-8
+};
+
 struct Response {
   int status = 200;
   Headers headers;
@@ -32,6 +41,10 @@ struct Response {
   static Response text(int status, std::string body);
   // An application/json response; `body` must already be JSON.
   static Response json(int status, std::string body);
+  // An error: `message` (any bytes; escaped for JSON) in `format`. Every error the
+  // server or router makes itself is built here, so they all look alike.
+  static Response error(int status, std::string_view message,
+                        ErrorFormat format = ErrorFormat::kJson);
 };
 
 // The reason phrase of a status code ("Not Found"), or "Unknown" for codes

@@ -11,7 +11,9 @@
 // segment wins over "{name}", which wins over "{name...}" (a final catch-all, at
 // least one segment). "/a" and "/a/" are different paths. A path no pattern
 // matches gets 404; a path that matches but not with this method gets 405 with an
-// Allow header. HEAD falls back to the GET handler (the server drops the body).
+// Allow header (both rendered by Response::error, JSON unless the server's
+// ServerOptions::error_format says text). HEAD falls back to the GET handler (the server drops the
+// body).
 //
 // A handler is any callable `Task<Response>(Context, Request)`. Its Context is
 // cancelled when the client goes away, when the server is shut down hard, or when
@@ -75,9 +77,10 @@ class Router {
   // Finds the handler for req.method and req.path and fills req.path_params.
   Match match(Request& req) const;
 
-  // Routes `req` and runs its handler, or answers 404/405 (text bodies).
-  // Exceptions from the handler propagate.
-  Task<Response> dispatch(Context ctx, Request req) const;
+  // Routes `req` and runs its handler, or answers 404/405 with Response::error in
+  // `errors` (the Server passes its ServerOptions::error_format). Exceptions from
+  // the handler propagate.
+  Task<Response> dispatch(Context ctx, Request req, ErrorFormat errors = ErrorFormat::kJson) const;
 
  private:
   struct Node;

@@ -30,17 +30,47 @@
 // looks the same as one that left; its handler is cancelled too (as in Go).
 //
 // Connections. HTTP/1.1 keeps a connection open by default; "Connection: close",
-// or HTTP/1.0 without "Connection: keep-alive", makes its request the last one.
-// A malformed request is answered 400, a request over a limit 413 or 431 (a short
-// text body says which limit), then the connection is closed after the pending
-// responses; other connections are unaffected. A handler that throws gets a 500 and
-// the connection goes on. Upgrade and CONNECT are not supported: the request is
-// answered by its handler (if any) and the connection closed. Before closing, the
-// server half-closes and reads (and drops) what the client still sends for up to
-// 500 ms, so that the client receives the last response instead of a reset (Go's
-// rstAvoidanceDelay). Bodies are read in full before the handler runs;
-// "Expect: 100-continue" is not answered early (clients send the body after their
-// own short timeout).
+// or HTTP/1.0 without "Connection: keep-alive", makes its request the last one, as
+// does the max_requests_per_connection-th (answered with "Connection: close").
+// A malformed request is answered 400, a request over a limit 413 or 431, an HTTP
+// version other than 1.x 505 (the error says which limit or why), then the
+// connection is closed after the pending responses; other connections are
+// unaffected. A handler that throws gets a 500 and the connection goes on. Upgrade and CONNECT are
+// not supported: the request is answered by its handler (if any) and the connection closed. Before
+// closing, the server half-closes and reads (and drops) what the client still sends for up to 500
+// ms, so that the client receives the last response instead of a reset (Go's rstAvoidanceDelay).
+// Bodies are read in full before the handler runs; "Expect: 100-continue" is not answered early
+// (clients send the body after their own short timeout).
+//
+// Timeouts (ServerOptions; each zero for none). A slow client is cut without
+// touching the others:
+//  - header_read_timeout (10 s): a request's line and header block must arrive
+//    within it, counted from its first byte, or from accept for a connection's
+//    first request (so a client that connects and sends nothing is cut too, and
+//    gets the 408 as well);
+//  - body_read_timeout (60 s): its body must arrive within it of its header's end;
+//  - idle_timeout (60 s): a keep-alive connection with nothing in flight (nothing
+//    received since the last response) is closed after it, silently.
+// A request cut by its header or body timeout is answered 408 after the responses
+// before it (pipelined requests keep their order), and the connection is closed.
+// There is no write timeout: a client that stops reading its responses holds its
+// connection (one of max_connections) until it leaves or shutdown cuts it.
+//
+// Greedy clients. max_connections (10,000) bounds the open connections: one more
+// is accepted, answered 503 {"error":"too many connections"} with "Connection:
+// close" and closed at once, so it never hangs in the listen backlog; the others
+// are served on, and new clients are taken again as connections close. If the
+// process runs out of descriptors (EMFILE) first, the server frees a descriptor it
+// holds in reserve to accept and refuse the client the same way.
+//
+// Errors the server writes itself (400, 404, 405, 408, 413, 431, 500, 503, 505,
+// the router's 404 and 405 included) come from Response::error in
+// ServerOptions::error_format: {"error":"..."} as application/json by default.
+//
+// Refusals are counted (stats(): timeouts, idle closes, connection refusals,
+// request-cap closes, bad requests) and reported through ServerOptions::log at
+// most once a second per kind; counting is a relaxed atomic increment, on the
+// refusal's path only.
 //
 // TLS (HTTPS): with ServerOptions::tls set, each connection first runs the TLS
 // handshake, bounded by tls_handshake_timeout (a client that connects and stays
@@ -72,14 +102,18 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "orca/context/context.hpp"
 #include "orca/net/address.hpp"
 #include "orca/net/http/limits.hpp"
+#include "orca/net/http/response.hpp"
 #include "orca/net/http/router.hpp"
 #include "orca/net/tls_context.hpp"
+#include "orca/runtime/clock.hpp"
 #include "orca/runtime/result.hpp"
 #include "orca/runtime/task.hpp"
 
@@ -90,10 +124,50 @@ struct ServerOptions {
   // Requests parsed ahead of the one being answered on a pipelining connection.
   // Bounds the memory a connection can hold (max_pipelined full requests).
   std::size_t max_pipelined = 8;
-  // Close a keep-alive connection after this long without a new request (nothing
-  // received since its last response). Zero: never (Go's default too). Slow
-  // clients mid-request are not timed out: bound those with shutdown's context.
-  Clock::duration idle_timeout = Clock::duration::zero();
+
+  // Slow clients (see "Timeouts" above). Zero: no limit.
+  // The request line and header block must be complete within this long: of the
+  // request's first byte, or of accept for a connection's first request. Over it:
+  // 408 and close. 10 s lets any real client through while a "slowloris" client
+  // trickling one header byte at a time holds its connection for 10 s, not forever.
+  Clock::duration header_read_timeout = std::chrono::seconds(10);
+  // The body must be complete within this long of the end of its header block.
+  // Over it: 408 and close. 60 s covers an 8 MiB body (the default max_body_bytes)
+  // at ~140 KB/s; raise it with max_body_bytes for slow links.
+  Clock::duration body_read_timeout = std::chrono::seconds(60);
+  // Close a keep-alive connection after this long with nothing in flight (nothing
+  // received since its last response, or since accept). Silent: no response is
+  // written. 60 s outlasts the reuse window of common clients (curl, browsers, Go's
+  // 90 s idle pool notices the close) while bounding what idle clients hold.
+  Clock::duration idle_timeout = std::chrono::seconds(60);
+
+  // Greedy clients. Zero: no limit.
+  // Open connections at most. One accepted beyond it is answered at once with 503
+  // {"error":"too many connections"} and "Connection: close", and closed: never
+  // left waiting in the backlog. Keep it below the process's descriptor limit
+  // (ulimit -n), with room for the descriptors the handlers use: 10,000 idle
+  // connections hold ~40 MiB of read buffers.
+  std::size_t max_connections = 10'000;
+  // Requests served on one connection at most; the last one is answered with
+  // "Connection: close" (the client reconnects). Spreads long-lived clients over
+  // the servers behind a load balancer, and bounds what one connection can do.
+  std::size_t max_requests_per_connection = 10'000;
+
+  // The body of every response the server and router make themselves (400, 404,
+  // 405, 408, 413, 431, 500, 503, 505): JSON by default, as orca's JSON APIs answer.
+  ErrorFormat error_format = ErrorFormat::kJson;
+  // Where refusals are reported: at most one line a second per kind (header and
+  // body timeouts, connection-limit refusals, malformed or over-limit requests),
+  // with the count since that kind's previous line ("header_read_timeout: 12
+  // connections cut"). Idle and request-cap closes are routine and only counted
+  // (Server::stats). The default writes the line to stderr prefixed "orca http: ";
+  // an empty function logs nothing. Called from the server's tasks, on any worker,
+  // possibly concurrently for different kinds: it must be thread-safe and quick
+  // (what it throws is dropped).
+  std::function<void(std::string_view)> log = default_log;
+  // The default `log`: one write(2) of "orca http: <line>\n" to stderr.
+  static void default_log(std::string_view line);
+
   // Parent of every connection's and handler's context: its values reach the
   // handlers, and cancelling it cuts every connection (shutdown still has to be
   // called to stop accepting).
@@ -103,6 +177,16 @@ struct ServerOptions {
   std::shared_ptr<net::TlsContext> tls;
   // Bound on a connection's TLS handshake.
   Clock::duration tls_handshake_timeout = std::chrono::seconds(10);
+};
+
+// What the server refused or cut, since start. Counters only grow.
+struct ServerStats {
+  std::uint64_t header_timeouts = 0;      // cut at header_read_timeout (408)
+  std::uint64_t body_timeouts = 0;        // cut at body_read_timeout (408)
+  std::uint64_t idle_closes = 0;          // closed after idle_timeout
+  std::uint64_t connection_refusals = 0;  // refused over max_connections (503)
+  std::uint64_t request_cap_closes = 0;   // closed after max_requests_per_connection
+  std::uint64_t bad_requests = 0;         // malformed or over a Limit (400, 413, 431, 505)
 };
 
 namespace detail {
@@ -125,6 +209,8 @@ class Server {
   net::Address local_address() const;
   // Connections currently open.
   std::size_t connection_count() const;
+  // The refusal counters (relaxed reads: each is exact, together not a snapshot).
+  ServerStats stats() const;
 
   // Reloads ServerOptions::tls's files (TlsContext::reload): connections accepted
   // afterwards use them. May be called from any thread or task (it reads a few

@@ -1,11 +1,15 @@
-// ForwardingBroker: a Broker that passes every call to another one; tests override
-// the calls they watch or hold up (a call counted as it starts and as it is
-// answered, a call that waits for the test's signal).
+// ForwardingBroker: a Broker that passes every call to another one. Derive from it
+// to decorate a broker by overriding only the calls you watch or change (count
+// acknowledgements, time calls, hold a call up in a test); the rest forward as they
+// are, returning the inner call's task (no coroutine frame of their own).
+//
+// Thread safety and cancel safety: those of the inner broker; the inner broker must
+// outlive the forwarding one.
 #pragma once
 
 #include "orca/jobs/broker.hpp"
 
-namespace orca::jobs::testing {
+namespace orca::jobs {
 
 class ForwardingBroker : public Broker {
  public:
@@ -96,4 +100,4 @@ class ForwardingBroker : public Broker {
   Broker& inner_;
 };
 
-}  // namespace orca::jobs::testing
+}  // namespace orca::jobs
