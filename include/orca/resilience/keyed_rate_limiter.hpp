@@ -1,0 +1,51 @@
+// KeyedRateLimiter: one RateLimiter per key (per user, per API key, per client
+// address), all with the same rate, at most `max_keys` alive.
+//
+//   orca::resilience::KeyedRateLimiter limits({.limit = {.events = 10, .burst = 20}});
+//   if (!limits.allow(api_key)) return reply_429(...);
+//
+// Memory: bounded by max_keys limiters (~300 bytes each with the key); the least
+// recently used key is dropped first. A dropped key comes back with its whole burst,
+// which it would have had anyway once idle for burst/rate, so eviction only matters
+// when more than max_keys keys are active within that time: size max_keys for it.
+//
+// Thread safety: every member from any thread; a lookup takes one of 16 shard locks,
+// then the key's limiter decides lock-free.
+// Errors: the constructor throws std::invalid_argument for bad options (validate()).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "orca/resilience/detail/lru_map.hpp"
+#include "orca/resilience/rate_limiter.hpp"
+
+namespace orca::resilience {
+
+struct KeyedRateLimiterOptions {
+  RateLimiterOptions limit{};      // each key's
+  std::size_t max_keys = 100'000;  // at least 1
+};
+
+std::string validate(const KeyedRateLimiterOptions& options);
+
+class KeyedRateLimiter final : public Limiter {
+ public:
+  explicit KeyedRateLimiter(KeyedRateLimiterOptions options = {});
+
+  bool allow(std::string_view key, std::int64_t n = 1) { return map_.get(key)->allow(n); }
+  std::shared_ptr<RateLimiter> get(std::string_view key) { return map_.get(key); }
+  Task<Result<Decision>> decide(const Context& ctx, std::string_view key,
+                                std::int64_t n = 1) override;
+
+  std::size_t size() const { return map_.size(); }
+  std::size_t evicted() const { return map_.evicted(); }
+
+ private:
+  const KeyedRateLimiterOptions options_;
+  detail::LruMap<RateLimiter> map_;
+};
+
+}  // namespace orca::resilience
