@@ -51,3 +51,31 @@ bool is_rejection(std::error_code error) noexcept {
 
 }  // namespace orca::resilience
 
+// Fallback reasons (include/orca/resilience/fallback.hpp) live with the errors they
+// classify.
+#include "orca/resilience/fallback.hpp"
+
+namespace orca::resilience {
+
+const char* to_string(FallbackReason reason) noexcept {
+  switch (reason) {
+    case FallbackReason::kNone:
+      return "none";
+    case FallbackReason::kFailure:
+      return "failure";
+    case FallbackReason::kCircuitOpen:
+      return "circuit_open";
+    case FallbackReason::kRejected:
+      return "rejected";
+  }
+  return "?";
+}
+
+FallbackReason fallback_reason(std::error_code error) noexcept {
+  if (!error) return FallbackReason::kNone;
+  if (error == make_error_code(errc::circuit_open)) return FallbackReason::kCircuitOpen;
+  if (is_rejection(error)) return FallbackReason::kRejected;
+  return FallbackReason::kFailure;
+}
+
+}  // namespace orca::resilience

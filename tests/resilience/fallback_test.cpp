@@ -1,0 +1,66 @@
+// with_fallback: the primary's answer when it succeeds; the fallback's, with the
+// reason (failure, open breaker, rejection), when not; nothing when the caller's own
+// context is done; counts by reason.
+#include <gtest/gtest.h>
+
+#include "orca/resilience/fallback.hpp"
+#include "sync/sync_test_support.hpp"
+
+using orca::Result;
+using orca::Task;
+using orca::resilience::FallbackReason;
+namespace rerr = orca::resilience;
+
+namespace {
+
+orca::resilience::FallbackOutcome<Result<int>> run_with(std::error_code primary_error,
+                                                        orca::resilience::FallbackStats* stats,
+                                                        bool cancel_first = false) {
+  std::optional<orca::resilience::FallbackOutcome<Result<int>>> out;
+  orca::run([&]() -> Task<void> {
+    auto [ctx, cancel] = orca::with_cancel(orca::background());
+    if (cancel_first) cancel();
+    auto o = co_await orca::resilience::with_fallback(
+        ctx,
+        [&](const orca::Context&) -> Task<Result<int>> {
+          if (primary_error) co_return primary_error;
+          co_return 1;
+        },
+        [](const orca::Context&, std::error_code) -> Task<Result<int>> { co_return 2; }, stats);
+    out.emplace(std::move(o));
+  });
+  return std::move(*out);
+}
+
+TEST(Fallback, ObservesWhyItFellBack) {
+  orca::resilience::FallbackStats stats;
+  auto ok = run_with({}, &stats);
+  EXPECT_EQ(*ok.result, 1);
+  EXPECT_EQ(ok.reason, FallbackReason::kNone);
+
+  auto failed = run_with(std::make_error_code(std::errc::connection_reset), &stats);
+  EXPECT_EQ(*failed.result, 2);
+  EXPECT_EQ(failed.reason, FallbackReason::kFailure);
+  EXPECT_EQ(failed.primary_error, std::make_error_code(std::errc::connection_reset));
+
+  auto open = run_with(make_error_code(rerr::errc::circuit_open), &stats);
+  EXPECT_EQ(open.reason, FallbackReason::kCircuitOpen);
+  EXPECT_STREQ(to_string(open.reason), "circuit_open");
+
+  auto shed = run_with(make_error_code(rerr::errc::bulkhead_full), &stats);
+  EXPECT_EQ(shed.reason, FallbackReason::kRejected);
+  EXPECT_TRUE(shed.fell_back());
+
+  EXPECT_EQ(stats.primary_ok.load(), 1u);
+  EXPECT_EQ(stats.failure.load(), 1u);
+  EXPECT_EQ(stats.circuit_open.load(), 1u);
+  EXPECT_EQ(stats.rejected.load(), 1u);
+}
+
+TEST(Fallback, NotForACallerThatGaveUp) {
+  auto out = run_with(make_error_code(orca::errc::canceled), nullptr, /*cancel_first=*/true);
+  EXPECT_EQ(out.reason, FallbackReason::kNone);
+  EXPECT_EQ(out.result.error(), make_error_code(orca::errc::canceled));
+}
+
+}  // namespace
