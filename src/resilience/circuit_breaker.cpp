@@ -11,13 +11,17 @@
 #include "orca/resilience/circuit_breaker.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <stdexcept>
 
 namespace orca::resilience {
 
 namespace {
 
-constexpr int kBuckets = 10;  // per stripe: the window's resolution is a tenth of it
+constexpr int kBuckets = 10;  // slots per stripe: a time window's resolution is a tenth
+// A count window has 5 buckets (of window_size / 5 calls, so its extent is known to a
+// fifth): fewer, larger buckets let stripes report to the shared fill count less often.
+constexpr int kCountBuckets = 5;
 constexpr std::uint64_t kNoEpoch = ~std::uint64_t{0};
 constexpr std::uint64_t kOneCall = std::uint64_t{1} << 32;
 
@@ -92,17 +96,19 @@ CircuitBreaker::CircuitBreaker(CircuitBreakerOptions options)
       stripes_(new Stripe[stripe_mask_ + 1]) {
   const std::int64_t stripes = stripe_mask_ + 1;
   if (options_.window == WindowKind::kCount) {
-    // Fewer buckets than kBuckets when the window is smaller: one call per bucket.
-    const std::int64_t buckets = std::min<std::int64_t>(kBuckets, options_.window_size);
+    // Fewer buckets when the window is smaller: at least one call per bucket.
+    const std::int64_t buckets = std::min<std::int64_t>(kCountBuckets, options_.window_size);
     bucket_calls_ = options_.window_size / buckets;
-    // Each stripe tells the shared fill counter about its calls in batches, so two
-    // threads meet on that line only every few calls: at most half a bucket unflushed
-    // across all stripes.
-    flush_every_ = std::max<std::int64_t>(1, bucket_calls_ / (2 * stripes));
+    // Each stripe tells the shared fill counter about its calls in batches (a power of
+    // two, so the test is a mask), so two threads meet on that line only every few
+    // calls: at most a bucket's worth unflushed across all stripes.
+    flush_mask_ = static_cast<std::int64_t>(std::bit_floor(static_cast<std::uint64_t>(
+                      std::max<std::int64_t>(1, bucket_calls_ / stripes)))) -
+                  1;
     bucket_ns_ = 0;
   } else {
     bucket_calls_ = 0;
-    flush_every_ = 0;
+    flush_mask_ = -1;
     bucket_ns_ = options_.window_duration.count() / kBuckets;
   }
 }
@@ -142,10 +148,11 @@ bool CircuitBreaker::add_to_window(bool failed) noexcept {
     slot.counts.store(0, std::memory_order_relaxed);
   const std::uint64_t before =
       slot.counts.fetch_add(kOneCall | (failed ? 1 : 0), std::memory_order_relaxed);
-  if (flush_every_ == 0) return false;
+  if (flush_mask_ < 0) return false;  // a time window
   const auto mine = static_cast<std::int64_t>(before >> 32) + 1;
-  if (mine % flush_every_ != 0) return false;
-  const std::int64_t fill = fill_.fetch_add(flush_every_, std::memory_order_relaxed) + flush_every_;
+  if ((mine & flush_mask_) != 0) return false;
+  const std::int64_t batch = flush_mask_ + 1;
+  const std::int64_t fill = fill_.fetch_add(batch, std::memory_order_relaxed) + batch;
   if (fill < bucket_calls_) return false;
   std::uint64_t expected = epoch;
   if (!epoch_.compare_exchange_strong(expected, epoch + 1, std::memory_order_relaxed)) return false;

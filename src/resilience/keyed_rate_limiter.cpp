@@ -26,7 +26,9 @@ Task<Result<Decision>> KeyedRateLimiter::decide(const Context& ctx, std::string_
                                                 std::int64_t n) {
   if (n > options_.limit.burst || n < 0) co_return make_error_code(errc::too_large);
   if (auto err = ctx.err()) co_return err;
-  co_return map_.get(key)->decide_now(n);
+  Decision d = map_.get(key)->decide_now(n);
+  if (!d.allowed) rejected_.fetch_add(1, std::memory_order_relaxed);
+  co_return d;
 }
 
 }  // namespace orca::resilience

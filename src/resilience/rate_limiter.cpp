@@ -94,10 +94,7 @@ bool RateLimiter::allow(std::int64_t n) noexcept {
   std::int64_t tat = tat_.load(std::memory_order_relaxed);
   for (;;) {
     const std::int64_t next = std::max(tat, now) + cost;
-    if (next - now > tolerance_ns_) {
-      rejected_.fetch_add(1, std::memory_order_relaxed);
-      return false;
-    }
+    if (next - now > tolerance_ns_) return false;
     if (tat_.compare_exchange_weak(tat, next, std::memory_order_relaxed)) return true;
   }
 }
@@ -168,7 +165,7 @@ Task<Result<void>> RateLimiter::wait(const Context& ctx, std::int64_t n) {
 }
 
 RateLimiterMetrics RateLimiter::metrics() const noexcept {
-  return {rejected_.load(std::memory_order_relaxed), options_.events, options_.per, options_.burst};
+  return {options_.events, options_.per, options_.burst};
 }
 
 Task<Result<void>> wait(const Context& ctx, Limiter& limiter, std::string key, std::int64_t n) {

@@ -25,11 +25,11 @@
 // record is one relaxed read-modify-write of a counter on the calling thread's own
 // cache line (stripes), plus, for a count window, one shared add every few calls to
 // find when the current bucket is full. No lock anywhere; failures and state changes
-// take the slow path. The window is kept in buckets of a tenth: a count window of N
-// calls holds the last N calls plus those of the bucket filling up (N to N + N/10), a
-// bucket ending up to half a bucket late with several threads (each stripe reports its
-// calls to the shared fill count in batches); a time window of D covers the last 0.9D
-// to D and reads the clock on every record. Exact for one thread; under concurrency a
+// take the slow path. A count window of N calls is kept in 5 buckets: it holds the last
+// N calls plus those of the bucket filling up (N to N + N/5), a bucket ending up to a
+// bucket late with several threads (each stripe reports its calls to the shared fill
+// count in batches); a time window of D, in 10 buckets, covers the last 0.9D to D and
+// reads the clock on every record. Exact for one thread; under concurrency a
 // call landing on a bucket boundary may be counted in the bucket before, or lost.
 //
 // Thread safety: every member from any thread or task. A Permit belongs to one call:
@@ -174,7 +174,8 @@ class CircuitBreaker {
   const CircuitBreakerOptions options_;
   const std::uint32_t stripe_mask_;
   std::int64_t bucket_calls_;  // count window: calls per bucket
-  std::int64_t flush_every_;   // count window: a stripe adds to fill_ this often
+  std::int64_t flush_mask_;    // count window: a stripe adds to fill_ every mask + 1 calls;
+                               // -1 for a time window
   std::int64_t bucket_ns_;     // time window: the length of a bucket
   std::unique_ptr<Stripe[]> stripes_;
 
@@ -184,8 +185,11 @@ class CircuitBreaker {
   std::atomic<std::int64_t> open_until_ns_{0};   // open: when half-open may start
   std::atomic<std::uint32_t> probes_issued_{0};  // half-open
   std::atomic<std::uint64_t> probe_results_{0};  // half-open: reported << 32 | failed
-  alignas(detail::kStripeAlign) std::atomic<std::uint64_t> epoch_{0};  // count window
-  std::atomic<std::int64_t> fill_{0};  // count window: calls flushed into the epoch's bucket
+  // Count window: the current bucket's number (read on every record) and the calls
+  // flushed into it (written every few records): on lines of their own, so the writes
+  // do not evict the readers' copy of epoch_.
+  alignas(detail::kStripeAlign) std::atomic<std::uint64_t> epoch_{0};
+  alignas(detail::kStripeAlign) std::atomic<std::int64_t> fill_{0};
   alignas(detail::kStripeAlign) std::atomic<std::uint64_t> rejected_{0};
   std::atomic<std::uint64_t> state_changes_{0};
   std::atomic<std::uint64_t> ignored_{0};

@@ -45,7 +45,9 @@ auto hedge(const Context& ctx, HedgeOptions options, F fn)
     -> Task<typename std::invoke_result_t<F&, const Context&>::value_type> {
   using R = typename std::invoke_result_t<F&, const Context&>::value_type;
   if (options.budget != nullptr) options.budget->deposit();
-  auto [attempts_ctx, cancel_attempts] = with_cancel(ctx);
+  // Not a structured binding: Clang 14 cannot capture one in the lambda below.
+  std::pair<Context, CancelFunc> attempts = with_cancel(ctx);
+  const Context& attempts_ctx = attempts.first;
   // Buffered for every attempt, so a late finisher never waits for a reader.
   auto answers =
       std::make_shared<Channel<R>>(static_cast<std::size_t>(std::max(1, options.max_attempts)));
@@ -89,7 +91,7 @@ auto hedge(const Context& ctx, HedgeOptions options, F fn)
       }
     }
   }
-  cancel_attempts();
+  attempts.second();
   for (auto& attempt : running)
     co_await std::move(attempt);
   co_return std::move(*chosen);

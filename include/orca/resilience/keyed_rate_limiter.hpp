@@ -14,7 +14,9 @@
 // Errors: the constructor throws std::invalid_argument for bad options (validate()).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,17 +37,24 @@ class KeyedRateLimiter final : public Limiter {
  public:
   explicit KeyedRateLimiter(KeyedRateLimiterOptions options = {});
 
-  bool allow(std::string_view key, std::int64_t n = 1) { return map_.get(key)->allow(n); }
+  bool allow(std::string_view key, std::int64_t n = 1) {
+    const bool ok = map_.get(key)->allow(n);
+    if (!ok) rejected_.fetch_add(1, std::memory_order_relaxed);
+    return ok;
+  }
   std::shared_ptr<RateLimiter> get(std::string_view key) { return map_.get(key); }
   Task<Result<Decision>> decide(const Context& ctx, std::string_view key,
                                 std::int64_t n = 1) override;
 
   std::size_t size() const { return map_.size(); }
   std::size_t evicted() const { return map_.evicted(); }
+  // Refusals by allow() and decide() since construction.
+  std::uint64_t rejected() const noexcept { return rejected_.load(std::memory_order_relaxed); }
 
  private:
   const KeyedRateLimiterOptions options_;
   detail::LruMap<RateLimiter> map_;
+  std::atomic<std::uint64_t> rejected_{0};  // relaxed: a count
 };
 
 }  // namespace orca::resilience

@@ -49,9 +49,10 @@ std::string validate(const RateLimiterOptions& options);
 // with the reason in *why.
 Result<RateLimiterOptions> parse_rate(std::string_view text, std::string* why = nullptr);
 
+// The configuration only: a decision counts nothing, since a shared counter would be
+// a second contended write on every decision. Callers count their refusals (the
+// caller that answers 429 knows); KeyedRateLimiter counts its own.
 struct RateLimiterMetrics {
-  std::uint64_t rejected;  // refusals since construction (allowed ones are not counted:
-                           // that would add a shared write to every decision)
   double events;
   std::chrono::nanoseconds per;
   std::int64_t burst;
@@ -106,7 +107,6 @@ class RateLimiter final : public Limiter {
   // The theoretical arrival time, in the clock's nanoseconds. relaxed everywhere: it
   // guards a count, not the publication of other data.
   alignas(detail::kStripeAlign) std::atomic<std::int64_t> tat_{0};
-  alignas(detail::kStripeAlign) std::atomic<std::uint64_t> rejected_{0};
 };
 
 }  // namespace orca::resilience
