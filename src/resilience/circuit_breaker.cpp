@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <bit>
 #include <stdexcept>
+#include <thread>
 
 namespace orca::resilience {
 
@@ -123,8 +124,12 @@ bool CircuitBreaker::is_failure(std::error_code error) const noexcept {
 
 BreakerState CircuitBreaker::state() const noexcept {
   std::uint64_t word = word_.load(std::memory_order_acquire);
-  // A change under way: report the state it leaves.
-  if ((word & kStateMask) == kTransition) return BreakerState::kClosed;
+  // A change under way takes a few stores (clearing a window at most): wait for it,
+  // so the answer is a state the breaker was in.
+  while ((word & kStateMask) == kTransition) {
+    std::this_thread::yield();
+    word = word_.load(std::memory_order_acquire);
+  }
   return static_cast<BreakerState>(word & kStateMask);
 }
 
@@ -288,7 +293,10 @@ bool CircuitBreaker::transition(std::uint64_t from, BreakerState to,
 void CircuitBreaker::reset() noexcept {
   for (;;) {
     std::uint64_t word = word_.load(std::memory_order_acquire);
-    if ((word & kStateMask) == kTransition) continue;  // another change finishes first
+    if ((word & kStateMask) == kTransition) {  // another change finishes first
+      std::this_thread::yield();
+      continue;
+    }
     if ((word & kStateMask) == static_cast<std::uint64_t>(BreakerState::kClosed)) {
       clear_window();
       return;
@@ -300,7 +308,10 @@ void CircuitBreaker::reset() noexcept {
 void CircuitBreaker::trip() noexcept {
   for (;;) {
     std::uint64_t word = word_.load(std::memory_order_acquire);
-    if ((word & kStateMask) == kTransition) continue;
+    if ((word & kStateMask) == kTransition) {
+      std::this_thread::yield();
+      continue;
+    }
     if (transition(word, BreakerState::kOpen, window_totals())) return;
   }
 }
