@@ -1,9 +1,10 @@
 // with_fallback: the primary's answer when it succeeds; the fallback's, with the
 // reason (failure, open breaker, rejection), when not; nothing when the caller's own
-// context is done; counts by reason.
+// context is done; counts by reason. And the call() templates composed, for a
+// function returning Result<void>.
 #include <gtest/gtest.h>
 
-#include "orca/resilience/fallback.hpp"
+#include "orca/resilience/resilience.hpp"
 #include "sync/sync_test_support.hpp"
 
 using orca::Result;
@@ -61,6 +62,38 @@ TEST(Fallback, NotForACallerThatGaveUp) {
   auto out = run_with(make_error_code(orca::errc::canceled), nullptr, /*cancel_first=*/true);
   EXPECT_EQ(out.reason, FallbackReason::kNone);
   EXPECT_EQ(out.result.error(), make_error_code(orca::errc::canceled));
+}
+
+}  // namespace
+
+namespace {
+
+// Every call() template accepts a function returning Task<Result<void>>.
+TEST(Composition, ResultVoidThroughEveryCall) {
+  orca::resilience::CircuitBreaker breaker;
+  orca::resilience::Retry retry(
+      {.max_attempts = 2, .initial_backoff = std::chrono::nanoseconds(0)});
+  orca::resilience::Bulkhead bulkhead;
+  orca::resilience::AdaptiveLimiter limiter(
+      {.algorithm = orca::resilience::AdaptiveAlgorithm::kAimd});
+  int calls = 0;
+  orca::run([&]() -> Task<void> {
+    auto ctx = orca::background();
+    auto once = [&](const orca::Context&) -> Task<Result<void>> {
+      ++calls;
+      co_return Result<void>{};
+    };
+    auto through_all = [&](const orca::Context& c) -> Task<Result<void>> {
+      auto in_bulkhead = [&](const orca::Context& c2) { return breaker.call(c2, once); };
+      auto limited = [&](const orca::Context& c3) { return bulkhead.call(c3, in_bulkhead); };
+      co_return co_await limiter.call(c, limited);
+    };
+    Result<void> r = co_await retry.call(ctx, through_all);
+    CO_ASSERT_TRUE(r.has_value());
+    auto hedged = co_await orca::resilience::hedge(ctx, {}, once);
+    CO_ASSERT_TRUE(hedged.has_value());
+  });
+  EXPECT_EQ(calls, 2);
 }
 
 }  // namespace
