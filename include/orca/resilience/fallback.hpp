@@ -2,11 +2,11 @@
 // or is rejected by a limiter or bulkhead, run a fallback instead (serve a stale copy,
 // skip a non-core step), and say which of those happened.
 //
-//   auto out = co_await orca::resilience::with_fallback(ctx,
-//       [&](const orca::Context& c) { return breaker.call(c, fetch_recommendations); },
-//       [&](const orca::Context&, std::error_code) -> orca::Task<Result<List>> {
-//         co_return cached_recommendations();
-//       }, &stats);
+//   auto primary = [&](const orca::Context& c) { return breaker.call(c, fetch_recs); };
+//   auto stale = [&](const orca::Context&, std::error_code) -> orca::Task<Result<List>> {
+//     co_return cached_recs();
+//   };  // named locals, not temporaries in the co_await: GCC PR 101367
+//   auto out = co_await orca::resilience::with_fallback(ctx, primary, stale, &stats);
 //   log(to_string(out.reason));   // "none", "failure", "circuit_open", "rejected"
 //
 // The fallback gets the primary's error. It is not run when the caller's own context

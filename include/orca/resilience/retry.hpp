@@ -3,7 +3,8 @@
 // between attempts, within the context's deadline and an optional RetryBudget.
 //
 //   orca::resilience::Retry retry({.max_attempts = 3});
-//   Result<Reply> r = co_await retry.call(ctx, [&](const orca::Context& c) { return fetch(c); });
+//   auto attempt = [&](const orca::Context& c) { return fetch(c); };  // a named local:
+//   Result<Reply> r = co_await retry.call(ctx, attempt);              // GCC PR 101367
 //
 // Attempt k (k >= 2) waits uniform(0, min(max_backoff, initial_backoff *
 // multiplier^(k-2))) first (AWS's "full jitter": retries of many callers spread out
@@ -15,8 +16,7 @@
 // Outcome: the first success; else the last attempt's result (its error), also when
 // the attempts, the budget or the deadline stop the retries; the context's error if
 // it ends during a backoff (or deadline_exceeded if no attempt fits at all).
-// on_retry and metrics()
-// say why retries stopped.
+// on_retry and metrics() say why retries stopped.
 //
 // Thread safety: a Retry is immutable apart from its counters: call() from any number
 // of tasks at once. Cancel safety: cancelling ctx during an attempt is fn's business
