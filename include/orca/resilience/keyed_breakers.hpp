@@ -5,10 +5,11 @@
 //   auto breaker = breakers.get("10.0.0.7:8080");
 //   auto r = co_await breaker->call(ctx, fetch);
 //
-// Memory: bounded by max_keys breakers (each a few hundred bytes per stripe); the
-// least recently used key is dropped first, and comes back closed with an empty window
-// if used again. A caller that holds the shared_ptr keeps using its breaker after an
-// eviction. on_state_change receives the key as StateChange::name.
+// Memory: bounded by max_keys breakers (each ~0.5 KB plus 256 bytes per stripe, and
+// stripes = hardware threads unless breaker.stripes says fewer: set it to 1 or 2 for
+// many keys of light traffic); the least recently used key is dropped first, and comes back closed
+// with an empty window if used again. A caller that holds the shared_ptr keeps using its breaker
+// after an eviction. on_state_change receives the key as StateChange::name.
 //
 // Thread safety: every member from any thread; get() takes one shard lock, so a hot
 // caller should keep the shared_ptr rather than look the key up per call.

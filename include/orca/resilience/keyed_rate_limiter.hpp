@@ -4,10 +4,11 @@
 //   orca::resilience::KeyedRateLimiter limits({.limit = {.events = 10, .burst = 20}});
 //   if (!limits.allow(api_key)) return reply_429(...);
 //
-// Memory: bounded by max_keys limiters (~300 bytes each with the key); the least
-// recently used key is dropped first. A dropped key comes back with its whole burst,
-// which it would have had anyway once idle for burst/rate, so eviction only matters
-// when more than max_keys keys are active within that time: size max_keys for it.
+// Memory: bounded by max_keys limiters (~0.5 KB each with the key and the map's
+// nodes); the least recently used key is dropped first. A dropped key comes back with
+// its whole burst, which it would have had anyway once idle for burst/rate, so
+// eviction only matters when more than max_keys keys are active within that time:
+// size max_keys for it.
 //
 // Thread safety: every member from any thread; a lookup takes one of 16 shard locks,
 // then the key's limiter decides lock-free.
