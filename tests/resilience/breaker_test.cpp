@@ -239,6 +239,26 @@ TEST(CircuitBreaker, CountsFromTwoThreadsWithoutOpening) {
   EXPECT_LE(calls, 200u);
 }
 
+TEST(CircuitBreaker, OpensWhenTwoThreadsFail) {
+  CircuitBreakerOptions o;
+  o.stripes = 2;
+  CircuitBreaker b(o);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) {
+        auto permit = b.try_acquire();
+        if (!permit) continue;
+        permit.record(i % 2 == 0);  // 50% failures
+      }
+    });
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(b.state(), BreakerState::kOpen);
+  EXPECT_EQ(b.metrics().state_changes, 1u) << "exactly one thread opened it";
+  EXPECT_GT(b.metrics().rejected, 0u);
+}
+
 TEST(KeyedBreakers, OneBreakerPerKeyWithinTheBound) {
   orca::resilience::KeyedBreakersOptions o;
   o.max_keys = 32;
