@@ -55,7 +55,7 @@ set(CPACK_DEBIAN_BIN_PACKAGE_SECTION utils)
 set(CPACK_DEBIAN_BIN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME liborca-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-  "libsqlite3-dev, libhiredis-dev, libhttp-parser-dev, nlohmann-json3-dev, pkg-config")
+  "libsqlite3-dev, libhiredis-dev, libhttp-parser-dev, libssl-dev, nlohmann-json3-dev, pkg-config")
 set(CPACK_COMPONENT_BIN_DESCRIPTION "orca: the command (demo, serve, worker, submit, status, ...)")
 set(CPACK_COMPONENT_DEV_DESCRIPTION "orca: headers, static libraries, CMake and pkg-config files")
 include(CPack)

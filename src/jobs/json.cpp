@@ -156,7 +156,8 @@ json to_json(const AuditEntry& e) {
               {"node", e.node},
               {"attempt", e.attempt},
               {"at_ms", to_unix_ms(e.at)},
-              {"error", e.error}};
+              {"error", e.error},
+              {"actor", e.actor}};
 }
 
 json to_json(const QueueStats& q) {
