@@ -1,7 +1,9 @@
 // protect(): wraps a Router so that every request passes an access policy before its
 // route runs, and every response carries the browser security headers. Invariant: no
-// route of the inner router runs for a request the policy refused, and no response
-// leaves without the headers (refusals, 404s and 405s included).
+// route of the inner router runs for a request the policy refused, and every response
+// the wrapped router gives carries the headers (refusals, 404s and 405s included; not
+// the server's own 400/413/431 for a malformed request, nor the 405 of a method other
+// than GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS, which never reach a route).
 //
 //   AccessOptions access;
 //   access.tokens = std::make_shared<TokenTable>(...);       // none: no authentication
@@ -12,7 +14,7 @@
 //
 // The checks, in order (each refusal is a JSON {"error": "..."} body):
 //  1. Host (DNS rebinding): the Host header must name localhost, 127.0.0.1 or [::1],
-//     or one of allowed_hosts, with any port; else 421.
+//     or one of allowed_hosts, with any port; else 421 (a request without Host too).
 //  2. CORS preflight: OPTIONS with Origin and Access-Control-Request-Method is
 //     answered here, 204 with the CORS headers for an allowed origin, else 403.
 //  3. The client's address is blocked by the failure limiter (too many bad tokens):
