@@ -220,9 +220,12 @@ TEST_P(BrokerContract, ProducerCallsRecordTheirActorInTheAudit) {
                                    completion(second->id, "n", 1, Outcome::kPermanent, "stopped"));
     auto requeued = co_await broker.requeue(with_actor(ctx, "admin:x"), second->id);
     EXPECT_FALSE(requeued.has_value()) << "a cancelled job is not in the dead-letter set";
-    for (const AuditEntry& e : *co_await broker.audit(ctx, first->id))
+    // Named locals: a range-for over *co_await ... would outlive the Result it reads.
+    auto first_trail = co_await broker.audit(ctx, first->id);
+    auto second_trail = co_await broker.audit(ctx, second->id);
+    for (const AuditEntry& e : *first_trail)
       waiting.push_back(e.actor);
-    for (const AuditEntry& e : *co_await broker.audit(ctx, second->id))
+    for (const AuditEntry& e : *second_trail)
       running.push_back(e.actor);
   });
   EXPECT_EQ(waiting, (std::vector<std::string>{"ci", "ops"}));
