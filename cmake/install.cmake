@@ -7,7 +7,7 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(ORCA_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/orca)
-set(orca_libraries orca orca_net orca_http orca_redis orca_jobs orca_jobs_http orca_jobs_redis)
+set(orca_libraries orca orca_resilience orca_net orca_http orca_redis orca_jobs orca_jobs_http orca_jobs_redis)
 
 # Exported as orca::<name>: orca::orca, orca::net, orca::http, ...
 foreach(lib IN LISTS orca_libraries)
@@ -55,7 +55,7 @@ set(CPACK_DEBIAN_BIN_PACKAGE_SECTION utils)
 set(CPACK_DEBIAN_BIN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME liborca-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-  "libsqlite3-dev, libhiredis-dev, libhttp-parser-dev, nlohmann-json3-dev, pkg-config")
+  "libsqlite3-dev, libhiredis-dev, libhttp-parser-dev, libssl-dev, nlohmann-json3-dev, pkg-config")
 set(CPACK_COMPONENT_BIN_DESCRIPTION "orca: the command (demo, serve, worker, submit, status, ...)")
 set(CPACK_COMPONENT_DEV_DESCRIPTION "orca: headers, static libraries, CMake and pkg-config files")
 include(CPack)

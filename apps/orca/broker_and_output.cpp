@@ -2,6 +2,9 @@
 // errors and broker failures, and the printing of jobs, times and JSON.
 #include "broker_and_output.hpp"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -48,6 +51,17 @@ void add_broker_options(CLI::App* cmd, JobsOptions& o) {
   cmd->add_flag("--json", o.json, "print JSON instead of a table");
   cmd->add_flag("--create", o.create,
                 "create the SQLite store if it does not exist (serve and worker always do)");
+}
+
+Context cli_context() {
+  std::string who = "cli:";
+  // getpwuid returns a static buffer: one-shot commands call this from one task.
+  const passwd* pw = ::getpwuid(::geteuid());
+  if (pw != nullptr && pw->pw_name != nullptr)
+    who.append(pw->pw_name);
+  else
+    who.append("uid").append(std::to_string(::geteuid()));
+  return jobs::with_actor(background(), std::move(who));
 }
 
 std::string redacted_url(const std::string& url) {

@@ -53,6 +53,11 @@ std::string redacted_url(const std::string& url);
 
 int with_broker(const JobsOptions& o, Command kind, std::function<Task<int>(jobs::Broker&)> body);
 
+// The context of a one-shot command that changes jobs (submit, cancel, dead --requeue):
+// its audit rows name "cli:USER", USER the login of the process's effective uid (the
+// owner of the change as far as the store can tell; the HTTP API names token names).
+Context cli_context();
+
 // Throws std::runtime_error "WHAT: <error>", with the broker's own account of a
 // broker_failure appended.
 [[noreturn]] void fail(const std::string& what, std::error_code e, const jobs::Broker& broker);

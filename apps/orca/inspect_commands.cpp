@@ -55,11 +55,11 @@ int status(const JobsOptions& o) {
                   clip(j.spec.payload, 80).c_str());
       std::printf("  audit:\n");
       for (const auto& e : *trail)
-        std::printf("    %s  %-9s -> %-9s attempt %d%s%s%s%s\n", format_time(e.at).c_str(),
+        std::printf("    %s  %-9s -> %-9s attempt %d%s%s%s%s%s%s\n", format_time(e.at).c_str(),
                     e.from ? std::string(jobs::to_string(*e.from)).c_str() : "(new)",
                     std::string(jobs::to_string(e.to)).c_str(), e.attempt,
                     e.node.empty() ? "" : "  node ", e.node.c_str(), e.error.empty() ? "" : "  ",
-                    e.error.c_str());
+                    e.error.c_str(), e.actor.empty() ? "" : "  by ", e.actor.c_str());
     }
     if (o.json) print_json(out);  // always an array, one element per job found
     co_return code;
@@ -73,7 +73,7 @@ int cancel(const JobsOptions& o) {
     int code = 0;
     json out = json::array();
     for (long long id : o.ids) {
-      auto r = co_await broker->cancel(background(), id);
+      auto r = co_await broker->cancel(cli_context(), id);
       std::string result;
       json state = nullptr;  // the job's state after the call: the real one, always
       if (r) {
@@ -153,7 +153,7 @@ int dead(const JobsOptions& o) {
     int code = 0;
     json out = json::array();
     for (long long id : ids) {
-      auto r = co_await broker->requeue(background(), id);
+      auto r = co_await broker->requeue(cli_context(), id);
       std::string result = "requeued";
       if (!r) {
         code = 1;

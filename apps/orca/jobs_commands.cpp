@@ -24,8 +24,21 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
   add_node_options(serve_cmd, o);
   serve_cmd->add_option("--nodes", o.nodes, "embedded nodes (0: route to worker processes only)")
       ->capture_default_str();
-  serve_cmd->add_option("--http-port", o.http_port, "port of the JSON API on 127.0.0.1 (0: none)")
-      ->capture_default_str();
+  serve_cmd->add_option("--listen", o.listen,
+                        "ADDR:PORT of the JSON API (default 127.0.0.1:8080; [::1]:8080 for IPv6; "
+                        "port 0: any free one); beyond loopback only with API tokens");
+  serve_cmd
+      ->add_option("--http-port", o.http_port, "shorthand for --listen 127.0.0.1:PORT (0: no API)")
+      ->check(CLI::Range(0, 65535));
+  serve_cmd->add_option("--auth-tokens-file", o.auth_tokens_file,
+                        "API bearer tokens, lines \"admin|read TOKEN [NAME]\", mode 0600 (also: "
+                        "ORCA_API_TOKENS, entries separated by ';'); none: no authentication");
+  serve_cmd->add_option("--allowed-origin", o.allowed_origins,
+                        "origin (scheme://host[:port]) whose web pages may call the API "
+                        "(repeatable)");
+  serve_cmd->add_option("--allowed-host", o.allowed_hosts,
+                        "host name the API answers for besides localhost, 127.0.0.1, [::1] and "
+                        "the --listen address (repeatable)");
   serve_cmd->add_option("--periodic", o.periodic,
                         "periodic job NAME=SCHEDULE=TYPE[=PAYLOAD], SCHEDULE \"@every 30s\" or 5 "
                         "cron fields (repeatable)");

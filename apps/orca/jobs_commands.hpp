@@ -40,7 +40,13 @@ struct JobsOptions {
       "0";               // serve/worker: how long to wait for Redis at start; 0: for ever
   std::string duration;  // serve/worker: stop after this long (default: until a signal)
   std::vector<std::string> periodic;  // serve: NAME=SCHEDULE=TYPE[=PAYLOAD]
-  int http_port = 8080;               // serve: the JSON API on 127.0.0.1; 0 = off
+  // serve: the JSON API. --listen ADDR:PORT (default 127.0.0.1:8080), or --http-port
+  // N for 127.0.0.1:N (0: no API); -1 and "": not given.
+  int http_port = -1;
+  std::string listen;
+  std::string auth_tokens_file;              // lines "ROLE TOKEN [NAME]" (token_table.hpp)
+  std::vector<std::string> allowed_origins;  // --allowed-origin URL (repeatable)
+  std::vector<std::string> allowed_hosts;    // --allowed-host NAME (repeatable)
   // submit.
   std::string type;
   std::string payload;

@@ -2,6 +2,7 @@
 // the built-in demo handlers, stopped by SIGINT/SIGTERM or --duration.
 #include "serve_worker_commands.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -21,6 +23,7 @@
 #include "orca/jobs/http_api.hpp"
 #include "orca/jobs/jobs.hpp"
 #include "orca/net/http/server.hpp"
+#include "orca/net/http/token_table.hpp"
 #include "orca/orca.hpp"
 
 namespace orca::cli::detail {
@@ -225,6 +228,76 @@ Task<void> report_progress(jobs::Broker& broker, Context ctx, std::string who, b
   }
 }
 
+bool is_loopback(const net::Address& a) {
+  if (a.is_v4()) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(a.native());
+    return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+  }
+  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(a.native());
+  return IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr) != 0;
+}
+
+bool is_unspecified(const net::Address& a) {
+  if (a.is_v4()) return reinterpret_cast<const sockaddr_in*>(a.native())->sin_addr.s_addr == 0;
+  return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(a.native())->sin6_addr) !=
+         0;
+}
+
+// Where and for whom serve's JSON API listens: --listen or --http-port, the API
+// tokens of --auth-tokens-file and ORCA_API_TOKENS, the allowed hosts and origins.
+// Nothing when the API is off (--http-port 0). Refuses (a usage error, before the
+// store is opened) an address beyond loopback without tokens: the API would let
+// anyone who reaches the port submit and cancel jobs.
+struct ApiListen {
+  net::Address address;
+  jobs::ApiOptions api;
+  std::string summary;  // for the start line: "no authentication (loopback only)"...
+};
+
+std::optional<ApiListen> api_listen(const JobsOptions& o) {
+  if (o.http_port >= 0 && !o.listen.empty())
+    throw UsageError("give --listen ADDR:PORT or --http-port PORT, not both");
+  if (o.http_port > 65535) throw UsageError("--http-port must be 0..65535");
+  if (o.http_port == 0) return std::nullopt;
+  std::string where = o.listen;
+  if (where.empty()) where = "127.0.0.1:" + std::to_string(o.http_port < 0 ? 8080 : o.http_port);
+  auto address = net::Address::parse(where);
+  if (!address)
+    throw UsageError("--listen " + where +
+                     ": expected ADDR:PORT with a numeric address, e.g. 127.0.0.1:8080, "
+                     "[::1]:8080 or 0.0.0.0:8080");
+  ApiListen out{*address, {}, {}};
+  auto tokens = std::make_shared<http::TokenTable>();
+  try {
+    if (!o.auth_tokens_file.empty()) tokens->load_file(o.auth_tokens_file);
+    if (const char* env = std::getenv("ORCA_API_TOKENS"); env != nullptr && *env != '\0')
+      tokens->parse(env, "ORCA_API_TOKENS");
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("API tokens: ") + e.what());
+  }
+  if (tokens->empty() && !is_loopback(*address))
+    throw UsageError("--listen " + where +
+                     " is not a loopback address: refusing to serve the API beyond this machine "
+                     "without authentication (give --auth-tokens-file or ORCA_API_TOKENS)");
+  http::AccessOptions& access = out.api.access;
+  if (!tokens->empty()) access.tokens = tokens;
+  access.allowed_origins = o.allowed_origins;
+  access.allowed_hosts = o.allowed_hosts;
+  if (!is_unspecified(*address)) {
+    const std::string text = address->to_string();
+    access.allowed_hosts.push_back(text.substr(0, text.rfind(':')));
+  }
+  // A malformed --allowed-host or --allowed-origin is refused here, not at start.
+  try {
+    (void)http::protect(http::Router(), access);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  out.summary = tokens->empty() ? "no authentication (loopback only)"
+                                : std::to_string(tokens->size()) + " API token(s)";
+  return out;
+}
+
 }  // namespace
 
 void add_node_options(CLI::App* cmd, JobsOptions& o) {
@@ -267,7 +340,7 @@ void add_node_options(CLI::App* cmd, JobsOptions& o) {
 
 int serve(const JobsOptions& o) {
   if (o.nodes < 0) throw UsageError("--nodes must not be negative");
-  if (o.http_port < 0 || o.http_port > 65535) throw UsageError("--http-port must be 0..65535");
+  const std::optional<ApiListen> listen = api_listen(o);
   jobs::CenterOptions co;
   co.node_timeout = duration_option("node-timeout", o.node_timeout);
   co.retention = retention(o);
@@ -310,15 +383,14 @@ int serve(const JobsOptions& o) {
     // registers (no ghost registration left alive).
     std::optional<http::Server> server;
     std::string api = "no HTTP API";
-    if (o.http_port != 0) {
-      server.emplace(jobs::make_api_router(center));
-      auto started =
-          server->start(net::Address::loopback_v4(static_cast<std::uint16_t>(o.http_port)));
+    if (listen) {
+      server.emplace(jobs::make_api_router(center, listen->api));
+      auto started = server->start(listen->address);
       if (!started)
-        throw std::runtime_error("cannot listen on 127.0.0.1:" + std::to_string(o.http_port) +
-                                 ": " + started.error().message());
-      api = "HTTP API on http://127.0.0.1:" + std::to_string(server->local_address().port()) +
-            "/api/";
+        throw std::runtime_error("cannot listen on " + listen->address.to_string() + ": " +
+                                 started.error().message());
+      api = "HTTP API on http://" + server->local_address().to_string() + "/api/ (" +
+            listen->summary + ")";
     }
     std::vector<JoinHandle<Result<void>>> running;
     for (auto& n : nodes)

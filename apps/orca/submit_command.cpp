@@ -41,7 +41,7 @@ int submit(const JobsOptions& o) {
   if (o.count < 1) throw UsageError("--count must be at least 1");
   return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
-    Context ctx = background();
+    Context ctx = cli_context();
     std::vector<jobs::EnqueueResult> added;
     // Batches of 1000: one transaction each, and a progress line for long runs.
     const int batch = 1000;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <set>
 
+#include "orca/jobs/actor.hpp"
 #include "orca/jobs/json.hpp"
 
 namespace orca::jobs {
@@ -196,15 +197,24 @@ Task<http::Response> queues(ApiPtr api, Context ctx, http::Request) {
   co_return ok(200, out);
 }
 
+// The caller, as the audit trail names it: the token's name, or "anonymous" when the
+// policy authenticates nobody.
+Context with_caller(Context ctx) {
+  const http::Principal* who = http::principal_of(ctx);
+  return with_actor(ctx, who != nullptr ? who->name : std::string("anonymous"));
+}
+
 }  // namespace
 
 http::Router make_api_router(Center& center, ApiOptions options) {
+  http::AccessOptions access = std::move(options.access);
   auto api = std::make_shared<const Api>(Api{&center, options});
   http::Router router;
   // Each handler is a plain lambda that calls a coroutine taking everything by value:
   // no coroutine frame refers to the lambda object, wherever the router keeps it.
-  router.post("/api/jobs",
-              [api](Context c, http::Request r) { return submit(api, c, std::move(r)); });
+  router.post("/api/jobs", [api](Context c, http::Request r) {
+    return submit(api, with_caller(c), std::move(r));
+  });
   router.get("/api/jobs",
              [api](Context c, http::Request r) { return list(api, c, std::move(r), false); });
   router.get("/api/dead",
@@ -213,17 +223,20 @@ http::Router make_api_router(Center& center, ApiOptions options) {
              [api](Context c, http::Request r) { return get_job(api, c, std::move(r)); });
   router.get("/api/jobs/{id}/audit",
              [api](Context c, http::Request r) { return audit(api, c, std::move(r)); });
-  router.post("/api/jobs/{id}/cancel",
-              [api](Context c, http::Request r) { return cancel(api, c, std::move(r)); });
-  router.del("/api/jobs/{id}",
-             [api](Context c, http::Request r) { return cancel(api, c, std::move(r)); });
-  router.post("/api/jobs/{id}/requeue",
-              [api](Context c, http::Request r) { return requeue(api, c, std::move(r)); });
+  router.post("/api/jobs/{id}/cancel", [api](Context c, http::Request r) {
+    return cancel(api, with_caller(c), std::move(r));
+  });
+  router.del("/api/jobs/{id}", [api](Context c, http::Request r) {
+    return cancel(api, with_caller(c), std::move(r));
+  });
+  router.post("/api/jobs/{id}/requeue", [api](Context c, http::Request r) {
+    return requeue(api, with_caller(c), std::move(r));
+  });
   router.get("/api/nodes",
              [api](Context c, http::Request r) { return nodes(api, c, std::move(r)); });
   router.get("/api/queues",
              [api](Context c, http::Request r) { return queues(api, c, std::move(r)); });
-  return router;
+  return http::protect(std::move(router), std::move(access));
 }
 
 }  // namespace orca::jobs

@@ -156,7 +156,8 @@ json to_json(const AuditEntry& e) {
               {"node", e.node},
               {"attempt", e.attempt},
               {"at_ms", to_unix_ms(e.at)},
-              {"error", e.error}};
+              {"error", e.error},
+              {"actor", e.actor}};
 }
 
 json to_json(const QueueStats& q) {
@@ -254,7 +255,7 @@ bool job_spec_from_json(const json& in, JobSpec& out, std::string& error) {
       if (v.is_null()) continue;
       if (!want(v.is_number_integer() && v.get<std::int64_t>() >= 0 &&
                     v.get<std::int64_t>() <= kMaxUnixMs,
-                "Unix milliseconds in 0..253402300799999, or null"))
+                "Unix milliseconds in 0..7258118399999, or null"))
         return false;
       (key == "deadline_ms" ? s.deadline : s.run_at) = from_unix_ms(v.get<std::int64_t>());
     } else if (key == "unique_key" || key == "trace_id") {

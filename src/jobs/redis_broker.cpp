@@ -17,6 +17,7 @@
 #include <random>
 #include <set>
 
+#include "orca/jobs/actor.hpp"
 #include "orca/jobs/json.hpp"
 #include "orca/redis/client.hpp"
 #include "orca/redis/cluster.hpp"
@@ -584,7 +585,7 @@ Task<Result<std::vector<EnqueueResult>>> RedisBroker::enqueue(Context ctx,
     if (!qn) co_return qn.error();
     const std::string k = m.qkey(queue);
     Strings keys{k + "unique", k + "counts", k + "all", k + "delayed"};
-    Strings args{num(static_cast<std::int64_t>(index.size()))};
+    Strings args{num(static_cast<std::int64_t>(index.size())), std::string(actor_of(ctx))};
     for (std::size_t i : index) {
       const JobSpec& s = specs[i];
       const std::string id = num(((++seq) << kQueueBits) | *qn);
@@ -621,7 +622,7 @@ Task<Result<JobState>> RedisBroker::cancel(Context ctx, JobId id) {
                         strs(k + "job:" + sid, k + "audit:" + sid, k + "counts", k + "unique",
                              k + "pending:" + type, k + "delayed", k + "active", k + "node:" + node,
                              k + "finished", k + "cancels", k + "leased:" + node),
-                        strs(sid, node, m.cancel_channel()), "cancel");
+                        strs(sid, node, m.cancel_channel(), std::string(actor_of(ctx))), "cancel");
     if (!r) co_return r.error();
     const long long s = r->integer();
     if (s == -1) co_return make_error_code(errc::not_found);
@@ -644,7 +645,7 @@ Task<Result<void>> RedisBroker::requeue(Context ctx, JobId id) {
       co_await m.eval(ctx, scripts().requeue,
                       strs(k + "job:" + sid, k + "audit:" + sid, k + "counts", k + "unique",
                            k + "pending:" + (*f)[0][0], k + "finished", k + "dead", k + "dead_at"),
-                      strs(sid), "requeue");
+                      strs(sid, std::string(actor_of(ctx))), "requeue");
   if (!r) co_return r.error();
   if (r->integer() == -1) co_return make_error_code(errc::not_found);
   if (r->integer() < 0) co_return make_error_code(errc::invalid_state);
@@ -733,6 +734,7 @@ Task<Result<std::vector<AuditEntry>>> RedisBroker::audit(Context ctx, JobId id) 
       e.attempt = row.at(3).get<int>();
       e.at = from_unix_ms(row.at(4).get<std::int64_t>());
       e.error = row.at(5).get<std::string>();
+      if (row.size() > 6) e.actor = row.at(6).get<std::string>();  // older rows have none
       out.push_back(std::move(e));
     }
   } catch (const std::exception& e) {

@@ -8,6 +8,10 @@ namespace orca::jobs {
 
 namespace {
 
+// The longest "@every" interval: about 10 years, as json.hpp's kMaxDurationMs. Longer
+// ones would overflow the clock's 64-bit nanoseconds when added to a time.
+constexpr std::int64_t kMaxEveryMs = 315'360'000'000;
+
 bool parse_int(std::string_view s, int& out) {
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc() && p == s.data() + s.size() && !s.empty();
@@ -68,7 +72,8 @@ bool parse_field(std::string_view field, int lo, int hi, std::bitset<N>& bits, b
       error = concat({range, " is out of range ", std::to_string(lo), "-", std::to_string(hi)});
       return false;
     }
-    for (int v = a; v <= b; v += step)
+    // Stepping in long long: v + step must not overflow an int ("1-5/2147483647").
+    for (long long v = a; v <= b; v += step)
       bits.set(static_cast<std::size_t>(v));
   }
   return true;
@@ -97,6 +102,10 @@ std::optional<Schedule> Schedule::parse(std::string_view text, std::string& erro
       error =
           concat({"\"@every\" needs a positive whole duration like 30s, 500ms, 5m or 2h, got \"", d,
                   "\""});
+      return std::nullopt;
+    }
+    if (n > kMaxEveryMs / scale) {
+      error = concat({"\"@every\" is at most 315360000000ms (about 10 years), got \"", d, "\""});
       return std::nullopt;
     }
     s.every_ = std::chrono::milliseconds(n * scale);

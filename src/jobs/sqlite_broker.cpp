@@ -20,6 +20,7 @@
 #include <random>
 #include <set>
 
+#include "orca/jobs/actor.hpp"
 #include "orca/jobs/json.hpp"
 #include "store_thread.hpp"
 
@@ -34,7 +35,9 @@ using std::chrono::milliseconds;
 
 // 4: leadership leases (acquire_lease). A build that reads only 3 must not open a
 // store of 4: its center would act without the lease beside centers that take it.
-constexpr int kSchemaVersion = 4;
+// 5: audit.actor, who asked for a change (actor.hpp). A build that reads only 4
+// would write rows without it beside builds that record it.
+constexpr int kSchemaVersion = 5;
 // Finished jobs deleted per trim transaction: a large backlog is trimmed in steps
 // that other calls can interleave with.
 constexpr std::int64_t kTrimChunk = 2000;
@@ -62,7 +65,7 @@ CREATE INDEX IF NOT EXISTS jobs_dead_finished ON jobs(finished_ms) WHERE state I
 CREATE TABLE IF NOT EXISTS audit(
   seq INTEGER PRIMARY KEY, job INTEGER NOT NULL, from_state INTEGER,
   to_state INTEGER NOT NULL, node TEXT NOT NULL, attempt INTEGER NOT NULL,
-  at_ms INTEGER NOT NULL, error TEXT NOT NULL);
+  at_ms INTEGER NOT NULL, error TEXT NOT NULL, actor TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS nodes(
   id TEXT PRIMARY KEY, types TEXT NOT NULL, tags TEXT NOT NULL, capacity INTEGER NOT NULL,
   load INTEGER NOT NULL, state INTEGER NOT NULL, pid INTEGER NOT NULL,
@@ -100,6 +103,11 @@ CREATE TABLE queue_counts(
   queue TEXT NOT NULL, state INTEGER NOT NULL, n INTEGER NOT NULL,
   PRIMARY KEY(queue, state)) WITHOUT ROWID;
 INSERT INTO queue_counts SELECT queue, state, count(*) FROM jobs GROUP BY queue, state;
+)sql";
+
+// Versions 1 to 4 had no actor in the audit: their rows read as "" (no actor known).
+constexpr const char* kMigrateFrom4 = R"sql(
+ALTER TABLE audit ADD COLUMN actor TEXT NOT NULL DEFAULT '';
 )sql";
 
 #define ORCA_JOB_COLUMNS                                                                        \
@@ -179,6 +187,12 @@ struct SqliteBroker::Impl {
     db.exec("PRAGMA mmap_size=268435456");
   }
 
+  static bool has_column(Db& db, const char* table, const char* column) {
+    Stmt s = db.prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2");
+    s.bind(1, std::string_view(table)).bind(2, std::string_view(column));
+    return s.step();
+  }
+
   static void init(Db& db, const SqliteOptions& o) {
     db.exec(("PRAGMA busy_timeout=" + std::to_string(o.busy_timeout.count())).c_str());
     // WAL: readers never block the writer and a commit appends to one file; the mode
@@ -202,12 +216,14 @@ struct SqliteBroker::Impl {
         version.step();
         v = version.i32(0);
       }
-      // 1 and 2 are migrated below; 3 lacks only the leases table, which kSchema makes.
+      // 1, 2 and 4 are migrated below; 3 lacks only the leases table, which kSchema
+      // makes, and the actor column, as 4.
       if (v < 0 || v > kSchemaVersion)
         throw std::runtime_error(o.path + " has orca schema version " + std::to_string(v) +
                                  ", this build reads version " + std::to_string(kSchemaVersion));
       if (v == 1) db.exec(kMigrateFrom1);
       if (v == 1 || v == 2) db.exec(kMigrateFrom2);
+      if (v >= 1 && v <= 4 && !has_column(db, "audit", "actor")) db.exec(kMigrateFrom4);
       db.exec(kSchema);
       db.exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
       db.exec("COMMIT");
@@ -267,22 +283,25 @@ struct SqliteBroker::Impl {
   // in the same savepoint (the statement that changed the job did). The job's queue
   // is counted by it (count()).
   void audit(Db& db, const std::string& queue, JobId job, std::optional<JobState> from, JobState to,
-             std::string_view node, int attempt, std::int64_t at, std::string_view error) {
+             std::string_view node, int attempt, std::int64_t at, std::string_view error,
+             std::string_view actor = {}) {
     count(queue, from, to);
     Stmt s = db.prepare(
-        "INSERT INTO audit(seq, job, from_state, to_state, node, attempt, at_ms, error) "
+        "INSERT INTO audit(seq, job, from_state, to_state, node, attempt, at_ms, error, actor) "
         "VALUES((?1 << 24) + (SELECT audit_n - 1 FROM jobs WHERE id = ?1), ?1, ?2, ?3, ?4, ?5, "
-        "?6, ?7)");
+        "?6, ?7, ?8)");
     s.bind(1, job);
     if (from)
       s.bind(2, static_cast<int>(*from));
     else
       s.bind_null(2);
     s.bind(3, static_cast<int>(to)).bind(4, node).bind(5, attempt).bind(6, at).bind(7, error);
+    s.bind(8, actor.data() != nullptr ? actor : std::string_view(""));  // null data binds NULL
     s.run();
   }
 
-  EnqueueResult insert_job(Db& db, const JobSpec& spec, std::int64_t now) {
+  EnqueueResult insert_job(Db& db, const JobSpec& spec, std::int64_t now,
+                           std::string_view actor = {}) {
     if (!spec.unique_key.empty()) {
       Stmt dup = db.prepare("SELECT id FROM jobs WHERE unique_key = ?1 AND state < 5");
       dup.bind(1, spec.unique_key);
@@ -324,7 +343,7 @@ struct SqliteBroker::Impl {
       s.bind_null(18);
     s.run();
     const JobId id = db.last_rowid();
-    audit(db, spec.queue, id, std::nullopt, state, "", 0, now, "");
+    audit(db, spec.queue, id, std::nullopt, state, "", 0, now, "", actor);
     return {id, false};
   }
 
@@ -361,7 +380,7 @@ struct SqliteBroker::Impl {
   // `note` goes to the audit row only (the job keeps its last error): requeue, cancel.
   void transition(Db& db, const Job& job, JobState to, std::int64_t now, std::string_view node,
                   int attempt, std::string_view error, std::int64_t ready_ms,
-                  std::string_view note = {}) {
+                  std::string_view note = {}, std::string_view actor = {}) {
     const bool terminal = !is_live(to);
     Stmt s = db.prepare(
         "UPDATE jobs SET state = ?2, node = ?3, attempt = ?4, last_error = ?5, updated_ms = ?6, "
@@ -376,7 +395,7 @@ struct SqliteBroker::Impl {
     s.bind(8, terminal ? 1 : 0);
     s.run();
     audit(db, job.spec.queue, job.id, job.state, to, node, attempt, now,
-          note.empty() ? error : note);
+          note.empty() ? error : note, actor);
   }
 
   // A leased or running job whose node is gone or whose lease expired. The node
@@ -512,13 +531,14 @@ Task<Result<std::vector<EnqueueResult>>> SqliteBroker::enqueue(Context ctx,
     if (!check_job_spec(spec, options_.limits).empty())
       co_return make_error_code(errc::invalid_job);
   Impl* impl = impl_.get();
+  const std::string actor(actor_of(ctx));
   auto call = impl->write<std::vector<EnqueueResult>>(
-      ctx, [impl, &specs](Db& db) -> Result<std::vector<EnqueueResult>> {
+      ctx, [impl, &specs, &actor](Db& db) -> Result<std::vector<EnqueueResult>> {
         const std::int64_t now = now_ms();
         std::vector<EnqueueResult> out;
         out.reserve(specs.size());
         for (const JobSpec& spec : specs)
-          out.push_back(impl->insert_job(db, spec, now));
+          out.push_back(impl->insert_job(db, spec, now, actor));
         return out;
       });
   co_return co_await call;
@@ -526,42 +546,44 @@ Task<Result<std::vector<EnqueueResult>>> SqliteBroker::enqueue(Context ctx,
 
 Task<Result<JobState>> SqliteBroker::cancel(Context ctx, JobId id) {
   Impl* impl = impl_.get();
-  auto call = impl->write<JobState>(ctx, [impl, id](Db& db) -> Result<JobState> {
-    std::optional<Job> job = impl->load(db, id);
-    if (!job) return make_error_code(errc::not_found);
-    if (!is_live(job->state)) return make_error_code(errc::invalid_state);
-    const std::int64_t now = now_ms();
-    if (job->state == JobState::kRunning) {
-      if (!job->cancel_requested) {
-        db.prepare(
-              "UPDATE jobs SET cancel_requested = 1, updated_ms = ?2, audit_n = audit_n + 1 "
-              "WHERE id = ?1")
-            .bind(1, id)
-            .bind(2, now)
-            .run();
-        impl->audit(db, job->spec.queue, id, job->state, job->state, job->node, job->attempt, now,
-                    "cancel requested");
-      }
-      return JobState::kRunning;
-    }
-    impl->transition(db, *job, JobState::kCancelled, now, job->node, job->attempt, "cancelled",
-                     to_unix_ms(job->ready_at));
-    return JobState::kCancelled;
-  });
+  auto call = impl->write<JobState>(
+      ctx, [impl, id, actor = std::string(actor_of(ctx))](Db& db) -> Result<JobState> {
+        std::optional<Job> job = impl->load(db, id);
+        if (!job) return make_error_code(errc::not_found);
+        if (!is_live(job->state)) return make_error_code(errc::invalid_state);
+        const std::int64_t now = now_ms();
+        if (job->state == JobState::kRunning) {
+          if (!job->cancel_requested) {
+            db.prepare(
+                  "UPDATE jobs SET cancel_requested = 1, updated_ms = ?2, audit_n = audit_n + 1 "
+                  "WHERE id = ?1")
+                .bind(1, id)
+                .bind(2, now)
+                .run();
+            impl->audit(db, job->spec.queue, id, job->state, job->state, job->node, job->attempt,
+                        now, "cancel requested", actor);
+          }
+          return JobState::kRunning;
+        }
+        impl->transition(db, *job, JobState::kCancelled, now, job->node, job->attempt, "cancelled",
+                         to_unix_ms(job->ready_at), {}, actor);
+        return JobState::kCancelled;
+      });
   co_return co_await call;
 }
 
 Task<Result<void>> SqliteBroker::requeue(Context ctx, JobId id) {
   Impl* impl = impl_.get();
-  auto call = impl->write<void>(ctx, [impl, id](Db& db) -> Result<void> {
-    std::optional<Job> job = impl->load(db, id);
-    if (!job) return make_error_code(errc::not_found);
-    if (job->state != JobState::kDead && job->state != JobState::kFailed)
-      return make_error_code(errc::invalid_state);
-    const std::int64_t now = now_ms();
-    impl->transition(db, *job, JobState::kPending, now, "", 0, "", now, "requeued");
-    return {};
-  });
+  auto call = impl->write<void>(
+      ctx, [impl, id, actor = std::string(actor_of(ctx))](Db& db) -> Result<void> {
+        std::optional<Job> job = impl->load(db, id);
+        if (!job) return make_error_code(errc::not_found);
+        if (job->state != JobState::kDead && job->state != JobState::kFailed)
+          return make_error_code(errc::invalid_state);
+        const std::int64_t now = now_ms();
+        impl->transition(db, *job, JobState::kPending, now, "", 0, "", now, "requeued", actor);
+        return {};
+      });
   co_return co_await call;
 }
 
@@ -599,8 +621,8 @@ Task<Result<std::vector<AuditEntry>>> SqliteBroker::audit(Context ctx, JobId id)
   auto call = detail::store_read<std::vector<AuditEntry>>(
       impl_->store, ctx, [id](Db& db) -> Result<std::vector<AuditEntry>> {
         Stmt s = db.prepare(
-            "SELECT seq, job, from_state, to_state, node, attempt, at_ms, error FROM audit WHERE "
-            "seq >= (?1 << 24) AND seq < ((?1 + 1) << 24) ORDER BY seq");
+            "SELECT seq, job, from_state, to_state, node, attempt, at_ms, error, actor FROM audit "
+            "WHERE seq >= (?1 << 24) AND seq < ((?1 + 1) << 24) ORDER BY seq");
         s.bind(1, id);
         std::vector<AuditEntry> out;
         while (s.step()) {
@@ -613,6 +635,7 @@ Task<Result<std::vector<AuditEntry>>> SqliteBroker::audit(Context ctx, JobId id)
           e.attempt = s.i32(5);
           e.at = from_unix_ms(s.i64(6));
           e.error = s.text(7);
+          e.actor = s.text(8);
           out.push_back(std::move(e));
         }
         return out;

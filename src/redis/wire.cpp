@@ -51,6 +51,33 @@ std::string encode_commands(const std::vector<std::vector<std::string>>& command
 
 namespace {
 
+// hiredis 0.14 allocates an array reply's element pointers as soon as its header
+// arrives, before any element: "*666666661\r\n" asks for 5 GB, so a server (or
+// anyone on the path to it) could make the client reserve any amount of memory
+// (found by fuzz/resp_reply_fuzz). A longer array is refused instead: its create
+// function returns null, which hiredis reports as a protocol error ("Out of
+// memory"). 16M elements is far beyond any reply orca's own commands read.
+constexpr int kMaxReplyElements = 1 << 24;
+
+using CreateArray = void* (*)(const redisReadTask*, int);
+CreateArray default_create_array = nullptr;  // set once, before any reader uses it
+
+void* create_bounded_array(const redisReadTask* task, int elements) {
+  if (elements > kMaxReplyElements) return nullptr;
+  return default_create_array(task, elements);
+}
+
+// hiredis's reply functions with create_bounded_array; shared by every reader.
+redisReplyObjectFunctions* bounded_functions(const redisReplyObjectFunctions* defaults) {
+  static redisReplyObjectFunctions functions = [defaults] {
+    redisReplyObjectFunctions f = *defaults;
+    default_create_array = f.createArray;
+    f.createArray = &create_bounded_array;
+    return f;
+  }();
+  return &functions;
+}
+
 Reply convert(const redisReply* r) {
   switch (r->type) {
     case REDIS_REPLY_STRING:
@@ -79,6 +106,7 @@ ReplyDecoder::ReplyDecoder() : reader_(redisReaderCreate()) {
   // hiredis's default maxbuf (16 KiB) stays: it shrinks the buffer back after a
   // large reply, so one 1 MB value does not pin 1 MB per connection forever.
   if (reader_ == nullptr) throw std::bad_alloc();
+  reader_->fn = bounded_functions(reader_->fn);
 }
 
 ReplyDecoder::ReplyDecoder(ReplyDecoder&& other) noexcept

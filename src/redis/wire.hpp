@@ -32,7 +32,9 @@ inline std::span<const std::byte> bytes_of(std::string_view s) noexcept {
 }
 
 // Incremental decoder over hiredis's redisReader: feed bytes as they arrive, take
-// complete replies out. After a protocol error it stays failed.
+// complete replies out. After a protocol error it stays failed. An array reply of
+// more than 16,777,216 elements is a protocol error (its header alone would make
+// hiredis allocate them all).
 class ReplyDecoder {
  public:
   ReplyDecoder();

@@ -81,6 +81,14 @@ TEST_F(Cli, UsageErrorsExitTwoWithAMessage) {
       {"jobs --create --state sleeping", "--state sleeping: expected"},
       {"serve --keep-dead -1", "--keep-dead must not be negative"},
       {"worker --pull --keep-finished-for 3x", "--keep-finished-for: \"3x\" is not a duration"},
+      {"serve --listen 0.0.0.0:0",
+       "--listen 0.0.0.0:0 is not a loopback address: refusing to serve the API beyond this "
+       "machine without authentication"},
+      {"serve --listen [::]:8080", "is not a loopback address"},
+      {"serve --listen nowhere:80", "--listen nowhere:80: expected ADDR:PORT"},
+      {"serve --listen 127.0.0.1:0 --http-port 9", "not both"},
+      {"serve --http-port 70000", "--http-port"},
+      {"serve --allowed-origin ops.example.com", "expected scheme://host[:port]"},
   };
   for (const auto& c : cases) {
     Ran r = orca(c.args);
@@ -173,6 +181,77 @@ TEST_F(Cli, WaitingForATypeNoNodeHandlesEndsWithTheReason) {
   EXPECT_NE(r.err.find("1 job(s) not finished and no live node handles type \"nosuchtype\""),
             std::string::npos)
       << r.err;
+}
+
+TEST_F(Cli, ServeRefusesATokensFileOthersCanRead) {
+  Ran r = shell(
+      "printf 'admin 0123456789abcdef0123 ops\\n' >tokens; chmod 644 tokens; "
+      "\"$ORCA\" serve --listen 127.0.0.1:0 --auth-tokens-file tokens --duration 1ms");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("tokens: permissions 0644 are too open"), std::string::npos) << r.err;
+  Ran bad = shell("ORCA_API_TOKENS='admin short' \"$ORCA\" serve --duration 1ms");
+  EXPECT_EQ(bad.code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("ORCA_API_TOKENS, entry 1: a token must be 16 to 512 characters"),
+            std::string::npos)
+      << bad.err;
+}
+
+// The API of a real `orca serve`, called with curl: tokens and roles, a cross-site
+// POST refused, and the audit trail (orca status) naming the token that cancelled.
+TEST_F(Cli, ServeApiNeedsATokenAndTheTrailNamesItsCaller) {
+  Ran started = shell(
+      "ORCA_API_TOKENS='admin adm-0123456789abcdef ops;read rd-0123456789abcdef grafana' "
+      "\"$ORCA\" serve --nodes 0 --listen 127.0.0.1:0 --duration 60s >serve.log 2>&1 &\n"
+      "echo $! >serve.pid\n"
+      "for i in $(seq 600); do grep -q 'HTTP API on' serve.log && exit 0; sleep 0.05; done; exit "
+      "1");
+  ASSERT_EQ(started.code, 0) << file_text(dir_ / "serve.log");
+  const std::string log = file_text(dir_ / "serve.log");
+  const std::size_t at = log.find("http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << log;
+  const std::string url = log.substr(at, log.find("/api/", at) - at);
+  EXPECT_NE(log.find("(2 API token(s))"), std::string::npos) << log;
+  const std::string curl = "curl -s -o body.txt -w '%{http_code}' ";
+  const std::string json = "-H 'Content-Type: application/json' ";
+  auto code = [&](const std::string& args) {
+    Ran r = shell(curl + args);
+    EXPECT_EQ(r.code, 0) << "curl " << args << ": " << r.err;
+    return r.out;
+  };
+  EXPECT_EQ(code(url + "/api/jobs"), "401");
+  EXPECT_EQ(code("-H 'Authorization: Bearer rd-0123456789abcdef' " + url + "/api/jobs"), "200");
+  EXPECT_EQ(code("-H 'Authorization: Bearer rd-0123456789abcdef' " + json +
+                 "-d '{\"type\": \"noop\"}' " + url + "/api/jobs"),
+            "403");
+  EXPECT_EQ(code("-H 'Authorization: Bearer adm-0123456789abcdef' -H 'Content-Type: text/plain' "
+                 "-d '{\"type\": \"noop\"}' " +
+                 url + "/api/jobs"),
+            "415");
+  EXPECT_EQ(code("-H 'Authorization: Bearer adm-0123456789abcdef' " + json +
+                 "-d '{\"type\": \"noop\"}' " + url + "/api/jobs"),
+            "201");
+  const auto job = nlohmann::json::parse(file_text(dir_ / "body.txt"), nullptr, false);
+  const std::string id = std::to_string(job.value("id", 0LL));
+  EXPECT_EQ(code("-X POST -H 'Authorization: Bearer adm-0123456789abcdef' "
+                 "-H 'Origin: https://evil.example' " +
+                 url + "/api/jobs/" + id + "/cancel"),
+            "403");
+  EXPECT_EQ(code("-H 'Host: attacker.example' -H 'Authorization: Bearer adm-0123456789abcdef' " +
+                 url + "/api/jobs"),
+            "421");
+  EXPECT_EQ(code("-X POST -H 'Authorization: Bearer adm-0123456789abcdef' " + url + "/api/jobs/" +
+                 id + "/cancel"),
+            "200");
+  Ran stopped = shell(
+      "kill -TERM $(cat serve.pid); for i in $(seq 600); do kill -0 $(cat "
+      "serve.pid) 2>/dev/null || exit 0; sleep 0.05; done; exit 1");
+  EXPECT_EQ(stopped.code, 0) << "serve did not stop";
+  std::filesystem::remove(dir_ / "serve.pid");
+  Ran status = orca("status " + id);
+  EXPECT_EQ(status.code, 0) << status.err;
+  EXPECT_NE(status.out.find("-> pending   attempt 0  by ops"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("-> cancelled attempt 0  cancelled  by ops"), std::string::npos)
+      << status.out;
 }
 
 // A second SIGTERM during the graceful shutdown ends its grace at once: the running

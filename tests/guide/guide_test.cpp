@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "orca/orca.hpp"
+#include "orca/resilience/resilience.hpp"
 
 using namespace std::chrono_literals;
 
@@ -308,6 +309,82 @@ int serve_until_signal() {
 
 TEST(Guide, Signal) {
   EXPECT_EQ(serve_until_signal(), 0);
+}
+
+// A dependency for the resilience snippets: it fails its first call.
+int stock_reads = 0;
+orca::Task<orca::Result<int>> read_stock(orca::Context) {
+  if (++stock_reads == 1) co_return std::make_error_code(std::errc::connection_reset);
+  co_return 42;
+}
+
+// guide:breaker_retry
+// Open when 15% of the last 100 calls failed (after at least 20); probe again after 30 s.
+orca::resilience::CircuitBreaker stock_breaker(
+    {.failure_rate_threshold = 15, .window_size = 100, .minimum_calls = 20, .open_duration = 30s});
+// maxAttempts = 3, with exponential backoff and full jitter between them.
+orca::resilience::Retry stock_retry({.max_attempts = 3, .initial_backoff = 1ms});
+
+orca::Task<orca::Result<int>> stock_level(orca::Context ctx) {
+  // Each attempt goes through the breaker; an open breaker is not retried.
+  auto through_breaker = [](const orca::Context& c) { return stock_breaker.call(c, read_stock); };
+  co_return co_await stock_retry.call(ctx, through_breaker);
+}
+// end
+
+TEST(Guide, BreakerRetry) {
+  auto got = orca::run([] { return stock_level(orca::background()); });
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, 42);
+  EXPECT_EQ(stock_reads, 2);
+}
+
+// guide:degrade
+// Recommendations are not core: without them the page still renders.
+orca::Task<orca::Result<std::vector<std::string>>> recommendations(orca::Context) {
+  co_return orca::resilience::make_error_code(orca::resilience::errc::circuit_open);  // stand-in
+}
+
+orca::Task<std::vector<std::string>> page_extras(orca::Context ctx) {
+  auto show_none = [](const orca::Context&,
+                      std::error_code) -> orca::Task<orca::Result<std::vector<std::string>>> {
+    co_return std::vector<std::string>{};
+  };
+  auto out = co_await orca::resilience::with_fallback(ctx, recommendations, show_none);
+  if (out.fell_back()) std::printf("extras degraded: %s\n", to_string(out.reason));
+  co_return out.result ? *std::move(out.result) : std::vector<std::string>{};
+}
+// end
+
+TEST(Guide, Degrade) {
+  auto got = orca::run([] { return page_extras(orca::background()); });
+  EXPECT_TRUE(got.empty());
+}
+
+// guide:rate_limit
+// At the gateway: 1000 requests an hour per API key, bursts of 20; past it, 429.
+orca::resilience::KeyedRateLimiter per_key({.limit = {.events = 1000, .per = 1h, .burst = 20}});
+
+struct Admission {
+  int status;              // 200 or 429
+  long retry_after_s = 0;  // the Retry-After header, in whole seconds (rounded up)
+};
+
+Admission admit(std::string_view api_key) {
+  orca::resilience::Decision d = per_key.get(api_key)->decide_now();
+  if (d.allowed) return {200};
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(d.retry_after).count();
+  return {429, (ms + 999) / 1000};
+}
+// end
+
+TEST(Guide, RateLimit) {
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(admit("key-1").status, 200) << i;
+  const Admission refused = admit("key-1");
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_EQ(refused.retry_after_s, 4) << "one request every 3.6 s";
+  EXPECT_EQ(admit("key-2").status, 200) << "another key has its own limit";
 }
 
 }  // namespace

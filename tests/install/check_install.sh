@@ -16,7 +16,8 @@ fail() { echo "check_install: $*" >&2; exit 1; }
 
 echo "== cmake --install"
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
-for f in bin/orca include/orca/orca.hpp include/orca/jobs/redis_broker.hpp; do
+for f in bin/orca include/orca/orca.hpp include/orca/jobs/redis_broker.hpp \
+         include/orca/resilience/resilience.hpp; do
   [ -e "$tmp/prefix/$f" ] || fail "missing from the install: $f"
 done
 
@@ -47,7 +48,8 @@ version=$("$tmp/unpacked/usr/bin/orca" --version)
 echo "$version"
 [[ $version == "orca $(dpkg-deb -f "$bin_deb" Version)"* ]] || fail "orca --version: $version"
 contents=$(dpkg-deb -c "$dev_deb")
-for f in ./usr/include/orca/orca.hpp /liborca.a /cmake/orca/orcaConfig.cmake /pkgconfig/orca.pc; do
+for f in ./usr/include/orca/orca.hpp /liborca.a /liborca_resilience.a /cmake/orca/orcaConfig.cmake \
+         /pkgconfig/orca.pc; do
   [[ $contents == *"$f"* ]] || fail "liborca-dev lacks $f"
 done
 echo "check_install: the install, find_package, pkg-config and both .deb packages work"

@@ -127,6 +127,7 @@ TEST_P(BrokerContract, DelayedJobIsScheduledUntilDueThenPromoted) {
 
 TEST_P(BrokerContract, RetryThenDeadThenRequeue) {
   std::vector<JobState> trail;
+  std::string requeued_by;
   run_on_broker([&](Broker& broker) -> Task<void> {
     Context ctx = hang_guard();
     JobSpec s = spec("flaky");
@@ -151,17 +152,20 @@ TEST_P(BrokerContract, RetryThenDeadThenRequeue) {
     auto dead = co_await broker.list(ctx, filter(std::nullopt, true));
     EXPECT_EQ(dead->size(), 1u);
     EXPECT_EQ(dead->front().last_error, std::string("boom"));
-    auto requeued = co_await broker.requeue(ctx, id);
+    auto requeued = co_await broker.requeue(with_actor(ctx, "ops"), id);
     EXPECT_TRUE(requeued.has_value());
     auto job = co_await broker.get(ctx, id);
     EXPECT_EQ(job->state, S::kPending);
     EXPECT_EQ(job->attempt, 0);
     auto again = co_await broker.requeue(ctx, id);
     EXPECT_EQ(again.error(), make_error_code(errc::invalid_state));
-    trail = states_of(*co_await broker.audit(ctx, id));
+    auto audit = co_await broker.audit(ctx, id);
+    trail = states_of(*audit);
+    requeued_by = audit->back().actor;
   });
   EXPECT_EQ(trail, (std::vector<S>{S::kPending, S::kRunning, S::kRetrying, S::kPending, S::kRunning,
                                    S::kDead, S::kPending}));
+  EXPECT_EQ(requeued_by, "ops");
 }
 
 TEST_P(BrokerContract, RetryingJobWaitsForItsBackoff) {
@@ -197,6 +201,36 @@ TEST_P(BrokerContract, PermanentFailureSkipsRetries) {
     auto dead = co_await broker.list(ctx, filter(std::nullopt, true));
     EXPECT_EQ(dead->size(), 1u);
   });
+}
+
+// Submit, cancel (of a waiting and of a running job) and requeue write the actor of
+// their context into their audit rows; the node's own transitions write none.
+TEST_P(BrokerContract, ProducerCallsRecordTheirActorInTheAudit) {
+  std::vector<std::string> waiting, running;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context ctx = hang_guard();
+    auto first = co_await broker.enqueue_one(with_actor(ctx, "ci"), spec("t"));
+    auto second = co_await broker.enqueue_one(with_actor(ctx, "ci"), spec("t"));
+    (void)co_await broker.cancel(with_actor(ctx, "ops"), first->id);
+    (void)co_await broker.register_node(ctx, node_info("n", "t"));
+    auto claimed = co_await broker.claim(ctx, pull("n", "t", 1));
+    EXPECT_EQ(claimed->size(), 1u);
+    (void)co_await broker.cancel(with_actor(ctx, "ops"), second->id);
+    (void)co_await broker.complete(ctx,
+                                   completion(second->id, "n", 1, Outcome::kPermanent, "stopped"));
+    auto requeued = co_await broker.requeue(with_actor(ctx, "admin:x"), second->id);
+    EXPECT_FALSE(requeued.has_value()) << "a cancelled job is not in the dead-letter set";
+    // Named locals: a range-for over *co_await ... would outlive the Result it reads.
+    auto first_trail = co_await broker.audit(ctx, first->id);
+    auto second_trail = co_await broker.audit(ctx, second->id);
+    for (const AuditEntry& e : *first_trail)
+      waiting.push_back(e.actor);
+    for (const AuditEntry& e : *second_trail)
+      running.push_back(e.actor);
+  });
+  EXPECT_EQ(waiting, (std::vector<std::string>{"ci", "ops"}));
+  // enqueue, claim (running), cancel requested, the node's end (cancelled).
+  EXPECT_EQ(running, (std::vector<std::string>{"ci", "", "ops", ""}));
 }
 
 // A job whose stored spec does not parse (another program wrote it) can never run: a
@@ -835,7 +869,44 @@ TEST(SqliteBroker, OpensAVersionThreeStoreWithLeases) {
     sqlite3_finalize(st);
     sqlite3_close(db);
   }
-  EXPECT_EQ(version, 4);
+  EXPECT_EQ(version, 5);
+}
+
+// A store written by schema version 4 (no actor in the audit) opens as version 5 with
+// its jobs and trails intact; its old rows have no actor, new rows record theirs.
+TEST(SqliteBroker, OpensAVersionFourStoreAndRecordsActorsFromThen) {
+  TempDir dir;
+  JobId id = 0;
+  orca::run([&]() -> Task<void> {
+    SqliteBroker broker({.path = dir.db()});
+    auto added = co_await broker.enqueue_one(hang_guard(), spec("t", "kept"));
+    id = added->id;
+  });
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(dir.db().c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db, "ALTER TABLE audit DROP COLUMN actor; PRAGMA user_version=4;",
+                                nullptr, nullptr, &err);
+    EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  }
+  std::string payload;
+  std::vector<std::string> actors;
+  orca::run([&]() -> Task<void> {
+    SqliteBroker broker({.path = dir.db()});
+    Context ctx = hang_guard();
+    auto job = co_await broker.get(ctx, id);
+    if (job) payload = job->spec.payload;
+    (void)co_await broker.cancel(with_actor(ctx, "ops"), id);
+    auto trail = co_await broker.audit(ctx, id);
+    if (trail)
+      for (const AuditEntry& e : *trail)
+        actors.push_back(e.actor);
+  });
+  EXPECT_EQ(payload, "kept");
+  EXPECT_EQ(actors, (std::vector<std::string>{"", "ops"}));
 }
 
 // A store written by schema version 1 (the audit in time order with an index by

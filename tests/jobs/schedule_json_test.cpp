@@ -46,6 +46,9 @@ TEST(Schedule, ParseErrorsSayWhatAndWhere) {
       {"*/0 * * * *", "bad step"},
       {"@every 0s", "positive whole duration"},
       {"@every soon", "positive whole duration"},
+      // Longer would overflow the clock when added to a time (fuzz/schedule_fuzz).
+      {"@every 87601h", "at most 315360000000ms"},
+      {"@every 9223372036854775807h", "at most 315360000000ms"},
   };
   for (const auto& [text, want] : cases) {
     std::string error;

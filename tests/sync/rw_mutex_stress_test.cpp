@@ -18,7 +18,7 @@ using orca_test::kSanitized;
 
 namespace {
 
-constexpr orca::RunOptions kTwoWorkers{.workers = 2};
+constexpr orca::RunOptions kRwStressWorkers{.workers = 2};
 
 // The read (kShared) or write lock; with `deadline`, through a 20 us deadline, and
 // then an empty guard if the deadline passed first.
@@ -103,7 +103,7 @@ TEST(RWMutexStress, ReadersNeverSeeAWriterAndWritersAreNotStarved) {
         }
         (void)co_await wg.wait();
       },
-      kTwoWorkers);
+      kRwStressWorkers);
   EXPECT_EQ(violations.load(), 0) << "got a reader and a writer (or two writers) inside at once";
   EXPECT_EQ(value, long{kWriters} * kWrites);
   EXPECT_GT(reads.load(), 0);

@@ -16,7 +16,7 @@ using orca::Task;
 
 namespace {
 
-constexpr orca::RunOptions kTwoWorkers{.workers = 2, .leak_check = orca::LeakCheck::kFail};
+constexpr orca::RunOptions kFlightStressWorkers{.workers = 2, .leak_check = orca::LeakCheck::kFail};
 
 TEST(SingleFlightStress, CallersLeaveJoinAndForgetWhileCallsFinish) {
   constexpr int kRounds = 200;
@@ -83,7 +83,7 @@ TEST(SingleFlightStress, CallersLeaveJoinAndForgetWhileCallsFinish) {
           co_await orca::yield();
         CO_ASSERT_EQ(group.in_flight(), std::size_t{0});
       },
-      kTwoWorkers);
+      kFlightStressWorkers);
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_EQ(values.load() + cancelled.load(), kRounds * kCallersPerRound);
   EXPECT_GT(values.load(), 0);

@@ -24,7 +24,7 @@ namespace {
 
 using Group = orca::SingleFlight<std::string, int>;
 
-constexpr orca::RunOptions kTwoWorkers{.workers = 2, .leak_check = orca::LeakCheck::kFail};
+constexpr orca::RunOptions kFlightWorkers{.workers = 2, .leak_check = orca::LeakCheck::kFail};
 constexpr orca::RunOptions kOneWorkerNoLeaks{.workers = 1, .leak_check = orca::LeakCheck::kFail};
 
 // Yields until the calling task is the only one left: the calls' tasks have ended.
@@ -64,7 +64,7 @@ TEST(SingleFlight, AThousandConcurrentCallersShareOneCall) {
         CO_ASSERT_EQ(group.in_flight(), std::size_t{0});
         co_await until_only_task();
       },
-      kTwoWorkers);
+      kFlightWorkers);
   EXPECT_EQ(runs.load(), 1);
   EXPECT_EQ(got_value.load(), kCallers);
   EXPECT_EQ(got_shared.load(), kCallers);

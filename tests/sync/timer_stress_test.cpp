@@ -16,7 +16,7 @@ using orca_test::kSanitized;
 
 namespace {
 
-constexpr orca::RunOptions kTwoWorkers{.workers = 2};
+constexpr orca::RunOptions kTimerStressWorkers{.workers = 2};
 
 TEST(TimerStress, NoStaleValueAfterResetOrStop) {
   const int kRounds = kSanitized ? 2000 : 20000;
@@ -46,7 +46,7 @@ TEST(TimerStress, NoStaleValueAfterResetOrStop) {
           if (t.channel().try_recv()) ++stale;
         }
       },
-      kTwoWorkers);
+      kTimerStressWorkers);
   EXPECT_EQ(stale, 0) << "values received after reset(1h) or stop()";
   EXPECT_EQ(fires_received, waits);
 }
@@ -79,7 +79,7 @@ TEST(TimerStress, ConcurrentResetsAndStopsLeaveNoStaleValue) {
         (void)t.reset(1h);
         if (t.channel().try_recv()) ++stale;
       },
-      kTwoWorkers);
+      kTimerStressWorkers);
   EXPECT_EQ(stale, 0) << "values received after the last stop() or reset(1h)";
 }
 

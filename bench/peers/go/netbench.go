@@ -75,7 +75,7 @@ func main() {
 		}
 	}
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: netbench tcp_echo|http_hello [ADDRESS] | rwmutex_read | timer_reset")
+		fmt.Fprintln(os.Stderr, "usage: netbench tcp_echo|http_hello [ADDRESS] | rwmutex_read | timer_reset | limiter_local_t1|_t2 | breaker_overhead_t1|_t2")
 		os.Exit(2)
 	}
 	addr := "127.0.0.1:0"
@@ -92,6 +92,14 @@ func main() {
 		rwmutexRead()
 	case "timer_reset":
 		timerReset()
+	case "limiter_local_t1":
+		limiterLocal(os.Args[1], 1)
+	case "limiter_local_t2":
+		limiterLocal(os.Args[1], 2)
+	case "breaker_overhead_t1":
+		mutexCounter(os.Args[1], 1)
+	case "breaker_overhead_t2":
+		mutexCounter(os.Args[1], 2)
 	default:
 		fmt.Fprintf(os.Stderr, "netbench: unknown workload %q\n", os.Args[1])
 		os.Exit(2)

@@ -9,7 +9,8 @@
 //     claim, complete) are atomic per item: an item whose precondition no longer
 //     holds is skipped and reported, the others apply.
 //  2. Every state change appends an audit entry (job, from, to, node, attempt, time,
-//     error) in the same transition.
+//     error, and for enqueue, cancel and requeue the ctx's actor_of) in the same
+//     transition.
 //  3. Transitions that a stale actor could attempt (a node whose lease was reclaimed)
 //     are fenced: they name the node and the attempt, and fail with lease_lost.
 //  4. A call checks its context first: a done context returns its error and changes
@@ -164,6 +165,9 @@ struct AuditEntry {
   int attempt = 0;
   WallClock::time_point at{};
   std::string error;
+  // Who asked for the change (actor.hpp): set on the rows of enqueue, cancel and
+  // requeue made under with_actor; empty otherwise, and on rows older than the field.
+  std::string actor;
 };
 
 struct QueueStats {

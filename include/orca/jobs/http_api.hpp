@@ -1,5 +1,5 @@
-// The jobs HTTP JSON API, as an orca::http::Router that `orca serve` mounts on
-// 127.0.0.1 (link orca::jobs_http).
+// The jobs HTTP JSON API, as an orca::http::Router that `orca serve` mounts
+// (link orca::jobs_http), behind an access policy (orca/net/http/access_policy.hpp).
 //
 //   POST   /api/jobs                 submit a job spec (an object) or several (an array)
 //   GET    /api/jobs?state=&type=&queue=&node=&limit=&before=   list, newest first
@@ -19,11 +19,21 @@
 // broker's limit; 404 no such job; 409 a transition the job's state forbids (the
 // message names that state). A store failure is a 503 with the store's message.
 //
+// Access (ApiOptions::access, see access_policy.hpp): with tokens, GET routes need a
+// `read` or `admin` bearer token and the others an `admin` one (401 without a valid
+// token, 403 with one of too low a role, 429 after repeated bad tokens from one
+// address); with none, every caller may do everything, so serve it on loopback only.
+// Whatever the tokens, the Host header must name an allowed host (421), and
+// state-changing calls must not come from another site's page (403) and may carry
+// only JSON bodies (415). Submit, cancel and requeue record the caller in the job's
+// audit trail (AuditEntry::actor): the token's name, or "anonymous" without tokens.
+//
 // Thread safety: the router's handlers may run concurrently; Center and Broker must
 // outlive the server that runs them.
 #pragma once
 
 #include "orca/jobs/center.hpp"
+#include "orca/net/http/access_policy.hpp"
 #include "orca/net/http/router.hpp"
 
 namespace orca::jobs {
@@ -35,6 +45,8 @@ struct ApiOptions {
   // workers (as with Asynq and BullMQ); on, it catches typos at the door.
   bool reject_unknown_types = false;
   std::size_t max_list = 1000;  // ?limit= at most
+  // Who may call it, from where (the default: anyone on a loopback host name).
+  http::AccessOptions access;
 };
 
 http::Router make_api_router(Center& center, ApiOptions options = {});

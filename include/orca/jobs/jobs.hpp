@@ -2,6 +2,7 @@
 // nodes, schedules, JSON forms.
 #pragma once
 
+#include "orca/jobs/actor.hpp"
 #include "orca/jobs/broker.hpp"
 #include "orca/jobs/center.hpp"
 #include "orca/jobs/errors.hpp"

@@ -33,10 +33,12 @@ nlohmann::json to_json(const QueueStats& stats);
 // (run_at_ms and deadline_ms in 0..kMaxUnixMs, durations in 0..kMaxDurationMs).
 bool job_spec_from_json(const nlohmann::json& in, JobSpec& out, std::string& error);
 
-// The latest time a job may name, 9999-12-31T23:59:59.999Z, and the longest duration
-// (about 10 years): far inside what the clocks' 64-bit nanoseconds can hold.
+// The latest time a job may name, 2199-12-31T23:59:59.999Z, and the longest duration
+// (about 10 years): inside what the clocks' 64-bit nanoseconds can hold (up to
+// 2262-04-11), with room for a duration added to such a time. (Year 9999 overflowed
+// the conversion to nanoseconds, found by fuzz/job_spec_fuzz.cpp.)
 // (job_spec_from_json's messages spell these numbers out: keep them in step.)
-inline constexpr std::int64_t kMaxUnixMs = 253'402'300'799'999;
+inline constexpr std::int64_t kMaxUnixMs = 7'258'118'399'999;
 inline constexpr std::int64_t kMaxDurationMs = 315'360'000'000;
 
 // Parses JSON text strictly: malformed text and an object with the same key twice

@@ -16,6 +16,7 @@
 //   <q>:job:<id>        hash: the job's state (short fields: Redis keeps it compact)
 //   <q>:spec:<id>       string: the spec with its payload (JSON, written once)
 //   <q>:audit:<id>      string: the job's audit trail, one JSON line per change
+//                       ([from, to, node, attempt, at_ms, error(, actor)])
 //   <q>:pending:<type>  zset: pending jobs of a type, by priority then age
 //   <q>:delayed         zset: scheduled and retrying jobs, by the time they are due
 //   <q>:active          zset: leased and running jobs, by lease expiry

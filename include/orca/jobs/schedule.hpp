@@ -1,9 +1,9 @@
 // Schedule: when a periodic job runs. Either a fixed interval ("@every 30s", units
-// ms, s, m, h) or a 5-field cron spec "minute hour day-of-month month day-of-week"
-// in UTC, each field `*`, a number, a range `a-b`, a list `a,b`, or a step `*/n`,
-// `a-b/n` (day-of-week 0-7, 0 and 7 are Sunday). As in cron, when both day fields
-// are restricted a day matching either runs. Names (JAN, MON) and @hourly-style
-// macros other than @every are not supported.
+// ms, s, m, h; at most about 10 years) or a 5-field cron spec "minute hour
+// day-of-month month day-of-week" in UTC, each field `*`, a number, a range `a-b`,
+// a list `a,b`, or a step `*/n`, `a-b/n` (day-of-week 0-7, 0 and 7 are Sunday). As
+// in cron, when both day fields are restricted a day matching either runs. Names
+// (JAN, MON) and @hourly-style macros other than @every are not supported.
 //
 // Thread safety: immutable after parse; const members from any thread.
 #pragma once

@@ -1,7 +1,8 @@
 -- Cancels a job: one not running is cancelled here; a running one gets a cancel
 -- request, published on the cancel channel for its node to act on.
 -- KEYS: job, audit, counts, unique, pending(type), delayed, active, node set(node),
--- finished, cancels, leased(node). ARGV: id, node (as read before), cancel channel.
+-- finished, cancels, leased(node). ARGV: id, node (as read before), cancel channel,
+-- actor ('' none).
 -- Returns the state after, -1 not found, -2 finished, -3 the node changed (read again).
 
 local now_s = istr(now_ms())
@@ -15,7 +16,7 @@ if state == 4 then
   if f[4] ~= '1' then
     redis.call('HSET', KEYS[1], 'cr', '1', 'upd', now_s)
     redis.call('HSET', KEYS[10], id, node)
-    audit(KEYS[2], 4, 4, node, f[3], now_s, 'cancel requested')
+    audit(KEYS[2], 4, 4, node, f[3], now_s, 'cancel requested', ARGV[4])
     flush(KEYS[3])
     redis.call('PUBLISH', ARGV[3], id .. ' ' .. node)
   end
@@ -30,6 +31,6 @@ elseif state == 3 then
 end
 finish(KEYS[1], id, 7, now_s, '', KEYS[9], nil, nil, KEYS[4], f[6])
 count(state, 7)
-audit(KEYS[2], state, 7, node, f[3], now_s, 'cancelled')
+audit(KEYS[2], state, 7, node, f[3], now_s, 'cancelled', ARGV[4])
 flush(KEYS[3])
 return 7

@@ -1,7 +1,8 @@
 -- Adds jobs: pending, or scheduled when run_at is still ahead. A job whose unique key
 -- a live job holds is not added: that job's id comes back, as a duplicate.
 -- KEYS: unique, counts, all, delayed, then per job: job, audit, pending(type), spec.
--- ARGV: n, then per job: id, type, prio, spec, uk, run_at ('' none), maxatt, dl.
+-- ARGV: n, actor ('' none), then per job: id, type, prio, spec, uk, run_at ('' none),
+-- maxatt, dl.
 -- Returns per job: id, duplicate (0/1).
 
 local now = now_ms()
@@ -11,7 +12,7 @@ local out = {}
 local fresh = false
 for i = 1, n do
   local k = 4 + (i - 1) * 4
-  local a = 1 + (i - 1) * 8
+  local a = 2 + (i - 1) * 8
   local id, typ, prio, spec, uk, run_at = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
     ARGV[a + 5], ARGV[a + 6]
   local existing = false
@@ -38,7 +39,7 @@ for i = 1, n do
     redis.call('ZADD', KEYS[3], id, id)
     if uk ~= '' then redis.call('HSET', KEYS[1], uk, id) end
     count(-1, state)
-    audit(KEYS[k + 2], -1, state, '', 0, now_s, '')
+    audit(KEYS[k + 2], -1, state, '', 0, now_s, '', ARGV[2])
     out[#out + 1] = id
     out[#out + 1] = 0
     if state == 0 then fresh = true end

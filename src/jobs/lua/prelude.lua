@@ -29,10 +29,13 @@ local function jstr(v)
   quoted[v] = q
   return q
 end
--- One audit row, a JSON array on its own line: from, to, node, attempt, at, error.
-local function audit(akey, from, to, node, attempt, at, err)
+-- One audit row, a JSON array on its own line: from, to, node, attempt, at, error,
+-- and the actor when there is one (rows without it read as no actor).
+local function audit(akey, from, to, node, attempt, at, err, actor)
+  local tail = ']\n'
+  if actor and actor ~= '' then tail = ',' .. jstr(actor) .. ']\n' end
   redis.call('APPEND', akey, '[' .. s(from) .. ',' .. s(to) .. ',' .. jstr(node) .. ',' ..
-    s(attempt) .. ',' .. s(at) .. ',' .. jstr(err) .. ']\n')
+    s(attempt) .. ',' .. s(at) .. ',' .. jstr(err) .. tail)
   deltas['audit'] = (deltas['audit'] or 0) + 1
 end
 local function count(from, to)

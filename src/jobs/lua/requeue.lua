@@ -1,5 +1,6 @@
 -- A failed or dead job -> pending again, its attempts back to 0.
--- KEYS: job, audit, counts, unique, pending(type), finished, dead, dead_at. ARGV: id.
+-- KEYS: job, audit, counts, unique, pending(type), finished, dead, dead_at. ARGV: id,
+-- actor ('' none).
 -- Returns 0, -1 not found, -2 not failed or dead, -4 a live job holds its unique key.
 
 local now = now_ms()
@@ -21,7 +22,7 @@ redis.call('ZREM', KEYS[6], id)
 redis.call('ZREM', KEYS[7], id)
 redis.call('ZREM', KEYS[8], id)
 count(state, 0)
-audit(KEYS[2], state, 0, '', 0, now_s, 'requeued')
+audit(KEYS[2], state, 0, '', 0, now_s, 'requeued', ARGV[2])
 flush(KEYS[3])
 announce(KEYS[3])
 return 0

@@ -1,7 +1,8 @@
 // Uses each installed orca library once, so that a missing header, library or
 // dependency in the install fails to compile, link or run: tasks and a cancel, a
-// channel, an HTTP round trip on loopback, a job through the embedded broker, and the
-// Redis broker's error for an unreachable server.
+// channel, a circuit breaker and a rate limiter, an HTTP round trip on loopback, a
+// job through the embedded broker, and the Redis broker's error for an unreachable
+// server.
 #include <stdlib.h>
 
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include "orca/net/http/client.hpp"
 #include "orca/net/http/server.hpp"
 #include "orca/orca.hpp"
+#include "orca/resilience/resilience.hpp"
 
 using namespace std::chrono_literals;
 
@@ -40,6 +42,21 @@ orca::Task<void> tasks_and_channels() {
   co_await ch.send(42);
   auto got = co_await ch.recv();
   check(got && *got == 42, "1,000 tasks stopped by one cancel; a value through a channel");
+}
+
+orca::Task<void> breaker_and_limiter() {
+  orca::resilience::CircuitBreaker breaker({.minimum_calls = 1, .open_duration = 1h});
+  auto ctx = orca::background();
+  auto fail = [](const orca::Context&) -> orca::Task<orca::Result<int>> {
+    co_return std::make_error_code(std::errc::connection_refused);
+  };
+  (void)co_await breaker.call(ctx, fail);
+  orca::Result<int> refused = co_await breaker.call(ctx, fail);
+  orca::resilience::RateLimiter limiter({.events = 1, .per = 1h, .burst = 1});
+  const bool first = limiter.allow();
+  const bool second = limiter.allow();
+  check(refused.error() == orca::resilience::errc::circuit_open && first && !second,
+        "a breaker opens on failures; a rate limiter refuses past its burst");
 }
 
 orca::Task<void> http_round_trip() {
@@ -104,6 +121,7 @@ int main() {
   if (mkdtemp(dir.data()) == nullptr) return 1;
   orca::run([&]() -> orca::Task<void> {
     co_await tasks_and_channels();
+    co_await breaker_and_limiter();
     co_await http_round_trip();
     co_await job_on_the_embedded_broker(dir);
     co_await redis_broker_reports_an_unreachable_server();
