@@ -9,6 +9,9 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <optional>
+#include <string_view>
+#include <utility>
 
 #include "duration.hpp"
 #include "orca/jobs/redis_broker.hpp"
@@ -47,7 +50,8 @@ void add_broker_options(CLI::App* cmd, JobsOptions& o) {
       ->capture_default_str();
   cmd->add_option("--broker", o.broker,
                   "broker: sqlite:PATH, redis://[user:password@]host:port/db or "
-                  "redis-cluster://host:port; overrides --db");
+                  "redis-cluster://host:port (rediss:// and rediss-cluster:// for TLS); "
+                  "overrides --db");
   cmd->add_flag("--json", o.json, "print JSON instead of a table");
   cmd->add_flag("--create", o.create,
                 "create the SQLite store if it does not exist (serve and worker always do)");
@@ -64,21 +68,42 @@ Context cli_context() {
   return jobs::with_actor(background(), std::move(who));
 }
 
+namespace {
+
+// A Redis broker URL as RedisUrl takes it, and whether it names a cluster:
+// redis-cluster://X is redis://X of a cluster, rediss-cluster://X is rediss://X of
+// one. Nothing when `broker` is not a Redis URL.
+std::optional<std::pair<std::string, bool>> redis_broker_url(const std::string& broker) {
+  for (const char* scheme : {"redis-cluster://", "rediss-cluster://"}) {
+    const std::string_view prefix(scheme);
+    if (broker.rfind(prefix, 0) != 0) continue;
+    std::string url(prefix.substr(0, prefix.find('-')));  // "redis" or "rediss"
+    url.append("://").append(broker.substr(prefix.size()));
+    return std::pair{std::move(url), true};
+  }
+  if (broker.rfind("redis://", 0) == 0 || broker.rfind("rediss://", 0) == 0)
+    return std::pair{broker, false};
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::string redacted_url(const std::string& url) {
-  const bool cluster = url.rfind("redis-cluster://", 0) == 0;
-  auto parsed = redis::RedisUrl::parse(cluster ? "redis://" + url.substr(16) : url);
-  if (!parsed) return url;                       // reported as a usage error to whoever typed it
-  const std::string text = parsed->to_string();  // the password as ***
-  return cluster ? "redis-cluster://" + text.substr(8) : text;
+  const auto redis_url = redis_broker_url(url);
+  if (!redis_url) return url;
+  auto parsed = redis::RedisUrl::parse(redis_url->first);
+  if (!parsed) return url;                 // reported as a usage error to whoever typed it
+  std::string text = parsed->to_string();  // the password as ***
+  if (redis_url->second) text.insert(text.find(':'), "-cluster");
+  return text;
 }
 
 int with_broker(const JobsOptions& o, Command kind, std::function<Task<int>(jobs::Broker&)> body) {
   const std::string& b = o.broker;
-  const bool cluster = b.rfind("redis-cluster://", 0) == 0;
-  if (cluster || b.rfind("redis://", 0) == 0) {
+  if (const auto redis_url = redis_broker_url(b)) {
     jobs::RedisBrokerOptions ro;
-    ro.url = cluster ? "redis://" + b.substr(16) : b;
-    ro.cluster = cluster;
+    ro.url = redis_url->first;
+    ro.cluster = redis_url->second;
     const auto give_up_after = duration_option("connect-timeout", o.connect_timeout);
     return run([&]() -> Task<int> {
       const auto started = Clock::now();
@@ -118,8 +143,8 @@ int with_broker(const JobsOptions& o, Command kind, std::function<Task<int>(jobs
   if (!b.empty()) {
     if (b.rfind("sqlite:", 0) != 0 || b.size() == 7)
       throw UsageError("--broker " + b +
-                       ": expected sqlite:PATH, redis://[user:password@]host:port/db or "
-                       "redis-cluster://host:port");
+                       ": expected sqlite:PATH, redis[s]://[user:password@]host:port/db or "
+                       "redis[s]-cluster://host:port");
     path = b.substr(7);
   }
   if (kind == Command::kOneShot && !o.create && !std::filesystem::exists(path))

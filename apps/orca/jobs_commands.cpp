@@ -39,6 +39,10 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
   serve_cmd->add_option("--allowed-host", o.allowed_hosts,
                         "host name the API answers for besides localhost, 127.0.0.1, [::1] and "
                         "the --listen address (repeatable)");
+  serve_cmd->add_option("--tls-cert", o.tls_cert,
+                        "PEM certificate chain: serve the API over HTTPS (with --tls-key; "
+                        "SIGHUP reloads both)");
+  serve_cmd->add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert");
   serve_cmd->add_option("--periodic", o.periodic,
                         "periodic job NAME=SCHEDULE=TYPE[=PAYLOAD], SCHEDULE \"@every 30s\" or 5 "
                         "cron fields (repeatable)");

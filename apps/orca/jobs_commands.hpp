@@ -47,6 +47,8 @@ struct JobsOptions {
   std::string auth_tokens_file;              // lines "ROLE TOKEN [NAME]" (token_table.hpp)
   std::vector<std::string> allowed_origins;  // --allowed-origin URL (repeatable)
   std::vector<std::string> allowed_hosts;    // --allowed-host NAME (repeatable)
+  std::string tls_cert;                      // PEM chain: serve the API over HTTPS
+  std::string tls_key;                       // PEM key of tls_cert
   // submit.
   std::string type;
   std::string payload;

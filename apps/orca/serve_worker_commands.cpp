@@ -24,6 +24,7 @@
 #include "orca/jobs/jobs.hpp"
 #include "orca/net/http/server.hpp"
 #include "orca/net/http/token_table.hpp"
+#include "orca/net/tls_context.hpp"
 #include "orca/orca.hpp"
 
 namespace orca::cli::detail {
@@ -193,6 +194,29 @@ std::map<JobState, std::int64_t> totals(const std::vector<jobs::QueueStats>& sta
   return out;
 }
 
+// SIGHUP reloads the API's TLS certificate and key (a renewal) for new connections;
+// open ones keep theirs, and files that do not load change nothing. The next
+// registration is made before the previous one is stopped, so a SIGHUP that arrives
+// while one is handled is caught too, never left to its default action (exit).
+// Returns when ctx ends; does nothing when server is null (no TLS).
+Task<void> reload_tls_on_sighup(http::Server* server, Context ctx) {
+  if (server == nullptr) co_return;
+  auto [hup, stop_hup] = signal_context(ctx, {SIGHUP});
+  while (true) {
+    (void)co_await hup.done();
+    if (ctx.is_done()) co_return;
+    auto [next, stop_next] = signal_context(ctx, {SIGHUP});
+    stop_hup();
+    std::string why;
+    if (server->reload_tls(&why))
+      std::fprintf(stderr, "orca serve: SIGHUP: reloaded the TLS certificate and key\n");
+    else
+      std::fprintf(stderr, "orca serve: SIGHUP: %s; the previous certificate stays\n", why.c_str());
+    hup = std::move(next);
+    stop_hup = std::move(stop_next);
+  }
+}
+
 // The first SIGINT/SIGTERM (or --duration) begins the graceful shutdown; a second
 // one ends the nodes' grace at once: their running jobs are cancelled and handed
 // back. Returns when `over` is cancelled (the command is ending).
@@ -251,6 +275,7 @@ bool is_unspecified(const net::Address& a) {
 struct ApiListen {
   net::Address address;
   jobs::ApiOptions api;
+  std::shared_ptr<net::TlsContext> tls;  // null: plain HTTP
   std::string summary;  // for the start line: "no authentication (loopback only)"...
 };
 
@@ -266,7 +291,16 @@ std::optional<ApiListen> api_listen(const JobsOptions& o) {
     throw UsageError("--listen " + where +
                      ": expected ADDR:PORT with a numeric address, e.g. 127.0.0.1:8080, "
                      "[::1]:8080 or 0.0.0.0:8080");
-  ApiListen out{*address, {}, {}};
+  ApiListen out{*address, {}, nullptr, {}};
+  if (o.tls_cert.empty() != o.tls_key.empty())
+    throw UsageError("give --tls-cert and --tls-key together");
+  if (!o.tls_cert.empty()) {
+    std::string why;
+    auto tls = net::TlsContext::server({.cert_file = o.tls_cert, .key_file = o.tls_key}, &why);
+    if (!tls) throw UsageError("--tls-cert/--tls-key: " + why);
+    out.tls = std::move(*tls);
+    out.api.access.https = true;
+  }
   auto tokens = std::make_shared<http::TokenTable>();
   try {
     if (!o.auth_tokens_file.empty()) tokens->load_file(o.auth_tokens_file);
@@ -384,14 +418,23 @@ int serve(const JobsOptions& o) {
     std::optional<http::Server> server;
     std::string api = "no HTTP API";
     if (listen) {
-      server.emplace(jobs::make_api_router(center, listen->api));
+      http::ServerOptions server_options;
+      server_options.tls = listen->tls;
+      server.emplace(jobs::make_api_router(center, listen->api), std::move(server_options));
       auto started = server->start(listen->address);
       if (!started)
         throw std::runtime_error("cannot listen on " + listen->address.to_string() + ": " +
                                  started.error().message());
-      api = "HTTP API on http://" + server->local_address().to_string() + "/api/ (" +
-            listen->summary + ")";
+      api = listen->tls ? "HTTPS API on https://" : "HTTP API on http://";
+      api.append(server->local_address().to_string())
+          .append("/api/ (")
+          .append(listen->summary)
+          .append(")");
     }
+    auto [reload_ctx, stop_reloading] = with_cancel(rc.ctx);
+    auto reloads = spawn([server = server && listen->tls ? &*server : nullptr, ctx = reload_ctx] {
+      return reload_tls_on_sighup(server, ctx);
+    });
     std::vector<JoinHandle<Result<void>>> running;
     for (auto& n : nodes)
       running.push_back(spawn([node = n.get(), ctx = rc.ctx] { return node->run(ctx); }));
@@ -410,6 +453,8 @@ int serve(const JobsOptions& o) {
           if (!quiet) co_await report_progress(*b, ctx, "serve", as_json);
         });
     auto ran = co_await center.run(rc.ctx);
+    stop_reloading();
+    co_await std::move(reloads);
     if (server) {
       auto [http_ctx, stop_http] = with_timeout(background(), 5s);
       (void)co_await server->shutdown(http_ctx);

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <string>
 
+#include "support/tls_pki.hpp"
+
 namespace {
 
 struct Ran {
@@ -252,6 +254,59 @@ TEST_F(Cli, ServeApiNeedsATokenAndTheTrailNamesItsCaller) {
   EXPECT_NE(status.out.find("-> pending   attempt 0  by ops"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find("-> cancelled attempt 0  cancelled  by ops"), std::string::npos)
       << status.out;
+}
+
+// `serve --tls-cert --tls-key` serves the API over HTTPS, and SIGHUP reloads the
+// pair: new connections get the new certificate; files that do not load leave the
+// previous one in place and serve running. (Certificates: support/tls_pki.hpp.)
+TEST_F(Cli, ServeOverTlsReloadsItsCertificateOnSighup) {
+  const orca_test::TestPki& pki = orca_test::TestPki::shared();
+  ASSERT_TRUE(pki.ok()) << pki.error();
+  auto copy = [&](const std::string& from, const char* to) {
+    std::filesystem::copy_file(from, dir_ / to, std::filesystem::copy_options::overwrite_existing);
+  };
+  copy(pki.server_cert, "c.pem");
+  copy(pki.server_key, "k.pem");
+  EXPECT_EQ(orca("serve --tls-cert c.pem --listen 127.0.0.1:0").code, 2);
+  Ran started = shell(
+      "\"$ORCA\" serve --nodes 0 --listen 127.0.0.1:0 --tls-cert c.pem --tls-key k.pem "
+      "--duration 60s >serve.log 2>&1 &\n"
+      "echo $! >serve.pid\n"
+      "for i in $(seq 600); do grep -q 'HTTPS API on' serve.log && exit 0; sleep 0.05; done; "
+      "exit 1");
+  ASSERT_EQ(started.code, 0) << file_text(dir_ / "serve.log");
+  const std::string log = file_text(dir_ / "serve.log");
+  const std::size_t at = log.find("https://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << log;
+  const std::string port = log.substr(at + 18, log.find("/api/", at) - at - 18);
+  const std::string ca = " --cacert '" + pki.ca_cert + "' ";
+  Ran listed = shell("curl -s -o /dev/null -w '%{http_code}'" + ca + "https://localhost:" + port +
+                     "/api/queues");
+  EXPECT_EQ(listed.out, "200") << listed.err;
+  // The serial of the certificate a new connection is served.
+  auto serial = [&] {
+    return shell("openssl s_client -connect 127.0.0.1:" + port + " -servername localhost " +
+                 "</dev/null 2>/dev/null | openssl x509 -noout -serial")
+        .out;
+  };
+  EXPECT_EQ(serial(), "serial=1001\n");
+  auto hup_until = [&](const std::string& line) {
+    return shell("kill -HUP $(cat serve.pid); for i in $(seq 600); do grep -q '" + line +
+                 "' serve.log && exit 0; sleep 0.05; done; exit 1")
+        .code;
+  };
+  copy(pki.server2_cert, "c.pem");
+  copy(pki.server2_key, "k.pem");
+  ASSERT_EQ(hup_until("reloaded the TLS certificate"), 0) << file_text(dir_ / "serve.log");
+  EXPECT_EQ(serial(), "serial=2002\n");
+  std::ofstream(dir_ / "c.pem") << "not a certificate\n";
+  ASSERT_EQ(hup_until("the previous certificate stays"), 0) << file_text(dir_ / "serve.log");
+  EXPECT_EQ(serial(), "serial=2002\n");
+  Ran stopped = shell(
+      "kill -TERM $(cat serve.pid); for i in $(seq 600); do kill -0 $(cat "
+      "serve.pid) 2>/dev/null || exit 0; sleep 0.05; done; exit 1");
+  EXPECT_EQ(stopped.code, 0) << "serve did not stop";
+  std::filesystem::remove(dir_ / "serve.pid");
 }
 
 // A second SIGTERM during the graceful shutdown ends its grace at once: the running

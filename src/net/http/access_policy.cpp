@@ -128,7 +128,8 @@ std::optional<Response> check(Policy& p, const Request& req, std::optional<Princ
     if (auto site = req.headers.get("Sec-Fetch-Site");
         site && !iequals(*site, "same-origin") && !iequals(*site, "none"))
       return refuse(403, "cross-site request refused (Sec-Fetch-Site)");
-    std::string own = "http://";  // appended: "lit" + string trips GCC's -Wrestrict at -O3
+    // Appended: "lit" + string trips GCC's -Wrestrict at -O3.
+    std::string own = p.options.https ? "https://" : "http://";
     own.append(*host_header);
     if (origin && !iequals(*origin, own))
       return refuse(403, "cross-origin request from an origin not allowed");

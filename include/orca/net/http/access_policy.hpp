@@ -64,6 +64,8 @@ struct AccessOptions {
   // Origins, "scheme://host[:port]" as browsers send them, whose pages may call
   // state-changing routes (and get CORS headers), besides the server's own.
   std::vector<std::string> allowed_origins;
+  // The server speaks HTTPS: its own origin is "https://" + Host, not "http://".
+  bool https = false;
   FailureLimiterOptions failures;
   std::string content_security_policy = "default-src 'none'; frame-ancestors 'none'";
 };
