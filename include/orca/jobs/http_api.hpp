@@ -28,12 +28,23 @@
 // only JSON bodies (415). Submit, cancel and requeue record the caller in the job's
 // audit trail (AuditEntry::actor): the token's name, or "anonymous" without tokens.
 //
+// Limits (rate_limit.hpp, load_shedding.hpp), none by default: ApiOptions::rate_limit
+// runs before the access policy (every request counts, refused ones and token
+// guesses included), token_rate_limit after it (RateLimitKey::kPrincipal keys it by
+// the token's name), and load_shedding innermost, around the routes, so that only
+// the handlers' own latency teaches its limiter. Past a rate limit: 429 with
+// Retry-After; shed: 503 with Retry-After.
+//
 // Thread safety: the router's handlers may run concurrently; Center and Broker must
 // outlive the server that runs them.
 #pragma once
 
+#include <optional>
+
 #include "orca/jobs/center.hpp"
 #include "orca/net/http/access_policy.hpp"
+#include "orca/net/http/load_shedding.hpp"
+#include "orca/net/http/rate_limit.hpp"
 #include "orca/net/http/router.hpp"
 
 namespace orca::jobs {
@@ -47,6 +58,11 @@ struct ApiOptions {
   std::size_t max_list = 1000;  // ?limit= at most
   // Who may call it, from where (the default: anyone on a loopback host name).
   http::AccessOptions access;
+  // Request rate limits before the access policy, and after it (see above).
+  http::RateLimitOptions rate_limit;
+  http::RateLimitOptions token_rate_limit;
+  // Adaptive load shedding of the routes; nothing: none.
+  std::optional<http::LoadSheddingOptions> load_shedding;
 };
 
 http::Router make_api_router(Center& center, ApiOptions options = {});

@@ -9,14 +9,13 @@
 #include <stdexcept>
 #include <utility>
 
+#include "catch_all.hpp"
+
 namespace orca::http {
 
 namespace {
 
 const ContextKey<Principal> kPrincipal{"orca.http.principal"};
-
-// What the outer router routes; any other method gets its 405.
-constexpr const char* kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
 
 struct Policy {
   explicit Policy(AccessOptions o) : options(std::move(o)), failures(options.failures) {}
@@ -252,15 +251,8 @@ Router protect(Router routes, AccessOptions options) {
     p->origins.push_back(lower(o));
   }
   p->routes = std::move(routes);
-  Router outer;
-  for (const char* method : kMethods) {
-    const auto run = [p](Context ctx, Request req) {
-      return admit(p, std::move(ctx), std::move(req));
-    };
-    outer.add(method, "/", run);
-    outer.add(method, "/{path...}", run);
-  }
-  return outer;
+  return detail::catch_all(
+      [p](Context ctx, Request req) { return admit(p, std::move(ctx), std::move(req)); });
 }
 
 }  // namespace orca::http
