@@ -43,6 +43,15 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
                         "PEM certificate chain: serve the API over HTTPS (with --tls-key; "
                         "SIGHUP reloads both)");
   serve_cmd->add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert");
+  serve_cmd->add_option("--rate-limit", o.rate_limit,
+                        "COUNT/UNIT[,burst=N] (UNIT ms, s, m or h): the API's requests in all, "
+                        "past it 429 (burst default: COUNT)");
+  serve_cmd->add_option("--rate-limit-per-client", o.rate_limit_per_client,
+                        "COUNT/UNIT[,burst=N]: each client's requests (its address; its token's "
+                        "name with API tokens), past it 429");
+  serve_cmd->add_flag("--shed-load", o.shed_load,
+                      "answer 503 to requests beyond the concurrency the API can serve, found "
+                      "from its latency (X-Priority: low requests first)");
   serve_cmd->add_option("--periodic", o.periodic,
                         "periodic job NAME=SCHEDULE=TYPE[=PAYLOAD], SCHEDULE \"@every 30s\" or 5 "
                         "cron fields (repeatable)");

@@ -49,6 +49,9 @@ struct JobsOptions {
   std::vector<std::string> allowed_hosts;    // --allowed-host NAME (repeatable)
   std::string tls_cert;                      // PEM chain: serve the API over HTTPS
   std::string tls_key;                       // PEM key of tls_cert
+  std::string rate_limit;                    // --rate-limit COUNT/UNIT[,burst=N]: every request
+  std::string rate_limit_per_client;         // the same per client (address, or token name)
+  bool shed_load = false;                    // --shed-load: adaptive concurrency limit
   // submit.
   std::string type;
   std::string payload;

@@ -26,6 +26,9 @@
 #include "orca/net/http/token_table.hpp"
 #include "orca/net/tls_context.hpp"
 #include "orca/orca.hpp"
+#include "orca/resilience/adaptive_limiter.hpp"
+#include "orca/resilience/keyed_rate_limiter.hpp"
+#include "orca/resilience/rate_limiter.hpp"
 
 namespace orca::cli::detail {
 
@@ -267,6 +270,65 @@ bool is_unspecified(const net::Address& a) {
          0;
 }
 
+// The rate of --NAME TEXT (resilience::parse_rate: COUNT/UNIT[,burst=N]); a usage
+// error naming the value and why. Without ",burst=", the whole COUNT may come at once
+// (then one every UNIT/COUNT): "50/m" then admits 50 a minute however they bunch, as
+// it reads, where parse_rate's own default burst of 1 would refuse the second of two
+// requests sent together (clients send in bursts: a page load, a retry).
+resilience::RateLimiterOptions rate_option(const char* name, const std::string& text) {
+  std::string why;
+  Result<resilience::RateLimiterOptions> rate = resilience::parse_rate(text, &why);
+  if (!rate) throw UsageError(std::string("--") + name + ": " + why);
+  if (text.find(",burst=") == std::string::npos) {
+    rate->burst = std::max<std::int64_t>(1, static_cast<std::int64_t>(rate->events));
+    if (std::string bad = resilience::validate(*rate); !bad.empty())
+      throw UsageError(std::string("--") + name + " " + text + ": " + bad);
+  }
+  return *rate;
+}
+
+// --rate-limit, --rate-limit-per-client and --shed-load into `api`. The global limit
+// runs before the access policy (every request counts, refused ones and token guesses
+// included). The per-client one runs there too, by address, without tokens; with
+// tokens it runs after authentication, by token name: a token is one client from any
+// address, and token holders sharing an address (a proxy, this machine) do not share
+// a budget; bad tokens are throttled per address by the failure limiter already.
+void api_limits(const JobsOptions& o, bool tokens, jobs::ApiOptions& api, std::string& summary) {
+  if (!o.rate_limit.empty()) {
+    api.rate_limit.global =
+        std::make_shared<resilience::RateLimiter>(rate_option("rate-limit", o.rate_limit));
+    summary.append(", rate limit ").append(o.rate_limit);
+  }
+  if (!o.rate_limit_per_client.empty()) {
+    resilience::KeyedRateLimiterOptions per_client;
+    per_client.limit = rate_option("rate-limit-per-client", o.rate_limit_per_client);
+    http::RateLimitOptions& where = tokens ? api.token_rate_limit : api.rate_limit;
+    where.per_client = std::make_shared<resilience::KeyedRateLimiter>(per_client);
+    where.key = tokens ? http::RateLimitKey::kPrincipal : http::RateLimitKey::kClientAddress;
+    summary.append(", ")
+        .append(o.rate_limit_per_client)
+        .append(tokens ? " per token" : " per client address");
+  }
+  if (o.shed_load) {
+    // AIMD, not the gradient: the API's calls differ in cost by orders of magnitude (a
+    // job by id, a list of 1,000), and the gradient, which compares the mean latency
+    // with the least, would read that mix as queueing and shrink the limit on an idle
+    // server. AIMD backs off only on overload it can see: a call slower than 1 s, or a
+    // 503/504 from the store, and grows while the limit is in use.
+    resilience::AdaptiveLimiterOptions limits;
+    limits.name = "api";
+    limits.algorithm = resilience::AdaptiveAlgorithm::kAimd;
+    limits.initial_limit = 100;
+    limits.min_limit = 10;
+    limits.max_limit = 1000;
+    limits.aimd_timeout = 1s;
+    http::LoadSheddingOptions shedding;
+    shedding.limiter = std::make_shared<resilience::AdaptiveLimiter>(limits);
+    api.load_shedding = std::move(shedding);
+    summary.append(", load shedding");
+  }
+}
+
 // Where and for whom serve's JSON API listens: --listen or --http-port, the API
 // tokens of --auth-tokens-file and ORCA_API_TOKENS, the allowed hosts and origins.
 // Nothing when the API is off (--http-port 0). Refuses (a usage error, before the
@@ -283,7 +345,13 @@ std::optional<ApiListen> api_listen(const JobsOptions& o) {
   if (o.http_port >= 0 && !o.listen.empty())
     throw UsageError("give --listen ADDR:PORT or --http-port PORT, not both");
   if (o.http_port > 65535) throw UsageError("--http-port must be 0..65535");
-  if (o.http_port == 0) return std::nullopt;
+  if (o.http_port == 0) {
+    if (!o.rate_limit.empty() || !o.rate_limit_per_client.empty() || o.shed_load)
+      throw UsageError(
+          "--rate-limit, --rate-limit-per-client and --shed-load limit the API, which "
+          "--http-port 0 turns off");
+    return std::nullopt;
+  }
   std::string where = o.listen;
   if (where.empty()) where = "127.0.0.1:" + std::to_string(o.http_port < 0 ? 8080 : o.http_port);
   auto address = net::Address::parse(where);
@@ -329,6 +397,7 @@ std::optional<ApiListen> api_listen(const JobsOptions& o) {
   }
   out.summary = tokens->empty() ? "no authentication (loopback only)"
                                 : std::to_string(tokens->size()) + " API token(s)";
+  api_limits(o, !tokens->empty(), out.api, out.summary);
   return out;
 }
 

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "support/tls_pki.hpp"
 
@@ -91,6 +93,12 @@ TEST_F(Cli, UsageErrorsExitTwoWithAMessage) {
       {"serve --listen 127.0.0.1:0 --http-port 9", "not both"},
       {"serve --http-port 70000", "--http-port"},
       {"serve --allowed-origin ops.example.com", "expected scheme://host[:port]"},
+      {"serve --rate-limit -5/s",
+       "--rate-limit: rate \"-5/s\": rate limiter: events is -5.000000; the rate must be above 0"},
+      {"serve --rate-limit-per-client 5/week",
+       "--rate-limit-per-client: rate \"5/week\": the unit must be ms, s, m or h"},
+      {"serve --rate-limit 5/s,burst=0", "burst is 0; it must be at least 1"},
+      {"serve --http-port 0 --shed-load", "--http-port 0 turns off"},
   };
   for (const auto& c : cases) {
     Ran r = orca(c.args);
@@ -254,6 +262,56 @@ TEST_F(Cli, ServeApiNeedsATokenAndTheTrailNamesItsCaller) {
   EXPECT_NE(status.out.find("-> pending   attempt 0  by ops"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find("-> cancelled attempt 0  cancelled  by ops"), std::string::npos)
       << status.out;
+}
+
+// `serve --rate-limit 5/m`: a burst of requests sees 200 for the first five (without
+// ",burst=", the whole count may come at once) and then 429 with Retry-After. A unit
+// comes back only every 12 s, so however slow the machine, no sixth gets in.
+TEST_F(Cli, ServeRateLimitAnswers429WithRetryAfterPastTheLimit) {
+  Ran started = shell(
+      "\"$ORCA\" serve --nodes 0 --listen 127.0.0.1:0 --rate-limit 5/m --duration 60s "
+      ">serve.log 2>&1 &\n"
+      "echo $! >serve.pid\n"
+      "for i in $(seq 600); do grep -q 'HTTP API on' serve.log && exit 0; sleep 0.05; done; exit "
+      "1");
+  ASSERT_EQ(started.code, 0) << file_text(dir_ / "serve.log");
+  const std::string log = file_text(dir_ / "serve.log");
+  EXPECT_NE(log.find("rate limit 5/m"), std::string::npos) << log;
+  const std::size_t at = log.find("http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << log;
+  const std::string url = log.substr(at, log.find("/api/", at) - at);
+  // A status and a Retry-After per line.
+  Ran burst = shell(
+      "for i in 1 2 3 4 5 6 7 8; do curl -s -o body.txt -w '%{http_code} "
+      "%header{retry-after}\\n' " +
+      url + "/api/queues || exit 1; done");
+  ASSERT_EQ(burst.code, 0) << burst.err;
+  std::istringstream lines(burst.out);
+  std::vector<std::pair<std::string, std::string>> got;
+  std::string code;
+  std::string retry;
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream words(line);
+    code.clear();
+    retry.clear();
+    words >> code >> retry;
+    got.emplace_back(code, retry);
+  }
+  ASSERT_EQ(got.size(), 8u) << burst.out;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].first, i < 5 ? "200" : "429") << "request " << i + 1 << "\n" << burst.out;
+    if (i < 5) continue;
+    const int seconds = got[i].second.empty() ? 0 : std::atoi(got[i].second.c_str());
+    EXPECT_TRUE(seconds >= 1 && seconds <= 12)
+        << "request " << i + 1 << ": Retry-After \"" << got[i].second << "\", want 1..12";
+  }
+  const auto body = nlohmann::json::parse(file_text(dir_ / "body.txt"), nullptr, false);
+  EXPECT_TRUE(body.is_object() && body.contains("error")) << file_text(dir_ / "body.txt");
+  // SIGKILL: this test is not about the graceful stop (which takes about a second).
+  Ran stopped = shell("kill -KILL $(cat serve.pid)");
+  EXPECT_EQ(stopped.code, 0) << stopped.err;
+  std::filesystem::remove(dir_ / "serve.pid");
 }
 
 // `serve --tls-cert --tls-key` serves the API over HTTPS, and SIGHUP reloads the
