@@ -52,15 +52,21 @@ void append_json_string(std::string& out, std::string_view s) {
 }  // namespace
 
 Response Response::error(int status, std::string_view message, ErrorFormat format) {
+  Response r;
   if (format == ErrorFormat::kText) {
     std::string body(message);
     body.push_back('\n');
-    return text(status, std::move(body));
+    r = text(status, std::move(body));
+  } else {
+    std::string body = "{\"error\":";
+    append_json_string(body, message);
+    body.push_back('}');
+    r = json(status, std::move(body));
   }
-  std::string body = "{\"error\":";
-  append_json_string(body, message);
-  body.push_back('}');
-  return json(status, std::move(body));
+  // Some of these never reach a route (a malformed request, a refused connection),
+  // so no access policy adds its headers: a browser must not sniff them as HTML.
+  r.headers.set("X-Content-Type-Options", "nosniff");
+  return r;
 }
 
 std::string_view status_text(int status) noexcept {

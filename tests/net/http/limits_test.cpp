@@ -74,9 +74,11 @@ Task<bool> eventually(Pred pred) {
   co_return pred();
 }
 
-// True if `r` is an error rendered as JSON: {"error":"...<says>..."}.
+// True if `r` is an error rendered as JSON: {"error":"...<says>..."}, not to be
+// sniffed as anything else.
 bool json_error(const Response& r, std::string_view says) {
   return r.headers.get("Content-Type") == "application/json" &&
+         r.headers.get("X-Content-Type-Options") == "nosniff" &&
          r.body.starts_with("{\"error\":\"") && r.body.ends_with("\"}") &&
          r.body.find(says) != std::string::npos;
 }

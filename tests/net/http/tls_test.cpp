@@ -30,7 +30,7 @@ const TestPki& pki() {
   return p;
 }
 
-Router hello_router() {
+Router tls_hello_router() {
   Router router;
   router.get("/hello", sync_handler([](const Request&) { return Response::text(200, "hello\n"); }));
   return router;
@@ -88,7 +88,7 @@ TEST(Https, ClientVerifiesTheServerAgainstItsCa) {
   ASSERT_TRUE(pki().ok());  // made before the runtime: openssl blocks its thread
   orca::run(
       []() -> Task<void> {
-        Server server(hello_router(), tls_options());
+        Server server(tls_hello_router(), tls_options());
         CO_ASSERT_TRUE(server.start(Address::loopback_v4(0)));
         auto [ctx, cancel] = orca::with_timeout(orca::background(), std::chrono::seconds(20));
         Client good(trusting(pki().ca_cert));
@@ -126,7 +126,7 @@ TEST(Https, CurlGetsA200) {
   ASSERT_TRUE(pki().ok());  // made before the runtime: openssl blocks its thread
   orca::run(
       []() -> Task<void> {
-        Server server(hello_router(), tls_options());
+        Server server(tls_hello_router(), tls_options());
         CO_ASSERT_TRUE(server.start(Address::loopback_v4(0)));
         // curl on the blocking pool: it blocks its thread until the server answers.
         const std::string cmd = "curl -sS --max-time 20 --cacert '" + pki().ca_cert +
@@ -153,7 +153,7 @@ TEST(Https, PlaintextClientFailsCleanlyAndTheServerGoesOn) {
   ASSERT_TRUE(pki().ok());  // made before the runtime: openssl blocks its thread
   orca::run(
       []() -> Task<void> {
-        Server server(hello_router(), tls_options());
+        Server server(tls_hello_router(), tls_options());
         CO_ASSERT_TRUE(server.start(Address::loopback_v4(0)));
         auto [ctx, cancel] = orca::with_timeout(orca::background(), std::chrono::seconds(20));
         Client plain;
@@ -189,7 +189,7 @@ TEST(Https, ReloadServesTheNewCertificateToNewConnectionsOnly) {
         auto tls = TlsContext::server({.cert_file = cert, .key_file = key});
         CO_ASSERT_TRUE(tls);
         options.tls = *tls;
-        Server server(hello_router(), options);
+        Server server(tls_hello_router(), options);
         CO_ASSERT_TRUE(server.start(Address::loopback_v4(0)));
         auto [ctx, cancel] = orca::with_timeout(orca::background(), std::chrono::seconds(20));
 
@@ -248,7 +248,7 @@ TEST(Https, SilentClientIsCutAtTheHandshakeTimeout) {
       []() -> Task<void> {
         ServerOptions options = tls_options();
         options.tls_handshake_timeout = std::chrono::milliseconds(20);
-        Server server(hello_router(), options);
+        Server server(tls_hello_router(), options);
         CO_ASSERT_TRUE(server.start(Address::loopback_v4(0)));
         auto [ctx, cancel] = orca::with_timeout(orca::background(), std::chrono::seconds(20));
         // Connects and sends nothing: the server closes the connection by itself

@@ -42,7 +42,8 @@ struct Response {
   // An application/json response; `body` must already be JSON.
   static Response json(int status, std::string body);
   // An error: `message` (any bytes; escaped for JSON) in `format`. Every error the
-  // server or router makes itself is built here, so they all look alike.
+  // server or router makes itself is built here, so they all look alike; each
+  // carries "X-Content-Type-Options: nosniff".
   static Response error(int status, std::string_view message,
                         ErrorFormat format = ErrorFormat::kJson);
 };
