@@ -293,6 +293,7 @@ TEST(HttpRateLimit, OverTheWireTheRefusalIs429WithRetryAfterAndAJsonBody) {
                     std::stoi(retry) >= 1 && std::stoi(retry) <= 60)
             << "Retry-After: " << retry;
         EXPECT_EQ(last.body.substr(0, 10), "{\"error\":\"") << last.body;
+        EXPECT_EQ(last.headers.get("X-Content-Type-Options").value_or(""), "nosniff");
         (void)co_await server.shutdown(orca::background());
       },
       kRun);

@@ -39,8 +39,9 @@
 // done for it; inside it, only authenticated requests, by token name. `orca serve`
 // puts the global limit outside, and the per-client limit outside by address when it
 // has no tokens, inside by token name when it has (docs/JOBS.md). Refusals made
-// outside protect() do not carry its browser headers (their body is fixed text); they
-// carry Cache-Control: no-store, so that no cache keeps a momentary refusal.
+// outside protect() do not carry its browser headers (their body is fixed text) but
+// nosniff (Response::error's) and Cache-Control: no-store, so that no cache keeps a
+// momentary refusal.
 //
 // Thread safety: the returned Router is as any Router (read-only once serving); the
 // limiters are shared by every request (their own thread safety, resilience/*.hpp);
