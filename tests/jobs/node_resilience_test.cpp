@@ -203,6 +203,51 @@ TEST_P(CenterNode, PullingNodeClaimsARateLimitedQueueOnlyAsFastAsItsLimit) {
   EXPECT_EQ(left_pending, 10u);
 }
 
+TEST_P(CenterNode, PushedJobsOfALimitedQueueWaitForTheirUnitsAndGoBackWhenStopped) {
+  resilience::ManualClock clock;
+  std::atomic<int> email_runs{0};
+  std::atomic<int> other_runs{0};
+  int ran_while_frozen = -1;
+  std::size_t back_pending = 0;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    Center center(broker, fast_center());
+    NodeOptions o = fast_node("n1", 8);
+    o.grace = 10ms;  // the waiting jobs are cancelled at once at shutdown
+    o.queue_rates["email"] = {.events = 1, .per = 1s, .burst = 2, .clock = &clock};
+    Node node(broker, o);
+    node.handle("send", [&](Context, Job job) -> Task<Result<void>> {
+      (job.spec.queue == "email" ? email_runs : other_runs).fetch_add(1);
+      co_return Result<void>{};
+    });
+    center.attach(node);  // the center hands jobs over started: no claim caps them
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    JobSpec email = spec("send");
+    email.queue = "email";
+    JobSpec other = spec("send");
+    other.queue = "other";
+    const std::vector<JobSpec> emails(5, email);
+    (void)co_await center.submit_batch(guard, emails);
+    co_await wait_until(guard, [&] { return email_runs.load() >= 2; });
+    // The other 3 wait for units a second or more away by the frozen clock; an
+    // unlimited queue's job still runs beside them.
+    (void)co_await center.submit(guard, other);
+    co_await wait_until(guard, [&] { return other_runs.load() >= 1; });
+    ran_while_frozen = email_runs.load();
+    stop();  // their waits are cancelled: handed back, their attempts not counted
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+    auto pending = co_await broker.list(guard, of_type("send", JobState::kPending));
+    if (pending)
+      for (const Job& j : *pending)
+        if (j.spec.queue == "email" && j.attempt == 0) ++back_pending;
+  });
+  EXPECT_EQ(ran_while_frozen, 2) << "email jobs run with the clock standing still (burst 2)";
+  EXPECT_EQ(back_pending, 3u) << "email jobs pending again with no attempt counted";
+}
+
 // The message of the std::invalid_argument that Node's constructor throws, or "".
 std::string refusal(Broker& broker, NodeOptions o) {
   try {
