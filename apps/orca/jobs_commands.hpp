@@ -38,7 +38,7 @@ struct JobsOptions {
   long long breaker_min_calls = 20;
   std::string breaker_open_for = "30s";
   int breaker_probes = 5;
-  std::vector<std::string> rate_limits;
+  std::vector<std::string> queue_rates;  // QUEUE=RATE
   std::string node_timeout = "3s";
   // serve / worker --pull: retention (jobs::Retention's defaults).
   long long keep_finished = 100'000;

@@ -166,17 +166,17 @@ jobs::NodeOptions node_options(const JobsOptions& o, int index) {
     const std::string why = resilience::validate(no.breaker);
     if (!why.empty()) throw UsageError("--breaker options: " + why);
   }
-  for (const std::string& item : o.rate_limits) {
+  for (const std::string& item : o.queue_rates) {
     const auto eq = item.find('=');
     if (eq == std::string::npos || eq == 0)
-      throw UsageError("--rate-limit " + item + ": expected QUEUE=RATE, e.g. email=100/s");
+      throw UsageError("--queue-rate " + item + ": expected QUEUE=RATE, e.g. email=100/s");
     std::string why;
     auto rate = resilience::parse_rate(std::string_view(item).substr(eq + 1), &why);
-    if (!rate) throw UsageError("--rate-limit " + item + ": " + why);
+    if (!rate) throw UsageError("--queue-rate " + item + ": " + why);
     const std::string invalid = resilience::validate(*rate);
-    if (!invalid.empty()) throw UsageError("--rate-limit " + item + ": " + invalid);
+    if (!invalid.empty()) throw UsageError("--queue-rate " + item + ": " + invalid);
     if (!no.queue_rates.emplace(item.substr(0, eq), *rate).second)
-      throw UsageError("--rate-limit " + item + ": queue " + item.substr(0, eq) +
+      throw UsageError("--queue-rate " + item + ": queue " + item.substr(0, eq) +
                        " has a rate limit already");
   }
   return no;
@@ -397,7 +397,7 @@ void add_node_options(CLI::App* cmd, JobsOptions& o) {
                   "jobs a half-open breaker lets through to decide")
       ->capture_default_str()
       ->needs(breaker);
-  cmd->add_option("--rate-limit", o.rate_limits,
+  cmd->add_option("--queue-rate", o.queue_rates,
                   "QUEUE=RATE: start at most RATE jobs of QUEUE per node, e.g. email=100/s or "
                   "email=100/s,burst=10 (repeatable)");
   cmd->add_option("--node-timeout", o.node_timeout,

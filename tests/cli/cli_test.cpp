@@ -105,10 +105,10 @@ TEST_F(Cli, BreakerAndRateLimitFlagsNameTheBadValue) {
     const char* args;
     const char* message;
   } cases[] = {
-      {"worker --rate-limit email", "--rate-limit email: expected QUEUE=RATE"},
-      {"worker --rate-limit email=-5/s", "--rate-limit email=-5/s: "},
-      {"worker --rate-limit email=5/fortnight", "the unit must be ms, s, m or h"},
-      {"worker --rate-limit email=5/s --rate-limit email=6/s", "has a rate limit already"},
+      {"worker --queue-rate email", "--queue-rate email: expected QUEUE=RATE"},
+      {"worker --queue-rate email=-5/s", "--queue-rate email=-5/s: "},
+      {"worker --queue-rate email=5/fortnight", "the unit must be ms, s, m or h"},
+      {"worker --queue-rate email=5/s --queue-rate email=6/s", "has a rate limit already"},
       {"worker --breaker --breaker-threshold 150", "failure_rate_threshold is 150"},
       {"worker --breaker --breaker-window 10 --breaker-min-calls 20",
        "minimum_calls (20) exceeds window_size (10)"},
