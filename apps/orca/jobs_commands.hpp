@@ -30,6 +30,15 @@ struct JobsOptions {
   std::string heartbeat = "1s";
   std::string lease = "5s";
   std::vector<std::string> queue_leases;  // QUEUE=DURATION
+  // serve / worker: a circuit breaker per job type (off unless --breaker), and rate
+  // limits per queue (QUEUE=RATE, resilience::parse_rate's form).
+  bool breaker = false;
+  double breaker_threshold = 15.0;  // percent
+  long long breaker_window = 100;   // calls
+  long long breaker_min_calls = 20;
+  std::string breaker_open_for = "30s";
+  int breaker_probes = 5;
+  std::vector<std::string> queue_rates;  // QUEUE=RATE
   std::string node_timeout = "3s";
   // serve / worker --pull: retention (jobs::Retention's defaults).
   long long keep_finished = 100'000;

@@ -156,6 +156,31 @@ jobs::NodeOptions node_options(const JobsOptions& o, int index) {
       throw UsageError("--queue-lease " + item + ": must be longer than --heartbeat");
     no.queue_leases[queue] = lease;
   }
+  if (o.breaker) {
+    no.breaker_enabled = true;
+    no.breaker.failure_rate_threshold = o.breaker_threshold;
+    no.breaker.window_size = o.breaker_window;
+    no.breaker.minimum_calls = o.breaker_min_calls;
+    no.breaker.open_duration = duration_option("breaker-open-for", o.breaker_open_for);
+    no.breaker.half_open_probes = o.breaker_probes;
+    // Nodes make one breaker per type: two stripes are plenty for a job's rate of calls.
+    no.breaker.stripes = 2;
+    const std::string why = resilience::validate(no.breaker);
+    if (!why.empty()) throw UsageError("--breaker options: " + why);
+  }
+  for (const std::string& item : o.queue_rates) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw UsageError("--queue-rate " + item + ": expected QUEUE=RATE, e.g. email=100/s");
+    std::string why;
+    auto rate = resilience::parse_rate(std::string_view(item).substr(eq + 1), &why);
+    if (!rate) throw UsageError("--queue-rate " + item + ": " + why);
+    const std::string invalid = resilience::validate(*rate);
+    if (!invalid.empty()) throw UsageError("--queue-rate " + item + ": " + invalid);
+    if (!no.queue_rates.emplace(item.substr(0, eq), *rate).second)
+      throw UsageError("--queue-rate " + item + ": queue " + item.substr(0, eq) +
+                       " has a rate limit already");
+  }
   return no;
 }
 
@@ -417,6 +442,32 @@ void add_node_options(CLI::App* cmd, JobsOptions& o) {
   cmd->add_option("--lease", o.lease, "lease of a job without heartbeats")->capture_default_str();
   cmd->add_option("--queue-lease", o.queue_leases,
                   "QUEUE=DURATION: that queue's own lease instead of --lease (repeatable)");
+  auto* breaker = cmd->add_flag("--breaker", o.breaker,
+                                "a circuit breaker per job type: a type whose jobs fail past "
+                                "the threshold is not taken (its jobs wait pending) for a while, "
+                                "then probed");
+  cmd->add_option("--breaker-threshold", o.breaker_threshold,
+                  "failure rate in percent (0 < P <= 100) that opens a type's breaker")
+      ->capture_default_str()
+      ->needs(breaker);
+  cmd->add_option("--breaker-window", o.breaker_window, "calls a breaker's failure rate is over")
+      ->capture_default_str()
+      ->needs(breaker);
+  cmd->add_option("--breaker-min-calls", o.breaker_min_calls,
+                  "calls in the window before a breaker may open")
+      ->capture_default_str()
+      ->needs(breaker);
+  cmd->add_option("--breaker-open-for", o.breaker_open_for,
+                  "how long an open breaker holds its type back")
+      ->capture_default_str()
+      ->needs(breaker);
+  cmd->add_option("--breaker-probes", o.breaker_probes,
+                  "jobs a half-open breaker lets through to decide")
+      ->capture_default_str()
+      ->needs(breaker);
+  cmd->add_option("--queue-rate", o.queue_rates,
+                  "QUEUE=RATE: start at most RATE jobs of QUEUE per node, e.g. email=100/s or "
+                  "email=100/s,burst=10 (repeatable)");
   cmd->add_option("--node-timeout", o.node_timeout,
                   "a node without heartbeats for this long is dead (serve, worker)")
       ->capture_default_str();
@@ -546,9 +597,10 @@ int serve(const JobsOptions& o) {
 
 int worker(const JobsOptions& o) {
   const jobs::Retention keep = retention(o);
+  const jobs::NodeOptions node_opts = node_options(o, 0);  // bad flags: before the store opens
   return with_broker(o, Command::kService, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
-    jobs::Node node(*broker, node_options(o, 0));
+    jobs::Node node(*broker, node_opts);
     add_demo_handlers(node, o.types, exec_log_for(o));
     RunContext rc = run_context(o);
     if (!o.quiet)

@@ -236,9 +236,11 @@ Task<void> Center::leadership_loop(Context ctx) {
 
 // One routing round:
 //   1. live nodes with free slots (capacity minus jobs leased or running on them);
-//   2. up to that many pending jobs of the types those nodes handle (queues by weight);
-//   3. for each job, the policy picks among the nodes that handle its type and still
-//      have a slot; the pick's active count rises at once, so later picks see it;
+//   2. up to that many pending jobs of the types those nodes handle and do not hold
+//      back (broker.hpp, kBreakerOpenTag), queues by weight;
+//   3. for each job, the policy picks among the nodes that handle its type, do not
+//      hold it back and still have a slot; the pick's active count rises at once, so later picks
+//      see it;
 //   4. one conditional assign (jobs taken by another center meanwhile are skipped),
 //      then the in-process nodes that got work are told.
 Task<void> Center::dispatch_round(Context ctx) {
@@ -266,7 +268,10 @@ Task<void> Center::dispatch_round(Context ctx) {
       if (Node* local = local_node(n.id)) n.active = local->running();
       if (n.state != NodeState::kAlive || n.active >= window(n)) continue;
       free += static_cast<std::size_t>(window(n) - n.active);
-      types.insert(n.types.begin(), n.types.end());
+      // A type the node holds back (its breaker is open: kBreakerOpenTag) is not
+      // peeked for it, so held jobs do not crowd out those it takes.
+      for (const std::string& t : n.types)
+        if (!holds_back(n, t)) types.insert(t);
       nodes.push_back(std::move(n));
     }
     if (free == 0) co_return;
@@ -286,6 +291,7 @@ Task<void> Center::dispatch_round(Context ctx) {
         const NodeInfo& n = nodes[i];
         if (n.active >= window(n)) continue;
         if (std::find(n.types.begin(), n.types.end(), job.spec.type) == n.types.end()) continue;
+        if (holds_back(n, job.spec.type)) continue;
         candidates.push_back(n);
         index.push_back(i);
       }

@@ -130,6 +130,14 @@ std::set<std::string> live_types(const std::vector<NodeInfo>& nodes) {
   return types;
 }
 
+bool holds_back(const NodeInfo& node, std::string_view type) {
+  for (const std::string& tag : node.tags)
+    if (tag.size() == kBreakerOpenTag.size() + type.size() && tag.starts_with(kBreakerOpenTag) &&
+        std::string_view(tag).substr(kBreakerOpenTag.size()) == type)
+      return true;
+  return false;
+}
+
 Task<Result<void>> Broker::watch(Context, BrokerEvents) {
   co_return make_error_code(errc::not_supported);
 }

@@ -36,6 +36,13 @@ double random01() {
 constexpr auto kCompletionPause = std::chrono::milliseconds(50);
 constexpr auto kCompletionMaxPause = std::chrono::milliseconds(1000);
 
+// "30s", "0.25s": an open period in a log line.
+std::string seconds(std::chrono::nanoseconds d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%gs", std::chrono::duration<double>(d).count());
+  return buf;
+}
+
 std::string job_list(const std::vector<Completion>& batch) {
   std::string out;
   for (const Completion& c : batch)
@@ -61,6 +68,21 @@ Node::Node(Broker& broker, NodeOptions options)
                                   " must be longer than the node's heartbeat interval");
   if (options_.poll_interval.count() <= 0)
     throw std::invalid_argument("node poll interval must be positive");
+  for (const std::string& tag : options_.tags)
+    if (tag.starts_with(kBreakerOpenTag))
+      throw std::invalid_argument("node tag " + tag + " uses the prefix " +
+                                  std::string(kBreakerOpenTag) +
+                                  ", which nodes keep for the types their breakers hold back");
+  if (options_.breaker_enabled) {
+    const std::string why = resilience::validate(options_.breaker);
+    if (!why.empty()) throw std::invalid_argument("node breaker: " + why);
+  }
+  for (const auto& [queue, rate] : options_.queue_rates) {
+    if (queue.empty()) throw std::invalid_argument("node rate limit: the queue name is empty");
+    const std::string why = resilience::validate(rate);
+    if (!why.empty()) throw std::invalid_argument("node rate limit of queue " + queue + ": " + why);
+    queue_limiters_.emplace(queue, std::make_unique<resilience::RateLimiter>(rate));
+  }
   if (options_.id.empty()) options_.id = default_node_id();
   outage_ = detail::OutageLog("node " + options_.id);
   std::tie(grace_parent_, end_grace_) = with_cancel(background());
@@ -81,7 +103,77 @@ void Node::note_broker(const std::error_code& e) {
 }
 
 void Node::handle(std::string type, Handler handler) {
+  if (options_.breaker_enabled && !breakers_.count(type)) {
+    resilience::CircuitBreakerOptions o = options_.breaker;
+    o.name = type;
+    o.on_state_change = [this](const resilience::StateChange& change) {
+      on_breaker_change(change);
+    };
+    breakers_.emplace(type, std::make_unique<resilience::CircuitBreaker>(std::move(o)));
+  }
   handlers_[std::move(type)] = std::move(handler);
+}
+
+resilience::CircuitBreaker* Node::breaker_of(const std::string& type) const {
+  auto it = breakers_.find(type);
+  return it == breakers_.end() ? nullptr : it->second.get();
+}
+
+void Node::on_breaker_change(const resilience::StateChange& change) {
+  using resilience::BreakerState;
+  const resilience::WindowTotals& w = change.window;
+  // Built by append: GCC 12 warns falsely (-Wrestrict) on "literal" + std::string.
+  std::string what;
+  switch (change.to) {
+    case BreakerState::kOpen: {
+      char rate[32];
+      std::snprintf(rate, sizeof rate, "%.1f%%", w.failure_rate());
+      what.append(change.from == BreakerState::kHalfOpen ? "opened again: " : "opened: ");
+      what.append(std::to_string(w.failures)).append(" of ").append(std::to_string(w.calls));
+      if (change.from == BreakerState::kHalfOpen)
+        what.append(" probes failed");
+      else
+        what.append(" calls failed (").append(rate).append(")");
+      what.append("; its jobs wait pending for ").append(seconds(options_.breaker.open_duration));
+      break;
+    }
+    case BreakerState::kHalfOpen:
+      what.append("half-open: probing with ")
+          .append(std::to_string(options_.breaker.half_open_probes))
+          .append(" jobs");
+      break;
+    case BreakerState::kClosed:
+      what.append("closed");
+      if (change.from == BreakerState::kHalfOpen)
+        what.append(": ")
+            .append(std::to_string(w.calls - w.failures))
+            .append(" of ")
+            .append(std::to_string(w.calls))
+            .append(" probes succeeded");
+      what.append("; taking its jobs again");
+      break;
+  }
+  std::fprintf(stderr, "orca: node %s: breaker for job type %s %s\n", options_.id.c_str(),
+               change.name->c_str(), what.c_str());
+  registration_stale_.store(true);
+  (void)registration_changed_.try_send(std::monostate{});  // full: a wake-up is pending
+  if (options_.breaker.on_state_change) options_.breaker.on_state_change(change);
+}
+
+std::vector<TypeBreakerStatus> Node::breakers() const {
+  std::vector<TypeBreakerStatus> out;
+  for (const auto& [type, breaker] : breakers_) {
+    const resilience::CircuitBreakerMetrics m = breaker->metrics();
+    out.push_back({type, m.state, m.window, m.rejected, m.state_changes});
+  }
+  return out;
+}
+
+std::vector<std::string> Node::held_types() const {
+  std::vector<std::string> out;
+  for (const auto& [type, breaker] : breakers_)
+    if (breaker->state() != resilience::BreakerState::kClosed) out.push_back(type);
+  return out;
 }
 
 std::vector<std::string> Node::types() const {
@@ -101,9 +193,9 @@ bool Node::accept(std::size_t n) {
   return true;
 }
 
-void Node::launch(std::vector<Job> jobs) {
-  for (Job& job : jobs)
-    go([this, job = std::move(job)]() mutable { return execute(std::move(job)); });
+void Node::launch(std::vector<Taken> jobs) {
+  for (Taken& t : jobs)
+    go([this, t = std::move(t)]() mutable { return execute(std::move(t)); });
 }
 
 Task<void> Node::start(std::vector<Job> jobs) {
@@ -112,7 +204,14 @@ Task<void> Node::start(std::vector<Job> jobs) {
     co_await std::move(hook);
   }
   if (accept(jobs.size())) {
-    launch(std::move(jobs));
+    std::vector<Taken> taken(jobs.size());
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      // Started by the center already: a rate-limited queue's job waits for its unit.
+      auto limiter = queue_limiters_.find(jobs[i].spec.queue);
+      if (limiter != queue_limiters_.end()) taken[i].pace = limiter->second->reserve(1);
+      taken[i].job = std::move(jobs[i]);
+    }
+    launch(std::move(taken));
     co_return;
   }
   // The node does not take work (shutdown has begun, or it does not run): hand them
@@ -149,6 +248,8 @@ Task<Result<void>> Node::register_self(Context ctx) {
   info.id = options_.id;
   info.types = types();
   info.tags = options_.tags;
+  for (const std::string& type : held_types())
+    info.tags.push_back(std::string(kBreakerOpenTag).append(type));
   info.capacity = options_.concurrency;
   info.pid = getpid();
   co_return co_await broker_.register_node(ctx, std::move(info));
@@ -235,8 +336,17 @@ Task<Result<void>> Node::run(Context ctx) {
 
 Task<void> Node::heartbeat_loop(Context ctx) {
   for (;;) {
-    auto slept = co_await sleep_for(ctx, options_.heartbeat_interval);
-    if (!slept) co_return;
+    // A breaker's change wakes it early: the new registration tells centers at once.
+    auto woke =
+        co_await select(ctx, recv(registration_changed_), after(options_.heartbeat_interval));
+    if (woke.index() < 0) co_return;
+    if (registration_stale_.exchange(false)) {
+      auto again = co_await register_self(ctx);
+      if (!again) {
+        registration_stale_.store(true);  // the next beat tries again
+        if (ctx.is_done()) co_return;
+      }
+    }
     std::vector<JobId> held;
     {
       std::lock_guard lock(mu_);
@@ -260,7 +370,8 @@ Task<void> Node::heartbeat_loop(Context ctx) {
   }
 }
 
-Task<void> Node::execute(Job job) {
+Task<void> Node::execute(Taken taken) {
+  Job& job = taken.job;
   auto [job_ctx, cancel_job] = with_cancel(background());
   {
     std::lock_guard lock(mu_);
@@ -273,6 +384,34 @@ Task<void> Node::execute(Job job) {
       // Taken before shutdown began, begun after its grace ended: as step 3 does.
       r.handed_back = true;
       cancel_job();
+    }
+  }
+  Outcome outcome = Outcome::kSucceeded;
+  std::string error;
+  auto handler = handlers_.find(job.spec.type);
+  resilience::CircuitBreaker* breaker = breaker_of(job.spec.type);
+  if (breaker != nullptr && !taken.permit) taken.permit = breaker->try_acquire();
+  bool run_handler = true;
+  if (handler == handlers_.end()) {
+    outcome = Outcome::kRetryable;  // another node may have it
+    error = "node " + options_.id + " has no handler for type " + job.spec.type;
+    run_handler = false;
+  } else if (breaker != nullptr && !taken.permit) {
+    // Assigned before the centers saw the type held back (node.hpp, step 3): back to
+    // pending, the attempt not counted, unrun.
+    outcome = Outcome::kHandBack;
+    error = "node " + options_.id + " holds back job type " + job.spec.type +
+            ": its circuit breaker is " + resilience::to_string(breaker->state());
+    run_handler = false;
+  } else if (taken.pace.ok() && taken.pace.delay().count() > 0) {
+    // A rate-limited queue's job that came without a unit: it waits for the one it
+    // reserved. Cancelled (by a user, or shutdown's step 3): the unit goes back.
+    auto paced = co_await sleep_for(job_ctx, taken.pace.delay());
+    if (!paced) {
+      taken.pace.cancel();
+      outcome = Outcome::kHandBack;  // or cancelled, below
+      error = "node " + options_.id + " stopped it before it started";
+      run_handler = false;
     }
   }
   // The job's timeout and deadline become the handler's context. The deadline is
@@ -293,13 +432,8 @@ Task<void> Node::execute(Job job) {
     cancel_deadline = f;
   }
 
-  Outcome outcome = Outcome::kSucceeded;
-  std::string error;
-  auto handler = handlers_.find(job.spec.type);
-  if (handler == handlers_.end()) {
-    outcome = Outcome::kRetryable;  // another node may have it
-    error = "node " + options_.id + " has no handler for type " + job.spec.type;
-  } else {
+  const auto handler_start = Clock::now();
+  if (run_handler) {
     try {
       Task<Result<void>> task = handler->second(handler_ctx, job);
       Result<void> r = co_await std::move(task);
@@ -323,6 +457,7 @@ Task<void> Node::execute(Job job) {
     error = job.spec.timeout.count() > 0
                 ? "timed out after " + std::to_string(job.spec.timeout.count()) + "ms: " + error
                 : "deadline exceeded: " + error;
+  const auto handler_time = Clock::now() - handler_start;
   cancel_deadline();
   cancel_timeout();
   {
@@ -336,6 +471,13 @@ Task<void> Node::execute(Job job) {
     }
   }
   cancel_job();
+  // The breaker hears what the handler says about its dependencies: a success or a
+  // failure (a timeout included); a job stopped by a user or a shutdown says nothing.
+  if (run_handler && (outcome == Outcome::kSucceeded || outcome == Outcome::kRetryable ||
+                      outcome == Outcome::kPermanent))
+    taken.permit.record(outcome == Outcome::kSucceeded, handler_time);
+  else
+    taken.permit.release();
 
   Completion c;
   c.id = job.id;
@@ -358,6 +500,15 @@ Task<void> Node::execute(Job job) {
   tasks_.done();  // the last touch of the node: run() may return from here on
 }
 
+// One round of a claim loop, for `want` free slots:
+//   1. sort the types by breaker: closed ones are claimed as usual; an open one whose
+//      period has passed turns half-open at try_acquire, and lends its probe permits
+//      (at most `want`);
+//   2. the usual claim (assigned jobs; in pull mode pending ones of the closed types);
+//   3. for each type with probe permits, in either mode, a pull claim of that type
+//      alone for as many jobs as permits (and free slots) remain: the jobs carry the
+//      permits, so exactly the probes run;
+//   4. the jobs start.
 Task<void> Node::claim_loop(Context ctx) {
   const std::vector<std::string> my_types = types();
   const int share = (options_.concurrency + options_.claimers - 1) / options_.claimers;
@@ -370,19 +521,46 @@ Task<void> Node::claim_loop(Context ctx) {
       if (want > 0) reserved_ += want;
     }
     if (want > 0) {
-      ClaimRequest req;
-      req.node = options_.id;
-      req.types = my_types;
-      req.limit = static_cast<std::size_t>(want);
-      req.lease = leases_;
-      req.pull_pending = options_.pull;
-      req.weights = options_.weights;
-      auto claimed = co_await broker_.claim(ctx, std::move(req));
+      const auto slots = static_cast<std::size_t>(want);
+      std::vector<std::string> closed;
+      std::vector<std::pair<std::string, std::vector<resilience::CircuitBreaker::Permit>>> probes;
+      for (const std::string& type : my_types) {
+        resilience::CircuitBreaker* breaker = breaker_of(type);
+        if (breaker == nullptr || breaker->state() == resilience::BreakerState::kClosed) {
+          closed.push_back(type);
+          continue;
+        }
+        std::vector<resilience::CircuitBreaker::Permit> permits;
+        while (permits.size() < slots) {
+          resilience::CircuitBreaker::Permit p = breaker->try_acquire();
+          if (!p) break;
+          permits.push_back(std::move(p));
+        }
+        if (!permits.empty()) probes.emplace_back(type, std::move(permits));
+      }
+      auto claimed = co_await claim_once(ctx, closed, slots, options_.pull);
       if (claimed || !ctx.is_done()) note_broker(claimed ? std::error_code{} : claimed.error());
-      const bool got = claimed && !claimed->empty();
+      std::vector<Taken> taken;
+      if (claimed) taken = std::move(*claimed);
+      for (std::size_t i = 0; i < probes.size() && claimed && taken.size() < slots; ++i) {
+        std::vector<resilience::CircuitBreaker::Permit>& permits = probes[i].second;
+        std::vector<std::string> one{probes[i].first};
+        const std::size_t limit = std::min(permits.size(), slots - taken.size());
+        auto probed = co_await claim_once(ctx, std::move(one), limit, true);
+        if (!probed) break;
+        for (Taken& t : *probed) {
+          if (t.job.spec.type == probes[i].first && !permits.empty()) {
+            t.permit = std::move(permits.back());
+            permits.pop_back();
+          }
+          taken.push_back(std::move(t));
+        }
+      }
+      probes.clear();  // permits not used: their probe slots go back
+      const bool got = !taken.empty();
       // Counted in running_ before the slots return. (accept() holds: the claim loops
       // end before shutdown's step 1.)
-      if (got && accept(claimed->size())) launch(std::move(*claimed));
+      if (got && accept(taken.size())) launch(std::move(taken));
       {
         std::lock_guard lock(mu_);
         reserved_ -= want;
@@ -393,6 +571,56 @@ Task<void> Node::claim_loop(Context ctx) {
     auto woke = co_await select(ctx, recv(wakeups_), after(options_.poll_interval));
     (void)woke;
   }
+}
+
+Task<Result<std::vector<Node::Taken>>> Node::claim_once(Context ctx, std::vector<std::string> types,
+                                                        std::size_t limit, bool pull) {
+  ClaimRequest req;
+  req.node = options_.id;
+  req.types = std::move(types);
+  req.limit = limit;
+  req.lease = leases_;
+  req.pull_pending = pull;
+  req.weights = options_.weights;
+  // Units taken now for pending jobs of rate-limited queues: at most what each
+  // limiter admits at once, and no more than the claim can use.
+  std::map<std::string, std::vector<resilience::RateLimiter::Reservation>> units;
+  if (pull && !req.types.empty())
+    for (const auto& [queue, limiter] : queue_limiters_) {
+      std::vector<resilience::RateLimiter::Reservation>& got = units[queue];
+      while (got.size() < limit) {
+        resilience::RateLimiter::Reservation r = limiter->reserve(1);
+        if (!r.ok()) break;
+        if (r.delay().count() > 0) {  // not now: give it back
+          r.cancel();
+          break;
+        }
+        got.push_back(r);
+      }
+      req.queue_caps[queue] = got.size();
+    }
+  auto claimed = co_await broker_.claim(ctx, std::move(req));
+  std::vector<Taken> out;
+  if (claimed) {
+    for (Job& job : *claimed) {
+      Taken t;
+      auto limiter = queue_limiters_.find(job.spec.queue);
+      if (limiter != queue_limiters_.end()) {
+        auto own = units.find(job.spec.queue);
+        if (own != units.end() && !own->second.empty())
+          own->second.pop_back();  // a unit taken above: it starts now
+        else
+          t.pace = limiter->second->reserve(1);  // assigned to the node: it waits its turn
+      }
+      t.job = std::move(job);
+      out.push_back(std::move(t));
+    }
+  }
+  for (auto& [queue, left] : units)
+    for (resilience::RateLimiter::Reservation& r : left)
+      r.cancel();  // the claim found fewer jobs than units
+  if (!claimed) co_return claimed.error();
+  co_return std::move(out);
 }
 
 Task<void> Node::completion_loop(Context give_up) {

@@ -1360,7 +1360,11 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
       std::sort(cs.begin(), cs.end(), [](const Candidate& x, const Candidate& y) {
         return x.score != y.score ? x.score < y.score : x.member < y.member;
       });
-      pending_by_queue[queue] = std::move(cs);
+      // A capped queue (ClaimRequest::queue_caps) offers its best `cap` only.
+      if (auto cap = req.queue_caps.find(queue);
+          cap != req.queue_caps.end() && cs.size() > cap->second)
+        cs.resize(cap->second);
+      if (!cs.empty()) pending_by_queue[queue] = std::move(cs);
     }
   }
   if (pull && wanted > 0) {

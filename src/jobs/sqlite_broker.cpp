@@ -457,15 +457,25 @@ struct SqliteBroker::Impl {
   // Up to `limit` pending jobs of `types`, queues drawn at random in proportion to
   // their weights (each draw is one slot), so every queue with work gets a share.
   // A job whose spec does not parse is left out: its id and the parser's message go
-  // to `unreadable` (a claim fails it), or nowhere if that is null (a peek).
+  // to `unreadable` (a claim fails it), or nowhere if that is null (a peek). A queue
+  // in `caps` gives at most its cap (ClaimRequest::queue_caps).
   std::vector<Job> pick_pending(Db& db, std::mt19937_64& rng, const std::vector<std::string>& types,
                                 std::size_t limit, const QueueWeights& weights,
-                                std::vector<std::pair<JobId, std::string>>* unreadable = nullptr) {
+                                std::vector<std::pair<JobId, std::string>>* unreadable = nullptr,
+                                const std::map<std::string, std::size_t>* caps = nullptr) {
     std::vector<Job> out;
     if (limit == 0 || types.empty()) return out;
     std::vector<std::string> queues = nonempty_queues(db);
     const std::string types_json = json_array(types);
     std::map<std::string, std::size_t> taken;
+    // What a queue may still give: its cap less what it gave.
+    auto room = [&](const std::string& q) -> std::size_t {
+      if (caps == nullptr) return limit;
+      auto it = caps->find(q);
+      if (it == caps->end()) return limit;
+      return it->second > taken[q] ? it->second - taken[q] : 0;
+    };
+    std::erase_if(queues, [&](const std::string& q) { return room(q) == 0; });
     while (out.size() < limit && !queues.empty()) {
       std::vector<double> w;
       for (const std::string& q : queues) {
@@ -478,8 +488,8 @@ struct SqliteBroker::Impl {
         ++want[queues[pick(rng)]];
       std::vector<std::string> still;
       for (const std::string& q : queues) {
-        const std::size_t n = want[q];
-        if (n == 0) {
+        const std::size_t n = std::min(want[q], room(q));
+        if (n == 0) {  // (room(q) > 0 for every queue in `queues`)
           still.push_back(q);
           continue;
         }
@@ -500,7 +510,7 @@ struct SqliteBroker::Impl {
           ++got;
         }
         taken[q] += got;
-        if (got == n) still.push_back(q);  // may have more
+        if (got == n && room(q) > 0) still.push_back(q);  // may have more
       }
       queues = std::move(still);
     }
@@ -1081,7 +1091,7 @@ Task<Result<std::vector<Job>>> SqliteBroker::claim(Context ctx, ClaimRequest req
       impl->promote(db, now);
       std::vector<Job> more =
           impl->pick_pending(db, impl->rng, req.types, req.limit - jobs.size() - unreadable.size(),
-                             req.weights, &unreadable);
+                             req.weights, &unreadable, &req.queue_caps);
       for (Job& j : more)
         jobs.push_back(std::move(j));
     }

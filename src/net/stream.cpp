@@ -1,6 +1,11 @@
 // Stream: forwards each operation to the TcpStream or TlsStream it holds.
 #include "orca/net/stream.hpp"
 
+#include <memory>
+#include <string>
+
+#include "orca/net/tls_context.hpp"
+
 namespace orca::net {
 
 Task<Result<std::size_t>> Stream::read(Context ctx, std::span<std::byte> buf) {
@@ -44,6 +49,18 @@ bool Stream::is_open() const noexcept {
 Address Stream::peer_address() const {
   if (const auto* t = std::get_if<TlsStream>(&s_)) return t->peer_address();
   return std::get<TcpStream>(s_).peer_address();
+}
+
+Task<Result<Stream>> client_stream(Context ctx, TcpStream tcp, const TlsClientConfig* tls,
+                                   std::string server_name) {
+  if (tls == nullptr) co_return Stream(std::move(tcp));
+  Result<std::shared_ptr<TlsContext>> context = TlsContext::client(*tls);
+  if (!context) co_return context.error();
+  Task<Result<TlsStream>> handshake =
+      TlsStream::connect(std::move(ctx), std::move(tcp), **context, std::move(server_name));
+  Result<TlsStream> stream = co_await std::move(handshake);
+  if (!stream) co_return stream.error();
+  co_return Stream(std::move(*stream));
 }
 
 }  // namespace orca::net

@@ -10,8 +10,6 @@
 #include <utility>
 
 #include "orca/net/dial.hpp"
-#include "orca/net/tls_context.hpp"
-#include "orca/net/tls_stream.hpp"
 #include "orca/redis/error.hpp"
 
 namespace orca::redis::detail {
@@ -177,27 +175,11 @@ Task<Result<Reply>> round_trip(Context ctx, Session* session, std::vector<std::s
   co_return co_await std::move(read);
 }
 
-namespace {
-
-// The connection's stream: TLS over `tcp` for rediss:// (the server verified as
-// the URL's host), `tcp` itself otherwise.
-Task<Result<net::Stream>> secure(Context ctx, net::TcpStream tcp, const RedisUrl& url) {
-  if (!url.tls) co_return net::Stream(std::move(tcp));
-  Result<std::shared_ptr<net::TlsContext>> tls = net::TlsContext::client(url.tls_config);
-  if (!tls) co_return tls.error();
-  Task<Result<net::TlsStream>> handshake =
-      net::TlsStream::connect(ctx, std::move(tcp), **tls, url.host);
-  Result<net::TlsStream> stream = co_await std::move(handshake);
-  if (!stream) co_return stream.error();
-  co_return net::Stream(std::move(*stream));
-}
-
-}  // namespace
-
 Task<Result<Session>> dial(Context ctx, RedisUrl url) {
   Result<net::TcpStream> tcp = co_await net::dial(ctx, url.host, url.port);
   if (!tcp) co_return tcp.error();
-  Task<Result<net::Stream>> secured = secure(ctx, std::move(*tcp), url);
+  Task<Result<net::Stream>> secured =
+      net::client_stream(ctx, std::move(*tcp), url.tls ? &url.tls_config : nullptr, url.host);
   Result<net::Stream> stream = co_await std::move(secured);
   if (!stream) co_return stream.error();
   Session session{std::move(*stream), ReplyDecoder()};

@@ -108,6 +108,28 @@ TEST_F(Cli, UsageErrorsExitTwoWithAMessage) {
   }
 }
 
+TEST_F(Cli, BreakerAndRateLimitFlagsNameTheBadValue) {
+  const struct {
+    const char* args;
+    const char* message;
+  } cases[] = {
+      {"worker --queue-rate email", "--queue-rate email: expected QUEUE=RATE"},
+      {"worker --queue-rate email=-5/s", "--queue-rate email=-5/s: "},
+      {"worker --queue-rate email=5/fortnight", "the unit must be ms, s, m or h"},
+      {"worker --queue-rate email=5/s --queue-rate email=6/s", "has a rate limit already"},
+      {"worker --breaker --breaker-threshold 150", "failure_rate_threshold is 150"},
+      {"worker --breaker --breaker-window 10 --breaker-min-calls 20",
+       "minimum_calls (20) exceeds window_size (10)"},
+      {"worker --breaker-threshold 50", "--breaker"},
+  };
+  for (const auto& c : cases) {
+    Ran r = orca(c.args);
+    EXPECT_EQ(r.code, 2) << "orca " << c.args << "\nstdout: " << r.out << "\nstderr: " << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos)
+        << "orca " << c.args << ": got \"" << r.err << "\", want \"" << c.message << "\" in it";
+  }
+}
+
 TEST_F(Cli, AMissingStoreIsRefusedNotCreated) {
   for (const char* command : {"jobs", "queues", "nodes", "dead", "status 1", "submit noop"}) {
     Ran r = orca(std::string(command) + " --db typo.db");

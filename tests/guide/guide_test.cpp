@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "orca/jobs/node.hpp"
 #include "orca/orca.hpp"
 #include "orca/resilience/resilience.hpp"
 
@@ -385,6 +386,26 @@ TEST(Guide, RateLimit) {
   EXPECT_EQ(refused.status, 429);
   EXPECT_EQ(refused.retry_after_s, 4) << "one request every 3.6 s";
   EXPECT_EQ(admit("key-2").status, 200) << "another key has its own limit";
+}
+
+// guide:node_resilience
+orca::jobs::NodeOptions careful_node() {
+  orca::jobs::NodeOptions options;
+  // A breaker per job type: past 15% failures (of the last 100, at least 20) the node
+  // takes none of that type's jobs for 30 s (they wait pending), then probes with 5.
+  options.breaker_enabled = true;
+  options.breaker = {.failure_rate_threshold = 15, .open_duration = 30s};
+  // At most 100 email jobs a second start on this node.
+  options.queue_rates["email"] = *orca::resilience::parse_rate("100/s");
+  return options;  // for orca::jobs::Node node(broker, careful_node());
+}
+// end
+
+TEST(Guide, NodeResilience) {
+  const orca::jobs::NodeOptions o = careful_node();
+  EXPECT_TRUE(o.breaker_enabled);
+  EXPECT_EQ(o.breaker.failure_rate_threshold, 15);
+  EXPECT_EQ(o.queue_rates.at("email").events, 100);
 }
 
 }  // namespace

@@ -1068,5 +1068,35 @@ TEST_P(BrokerContract, ConcurrentCallsAllLand) {
   EXPECT_EQ(listed, 200u);
 }
 
+TEST_P(BrokerContract, PullClaimTakesNoMoreOfACappedQueueThanItsCap) {
+  std::size_t capped = 99, closed = 99, others = 0;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context ctx = hang_guard();
+    JobSpec a = spec("email");
+    a.queue = "a";
+    JobSpec b = spec("email");
+    b.queue = "b";
+    std::vector<JobSpec> specs(5, a);
+    specs.insert(specs.end(), 5, b);
+    (void)co_await broker.enqueue(ctx, specs);
+    ClaimRequest req = pull("n1", "email", 10);
+    req.queue_caps["a"] = 2;
+    auto first = co_await broker.claim(ctx, req);
+    capped = 0;
+    for (const Job& j : *first)
+      (j.spec.queue == "a" ? capped : others) += 1;
+    // A cap of 0 takes none of the queue, whatever the limit.
+    ClaimRequest none = pull("n1", "email", 10);
+    none.queue_caps["a"] = 0;
+    auto second = co_await broker.claim(ctx, none);
+    closed = 0;
+    for (const Job& j : *second)
+      (j.spec.queue == "a" ? closed : others) += 1;
+  });
+  EXPECT_EQ(capped, 2u) << "jobs of queue a taken under a cap of 2";
+  EXPECT_EQ(closed, 0u) << "jobs of queue a taken under a cap of 0";
+  EXPECT_EQ(others, 5u) << "jobs of the uncapped queue b";
+}
+
 }  // namespace
 }  // namespace orca::jobs::testing

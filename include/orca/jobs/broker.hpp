@@ -30,6 +30,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "orca/context/context.hpp"
@@ -103,6 +104,11 @@ struct ClaimRequest {
   Leases lease;
   bool pull_pending = false;  // also take pending jobs, not only those assigned to `node`
   QueueWeights weights;
+  // Pull: at most this many pending jobs of each queue named here (0: none of it),
+  // whatever the limit; other queues are not capped. A node's per-queue rate limits
+  // (NodeOptions::queue_rates) set these to what their limiters admit now. Jobs
+  // assigned to the node are taken whatever the caps.
+  std::map<std::string, std::size_t> queue_caps;
 };
 
 enum class Outcome : std::uint8_t {
@@ -140,6 +146,16 @@ struct NodeInfo {
 
 // The job types that the live nodes among `nodes` handle.
 std::set<std::string> live_types(const std::vector<NodeInfo>& nodes);
+
+// A node that holds back a type it handles (its circuit breaker for the type is open
+// or half-open: NodeOptions::breaker_enabled) registers the tag "breaker-open:TYPE"
+// for as long as it does. The type stays among its types (it still handles it: jobs
+// of the type are not unroutable, they wait), but centers route none of its jobs to
+// that node meanwhile, and `orca nodes` and GET /api/nodes show the tag. Nodes refuse
+// user tags with this prefix.
+inline constexpr std::string_view kBreakerOpenTag = "breaker-open:";
+// Whether `node` holds back `type` (the tag above).
+bool holds_back(const NodeInfo& node, std::string_view type);
 
 struct HeartbeatReply {
   std::vector<JobId> cancel_requested;  // running jobs of this node to cancel

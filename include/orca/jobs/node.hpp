@@ -40,14 +40,45 @@
 // every task the node started (its handlers' tasks included) has ended: nothing of
 // the node runs after it.
 //
-// Thread safety: handle() before run(); notify(), cancel_local(), running() from any
-// thread. One run() per Node. The Node must outlive run().
+// Per-type circuit breaker (NodeOptions::breaker_enabled): each handled type has a
+// resilience::CircuitBreaker. A handler's failure (an error it returns, retryable or
+// permanent, a thrown exception, a timeout) counts as failed, a success as succeeded;
+// a job cancelled by a user or handed back at shutdown counts as neither. When a
+// type's breaker opens, the node takes no job of that type until it closes again, so
+// its jobs wait pending instead of spending their attempts into the dead-letter set:
+//   1. pull claims leave the type out of ClaimRequest::types;
+//   2. the node registers again with the tag "breaker-open:TYPE" (kBreakerOpenTag),
+//      at once (the heartbeat task is woken), so centers stop routing the type to it
+//      and `orca nodes` shows it;
+//   3. a job of the type that reaches the node anyway (assigned before the center saw
+//      the tag) is handed back unrun: pending again, the attempt not counted;
+//   4. once open_duration has passed, the claim loop's next round makes the breaker
+//      half-open and claims `half_open_probes` jobs of the type itself (a pull claim
+//      of that type alone, in either mode, since the tag still keeps centers away);
+//   5. when the probes have reported, the breaker closes (the tag goes, centers route
+//      the type again) or opens for another period.
+// Each state change is logged to stderr (`orca: node w1: breaker for job type flaky
+// opened: ...`); breakers() reports each type's state.
+//
+// Per-queue rate limits (NodeOptions::queue_rates): a resilience::RateLimiter per
+// queue, in this process (each node has its own: N nodes admit up to N times the
+// rate). Before a pull claim the node takes the units its limiter admits now (at most
+// the claim's size) and caps the queue's pending jobs at them
+// (ClaimRequest::queue_caps); units the claim did not use are given back. A job of a
+// limited queue that comes without such a unit (assigned by a center, or handed over
+// by one in this process) reserves one and waits for it, in its slot, before its
+// handler starts. So over any interval L a queue's handlers start at most burst +
+// L * rate times on one node.
+//
+// Thread safety: handle() before run(); notify(), cancel_local(), running(),
+// breakers() from any thread. One run() per Node. The Node must outlive run().
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <variant>
@@ -55,6 +86,8 @@
 
 #include "orca/jobs/broker.hpp"
 #include "orca/jobs/detail/broker_reachability.hpp"
+#include "orca/resilience/circuit_breaker.hpp"
+#include "orca/resilience/rate_limiter.hpp"
 #include "orca/sync/channel.hpp"
 #include "orca/sync/wait_group.hpp"
 
@@ -91,12 +124,34 @@ struct NodeOptions {
   int claimers = 2;
   QueueWeights weights;
   std::chrono::milliseconds grace{10'000};
+  // A circuit breaker per job type (above). Off by default: a type whose jobs fail
+  // often by design would otherwise be held back.
+  bool breaker_enabled = false;
+  // Each type's breaker options (defaults: 15% of the last 100 calls, at least 20 of
+  // them, open for 30 s, 5 probes). `name` is set to the type; on_state_change, if
+  // set, is called after the node's own log line.
+  resilience::CircuitBreakerOptions breaker{};
+  // Rate limits per queue (above), e.g. {"email", {.events = 100, .per = 1s}}, or
+  // resilience::parse_rate("100/s").
+  std::map<std::string, resilience::RateLimiterOptions> queue_rates;
+};
+
+// One job type's breaker, as breakers() reports it.
+struct TypeBreakerStatus {
+  std::string type;
+  resilience::BreakerState state = resilience::BreakerState::kClosed;
+  resilience::WindowTotals window;  // the current window (closed state)
+  // Refusals since the node started: jobs handed back, and claim rounds that found
+  // the breaker open (one per round and claimer).
+  std::uint64_t rejected = 0;
+  std::uint64_t state_changes = 0;
 };
 
 class Node {
  public:
   // Throws std::invalid_argument for bad options (concurrency or claimers < 1, a
-  // lease not above the heartbeat interval).
+  // lease not above the heartbeat interval, bad breaker options or queue rates, a tag
+  // with the reserved prefix "breaker-open:"); the message names the value.
   Node(Broker& broker, NodeOptions options);
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -134,6 +189,10 @@ class Node {
   const Leases& leases() const noexcept { return leases_; }
   std::vector<std::string> types() const;
   int running() const noexcept { return running_.load(std::memory_order_relaxed); }
+  // Each handled type's breaker (empty unless breaker_enabled), by type.
+  std::vector<TypeBreakerStatus> breakers() const;
+  // The types it holds back now (their breakers are open or half-open).
+  std::vector<std::string> held_types() const;
 
   detail::NodeTestHooks& test_hooks() noexcept { return test_hooks_; }
 
@@ -144,13 +203,31 @@ class Node {
     bool handed_back = false;  // by shutdown: the job goes back to pending
   };
 
+  // A job on its way to its handler, with what admitted it: a breaker permit taken
+  // before the claim (a half-open probe; otherwise execute() asks for one), and, for
+  // a rate-limited queue's job that came without a unit taken before the claim, the
+  // unit it reserved, which its handler waits for.
+  struct Taken {
+    Job job;
+    resilience::CircuitBreaker::Permit permit;
+    resilience::RateLimiter::Reservation pace;
+  };
+
   // Counts `n` jobs in (running_, handlers_done_, tasks_) if the node still takes
   // work, under mu_ as shutdown's step 1 is: true if it does.
   bool accept(std::size_t n);
   // Starts the handlers of jobs accept() counted in.
-  void launch(std::vector<Job> jobs);
-  Task<void> execute(Job job);
+  void launch(std::vector<Taken> jobs);
+  Task<void> execute(Taken taken);
   Task<void> claim_loop(Context ctx);
+  // One claim of up to `limit` jobs (pending ones of `types` too, if `pull`), each
+  // rate-limited queue capped at the units its limiter admits now.
+  Task<Result<std::vector<Taken>>> claim_once(Context ctx, std::vector<std::string> types,
+                                              std::size_t limit, bool pull);
+  // The breaker of `type`, or null (breakers off, or no handler).
+  resilience::CircuitBreaker* breaker_of(const std::string& type) const;
+  // Logs a breaker's state change and has the registration redone (its tags).
+  void on_breaker_change(const resilience::StateChange& change);
   Task<void> heartbeat_loop(Context ctx);
   Task<void> completion_loop(Context give_up);
   Task<void> acknowledge(Context give_up, std::vector<Completion> batch);
@@ -168,6 +245,16 @@ class Node {
   NodeOptions options_;
   Leases leases_;  // options_.lease and options_.queue_leases
   std::map<std::string, Handler> handlers_;
+  // One per handled type when breaker_enabled, made by handle(); the map does not
+  // change once run() starts, so any thread reads it without a lock.
+  std::map<std::string, std::unique_ptr<resilience::CircuitBreaker>> breakers_;
+  // One per rate-limited queue, made by the constructor; never changes.
+  std::map<std::string, std::unique_ptr<resilience::RateLimiter>> queue_limiters_;
+  // A breaker changed state: the registration (its tags) is to be redone. Set by the
+  // breaker's callback, cleared by the heartbeat task before it registers again
+  // (set again if that fails); seq_cst, as a flag between tasks with no data behind it.
+  std::atomic<bool> registration_stale_{false};
+  Channel<std::monostate> registration_changed_{1};  // wakes the heartbeat task
   std::function<void()> on_slot_free_;
   Channel<std::monostate> wakeups_{1};  // notify(): at most one pending wake-up
   std::atomic<int> running_{0};

@@ -6,11 +6,13 @@
 
 #include <cstddef>
 #include <span>
+#include <string>
 #include <variant>
 
 #include "orca/context/context.hpp"
 #include "orca/net/address.hpp"
 #include "orca/net/tcp_stream.hpp"
+#include "orca/net/tls_config.hpp"
 #include "orca/net/tls_stream.hpp"
 #include "orca/runtime/result.hpp"
 #include "orca/runtime/task.hpp"
@@ -40,5 +42,12 @@ class Stream {
  private:
   std::variant<TcpStream, TlsStream> s_;
 };
+
+// A client's stream over a connected `tcp`: TLS when `tls` is given (the handshake
+// verifies the server as `server_name`, see TlsStream::connect), plain TCP
+// otherwise. `tls` is loaded for this call (TlsContext::client); its errors and
+// the handshake's are returned, and `tcp` is closed on failure.
+Task<Result<Stream>> client_stream(Context ctx, TcpStream tcp, const TlsClientConfig* tls,
+                                   std::string server_name);
 
 }  // namespace orca::net

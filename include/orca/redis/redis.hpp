@@ -5,6 +5,7 @@
 #include "orca/redis/cluster.hpp"
 #include "orca/redis/connection.hpp"
 #include "orca/redis/error.hpp"
+#include "orca/redis/rate_limiter.hpp"
 #include "orca/redis/reply.hpp"
 #include "orca/redis/script.hpp"
 #include "orca/redis/subscriber.hpp"

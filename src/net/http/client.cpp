@@ -11,8 +11,6 @@
 #include "orca/net/dial.hpp"
 #include "orca/net/stream.hpp"
 #include "orca/net/tcp_stream.hpp"
-#include "orca/net/tls_context.hpp"
-#include "orca/net/tls_stream.hpp"
 #include "wire.hpp"
 
 namespace orca::http {
@@ -20,20 +18,6 @@ namespace orca::http {
 namespace {
 // Read size for responses: large enough that a big body arrives in few reads.
 constexpr std::size_t kReadBuffer = 16 * 1024;
-
-// The connection an exchange runs on: TLS over `tcp` for https://, verifying the
-// server as the URL's host; `tcp` itself otherwise.
-Task<Result<net::Stream>> secure(Context ctx, net::TcpStream tcp, const Url& url,
-                                 const net::TlsClientConfig& config) {
-  if (!url.https) co_return net::Stream(std::move(tcp));
-  Result<std::shared_ptr<net::TlsContext>> tls = net::TlsContext::client(config);
-  if (!tls) co_return tls.error();
-  Task<Result<net::TlsStream>> handshake =
-      net::TlsStream::connect(ctx, std::move(tcp), **tls, url.host);
-  Result<net::TlsStream> stream = co_await std::move(handshake);
-  if (!stream) co_return stream.error();
-  co_return net::Stream(std::move(*stream));
-}
 
 }  // namespace
 
@@ -95,7 +79,8 @@ Task<Result<Response>> Client::request(Context ctx, Request req) {
   if (!url) co_return url.error();
   Result<net::TcpStream> tcp = co_await net::dial(ctx, url->host, url->port);
   if (!tcp) co_return tcp.error();
-  Task<Result<net::Stream>> secured = secure(ctx, std::move(*tcp), *url, options_.tls);
+  Task<Result<net::Stream>> secured =
+      net::client_stream(ctx, std::move(*tcp), url->https ? &options_.tls : nullptr, url->host);
   Result<net::Stream> conn = co_await std::move(secured);
   if (!conn) co_return conn.error();
 

@@ -1,0 +1,287 @@
+// A node's per-type circuit breaker and per-queue rate limits, end to end on every
+// kind of broker (broker_fixture.hpp). Breaker periods and rate limits run on a
+// ManualClock, so what the tests assert holds by construction, not by timing.
+#include <atomic>
+#include <stdexcept>
+
+#include "broker_fixture.hpp"
+#include "orca/resilience/time_source.hpp"
+
+namespace orca::jobs::testing {
+namespace {
+
+Task<void> wait_until(Context ctx, std::function<bool()> done) {
+  while (!done() && !ctx.is_done())
+    co_await sleep_for(2ms);
+}
+
+JobFilter of_type(std::string type, std::optional<JobState> state, bool dead_letter = false) {
+  JobFilter f;
+  f.type = std::move(type);
+  f.state = state;
+  f.dead_letter = dead_letter;
+  f.limit = 1000;
+  return f;
+}
+
+bool node_holds_back(const std::vector<NodeInfo>& nodes, const std::string& id,
+                     const std::string& type) {
+  for (const NodeInfo& n : nodes)
+    if (n.id == id) return holds_back(n, type);
+  return false;
+}
+
+// Polls until `count` jobs of `type` are in `state` (or the guard ends the wait).
+Task<void> wait_for_count(Broker& broker, Context ctx, std::string type, JobState state,
+                          std::size_t count) {
+  while (!ctx.is_done()) {
+    auto jobs = co_await broker.list(ctx, of_type(type, state));
+    if (jobs && jobs->size() == count) co_return;
+    co_await sleep_for(2ms);
+  }
+}
+
+// Polls until node `id`'s registration holds `type` back, or no longer does.
+Task<void> wait_for_hold(Broker& broker, Context ctx, std::string id, std::string type, bool held) {
+  while (!ctx.is_done()) {
+    auto nodes = co_await broker.nodes(ctx);
+    if (nodes && node_holds_back(*nodes, id, type) == held) co_return;
+    co_await sleep_for(2ms);
+  }
+}
+
+NodeOptions fast_node(std::string id, int concurrency) {
+  NodeOptions o;
+  o.id = std::move(id);
+  o.concurrency = concurrency;
+  o.heartbeat_interval = 20ms;
+  o.lease = 2s;
+  o.poll_interval = 5ms;
+  o.grace = 2s;
+  return o;
+}
+
+CenterOptions fast_center() {
+  CenterOptions o;
+  o.tick = 5ms;
+  o.node_timeout = 500ms;
+  return o;
+}
+
+TEST_P(CenterNode, OpenBreakerHoldsItsTypeBackUntilAProbeSucceeds) {
+  resilience::ManualClock clock;
+  std::atomic<bool> failing{true};
+  std::atomic<int> ok_runs{0};
+  std::size_t dead_while_open = 99;
+  std::size_t pending_while_open = 0;
+  bool tagged_while_open = false;
+  resilience::BreakerState state_while_open = resilience::BreakerState::kClosed;
+  std::size_t flaky_succeeded = 0;
+  std::size_t dead_at_end = 99;
+  bool tagged_at_end = true;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    Center center(broker, fast_center());
+    NodeOptions o = fast_node("n1", 4);
+    o.breaker_enabled = true;
+    o.breaker.window_size = 10;
+    o.breaker.minimum_calls = 4;
+    o.breaker.failure_rate_threshold = 50;
+    o.breaker.open_duration = 30s;  // on the manual clock: open until the test moves it
+    o.breaker.half_open_probes = 2;
+    o.breaker.clock = &clock;
+    Node node(broker, o);
+    node.handle("flaky", [&](Context, Job) -> Task<Result<void>> {
+      if (failing.load()) co_return make_error_code(std::errc::io_error);
+      co_return Result<void>{};
+    });
+    node.handle("ok", [&](Context, Job) -> Task<Result<void>> {
+      ok_runs.fetch_add(1);
+      co_return Result<void>{};
+    });
+    center.attach(node);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+
+    // Attempts before it opens: at most minimum_calls plus the others in flight then
+    // (4 + 3), fewer than one job's 10: no job can reach the dead-letter set by then.
+    JobSpec flaky = spec("flaky");
+    flaky.retry.max_attempts = 10;
+    const std::vector<JobSpec> flaky_jobs(10, flaky);
+    (void)co_await center.submit_batch(guard, flaky_jobs);
+    co_await wait_until(guard, [&] { return !node.held_types().empty(); });
+    // The registration tells the centers; jobs of the type wait pending (retried ones
+    // come back to pending and stay), and another type still runs.
+    co_await wait_for_hold(broker, guard, "n1", "flaky", true);
+    const std::vector<JobSpec> ok_jobs(20, spec("ok"));
+    (void)co_await center.submit_batch(guard, ok_jobs);
+    co_await wait_until(guard, [&] { return ok_runs.load() >= 20; });
+    co_await wait_for_count(broker, guard, "flaky", JobState::kPending, 10);
+    auto pending = co_await broker.list(guard, of_type("flaky", JobState::kPending));
+    pending_while_open = pending ? pending->size() : 0;
+    auto dead = co_await broker.list(guard, of_type("flaky", std::nullopt, true));
+    dead_while_open = dead ? dead->size() : 99;
+    auto nodes = co_await broker.nodes(guard);
+    tagged_while_open = nodes && node_holds_back(*nodes, "n1", "flaky");
+    for (const TypeBreakerStatus& b : node.breakers())
+      if (b.type == "flaky") state_while_open = b.state;
+
+    // The dependency recovers; the open period ends: probes run, succeed, and the
+    // breaker closes, so the rest of the type's jobs run.
+    failing.store(false);
+    clock.advance(31s);
+    co_await wait_for_count(broker, guard, "flaky", JobState::kSucceeded, 10);
+    co_await wait_for_hold(broker, guard, "n1", "flaky", false);
+    auto done = co_await broker.list(guard, of_type("flaky", JobState::kSucceeded));
+    flaky_succeeded = done ? done->size() : 0;
+    auto dead_end = co_await broker.list(guard, of_type("flaky", std::nullopt, true));
+    dead_at_end = dead_end ? dead_end->size() : 99;
+    auto nodes_end = co_await broker.nodes(guard);
+    tagged_at_end = nodes_end && node_holds_back(*nodes_end, "n1", "flaky");
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+  });
+  EXPECT_EQ(state_while_open, resilience::BreakerState::kOpen);
+  EXPECT_TRUE(tagged_while_open) << "the registration does not hold flaky back";
+  EXPECT_EQ(pending_while_open, 10u);
+  EXPECT_EQ(dead_while_open, 0u);
+  EXPECT_EQ(ok_runs.load(), 20);
+  EXPECT_EQ(flaky_succeeded, 10u);
+  EXPECT_EQ(dead_at_end, 0u);
+  EXPECT_FALSE(tagged_at_end) << "the registration still holds flaky back once closed";
+}
+
+TEST_P(CenterNode, PullingNodeClaimsARateLimitedQueueOnlyAsFastAsItsLimit) {
+  resilience::ManualClock clock;
+  std::atomic<int> email_runs{0};
+  std::atomic<int> other_runs{0};
+  int after_first_window = -1;
+  int after_second_window = -1;
+  std::size_t left_pending = 0;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    NodeOptions o = fast_node("n1", 8);
+    o.pull = true;  // no center: the node claims pending jobs itself
+    o.queue_rates["email"] = {.events = 5, .per = 1s, .burst = 5, .clock = &clock};
+    Node node(broker, o);
+    node.handle("send", [&](Context, Job job) -> Task<Result<void>> {
+      (job.spec.queue == "email" ? email_runs : other_runs).fetch_add(1);
+      co_return Result<void>{};
+    });
+    JobSpec email = spec("send");
+    email.queue = "email";
+    JobSpec other = spec("send");
+    other.queue = "other";
+    // One job of the unlimited queue from the start, so that every broker knows the
+    // queue when the later ones come.
+    std::vector<JobSpec> jobs(20, email);
+    jobs.push_back(other);
+    (void)co_await broker.enqueue(guard, jobs);
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    // The clock stands still: the limiter admits its burst of 5 and nothing more,
+    // however many claims follow (an unlimited queue's job is claimed after them).
+    co_await wait_until(guard, [&] { return email_runs.load() >= 5 && other_runs.load() >= 1; });
+    (void)co_await broker.enqueue_one(guard, other);
+    co_await wait_until(guard, [&] { return other_runs.load() >= 2; });
+    after_first_window = email_runs.load();
+    // A second later by its clock: 5 more.
+    clock.advance(1s);
+    co_await wait_until(guard, [&] { return email_runs.load() >= 10; });
+    (void)co_await broker.enqueue_one(guard, other);
+    co_await wait_until(guard, [&] { return other_runs.load() >= 3; });
+    after_second_window = email_runs.load();
+    stop();
+    (void)co_await std::move(n);
+    auto pending = co_await broker.list(guard, of_type("send", JobState::kPending));
+    left_pending = pending ? pending->size() : 0;
+  });
+  EXPECT_EQ(after_first_window, 5) << "jobs of email run with the clock standing still";
+  EXPECT_EQ(after_second_window, 10) << "jobs of email run one second later";
+  EXPECT_EQ(left_pending, 10u);
+}
+
+TEST_P(CenterNode, PushedJobsOfALimitedQueueWaitForTheirUnitsAndGoBackWhenStopped) {
+  resilience::ManualClock clock;
+  std::atomic<int> email_runs{0};
+  std::atomic<int> other_runs{0};
+  int ran_while_frozen = -1;
+  std::size_t back_pending = 0;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    Center center(broker, fast_center());
+    NodeOptions o = fast_node("n1", 8);
+    o.grace = 10ms;  // the waiting jobs are cancelled at once at shutdown
+    o.queue_rates["email"] = {.events = 1, .per = 1s, .burst = 2, .clock = &clock};
+    Node node(broker, o);
+    node.handle("send", [&](Context, Job job) -> Task<Result<void>> {
+      (job.spec.queue == "email" ? email_runs : other_runs).fetch_add(1);
+      co_return Result<void>{};
+    });
+    center.attach(node);  // the center hands jobs over started: no claim caps them
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    JobSpec email = spec("send");
+    email.queue = "email";
+    JobSpec other = spec("send");
+    other.queue = "other";
+    const std::vector<JobSpec> emails(5, email);
+    (void)co_await center.submit_batch(guard, emails);
+    co_await wait_until(guard, [&] { return email_runs.load() >= 2; });
+    // The other 3 wait for units a second or more away by the frozen clock; an
+    // unlimited queue's job still runs beside them.
+    (void)co_await center.submit(guard, other);
+    co_await wait_until(guard, [&] { return other_runs.load() >= 1; });
+    ran_while_frozen = email_runs.load();
+    stop();  // their waits are cancelled: handed back, their attempts not counted
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+    auto pending = co_await broker.list(guard, of_type("send", JobState::kPending));
+    if (pending)
+      for (const Job& j : *pending)
+        if (j.spec.queue == "email" && j.attempt == 0) ++back_pending;
+  });
+  EXPECT_EQ(ran_while_frozen, 2) << "email jobs run with the clock standing still (burst 2)";
+  EXPECT_EQ(back_pending, 3u) << "email jobs pending again with no attempt counted";
+}
+
+// The message of the std::invalid_argument that Node's constructor throws, or "".
+std::string refusal(Broker& broker, NodeOptions o) {
+  try {
+    Node node(broker, std::move(o));
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST_P(CenterNode, BadBreakerOrRateOptionsAreRefusedNamingTheValue) {
+  std::string threshold, window, rate, tag;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    NodeOptions o = fast_node("n1", 1);
+    o.breaker_enabled = true;
+    o.breaker.failure_rate_threshold = 150;
+    threshold = refusal(broker, o);
+    o.breaker.failure_rate_threshold = 15;
+    o.breaker.window_size = 0;
+    window = refusal(broker, o);
+    NodeOptions r = fast_node("n1", 1);
+    r.queue_rates["email"] = {.events = -3};
+    rate = refusal(broker, r);
+    NodeOptions t = fast_node("n1", 1);
+    t.tags = {"breaker-open:email"};
+    tag = refusal(broker, t);
+    co_return;
+  });
+  EXPECT_NE(threshold.find("failure_rate_threshold is 150"), std::string::npos) << threshold;
+  EXPECT_NE(window.find("window_size is 0"), std::string::npos) << window;
+  EXPECT_NE(rate.find("queue email"), std::string::npos) << rate;
+  EXPECT_NE(rate.find("events is -3"), std::string::npos) << rate;
+  EXPECT_NE(tag.find("breaker-open:email"), std::string::npos) << tag;
+}
+
+}  // namespace
+}  // namespace orca::jobs::testing
