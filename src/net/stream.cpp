@@ -46,6 +46,11 @@ bool Stream::is_open() const noexcept {
   return std::get<TcpStream>(s_).is_open();
 }
 
+int Stream::native_handle() const noexcept {
+  if (const auto* t = std::get_if<TlsStream>(&s_)) return t->native_handle();
+  return std::get<TcpStream>(s_).native_handle();
+}
+
 Address Stream::peer_address() const {
   if (const auto* t = std::get_if<TlsStream>(&s_)) return t->peer_address();
   return std::get<TcpStream>(s_).peer_address();

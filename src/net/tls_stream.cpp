@@ -406,6 +406,10 @@ Address TlsStream::local_address() const {
   return session_ ? session_->tcp.local_address() : Address();
 }
 
+int TlsStream::native_handle() const noexcept {
+  return session_ ? session_->tcp.native_handle() : -1;
+}
+
 Address TlsStream::peer_address() const {
   return session_ ? session_->tcp.peer_address() : Address();
 }

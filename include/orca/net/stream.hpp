@@ -33,6 +33,8 @@ class Stream {
   Task<Result<void>> shutdown_write(Context ctx);
   void close() noexcept;
   bool is_open() const noexcept;
+  // The TCP socket's descriptor (under TLS too), -1 when not open. Do not close it.
+  int native_handle() const noexcept;
   Address peer_address() const;
 
   // The TLS stream, or null for plain TCP (and the plain TCP stream, or null).

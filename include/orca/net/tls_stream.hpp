@@ -90,6 +90,8 @@ class TlsStream {
   // Closes the socket (see Thread safety). Idempotent.
   void close() noexcept;
   bool is_open() const noexcept;
+  // The TCP socket's descriptor, -1 when not open (TcpStream::native_handle).
+  int native_handle() const noexcept;
   Address local_address() const;
   Address peer_address() const;
   // The negotiated protocol ("TLSv1.3"); empty when not open.

@@ -19,6 +19,8 @@ class HttpCategory final : public std::error_category {
         return "HTTP response exceeds the client's limits";
       case errc::connection_closed:
         return "connection closed before a complete HTTP response";
+      case errc::server_error:
+        return "the server answered 5xx";
     }
     return "unknown orca.http error";
   }

@@ -13,6 +13,10 @@ enum class errc {
   malformed_response = 2,  // the server's bytes are not HTTP/1.x
   response_too_large = 3,  // the response's headers or body exceed the client's Limits
   connection_closed = 4,   // the server closed the connection before a full response
+  // The server answered 5xx. request() returns such an answer as a Response; this
+  // code is how the client's retry and circuit breaker see it (the error their
+  // RetryOptions::retryable and CircuitBreakerOptions::is_failure are given).
+  server_error = 5,
 };
 
 const std::error_category& error_category() noexcept;
