@@ -41,6 +41,7 @@ void jobs_redis_recovery();
 int jobs_redis_worker(const std::string& mode, int concurrency);
 void limiter_local(int threads, const char* workload);
 void breaker_overhead(int threads, const char* workload);
+void http_client_keepalive();
 
 namespace {
 
@@ -73,6 +74,8 @@ const std::map<std::string, std::function<void()>>& workloads() {
       {"limiter_local_t2", [] { limiter_local(2, "limiter_local_t2"); }},
       {"breaker_overhead_t1", [] { breaker_overhead(1, "breaker_overhead_t1"); }},
       {"breaker_overhead_t2", [] { breaker_overhead(2, "breaker_overhead_t2"); }},
+      // Needs ORCA_BENCH_HTTP_ADDR: bench/run starts the server (orca_http_hello).
+      {"http_client_keepalive", [] { http_client_keepalive(); }},
   };
   return table;
 }

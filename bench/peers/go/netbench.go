@@ -13,6 +13,11 @@
 //	netbench rwmutex_read           sync.RWMutex, mostly reads
 //	netbench timer_reset            time.Timer.Reset
 //
+// http_client_keepalive is a client (httpclient.go): bench/run starts one server
+// for it and for orca's client, and passes its address:
+//
+//	netbench http_client_keepalive ADDRESS
+//
 // GOMAXPROCS follows ORCA_PROCS when that is set (as in ../shared/peers/go).
 package main
 
@@ -75,7 +80,7 @@ func main() {
 		}
 	}
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: netbench tcp_echo|http_hello [ADDRESS] | rwmutex_read | timer_reset | limiter_local_t1|_t2 | breaker_overhead_t1|_t2")
+		fmt.Fprintln(os.Stderr, "usage: netbench tcp_echo|http_hello [ADDRESS] | http_client_keepalive ADDRESS | rwmutex_read | timer_reset | limiter_local_t1|_t2 | breaker_overhead_t1|_t2")
 		os.Exit(2)
 	}
 	addr := "127.0.0.1:0"
@@ -88,6 +93,12 @@ func main() {
 		err = tcpEcho(addr)
 	case "http_hello":
 		err = httpHello(addr)
+	case "http_client_keepalive":
+		maxIdle := 0
+		if len(os.Args) > 3 {
+			maxIdle, _ = strconv.Atoi(os.Args[3])
+		}
+		err = httpClientKeepalive(addr, maxIdle)
 	case "rwmutex_read":
 		rwmutexRead()
 	case "timer_reset":
