@@ -8,7 +8,9 @@
 #include "orca/resilience/time_source.hpp"
 
 namespace orca::jobs::testing {
-namespace {
+// Named, not anonymous: the sanitizer trees compile test files in unity batches,
+// where center_node_test.cpp's helpers of the same names would clash.
+namespace node_resilience {
 
 Task<void> wait_until(Context ctx, std::function<bool()> done) {
   while (!done() && !ctx.is_done())
@@ -283,5 +285,5 @@ TEST_P(CenterNode, BadBreakerOrRateOptionsAreRefusedNamingTheValue) {
   EXPECT_NE(tag.find("breaker-open:email"), std::string::npos) << tag;
 }
 
-}  // namespace
+}  // namespace node_resilience
 }  // namespace orca::jobs::testing
