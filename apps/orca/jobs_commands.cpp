@@ -63,6 +63,19 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
   worker_cmd->add_flag("--no-standby-center", o.no_standby_center,
                        "run no standby center: with no `orca serve` alive, nothing routes or "
                        "keeps time");
+  worker_cmd->add_option("--metrics-listen", o.metrics_listen,
+                         "ADDR:PORT to serve GET /metrics on (Prometheus); beyond loopback only "
+                         "with API tokens (a read token scrapes)");
+  worker_cmd
+      ->add_option("--metrics-port", o.metrics_port,
+                   "shorthand for --metrics-listen 127.0.0.1:PORT (0: any free port)")
+      ->check(CLI::Range(0, 65535));
+  worker_cmd->add_option("--auth-tokens-file", o.auth_tokens_file,
+                         "bearer tokens of the metrics listener, lines \"admin|read TOKEN "
+                         "[NAME]\" (also: ORCA_API_TOKENS); none: no authentication");
+  worker_cmd->add_option("--allowed-host", o.allowed_hosts,
+                         "host name the metrics listener answers for besides localhost, "
+                         "127.0.0.1, [::1] and its address (repeatable)");
   cmds.push_back(worker_cmd);
 
   auto* submit_cmd = app.add_subcommand("submit", "submit a job");

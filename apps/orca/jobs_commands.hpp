@@ -61,6 +61,10 @@ struct JobsOptions {
   std::string rate_limit;                    // --rate-limit COUNT/UNIT[,burst=N]: every request
   std::string rate_limit_per_client;         // the same per client (address, or token name)
   bool shed_load = false;                    // --shed-load: adaptive concurrency limit
+  // worker: GET /metrics. --metrics-listen ADDR:PORT, or --metrics-port N for
+  // 127.0.0.1:N; -1 and "": none. (serve has /metrics on its API listener.)
+  int metrics_port = -1;
+  std::string metrics_listen;
   // submit.
   std::string type;
   std::string payload;

@@ -22,6 +22,9 @@
 #include "broker_and_output.hpp"
 #include "orca/jobs/http_api.hpp"
 #include "orca/jobs/jobs.hpp"
+#include "orca/jobs/metrics.hpp"
+#include "orca/metrics/standard_metrics.hpp"
+#include "orca/net/http/metrics.hpp"
 #include "orca/net/http/server.hpp"
 #include "orca/net/http/token_table.hpp"
 #include "orca/net/tls_context.hpp"
@@ -354,6 +357,40 @@ void api_limits(const JobsOptions& o, bool tokens, jobs::ApiOptions& api, std::s
   }
 }
 
+// Who may call a listener at `address` (serve's API, a worker's metrics): the tokens
+// of --auth-tokens-file and ORCA_API_TOKENS, the allowed hosts and origins. Refuses
+// (a usage error) an address beyond loopback without tokens. Returns the tokens'
+// count.
+std::size_t access_for(const JobsOptions& o, const net::Address& address, const std::string& flag,
+                       http::AccessOptions& access) {
+  auto tokens = std::make_shared<http::TokenTable>();
+  try {
+    if (!o.auth_tokens_file.empty()) tokens->load_file(o.auth_tokens_file);
+    if (const char* env = std::getenv("ORCA_API_TOKENS"); env != nullptr && *env != '\0')
+      tokens->parse(env, "ORCA_API_TOKENS");
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("API tokens: ") + e.what());
+  }
+  if (tokens->empty() && !is_loopback(address))
+    throw UsageError(flag +
+                     " is not a loopback address: refusing to serve the API beyond this machine "
+                     "without authentication (give --auth-tokens-file or ORCA_API_TOKENS)");
+  if (!tokens->empty()) access.tokens = tokens;
+  access.allowed_origins = o.allowed_origins;
+  access.allowed_hosts = o.allowed_hosts;
+  if (!is_unspecified(address)) {
+    const std::string text = address.to_string();
+    access.allowed_hosts.push_back(text.substr(0, text.rfind(':')));
+  }
+  // A malformed --allowed-host or --allowed-origin is refused here, not at start.
+  try {
+    (void)http::protect(http::Router(), access);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  return tokens->size();
+}
+
 // Where and for whom serve's JSON API listens: --listen or --http-port, the API
 // tokens of --auth-tokens-file and ORCA_API_TOKENS, the allowed hosts and origins.
 // Nothing when the API is off (--http-port 0). Refuses (a usage error, before the
@@ -394,37 +431,42 @@ std::optional<ApiListen> api_listen(const JobsOptions& o) {
     out.tls = std::move(*tls);
     out.api.access.https = true;
   }
-  auto tokens = std::make_shared<http::TokenTable>();
-  try {
-    if (!o.auth_tokens_file.empty()) tokens->load_file(o.auth_tokens_file);
-    if (const char* env = std::getenv("ORCA_API_TOKENS"); env != nullptr && *env != '\0')
-      tokens->parse(env, "ORCA_API_TOKENS");
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string("API tokens: ") + e.what());
-  }
-  if (tokens->empty() && !is_loopback(*address))
-    throw UsageError("--listen " + where +
-                     " is not a loopback address: refusing to serve the API beyond this machine "
-                     "without authentication (give --auth-tokens-file or ORCA_API_TOKENS)");
-  http::AccessOptions& access = out.api.access;
-  if (!tokens->empty()) access.tokens = tokens;
-  access.allowed_origins = o.allowed_origins;
-  access.allowed_hosts = o.allowed_hosts;
-  if (!is_unspecified(*address)) {
-    const std::string text = address->to_string();
-    access.allowed_hosts.push_back(text.substr(0, text.rfind(':')));
-  }
-  // A malformed --allowed-host or --allowed-origin is refused here, not at start.
-  try {
-    (void)http::protect(http::Router(), access);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
-  }
-  out.summary = tokens->empty() ? "no authentication (loopback only)"
-                                : std::to_string(tokens->size()) + " API token(s)";
-  api_limits(o, !tokens->empty(), out.api, out.summary);
+  const std::size_t token_count = access_for(o, *address, "--listen " + where, out.api.access);
+  out.summary = token_count == 0 ? "no authentication (loopback only)"
+                                 : std::to_string(token_count) + " API token(s)";
+  api_limits(o, token_count != 0, out.api, out.summary);
   return out;
 }
+
+// Where a worker serves GET /metrics (--metrics-listen or --metrics-port), under the
+// same token rules as serve's API; nothing without either flag.
+struct MetricsListen {
+  net::Address address;
+  http::AccessOptions access;
+};
+
+std::optional<MetricsListen> metrics_listen(const JobsOptions& o) {
+  if (o.metrics_port >= 0 && !o.metrics_listen.empty())
+    throw UsageError("give --metrics-listen ADDR:PORT or --metrics-port PORT, not both");
+  if (o.metrics_port < 0 && o.metrics_listen.empty()) return std::nullopt;
+  const std::string where =
+      o.metrics_listen.empty() ? "127.0.0.1:" + std::to_string(o.metrics_port) : o.metrics_listen;
+  auto address = net::Address::parse(where);
+  if (!address)
+    throw UsageError("--metrics-listen " + where +
+                     ": expected ADDR:PORT with a numeric address, e.g. 127.0.0.1:9100");
+  MetricsListen out{*address, {}};
+  (void)access_for(o, *address, "--metrics-listen " + where, out.access);
+  return out;
+}
+
+// The metrics every serve and worker process reports: the process's and runtime's,
+// and its jobs'.
+struct ProcessMetrics {
+  metrics::Registry registry;
+  std::vector<metrics::Registration> standard = metrics::register_standard_metrics(registry);
+  jobs::JobMetrics job_metrics{registry};
+};
 
 }  // namespace
 
@@ -502,9 +544,14 @@ int serve(const JobsOptions& o) {
   if (o.pull) co.policy = std::make_shared<jobs::PullPolicy>();
   return with_broker(o, Command::kService, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
+    auto reported = std::make_unique<ProcessMetrics>();
+    jobs::BrokerMetrics broker_metrics(reported->registry, *broker);
+    co.metrics = &reported->job_metrics;
     std::vector<std::unique_ptr<jobs::Node>> nodes;
     for (int i = 0; i < o.nodes; ++i) {
-      nodes.push_back(std::make_unique<jobs::Node>(*broker, node_options(o, i)));
+      jobs::NodeOptions no = node_options(o, i);
+      no.metrics = &reported->job_metrics;
+      nodes.push_back(std::make_unique<jobs::Node>(*broker, std::move(no)));
       add_demo_handlers(*nodes.back(), o.types, exec_log_for(o));
     }
     RunContext rc = run_context(o);
@@ -535,19 +582,36 @@ int serve(const JobsOptions& o) {
       center.attach(*n);
     // The HTTP port first: a serve that cannot listen exits before any node of it
     // registers (no ghost registration left alive).
+    std::vector<metrics::Registration> resilience_reports;
+    for (auto& n : nodes)
+      resilience_reports.push_back(jobs::report_breakers(reported->registry, *n));
     std::optional<http::Server> server;
     std::string api = "no HTTP API";
     if (listen) {
       http::ServerOptions server_options;
       server_options.tls = listen->tls;
-      server.emplace(jobs::make_api_router(center, listen->api), std::move(server_options));
+      server_options.metrics = &reported->registry;
+      jobs::ApiOptions api_options = listen->api;
+      api_options.metrics = &reported->registry;
+      if (!api_options.rate_limit.empty())
+        resilience_reports.push_back(
+            http::report_rate_limit(reported->registry, "api", api_options.rate_limit));
+      if (!api_options.token_rate_limit.empty())
+        resilience_reports.push_back(
+            http::report_rate_limit(reported->registry, "api_token", api_options.token_rate_limit));
+      if (api_options.load_shedding)
+        for (auto& r :
+             http::report_load_shedding(reported->registry, "api", *api_options.load_shedding))
+          resilience_reports.push_back(std::move(r));
+      server.emplace(jobs::make_api_router(center, std::move(api_options)),
+                     std::move(server_options));
       auto started = server->start(listen->address);
       if (!started)
         throw std::runtime_error("cannot listen on " + listen->address.to_string() + ": " +
                                  started.error().message());
       api = listen->tls ? "HTTPS API on https://" : "HTTP API on http://";
       api.append(server->local_address().to_string())
-          .append("/api/ (")
+          .append("/api/ and /metrics (")
           .append(listen->summary)
           .append(")");
     }
@@ -598,9 +662,31 @@ int serve(const JobsOptions& o) {
 int worker(const JobsOptions& o) {
   const jobs::Retention keep = retention(o);
   const jobs::NodeOptions node_opts = node_options(o, 0);  // bad flags: before the store opens
+  const std::optional<MetricsListen> metrics_at = metrics_listen(o);
   return with_broker(o, Command::kService, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
-    jobs::Node node(*broker, node_opts);
+    auto reported = std::make_unique<ProcessMetrics>();
+    jobs::NodeOptions with_metrics = node_opts;
+    with_metrics.metrics = &reported->job_metrics;
+    jobs::Node node(*broker, with_metrics);
+    metrics::Registration breaker_report = jobs::report_breakers(reported->registry, node);
+    // GET /metrics, if asked for: before the node registers, so a worker that cannot
+    // listen exits without a ghost registration.
+    std::optional<http::Server> metrics_server;
+    if (metrics_at) {
+      http::Router routes;
+      http::add_metrics_route(routes, reported->registry);
+      http::ServerOptions so;
+      so.metrics = &reported->registry;
+      metrics_server.emplace(http::protect(std::move(routes), metrics_at->access), std::move(so));
+      auto started = metrics_server->start(metrics_at->address);
+      if (!started)
+        throw std::runtime_error("cannot listen on " + metrics_at->address.to_string() + ": " +
+                                 started.error().message());
+      if (!o.quiet)
+        std::fprintf(stderr, "orca worker: metrics on http://%s/metrics\n",
+                     metrics_server->local_address().to_string().c_str());
+    }
     add_demo_handlers(node, o.types, exec_log_for(o));
     RunContext rc = run_context(o);
     if (!o.quiet)
@@ -626,6 +712,7 @@ int worker(const JobsOptions& o) {
       co.retention = keep;
       co.id = node.id();
       co.log_leadership = !o.quiet;
+      co.metrics = &reported->job_metrics;  // the periodic jobs it fires while leading
       standby.emplace(*broker, co);
       keeper.emplace(spawn([c = &*standby, ctx = rc.ctx] { return c->run(ctx); }));
     }
@@ -637,6 +724,11 @@ int worker(const JobsOptions& o) {
     end_over();
     co_await std::move(second_signal);
     if (keeper) (void)co_await std::move(*keeper);
+    if (metrics_server) {
+      auto [http_ctx, stop_http] = with_timeout(background(), 5s);
+      (void)co_await metrics_server->shutdown(http_ctx);
+      stop_http();
+    }
     co_await std::move(progress);
     rc.stop_timer();
     rc.stop_signals();

@@ -118,15 +118,26 @@ void Center::notify() noexcept {
 }
 
 Task<Result<EnqueueResult>> Center::submit(Context ctx, JobSpec spec) {
+  // Only the labels are kept across the call: a payload may be large.
+  const std::string queue = options_.metrics != nullptr ? spec.queue : std::string();
+  const std::string type = options_.metrics != nullptr ? spec.type : std::string();
   auto r = co_await broker_.enqueue_one(std::move(ctx), std::move(spec));
   if (r) notify();
+  if (r && !r->duplicate && options_.metrics != nullptr) options_.metrics->enqueued(queue, type);
   co_return r;
 }
 
 Task<Result<std::vector<EnqueueResult>>> Center::submit_batch(Context ctx,
                                                               std::vector<JobSpec> specs) {
+  std::vector<std::pair<std::string, std::string>> labels;  // not the payloads
+  if (options_.metrics != nullptr)
+    for (const JobSpec& s : specs)
+      labels.emplace_back(s.queue, s.type);
   auto r = co_await broker_.enqueue(std::move(ctx), std::move(specs));
   if (r) notify();
+  if (r && options_.metrics != nullptr)
+    for (std::size_t i = 0; i < r->size() && i < labels.size(); ++i)
+      if (!(*r)[i].duplicate) options_.metrics->enqueued(labels[i].first, labels[i].second);
   co_return r;
 }
 
@@ -360,6 +371,8 @@ Task<Result<void>> Center::fire_periodic(Context ctx) {
     auto fired = co_await broker_.fire_periodic(ctx, e.name, e.next_run, schedule->next_after(now));
     if (!fired) co_return fired.error();
     if (*fired) notify();
+    if (*fired && options_.metrics != nullptr)
+      options_.metrics->enqueued(e.spec.queue, e.spec.type);
   }
   co_return Result<void>{};
 }

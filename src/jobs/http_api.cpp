@@ -236,6 +236,7 @@ http::Router make_api_router(Center& center, ApiOptions options) {
              [api](Context c, http::Request r) { return nodes(api, c, std::move(r)); });
   router.get("/api/queues",
              [api](Context c, http::Request r) { return queues(api, c, std::move(r)); });
+  if (options.metrics != nullptr) http::add_metrics_route(router, *options.metrics);
   // Innermost first: shedding around the routes, then the per-token limit, the access
   // policy, and outermost the limits every request passes (see http_api.hpp).
   if (options.load_shedding) router = http::shed_load(std::move(router), *options.load_shedding);

@@ -377,6 +377,10 @@ Task<void> Node::execute(Taken taken) {
     std::lock_guard lock(mu_);
     Running& r = running_jobs_[job.id];
     r.cancel = cancel_job;
+    if (options_.metrics != nullptr) {
+      r.queue = job.spec.queue;
+      r.type = job.spec.type;
+    }
     if (job.cancel_requested) {
       r.cancelled = true;
       cancel_job();
@@ -433,6 +437,8 @@ Task<void> Node::execute(Taken taken) {
   }
 
   const auto handler_start = Clock::now();
+  if (run_handler && options_.metrics != nullptr && job.ready_at != WallClock::time_point{})
+    options_.metrics->waited(job.spec.queue, WallClock::now() - job.ready_at);
   if (run_handler) {
     try {
       Task<Result<void>> task = handler->second(handler_ctx, job);
@@ -458,6 +464,8 @@ Task<void> Node::execute(Taken taken) {
                 ? "timed out after " + std::to_string(job.spec.timeout.count()) + "ms: " + error
                 : "deadline exceeded: " + error;
   const auto handler_time = Clock::now() - handler_start;
+  if (run_handler && options_.metrics != nullptr)
+    options_.metrics->handler_ran(job.spec.queue, job.spec.type, handler_time, job.spec.trace_id);
   cancel_deadline();
   cancel_timeout();
   {
@@ -648,10 +656,14 @@ Task<void> Node::completion_loop(Context give_up) {
 // shutdown bounds it: once its grace has passed (`give_up`), a failed call is final,
 // logged with the jobs it leaves to run again when their leases expire.
 Task<void> Node::acknowledge(Context give_up, std::vector<Completion> batch) {
+  std::vector<Result<JobState>> states;  // per item of batch, once answered
   for (auto pause = kCompletionPause;;) {
     auto answered = co_await broker_.complete(background(), batch);
     note_broker(answered ? std::error_code{} : answered.error());
-    if (answered) break;
+    if (answered) {
+      states = std::move(*answered);
+      break;
+    }
     if (give_up.is_done()) {
       std::fprintf(stderr,
                    "orca: node %s: gave up acknowledging jobs %s at shutdown (%s); they will "
@@ -671,8 +683,14 @@ Task<void> Node::acknowledge(Context give_up, std::vector<Completion> batch) {
   }
   {
     std::lock_guard lock(mu_);
-    for (const Completion& c : batch)
-      running_jobs_.erase(c.id);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      auto it = running_jobs_.find(batch[i].id);
+      if (it == running_jobs_.end()) continue;
+      // The broker's word on the job's state: a fenced ack (lease_lost) counts nothing.
+      if (options_.metrics != nullptr && i < states.size() && states[i])
+        options_.metrics->attempt_ended(it->second.queue, it->second.type, *states[i]);
+      running_jobs_.erase(it);
+    }
   }
   // Jobs leased to this node by a center elsewhere may be waiting. A node attached
   // to a center here is handed its jobs started; foreign leases wait for its poll.

@@ -73,6 +73,7 @@ RuntimeStats stats() {
   s.frame_pool_bytes = detail::frame_pool_bytes();
   s.held_tasks = rt->held_tasks().load(std::memory_order_relaxed);
   s.spare_workers = static_cast<std::size_t>(std::max(rt->active_spares(), 0));
+  s.netpoll_waiters = rt->netpoller().waiters();
   return s;
 }
 

@@ -99,6 +99,10 @@ TEST_F(Cli, UsageErrorsExitTwoWithAMessage) {
        "--rate-limit-per-client: rate \"5/week\": the unit must be ms, s, m or h"},
       {"serve --rate-limit 5/s,burst=0", "burst is 0; it must be at least 1"},
       {"serve --http-port 0 --shed-load", "--http-port 0 turns off"},
+      {"worker --metrics-listen 0.0.0.0:9100",
+       "--metrics-listen 0.0.0.0:9100 is not a loopback address"},
+      {"worker --metrics-port 9100 --metrics-listen 127.0.0.1:9101", "not both"},
+      {"worker --metrics-listen nowhere:80", "--metrics-listen nowhere:80: expected ADDR:PORT"},
   };
   for (const auto& c : cases) {
     Ran r = orca(c.args);
@@ -334,6 +338,30 @@ TEST_F(Cli, ServeRateLimitAnswers429WithRetryAfterPastTheLimit) {
   Ran stopped = shell("kill -KILL $(cat serve.pid)");
   EXPECT_EQ(stopped.code, 0) << stopped.err;
   std::filesystem::remove(dir_ / "serve.pid");
+}
+
+// `worker --metrics-port` serves GET /metrics: the process, runtime and job families.
+TEST_F(Cli, WorkerServesMetricsOnItsOwnPort) {
+  Ran started = shell(
+      "\"$ORCA\" worker --create --metrics-port 0 --duration 60s >worker.log 2>&1 &\n"
+      "echo $! >worker.pid\n"
+      "for i in $(seq 600); do grep -q 'metrics on' worker.log && exit 0; sleep 0.05; done; exit "
+      "1");
+  ASSERT_EQ(started.code, 0) << file_text(dir_ / "worker.log");
+  const std::string log = file_text(dir_ / "worker.log");
+  const std::size_t at = log.find("http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << log;
+  const std::string url = log.substr(at, log.find("/metrics", at) + 8 - at);
+  Ran scraped = shell("curl -s -w '\\n%{http_code} %{content_type}\\n' " + url);
+  EXPECT_EQ(scraped.code, 0) << scraped.err;
+  EXPECT_NE(scraped.out.find("\n200 text/plain; version=0.0.4; charset=utf-8\n"), std::string::npos)
+      << scraped.out;
+  for (const char* family : {"\nprocess_open_fds ", "\norca_runtime_workers ",
+                             "\n# TYPE orca_jobs_finished_total counter\n"})
+    EXPECT_NE(scraped.out.find(family), std::string::npos) << family << " in\n" << scraped.out;
+  Ran stopped = shell("kill -KILL $(cat worker.pid)");
+  EXPECT_EQ(stopped.code, 0) << stopped.err;
+  std::filesystem::remove(dir_ / "worker.pid");
 }
 
 // `serve --tls-cert --tls-key` serves the API over HTTPS, and SIGHUP reloads the

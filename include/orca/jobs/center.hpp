@@ -111,6 +111,9 @@ struct CenterOptions {
   std::string id;                           // the lease's holder; empty: "<host>-<pid>-<random>"
   // Log leadership changes on stderr ("orca: center ID: became the leader (token N)").
   bool log_leadership = true;
+  // Where the center reports the jobs it enqueues (submit, submit_batch, periodic
+  // jobs it fires) (jobs/metrics.hpp); null: nowhere. Must outlive the center.
+  JobMetrics* metrics = nullptr;
 };
 
 class Center {

@@ -10,6 +10,7 @@
 //   GET    /api/dead                 the dead-letter set
 //   GET    /api/nodes                nodes, load and heartbeats
 //   GET    /api/queues               job counts per queue and state
+//   GET    /metrics                  Prometheus/OpenMetrics scrape (with ApiOptions::metrics)
 //
 // Bodies are the JSON of json.hpp. A submitted job whose type no live node handles
 // is accepted, and its entry in the reply carries "warning": "no live node handles
@@ -44,6 +45,7 @@
 #include "orca/jobs/center.hpp"
 #include "orca/net/http/access_policy.hpp"
 #include "orca/net/http/load_shedding.hpp"
+#include "orca/net/http/metrics.hpp"
 #include "orca/net/http/rate_limit.hpp"
 #include "orca/net/http/router.hpp"
 
@@ -63,6 +65,10 @@ struct ApiOptions {
   http::RateLimitOptions token_rate_limit;
   // Adaptive load shedding of the routes; nothing: none.
   std::optional<http::LoadSheddingOptions> load_shedding;
+  // Serve GET /metrics from this registry (net/http/metrics.hpp), behind the same
+  // access policy as the other reads (a read token when tokens are on); null: no
+  // such route. Must outlive the router.
+  ::orca::metrics::Registry* metrics = nullptr;  // qualified: the member has its name
 };
 
 http::Router make_api_router(Center& center, ApiOptions options = {});

@@ -86,6 +86,7 @@
 
 #include "orca/jobs/broker.hpp"
 #include "orca/jobs/detail/broker_reachability.hpp"
+#include "orca/jobs/metrics.hpp"
 #include "orca/resilience/circuit_breaker.hpp"
 #include "orca/resilience/rate_limiter.hpp"
 #include "orca/sync/channel.hpp"
@@ -134,6 +135,9 @@ struct NodeOptions {
   // Rate limits per queue (above), e.g. {"email", {.events = 100, .per = 1s}}, or
   // resilience::parse_rate("100/s").
   std::map<std::string, resilience::RateLimiterOptions> queue_rates;
+  // Where the node reports its jobs' ends, retries, run and wait times
+  // (jobs/metrics.hpp); null: nowhere. Must outlive the node.
+  JobMetrics* metrics = nullptr;
 };
 
 // One job type's breaker, as breakers() reports it.
@@ -199,6 +203,8 @@ class Node {
  private:
   struct Running {
     CancelFunc cancel;
+    std::string queue;  // for metrics: the labels of its end
+    std::string type;
     bool cancelled = false;    // by a user: the job ends cancelled
     bool handed_back = false;  // by shutdown: the job goes back to pending
   };

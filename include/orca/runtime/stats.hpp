@@ -33,6 +33,8 @@ struct RuntimeStats {
   // standing in for held workers right now.
   std::uint64_t held_tasks = 0;
   std::size_t spare_workers = 0;
+  // Tasks parked on a socket (the netpoller's waiters).
+  std::int64_t netpoll_waiters = 0;
   std::vector<WorkerStats> per_worker;
 };
 

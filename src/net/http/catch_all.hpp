@@ -14,6 +14,7 @@ namespace orca::http::detail {
 inline Router catch_all(const Handler& handler) {
   static constexpr const char* kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
   Router outer;
+  outer.transparent();  // the inner router names the route (Response::route)
   for (const char* method : kMethods) {
     outer.add(method, "/", handler);
     outer.add(method, "/{path...}", handler);

@@ -11,13 +11,19 @@
 
 namespace orca::http {
 
+struct Router::Route {
+  std::string method;
+  std::string pattern;  // as registered: Response::route of its answers
+  Handler handler;
+};
+
 struct Router::Node {
   std::map<std::string, std::unique_ptr<Node>, std::less<>> literals;
   std::unique_ptr<Node> param;
   std::string param_name;
   std::unique_ptr<Node> rest;
   std::string rest_name;
-  std::vector<std::pair<std::string, Handler>> handlers;  // by method
+  std::vector<Route> handlers;  // by method
 };
 
 namespace {
@@ -94,9 +100,9 @@ Router& Router::add(std::string_view method, std::string_view pattern, Handler h
       it = node->literals.emplace(std::string(seg), std::make_unique<Node>()).first;
     node = it->second.get();
   }
-  for (const auto& [m, h] : node->handlers)
-    if (m == method) throw bad("registered twice for this method");
-  node->handlers.emplace_back(std::string(method), std::move(handler));
+  for (const Route& r : node->handlers)
+    if (r.method == method) throw bad("registered twice for this method");
+  node->handlers.push_back({std::string(method), std::string(pattern), std::move(handler)});
   return *this;
 }
 
@@ -111,24 +117,24 @@ struct Router::Lookup {
 
 // Depth-first in priority order; stops at the first node with a handler for the
 // method (HEAD falling back to GET).
-const Handler* Router::walk(const Node* node, std::size_t i, Lookup& l) {
+const Router::Route* Router::walk(const Node* node, std::size_t i, Lookup& l) {
   if (i == l.segs.size()) {
-    const Handler* get = nullptr;
-    for (const auto& [m, h] : node->handlers) {
-      if (m == l.method) return &h;
-      if (m == "GET") get = &h;
-      if (std::find(l.allowed.begin(), l.allowed.end(), m) == l.allowed.end())
-        l.allowed.emplace_back(m);
+    const Route* get = nullptr;
+    for (const Route& r : node->handlers) {
+      if (r.method == l.method) return &r;
+      if (r.method == "GET") get = &r;
+      if (std::find(l.allowed.begin(), l.allowed.end(), r.method) == l.allowed.end())
+        l.allowed.emplace_back(r.method);
     }
     if (l.method == "HEAD" && get != nullptr) return get;
     return nullptr;
   }
   if (auto it = node->literals.find(l.segs[i]); it != node->literals.end()) {
-    if (const Handler* h = walk(it->second.get(), i + 1, l)) return h;
+    if (const Route* h = walk(it->second.get(), i + 1, l)) return h;
   }
   if (node->param) {
     l.params.emplace_back(node->param_name, l.segs[i]);
-    if (const Handler* h = walk(node->param.get(), i + 1, l)) return h;
+    if (const Route* h = walk(node->param.get(), i + 1, l)) return h;
     l.params.pop_back();
   }
   if (node->rest && !(l.segs.size() - i == 1 && l.segs[i].empty())) {
@@ -136,7 +142,7 @@ const Handler* Router::walk(const Node* node, std::size_t i, Lookup& l) {
     for (std::size_t j = i + 1; j < l.segs.size(); ++j)
       tail.append("/").append(l.segs[j]);
     l.params.emplace_back(node->rest_name, std::move(tail));
-    if (const Handler* h = walk(node->rest.get(), l.segs.size(), l)) return h;
+    if (const Route* h = walk(node->rest.get(), l.segs.size(), l)) return h;
     l.params.pop_back();
   }
   return nullptr;
@@ -159,8 +165,9 @@ Router::Match Router::match(Request& req) const {
     if (!decoded) return result;  // a malformed escape names no resource
     l.segs.push_back(std::move(*decoded));
   }
-  if (const Handler* h = walk(root_.get(), 0, l)) {
-    result.handler = h;
+  if (const Route* r = walk(root_.get(), 0, l)) {
+    result.handler = &r->handler;
+    result.pattern = r->pattern;
     result.status = 200;
     req.path_params = std::move(l.params);
     return result;
@@ -192,7 +199,10 @@ Task<Response> Router::dispatch(Context ctx, Request req, ErrorFormat errors) co
   }
   // A named local: the task is built outside the co_await operand (GCC PR 101367).
   Task<Response> handled = (*m.handler)(std::move(ctx), std::move(req));
-  co_return co_await std::move(handled);
+  Response resp = co_await std::move(handled);
+  // The innermost router names the route: an outer one (a wrapper's) finds it set.
+  if (resp.route.empty() && !transparent_) resp.route = m.pattern;
+  co_return resp;
 }
 
 }  // namespace orca::http

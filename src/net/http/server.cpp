@@ -42,6 +42,7 @@
 #include "orca/runtime/spawn.hpp"
 #include "orca/sync/channel.hpp"
 #include "orca/sync/wait_group.hpp"
+#include "server_metrics.hpp"
 #include "wire.hpp"
 
 namespace orca::http {
@@ -183,10 +184,12 @@ struct ServerState {
     auto [c, cancel] = with_cancel(options.base_context);
     hard_ctx = std::move(c);
     hard_cancel = std::move(cancel);
+    if (options.metrics != nullptr) metrics.emplace(*options.metrics);
   }
 
   Router router;
   ServerOptions options;
+  std::optional<ServerMetrics> metrics;  // ServerOptions::metrics set
   RefusalLog refusals;
   Context hard_ctx;
   CancelFunc hard_cancel;
@@ -430,6 +433,10 @@ Task<void> serve_connection(std::shared_ptr<ServerState> s, std::shared_ptr<Conn
     Response resp;
     bool head = false;
     bool http10 = false;
+    const Clock::time_point began = s->metrics ? Clock::now() : Clock::time_point();
+    // Taken before the request moves to its handler.
+    const std::string_view method =
+        s->metrics ? ServerMetrics::method_label(in->request.method) : std::string_view();
     if (in->error_status != 0) {
       resp = Response::error(in->error_status, in->error_text, s->options.error_format);
       last = true;
@@ -444,6 +451,7 @@ Task<void> serve_connection(std::shared_ptr<ServerState> s, std::shared_ptr<Conn
       // A handler may end the connection, as in Go, by answering "Connection: close".
       if (resp.headers.has_token("Connection", "close")) last = true;
     }
+    if (s->metrics) s->metrics->request(method, resp, Clock::now() - began);
     {
       std::lock_guard lock(c->mu);
       if (last || c->closing || (s->shutting_down.load() && c->in_flight <= 1)) {
@@ -485,6 +493,7 @@ Task<void> serve_connection(std::shared_ptr<ServerState> s, std::shared_ptr<Conn
     std::lock_guard lock(s->mu);
     s->connections.erase(c);
   }
+  if (s->metrics) s->metrics->connection_closed();
   s->tasks.done();
 }
 
@@ -515,6 +524,7 @@ Task<void> serve_tls_connection(std::shared_ptr<ServerState> s, std::shared_ptr<
     std::lock_guard lock(s->mu);
     s->connections.erase(c);
   }
+  if (s->metrics) s->metrics->connection_closed();
   s->tasks.done();
 }
 
@@ -593,6 +603,7 @@ Task<void> accept_loop(std::shared_ptr<ServerState> s) {
       s->connections.insert(c);
       s->tasks.add(1);
     }
+    if (s->metrics) s->metrics->connection_opened();
     if (s->options.tls != nullptr) {
       go([s, c] { return serve_tls_connection(s, c); });
     } else {

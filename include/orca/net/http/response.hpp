@@ -36,6 +36,13 @@ struct Response {
   int version_major = 1;
   int version_minor = 1;
   bool keep_alive = true;
+  // Server side: the pattern of the route whose handler made this response
+  // ("/api/jobs/{id}"), set by Router::dispatch (the innermost router's, when
+  // routers nest); empty for the answers no route made (a router's own 404 and 405,
+  // an access policy's or a rate limit's refusals). It points into the router, so it
+  // is valid while the router lives. The HTTP metrics label requests with it: a
+  // pattern, never the raw path, so that label sets stay bounded.
+  std::string_view route;
 
   // A text/plain; charset=utf-8 response.
   static Response text(int status, std::string body);

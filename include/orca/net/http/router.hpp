@@ -71,6 +71,7 @@ class Router {
   // The outcome of routing one request.
   struct Match {
     const Handler* handler = nullptr;  // set when found
+    std::string_view pattern;          // set when found: the route's pattern, as added
     int status = 200;                  // 200, 404 or 405
     std::string allow;                 // for 405: the allowed methods, "GET, POST"
   };
@@ -79,14 +80,25 @@ class Router {
 
   // Routes `req` and runs its handler, or answers 404/405 with Response::error in
   // `errors` (the Server passes its ServerOptions::error_format). Exceptions from
-  // the handler propagate.
+  // the handler propagate. The handler's response gets the route's pattern as its
+  // Response::route unless it has one already (from a router nested inside).
   Task<Response> dispatch(Context ctx, Request req, ErrorFormat errors = ErrorFormat::kJson) const;
+
+  // A transparent router does not name the responses of its routes (Response::route):
+  // for wrappers (access policy, rate limits) whose catch-all routes pass requests
+  // on to the router that knows the real routes.
+  Router& transparent(bool on = true) noexcept {
+    transparent_ = on;
+    return *this;
+  }
 
  private:
   struct Node;
+  struct Route;
   struct Lookup;
-  static const Handler* walk(const Node* node, std::size_t i, Lookup& l);
+  static const Route* walk(const Node* node, std::size_t i, Lookup& l);
   std::unique_ptr<Node> root_;
+  bool transparent_ = false;
 };
 
 }  // namespace orca::http

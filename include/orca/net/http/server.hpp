@@ -117,6 +117,10 @@
 #include "orca/runtime/result.hpp"
 #include "orca/runtime/task.hpp"
 
+namespace orca::metrics {
+class Registry;
+}
+
 namespace orca::http {
 
 struct ServerOptions {
@@ -177,6 +181,10 @@ struct ServerOptions {
   std::shared_ptr<net::TlsContext> tls;
   // Bound on a connection's TLS handshake.
   Clock::duration tls_handshake_timeout = std::chrono::seconds(10);
+
+  // Where the server reports its requests, latencies and connections (the families
+  // of net/http/metrics.hpp); null: nowhere, at no cost. Must outlive the server.
+  ::orca::metrics::Registry* metrics = nullptr;  // qualified: the member has its name
 };
 
 // What the server refused or cut, since start. Counters only grow.
