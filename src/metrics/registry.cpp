@@ -402,7 +402,10 @@ void append_histogram(std::string& out, const std::string& name,
 std::string Registry::render(Format f) const {
   std::string out;
   std::lock_guard lock(mu_);
-  for (const auto& [name, e] : entries_) {
+  for (const auto& named : entries_) {
+    // Plain references, not structured bindings: clang 14 cannot capture those.
+    const std::string& name = named.first;
+    const Entry* e = named.second.get();
     std::vector<Sample> samples;
     for (const auto& [id, collect] : e->callbacks) {
       try {
