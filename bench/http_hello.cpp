@@ -10,8 +10,10 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
+#include "orca/net/http/metrics.hpp"
 #include "orca/net/http/server.hpp"
 #include "orca/orca.hpp"
 
@@ -34,7 +36,16 @@ int main(int argc, char** argv) {
     router.get("/", [](orca::Context, orca::http::Request) -> orca::Task<orca::http::Response> {
       co_return orca::http::Response::text(200, "Hello, World!");
     });
-    orca::http::Server server(std::move(router));
+    // ORCA_BENCH_METRICS=1: the server's families and GET /metrics, as `orca serve`
+    // has them, to measure what metrics cost; unset, none.
+    const char* metrics_on = std::getenv("ORCA_BENCH_METRICS");
+    orca::metrics::Registry registry;
+    orca::http::ServerOptions options;
+    if (metrics_on != nullptr && *metrics_on == '1') {
+      orca::http::add_metrics_route(router, registry);
+      options.metrics = &registry;
+    }
+    orca::http::Server server(std::move(router), options);
     auto started = server.start(*address);
     if (!started) {
       std::fprintf(stderr, "orca_http_hello: %s\n", started.error().message().c_str());

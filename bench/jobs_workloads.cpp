@@ -11,12 +11,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <vector>
 
 #include "bench_util.hpp"
 #include "orca/jobs/jobs.hpp"
+#include "orca/jobs/metrics.hpp"
 #include "orca/orca.hpp"
 
 using namespace std::chrono_literals;
@@ -31,10 +33,28 @@ std::string temp_db() {
   return tmpl;
 }
 
+// ORCA_BENCH_METRICS=1: the center and node report into a registry, as `orca serve`
+// does, to measure what metrics cost (docs/BENCHMARKS.md); unset, they report nowhere.
+jobs::JobMetrics* bench_metrics() {
+  static orca::metrics::Registry registry;
+  static jobs::JobMetrics* metrics = [] {
+    const char* on = std::getenv("ORCA_BENCH_METRICS");
+    return on != nullptr && *on == '1' ? new jobs::JobMetrics(registry) : nullptr;
+  }();
+  return metrics;
+}
+
+jobs::CenterOptions bench_center() {
+  jobs::CenterOptions o;
+  o.metrics = bench_metrics();
+  return o;
+}
+
 jobs::NodeOptions bench_node() {
   jobs::NodeOptions o;
   o.id = "bench";
   o.concurrency = 50;
+  o.metrics = bench_metrics();
   return o;
 }
 
@@ -57,7 +77,7 @@ double throughput(const std::string& db, std::size_t n, double& enqueue_per_sec)
     }
     enqueue_per_sec = static_cast<double>(n) / (ms_since(te) / 1000.0);
     auto [run_ctx, stop] = with_cancel(ctx);
-    jobs::Center center(broker, {});
+    jobs::Center center(broker, bench_center());
     jobs::Node node(broker, bench_node());
     node.handle("noop", [&ran](Context, jobs::Job) -> Task<Result<void>> {
       ran.fetch_add(1, std::memory_order_relaxed);
@@ -100,7 +120,7 @@ std::vector<double> latency(const std::string& db, int rate, std::chrono::second
   orca::run([&]() -> Task<void> {
     Context ctx = background();
     auto [run_ctx, stop] = with_cancel(ctx);
-    jobs::Center center(broker, {});
+    jobs::Center center(broker, bench_center());
     jobs::Node node(broker, bench_node());
     node.handle("stamp", [&](Context, jobs::Job job) -> Task<Result<void>> {
       const auto now = std::chrono::steady_clock::now().time_since_epoch();
