@@ -70,7 +70,10 @@ using Collect = std::function<void(std::vector<Sample>&)>;
 class Registry;
 
 // Keeps a callback or a before-scrape hook registered; destroying (or reset()) it
-// removes it, waiting for a scrape that is running it to finish.
+// removes it. A callback's removal waits for a render that is running it to finish.
+// A hook is copied by each refresh() before it runs (refresh awaits, and must not
+// hold the lock meanwhile), so a refresh under way may still run it after its
+// removal: a hook keeps what it uses alive itself (a shared_ptr in its capture).
 class Registration {
  public:
   Registration() = default;
