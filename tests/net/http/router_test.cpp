@@ -1,10 +1,12 @@
 // Routing by method and path: literals, {params}, {rest...}, 404, 405, HEAD.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 
 #include "orca/net/http/router.hpp"
+#include "orca/runtime/run.hpp"
 
 namespace {
 
@@ -99,6 +101,43 @@ TEST(HttpRouter, BadPatternsThrow) {
   r.get("/a/{id}", named("x"));
   EXPECT_THROW(r.get("/a/{id}", named("y")), std::invalid_argument);
   EXPECT_THROW(r.get("/a/{other}/b", named("y")), std::invalid_argument);
+}
+
+// Response::route, what the HTTP metrics label a request with: the pattern of the
+// innermost router's route, not the path; empty for the router's own 404 and 405;
+// a transparent outer router (a wrapper's catch-all) leaves it to the inner one.
+TEST(HttpRouter, DispatchNamesTheRoutePatternOfTheInnermostRouter) {
+  auto inner = std::make_shared<Router>();
+  inner->get("/api/jobs/{id}", named("job"));
+  Router outer;
+  outer.transparent();
+  outer.get("/{path...}", [inner](orca::Context ctx, Request req) {
+    return inner->dispatch(std::move(ctx), std::move(req));
+  });
+  Router plain;
+  plain.get("/api/{rest...}", named("rest"));
+  std::string nested, unmatched, wrong_method, direct;
+  orca::run([&]() -> orca::Task<void> {
+    Request a;
+    a.method = "GET";
+    a.path = "/api/jobs/42";
+    Response r1 = co_await outer.dispatch(orca::background(), a);
+    nested = std::string(r1.route);
+    Request b = a;
+    b.path = "/nowhere";
+    Response r2 = co_await outer.dispatch(orca::background(), b);
+    unmatched = std::string(r2.route);
+    Request c = a;
+    c.method = "POST";
+    Response r3 = co_await inner->dispatch(orca::background(), c);
+    wrong_method = std::to_string(r3.status) + std::string(r3.route);
+    Response r4 = co_await plain.dispatch(orca::background(), a);
+    direct = std::string(r4.route);
+  });
+  EXPECT_EQ(nested, "/api/jobs/{id}");
+  EXPECT_EQ(unmatched, "");
+  EXPECT_EQ(wrong_method, "405");
+  EXPECT_EQ(direct, "/api/{rest...}");
 }
 
 }  // namespace
