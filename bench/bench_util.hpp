@@ -8,14 +8,20 @@
 
 namespace orca::bench {
 
-// One result line in the shape of ../shared/peers/README.md.
+// One result line in the shape of ../shared/peers/README.md, for implementation `impl`
+// (orca, or a peer that is orca in another configuration: adaptive_limit's "fixed").
+inline void emit_as(const char* impl, const char* workload, const char* metric, double value,
+                    const char* unit, const char* better) {
+  std::printf(
+      "{\"workload\": \"%s\", \"impl\": \"%s\", \"metric\": \"%s\", \"value\": %.6g, "
+      "\"unit\": \"%s\", \"better\": \"%s\"}\n",
+      workload, impl, metric, value, unit, better);
+  std::fflush(stdout);
+}
+
 inline void emit(const char* workload, const char* metric, double value, const char* unit,
                  const char* better) {
-  std::printf(
-      "{\"workload\": \"%s\", \"impl\": \"orca\", \"metric\": \"%s\", \"value\": %.6g, "
-      "\"unit\": \"%s\", \"better\": \"%s\"}\n",
-      workload, metric, value, unit, better);
-  std::fflush(stdout);
+  emit_as("orca", workload, metric, value, unit, better);
 }
 
 template <class... Args>

@@ -3,6 +3,9 @@
 //   orca_bench WORKLOAD   run one workload, print its result lines (JSON, one per line)
 //   orca_bench --list     the workloads it knows
 //
+//   orca_bench --impl fixed adaptive_limit
+//                         adaptive_limit's peer: the same driver under a fixed limit
+//
 // (`orca_bench --jobs-redis-worker MODE CONCURRENCY` is the jobs_redis_* workloads'
 // worker process, started by them; see jobs_redis_workloads.cpp.)
 //
@@ -42,6 +45,7 @@ int jobs_redis_worker(const std::string& mode, int concurrency);
 void limiter_local(int threads, const char* workload);
 void breaker_overhead(int threads, const char* workload);
 void http_client_keepalive();
+void adaptive_limit(bool fixed);
 
 namespace {
 
@@ -74,6 +78,7 @@ const std::map<std::string, std::function<void()>>& workloads() {
       {"limiter_local_t2", [] { limiter_local(2, "limiter_local_t2"); }},
       {"breaker_overhead_t1", [] { breaker_overhead(1, "breaker_overhead_t1"); }},
       {"breaker_overhead_t2", [] { breaker_overhead(2, "breaker_overhead_t2"); }},
+      {"adaptive_limit", [] { adaptive_limit(false); }},
       // Needs ORCA_BENCH_HTTP_ADDR: bench/run starts the server (orca_http_hello).
       {"http_client_keepalive", [] { http_client_keepalive(); }},
   };
@@ -87,13 +92,18 @@ int main(int argc, char** argv) {
   using orca::bench::workloads;
   if (argc == 4 && std::strcmp(argv[1], "--jobs-redis-worker") == 0)
     return orca::bench::jobs_redis_worker(argv[2], std::atoi(argv[3]));
+  if (argc == 4 && std::strcmp(argv[1], "--impl") == 0 && std::strcmp(argv[2], "fixed") == 0 &&
+      std::strcmp(argv[3], "adaptive_limit") == 0) {
+    orca::bench::adaptive_limit(true);
+    return 0;
+  }
   if (argc == 2 && std::strcmp(argv[1], "--list") == 0) {
     for (const auto& [name, fn] : workloads())
       std::printf("%s\n", name.c_str());
     return 0;
   }
   if (argc != 2 || workloads().count(argv[1]) == 0) {
-    std::fprintf(stderr, "usage: orca_bench WORKLOAD | --list\n");
+    std::fprintf(stderr, "usage: orca_bench WORKLOAD | --impl fixed adaptive_limit | --list\n");
     return 2;
   }
   workloads().at(argv[1])();

@@ -19,7 +19,10 @@ struct JobsOptions {
   bool quiet = false;
   // serve / worker.
   int nodes = 1;
-  int concurrency = 10;
+  // A number, or "auto": an adaptive limit within concurrency_min..concurrency_max.
+  std::string concurrency = "10";
+  int concurrency_min = 1;
+  int concurrency_max = 100;
   std::string node_id;
   std::vector<std::string> tags;
   std::vector<std::string> types;  // demo handlers to register (default: all)

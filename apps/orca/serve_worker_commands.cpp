@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -140,8 +141,27 @@ void add_demo_handlers(jobs::Node& node, const std::vector<std::string>& wanted,
 jobs::NodeOptions node_options(const JobsOptions& o, int index) {
   jobs::NodeOptions no;
   if (!o.node_id.empty()) no.id = index == 0 ? o.node_id : o.node_id + "-" + std::to_string(index);
-  if (o.concurrency < 1) throw UsageError("--concurrency must be at least 1");
-  no.concurrency = o.concurrency;
+  if (o.concurrency == "auto") {
+    // The gradient (node.hpp): it follows the jobs' run times, where AIMD would hear
+    // only their timeouts.
+    no.adaptive_concurrency = true;
+    no.adaptive.algorithm = resilience::AdaptiveAlgorithm::kGradient;
+    no.adaptive.min_limit = o.concurrency_min;
+    no.adaptive.max_limit = o.concurrency_max;
+    if (o.concurrency_min < 1) throw UsageError("--concurrency-min must be at least 1");
+    if (o.concurrency_max < o.concurrency_min)
+      throw UsageError("--concurrency-max (" + std::to_string(o.concurrency_max) +
+                       ") is below --concurrency-min (" + std::to_string(o.concurrency_min) + ")");
+    no.adaptive.initial_limit = std::clamp(10, o.concurrency_min, o.concurrency_max);
+  } else {
+    int n = 0;
+    const char* end = o.concurrency.data() + o.concurrency.size();
+    const auto [ptr, ec] = std::from_chars(o.concurrency.data(), end, n);
+    if (ec != std::errc() || ptr != end || o.concurrency.empty())
+      throw UsageError("--concurrency " + o.concurrency + ": expected a number or auto");
+    if (n < 1) throw UsageError("--concurrency must be at least 1");
+    no.concurrency = n;
+  }
   no.tags = o.tags;
   no.pull = o.pull;
   no.grace = duration_option("grace", o.grace);
@@ -471,7 +491,13 @@ struct ProcessMetrics {
 }  // namespace
 
 void add_node_options(CLI::App* cmd, JobsOptions& o) {
-  cmd->add_option("--concurrency,-c", o.concurrency, "jobs run at once per node")
+  cmd->add_option("--concurrency,-c", o.concurrency,
+                  "jobs run at once per node, or auto: a limit found from the jobs' run times "
+                  "(it falls when they slow down), within --concurrency-min..--concurrency-max")
+      ->capture_default_str();
+  cmd->add_option("--concurrency-min", o.concurrency_min, "with --concurrency auto: lowest limit")
+      ->capture_default_str();
+  cmd->add_option("--concurrency-max", o.concurrency_max, "with --concurrency auto: highest limit")
       ->capture_default_str();
   cmd->add_option("--id", o.node_id, "node id (default: host-pid-random)");
   cmd->add_option("--tag", o.tags, "capability tag (repeatable)");
@@ -689,9 +715,16 @@ int worker(const JobsOptions& o) {
     }
     add_demo_handlers(node, o.types, exec_log_for(o));
     RunContext rc = run_context(o);
+    std::string concurrency = o.concurrency;
+    if (node_opts.adaptive_concurrency)
+      concurrency.append(" (")
+          .append(std::to_string(node_opts.adaptive.min_limit))
+          .append("..")
+          .append(std::to_string(node_opts.adaptive.max_limit))
+          .append(")");
     if (!o.quiet)
-      std::fprintf(stderr, "orca worker %s: types %s, concurrency %d%s; Ctrl-C to stop\n",
-                   node.id().c_str(), json(node.types()).dump().c_str(), o.concurrency,
+      std::fprintf(stderr, "orca worker %s: types %s, concurrency %s%s; Ctrl-C to stop\n",
+                   node.id().c_str(), json(node.types()).dump().c_str(), concurrency.c_str(),
                    o.pull ? ", pulling pending jobs" : ", running what a center assigns");
     auto progress = spawn([b = broker, ctx = rc.ctx, quiet = o.quiet, as_json = o.json,
                            id = node.id()]() -> Task<void> {

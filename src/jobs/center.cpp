@@ -276,7 +276,11 @@ Task<void> Center::dispatch_round(Context ctx) {
     for (NodeInfo& n : *listed) {
       // A local node's handlers are counted in memory: the store still counts jobs
       // whose handlers returned but whose acks are not yet committed.
-      if (Node* local = local_node(n.id)) n.active = local->running();
+      // Its capacity too: an adaptive limit moves between its registrations.
+      if (Node* local = local_node(n.id)) {
+        n.active = local->running();
+        n.capacity = local->capacity();
+      }
       if (n.state != NodeState::kAlive || n.active >= window(n)) continue;
       free += static_cast<std::size_t>(window(n) - n.active);
       // A type the node holds back (its breaker is open: kBreakerOpenTag) is not

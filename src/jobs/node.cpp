@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "orca/context/context.hpp"
+#include "orca/resilience/errors.hpp"
 #include "orca/runtime/sleep.hpp"
 #include "orca/runtime/spawn.hpp"
 #include "orca/sync/select.hpp"
@@ -84,6 +85,13 @@ Node::Node(Broker& broker, NodeOptions options)
     queue_limiters_.emplace(queue, std::make_unique<resilience::RateLimiter>(rate));
   }
   if (options_.id.empty()) options_.id = default_node_id();
+  if (options_.adaptive_concurrency) {
+    const std::string why = resilience::validate(options_.adaptive);
+    if (!why.empty()) throw std::invalid_argument("node concurrency auto: " + why);
+    resilience::AdaptiveLimiterOptions o = options_.adaptive;
+    o.name = options_.id;
+    adaptive_ = std::make_unique<resilience::AdaptiveLimiter>(std::move(o));
+  }
   outage_ = detail::OutageLog("node " + options_.id);
   std::tie(grace_parent_, end_grace_) = with_cancel(background());
 }
@@ -194,6 +202,11 @@ bool Node::accept(std::size_t n) {
 }
 
 void Node::launch(std::vector<Taken> jobs) {
+  // Adaptive concurrency: each job counts in the limiter's in-flight figure from when
+  // it is taken, as in running_ (node.hpp, step 2), so a batch shows the use it makes.
+  if (adaptive_)
+    for (Taken& t : jobs)
+      t.sample = adaptive_->try_acquire();
   for (Taken& t : jobs)
     go([this, t = std::move(t)]() mutable { return execute(std::move(t)); });
 }
@@ -250,7 +263,8 @@ Task<Result<void>> Node::register_self(Context ctx) {
   info.tags = options_.tags;
   for (const std::string& type : held_types())
     info.tags.push_back(std::string(kBreakerOpenTag).append(type));
-  info.capacity = options_.concurrency;
+  info.capacity = capacity();
+  advertised_capacity_.store(info.capacity, std::memory_order_relaxed);
   info.pid = getpid();
   co_return co_await broker_.register_node(ctx, std::move(info));
 }
@@ -340,6 +354,10 @@ Task<void> Node::heartbeat_loop(Context ctx) {
     auto woke =
         co_await select(ctx, recv(registration_changed_), after(options_.heartbeat_interval));
     if (woke.index() < 0) co_return;
+    // The adaptive limit moved since the last registration: centers elsewhere route
+    // by the capacity registered (node.hpp, adaptive concurrency, step 4).
+    if (capacity() != advertised_capacity_.load(std::memory_order_relaxed))
+      registration_stale_.store(true);
     if (registration_stale_.exchange(false)) {
       auto again = co_await register_self(ctx);
       if (!again) {
@@ -436,6 +454,7 @@ Task<void> Node::execute(Taken taken) {
     cancel_deadline = f;
   }
 
+  std::error_code returned;  // the handler's error, if it returned one
   const auto handler_start = Clock::now();
   if (run_handler && options_.metrics != nullptr && job.ready_at != WallClock::time_point{})
     options_.metrics->waited(job.spec.queue, WallClock::now() - job.ready_at);
@@ -444,6 +463,7 @@ Task<void> Node::execute(Taken taken) {
       Task<Result<void>> task = handler->second(handler_ctx, job);
       Result<void> r = co_await std::move(task);
       if (!r) {
+        returned = r.error();
         outcome = r.error() == errc::permanent ? Outcome::kPermanent : Outcome::kRetryable;
         error = r.error().message();
       }
@@ -458,8 +478,9 @@ Task<void> Node::execute(Taken taken) {
       error = "exception of unknown type";
     }
   }
-  if (outcome != Outcome::kSucceeded && handler_ctx.err() == orca::errc::deadline_exceeded &&
-      !job_ctx.is_done())
+  const bool timed_out = outcome != Outcome::kSucceeded &&
+                         handler_ctx.err() == orca::errc::deadline_exceeded && !job_ctx.is_done();
+  if (timed_out)
     error = job.spec.timeout.count() > 0
                 ? "timed out after " + std::to_string(job.spec.timeout.count()) + "ms: " + error
                 : "deadline exceeded: " + error;
@@ -486,6 +507,20 @@ Task<void> Node::execute(Taken taken) {
     taken.permit.record(outcome == Outcome::kSucceeded, handler_time);
   else
     taken.permit.release();
+  // The adaptive limit hears a success's run time, and a timeout or a rejection by the
+  // handler's dependency as a drop (node.hpp, step 3); before the slot is freed below,
+  // so that the next claim reads the new limit.
+  if (taken.sample) {
+    if (outcome == Outcome::kSucceeded) {
+      taken.sample.record(test_hooks_.run_time ? test_hooks_.run_time(job, handler_time)
+                                               : handler_time);
+    } else if (run_handler && (outcome == Outcome::kRetryable || outcome == Outcome::kPermanent) &&
+               (timed_out || resilience::is_rejection(returned))) {
+      taken.sample.record_dropped();
+    } else {
+      taken.sample.release();
+    }
+  }
 
   Completion c;
   c.id = job.id;
@@ -519,13 +554,14 @@ Task<void> Node::execute(Taken taken) {
 //   4. the jobs start.
 Task<void> Node::claim_loop(Context ctx) {
   const std::vector<std::string> my_types = types();
-  const int share = (options_.concurrency + options_.claimers - 1) / options_.claimers;
   while (!ctx.is_done()) {
     int want = 0;
     {
+      // The adaptive limit may have moved since the last round: read it once per round.
+      const int limit = capacity();
+      const int share = (limit + options_.claimers - 1) / options_.claimers;
       std::lock_guard lock(mu_);
-      want = std::min(share,
-                      options_.concurrency - running_.load(std::memory_order_acquire) - reserved_);
+      want = std::min(share, limit - running_.load(std::memory_order_acquire) - reserved_);
       if (want > 0) reserved_ += want;
     }
     if (want > 0) {

@@ -36,6 +36,9 @@ std::string validate(const AdaptiveLimiterOptions& o) {
   if (o.min_rtt_interval < 1)
     return "adaptive limiter: min_rtt_interval is " + num(o.min_rtt_interval) +
            "; it must be at least 1";
+  if (o.min_rtt_period.count() < 0)
+    return "adaptive limiter: min_rtt_period is " + num(o.min_rtt_period.count()) +
+           " ns; it must not be negative";
   if (o.min_rtt_samples < 1)
     return "adaptive limiter: min_rtt_samples is " + num(o.min_rtt_samples) +
            "; it must be at least 1";
@@ -86,6 +89,13 @@ void AdaptiveLimiter::Permit::finish(std::chrono::nanoseconds rtt, bool dropped)
   owner->on_sample(*this, rtt, dropped);
 }
 
+bool AdaptiveLimiter::measurement_due_locked() noexcept {
+  const std::int64_t now = detail::now(options_.clock).time_since_epoch().count();
+  if (now - measured_at_ns_ >= options_.min_rtt_period.count()) return true;
+  since_measure_ = 0;  // asked again min_rtt_interval samples on: one clock read per interval
+  return false;
+}
+
 void AdaptiveLimiter::set_limit_locked(double value) noexcept {
   estimate_ = std::clamp(value, static_cast<double>(options_.min_limit),
                          static_cast<double>(options_.max_limit));
@@ -123,10 +133,11 @@ void AdaptiveLimiter::on_sample(const Permit& permit, std::chrono::nanoseconds r
           min_rtt_ns_.store(std::max<std::int64_t>(1, measured_min_ns_), std::memory_order_relaxed);
           measuring_ = false;
           since_measure_ = 0;
+          measured_at_ns_ = detail::now(options_.clock).time_since_epoch().count();
           set_limit_locked(saved_estimate_);
         }
       }
-    } else if (++since_measure_ >= options_.min_rtt_interval) {
+    } else if (++since_measure_ >= options_.min_rtt_interval && measurement_due_locked()) {
       measuring_ = true;
       saved_estimate_ = estimate_;
       measured_min_ns_ = std::numeric_limits<std::int64_t>::max();

@@ -125,6 +125,10 @@ TEST_F(Cli, BreakerAndRateLimitFlagsNameTheBadValue) {
       {"worker --breaker --breaker-window 10 --breaker-min-calls 20",
        "minimum_calls (20) exceeds window_size (10)"},
       {"worker --breaker-threshold 50", "--breaker"},
+      {"worker --concurrency lots", "--concurrency lots: expected a number or auto"},
+      {"worker --concurrency 0", "--concurrency must be at least 1"},
+      {"worker --concurrency auto --concurrency-min 8 --concurrency-max 4",
+       "--concurrency-max (4) is below --concurrency-min (8)"},
   };
   for (const auto& c : cases) {
     Ran r = orca(c.args);

@@ -285,5 +285,140 @@ TEST_P(CenterNode, BadBreakerOrRateOptionsAreRefusedNamingTheValue) {
   EXPECT_NE(tag.find("breaker-open:email"), std::string::npos) << tag;
 }
 
+// A dependency that serves kCapacity calls at once, as the run times the node's
+// adaptive limit hears (its test hook): with `limit` jobs sharing it, each takes
+// base * limit / capacity past the capacity (Little's law), base below it.
+std::chrono::nanoseconds shared_dependency_time(int limit, int capacity) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+      10ms * std::max(1.0, static_cast<double>(limit) / capacity));
+}
+
+void raise_to(std::atomic<int>& highest, int value) {
+  int seen = highest.load();
+  while (value > seen && !highest.compare_exchange_weak(seen, value)) {
+  }
+}
+
+// The capacity node `id` registered, or -1.
+int registered_capacity(const std::vector<NodeInfo>& nodes, const std::string& id) {
+  for (const NodeInfo& n : nodes)
+    if (n.id == id) return n.capacity;
+  return -1;
+}
+
+TEST_P(CenterNode, AutoConcurrencySettlesNearTheDependencysCapacityAndAdvertisesIt) {
+  constexpr int kCapacity = 20;
+  constexpr int kMax = 60;
+  constexpr int kJobs = 1000;
+  int limit_at_end = -1;
+  int registered_at_end = -2;
+  std::atomic<int> highest_limit{0};
+  std::atomic<int> most_running{0};
+  bool shut_down_within_grace = false;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    NodeOptions o = fast_node("auto1", 1);
+    o.pull = true;
+    o.grace = 30s;  // a shutdown that waited for it would show
+    o.adaptive_concurrency = true;
+    o.adaptive.max_limit = kMax;
+    o.adaptive.min_rtt_samples = 5;
+    o.adaptive.on_limit_change = [&](int, int now) { raise_to(highest_limit, now); };
+    Node node(broker, o);
+    std::atomic<int> done{0};
+    node.handle("work", [&](Context, Job) -> Task<Result<void>> {
+      raise_to(most_running, node.running());
+      done.fetch_add(1);
+      co_return Result<void>{};
+    });
+    node.test_hooks().run_time = [&node](const Job&, std::chrono::nanoseconds) {
+      return shared_dependency_time(node.capacity(), kCapacity);
+    };
+    const std::vector<JobSpec> jobs(kJobs, spec("work"));
+    (void)co_await broker.enqueue(guard, jobs);
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    co_await wait_until(guard, [&] { return done.load() >= kJobs; });
+    // The last jobs' samples follow their handlers; then the next heartbeat registers
+    // the limit the node ended at.
+    while (!guard.is_done()) {
+      auto nodes = co_await broker.nodes(guard);
+      if (nodes && registered_capacity(*nodes, "auto1") == node.capacity()) break;
+      co_await sleep_for(2ms);
+    }
+    limit_at_end = node.capacity();
+    auto nodes = co_await broker.nodes(guard);
+    if (nodes) registered_at_end = registered_capacity(*nodes, "auto1");
+    const auto stopped = Clock::now();
+    stop();
+    (void)co_await std::move(n);
+    shut_down_within_grace = Clock::now() - stopped < o.grace;
+  });
+  // tolerance * C + sqrt(C) is where the gradient settles: 26 here.
+  EXPECT_GE(limit_at_end, kCapacity) << "got limit " << limit_at_end;
+  EXPECT_LE(limit_at_end, kCapacity * 3 / 2) << "got limit " << limit_at_end;
+  EXPECT_EQ(registered_at_end, limit_at_end);
+  EXPECT_LE(highest_limit.load(), kMax);
+  EXPECT_LE(most_running.load(), kMax);
+  EXPECT_TRUE(shut_down_within_grace);
+}
+
+TEST_P(CenterNode, AutoConcurrencyNeverExceedsItsMax) {
+  constexpr int kMax = 6;
+  constexpr int kJobs = 300;
+  std::atomic<int> most_running{0};
+  std::atomic<int> highest_capacity{0};
+  int limit_at_end = -1;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    Center center(broker, fast_center());
+    NodeOptions o = fast_node("auto2", 1);
+    o.adaptive_concurrency = true;
+    o.adaptive.initial_limit = kMax;
+    o.adaptive.max_limit = kMax;
+    o.adaptive.min_rtt_samples = 3;
+    Node node(broker, o);
+    std::atomic<int> done{0};
+    node.handle("work", [&](Context, Job) -> Task<Result<void>> {
+      raise_to(most_running, node.running());
+      raise_to(highest_capacity, node.capacity());
+      done.fetch_add(1);
+      co_return Result<void>{};
+    });
+    // A dependency that never queues: the gradient would grow without the max.
+    node.test_hooks().run_time = [](const Job&, std::chrono::nanoseconds) {
+      return shared_dependency_time(1, 1000);
+    };
+    center.attach(node);  // jobs handed over started, by the center's reading of capacity()
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    const std::vector<JobSpec> jobs(kJobs, spec("work"));
+    (void)co_await center.submit_batch(guard, jobs);
+    co_await wait_until(guard, [&] { return done.load() >= kJobs; });
+    limit_at_end = node.capacity();
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+  });
+  EXPECT_EQ(limit_at_end, kMax);
+  EXPECT_LE(most_running.load(), kMax);
+  EXPECT_LE(highest_capacity.load(), kMax);
+}
+
+TEST_P(CenterNode, BadAdaptiveConcurrencyOptionsAreRefusedNamingTheValue) {
+  std::string bounds;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    NodeOptions o = fast_node("n1", 1);
+    o.adaptive_concurrency = true;
+    o.adaptive.min_limit = 5;
+    o.adaptive.max_limit = 2;
+    bounds = refusal(broker, o);
+    co_return;
+  });
+  EXPECT_NE(bounds.find("concurrency auto"), std::string::npos) << bounds;
+  EXPECT_NE(bounds.find("max_limit (2) is below min_limit (5)"), std::string::npos) << bounds;
+}
+
 }  // namespace node_resilience
 }  // namespace orca::jobs::testing

@@ -75,7 +75,7 @@ TEST(AdaptiveLimiter, GradientConvergesTowardTheCapacity) {
   const Simulation sim{.capacity = 100};
   auto limits = drive(limiter, sim, 24'000);
   ASSERT_EQ(limits.size(), 24'000u);
-  // The last 12,000 samples (past a min_rtt re-measurement): a median near C.
+  // The last 12,000 samples: a median near C.
   std::vector<int> tail(limits.end() - 12'000, limits.end());
   std::nth_element(tail.begin(), tail.begin() + tail.size() / 2, tail.end());
   const int median = tail[tail.size() / 2];
@@ -94,6 +94,27 @@ TEST(AdaptiveLimiter, GradientFollowsACapacityThatDrops) {
   EXPECT_GT(before, 180) << "got " << before;
   EXPECT_EQ(limits.size(), 12'000u);
   EXPECT_LE(tail[tail.size() / 2], 70) << "got a median of " << tail[tail.size() / 2];
+}
+
+TEST(AdaptiveLimiter, GradientMeasuresMinRttAgainOnlyAfterItsPeriod) {
+  orca::resilience::ManualClock clock;
+  AdaptiveLimiter limiter({.initial_limit = 20,
+                           .max_limit = 1000,
+                           .min_rtt_interval = 100,
+                           .min_rtt_samples = 5,
+                           .min_rtt_period = 30s,
+                           .clock = &clock});
+  const Simulation sim{.capacity = 100};
+  auto at_min = [](const std::vector<int>& limits) {
+    return std::count(limits.begin(), limits.end(), 1);
+  };
+  // The first measurement, then 2,000 samples (20 intervals) within the period: none.
+  auto first = drive(limiter, sim, 2'000);
+  std::vector<int> after(first.begin() + 100, first.end());
+  EXPECT_EQ(at_min(after), 0) << "the limit went back to min_limit within min_rtt_period";
+  clock.advance(31s);
+  auto later = drive(limiter, sim, 500);
+  EXPECT_GT(at_min(later), 0) << "no measurement once min_rtt_period had passed";
 }
 
 TEST(AdaptiveLimiter, AimdBacksOffOnDropsAndGrowsOtherwise) {

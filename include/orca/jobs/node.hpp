@@ -70,8 +70,31 @@
 // handler starts. So over any interval L a queue's handlers start at most burst +
 // L * rate times on one node.
 //
+// Adaptive concurrency (NodeOptions::adaptive_concurrency, `orca worker --concurrency
+// auto`): the number of handlers run at once is a resilience::AdaptiveLimiter's limit,
+// between NodeOptions::adaptive's min_limit and max_limit, instead of `concurrency`.
+// Gradient by default (AIMD on request): a node's jobs seldom fail by timing out, which
+// is all AIMD hears, while their run time rises as soon as the dependency they share
+// queues them, which the gradient follows (its limit settles near tolerance * C +
+// sqrt(C) for a dependency that serves C at once).
+//   1. each claim asks for at most limit - running jobs (the limit read at the claim);
+//   2. each job taken (claimed, or handed over by a center here) takes a permit, so
+//      the limiter sees the node's use of its limit (none if the limit fell below the
+//      jobs running meanwhile: the job runs, unsampled);
+//   3. its outcome feeds the limiter: a success reports its run time; a timeout (the
+//      job's own) or a rejection by the handler's dependency (resilience::is_rejection)
+//      reports a drop; any other failure, a cancel or a hand-back reports nothing;
+//   4. the limit is the capacity the node advertises: its registration is redone at
+//      the next heartbeat after the limit moved, so centers elsewhere route by it (one
+//      broker write per heartbeat interval at most), and a center in this process reads
+//      capacity() directly.
+// The limiter measures the handlers' unloaded run time first (gradient: min_limit jobs at
+// once until min_rtt_samples have run), so a node starts slowly; it suits a node whose
+// job types share one dependency and cost about the same, as their mean run time is
+// what it watches.
+//
 // Thread safety: handle() before run(); notify(), cancel_local(), running(),
-// breakers() from any thread. One run() per Node. The Node must outlive run().
+// capacity(), breakers() from any thread. One run() per Node. The Node must outlive run().
 #pragma once
 
 #include <atomic>
@@ -87,6 +110,7 @@
 #include "orca/jobs/broker.hpp"
 #include "orca/jobs/detail/broker_reachability.hpp"
 #include "orca/jobs/metrics.hpp"
+#include "orca/resilience/adaptive_limiter.hpp"
 #include "orca/resilience/circuit_breaker.hpp"
 #include "orca/resilience/rate_limiter.hpp"
 #include "orca/sync/channel.hpp"
@@ -99,6 +123,9 @@ namespace detail {
 // work, so that a test can run a shutdown in between (tests/jobs/center_node_test.cpp).
 struct NodeTestHooks {
   std::function<Task<void>()> before_start;
+  // Replaces the run time of a handler that succeeded, as the adaptive limit hears it
+  // (tests/jobs/node_resilience_test.cpp simulates a dependency's latency with it).
+  std::function<std::chrono::nanoseconds(const Job&, std::chrono::nanoseconds measured)> run_time;
 };
 }  // namespace detail
 
@@ -138,6 +165,12 @@ struct NodeOptions {
   // Where the node reports its jobs' ends, retries, run and wait times
   // (jobs/metrics.hpp); null: nowhere. Must outlive the node.
   JobMetrics* metrics = nullptr;
+  // Concurrency found from the handlers' run times (above) instead of `concurrency`.
+  bool adaptive_concurrency = false;
+  // Its limiter's options (the algorithm, min_limit..max_limit, initial_limit); `name`
+  // is set to the node's id. on_limit_change, if set, is called on each change.
+  resilience::AdaptiveLimiterOptions adaptive{
+      .initial_limit = 10, .min_limit = 1, .max_limit = 100};
 };
 
 // One job type's breaker, as breakers() reports it.
@@ -154,7 +187,7 @@ struct TypeBreakerStatus {
 class Node {
  public:
   // Throws std::invalid_argument for bad options (concurrency or claimers < 1, a
-  // lease not above the heartbeat interval, bad breaker options or queue rates, a tag
+  // lease not above the heartbeat interval, bad breaker, adaptive or queue rate options, a tag
   // with the reserved prefix "breaker-open:"); the message names the value.
   Node(Broker& broker, NodeOptions options);
   Node(const Node&) = delete;
@@ -193,6 +226,10 @@ class Node {
   const Leases& leases() const noexcept { return leases_; }
   std::vector<std::string> types() const;
   int running() const noexcept { return running_.load(std::memory_order_relaxed); }
+  // Handlers it runs at once now: `concurrency`, or the adaptive limit.
+  int capacity() const noexcept { return adaptive_ ? adaptive_->limit() : options_.concurrency; }
+  // The adaptive limiter (null unless adaptive_concurrency), for metrics.
+  const resilience::AdaptiveLimiter* adaptive_limiter() const noexcept { return adaptive_.get(); }
   // Each handled type's breaker (empty unless breaker_enabled), by type.
   std::vector<TypeBreakerStatus> breakers() const;
   // The types it holds back now (their breakers are open or half-open).
@@ -217,6 +254,7 @@ class Node {
     Job job;
     resilience::CircuitBreaker::Permit permit;
     resilience::RateLimiter::Reservation pace;
+    resilience::AdaptiveLimiter::Permit sample;  // taken by launch(), when adaptive
   };
 
   // Counts `n` jobs in (running_, handlers_done_, tasks_) if the node still takes
@@ -256,6 +294,11 @@ class Node {
   std::map<std::string, std::unique_ptr<resilience::CircuitBreaker>> breakers_;
   // One per rate-limited queue, made by the constructor; never changes.
   std::map<std::string, std::unique_ptr<resilience::RateLimiter>> queue_limiters_;
+  // The concurrency limit when adaptive_concurrency (made by the constructor), else null.
+  std::unique_ptr<resilience::AdaptiveLimiter> adaptive_;
+  // The capacity the last registration told the broker; relaxed: only the heartbeat
+  // task and run() (before it starts that task) touch it.
+  std::atomic<int> advertised_capacity_{0};
   // A breaker changed state: the registration (its tags) is to be redone. Set by the
   // breaker's callback, cleared by the heartbeat task before it registers again
   // (set again if that fails); seq_cst, as a flag between tasks with no data behind it.
