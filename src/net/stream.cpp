@@ -59,7 +59,8 @@ Address Stream::peer_address() const {
 Task<Result<Stream>> client_stream(Context ctx, TcpStream tcp, const TlsClientConfig* tls,
                                    std::string server_name) {
   if (tls == nullptr) co_return Stream(std::move(tcp));
-  Result<std::shared_ptr<TlsContext>> context = TlsContext::client(*tls);
+  // One context per configuration and process, not one per connection.
+  Result<std::shared_ptr<TlsContext>> context = TlsContext::shared_client(*tls);
   if (!context) co_return context.error();
   Task<Result<TlsStream>> handshake =
       TlsStream::connect(std::move(ctx), std::move(tcp), **context, std::move(server_name));

@@ -8,6 +8,9 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <map>
+#include <string>
+#include <tuple>
 #include <utility>
 
 #include "tls_openssl.hpp"
@@ -138,6 +141,26 @@ Result<std::shared_ptr<TlsContext>> TlsContext::client(TlsClientConfig config, s
   if (!ctx) return ctx.error();
   tls->ctx_ = *ctx;
   return tls;
+}
+
+Result<std::shared_ptr<TlsContext>> TlsContext::shared_client(const TlsClientConfig& config,
+                                                              std::string* why) {
+  using Key = std::tuple<std::string, std::string, std::string>;
+  static std::mutex mu;
+  static std::map<Key, std::shared_ptr<TlsContext>> contexts;  // guarded by mu
+  Key key{config.ca_file, config.cert_file, config.key_file};
+  {
+    std::lock_guard lock(mu);
+    auto it = contexts.find(key);
+    if (it != contexts.end()) return it->second;
+  }
+  // Loaded outside the lock (file reads): two first connections at once may both
+  // load; the first to finish is kept and the other's dropped.
+  Result<std::shared_ptr<TlsContext>> loaded = client(config, why);
+  if (!loaded) return loaded.error();
+  std::lock_guard lock(mu);
+  if (contexts.size() >= kSharedClients && !contexts.count(key)) contexts.clear();
+  return contexts.emplace(std::move(key), std::move(*loaded)).first->second;
 }
 
 Result<std::shared_ptr<TlsContext>> TlsContext::server(TlsServerConfig config, std::string* why) {

@@ -1,6 +1,7 @@
 // Retry and RetryBudget (include/orca/resilience/retry.hpp, retry_budget.hpp).
 #include "orca/resilience/retry.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -146,9 +147,11 @@ bool Retry::fits_before_deadline(const Context& ctx, std::chrono::nanoseconds wa
 }
 
 Retry::Verdict Retry::next_attempt(const Context& ctx, int next, std::error_code error,
-                                   std::chrono::nanoseconds& wait) {
+                                   const RetryAfter& retry_after, std::chrono::nanoseconds& wait) {
   if (next > options_.max_attempts || !is_retryable(error) || ctx.err()) return Verdict::kStop;
-  wait = backoff(next);
+  // An asked-for delay replaces the jittered backoff, within max_backoff (retry.hpp).
+  wait = retry_after ? std::clamp(*retry_after, std::chrono::nanoseconds(0), options_.max_backoff)
+                     : backoff(next);
   if (!fits_before_deadline(ctx, wait)) {
     deadline_refused_.fetch_add(1, std::memory_order_relaxed);
     return Verdict::kDeadline;

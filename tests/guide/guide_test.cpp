@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "orca/jobs/node.hpp"
+#include "orca/net/http/client.hpp"
 #include "orca/orca.hpp"
 #include "orca/resilience/resilience.hpp"
 
@@ -406,6 +407,45 @@ TEST(Guide, NodeResilience) {
   EXPECT_TRUE(o.breaker_enabled);
   EXPECT_EQ(o.breaker.failure_rate_threshold, 15);
   EXPECT_EQ(o.queue_rates.at("email").events, 100);
+}
+
+// guide:elastic_node
+orca::jobs::NodeOptions elastic_node() {
+  orca::jobs::NodeOptions options;
+  // As many jobs at once as their dependency serves without queueing them: the limit
+  // falls when their run times rise, and grows again while they stay low (1..200).
+  options.adaptive_concurrency = true;
+  options.adaptive.min_limit = 1;
+  options.adaptive.max_limit = 200;
+  return options;  // `orca worker --concurrency auto --concurrency-max 200`
+}
+// end
+
+TEST(Guide, ElasticNode) {
+  const orca::jobs::NodeOptions o = elastic_node();
+  EXPECT_TRUE(o.adaptive_concurrency);
+  EXPECT_EQ(o.adaptive.max_limit, 200);
+  EXPECT_TRUE(orca::resilience::validate(o.adaptive).empty());
+}
+
+// guide:client_retry
+orca::http::ClientOptions careful_client() {
+  orca::http::ClientOptions options;
+  // maxAttempts = 3 for idempotent requests, after a connection error or a 429, 502,
+  // 503 or 504 (waiting what Retry-After asks, at most 2 s; never past the deadline).
+  options.retry = orca::resilience::RetryOptions{.max_attempts = 3, .max_backoff = 2s};
+  // And a breaker per host, open past 15% failures (5xx or no connection).
+  options.breakers.emplace();
+  return options;  // for orca::http::Client client(careful_client());
+}
+// end
+
+TEST(Guide, ClientRetry) {
+  const orca::http::ClientOptions o = careful_client();
+  ASSERT_TRUE(o.retry.has_value());
+  EXPECT_EQ(o.retry->max_attempts, 3);
+  EXPECT_EQ(o.breakers->breaker.failure_rate_threshold, 15);
+  EXPECT_NO_THROW(orca::http::Client{o});
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -305,6 +306,38 @@ TEST(TlsContext, FilesThatDoNotLoadAreNamed) {
   auto g = TlsContext::client(half, &why);
   ASSERT_FALSE(g);
   EXPECT_EQ(g.error(), std::errc::invalid_argument);
+}
+
+TEST(TlsContext, SharedClientIsLoadedOncePerConfiguration) {
+  const TestPki& p = pki();
+  TlsClientConfig ours;
+  ours.ca_file = p.ca_cert;
+  auto first = TlsContext::shared_client(ours);
+  auto again = TlsContext::shared_client(ours);
+  ASSERT_TRUE(first && again);
+  EXPECT_EQ(first->get(), again->get()) << "the same configuration loaded twice";
+  TlsClientConfig with_cert = ours;
+  with_cert.cert_file = p.client_cert;
+  with_cert.key_file = p.client_key;
+  TlsClientConfig other;
+  other.ca_file = p.other_ca_cert;
+  auto a = TlsContext::shared_client(with_cert);
+  auto b = TlsContext::shared_client(other);
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(a->get(), first->get());
+  EXPECT_NE(b->get(), first->get());
+
+  // A configuration that does not load is not kept: once its file exists, it loads.
+  const std::string later = p.dir + "/ca-copy-later.pem";
+  TlsClientConfig missing;
+  missing.ca_file = later;
+  std::string why;
+  auto refused = TlsContext::shared_client(missing, &why);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(why.find(later), std::string::npos) << why;
+  std::filesystem::copy_file(p.ca_cert, later);
+  auto loaded = TlsContext::shared_client(missing);
+  EXPECT_TRUE(loaded) << describe(loaded.error());
 }
 
 }  // namespace

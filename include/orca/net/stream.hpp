@@ -47,8 +47,9 @@ class Stream {
 
 // A client's stream over a connected `tcp`: TLS when `tls` is given (the handshake
 // verifies the server as `server_name`, see TlsStream::connect), plain TCP
-// otherwise. `tls` is loaded for this call (TlsContext::client); its errors and
-// the handshake's are returned, and `tcp` is closed on failure.
+// otherwise. `tls` is loaded once per process and configuration
+// (TlsContext::shared_client); its errors and the handshake's are returned, and
+// `tcp` is closed on failure.
 Task<Result<Stream>> client_stream(Context ctx, TcpStream tcp, const TlsClientConfig* tls,
                                    std::string server_name);
 

@@ -25,6 +25,7 @@
 // tls_category() error. `why`, when given, gets a one-line reason naming the file.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -43,6 +44,18 @@ class TlsContext {
   // client certificate.
   static Result<std::shared_ptr<TlsContext>> client(TlsClientConfig config,
                                                     std::string* why = nullptr);
+  // The client context of `config` shared by the whole process: loaded by the first
+  // call for that (CA file, certificate, key), then the same one returned, so that
+  // connections (net::client_stream: the HTTP client's and Redis's) do not read and
+  // parse the files each (a CA bundle takes milliseconds, more than a loopback TLS
+  // handshake). Not reloaded: a client's files are read once per process, and a
+  // rotated client certificate needs a restart, or a TlsContext of its own that the
+  // caller reload()s. A configuration that fails to load is not kept (the next call
+  // tries again). At most kSharedClients configurations are kept; past that the cache
+  // starts over (connections keep the contexts they hold).
+  static Result<std::shared_ptr<TlsContext>> shared_client(const TlsClientConfig& config,
+                                                           std::string* why = nullptr);
+  static constexpr std::size_t kSharedClients = 64;
   // Loads a server configuration: certificate chain and key, checked to match.
   static Result<std::shared_ptr<TlsContext>> server(TlsServerConfig config,
                                                     std::string* why = nullptr);

@@ -13,6 +13,13 @@
 // expected_attempt = 0, the backoff alone must end before it). Each call deposits in
 // the budget, each retry withdraws; a refused withdrawal ends the call.
 //
+// Asked-for delays: fn may take a second parameter, RetryAfter&, and set it when its
+// failure says how long to wait (an HTTP 429 or 503's Retry-After): the next backoff is
+// then that delay instead of the jittered one, capped by max_backoff (a server cannot
+// hold a caller longer than its own policy allows), and, as every backoff, not slept
+// at all when it cannot end before ctx's deadline (the call then returns that
+// attempt's result).
+//
 // Outcome: the first success; else the last attempt's result (its error), also when
 // the attempts, the budget or the deadline stop the retries; the context's error if
 // it ends during a backoff (or deadline_exceeded if no attempt fits at all).
@@ -50,6 +57,32 @@ struct RetryEvent {
   std::chrono::nanoseconds backoff;  // the sleep before the next attempt
 };
 
+// The delay a failed attempt asks for before the next one (see call()); nothing: the
+// policy's backoff.
+using RetryAfter = std::optional<std::chrono::nanoseconds>;
+
+namespace detail {
+// What fn(ctx) or fn(ctx, retry_after) returns: Task<R>, and R.
+template <class F, bool = std::is_invocable_v<F&, const Context&, RetryAfter&>>
+struct AttemptOf {
+  using type = typename std::invoke_result_t<F&, const Context&, RetryAfter&>::value_type;
+};
+template <class F>
+struct AttemptOf<F, false> {
+  using type = typename std::invoke_result_t<F&, const Context&>::value_type;
+};
+
+template <class F>
+auto start_attempt(F& fn, const Context& ctx, RetryAfter& retry_after) {
+  if constexpr (std::is_invocable_v<F&, const Context&, RetryAfter&>) {
+    return fn(ctx, retry_after);
+  } else {
+    (void)retry_after;
+    return fn(ctx);
+  }
+}
+}  // namespace detail
+
 struct RetryOptions {
   int max_attempts = 3;  // in all, the first included; 1..1000
   std::chrono::nanoseconds initial_backoff = std::chrono::milliseconds(100);  // >= 0
@@ -81,10 +114,10 @@ class Retry {
  public:
   explicit Retry(RetryOptions options = {});
 
-  // fn(ctx) -> Task<Result<T>>, called once per attempt (so it must be callable again).
+  // fn(ctx) -> Task<Result<T>>, or fn(ctx, RetryAfter&) (above), called once per
+  // attempt (so it must be callable again).
   template <class F>
-  auto call(const Context& ctx, F&& fn)
-      -> Task<typename std::invoke_result_t<F&, const Context&>::value_type>;
+  auto call(const Context& ctx, F&& fn) -> Task<typename detail::AttemptOf<F>::type>;
 
   // The backoff before attempt `attempt` (>= 2), jitter drawn.
   std::chrono::nanoseconds backoff(int attempt) const;
@@ -96,7 +129,7 @@ class Retry {
   enum class Verdict { kRetry, kStop, kBudget, kDeadline };
   // Whether attempt `next` may run after `error`, and its backoff.
   Verdict next_attempt(const Context& ctx, int next, std::error_code error,
-                       std::chrono::nanoseconds& backoff);
+                       const RetryAfter& retry_after, std::chrono::nanoseconds& backoff);
   bool fits_before_deadline(const Context& ctx, std::chrono::nanoseconds wait) const noexcept;
 
   const RetryOptions options_;
@@ -110,20 +143,20 @@ class Retry {
 Task<Result<void>> backoff_sleep(const Context& ctx, std::chrono::nanoseconds d);
 
 template <class F>
-auto Retry::call(const Context& ctx, F&& fn)
-    -> Task<typename std::invoke_result_t<F&, const Context&>::value_type> {
-  using R = typename std::invoke_result_t<F&, const Context&>::value_type;
+auto Retry::call(const Context& ctx, F&& fn) -> Task<typename detail::AttemptOf<F>::type> {
+  using R = typename detail::AttemptOf<F>::type;
   calls_.fetch_add(1, std::memory_order_relaxed);
   if (options_.budget != nullptr) options_.budget->deposit();
   if (auto err = ctx.err()) co_return R(err);
   if (!fits_before_deadline(ctx, std::chrono::nanoseconds(0)))
     co_return R(make_error_code(orca::errc::deadline_exceeded));
   for (int attempt = 1;; ++attempt) {
-    auto task = fn(ctx);  // a named local: GCC PR 101367
+    RetryAfter retry_after;
+    auto task = detail::start_attempt(fn, ctx, retry_after);  // a named local: GCC PR 101367
     R result = co_await std::move(task);
     if (result) co_return result;
     std::chrono::nanoseconds wait{0};
-    const Verdict verdict = next_attempt(ctx, attempt + 1, result.error(), wait);
+    const Verdict verdict = next_attempt(ctx, attempt + 1, result.error(), retry_after, wait);
     if (verdict != Verdict::kRetry) co_return result;
     if (wait.count() > 0) {
       Result<void> slept = co_await backoff_sleep(ctx, wait);

@@ -5,7 +5,8 @@
 //  1. request(): serializes the request once; runs attempt() once, or through the
 //     Retry when the request is idempotent and retries are on.
 //  2. attempt(): the host's breaker (when on) admits or refuses, and hears the
-//     outcome (5xx as http::errc::server_error).
+//     outcome (5xx as http::errc::server_error); under retries, an answer with a
+//     retried status becomes an error for the Retry, with its Retry-After.
 //  3. exchange(): takes a pooled connection (or dials), runs round_trip(), returns
 //     the connection to the pool or closes it; resends once on a new connection
 //     when a reused one failed before any response byte (idempotent only).
@@ -17,7 +18,9 @@
 #include <http_parser.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <deque>
 #include <iterator>
 #include <mutex>
@@ -30,6 +33,7 @@
 #include "orca/net/address.hpp"
 #include "orca/net/dial.hpp"
 #include "orca/net/error.hpp"
+#include "orca/net/http/retry_after.hpp"
 #include "orca/net/stream.hpp"
 #include "orca/net/tcp_stream.hpp"
 #include "orca/net/tls_error.hpp"
@@ -137,6 +141,11 @@ bool retry_may_help(std::error_code e) noexcept {
       e == make_error_code(net::errc::resolver_failure))
     return false;
   return !net::is_tls_verify_error(e);
+}
+
+bool retried_status(const ClientOptions& options, int status) {
+  return std::find(options.retry_statuses.begin(), options.retry_statuses.end(), status) !=
+         options.retry_statuses.end();
 }
 
 std::string pool_key(const Url& url) {
@@ -454,10 +463,12 @@ Task<Result<Response>> exchange(Context ctx, detail::ClientState* st, const deta
 }
 
 // exchange() through the host's breaker, if breakers are on. With `held` (under
-// retries), a 5xx answer is kept there and returned as http::errc::server_error, so
-// that the Retry sees it as a failure; request() hands the answer back at the end.
+// retries), an answer with one of retry_statuses is kept there and returned as
+// http::errc::server_error (too_many_requests for a 429), with the wait its Retry-After
+// asks for in `retry_after`, so that the Retry sees a failure to retry; request()
+// hands the answer back at the end.
 Task<Result<Response>> attempt(Context ctx, detail::ClientState* st, const detail::Exchange* ex,
-                               std::optional<Response>* held) {
+                               std::optional<Response>* held, resilience::RetryAfter* retry_after) {
   std::shared_ptr<resilience::CircuitBreaker> breaker;
   resilience::CircuitBreaker::Permit permit;
   if (st->breakers) {
@@ -482,9 +493,12 @@ Task<Result<Response>> attempt(Context ctx, detail::ClientState* st, const detai
       permit.record_error(r.error(), elapsed);
     }
   }
-  if (answered_5xx && held != nullptr) {
+  if (held != nullptr && r && retried_status(st->options, r->status)) {
+    const int status = r->status;
+    if (const auto value = r->headers.get("Retry-After"); value && retry_after != nullptr)
+      *retry_after = parse_retry_after(*value, std::chrono::system_clock::now());
     *held = std::move(*r);
-    co_return make_error_code(errc::server_error);
+    co_return make_error_code(status == 429 ? errc::too_many_requests : errc::server_error);
   }
   co_return r;
 }
@@ -508,14 +522,19 @@ Task<Result<Response>> Client::request(Context ctx, Request req) {
   if (!st->retry || !ex.idempotent) {
     // Counted by the budget all the same: retries are a ratio of all the calls.
     if (st->budget != nullptr) st->budget->deposit();
-    Task<Result<Response>> once = attempt(std::move(ctx), st, &ex, nullptr);
+    Task<Result<Response>> once = attempt(std::move(ctx), st, &ex, nullptr, nullptr);
     co_return co_await std::move(once);
   }
   std::optional<Response> held;
-  auto one = [st, &ex, &held](const Context& c) { return attempt(c, st, &ex, &held); };
+  auto one = [st, &ex, &held](const Context& c, resilience::RetryAfter& after) {
+    return attempt(c, st, &ex, &held, &after);
+  };
   Task<Result<Response>> tried = st->retry->call(ctx, one);
   Result<Response> r = co_await std::move(tried);
-  if (!r && r.error() == make_error_code(errc::server_error) && held) co_return std::move(*held);
+  if (!r && held &&
+      (r.error() == make_error_code(errc::server_error) ||
+       r.error() == make_error_code(errc::too_many_requests)))
+    co_return std::move(*held);
   co_return r;
 }
 

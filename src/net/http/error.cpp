@@ -21,6 +21,8 @@ class HttpCategory final : public std::error_category {
         return "connection closed before a complete HTTP response";
       case errc::server_error:
         return "the server answered 5xx";
+      case errc::too_many_requests:
+        return "the server answered 429 Too Many Requests";
     }
     return "unknown orca.http error";
   }

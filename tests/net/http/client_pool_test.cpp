@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "http_test_support.hpp"
+#include "orca/net/http/retry_after.hpp"
 #include "orca/net/tcp_listener.hpp"
 #include "orca/resilience/errors.hpp"
 
@@ -322,6 +324,141 @@ TEST(HttpClientPool, RetriesIdempotentRequestsOnly) {
         cancel();
       },
       kRun);
+}
+
+// A response with a Retry-After header.
+Response busy(int status, std::string retry_after) {
+  Response r = Response::text(status, "busy");
+  r.headers.set("Retry-After", std::move(retry_after));
+  return r;
+}
+
+TEST(HttpClientPool, RetriesHonourRetryAfterWithinMaxBackoffAndOnlySafeStatuses) {
+  orca::run(
+      []() -> Task<void> {
+        std::atomic<int> unavailable{0}, limited{0}, dated{0}, broken{0};
+        Router router;
+        // 503 asking for 2 s, then 200.
+        router.get("/unavailable", sync_handler([&](const Request&) {
+                     return unavailable.fetch_add(1) == 0 ? busy(503, "2")
+                                                          : Response::text(200, "ok");
+                   }));
+        // 429 asking for a date already past, then 200.
+        router.get("/limited", sync_handler([&](const Request&) {
+                     return limited.fetch_add(1) == 0 ? busy(429, "Sun, 06 Nov 1994 08:49:37 GMT")
+                                                      : Response::text(200, "ok");
+                   }));
+        router.get("/dated", sync_handler([&](const Request&) {
+                     dated.fetch_add(1);
+                     return busy(503, "Sun, 06 Nov 1994 08:49:37 GMT");
+                   }));
+        router.get("/broken", sync_handler([&](const Request&) {
+                     broken.fetch_add(1);
+                     return Response::text(500, "bug");
+                   }));
+        Server server(std::move(router));
+        CO_ASSERT_TRUE(server.start(Address::loopback_v4(0)));
+        auto [timed, cancel] = orca::with_timeout(orca::background(), 10s);
+        const Context ctx = timed;  // not a binding: Clang 14 lambdas cannot capture those
+        std::mutex mu;
+        std::vector<std::chrono::nanoseconds> backoffs;
+        ClientOptions options;
+        options.retry.emplace();
+        options.retry->max_attempts = 3;
+        options.retry->initial_backoff = 1ms;
+        options.retry->max_backoff = 3ms;            // caps the 2 s asked for
+        options.retry->random = [] { return 1.0; };  // the jittered backoff would be its ceiling
+        options.retry->on_retry = [&](const orca::resilience::RetryEvent& e) {
+          std::lock_guard lock(mu);
+          backoffs.push_back(e.backoff);
+        };
+        Client client(options);
+
+        auto got = co_await client.get(ctx, url(server, "/unavailable"));
+        CO_ASSERT_TRUE(got);
+        EXPECT_EQ(got->status, 200);
+        EXPECT_EQ(unavailable.load(), 2);
+        auto ok = co_await client.get(ctx, url(server, "/limited"));
+        CO_ASSERT_TRUE(ok);
+        EXPECT_EQ(ok->status, 200);
+        EXPECT_EQ(limited.load(), 2);
+        {
+          std::lock_guard lock(mu);
+          CO_ASSERT_EQ(backoffs.size(), 2u);
+          EXPECT_EQ(backoffs[0], std::chrono::nanoseconds(3ms)) << "Retry-After: 2, capped";
+          EXPECT_EQ(backoffs[1], std::chrono::nanoseconds(0)) << "a date already past";
+        }
+        // A 500 is a bug in the server: never retried by default.
+        auto bug = co_await client.get(ctx, url(server, "/broken"));
+        CO_ASSERT_TRUE(bug);
+        EXPECT_EQ(bug->status, 500);
+        EXPECT_EQ(broken.load(), 1);
+        // Out of attempts: the last answer, its header kept.
+        auto gave_up = co_await client.get(ctx, url(server, "/dated"));
+        CO_ASSERT_TRUE(gave_up);
+        EXPECT_EQ(gave_up->status, 503);
+        EXPECT_TRUE(gave_up->headers.get("Retry-After").has_value());
+        EXPECT_EQ(dated.load(), 3);
+        auto done = co_await server.shutdown(ctx);
+        CO_EXPECT_TRUE(done);
+        cancel();
+      },
+      kRun);
+}
+
+TEST(HttpClientPool, RetryAfterPastTheDeadlineReturnsTheAnswerAtOnce) {
+  orca::run(
+      []() -> Task<void> {
+        std::atomic<int> calls{0};
+        Router router;
+        router.get("/later", sync_handler([&](const Request&) {
+                     calls.fetch_add(1);
+                     return busy(503, "3600");
+                   }));
+        Server server(std::move(router));
+        CO_ASSERT_TRUE(server.start(Address::loopback_v4(0)));
+        auto [timed, cancel] = orca::with_timeout(orca::background(), 10s);
+        const Context ctx = timed;  // not a binding: Clang 14 lambdas cannot capture those
+        ClientOptions options;
+        options.retry.emplace();
+        options.retry->max_attempts = 3;
+        options.retry->max_backoff = std::chrono::hours(2);  // the hour asked for is allowed...
+        Client client(options);
+        // ... but it would end past this call's deadline: no sleep, no retry.
+        auto got = co_await client.get(ctx, url(server, "/later"));
+        CO_ASSERT_TRUE(got);
+        EXPECT_EQ(got->status, 503);
+        EXPECT_EQ(calls.load(), 1);
+        EXPECT_FALSE(ctx.is_done());
+        auto done = co_await server.shutdown(ctx);
+        CO_EXPECT_TRUE(done);
+        cancel();
+      },
+      kRun);
+}
+
+TEST(RetryAfter, SecondsAndTheThreeHttpDateForms) {
+  using orca::http::parse_retry_after;
+  using std::chrono::seconds;
+  // Sun, 06 Nov 1994 08:49:37 GMT, and 100 s before it.
+  const auto then = std::chrono::system_clock::time_point(seconds(784111777));
+  const auto now = then - seconds(100);
+  EXPECT_EQ(parse_retry_after("120", now), std::chrono::nanoseconds(seconds(120)));
+  EXPECT_EQ(parse_retry_after(" 0 ", now), std::chrono::nanoseconds(0));
+  EXPECT_EQ(parse_retry_after("99999999999999999999", now),
+            std::chrono::nanoseconds(seconds(1'000'000'000)));
+  EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            std::chrono::nanoseconds(seconds(100)));
+  EXPECT_EQ(parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now),
+            std::chrono::nanoseconds(seconds(100)));
+  EXPECT_EQ(parse_retry_after("Sun Nov  6 08:49:37 1994", now),
+            std::chrono::nanoseconds(seconds(100)));
+  EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", then + seconds(5)),
+            std::chrono::nanoseconds(0));  // already past
+  for (const char* bad :
+       {"", "-1", "1.5", "soon", "Sun, 31 Feb 1994 08:49:37 GMT", "Sun, 06 nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:49:37 UTC"})
+    EXPECT_FALSE(parse_retry_after(bad, now).has_value()) << bad;
 }
 
 TEST(HttpClientPool, BadOptionsAreRefused) {

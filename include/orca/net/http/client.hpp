@@ -49,20 +49,30 @@
 // connection or protocol error (a cancelled request counts as nothing). An open
 // breaker fails a request at once with resilience::errc::circuit_open, without
 // connecting.
-// Retries (ClientOptions::retry, off by default): an idempotent request that fails
-// with a connection error or a 5xx answer is tried again (resilience::Retry: at most
-// max_attempts in all, backoff with full jitter, no attempt that cannot finish before
-// the context's deadline), each retry taken from a RetryBudget (retry->budget if set,
-// else the client's own, from retry_budget), so that retries add at most a ratio of
-// the traffic during an outage. Not retried: the context's errors, circuit_open, bad
-// URLs, malformed or oversized responses, refused certificates, unknown hosts. When
-// the retries end on a 5xx, that answer is returned as a Response. Each attempt goes
-// through the breaker, so an opening breaker also ends the retries.
+// Retries (ClientOptions::retry, off by default): only what is safe and useful. An
+// idempotent request that fails with a connection error, or is answered with one of
+// ClientOptions::retry_statuses (429, 502, 503, 504: overload or a gateway that could
+// not reach its upstream, which a later attempt may find gone), is tried again
+// (resilience::Retry: at most max_attempts in all, backoff with full jitter, no
+// attempt that cannot finish before the context's deadline), each retry taken from a
+// RetryBudget (retry->budget if set, else the client's own, from retry_budget), so
+// that retries add at most a ratio of the traffic during an outage. An answer's
+// Retry-After (seconds or an HTTP-date, http/retry_after.hpp) replaces the jittered
+// backoff, capped by retry->max_backoff; when that wait would end past the context's
+// deadline there is no wait and no retry: the answer is returned at once. Not retried:
+// a 500 (a bug in the server, which answers it the same way again) or any other
+// status outside retry_statuses, a non-idempotent request (POST, PATCH) whatever
+// happened to it, the context's errors, circuit_open, bad URLs, malformed or oversized
+// responses, refused certificates, unknown hosts. When the retries end on an answer,
+// it is returned as a Response. Each attempt goes through the breaker, so an opening
+// breaker also ends the retries.
 //
 // https:// runs the exchange over TLS (TlsStream), verifying the server's
 // certificate against ClientOptions::tls's CAs (default: the system store) and
 // the URL's host (a name, also sent as SNI, or an IP literal); a refused
-// certificate fails the request with a net::tls_verify_category() error.
+// certificate fails the request with a net::tls_verify_category() error. The TLS
+// configuration is loaded once per process and reused by every connection
+// (TlsContext::shared_client): files changed later are not read again.
 //
 // Thread safety: any number of requests may run at once from any tasks; the pool is
 // guarded by one mutex held only to take or return a connection (never across a
@@ -89,6 +99,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "orca/context/context.hpp"
 #include "orca/net/http/error.hpp"
@@ -110,7 +121,7 @@ struct ClientOptions {
   Limits limits{
       .max_header_bytes = 64 * 1024, .max_header_count = 200, .max_body_bytes = 64 * 1024 * 1024};
   // For https:// URLs: the CAs to trust (default: the system store) and an
-  // optional client certificate. Loaded for each new connection.
+  // optional client certificate. Loaded at the first https connection, then shared.
   net::TlsClientConfig tls;
 
   // Idle connections kept per host. Go's default is 2, which makes a client running
@@ -131,11 +142,15 @@ struct ClientOptions {
   // A circuit breaker per host (see above); nothing: none.
   std::optional<resilience::KeyedBreakersOptions> breakers;
   // Retries of idempotent requests (see above); nothing: none. Its `retryable`, if
-  // set, further narrows which errors are retried (a 5xx is http::errc::server_error).
+  // set, further narrows which errors are retried (an answer in retry_statuses is
+  // http::errc::server_error, or too_many_requests for a 429).
   std::optional<resilience::RetryOptions> retry;
   // The client's own retry budget, used when retry->budget is null (default:
   // RetryBudgetOptions{}, 10% of the calls plus 10 retries a second).
   resilience::RetryBudgetOptions retry_budget;
+  // Answers an idempotent request is retried on (with retry set). Add 500 only for a
+  // server known to fail that way transiently.
+  std::vector<int> retry_statuses{429, 502, 503, 504};
 };
 
 // What the pool did, since construction (relaxed counters: each exact, together

@@ -17,6 +17,9 @@ enum class errc {
   // code is how the client's retry and circuit breaker see it (the error their
   // RetryOptions::retryable and CircuitBreakerOptions::is_failure are given).
   server_error = 5,
+  // The server answered 429 Too Many Requests: as server_error, how the retry sees a
+  // 429 it may retry (ClientOptions::retry_statuses).
+  too_many_requests = 6,
 };
 
 const std::error_category& error_category() noexcept;
