@@ -105,16 +105,16 @@ Task<void> flush_all() {
 Task<std::unique_ptr<jobs::RedisBroker>> connect_broker() {
   jobs::RedisBrokerOptions options;
   options.url = redis_url();
-  std::string why;
-  auto broker = co_await jobs::RedisBroker::connect(background(), std::move(options), &why);
-  check(broker.has_value(), "cannot connect the Redis broker: %s", why.c_str());
+  auto broker = co_await jobs::RedisBroker::connect(background(), std::move(options));
+  check(broker.has_value(), "cannot connect the Redis broker: %s",
+        broker.error().message().c_str());
   co_return std::move(*broker);
 }
 
 // Jobs per state, over every queue.
 Task<StateCounts> state_counts(jobs::Broker* broker) {
   auto stats = co_await broker->queues(background());
-  check(stats.has_value(), "queue stats failed: %s", broker->last_failure().c_str());
+  check(stats.has_value(), "queue stats failed: %s", stats.error().message().c_str());
   StateCounts total;
   for (const auto& q : *stats)
     for (const auto& [state, n] : q.counts)
@@ -136,7 +136,7 @@ Task<void> enqueue_bulk(jobs::Broker* broker, std::size_t n, std::string type) {
       batch[i].payload = payload(off + i);
     }
     auto added = co_await broker->enqueue(background(), std::move(batch));
-    check(added.has_value(), "enqueue failed: %s", broker->last_failure().c_str());
+    check(added.has_value(), "enqueue failed: %s", added.error().message().c_str());
   }
 }
 
@@ -387,7 +387,7 @@ void latency(double& p50, double& p99) {
         spec.type = "stamp";
         spec.payload = payload(i, now_ns());
         auto added = co_await b->enqueue_one(background(), std::move(spec));
-        check(added.has_value(), "enqueue failed: %s", b->last_failure().c_str());
+        check(added.has_value(), "enqueue failed: %s", added.error().message().c_str());
         submitted.done();
       });
     }
@@ -434,7 +434,7 @@ double recovery() {
     spec.type = "long";
     spec.payload = "{\"x\":1}";
     auto added = co_await broker->enqueue_one(background(), std::move(spec));
-    check(added.has_value(), "enqueue failed: %s", broker->last_failure().c_str());
+    check(added.has_value(), "enqueue failed: %s", added.error().message().c_str());
     const jobs::JobId id = added->id;
 
     auto a = std::make_unique<WorkerProcess>("recovery", 1);
@@ -466,7 +466,7 @@ double recovery() {
     jobs::Job job;
     for (;;) {
       auto got = co_await broker->get(background(), id);
-      check(got.has_value(), "get job failed: %s", broker->last_failure().c_str());
+      check(got.has_value(), "get job failed: %s", got.error().message().c_str());
       job = std::move(*got);
       if (!jobs::is_live(job.state)) break;
       check(std::chrono::steady_clock::now() < deadline, "the job did not finish");
@@ -476,7 +476,7 @@ double recovery() {
           "job after recovery: got %s attempt %d, want succeeded attempt 2",
           std::string(jobs::to_string(job.state)).c_str(), job.attempt);
     auto trail = co_await broker->audit(background(), id);
-    check(trail.has_value(), "audit failed: %s", broker->last_failure().c_str());
+    check(trail.has_value(), "audit failed: %s", trail.error().message().c_str());
     double reclaimed_s = -1;
     double pending_s = -1;
     for (const jobs::AuditEntry& e : *trail) {
@@ -498,7 +498,7 @@ double recovery() {
     check(exited == 0, "worker B exited with %d", exited);
     stop();
     auto ran = co_await std::move(reaper);
-    check(ran.has_value(), "center failed: %s", broker->last_failure().c_str());
+    check(ran.has_value(), "center failed: %s", ran.error().message().c_str());
     co_await broker->closed();
   });
   return repick_s;
@@ -685,8 +685,8 @@ int jobs_redis_worker(const std::string& mode, int concurrency) {
     stop();
     auto ran = co_await std::move(running);
     if (!ran) {
-      std::fprintf(stderr, "worker %s: node failed: %s (%s)\n", options.id.c_str(),
-                   ran.error().message().c_str(), broker.last_failure().c_str());
+      std::fprintf(stderr, "worker %s: node failed: %s\n", options.id.c_str(),
+                   ran.error().message().c_str());
       status = 1;
     }
     co_await redis->closed();

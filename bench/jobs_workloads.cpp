@@ -62,7 +62,9 @@ jobs::NodeOptions bench_node() {
 double throughput(const std::string& db, std::size_t n, double& enqueue_per_sec) {
   jobs::SqliteOptions options;
   options.path = db;
-  jobs::SqliteBroker broker(options);
+  auto opened = jobs::SqliteBroker::open(options);
+  check(opened.has_value(), "cannot open %s: %s", db.c_str(), opened.error().message().c_str());
+  jobs::SqliteBroker& broker = **opened;
   double secs = 0;
   std::atomic<std::size_t> ran{0};
   orca::run([&]() -> Task<void> {
@@ -73,7 +75,7 @@ double throughput(const std::string& db, std::size_t n, double& enqueue_per_sec)
     for (std::size_t off = 0; off < n; off += 1000) {
       std::vector<jobs::JobSpec> batch(std::min<std::size_t>(1000, n - off), spec);
       auto added = co_await broker.enqueue(ctx, std::move(batch));
-      check(added.has_value(), "enqueue failed: %s", broker.last_failure().c_str());
+      check(added.has_value(), "enqueue failed: %s", added.error().message().c_str());
     }
     enqueue_per_sec = static_cast<double>(n) / (ms_since(te) / 1000.0);
     auto [run_ctx, stop] = with_cancel(ctx);
@@ -111,7 +113,9 @@ double throughput(const std::string& db, std::size_t n, double& enqueue_per_sec)
 std::vector<double> latency(const std::string& db, int rate, std::chrono::seconds duration) {
   jobs::SqliteOptions options;
   options.path = db;
-  jobs::SqliteBroker broker(options);
+  auto opened = jobs::SqliteBroker::open(options);
+  check(opened.has_value(), "cannot open %s: %s", db.c_str(), opened.error().message().c_str());
+  jobs::SqliteBroker& broker = **opened;
   std::vector<double> ms;
   std::mutex mu;
   const std::size_t total =

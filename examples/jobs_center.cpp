@@ -17,7 +17,12 @@ int main() {
   if (mkdtemp(dir.data()) == nullptr) return 1;
   jobs::SqliteOptions options;
   options.path = dir + "/jobs.db";
-  jobs::SqliteBroker broker(options);
+  auto opened = jobs::SqliteBroker::open(options);
+  if (!opened) {
+    std::fprintf(stderr, "cannot open the job store: %s\n", opened.error().message().c_str());
+    return 1;
+  }
+  jobs::SqliteBroker& broker = **opened;
 
   const int code = orca::run([&]() -> orca::Task<int> {
     auto [ctx, stop] = orca::with_cancel(orca::background());

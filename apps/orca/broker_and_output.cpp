@@ -110,8 +110,7 @@ int with_broker(const JobsOptions& o, Command kind, std::function<Task<int>(jobs
       bool reported = false;
       auto last_report = started;
       for (auto pause = 100ms;; pause = std::min(pause * 2, std::chrono::milliseconds(5s))) {
-        std::string why;
-        auto broker = co_await jobs::RedisBroker::connect(background(), ro, &why);
+        auto broker = co_await jobs::RedisBroker::connect(background(), ro);
         if (broker) {
           if (reported)
             std::fprintf(stderr, "orca: broker %s reachable after %.1f s\n",
@@ -120,6 +119,7 @@ int with_broker(const JobsOptions& o, Command kind, std::function<Task<int>(jobs
           co_await (*broker)->closed();
           co_return code;
         }
+        const std::string why(broker.error().detail());
         if (broker.error() == jobs::errc::invalid_job)
           throw UsageError("--broker " + redacted_url(b) + ": " + why);
         const bool forever = give_up_after.count() == 0;
@@ -153,8 +153,9 @@ int with_broker(const JobsOptions& o, Command kind, std::function<Task<int>(jobs
         " (orca serve and orca worker create one; --create makes an empty one)");
   jobs::SqliteOptions so;
   so.path = path;
-  jobs::SqliteBroker broker(so);
-  return run([&]() -> Task<int> { co_return co_await body(broker); });
+  auto broker = jobs::SqliteBroker::open(so);
+  if (!broker) throw std::runtime_error(std::string(broker.error().detail()));
+  return run([&]() -> Task<int> { co_return co_await body(**broker); });
 }
 
 std::string format_time(jobs::WallClock::time_point t) {
@@ -170,9 +171,9 @@ std::string format_time(jobs::WallClock::time_point t) {
   return out;
 }
 
-[[noreturn]] void fail(const std::string& what, std::error_code e, const jobs::Broker& broker) {
-  std::string msg = what + ": " + e.message();
-  if (e == jobs::errc::broker_failure) msg += " (" + broker.last_failure() + ")";
+[[noreturn]] void fail(const std::string& what, const Error& e) {
+  std::string msg = what;
+  msg.append(": ").append(e.message());
   throw std::runtime_error(msg);
 }
 

@@ -58,9 +58,9 @@ int with_broker(const JobsOptions& o, Command kind, std::function<Task<int>(jobs
 // owner of the change as far as the store can tell; the HTTP API names token names).
 Context cli_context();
 
-// Throws std::runtime_error "WHAT: <error>", with the broker's own account of a
-// broker_failure appended.
-[[noreturn]] void fail(const std::string& what, std::error_code e, const jobs::Broker& broker);
+// Throws std::runtime_error "WHAT: <the error's message>" (a broker_failure's message
+// has the store's own account).
+[[noreturn]] void fail(const std::string& what, const Error& e);
 
 // --- output ---------------------------------------------------------------------------
 

@@ -26,13 +26,13 @@ int status(const JobsOptions& o) {
     for (long long id : o.ids) {
       auto job = co_await broker->get(ctx, id);
       if (!job) {
-        if (job.error() != jobs::errc::not_found) fail("status", job.error(), *broker);
+        if (job.error() != jobs::errc::not_found) fail("status", job.error());
         std::fprintf(stderr, "orca: no job %lld\n", id);
         code = 1;
         continue;
       }
       auto trail = co_await broker->audit(ctx, id);
-      if (!trail) fail("status", trail.error(), *broker);
+      if (!trail) fail("status", trail.error());
       if (o.json) {
         json j = jobs::to_json(*job);
         j["audit"] = json::array();
@@ -86,12 +86,12 @@ int cancel(const JobsOptions& o) {
         code = 1;
       } else if (r.error() == jobs::errc::invalid_state) {
         auto job = co_await broker->get(background(), id);
-        if (!job) fail("cancel", job.error(), *broker);
+        if (!job) fail("cancel", job.error());
         state = std::string(jobs::to_string(job->state));
         result = "already finished (" + state.get<std::string>() + ")";
         code = 1;
       } else {
-        fail("cancel", r.error(), *broker);
+        fail("cancel", r.error());
       }
       if (o.json)
         out.push_back(
@@ -122,7 +122,7 @@ int list_jobs(const JobsOptions& o, bool dead_letter) {
   return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
     auto list = co_await broker->list(background(), f);
-    if (!list) fail("jobs", list.error(), *broker);
+    if (!list) fail("jobs", list.error());
     if (o.json) {
       print_json_array(*list);
     } else {
@@ -146,7 +146,7 @@ int dead(const JobsOptions& o) {
       f.dead_letter = true;
       f.limit = 1'000'000;
       auto list = co_await broker->list(background(), f);
-      if (!list) fail("dead", list.error(), *broker);
+      if (!list) fail("dead", list.error());
       for (const Job& j : *list)
         ids.push_back(j.id);
     }
@@ -162,7 +162,7 @@ int dead(const JobsOptions& o) {
         else if (r.error() == jobs::errc::invalid_state)
           result = "not in the dead-letter set (or its unique key is held by a live job)";
         else
-          fail("requeue", r.error(), *broker);
+          fail("requeue", r.error());
       }
       if (o.json)
         out.push_back(json{{"id", id}, {"ok", static_cast<bool>(r)}, {"message", result}});
@@ -178,7 +178,7 @@ int nodes(const JobsOptions& o) {
   return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
     auto list = co_await broker->nodes(background());
-    if (!list) fail("nodes", list.error(), *broker);
+    if (!list) fail("nodes", list.error());
     if (o.json) {
       print_json_array(*list);
       co_return 0;
@@ -199,7 +199,7 @@ int queues(const JobsOptions& o) {
   return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
     auto list = co_await broker->queues(background());
-    if (!list) fail("queues", list.error(), *broker);
+    if (!list) fail("queues", list.error());
     if (o.json) {
       print_json_array(*list);
       co_return 0;

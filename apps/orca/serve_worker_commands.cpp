@@ -602,7 +602,7 @@ int serve(const JobsOptions& o) {
       if (!jobs::Schedule::parse(parts[1], error))
         throw UsageError("--periodic " + p + ": " + error);
       auto added = co_await center.add_periodic(rc.ctx, parts[0], parts[1], spec);
-      if (!added) fail("--periodic " + p, added.error(), *broker);
+      if (!added) fail("--periodic " + p, added.error());
     }
     for (auto& n : nodes)
       center.attach(*n);
@@ -670,7 +670,7 @@ int serve(const JobsOptions& o) {
       (void)co_await server->shutdown(http_ctx);
       stop_http();
     }
-    std::error_code node_failure;
+    Error node_failure;
     for (auto& r : running) {
       auto node_ran = co_await std::move(r);
       if (!node_ran && !node_failure) node_failure = node_ran.error();
@@ -680,7 +680,7 @@ int serve(const JobsOptions& o) {
     co_await std::move(progress);
     rc.stop_timer();
     rc.stop_signals();
-    if (node_failure) fail("node", node_failure, *broker);
+    if (node_failure) fail("node", node_failure);
     co_return ran ? 0 : 1;
   });
 }
@@ -765,7 +765,7 @@ int worker(const JobsOptions& o) {
     co_await std::move(progress);
     rc.stop_timer();
     rc.stop_signals();
-    if (!ran) fail("worker", ran.error(), *broker);
+    if (!ran) fail("worker", ran.error());
     if (!o.quiet) std::fprintf(stderr, "orca worker %s: stopped\n", node.id().c_str());
     co_return 0;
   });

@@ -49,7 +49,7 @@ int submit(const JobsOptions& o) {
       const int n = std::min(batch, o.count - done);
       std::vector<jobs::JobSpec> specs(static_cast<std::size_t>(n), s);
       auto r = co_await broker->enqueue(ctx, std::move(specs));
-      if (!r) fail("submit", r.error(), *broker);
+      if (!r) fail("submit", r.error());
       added.insert(added.end(), r->begin(), r->end());
       done += n;
       if (o.count > batch && !o.quiet) std::fprintf(stderr, "submitted %d/%d\n", done, o.count);
@@ -58,7 +58,7 @@ int submit(const JobsOptions& o) {
     // said when no live node handles it.
     auto handled = [&]() -> Task<bool> {
       auto nodes = co_await broker->nodes(ctx);
-      if (!nodes) fail("submit", nodes.error(), *broker);
+      if (!nodes) fail("submit", nodes.error());
       co_return jobs::live_types(*nodes).count(s.type) > 0;
     };
     const std::string no_node =

@@ -4,7 +4,7 @@
 #include "orca/context/context.hpp"
 #include "orca/context/signal_context.hpp"
 #include "orca/runtime/blocking.hpp"
-#include "orca/runtime/errors.hpp"
+#include "orca/runtime/exceptions.hpp"
 #include "orca/runtime/external_waker.hpp"
 #include "orca/runtime/run.hpp"
 #include "orca/runtime/sleep.hpp"

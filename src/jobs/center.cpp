@@ -91,7 +91,7 @@ void Center::log_line(const std::string& text) const {
 }
 
 // A done context is the caller's, not an outage.
-void Center::seen(const Context& ctx, const std::error_code& e) {
+void Center::seen(const Context& ctx, const Error& e) {
   const auto now = Clock::now();
   std::optional<std::string> line;
   if (!e) {
@@ -100,7 +100,8 @@ void Center::seen(const Context& ctx, const std::error_code& e) {
     line = outage_.reached(now);
   } else {
     if (ctx.is_done()) return;
-    const std::string why = e == errc::broker_failure ? broker_.last_failure() : e.message();
+    // The broker's own words ("heartbeat: connection lost") when it has them.
+    const std::string why = e.detail().empty() ? e.message() : std::string(e.detail());
     std::lock_guard lock(mu_);
     window_.lost();
     line = outage_.failed(now, why);
@@ -206,7 +207,7 @@ Task<void> Center::leadership_loop(Context ctx) {
       auto asked = co_await broker_.acquire_lease(ctx, options_.leader_lease, options_.id,
                                                   options_.leader_ttl);
       if (ctx.is_done()) co_return;
-      seen(ctx, asked ? std::error_code{} : asked.error());
+      seen(ctx, asked.error());
       if (asked && *asked) {
         const std::int64_t token = (*asked)->token;
         {
@@ -407,7 +408,7 @@ Task<void> Center::maintenance_loop(Context ctx) {
     Result<std::size_t> promoted = std::size_t{0};
     if (leading()) {
       promoted = co_await broker_.promote_due(ctx);
-      seen(ctx, promoted ? std::error_code{} : promoted.error());
+      seen(ctx, promoted.error());
     }
     Result<std::size_t> reaped = std::size_t{0};
     bool trusted = false;
@@ -417,11 +418,11 @@ Task<void> Center::maintenance_loop(Context ctx) {
     }
     if (trusted && leading()) {
       reaped = co_await broker_.reap(ctx, options_.node_timeout);
-      seen(ctx, reaped ? std::error_code{} : reaped.error());
+      seen(ctx, reaped.error());
     }
     if (leading()) {
       auto fired = co_await fire_periodic(ctx);
-      seen(ctx, fired ? std::error_code{} : fired.error());
+      seen(ctx, fired.error());
     }
     if ((promoted && *promoted > 0) || (reaped && *reaped > 0)) {
       notify();
@@ -432,7 +433,7 @@ Task<void> Center::maintenance_loop(Context ctx) {
     if (now - last_trim_ >= options_.trim_interval && leading()) {
       last_trim_ = now;
       auto trimmed = co_await broker_.trim(ctx, options_.retention);
-      seen(ctx, trimmed ? std::error_code{} : trimmed.error());
+      seen(ctx, trimmed.error());
     }
     auto slept = co_await sleep_for(ctx, options_.tick);
     if (!slept) co_return;

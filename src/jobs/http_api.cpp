@@ -31,10 +31,10 @@ http::Response ok(int status, const json& body) {
 }
 
 // A failed store call: 404/409 for the job's own reasons, 503 for the store.
-http::Response from_error(const Api& api, std::error_code e, JobId id) {
+http::Response from_error(const Error& e, JobId id) {
   if (e == errc::not_found) return error(404, "no job " + std::to_string(id));
   if (e == errc::invalid_state) return error(409, "job " + std::to_string(id) + ": " + e.message());
-  if (e == errc::broker_failure) return error(503, "store failure: " + api.broker().last_failure());
+  if (e == errc::broker_failure) return error(503, "store failure: " + std::string(e.detail()));
   return error(503, e.message());
 }
 
@@ -68,7 +68,7 @@ Task<http::Response> submit(ApiPtr api, Context ctx, http::Request req) {
     specs.push_back(std::move(spec));
   }
   auto nodes = co_await api->broker().nodes(ctx);
-  if (!nodes) co_return from_error(*api, nodes.error(), 0);
+  if (!nodes) co_return from_error(nodes.error(), 0);
   const std::set<std::string> handled = live_types(*nodes);
   std::vector<std::string> types;
   for (const JobSpec& s : specs) {
@@ -77,7 +77,7 @@ Task<http::Response> submit(ApiPtr api, Context ctx, http::Request req) {
     types.push_back(s.type);
   }
   auto added = co_await api->center->submit_batch(ctx, std::move(specs));
-  if (!added) co_return from_error(*api, added.error(), 0);
+  if (!added) co_return from_error(added.error(), 0);
   json out = json::array();
   for (std::size_t i = 0; i < added->size(); ++i) {
     const EnqueueResult& r = (*added)[i];
@@ -94,7 +94,7 @@ Task<http::Response> get_job(ApiPtr api, Context ctx, http::Request req) {
   auto id = parse_id(req);
   if (!id) co_return error(400, "job id must be a positive integer");
   auto job = co_await api->broker().get(ctx, *id);
-  if (!job) co_return from_error(*api, job.error(), *id);
+  if (!job) co_return from_error(job.error(), *id);
   co_return ok(200, to_json(*job));
 }
 
@@ -102,9 +102,9 @@ Task<http::Response> audit(ApiPtr api, Context ctx, http::Request req) {
   auto id = parse_id(req);
   if (!id) co_return error(400, "job id must be a positive integer");
   auto job = co_await api->broker().get(ctx, *id);  // 404 rather than an empty trail
-  if (!job) co_return from_error(*api, job.error(), *id);
+  if (!job) co_return from_error(job.error(), *id);
   auto trail = co_await api->broker().audit(ctx, *id);
-  if (!trail) co_return from_error(*api, trail.error(), *id);
+  if (!trail) co_return from_error(trail.error(), *id);
   json out = json::array();
   for (const AuditEntry& e : *trail)
     out.push_back(to_json(e));
@@ -113,11 +113,11 @@ Task<http::Response> audit(ApiPtr api, Context ctx, http::Request req) {
 
 // A transition the job's state forbids: 409 naming that state (read after the
 // refusal, so it is the state that refused, or a later one).
-Task<http::Response> conflict_or_error(ApiPtr api, Context ctx, std::error_code e, JobId id,
+Task<http::Response> conflict_or_error(ApiPtr api, Context ctx, Error e, JobId id,
                                        const char* action) {
-  if (e != errc::invalid_state) co_return from_error(*api, e, id);
+  if (e != errc::invalid_state) co_return from_error(e, id);
   auto job = co_await api->broker().get(ctx, id);
-  if (!job) co_return from_error(*api, job.error(), id);
+  if (!job) co_return from_error(job.error(), id);
   co_return error(409, "job " + std::to_string(id) + " is " + std::string(to_string(job->state)) +
                            ": " + action + " is not allowed in that state");
 }
@@ -172,7 +172,7 @@ Task<http::Response> list(ApiPtr api, Context ctx, http::Request req, bool dead_
     }
   }
   auto jobs = co_await api->broker().list(ctx, f);
-  if (!jobs) co_return from_error(*api, jobs.error(), 0);
+  if (!jobs) co_return from_error(jobs.error(), 0);
   json out = json::array();
   for (const Job& j : *jobs)
     out.push_back(to_json(j));
@@ -181,7 +181,7 @@ Task<http::Response> list(ApiPtr api, Context ctx, http::Request req, bool dead_
 
 Task<http::Response> nodes(ApiPtr api, Context ctx, http::Request) {
   auto list = co_await api->broker().nodes(ctx);
-  if (!list) co_return from_error(*api, list.error(), 0);
+  if (!list) co_return from_error(list.error(), 0);
   json out = json::array();
   for (const NodeInfo& n : *list)
     out.push_back(to_json(n));
@@ -190,7 +190,7 @@ Task<http::Response> nodes(ApiPtr api, Context ctx, http::Request) {
 
 Task<http::Response> queues(ApiPtr api, Context ctx, http::Request) {
   auto list = co_await api->broker().queues(ctx);
-  if (!list) co_return from_error(*api, list.error(), 0);
+  if (!list) co_return from_error(list.error(), 0);
   json out = json::array();
   for (const QueueStats& q : *list)
     out.push_back(to_json(q));

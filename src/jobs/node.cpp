@@ -96,14 +96,15 @@ Node::Node(Broker& broker, NodeOptions options)
   std::tie(grace_parent_, end_grace_) = with_cancel(background());
 }
 
-void Node::note_broker(const std::error_code& e) {
+void Node::note_broker(const Error& e) {
   const auto now = Clock::now();
   std::optional<std::string> line;
   if (!e) {
     std::lock_guard lock(mu_);
     line = outage_.reached(now);
   } else {
-    const std::string why = e == errc::broker_failure ? broker_.last_failure() : e.message();
+    // The broker's own words ("heartbeat: connection lost") when it has them.
+    const std::string why = e.detail().empty() ? e.message() : std::string(e.detail());
     std::lock_guard lock(mu_);
     line = outage_.failed(now, why);
   }
@@ -373,7 +374,7 @@ Task<void> Node::heartbeat_loop(Context ctx) {
     }
     auto reply = co_await broker_.heartbeat(ctx, options_.id, running(), leases_, std::move(held));
     if (!reply && ctx.is_done()) co_return;
-    note_broker(reply ? std::error_code{} : reply.error());
+    note_broker(reply.error());
     // Transient; the lease outlasts several heartbeats, and a broker that is away
     // expires nothing: centers judge leases only over time they could reach it.
     if (!reply) continue;
@@ -583,7 +584,7 @@ Task<void> Node::claim_loop(Context ctx) {
         if (!permits.empty()) probes.emplace_back(type, std::move(permits));
       }
       auto claimed = co_await claim_once(ctx, closed, slots, options_.pull);
-      if (claimed || !ctx.is_done()) note_broker(claimed ? std::error_code{} : claimed.error());
+      if (claimed || !ctx.is_done()) note_broker(claimed.error());
       std::vector<Taken> taken;
       if (claimed) taken = std::move(*claimed);
       for (std::size_t i = 0; i < probes.size() && claimed && taken.size() < slots; ++i) {
@@ -695,7 +696,7 @@ Task<void> Node::acknowledge(Context give_up, std::vector<Completion> batch) {
   std::vector<Result<JobState>> states;  // per item of batch, once answered
   for (auto pause = kCompletionPause;;) {
     auto answered = co_await broker_.complete(background(), batch);
-    note_broker(answered ? std::error_code{} : answered.error());
+    note_broker(answered.error());
     if (answered) {
       states = std::move(*answered);
       break;
@@ -704,7 +705,8 @@ Task<void> Node::acknowledge(Context give_up, std::vector<Completion> batch) {
       std::fprintf(stderr,
                    "orca: node %s: gave up acknowledging jobs %s at shutdown (%s); they will "
                    "run again\n",
-                   options_.id.c_str(), job_list(batch).c_str(), broker_.last_failure().c_str());
+                   options_.id.c_str(), job_list(batch).c_str(),
+                   answered.error().message().c_str());
       break;
     }
     (void)co_await sleep_for(give_up, pause);

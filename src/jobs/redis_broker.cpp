@@ -162,7 +162,6 @@ struct RedisBroker::Impl {
   std::string meta;  // the registry's key prefix: <prefix>:{<prefix>}:
 
   mutable std::mutex mu;  // guards what follows; never held across a suspension
-  std::string failure;
   std::map<std::string, std::int64_t> queue_numbers;
   std::map<std::int64_t, std::string> queue_names;
   Strings queues_cache;
@@ -178,21 +177,19 @@ struct RedisBroker::Impl {
   std::string qkey(const std::string& queue) const { return options.prefix + ":{" + queue + "}:"; }
   std::string cancel_channel() const { return options.prefix + ":cancel"; }
 
-  std::error_code fail(std::string what) {
-    std::lock_guard lock(mu);
-    failure = std::move(what);
-    return make_error_code(errc::broker_failure);
+  static Error fail(std::string what) {
+    return Error(make_error_code(errc::broker_failure), std::move(what));
   }
 
   // A transport or server error becomes broker_failure with its text; the context's
   // own error stays itself.
-  std::error_code failed(const Context& ctx, std::error_code e, const char* what) {
+  static Error failed(const Context& ctx, const Error& e, const char* what) {
     if (std::error_code c = ctx.err()) return c;
     return fail(std::string(what) + ": " + e.message());
   }
 
   // A reply as the broker's result: a transport error or an error reply is
-  // broker_failure (with its text in last_failure).
+  // broker_failure, with its text.
   Result<Reply> checked(const Context& ctx, Result<Reply> r, const char* what) {
     if (!r) return failed(ctx, r.error(), what);
     if (r->is_error()) return fail(std::string(what) + ": " + r->str());
@@ -239,7 +236,7 @@ struct RedisBroker::Impl {
         };
         running.push_back(spawn(std::move(task)));
       }
-      std::error_code first;
+      Error first;
       for (auto& h : running) {
         Result<Reply> r = co_await std::move(h);
         if (!r && !first) first = r.error();
@@ -514,24 +511,16 @@ Task<void> RedisBroker::closed() {
   if (impl_->cluster) co_await impl_->cluster->closed();
 }
 
-std::string RedisBroker::last_failure() const {
-  std::lock_guard lock(impl_->mu);
-  return impl_->failure;
-}
-
 Task<Result<std::unique_ptr<RedisBroker>>> RedisBroker::connect(Context ctx,
-                                                                RedisBrokerOptions options,
-                                                                std::string* failure) {
+                                                                RedisBrokerOptions options) {
   std::string why;
   auto url = redis::RedisUrl::parse(options.url, &why);
-  if (!url) {
-    if (failure) *failure = "bad Redis URL " + options.url + ": " + why;
-    co_return make_error_code(errc::invalid_job);
-  }
-  if (options.prefix.empty() || options.prefix.find_first_of("{}") != std::string::npos) {
-    if (failure) *failure = "the key prefix must be non-empty and without braces";
-    co_return make_error_code(errc::invalid_job);
-  }
+  if (!url)
+    co_return Error(make_error_code(errc::invalid_job),
+                    "bad Redis URL " + options.url + ": " + why);
+  if (options.prefix.empty() || options.prefix.find_first_of("{}") != std::string::npos)
+    co_return Error(make_error_code(errc::invalid_job),
+                    "the key prefix must be non-empty and without braces");
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->meta = options.prefix + ":{" + options.prefix + "}:";
@@ -540,22 +529,17 @@ Task<Result<std::unique_ptr<RedisBroker>>> RedisBroker::connect(Context ctx,
     co.node.pool_size = options.connections;
     std::vector<redis::RedisUrl> seeds(1, *url);
     auto c = co_await redis::ClusterClient::connect(ctx, std::move(seeds), co);
-    if (!c) {
-      if (failure)
-        *failure =
-            "cannot reach the Redis cluster at " + url->to_string() + ": " + c.error().message();
-      co_return make_error_code(errc::broker_failure);
-    }
+    if (!c)
+      co_return Impl::fail("cannot reach the Redis cluster at " + url->to_string() + ": " +
+                           c.error().message());
     impl->cluster.emplace(std::move(*c));
   } else {
     redis::ClientOptions co;
     co.pool_size = options.connections;
     auto c = co_await redis::Client::connect(ctx, *url, co);
-    if (!c) {
-      if (failure)
-        *failure = "cannot reach Redis at " + url->to_string() + ": " + c.error().message();
-      co_return make_error_code(errc::broker_failure);
-    }
+    if (!c)
+      co_return Impl::fail("cannot reach Redis at " + url->to_string() + ": " +
+                           c.error().message());
     impl->single.emplace(std::move(*c));
   }
   co_return std::unique_ptr<RedisBroker>(new RedisBroker(std::move(options), std::move(impl)));
@@ -566,8 +550,8 @@ Task<Result<std::unique_ptr<RedisBroker>>> RedisBroker::connect(Context ctx,
 Task<Result<std::vector<EnqueueResult>>> RedisBroker::enqueue(Context ctx,
                                                               std::vector<JobSpec> specs) {
   for (const JobSpec& spec : specs)
-    if (!check_job_spec(spec, options_.limits).empty())
-      co_return make_error_code(errc::invalid_job);
+    if (std::string why = check_job_spec(spec, options_.limits); !why.empty())
+      co_return Error(make_error_code(errc::invalid_job), std::move(why));
   if (auto e = ctx.err()) co_return e;
   Impl& m = *impl_;
   // Ids for the whole batch in one step, then one script per queue.
@@ -1094,8 +1078,8 @@ Task<Result<TrimReport>> RedisBroker::trim(Context ctx, Retention retention) {
 
 Task<Result<void>> RedisBroker::put_periodic(Context ctx, PeriodicEntry e) {
   Impl& m = *impl_;
-  if (!check_job_spec(e.spec, options_.limits).empty())
-    co_return make_error_code(errc::invalid_job);
+  if (std::string why = check_job_spec(e.spec, options_.limits); !why.empty())
+    co_return Error(make_error_code(errc::invalid_job), std::move(why));
   const json entry{
       {"schedule", e.schedule}, {"spec", to_json(e.spec)}, {"next", to_unix_ms(e.next_run)}};
   auto r =
@@ -1396,8 +1380,9 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
       args.insert(args.end(), {c->id, c->member});
     }
     auto r = co_await m.eval(ctx, scripts().claim, std::move(keys), std::move(args), "claim");
-    // Jobs of other queues already taken are this node's now: they are returned (the
-    // failure stays in last_failure), not left to their leases.
+    // Jobs of other queues already taken are this node's now: they are returned, not
+    // left to their leases (this queue's failure is dropped: the next claim meets it
+    // again, and fails with it if it is all that claim gets).
     if (!r) {
       if (out.empty()) co_return r.error();
       continue;

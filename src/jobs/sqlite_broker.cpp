@@ -531,15 +531,21 @@ SqliteBroker::SqliteBroker(SqliteOptions options)
 
 SqliteBroker::~SqliteBroker() = default;
 
-std::string SqliteBroker::last_failure() const {
-  return impl_->store.last_failure();
+Result<std::unique_ptr<SqliteBroker>> SqliteBroker::open(SqliteOptions options) {
+  // Opening is the only place SQLite's errors arrive as exceptions (the connections
+  // are made on this thread, not in a call): they become the Result's error here.
+  try {
+    return std::unique_ptr<SqliteBroker>(new SqliteBroker(std::move(options)));
+  } catch (const std::exception& e) {
+    return Error(make_error_code(errc::broker_failure), e.what());
+  }
 }
 
 Task<Result<std::vector<EnqueueResult>>> SqliteBroker::enqueue(Context ctx,
                                                                std::vector<JobSpec> specs) {
   for (const JobSpec& spec : specs)
-    if (!check_job_spec(spec, options_.limits).empty())
-      co_return make_error_code(errc::invalid_job);
+    if (std::string why = check_job_spec(spec, options_.limits); !why.empty())
+      co_return Error(make_error_code(errc::invalid_job), std::move(why));
   Impl* impl = impl_.get();
   const std::string actor(actor_of(ctx));
   auto call = impl->write<std::vector<EnqueueResult>>(
@@ -867,8 +873,8 @@ Task<Result<TrimReport>> SqliteBroker::trim(Context ctx, Retention r) {
 }
 
 Task<Result<void>> SqliteBroker::put_periodic(Context ctx, PeriodicEntry e) {
-  if (!check_job_spec(e.spec, options_.limits).empty())
-    co_return make_error_code(errc::invalid_job);
+  if (std::string why = check_job_spec(e.spec, options_.limits); !why.empty())
+    co_return Error(make_error_code(errc::invalid_job), std::move(why));
   auto call = impl_->write<void>(ctx, [&e](Db& db) -> Result<void> {
     db.prepare(
           "INSERT INTO periodic(name, schedule, spec, next_ms) VALUES(?1, ?2, ?3, ?4) ON "

@@ -54,10 +54,15 @@ StoreThread::StoreThread(std::string path, std::function<void(Db&)> init,
   init(*writer_.db);
   reader_.db = std::make_unique<Db>(path);
   init_reader(*reader_.db);
+  // The checkpointer's connection too, so that a failure to open it is reported to
+  // the caller instead of leaving the WAL to grow unchecked.
+  auto checkpoint_db = std::make_unique<Db>(path);
+  checkpoint_db->exec("PRAGMA busy_timeout=5000");
   // No automatic checkpoints on the calls' connection; the hook asks the
   // checkpointer instead (SQLite's default threshold: 1000 pages of WAL).
   sqlite3_wal_hook(writer_.db->raw(), &StoreThread::on_wal_commit, this);
-  checkpointer_ = std::thread([this, path] { checkpoint_loop(path); });
+  checkpointer_ = std::thread(
+      [this, db = std::move(checkpoint_db)]() mutable { checkpoint_loop(std::move(db)); });
   writer_.thread = std::thread([this] { loop(writer_, Access::kWrite); });
   reader_.thread = std::thread([this] { loop(reader_, Access::kRead); });
 }
@@ -75,14 +80,7 @@ int StoreThread::on_wal_commit(void* self, sqlite3*, const char*, int pages) {
   return SQLITE_OK;
 }
 
-void StoreThread::checkpoint_loop(std::string path) {
-  std::unique_ptr<Db> db;
-  try {
-    db = std::make_unique<Db>(path);
-    db->exec("PRAGMA busy_timeout=5000");
-  } catch (const std::exception& e) {
-    record_failure(std::string("checkpointer: ") + e.what());
-  }
+void StoreThread::checkpoint_loop(std::unique_ptr<Db> db) {
   for (;;) {
     {
       std::unique_lock lock(checkpoint_mu_);
@@ -92,8 +90,7 @@ void StoreThread::checkpoint_loop(std::string path) {
     }
     // PASSIVE: copies what it can without blocking writers or readers; the WAL is
     // reused from the start by the first commit after a complete checkpoint.
-    if (db)
-      sqlite3_wal_checkpoint_v2(db->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    sqlite3_wal_checkpoint_v2(db->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
   }
 }
 
@@ -144,16 +141,6 @@ void StoreThread::submit(StoreOp* op, Access access) {
   }
 }
 
-void StoreThread::record_failure(const std::string& what) {
-  std::lock_guard lock(failure_mu_);
-  last_failure_ = what;
-}
-
-std::string StoreThread::last_failure() const {
-  std::lock_guard lock(failure_mu_);
-  return last_failure_;
-}
-
 void StoreThread::loop(Lane& lane, Access access) {
   for (;;) {
     StoreOp* group = nullptr;
@@ -185,7 +172,7 @@ void StoreThread::run_group(Lane& lane, Access access, StoreOp* first) {
   for (StoreOp* op = first; op; op = op->next)
     ++lane.calls;
   bool began = false;
-  std::error_code group_error;
+  Error group_error;
   try {
     db.prepare(writes ? "BEGIN IMMEDIATE" : "BEGIN").run();
     began = true;
@@ -207,8 +194,7 @@ void StoreThread::run_group(Lane& lane, Access access, StoreOp* first) {
     }
     db.prepare("COMMIT").run();
   } catch (const SqliteError& e) {
-    record_failure(e.what());
-    group_error = make_error_code(errc::broker_failure);
+    group_error = Error(make_error_code(errc::broker_failure), e.what());
     if (began && !sqlite3_get_autocommit(db.raw())) {
       try {
         db.exec("ROLLBACK");

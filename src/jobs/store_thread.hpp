@@ -42,7 +42,7 @@
 namespace orca::jobs::detail {
 
 // An SQLite error, thrown inside a call and turned into errc::broker_failure (or
-// invalid_state for a constraint) by the store thread.
+// invalid_state for a constraint), with SQLite's message, by the store thread.
 class SqliteError : public std::runtime_error {
  public:
   SqliteError(int code, const std::string& what) : std::runtime_error(what), code_(code) {}
@@ -131,7 +131,7 @@ class Db {
 struct StoreOp {
   virtual void execute(Db& db) noexcept = 0;
   virtual bool ok() const noexcept = 0;
-  virtual void fail(std::error_code e) noexcept = 0;
+  virtual void fail(Error e) noexcept = 0;
   orca::detail::TaskHeader* task = nullptr;
   std::optional<Clock::time_point> deadline;
   StoreOp* next = nullptr;
@@ -145,13 +145,12 @@ enum class Access : std::uint8_t { kWrite, kRead };
 class StoreThread {
  public:
   // `init` prepares the writer's connection (schema, pragmas); `init_reader` the
-  // reader's, after it.
+  // reader's, after it. Throws (SqliteError, std::runtime_error) with SQLite's message
+  // if a connection cannot be opened or prepared: SqliteBroker::open reports it.
   StoreThread(std::string path, std::function<void(Db&)> init, std::function<void(Db&)> init_reader,
               std::size_t max_group);
   ~StoreThread();  // runs what is queued, then stops
   void submit(StoreOp* op, Access access);
-  void record_failure(const std::string& what);
-  std::string last_failure() const;
 
  private:
   struct Lane {
@@ -171,12 +170,10 @@ class StoreThread {
   void loop(Lane& lane, Access access);
   void run_group(Lane& lane, Access access, StoreOp* first);
   void stop_lane(Lane& lane, const char* name);
-  void checkpoint_loop(std::string path);
+  void checkpoint_loop(std::unique_ptr<Db> db);
   static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
 
   std::size_t max_group_;
-  mutable std::mutex failure_mu_;
-  std::string last_failure_;
   Lane writer_;
   Lane reader_;
   // Checkpoints run on their own thread and connection: a checkpoint ends with an
@@ -219,16 +216,15 @@ class StoreCall final : public StoreOp {
     try {
       result_.emplace(fn_(db));
     } catch (const SqliteError& e) {
-      thread_.record_failure(e.what());
-      result_.emplace((e.code() & 0xFF) == SQLITE_CONSTRAINT ? errc::invalid_state
-                                                             : errc::broker_failure);
+      const errc code =
+          (e.code() & 0xFF) == SQLITE_CONSTRAINT ? errc::invalid_state : errc::broker_failure;
+      result_.emplace(Error(make_error_code(code), e.what()));
     } catch (const std::exception& e) {
-      thread_.record_failure(e.what());
-      result_.emplace(errc::broker_failure);
+      result_.emplace(Error(make_error_code(errc::broker_failure), e.what()));
     }
   }
   bool ok() const noexcept override { return result_ && result_->has_value(); }
-  void fail(std::error_code e) noexcept override { result_.emplace(e); }
+  void fail(Error e) noexcept override { result_.emplace(std::move(e)); }
 
  private:
   StoreThread& thread_;

@@ -149,7 +149,7 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
       const Result<void> refreshed = co_await refresh(ctx);
       target = master_of(slot);
       if (target.empty())
-        co_return refreshed ? make_error_code(errc::slot_not_covered) : refreshed.error();
+        co_return refreshed ? Error(make_error_code(errc::slot_not_covered)) : refreshed.error();
     }
     bool asking = false;
     for (int redirects = 0;; ++redirects) {

@@ -1,8 +1,15 @@
-#include "orca/runtime/error.hpp"
+// orca's error category, Error and Result's misuse report (errc.hpp, error.hpp,
+// result.hpp), and the runtime's spin lock.
+#include "orca/runtime/errc.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+#include <ostream>
 #include <thread>
 
 #include "orca/runtime/detail/wait_node.hpp"
+#include "orca/runtime/error.hpp"
+#include "orca/runtime/result.hpp"
 
 namespace orca {
 namespace {
@@ -46,6 +53,34 @@ class OrcaCategory : public std::error_category {
 const std::error_category& error_category() noexcept {
   static const OrcaCategory category;
   return category;
+}
+
+Error::Error(std::error_code code, std::string detail) : code_(code) {
+  if (code && !detail.empty()) detail_ = std::make_shared<const std::string>(std::move(detail));
+}
+
+std::string Error::message() const {
+  std::string out = code_.message();
+  if (detail_) out.append(": ").append(*detail_);
+  return out;
+}
+
+std::ostream& operator<<(std::ostream& out, const Error& e) {
+  return out << e.message();
+}
+
+void detail::result_misuse(const char* what, const Error& error) noexcept {
+  // A bug in the caller: say which error it ignored, then stop before reading a value
+  // that was never built.
+  std::string text;
+  try {
+    text = error.message();
+  } catch (...) {
+    text = "(no message: out of memory)";
+  }
+  std::fprintf(stderr, "orca::Result: %s: %s\n", what, text.c_str());
+  std::fflush(stderr);
+  std::abort();
 }
 
 void detail::yield_thread() noexcept {

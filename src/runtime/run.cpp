@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "orca/runtime/detail/frame_allocator.hpp"
-#include "orca/runtime/errors.hpp"
+#include "orca/runtime/exceptions.hpp"
 #include "orca/runtime/external_waker.hpp"
 #include "orca/runtime/run.hpp"
 #include "orca/runtime/stats.hpp"

@@ -3,8 +3,10 @@
 // code block of the guide is one of them, word for word.
 #include <gtest/gtest.h>
 
+#include <charconv>
 #include <csignal>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "orca/jobs/node.hpp"
@@ -446,6 +448,39 @@ TEST(Guide, ClientRetry) {
   EXPECT_EQ(o.retry->max_attempts, 3);
   EXPECT_EQ(o.breakers->breaker.failure_rate_threshold, 15);
   EXPECT_NO_THROW(orca::http::Client{o});
+}
+
+// guide:errors
+orca::Result<int> parse_port(std::string_view text) {
+  int port = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  if (ec != std::errc() || end != text.data() + text.size() || port < 1 || port > 65535)
+    return orca::Error(std::make_error_code(std::errc::invalid_argument),  // errors.New(...)
+                       "port must be 1..65535, got \"" + std::string(text) + "\"");
+  return port;
+}
+
+orca::Task<orca::Result<int>> next_port(orca::Context ctx, orca::Channel<std::string>& in) {
+  ORCA_CO_TRY(text, co_await in.recv(ctx));  // if err != nil { return 0, err }
+  ORCA_CO_TRY(port, parse_port(text));
+  co_return port;
+}
+// end
+
+TEST(Guide, Errors) {
+  orca::run([]() -> orca::Task<void> {
+    orca::Channel<std::string> in(2);
+    (void)co_await in.send(orca::background(), "8080");
+    (void)co_await in.send(orca::background(), "80x");
+    auto good = co_await next_port(orca::background(), in);
+    EXPECT_EQ(good.value_or(0), 8080);
+    auto bad = co_await next_port(orca::background(), in);
+    EXPECT_EQ(bad.error(), std::errc::invalid_argument);
+    EXPECT_EQ(bad.error().message(), "Invalid argument: port must be 1..65535, got \"80x\"");
+    (void)in.close();
+    auto closed = co_await next_port(orca::background(), in);
+    EXPECT_EQ(closed.error(), orca::errc::closed) << closed.error();
+  });
 }
 
 }  // namespace

@@ -65,7 +65,9 @@ class ApiServer {
 
   void run(http::AccessOptions access, std::function<Task<void>(ApiServer&, Broker&)> calls) {
     TempDir dir;
-    SqliteBroker broker({.path = dir.db()});
+    auto broker_opened = SqliteBroker::open({.path = dir.db()});
+    ASSERT_OK(broker_opened);
+    SqliteBroker& broker = **broker_opened;
     orca::run([&]() -> Task<void> {
       Center center(broker, {});
       ApiOptions api;

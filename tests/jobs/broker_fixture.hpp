@@ -25,9 +25,8 @@ class BrokerStore {
  public:
   virtual ~BrokerStore() = default;
   // Opens a broker on this store. Every broker opened on one store sees the same
-  // jobs, as processes sharing a store do. On failure, `failure` says why.
-  virtual Task<Result<std::unique_ptr<Broker>>> open(Context ctx, JobLimits limits,
-                                                     std::string* failure) = 0;
+  // jobs, as processes sharing a store do.
+  virtual Task<Result<std::unique_ptr<Broker>>> open(Context ctx, JobLimits limits) = 0;
   // Overwrites job `id`'s stored spec (of queue `queue`) with one that does not
   // parse, as another program writing to the store could. True if it did.
   virtual Task<bool> corrupt_spec(Context ctx, JobId id, std::string queue) = 0;
@@ -35,9 +34,10 @@ class BrokerStore {
 
 struct BrokerKind {
   std::string name;  // the suffix of the test names: "sqlite", "redis"
-  // The service this kind needs and the machine lacks (the test fails: scripts/deps
-  // installs it); empty if there is none.
-  std::function<std::string()> missing_service;
+  // Called first in SetUp: skips or fails the test (GTEST_SKIP, GTEST_FAIL) when the
+  // machine lacks the service this kind needs (ORCA_REQUIRE_REDIS); empty if it needs
+  // none.
+  std::function<void()> require_service;
   // A fresh, empty store for one test. Called on the test's thread, outside orca::run.
   std::function<std::unique_ptr<BrokerStore>()> make_store;
 };
@@ -56,14 +56,14 @@ struct BrokerKindName {
 
 class SqliteStore final : public BrokerStore {
  public:
-  Task<Result<std::unique_ptr<Broker>>> open(Context ctx, JobLimits limits,
-                                             std::string* failure) override {
+  Task<Result<std::unique_ptr<Broker>>> open(Context ctx, JobLimits limits) override {
     (void)ctx;
-    (void)failure;  // the constructor throws SQLite's message instead
     SqliteOptions options;
     options.path = dir_.db();
     options.limits = limits;
-    co_return std::unique_ptr<Broker>(std::make_unique<SqliteBroker>(std::move(options)));
+    auto opened = SqliteBroker::open(std::move(options));
+    if (!opened) co_return opened.error();
+    co_return std::unique_ptr<Broker>(std::move(*opened));
   }
 
   // The headers column, the one part of a row's spec that is JSON.
@@ -83,16 +83,15 @@ class SqliteStore final : public BrokerStore {
 };
 
 inline BrokerKind sqlite_kind() {
-  return BrokerKind{"sqlite", [] { return std::string(); },
+  return BrokerKind{"sqlite", nullptr,
                     [] { return std::unique_ptr<BrokerStore>(std::make_unique<SqliteStore>()); }};
 }
 
 class BrokerFixture : public ::testing::TestWithParam<BrokerKind> {
  public:
   void SetUp() override {
-    const std::string missing =
-        GetParam().missing_service ? GetParam().missing_service() : std::string();
-    if (!missing.empty()) GTEST_FAIL() << missing;
+    if (GetParam().require_service) GetParam().require_service();
+    if (IsSkipped() || HasFatalFailure()) return;
     store_ = GetParam().make_store();
     ASSERT_NE(store_, nullptr) << "the " << GetParam().name << " kind made no store";
   }
@@ -134,11 +133,10 @@ class BrokerFixture : public ::testing::TestWithParam<BrokerKind> {
  private:
   // A broker on the store, or nothing with the failure recorded.
   Task<std::unique_ptr<Broker>> open_or_fail(JobLimits limits) {
-    std::string failure;
-    auto opened = co_await store_->open(hang_guard(), limits, &failure);
+    auto opened = co_await store_->open(hang_guard(), limits);
     if (!opened) {
       ADD_FAILURE() << "opening a " << GetParam().name << " broker: got error "
-                    << opened.error().message() << " (" << failure << "), want a broker";
+                    << opened.error().message() << ", want a broker";
       co_return nullptr;
     }
     co_return std::move(*opened);

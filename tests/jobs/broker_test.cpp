@@ -4,6 +4,7 @@
 // file format stay plain TEST(SqliteBroker, ...) here.
 #include <sqlite3.h>
 
+#include <fstream>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -21,21 +22,26 @@ TEST_P(BrokerContract, EnqueueClaimAckWritesEachTransitionToTheAudit) {
   run_on_broker([&](Broker& broker) -> Task<void> {
     Context ctx = hang_guard();
     auto added = co_await broker.enqueue_one(ctx, spec("email", "hello"));
-    EXPECT_TRUE(added.has_value());
+    CO_ASSERT_OK(added);
     const JobId id = added->id;
     auto reg = co_await broker.register_node(ctx, node_info("n1", "email", 2));
-    EXPECT_TRUE(reg.has_value());
+    CO_ASSERT_OK(reg);
     auto assigned = co_await broker.assign(ctx, assign_to(id, "n1"), 10s);
+    CO_ASSERT_OK(assigned);
     EXPECT_EQ(assigned->size(), 1u);
     auto claimed = co_await broker.claim(ctx, claim_assigned("n1", 5));
+    CO_ASSERT_OK(claimed);
     EXPECT_EQ(claimed->size(), 1u);
     EXPECT_EQ(claimed->front().attempt, 1);
     EXPECT_EQ(claimed->front().spec.payload, std::string("hello"));
     auto done = co_await broker.complete(ctx, completion(id, "n1", 1));
+    CO_ASSERT_OK(done);
     EXPECT_EQ(*done->front(), S::kSucceeded);
     auto job = co_await broker.get(ctx, id);
+    CO_ASSERT_OK(job);
     final_state = job->state;
     auto audit = co_await broker.audit(ctx, id);
+    CO_ASSERT_OK(audit);
     trail = states_of(*audit);
     EXPECT_FALSE(audit->front().from.has_value());
     EXPECT_EQ(audit->back().node, std::string("n1"));
@@ -50,7 +56,9 @@ TEST_P(BrokerContract, UniqueKeyDeduplicatesWhileLiveOnly) {
     JobSpec s = spec("sync");
     s.unique_key = "user-42";
     auto first = co_await broker.enqueue_one(ctx, s);
+    CO_ASSERT_OK(first);
     auto second = co_await broker.enqueue_one(ctx, s);
+    CO_ASSERT_OK(second);
     EXPECT_FALSE(first->duplicate);
     EXPECT_TRUE(second->duplicate);
     EXPECT_EQ(second->id, first->id);
@@ -59,12 +67,15 @@ TEST_P(BrokerContract, UniqueKeyDeduplicatesWhileLiveOnly) {
     t.unique_key = "user-43";
     std::vector<JobSpec> twice(2, t);
     auto batch = co_await broker.enqueue(ctx, twice);
+    CO_ASSERT_OK(batch);
     EXPECT_TRUE((*batch)[1].duplicate);
     EXPECT_EQ((*batch)[1].id, (*batch)[0].id);
     // Once the job has finished, the key is free again.
     auto cancelled = co_await broker.cancel(ctx, first->id);
+    CO_ASSERT_OK(cancelled);
     EXPECT_EQ(*cancelled, S::kCancelled);
     auto third = co_await broker.enqueue_one(ctx, s);
+    CO_ASSERT_OK(third);
     EXPECT_FALSE(third->duplicate);
     EXPECT_NE(third->id, first->id);
   });
@@ -89,8 +100,10 @@ TEST_P(BrokerContract, BadInputIsRefusedAndNothingIsWritten) {
       batch.push_back(s);
       auto r = co_await broker.enqueue(ctx, batch);
       EXPECT_EQ(r.error(), make_error_code(errc::invalid_job));
+      EXPECT_EQ(r.error().detail(), check_job_spec(s, limits)) << "the error says which rule";
     }
     auto all = co_await broker.list(ctx, filter());
+    CO_ASSERT_OK(all);
     EXPECT_TRUE(all->empty()) << "got " << all->size() << " jobs, want none";
     auto missing = co_await broker.get(ctx, 12345);
     EXPECT_EQ(missing.error(), make_error_code(errc::not_found));
@@ -105,16 +118,21 @@ TEST_P(BrokerContract, DelayedJobIsScheduledUntilDueThenPromoted) {
     JobSpec later = spec("report");
     later.run_at = WallClock::now() + 200ms;
     auto added = co_await broker.enqueue_one(ctx, later);
+    CO_ASSERT_OK(added);
     auto job = co_await broker.get(ctx, added->id);
+    CO_ASSERT_OK(job);
     EXPECT_EQ(job->state, S::kScheduled);
     auto early = co_await broker.promote_due(ctx);
+    CO_ASSERT_OK(early);
     EXPECT_EQ(*early, 0u);
     PeekRequest peek;
     peek.types.push_back("report");
     auto peeked = co_await broker.peek_pending(ctx, peek);
+    CO_ASSERT_OK(peeked);
     EXPECT_TRUE(peeked->empty());
     for (;;) {  // poll until due: no assumption about how long 200 ms takes here
       auto promoted = co_await broker.promote_due(ctx);
+      CO_ASSERT_OK(promoted);
       if (*promoted == 1 || ctx.is_done()) break;
       co_await sleep_for(10ms);
     }
@@ -133,10 +151,12 @@ TEST_P(BrokerContract, RetryThenDeadThenRequeue) {
     JobSpec s = spec("flaky");
     s.retry.max_attempts = 2;
     auto added = co_await broker.enqueue_one(ctx, s);
+    CO_ASSERT_OK(added);
     const JobId id = added->id;
-    (void)co_await broker.register_node(ctx, node_info("n", "flaky", 1));
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("n", "flaky", 1)));
     for (int attempt = 1; attempt <= 2; ++attempt) {
       auto claimed = co_await broker.claim(ctx, pull("n", "flaky", 1));
+      CO_ASSERT_OK(claimed);
       EXPECT_EQ(claimed->size(), 1u);
       EXPECT_EQ(claimed->front().attempt, attempt);
       auto done =
@@ -146,20 +166,24 @@ TEST_P(BrokerContract, RetryThenDeadThenRequeue) {
         // retry_delay 0: due at once. Promoted explicitly: the contract leaves it to
         // promote_due (SQLite's pulling claim also promotes due jobs itself).
         auto promoted = co_await broker.promote_due(ctx);
+        CO_ASSERT_OK(promoted);
         EXPECT_EQ(*promoted, 1u);
       }
     }
     auto dead = co_await broker.list(ctx, filter(std::nullopt, true));
+    CO_ASSERT_OK(dead);
     EXPECT_EQ(dead->size(), 1u);
     EXPECT_EQ(dead->front().last_error, std::string("boom"));
     auto requeued = co_await broker.requeue(with_actor(ctx, "ops"), id);
     EXPECT_TRUE(requeued.has_value());
     auto job = co_await broker.get(ctx, id);
+    CO_ASSERT_OK(job);
     EXPECT_EQ(job->state, S::kPending);
     EXPECT_EQ(job->attempt, 0);
     auto again = co_await broker.requeue(ctx, id);
     EXPECT_EQ(again.error(), make_error_code(errc::invalid_state));
     auto audit = co_await broker.audit(ctx, id);
+    CO_ASSERT_OK(audit);
     trail = states_of(*audit);
     requeued_by = audit->back().actor;
   });
@@ -172,17 +196,22 @@ TEST_P(BrokerContract, RetryingJobWaitsForItsBackoff) {
   run_on_broker([&](Broker& broker) -> Task<void> {
     Context ctx = hang_guard();
     auto added = co_await broker.enqueue_one(ctx, spec("t"));
-    (void)co_await broker.register_node(ctx, node_info("n", "t"));
-    (void)co_await broker.claim(ctx, pull("n", "t", 1));
+    CO_ASSERT_OK(added);
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("n", "t")));
+    CO_ASSERT_OK(co_await broker.claim(ctx, pull("n", "t", 1)));
     std::vector<Completion> failed = completion(added->id, "n", 1, Outcome::kRetryable, "later");
     failed[0].retry_delay = 1h;
     auto done = co_await broker.complete(ctx, failed);
+    CO_ASSERT_OK(done);
     EXPECT_EQ(*done->front(), S::kRetrying);
     auto none = co_await broker.claim(ctx, pull("n", "t", 1));
+    CO_ASSERT_OK(none);
     EXPECT_TRUE(none->empty()) << "a retrying job was claimed before its backoff passed";
     auto promoted = co_await broker.promote_due(ctx);
+    CO_ASSERT_OK(promoted);
     EXPECT_EQ(*promoted, 0u);
     auto job = co_await broker.get(ctx, added->id);
+    CO_ASSERT_OK(job);
     EXPECT_GT(job->ready_at, WallClock::now() + 50min);
   });
 }
@@ -193,12 +222,15 @@ TEST_P(BrokerContract, PermanentFailureSkipsRetries) {
     JobSpec s = spec("t");
     s.retry.max_attempts = 5;
     auto added = co_await broker.enqueue_one(ctx, s);
-    (void)co_await broker.register_node(ctx, node_info("n", "t"));
+    CO_ASSERT_OK(added);
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("n", "t")));
     auto claimed = co_await broker.claim(ctx, pull("n", "t", 1));
     auto done = co_await broker.complete(
         ctx, completion(added->id, "n", 1, Outcome::kPermanent, "bad address"));
+    CO_ASSERT_OK(done);
     EXPECT_EQ(*done->front(), S::kFailed);
     auto dead = co_await broker.list(ctx, filter(std::nullopt, true));
+    CO_ASSERT_OK(dead);
     EXPECT_EQ(dead->size(), 1u);
   });
 }
@@ -210,19 +242,24 @@ TEST_P(BrokerContract, ProducerCallsRecordTheirActorInTheAudit) {
   run_on_broker([&](Broker& broker) -> Task<void> {
     Context ctx = hang_guard();
     auto first = co_await broker.enqueue_one(with_actor(ctx, "ci"), spec("t"));
+    CO_ASSERT_OK(first);
     auto second = co_await broker.enqueue_one(with_actor(ctx, "ci"), spec("t"));
-    (void)co_await broker.cancel(with_actor(ctx, "ops"), first->id);
-    (void)co_await broker.register_node(ctx, node_info("n", "t"));
+    CO_ASSERT_OK(second);
+    CO_ASSERT_OK(co_await broker.cancel(with_actor(ctx, "ops"), first->id));
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("n", "t")));
     auto claimed = co_await broker.claim(ctx, pull("n", "t", 1));
+    CO_ASSERT_OK(claimed);
     EXPECT_EQ(claimed->size(), 1u);
-    (void)co_await broker.cancel(with_actor(ctx, "ops"), second->id);
-    (void)co_await broker.complete(ctx,
-                                   completion(second->id, "n", 1, Outcome::kPermanent, "stopped"));
+    CO_ASSERT_OK(co_await broker.cancel(with_actor(ctx, "ops"), second->id));
+    CO_ASSERT_OK(co_await broker.complete(
+        ctx, completion(second->id, "n", 1, Outcome::kPermanent, "stopped")));
     auto requeued = co_await broker.requeue(with_actor(ctx, "admin:x"), second->id);
     EXPECT_FALSE(requeued.has_value()) << "a cancelled job is not in the dead-letter set";
     // Named locals: a range-for over *co_await ... would outlive the Result it reads.
     auto first_trail = co_await broker.audit(ctx, first->id);
+    CO_ASSERT_OK(first_trail);
     auto second_trail = co_await broker.audit(ctx, second->id);
+    CO_ASSERT_OK(second_trail);
     for (const AuditEntry& e : *first_trail)
       waiting.push_back(e.actor);
     for (const AuditEntry& e : *second_trail)
@@ -246,25 +283,28 @@ TEST_P(BrokerContract, AJobWhoseSpecDoesNotParseFailsAloneAndTheRestRun) {
   std::vector<AuditEntry> good_trail;
   run_on_broker([&](Broker& broker) -> Task<void> {
     Context ctx = hang_guard();
-    (void)co_await broker.register_node(ctx, node_info("n1", "t", 10));
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("n1", "t", 10)));
     std::vector<JobSpec> specs(3, spec("t"));
     auto added = co_await broker.enqueue(ctx, specs);
+    CO_ASSERT_OK(added);
     bad = (*added)[1].id;
     good = {(*added)[0].id, (*added)[2].id};
     const bool corrupted = co_await store().corrupt_spec(ctx, bad, "default");
     EXPECT_TRUE(corrupted);
     auto first = co_await broker.claim(ctx, pull("n1", "t", 3));
-    EXPECT_TRUE(first.has_value()) << "got error " << first.error().message() << " ("
-                                   << broker.last_failure() << "), want the good jobs";
+    EXPECT_OK(first) << "want the good jobs";
     if (first)
       for (const Job& j : *first)
         taken.insert(j.id);
     auto later = co_await broker.claim(ctx, pull("n1", "t", 3));
-    EXPECT_TRUE(later.has_value()) << "got error " << later.error().message() << " ("
-                                   << broker.last_failure() << "), want no jobs";
+    EXPECT_OK(later) << "want no jobs";
     if (later) taken_later = later->size();
-    bad_trail = *co_await broker.audit(ctx, bad);
-    good_trail = *co_await broker.audit(ctx, (*added)[0].id);
+    auto bad_audit = co_await broker.audit(ctx, bad);
+    CO_ASSERT_OK(bad_audit);
+    bad_trail = *bad_audit;
+    auto good_audit = co_await broker.audit(ctx, (*added)[0].id);
+    CO_ASSERT_OK(good_audit);
+    good_trail = *good_audit;
   });
   EXPECT_EQ(taken, good);
   EXPECT_EQ(taken_later, 0u);
@@ -281,15 +321,21 @@ TEST_P(BrokerContract, AnAssignmentsOwnLeaseWinsOverTheCalls) {
   Job leased;
   run_on_broker([&](Broker& broker) -> Task<void> {
     Context ctx = hang_guard();
-    (void)co_await broker.register_node(ctx, node_info("n1", "t", 2));
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("n1", "t", 2)));
     auto a = co_await broker.enqueue_one(ctx, spec("t"));
+    CO_ASSERT_OK(a);
     auto b = co_await broker.enqueue_one(ctx, spec("t"));
+    CO_ASSERT_OK(b);
     std::vector<Assignment> both{Assignment{a->id, 0, "n1", true, 7s},
                                  Assignment{b->id, 0, "n1", false}};
     auto assigned = co_await broker.assign(ctx, both, 10s);
     EXPECT_EQ(assigned ? assigned->size() : 0u, 2u);
-    started = *co_await broker.get(ctx, a->id);
-    leased = *co_await broker.get(ctx, b->id);
+    auto got1 = co_await broker.get(ctx, a->id);
+    CO_ASSERT_OK(got1);
+    started = *got1;
+    auto got2 = co_await broker.get(ctx, b->id);
+    CO_ASSERT_OK(got2);
+    leased = *got2;
   });
   EXPECT_EQ(started.state, S::kRunning);
   EXPECT_EQ(started.lease_until - started.updated_at, 7s);
@@ -301,18 +347,23 @@ TEST_P(BrokerContract, StaleNodeCannotCompleteAReclaimedJob) {
   run_on_broker([&](Broker& broker) -> Task<void> {
     Context ctx = hang_guard();
     auto added = co_await broker.enqueue_one(ctx, spec("t"));
-    (void)co_await broker.register_node(ctx, node_info("a", "t"));
+    CO_ASSERT_OK(added);
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("a", "t")));
     auto claimed = co_await broker.claim(ctx, pull("a", "t", 1, 1ms));
+    CO_ASSERT_OK(claimed);
     EXPECT_EQ(claimed->size(), 1u);
     co_await sleep_for(5ms);
     auto reaped = co_await broker.reap(ctx, 1h);  // the lease expired; the node is alive
+    CO_ASSERT_OK(reaped);
     EXPECT_EQ(*reaped, 1u);
     auto job = co_await broker.get(ctx, added->id);
+    CO_ASSERT_OK(job);
     EXPECT_EQ(job->state, S::kPending);
     // The reason must name the lease; its wording is the broker's (SQLite: "lease expired
     // on node a").
     EXPECT_NE(job->last_error.find("lease"), std::string::npos) << job->last_error;
     auto late = co_await broker.complete(ctx, completion(added->id, "a", 1));
+    CO_ASSERT_OK(late);
     EXPECT_EQ(late->front().error(), make_error_code(errc::lease_lost));
   });
 }
@@ -321,24 +372,33 @@ TEST_P(BrokerContract, DeadNodesJobsAreReclaimed) {
   run_on_broker([&](Broker& broker) -> Task<void> {
     Context ctx = hang_guard();
     auto a = co_await broker.enqueue_one(ctx, spec("t"));
+    CO_ASSERT_OK(a);
     auto b = co_await broker.enqueue_one(ctx, spec("t"));
-    (void)co_await broker.register_node(ctx, node_info("gone", "t", 2));
-    (void)co_await broker.assign(ctx, assign_to(a->id, "gone"), 1h);  // leased, never started
+    CO_ASSERT_OK(b);
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("gone", "t", 2)));
+    CO_ASSERT_OK(
+        co_await broker.assign(ctx, assign_to(a->id, "gone"), 1h));  // leased, never started
     auto claimed = co_await broker.claim(ctx, claim_assigned("gone", 1, 1h));
-    EXPECT_EQ(claimed->size(), 1u);                                   // a: running
-    (void)co_await broker.assign(ctx, assign_to(b->id, "gone"), 1h);  // b: leased
+    CO_ASSERT_OK(claimed);
+    EXPECT_EQ(claimed->size(), 1u);                                           // a: running
+    CO_ASSERT_OK(co_await broker.assign(ctx, assign_to(b->id, "gone"), 1h));  // b: leased
     co_await sleep_for(5ms);
     auto reaped = co_await broker.reap(ctx, 1ms);  // no heartbeat for 1 ms: dead
+    CO_ASSERT_OK(reaped);
     EXPECT_EQ(*reaped, 2u);
     auto nodes = co_await broker.nodes(ctx);
+    CO_ASSERT_OK(nodes);
     EXPECT_EQ(nodes->front().state, NodeState::kDead);
     auto ja = co_await broker.get(ctx, a->id);
+    CO_ASSERT_OK(ja);
     auto jb = co_await broker.get(ctx, b->id);
+    CO_ASSERT_OK(jb);
     EXPECT_EQ(ja->state, S::kPending);  // back in the queue, its attempt counted
     EXPECT_EQ(ja->attempt, 1);
     EXPECT_EQ(jb->state, S::kPending);  // never started: straight back
     const std::vector<JobId> none;
     auto hb = co_await broker.heartbeat(ctx, "gone", 0, 1s, none);
+    CO_ASSERT_OK(hb);
     EXPECT_FALSE(hb->known);
   });
 }
@@ -352,18 +412,30 @@ TEST_P(BrokerContract, HeartbeatKeepsOnlyTheJobsTheNodeHolds) {
   run_on_broker([&](Broker& broker) -> Task<void> {
     Context ctx = hang_guard();
     auto held = co_await broker.enqueue_one(ctx, spec("t"));
+    CO_ASSERT_OK(held);
     auto lost = co_await broker.enqueue_one(ctx, spec("t"));
-    (void)co_await broker.register_node(ctx, node_info("n", "t", 2));
+    CO_ASSERT_OK(lost);
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("n", "t", 2)));
+    // The claim's short lease is the one that lapses. The heartbeat need not come
+    // within it: a late one still extends a lease that nothing has reclaimed (only the
+    // test reaps, after it), so a slow machine cannot fail this.
     auto claimed = co_await broker.claim(ctx, pull("n", "t", 2, 100ms));
+    CO_ASSERT_OK(claimed);
     EXPECT_EQ(claimed->size(), 2u);
     const std::vector<JobId> holding(1, held->id);
     auto hb = co_await broker.heartbeat(ctx, "n", 1, 1h, holding);
+    CO_ASSERT_OK(hb);
     EXPECT_TRUE(hb->known);
     co_await sleep_for(200ms);                    // past the claim's lease
     auto reaped = co_await broker.reap(ctx, 1h);  // the node itself is alive
+    CO_ASSERT_OK(reaped);
     EXPECT_EQ(*reaped, 1u);
-    held_state = (co_await broker.get(ctx, held->id))->state;
-    lost_state = (co_await broker.get(ctx, lost->id))->state;
+    auto got3 = co_await broker.get(ctx, held->id);
+    CO_ASSERT_OK(got3);
+    held_state = got3->state;
+    auto got4 = co_await broker.get(ctx, lost->id);
+    CO_ASSERT_OK(got4);
+    lost_state = got4->state;
   });
   EXPECT_EQ(held_state, S::kRunning);
   EXPECT_EQ(lost_state, S::kPending);  // back in the queue, the attempt counted
@@ -380,10 +452,16 @@ TEST_P(BrokerContract, QueueLeasesApplyToClaimsAndHeartbeats) {
     JobSpec s = spec("t");
     s.queue = "slow";
     auto quick = co_await broker.enqueue_one(ctx, q);
+    CO_ASSERT_OK(quick);
     auto slow = co_await broker.enqueue_one(ctx, s);
-    (void)co_await broker.register_node(ctx, node_info("n", "t", 2));
+    CO_ASSERT_OK(slow);
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("n", "t", 2)));
+    // The quick queue's lease is meant to lapse; the heartbeat below may come late
+    // (it extends a lease nothing has reclaimed yet), the sleep after it may not end
+    // early.
     const Leases leases(100ms, {{"slow", 1h}});
     auto claimed = co_await broker.claim(ctx, pull("n", "t", 2, leases));
+    CO_ASSERT_OK(claimed);
     EXPECT_EQ(claimed->size(), 2u);
     std::map<std::string, WallClock::time_point> until;
     for (const Job& j : *claimed)
@@ -392,14 +470,19 @@ TEST_P(BrokerContract, QueueLeasesApplyToClaimsAndHeartbeats) {
     // The heartbeat extends each job by its queue's lease: the quick one's lapses.
     const std::vector<JobId> holding{quick->id, slow->id};
     auto hb = co_await broker.heartbeat(ctx, "n", 2, leases, holding);
+    CO_ASSERT_OK(hb);
     EXPECT_TRUE(hb->known);
     co_await sleep_for(200ms);
     auto reaped = co_await broker.reap(ctx, 1h);  // the node itself is alive
+    CO_ASSERT_OK(reaped);
     EXPECT_EQ(*reaped, 1u);
     auto got = co_await broker.get(ctx, quick->id);
+    CO_ASSERT_OK(got);
     quick_state = got->state;
     quick_attempt = got->attempt;
-    slow_state = (co_await broker.get(ctx, slow->id))->state;
+    auto got5 = co_await broker.get(ctx, slow->id);
+    CO_ASSERT_OK(got5);
+    slow_state = got5->state;
   });
   EXPECT_EQ(quick_state, S::kPending);  // back in the queue, the attempt counted
   EXPECT_EQ(quick_attempt, 1);
@@ -414,24 +497,32 @@ TEST_P(BrokerContract, ReclaimedJobsKeepTheirPlaceInTheQueue) {
   run_on_broker([&](Broker& broker) -> Task<void> {
     Context ctx = hang_guard();
     auto running = co_await broker.enqueue_one(ctx, spec("t"));
+    CO_ASSERT_OK(running);
     auto leased = co_await broker.enqueue_one(ctx, spec("t"));
+    CO_ASSERT_OK(leased);
     auto handed = co_await broker.enqueue_one(ctx, spec("t"));
+    CO_ASSERT_OK(handed);
     want = {running->id, leased->id, handed->id};
-    (void)co_await broker.register_node(ctx, node_info("gone", "t", 2));
-    (void)co_await broker.register_node(ctx, node_info("leaving", "t", 1));
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("gone", "t", 2)));
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("leaving", "t", 1)));
     auto a = co_await broker.claim(ctx, pull("gone", "t", 1, 1h));
+    CO_ASSERT_OK(a);
     EXPECT_EQ(a->size() == 1 ? a->front().id : 0, running->id);
-    (void)co_await broker.assign(ctx, assign_to(leased->id, "gone"), 1h);
+    CO_ASSERT_OK(co_await broker.assign(ctx, assign_to(leased->id, "gone"), 1h));
     auto c = co_await broker.claim(ctx, pull("leaving", "t", 1, 1h));
+    CO_ASSERT_OK(c);
     EXPECT_EQ(c->size() == 1 ? c->front().id : 0, handed->id);
-    (void)co_await broker.complete(ctx, completion(handed->id, "leaving", 1, Outcome::kHandBack));
+    CO_ASSERT_OK(
+        co_await broker.complete(ctx, completion(handed->id, "leaving", 1, Outcome::kHandBack)));
     co_await sleep_for(5ms);
     std::vector<JobSpec> backlog(20, spec("t"));
-    (void)co_await broker.enqueue(ctx, backlog);
+    CO_ASSERT_OK(co_await broker.enqueue(ctx, backlog));
     auto reaped = co_await broker.reap(ctx, 1ms);  // "gone" has not beaten for 5 ms: dead
+    CO_ASSERT_OK(reaped);
     EXPECT_EQ(*reaped, 2u);
-    (void)co_await broker.register_node(ctx, node_info("next", "t", 3));
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("next", "t", 3)));
     auto next = co_await broker.claim(ctx, pull("next", "t", 3));
+    CO_ASSERT_OK(next);
     for (const Job& j : *next)
       got.insert(j.id);
   });
@@ -443,15 +534,19 @@ TEST_P(BrokerContract, CancelRunningJobFlagsItAndItEndsCancelledNotRetried) {
   run_on_broker([&](Broker& broker) -> Task<void> {
     Context ctx = hang_guard();
     auto added = co_await broker.enqueue_one(ctx, spec("t"));
-    (void)co_await broker.register_node(ctx, node_info("n", "t"));
-    (void)co_await broker.claim(ctx, pull("n", "t", 1));
+    CO_ASSERT_OK(added);
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("n", "t")));
+    CO_ASSERT_OK(co_await broker.claim(ctx, pull("n", "t", 1)));
     auto c = co_await broker.cancel(ctx, added->id);
+    CO_ASSERT_OK(c);
     EXPECT_EQ(*c, S::kRunning);
     std::vector<JobId> held(1, added->id);
     auto hb = co_await broker.heartbeat(ctx, "n", 1, 10s, held);
+    CO_ASSERT_OK(hb);
     EXPECT_EQ(hb->cancel_requested, std::vector<JobId>{added->id});
     // Even a "retryable" failure of a cancelled job is not retried.
     auto done = co_await broker.complete(ctx, completion(added->id, "n", 1, Outcome::kRetryable));
+    CO_ASSERT_OK(done);
     EXPECT_EQ(*done->front(), S::kCancelled);
     auto again = co_await broker.cancel(ctx, added->id);
     EXPECT_EQ(again.error(), make_error_code(errc::invalid_state));
@@ -470,14 +565,15 @@ TEST_P(BrokerContract, QueueWeightsShareClaimsWithoutStarvingTheLowQueue) {
       s.priority = s.queue == "critical" ? 100 : 0;
       specs.push_back(s);
     }
-    (void)co_await broker.enqueue(ctx, specs);
-    (void)co_await broker.register_node(ctx, node_info("n", "t"));
+    CO_ASSERT_OK(co_await broker.enqueue(ctx, specs));
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("n", "t")));
     QueueWeights weights;
     weights["critical"] = 9;
     weights["low"] = 1;
     // 10 claims of 10 with weights 9:1: "low" must get some of the first 100.
     for (int round = 0; round < 10; ++round) {
       auto claimed = co_await broker.claim(ctx, pull("n", "t", 10, 10s, weights));
+      CO_ASSERT_OK(claimed);
       for (const Job& j : *claimed)
         (j.spec.queue == "low" ? low_taken : high_taken)++;
     }
@@ -498,13 +594,15 @@ TEST_P(BrokerContract, PriorityOrdersWithinAQueueThenFifo) {
       JobSpec s = spec("t");
       s.priority = p;
       auto added = co_await broker.enqueue_one(ctx, s);
+      CO_ASSERT_OK(added);
       enqueued.push_back(added->id);
     }
-    (void)co_await broker.register_node(ctx, node_info("n", "t", 4));
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("n", "t", 4)));
     // One claim per job: the contract orders what a claim takes, not the order of the
     // jobs inside one claim's answer.
     for (int i = 0; i < 4; ++i) {
       auto claimed = co_await broker.claim(ctx, pull("n", "t", 1));
+      CO_ASSERT_OK(claimed);
       for (const Job& j : *claimed) {
         order.push_back(j.spec.priority);
         taken.push_back(j.id);
@@ -522,9 +620,10 @@ TEST_P(BrokerContract, ClaimTakesOnlyTypesTheNodeHandles) {
     Context ctx = hang_guard();
     std::vector<JobSpec> ab(1, spec("a"));
     ab.push_back(spec("b"));
-    (void)co_await broker.enqueue(ctx, ab);
-    (void)co_await broker.register_node(ctx, node_info("n", "b"));
+    CO_ASSERT_OK(co_await broker.enqueue(ctx, ab));
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("n", "b")));
     auto claimed = co_await broker.claim(ctx, pull("n", "b", 5));
+    CO_ASSERT_OK(claimed);
     EXPECT_EQ(claimed->size(), 1u);
     EXPECT_EQ(claimed->front().spec.type, std::string("b"));
   });
@@ -537,20 +636,25 @@ TEST_P(BrokerContract, TrimBoundsFinishedJobsAndAudit) {
     Context ctx = hang_guard();
     std::vector<JobSpec> specs(50, spec("t"));
     auto added = co_await broker.enqueue(ctx, specs);
+    CO_ASSERT_OK(added);
     for (std::size_t i = 0; i < 45; ++i)
-      (void)co_await broker.cancel(ctx, (*added)[i].id);
+      CO_ASSERT_OK(co_await broker.cancel(ctx, (*added)[i].id));
     auto rep = co_await broker.trim(
         ctx, Retention{.max_age = 1h, .max_finished_jobs = 10, .max_audit_entries = 1000});
+    CO_ASSERT_OK(rep);
     EXPECT_EQ(rep->jobs_deleted, 35);
     EXPECT_EQ(rep->audit_deleted, 70);  // two entries each: enqueue and cancel
     auto all = co_await broker.list(ctx, filter());
+    CO_ASSERT_OK(all);
     jobs_left = all->size();
     auto live = co_await broker.list(ctx, filter(S::kPending));
+    CO_ASSERT_OK(live);
     live_left = live->size();
     // By age: everything finished is older than 0 ms.
     co_await sleep_for(2ms);
     auto rep2 = co_await broker.trim(
         ctx, Retention{.max_age = 1ms, .max_finished_jobs = 1000, .max_audit_entries = 1000});
+    CO_ASSERT_OK(rep2);
     EXPECT_EQ(rep2->jobs_deleted, 10);
     // The audit count cap holds for the live jobs' entries too.
     auto rep3 = co_await broker.trim(
@@ -578,20 +682,25 @@ TEST_P(BrokerContract, TrimDeletesABacklogInStepsWithEveryTrail) {
     // 4,500 finished jobs: more than two of SQLite's trim steps (2,000 jobs each).
     std::vector<JobSpec> specs(4500, spec("t"));
     auto added = co_await broker.enqueue(ctx, specs);
+    CO_ASSERT_OK(added);
     EXPECT_EQ(added->size(), 4500u);
     auto reg = co_await broker.register_node(ctx, node_info("n1", "t", 4500));
     EXPECT_TRUE(reg.has_value());
     auto claimed = co_await broker.claim(ctx, pull("n1", "t", 4500));
+    CO_ASSERT_OK(claimed);
     std::vector<Completion> done;
     for (const Job& j : *claimed)
       done.push_back(completion(j.id, "n1", j.attempt)[0]);
     auto completed = co_await broker.complete(ctx, std::move(done));
+    CO_ASSERT_OK(completed);
     EXPECT_EQ(completed->size(), 4500u);
     auto rep = co_await broker.trim(
         ctx, Retention{.max_age = 1h, .max_finished_jobs = 100, .max_audit_entries = 1'000'000});
+    CO_ASSERT_OK(rep);
     jobs_deleted = rep->jobs_deleted;
     audit_deleted = rep->audit_deleted;
     auto kept = co_await broker.list(ctx, filter(std::nullopt, false, 10'000));
+    CO_ASSERT_OK(kept);
     left = kept->size();
     // The kept jobs stay with their whole trails. Which of the jobs that finished in
     // the same millisecond count as the newest is up to the broker, so every kept job
@@ -620,7 +729,7 @@ TEST_P(BrokerContract, SuccessesNeverPushOutDeadLetters) {
   std::vector<std::size_t> succeeded_left;
   run_on_broker([&](Broker& broker) -> Task<void> {
     Context ctx = hang_guard();
-    (void)co_await broker.register_node(ctx, node_info("n", "t", 100));
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("n", "t", 100)));
     // Runs `n` jobs to the end: dead (attempts exhausted) and failed for good in turn
     // when `letters`, else succeeded.
     auto run_jobs = [&broker, ctx](std::size_t n, bool letters) -> Task<void> {
@@ -628,8 +737,10 @@ TEST_P(BrokerContract, SuccessesNeverPushOutDeadLetters) {
       once.retry.max_attempts = 1;
       std::vector<JobSpec> batch(n, once);
       auto added = co_await broker.enqueue(ctx, std::move(batch));
+      CO_ASSERT_OK(added);
       EXPECT_EQ(added->size(), n);
       auto claimed = co_await broker.claim(ctx, pull("n", "t", n));
+      CO_ASSERT_OK(claimed);
       std::vector<Completion> done;
       for (std::size_t i = 0; i < claimed->size(); ++i) {
         const Job& j = (*claimed)[i];
@@ -638,7 +749,7 @@ TEST_P(BrokerContract, SuccessesNeverPushOutDeadLetters) {
                                              : Outcome::kPermanent;
         done.push_back(completion(j.id, "n", j.attempt, outcome, "boom")[0]);
       }
-      (void)co_await broker.complete(ctx, std::move(done));
+      CO_ASSERT_OK(co_await broker.complete(ctx, std::move(done)));
     };
     auto count = [&broker, ctx](bool dead_letter) -> Task<std::size_t> {
       auto listed = co_await broker.list(ctx, filter(std::nullopt, dead_letter, 10'000));
@@ -652,11 +763,11 @@ TEST_P(BrokerContract, SuccessesNeverPushOutDeadLetters) {
     co_await run_jobs(50, false);
     for (const auto& bound : dead_bounds) {
       if (bound.second < 1s) co_await sleep_for(2ms);  // every dead letter is older than that
-      (void)co_await broker.trim(ctx, Retention{.max_age = 1h,
-                                                .max_finished_jobs = 10,
-                                                .dead_max_age = bound.second,
-                                                .max_dead_jobs = bound.first,
-                                                .max_audit_entries = 1'000'000});
+      CO_ASSERT_OK(co_await broker.trim(ctx, Retention{.max_age = 1h,
+                                                       .max_finished_jobs = 10,
+                                                       .dead_max_age = bound.second,
+                                                       .max_dead_jobs = bound.first,
+                                                       .max_audit_entries = 1'000'000}));
       dead_left.push_back(co_await count(true));
       succeeded_left.push_back(co_await count(false));
     }
@@ -715,56 +826,64 @@ TEST_P(BrokerContract, QueueCountsStayExactThroughEveryTransition) {
     once.queue = "b";
     specs.push_back(once);
     auto added = co_await broker.enqueue(ctx, specs);
+    CO_ASSERT_OK(added);
     EXPECT_EQ(added->size(), specs.size());
     co_await check("enqueue");
-    (void)co_await broker.register_node(ctx, node_info("n", "t,once", 100));
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("n", "t,once", 100)));
     auto claimed = co_await broker.claim(ctx, pull("n", "t", 3));
+    CO_ASSERT_OK(claimed);
     EXPECT_EQ(claimed->size(), 3u);
     co_await check("claim");
     const Job& first = (*claimed)[0];
-    (void)co_await broker.complete(ctx, completion(first.id, "n", 1, Outcome::kRetryable, "boom"));
+    CO_ASSERT_OK(
+        co_await broker.complete(ctx, completion(first.id, "n", 1, Outcome::kRetryable, "boom")));
     co_await check("retry");
-    (void)co_await broker.promote_due(ctx);
+    CO_ASSERT_OK(co_await broker.promote_due(ctx));
     co_await check("promote");
-    (void)co_await broker.cancel(ctx, (*added)[6].id);    // the scheduled one
-    (void)co_await broker.cancel(ctx, (*claimed)[1].id);  // running: flagged only
+    CO_ASSERT_OK(co_await broker.cancel(ctx, (*added)[6].id));    // the scheduled one
+    CO_ASSERT_OK(co_await broker.cancel(ctx, (*claimed)[1].id));  // running: flagged only
     co_await check("cancel");
-    (void)co_await broker.complete(ctx, completion((*claimed)[1].id, "n", 1, Outcome::kCancelled));
-    (void)co_await broker.complete(ctx,
-                                   completion((*claimed)[2].id, "n", 1, Outcome::kPermanent, "no"));
+    CO_ASSERT_OK(
+        co_await broker.complete(ctx, completion((*claimed)[1].id, "n", 1, Outcome::kCancelled)));
+    CO_ASSERT_OK(co_await broker.complete(
+        ctx, completion((*claimed)[2].id, "n", 1, Outcome::kPermanent, "no")));
     co_await check("cancelled and failed");
     auto single = co_await broker.claim(ctx, pull("n", "once", 1));
+    CO_ASSERT_OK(single);
     EXPECT_EQ(single->size(), 1u);
-    (void)co_await broker.complete(
-        ctx, completion((*added)[7].id, "n", 1, Outcome::kRetryable, "out of attempts"));
+    CO_ASSERT_OK(co_await broker.complete(
+        ctx, completion((*added)[7].id, "n", 1, Outcome::kRetryable, "out of attempts")));
     co_await check("dead");
-    (void)co_await broker.requeue(ctx, (*added)[7].id);
+    CO_ASSERT_OK(co_await broker.requeue(ctx, (*added)[7].id));
     co_await check("requeue");
     auto short_lease = co_await broker.claim(ctx, pull("n", "t", 1, 1ms));
+    CO_ASSERT_OK(short_lease);
     EXPECT_EQ(short_lease->size(), 1u);
     co_await sleep_for(5ms);
-    (void)co_await broker.reap(ctx, 1h);
+    CO_ASSERT_OK(co_await broker.reap(ctx, 1h));
     co_await check("reclaim");
     auto handed = co_await broker.claim(ctx, pull("n", "t", 1));
+    CO_ASSERT_OK(handed);
     if (!handed->empty())
-      (void)co_await broker.complete(
-          ctx, completion(handed->front().id, "n", handed->front().attempt, Outcome::kHandBack));
+      CO_ASSERT_OK(co_await broker.complete(
+          ctx, completion(handed->front().id, "n", handed->front().attempt, Outcome::kHandBack)));
     co_await check("hand back");
     for (int round = 0; round < 20; ++round) {
-      (void)co_await broker.promote_due(ctx);
+      CO_ASSERT_OK(co_await broker.promote_due(ctx));
       auto rest = co_await broker.claim(ctx, pull("n", "t,once", 100));
+      CO_ASSERT_OK(rest);
       std::vector<Completion> done;
       for (const Job& j : *rest)
         done.push_back(completion(j.id, "n", j.attempt)[0]);
-      if (!done.empty()) (void)co_await broker.complete(ctx, std::move(done));
+      if (!done.empty()) CO_ASSERT_OK(co_await broker.complete(ctx, std::move(done)));
       co_await sleep_for(10ms);  // the retrying ones come due (spec(): at most 5 ms)
     }
     co_await check("succeed");
-    (void)co_await broker.trim(ctx, Retention{.max_age = 1h,
-                                              .max_finished_jobs = 1,
-                                              .dead_max_age = 1h,
-                                              .max_dead_jobs = 0,
-                                              .max_audit_entries = 1'000'000});
+    CO_ASSERT_OK(co_await broker.trim(ctx, Retention{.max_age = 1h,
+                                                     .max_finished_jobs = 1,
+                                                     .dead_max_age = 1h,
+                                                     .max_dead_jobs = 0,
+                                                     .max_audit_entries = 1'000'000}));
     co_await check("trim");
   });
   EXPECT_TRUE(mismatches.empty()) << ::testing::PrintToString(mismatches);
@@ -775,14 +894,17 @@ TEST_P(BrokerContract, QueueCountsStayExactThroughEveryTransition) {
 // jobs or 10 million).
 TEST(SqliteBroker, QueuesReadsTheKeptCountsNotTheJobs) {
   TempDir dir;
-  SqliteBroker broker({.path = dir.db()});
+  auto opened = SqliteBroker::open({.path = dir.db()});
+  ASSERT_OK(opened);
+  SqliteBroker& broker = **opened;
   std::int64_t before = -1;
   std::int64_t after = -1;
   orca::run([&]() -> Task<void> {
     Context ctx = hang_guard();
     std::vector<JobSpec> specs(3, spec("t"));
-    (void)co_await broker.enqueue(ctx, specs);
+    CO_ASSERT_OK(co_await broker.enqueue(ctx, specs));
     auto stats = co_await broker.queues(ctx);
+    CO_ASSERT_OK(stats);
     before = stats->at(0).counts[S::kPending];
     {
       sqlite3* db = nullptr;
@@ -793,10 +915,29 @@ TEST(SqliteBroker, QueuesReadsTheKeptCountsNotTheJobs) {
       sqlite3_close(db);
     }
     stats = co_await broker.queues(ctx);
+    CO_ASSERT_OK(stats);
     after = stats->at(0).counts[S::kPending];
   });
   EXPECT_EQ(before, 3);
   EXPECT_EQ(after, 1'000'000) << "queues() did not read queue_counts";
+}
+
+// Opening reports SQLite's own words in its Result, not by exception: a directory
+// that does not exist, a file that is not a database.
+TEST(SqliteBroker, OpenReportsWhyItCannotOpenAStore) {
+  TempDir dir;
+  auto missing = SqliteBroker::open({.path = (dir.path() / "no-such-dir" / "jobs.db").string()});
+  EXPECT_EQ(missing.error(), errc::broker_failure);
+  EXPECT_NE(missing.error().message().find("cannot open"), std::string::npos)
+      << "got " << missing.error();
+  {
+    std::ofstream junk(dir.db());
+    junk << std::string(4096, 'x');
+  }
+  auto not_a_store = SqliteBroker::open({.path = dir.db()});
+  EXPECT_EQ(not_a_store.error(), errc::broker_failure);
+  EXPECT_NE(not_a_store.error().message().find("not a database"), std::string::npos)
+      << "got " << not_a_store.error();
 }
 
 // A store written by schema version 2 (no kept counts) gets its counts from its jobs
@@ -804,12 +945,15 @@ TEST(SqliteBroker, QueuesReadsTheKeptCountsNotTheJobs) {
 TEST(SqliteBroker, OpensAVersionTwoStoreWithItsQueueCounts) {
   TempDir dir;
   orca::run([&]() -> Task<void> {
-    SqliteBroker broker({.path = dir.db()});
+    auto opened = SqliteBroker::open({.path = dir.db()});
+    CO_ASSERT_OK(opened);
+    SqliteBroker& broker = **opened;
     Context ctx = hang_guard();
     std::vector<JobSpec> specs(5, spec("t"));
     specs[4].queue = "b";
     auto added = co_await broker.enqueue(ctx, specs);
-    (void)co_await broker.cancel(ctx, (*added)[0].id);
+    CO_ASSERT_OK(added);
+    CO_ASSERT_OK(co_await broker.cancel(ctx, (*added)[0].id));
   });
   {
     sqlite3* db = nullptr;
@@ -824,10 +968,12 @@ TEST(SqliteBroker, OpensAVersionTwoStoreWithItsQueueCounts) {
   std::string mismatch = "not run";
   std::string mismatch_after_enqueue = "not run";
   orca::run([&]() -> Task<void> {
-    SqliteBroker broker({.path = dir.db()});
+    auto opened = SqliteBroker::open({.path = dir.db()});
+    CO_ASSERT_OK(opened);
+    SqliteBroker& broker = **opened;
     Context ctx = hang_guard();
     mismatch = co_await count_mismatch(broker, ctx);
-    (void)co_await broker.enqueue_one(ctx, spec("t"));
+    CO_ASSERT_OK(co_await broker.enqueue_one(ctx, spec("t")));
     mismatch_after_enqueue = co_await count_mismatch(broker, ctx);
   });
   EXPECT_EQ(mismatch, "");
@@ -839,8 +985,10 @@ TEST(SqliteBroker, OpensAVersionTwoStoreWithItsQueueCounts) {
 TEST(SqliteBroker, OpensAVersionThreeStoreWithLeases) {
   TempDir dir;
   orca::run([&]() -> Task<void> {
-    SqliteBroker broker({.path = dir.db()});
-    (void)co_await broker.enqueue_one(hang_guard(), spec("t"));
+    auto opened = SqliteBroker::open({.path = dir.db()});
+    CO_ASSERT_OK(opened);
+    SqliteBroker& broker = **opened;
+    CO_ASSERT_OK(co_await broker.enqueue_one(hang_guard(), spec("t")));
   });
   {
     sqlite3* db = nullptr;
@@ -854,7 +1002,9 @@ TEST(SqliteBroker, OpensAVersionThreeStoreWithLeases) {
   }
   std::int64_t token = 0;
   orca::run([&]() -> Task<void> {
-    SqliteBroker broker({.path = dir.db()});
+    auto opened = SqliteBroker::open({.path = dir.db()});
+    CO_ASSERT_OK(opened);
+    SqliteBroker& broker = **opened;
     auto granted = co_await broker.acquire_lease(hang_guard(), "center", "c1", 1s);
     if (granted && *granted) token = (*granted)->token;
   });
@@ -878,8 +1028,11 @@ TEST(SqliteBroker, OpensAVersionFourStoreAndRecordsActorsFromThen) {
   TempDir dir;
   JobId id = 0;
   orca::run([&]() -> Task<void> {
-    SqliteBroker broker({.path = dir.db()});
+    auto opened = SqliteBroker::open({.path = dir.db()});
+    CO_ASSERT_OK(opened);
+    SqliteBroker& broker = **opened;
     auto added = co_await broker.enqueue_one(hang_guard(), spec("t", "kept"));
+    CO_ASSERT_OK(added);
     id = added->id;
   });
   {
@@ -895,11 +1048,13 @@ TEST(SqliteBroker, OpensAVersionFourStoreAndRecordsActorsFromThen) {
   std::string payload;
   std::vector<std::string> actors;
   orca::run([&]() -> Task<void> {
-    SqliteBroker broker({.path = dir.db()});
+    auto opened = SqliteBroker::open({.path = dir.db()});
+    CO_ASSERT_OK(opened);
+    SqliteBroker& broker = **opened;
     Context ctx = hang_guard();
     auto job = co_await broker.get(ctx, id);
     if (job) payload = job->spec.payload;
-    (void)co_await broker.cancel(with_actor(ctx, "ops"), id);
+    CO_ASSERT_OK(co_await broker.cancel(with_actor(ctx, "ops"), id));
     auto trail = co_await broker.audit(ctx, id);
     if (trail)
       for (const AuditEntry& e : *trail)
@@ -951,21 +1106,29 @@ PRAGMA user_version=1;
     sqlite3_free(err);
     sqlite3_close(db);
   }
-  SqliteBroker broker({.path = dir.db()});
+  auto opened = SqliteBroker::open({.path = dir.db()});
+  ASSERT_OK(opened);
+  SqliteBroker& broker = **opened;
   std::vector<JobState> trail_a;
   std::vector<JobState> trail_b;
   std::string b_error;
   orca::run([&]() -> Task<void> {
     Context ctx = hang_guard();
     auto cancelled = co_await broker.cancel(ctx, 1);
+    CO_ASSERT_OK(cancelled);
     EXPECT_EQ(*cancelled, S::kCancelled);
-    trail_a = states_of(*co_await broker.audit(ctx, 1));
+    auto a = co_await broker.audit(ctx, 1);
+    CO_ASSERT_OK(a);
+    trail_a = states_of(*a);
     auto b = co_await broker.audit(ctx, 2);
+    CO_ASSERT_OK(b);
     trail_b = states_of(*b);
     b_error = b->back().error;
     auto fresh = co_await broker.enqueue_one(ctx, spec("c"));
+    CO_ASSERT_OK(fresh);
     EXPECT_EQ(fresh->id, 3);
     auto fresh_trail = co_await broker.audit(ctx, fresh->id);
+    CO_ASSERT_OK(fresh_trail);
     const std::vector<S> just_enqueued(1, S::kPending);
     EXPECT_EQ(states_of(*fresh_trail), just_enqueued);
   });
@@ -980,13 +1143,17 @@ TEST_P(BrokerContract, TwoBrokersOnOneStoreSeeEachOthersWrites) {
   run_on_two_brokers([&](Broker& a, Broker& b) -> Task<void> {
     Context ctx = hang_guard();
     auto added = co_await a.enqueue_one(ctx, spec("t"));
-    (void)co_await b.register_node(ctx, node_info("n", "t"));
+    CO_ASSERT_OK(added);
+    CO_ASSERT_OK(co_await b.register_node(ctx, node_info("n", "t")));
     auto claimed = co_await b.claim(ctx, pull("n", "t", 1));
+    CO_ASSERT_OK(claimed);
     EXPECT_EQ(claimed->size(), 1u);
     // The other broker cannot take it twice.
     auto twice = co_await a.claim(ctx, pull("m", "t", 1));
+    CO_ASSERT_OK(twice);
     EXPECT_TRUE(twice->empty());
     auto job = co_await a.get(ctx, added->id);
+    CO_ASSERT_OK(job);
     EXPECT_EQ(job->state, S::kRunning);
   });
 }
@@ -1040,6 +1207,7 @@ TEST_P(BrokerContract, DoneContextChangesNothing) {
     auto r = co_await broker.enqueue_one(ctx, spec("t"));
     EXPECT_EQ(r.error(), orca::errc::canceled);
     auto all = co_await broker.list(hang_guard(), filter());
+    CO_ASSERT_OK(all);
     EXPECT_TRUE(all->empty());
   });
 }
@@ -1063,6 +1231,7 @@ TEST_P(BrokerContract, ConcurrentCallsAllLand) {
     co_await wg.wait();
     EXPECT_EQ(ok.load(), 200);
     auto all = co_await broker.list(ctx, filter());
+    CO_ASSERT_OK(all);
     listed = all->size();
   });
   EXPECT_EQ(listed, 200u);
@@ -1078,10 +1247,11 @@ TEST_P(BrokerContract, PullClaimTakesNoMoreOfACappedQueueThanItsCap) {
     b.queue = "b";
     std::vector<JobSpec> specs(5, a);
     specs.insert(specs.end(), 5, b);
-    (void)co_await broker.enqueue(ctx, specs);
+    CO_ASSERT_OK(co_await broker.enqueue(ctx, specs));
     ClaimRequest req = pull("n1", "email", 10);
     req.queue_caps["a"] = 2;
     auto first = co_await broker.claim(ctx, req);
+    CO_ASSERT_OK(first);
     capped = 0;
     for (const Job& j : *first)
       (j.spec.queue == "a" ? capped : others) += 1;
@@ -1089,6 +1259,7 @@ TEST_P(BrokerContract, PullClaimTakesNoMoreOfACappedQueueThanItsCap) {
     ClaimRequest none = pull("n1", "email", 10);
     none.queue_caps["a"] = 0;
     auto second = co_await broker.claim(ctx, none);
+    CO_ASSERT_OK(second);
     closed = 0;
     for (const Job& j : *second)
       (j.spec.queue == "a" ? closed : others) += 1;

@@ -33,7 +33,7 @@ Task<void> run_batch(Center& center, Node& node, Context guard, std::vector<JobS
   auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
   auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
   const int want = static_cast<int>(specs.size());
-  (void)co_await center.submit_batch(guard, std::move(specs));
+  CO_ASSERT_OK(co_await center.submit_batch(guard, std::move(specs)));
   co_await wait_until(guard, [&] { return ran.load() >= want; });
   stop();
   (void)co_await std::move(c);
@@ -85,6 +85,7 @@ TEST_P(CenterNode, RunsSubmittedJobsEndToEnd) {
     (void)co_await std::move(c);
     (void)co_await std::move(n);
     auto done = co_await broker.list(guard, filter(S::kSucceeded));
+    CO_ASSERT_OK(done);
     succeeded = done->size();
   });
   EXPECT_EQ(ran.load(), 300);
@@ -112,6 +113,7 @@ TEST_P(CenterNode, TimeoutBecomesTheHandlersDeadline) {
     s.timeout = 30ms;
     s.retry.max_attempts = 1;
     auto added = co_await center.submit(guard, s);
+    CO_ASSERT_OK(added);
     final_job = co_await wait_for_state(broker, guard, added->id, S::kDead);
     stop();
     (void)co_await std::move(c);
@@ -142,7 +144,7 @@ TEST_P(CenterNode, DeadlineCrossesAsRemainingTime) {
     auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
     JobSpec s = spec("t");
     s.deadline = WallClock::now() + 1h;
-    (void)co_await center.submit(guard, s);
+    CO_ASSERT_OK(co_await center.submit(guard, s));
     co_await wait_until(guard, [&] { return done.load(); });
     stop();
     (void)co_await std::move(c);
@@ -174,6 +176,7 @@ void cancel_running_job(BrokerFixture& fixture, bool through_center) {
     JobSpec s = spec("long");
     s.retry.max_attempts = 5;
     auto added = co_await center.submit(guard, s);
+    CO_ASSERT_OK(added);
     co_await wait_until(guard, [&] { return started.load(); });
     // Through the broker only, the node learns it at its next heartbeat (as a node in
     // another process would).
@@ -220,8 +223,11 @@ TEST_P(CenterNode, RetriesWithBackoffThenSucceeds) {
     JobSpec s = spec("flaky");
     s.retry.max_attempts = 3;
     auto added = co_await center.submit(guard, s);
+    CO_ASSERT_OK(added);
     final_job = co_await wait_for_state(broker, guard, added->id, S::kSucceeded);
-    trail = states_of(*co_await broker.audit(guard, added->id));
+    auto got1 = co_await broker.audit(guard, added->id);
+    CO_ASSERT_OK(got1);
+    trail = states_of(*got1);
     stop();
     (void)co_await std::move(c);
     (void)co_await std::move(n);
@@ -254,7 +260,9 @@ TEST_P(CenterNode, PermanentErrorsSkipRetries) {
     JobSpec b = spec("throw");
     b.retry.max_attempts = 10;
     auto ida = co_await center.submit(guard, a);
+    CO_ASSERT_OK(ida);
     auto idb = co_await center.submit(guard, b);
+    CO_ASSERT_OK(idb);
     by_code = co_await wait_for_state(broker, guard, ida->id, S::kFailed);
     by_throw = co_await wait_for_state(broker, guard, idb->id, S::kFailed);
     stop();
@@ -351,7 +359,7 @@ TEST_P(CenterNode, RoutesToTheLeastLoadedNodeThatHandlesTheType) {
     std::vector<JobSpec> specs(200, spec("t"));
     for (int i = 0; i < 10; ++i)
       specs.push_back(spec("x"));
-    (void)co_await center.submit_batch(guard, specs);
+    CO_ASSERT_OK(co_await center.submit_batch(guard, specs));
     co_await wait_until(guard, [&] {
       std::lock_guard lock(mu);
       return ran_on["a"] + ran_on["b"] + ran_on["x"] >= 210;
@@ -399,7 +407,9 @@ TEST_P(CenterNode, GracefulShutdownFinishesShortJobsAndHandsBackLongOnes) {
     auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
     auto n = spawn([&node, node_ctx = node_ctx] { return node.run(node_ctx); });
     auto s1 = co_await center.submit(guard, spec("short"));
+    CO_ASSERT_OK(s1);
     auto l1 = co_await center.submit(guard, spec("long"));
+    CO_ASSERT_OK(l1);
     co_await wait_until(guard, [&] { return started.load() == 2; });
     stop();  // the center first, so that nothing re-routes the handed-back job
     (void)co_await std::move(c);
@@ -407,9 +417,15 @@ TEST_P(CenterNode, GracefulShutdownFinishesShortJobsAndHandsBackLongOnes) {
     release_short = true;
     auto ran = co_await std::move(n);
     EXPECT_TRUE(ran.has_value());
-    short_job = *co_await broker.get(guard, s1->id);
-    long_job = *co_await broker.get(guard, l1->id);
-    long_trail = states_of(*co_await broker.audit(guard, l1->id));
+    auto got2 = co_await broker.get(guard, s1->id);
+    CO_ASSERT_OK(got2);
+    short_job = *got2;
+    auto got3 = co_await broker.get(guard, l1->id);
+    CO_ASSERT_OK(got3);
+    long_job = *got3;
+    auto got4 = co_await broker.audit(guard, l1->id);
+    CO_ASSERT_OK(got4);
+    long_trail = states_of(*got4);
   });
   EXPECT_EQ(short_job.state, S::kSucceeded);
   EXPECT_EQ(long_job.state, S::kPending);  // handed back, ready for another node
@@ -446,10 +462,12 @@ TEST_P(CenterNode, JobsHandedOverAsTheNodeStopsAreHandedBackNotRun) {
     co_await wait_until(guard, [&] { return node.accepting(); });
     // The job, started for n1 as a center in this process does.
     auto added = co_await broker.enqueue_one(guard, spec("t"));
+    CO_ASSERT_OK(added);
     std::vector<Assignment> to_n1{Assignment{added->id, 0, "n1", true}};
     auto assigned = co_await broker.assign(guard, to_n1, 10s);
     EXPECT_EQ(assigned ? assigned->size() : 0u, 1u);
     auto job = co_await broker.get(guard, added->id);
+    CO_ASSERT_OK(job);
     std::vector<Job> jobs{*job};
     auto handing = spawn([&node, jobs]() mutable { return node.start(std::move(jobs)); });
     (void)co_await at_start.recv();  // start() is under way, before its decision
@@ -459,7 +477,9 @@ TEST_P(CenterNode, JobsHandedOverAsTheNodeStopsAreHandedBackNotRun) {
     (void)co_await go_on.send(1);
     co_await std::move(handing);
     running_after = node.running();
-    after = *co_await broker.get(guard, added->id);
+    auto got5 = co_await broker.get(guard, added->id);
+    CO_ASSERT_OK(got5);
+    after = *got5;
   });
   EXPECT_EQ(running_after, 0) << "got handlers under way on a node whose run() returned";
   EXPECT_EQ(handler_calls.load(), 0) << "got a handler run by a node whose run() returned";
@@ -495,19 +515,27 @@ TEST(NodeStart, HandsJobsBackWithinTheCallWhenTheNodeTakesNoWork) {
         Context guard = hang_guard();
         SqliteOptions so;
         so.path = dir.db();
-        SqliteBroker store(so);
+        auto store_opened = SqliteBroker::open(so);
+        CO_ASSERT_OK(store_opened);
+        SqliteBroker& store = **store_opened;
         CountingCompletes broker(store);
-        (void)co_await broker.register_node(guard, node_info("n1", "t"));
+        CO_ASSERT_OK(co_await broker.register_node(guard, node_info("n1", "t")));
         auto added = co_await broker.enqueue_one(guard, spec("t"));
+        CO_ASSERT_OK(added);
         std::vector<Assignment> to_n1{Assignment{added->id, 0, "n1", true}};
-        (void)co_await broker.assign(guard, to_n1, 10s);
+        CO_ASSERT_OK(co_await broker.assign(guard, to_n1, 10s));
         auto job = co_await broker.get(guard, added->id);
+        CO_ASSERT_OK(job);
         Node node(broker, fast_node("n1"));  // not running: it takes no work
         std::vector<Job> jobs{*job};
         co_await node.start(std::move(jobs));
         answered = broker.answered.load();
-        after = *co_await broker.get(guard, added->id);
-        trail = *co_await broker.audit(guard, added->id);
+        auto got6 = co_await broker.get(guard, added->id);
+        CO_ASSERT_OK(got6);
+        after = *got6;
+        auto got7 = co_await broker.audit(guard, added->id);
+        CO_ASSERT_OK(got7);
+        trail = *got7;
       },
       one_worker);
   EXPECT_EQ(answered, 1) << "got the hand-back still under way after start() returned";
@@ -549,7 +577,7 @@ TEST_P(CenterNode, JobsStartedOnALocalNodeGetTheirQueuesLease) {
     auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
     JobSpec quick = spec("t");
     quick.queue = "quick";
-    (void)co_await center.submit(guard, quick);
+    CO_ASSERT_OK(co_await center.submit(guard, quick));
     co_await wait_until(guard, [&] { return ran.load(); });
     stop();
     (void)co_await std::move(c);
@@ -591,12 +619,14 @@ TEST_P(CenterNode, OneCenterLeadsAndTheStandbyTakesOverWhenItStops) {
       co_await sleep_for(4ms);
     }
     auto first = co_await b.submit(guard, spec("t"));  // any center enqueues; the leader routes
+    CO_ASSERT_OK(first);
     first_job = co_await wait_for_state(broker_a, guard, first->id, S::kSucceeded);
     stop_a();
     (void)co_await std::move(run_a);
     co_await wait_until(guard, [&] { return b.leading(); });
     second_token = b.leader_token();
     auto second = co_await b.submit(guard, spec("t"));
+    CO_ASSERT_OK(second);
     second_job = co_await wait_for_state(broker_b, guard, second->id, S::kSucceeded);
     stop_b();
     (void)co_await std::move(run_b);
@@ -631,8 +661,10 @@ TEST_P(CenterNode, CenterActsOnlyOnceAnotherHoldersLeaseRunsOut) {
     auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
     auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
     auto added = co_await center.submit(guard, spec("t"));
+    CO_ASSERT_OK(added);
     co_await sleep_for(300ms);
     auto job = co_await broker.get(guard, added->id);
+    CO_ASSERT_OK(job);
     // Only meaningful while the lease surely ran (a stalled machine may pass it).
     if (Clock::now() < asked + kHeld - 200ms) {
       checked_while_held = true;
@@ -659,8 +691,10 @@ TEST_P(CenterNode, DeadNodesJobsRunElsewhere) {
     Context guard = hang_guard();
     // A node that takes a job and then goes silent (as if killed).
     auto added = co_await broker.enqueue_one(guard, spec("t"));
-    (void)co_await broker.register_node(guard, node_info("ghost", "t", 1));
+    CO_ASSERT_OK(added);
+    CO_ASSERT_OK(co_await broker.register_node(guard, node_info("ghost", "t", 1)));
     auto taken = co_await broker.claim(guard, pull("ghost", "t", 1, 1h));
+    CO_ASSERT_OK(taken);
     EXPECT_EQ(taken->size(), 1u);
     auto [ctx, stop] = with_cancel(guard);
     CenterOptions co = fast_center();
@@ -701,7 +735,7 @@ TEST_P(CenterNode, DelayedJobRunsNoEarlierThanItsTime) {
     JobSpec s = spec("later");
     due = WallClock::now() + 100ms;
     s.run_at = due;
-    (void)co_await center.submit(guard, s);
+    CO_ASSERT_OK(co_await center.submit(guard, s));
     co_await wait_until(guard, [&] { return ran.load(); });
     stop();
     (void)co_await std::move(c);
@@ -811,9 +845,12 @@ TEST_P(CenterNode, JobNoLiveNodeCanRunWaitsPending) {
     auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
     auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
     auto unknown = co_await center.submit(guard, spec("unknown"));
-    (void)co_await center.submit(guard, spec("known"));  // routed past the orphan
+    CO_ASSERT_OK(unknown);
+    CO_ASSERT_OK(co_await center.submit(guard, spec("known")));  // routed past the orphan
     co_await wait_until(guard, [&] { return ran.load(); });
-    orphan = *co_await broker.get(guard, unknown->id);
+    auto got8 = co_await broker.get(guard, unknown->id);
+    CO_ASSERT_OK(got8);
+    orphan = *got8;
     stop();
     (void)co_await std::move(c);
     (void)co_await std::move(n);

@@ -104,7 +104,9 @@ TEST(Durability, KilledWorkersLoseNoAcknowledgedJob) {
   close(drain.out);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "drain failed: " << status;
 
-  SqliteBroker broker({.path = db});
+  auto broker_opened = SqliteBroker::open({.path = db});
+  ASSERT_OK(broker_opened);
+  SqliteBroker& broker = **broker_opened;
   std::vector<JobId> lost;
   std::vector<JobId> not_run;
   orca::run([&]() -> Task<void> {

@@ -29,7 +29,9 @@ Task<Reply> call(std::string method, std::string url, std::string body) {
 
 TEST(HttpApi, SubmitGetAuditListCancelAndBadInput) {
   TempDir dir;
-  SqliteBroker broker({.path = dir.db(), .limits = {.max_payload_bytes = 64}});
+  auto broker_opened = SqliteBroker::open({.path = dir.db(), .limits = {.max_payload_bytes = 64}});
+  ASSERT_OK(broker_opened);
+  SqliteBroker& broker = **broker_opened;
   std::vector<std::pair<std::string, Reply>> bad;
   Reply submitted, fetched, trail, listed, nodes, queues, cancelled_twice;
   std::size_t jobs_in_store = 0;
@@ -93,6 +95,7 @@ TEST(HttpApi, SubmitGetAuditListCancelAndBadInput) {
         co_await call("POST", base + "/api/jobs/" + std::to_string(id) + "/requeue", ""));
 
     auto all = co_await broker.list(guard, filter());
+    CO_ASSERT_OK(all);
     jobs_in_store = all->size();
     auto [sctx, scancel] = with_timeout(guard, 5s);
     (void)co_await server.shutdown(sctx);
@@ -147,7 +150,9 @@ TEST(HttpApi, SubmitGetAuditListCancelAndBadInput) {
 // before their workers) with a warning in the reply; a handled type gets none.
 TEST(HttpApi, UnhandledTypeIsAcceptedWithAWarning) {
   TempDir dir;
-  SqliteBroker broker({.path = dir.db()});
+  auto broker_opened = SqliteBroker::open({.path = dir.db()});
+  ASSERT_OK(broker_opened);
+  SqliteBroker& broker = **broker_opened;
   Reply unhandled, handled;
   std::size_t jobs_in_store = 0;
   orca::run([&]() -> Task<void> {
@@ -165,6 +170,7 @@ TEST(HttpApi, UnhandledTypeIsAcceptedWithAWarning) {
     unhandled = co_await call("POST", base + "/api/jobs", R"({"type": "later"})");
     handled = co_await call("POST", base + "/api/jobs", R"({"type": "known"})");
     auto all = co_await broker.list(guard, filter());
+    CO_ASSERT_OK(all);
     jobs_in_store = all->size();
     auto [sctx, scancel] = with_timeout(guard, 5s);
     (void)co_await server.shutdown(sctx);

@@ -1,6 +1,8 @@
 // Helpers for the jobs tests: a temporary directory per test, specs, and a runner.
 // gtest's ASSERT_* returns from the function, which a coroutine cannot do, so tests
-// use EXPECT_* inside tasks and ASSERT_* outside.
+// use EXPECT_* and CO_ASSERT_OK (support/result_assertions.hpp) inside tasks and
+// ASSERT_* outside. Every broker call whose success a test relies on is asserted
+// with ASSERT_OK / CO_ASSERT_OK / EXPECT_OK, which print the call's error.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,6 +14,7 @@
 
 #include "orca/jobs/jobs.hpp"
 #include "orca/orca.hpp"
+#include "support/result_assertions.hpp"
 
 namespace orca::jobs {
 // Failures print state names, not bytes.

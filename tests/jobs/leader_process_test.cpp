@@ -252,8 +252,7 @@ void kill_the_center_mid_run(const BrokerAccess& access, const std::filesystem::
 }
 
 TEST(LeaderProcesses, KilledServeHandsTheLeadToAWorkerOnRedis) {
-  if (!orca_test::RedisServer::available())
-    GTEST_FAIL() << "redis-server is not on PATH (scripts/deps installs it)";
+  ORCA_REQUIRE_REDIS();
   orca_test::RedisServer server;
   ASSERT_TRUE(server.running()) << server.error();
   TempDir dir;
@@ -262,9 +261,8 @@ TEST(LeaderProcesses, KilledServeHandsTheLeadToAWorkerOnRedis) {
   access.open = [url = server.url()](Context ctx) -> Task<std::unique_ptr<Broker>> {
     RedisBrokerOptions o;
     o.url = url;
-    std::string why;
-    auto broker = co_await RedisBroker::connect(ctx, std::move(o), &why);
-    EXPECT_TRUE(broker.has_value()) << why;
+    auto broker = co_await RedisBroker::connect(ctx, std::move(o));
+    EXPECT_OK(broker);
     if (!broker) co_return nullptr;
     co_return std::unique_ptr<Broker>(std::move(*broker));
   };
@@ -280,7 +278,10 @@ TEST(LeaderProcesses, KilledServeHandsTheLeadToAWorkerOnSqlite) {
   BrokerAccess access;
   access.args = {"--db", dir.db()};
   access.open = [path = dir.db()](Context) -> Task<std::unique_ptr<Broker>> {
-    co_return std::unique_ptr<Broker>(std::make_unique<SqliteBroker>(SqliteOptions{.path = path}));
+    auto opened = SqliteBroker::open(SqliteOptions{.path = path});
+    EXPECT_OK(opened);
+    if (!opened) co_return nullptr;
+    co_return std::unique_ptr<Broker>(std::move(*opened));
   };
   access.close = [](Broker&) -> Task<void> { co_return; };
   kill_the_center_mid_run(access, dir.path());

@@ -111,13 +111,13 @@ TEST_P(CenterNode, OpenBreakerHoldsItsTypeBackUntilAProbeSucceeds) {
     JobSpec flaky = spec("flaky");
     flaky.retry.max_attempts = 10;
     const std::vector<JobSpec> flaky_jobs(10, flaky);
-    (void)co_await center.submit_batch(guard, flaky_jobs);
+    CO_ASSERT_OK(co_await center.submit_batch(guard, flaky_jobs));
     co_await wait_until(guard, [&] { return !node.held_types().empty(); });
     // The registration tells the centers; jobs of the type wait pending (retried ones
     // come back to pending and stay), and another type still runs.
     co_await wait_for_hold(broker, guard, "n1", "flaky", true);
     const std::vector<JobSpec> ok_jobs(20, spec("ok"));
-    (void)co_await center.submit_batch(guard, ok_jobs);
+    CO_ASSERT_OK(co_await center.submit_batch(guard, ok_jobs));
     co_await wait_until(guard, [&] { return ok_runs.load() >= 20; });
     co_await wait_for_count(broker, guard, "flaky", JobState::kPending, 10);
     auto pending = co_await broker.list(guard, of_type("flaky", JobState::kPending));
@@ -140,6 +140,7 @@ TEST_P(CenterNode, OpenBreakerHoldsItsTypeBackUntilAProbeSucceeds) {
     auto dead_end = co_await broker.list(guard, of_type("flaky", std::nullopt, true));
     dead_at_end = dead_end ? dead_end->size() : 99;
     auto nodes_end = co_await broker.nodes(guard);
+    EXPECT_OK(nodes_end);  // else "not tagged" below would pass for a failed call
     tagged_at_end = nodes_end && node_holds_back(*nodes_end, "n1", "flaky");
     stop();
     (void)co_await std::move(c);
@@ -181,18 +182,18 @@ TEST_P(CenterNode, PullingNodeClaimsARateLimitedQueueOnlyAsFastAsItsLimit) {
     // queue when the later ones come.
     std::vector<JobSpec> jobs(20, email);
     jobs.push_back(other);
-    (void)co_await broker.enqueue(guard, jobs);
+    CO_ASSERT_OK(co_await broker.enqueue(guard, jobs));
     auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
     // The clock stands still: the limiter admits its burst of 5 and nothing more,
     // however many claims follow (an unlimited queue's job is claimed after them).
     co_await wait_until(guard, [&] { return email_runs.load() >= 5 && other_runs.load() >= 1; });
-    (void)co_await broker.enqueue_one(guard, other);
+    CO_ASSERT_OK(co_await broker.enqueue_one(guard, other));
     co_await wait_until(guard, [&] { return other_runs.load() >= 2; });
     after_first_window = email_runs.load();
     // A second later by its clock: 5 more.
     clock.advance(1s);
     co_await wait_until(guard, [&] { return email_runs.load() >= 10; });
-    (void)co_await broker.enqueue_one(guard, other);
+    CO_ASSERT_OK(co_await broker.enqueue_one(guard, other));
     co_await wait_until(guard, [&] { return other_runs.load() >= 3; });
     after_second_window = email_runs.load();
     stop();
@@ -231,11 +232,11 @@ TEST_P(CenterNode, PushedJobsOfALimitedQueueWaitForTheirUnitsAndGoBackWhenStoppe
     JobSpec other = spec("send");
     other.queue = "other";
     const std::vector<JobSpec> emails(5, email);
-    (void)co_await center.submit_batch(guard, emails);
+    CO_ASSERT_OK(co_await center.submit_batch(guard, emails));
     co_await wait_until(guard, [&] { return email_runs.load() >= 2; });
     // The other 3 wait for units a second or more away by the frozen clock; an
     // unlimited queue's job still runs beside them.
-    (void)co_await center.submit(guard, other);
+    CO_ASSERT_OK(co_await center.submit(guard, other));
     co_await wait_until(guard, [&] { return other_runs.load() >= 1; });
     ran_while_frozen = email_runs.load();
     stop();  // their waits are cancelled: handed back, their attempts not counted

@@ -23,9 +23,8 @@ Task<std::unique_ptr<RedisBroker>> connect_broker(Context ctx, std::string url,
   RedisBrokerOptions o;
   o.url = std::move(url);
   o.cluster = cluster;
-  std::string why;
-  auto broker = co_await RedisBroker::connect(ctx, std::move(o), &why);
-  EXPECT_TRUE(broker.has_value()) << why;
+  auto broker = co_await RedisBroker::connect(ctx, std::move(o));
+  EXPECT_OK(broker);
   co_return broker ? std::move(*broker) : nullptr;
 }
 
@@ -65,8 +64,7 @@ NodeOptions pull_node(std::string id) {
 // stops at once: the node's heartbeat comes far later than the test's guard, so only
 // the pushed request can reach it in time.
 TEST(RedisBroker, CancelIsPushedToTheNodeThatRunsTheJob) {
-  if (!orca_test::RedisServer::available())
-    GTEST_FAIL() << "redis-server is not on PATH (scripts/deps installs it)";
+  ORCA_REQUIRE_REDIS();
   orca_test::RedisServer server;
   ASSERT_TRUE(server.running()) << server.error();
   JobState after_cancel = S::kPending;
@@ -91,6 +89,7 @@ TEST(RedisBroker, CancelIsPushedToTheNodeThatRunsTheJob) {
     auto [ctx, stop] = with_cancel(guard);
     auto running = spawn([&node, ctx = ctx] { return node.run(ctx); });
     auto added = co_await other_side->enqueue_one(guard, spec("wait"));
+    CO_ASSERT_OK(added);
     auto got = co_await started.recv();
     (void)got;
     auto cancelled = co_await other_side->cancel(guard, added->id);
@@ -117,8 +116,7 @@ TEST(RedisBroker, CancelIsPushedToTheNodeThatRunsTheJob) {
 // good and land in the dead set), each round followed by the retention trim. Redis's
 // key count stops growing once the retained window is full, and so does its memory.
 TEST(RedisBroker, MemoryLevelsOffOnAQueueThatRunsForever) {
-  if (!orca_test::RedisServer::available())
-    GTEST_FAIL() << "redis-server is not on PATH (scripts/deps installs it)";
+  ORCA_REQUIRE_REDIS();
   orca_test::RedisServer server;
   ASSERT_TRUE(server.running()) << server.error();
   constexpr int kRounds = 30;
@@ -138,7 +136,7 @@ TEST(RedisBroker, MemoryLevelsOffOnAQueueThatRunsForever) {
     Context guard = hang_guard();
     auto broker = co_await connect_broker(guard, server.url());
     if (!broker) co_return;
-    (void)co_await broker->register_node(guard, node_info("n", "t", kPerRound));
+    CO_ASSERT_OK(co_await broker->register_node(guard, node_info("n", "t", kPerRound)));
     Retention keep;
     keep.max_age = std::chrono::hours(1);
     keep.max_finished_jobs = kKeep;
@@ -192,8 +190,7 @@ TEST(RedisBroker, MemoryLevelsOffOnAQueueThatRunsForever) {
 // in <q>:finished with the successes: trim moves each one it meets there to
 // <q>:dead_at instead of deleting it as a success beyond the cap.
 TEST(RedisBroker, TrimMovesDeadLettersAnOlderStoreKeptWithTheSuccesses) {
-  if (!orca_test::RedisServer::available())
-    GTEST_FAIL() << "redis-server is not on PATH (scripts/deps installs it)";
+  ORCA_REQUIRE_REDIS();
   orca_test::RedisServer server;
   ASSERT_TRUE(server.running()) << server.error();
   std::size_t dead_left = 0;
@@ -208,27 +205,28 @@ TEST(RedisBroker, TrimMovesDeadLettersAnOlderStoreKeptWithTheSuccesses) {
     Context guard = hang_guard();
     auto broker = co_await connect_broker(guard, server.url());
     if (!broker) co_return;
-    (void)co_await broker->register_node(guard, node_info("n", "t", 10));
+    CO_ASSERT_OK(co_await broker->register_node(guard, node_info("n", "t", 10)));
     std::vector<JobSpec> specs(4, spec("t"));
-    (void)co_await broker->enqueue(guard, specs);
+    CO_ASSERT_OK(co_await broker->enqueue(guard, specs));
     auto claimed = co_await broker->claim(guard, pull("n", "t", 4));
+    CO_ASSERT_OK(claimed);
     std::vector<Completion> done;
     for (const Job& j : *claimed)
       done.push_back(
           completion(j.id, "n", j.attempt,
                      j.id == claimed->front().id ? Outcome::kPermanent : Outcome::kSucceeded)[0]);
-    (void)co_await broker->complete(guard, done);
+    CO_ASSERT_OK(co_await broker->complete(guard, done));
     // The failed job where an older store kept it.
     const std::string failed = std::to_string(claimed->front().id);
     (void)orca_test::redis_detail::raw_command(server.port(),
                                                {"ZREM", "orca:{default}:dead_at", failed});
     (void)orca_test::redis_detail::raw_command(server.port(),
                                                {"ZADD", "orca:{default}:finished", "1", failed});
-    (void)co_await broker->trim(guard, Retention{.max_age = 1h,
-                                                 .max_finished_jobs = 0,
-                                                 .dead_max_age = 1h,
-                                                 .max_dead_jobs = 100,
-                                                 .max_audit_entries = 1'000'000});
+    CO_ASSERT_OK(co_await broker->trim(guard, Retention{.max_age = 1h,
+                                                        .max_finished_jobs = 0,
+                                                        .dead_max_age = 1h,
+                                                        .max_dead_jobs = 100,
+                                                        .max_audit_entries = 1'000'000}));
     auto dead = co_await broker->list(guard, filter(std::nullopt, true));
     dead_left = dead ? dead->size() : 0;
     finished_card = card("orca:{default}:finished");
@@ -243,8 +241,7 @@ TEST(RedisBroker, TrimMovesDeadLettersAnOlderStoreKeptWithTheSuccesses) {
 // On a 3-master cluster: jobs of several queues run to the end, every key of a queue
 // is in its queue's slot, and the queues spread over the masters.
 TEST(RedisBroker, EachQueueLivesInOneSlotOfACluster) {
-  if (!orca_test::RedisCluster::available())
-    GTEST_FAIL() << "redis-server or redis-cli missing (scripts/deps installs them)";
+  ORCA_REQUIRE_REDIS_CLUSTER();
   orca_test::RedisCluster cluster(3);
   ASSERT_TRUE(cluster.running()) << cluster.error();
   const std::vector<std::string> queues{"mail", "video", "billing", "search", "reports"};
@@ -263,7 +260,7 @@ TEST(RedisBroker, EachQueueLivesInOneSlotOfACluster) {
       specs.push_back(std::move(s));
     }
     auto added = co_await broker->enqueue(guard, specs);
-    EXPECT_TRUE(added.has_value()) << broker->last_failure();
+    EXPECT_OK(added);
     Node node(*broker, pull_node("n1"));
     node.handle("t", [](Context, Job) -> Task<Result<void>> { co_return Result<void>{}; });
     auto [ctx, stop] = with_cancel(guard);
@@ -307,8 +304,7 @@ TEST(RedisBroker, EachQueueLivesInOneSlotOfACluster) {
 // (AOF on): the jobs acknowledged before are there, and the node picks up new work
 // by itself.
 TEST(RedisBroker, NodesResumeByThemselvesAfterRedisWasDown) {
-  if (!orca_test::RedisServer::available())
-    GTEST_FAIL() << "redis-server is not on PATH (scripts/deps installs it)";
+  ORCA_REQUIRE_REDIS();
   orca_test::RedisServer server({.appendonly = true});
   ASSERT_TRUE(server.running()) << server.error();
   std::int64_t before = 0;
@@ -355,8 +351,7 @@ TEST(RedisBroker, NodesResumeByThemselvesAfterRedisWasDown) {
 // node's jobs is a key of the wrong type, so reading it fails) is finished by the
 // next reap: the dead node's jobs come back then, not when their leases end.
 TEST(RedisBroker, ReapAfterAFailedReapReclaimsTheDeadNodesJobs) {
-  if (!orca_test::RedisServer::available())
-    GTEST_FAIL() << "redis-server is not on PATH (scripts/deps installs it)";
+  ORCA_REQUIRE_REDIS();
   orca_test::RedisServer server;
   ASSERT_TRUE(server.running()) << server.error();
   bool first_failed = false;
@@ -373,9 +368,10 @@ TEST(RedisBroker, ReapAfterAFailedReapReclaimsTheDeadNodesJobs) {
     in_a.queue = "a";
     JobSpec in_b = spec("t");
     in_b.queue = "b";
-    (void)co_await broker->enqueue_one(guard, in_a);
+    CO_ASSERT_OK(co_await broker->enqueue_one(guard, in_a));
     auto added = co_await broker->enqueue_one(guard, in_b);
-    (void)co_await broker->register_node(guard, node_info("ghost", "t"));
+    CO_ASSERT_OK(added);
+    CO_ASSERT_OK(co_await broker->register_node(guard, node_info("ghost", "t")));
     auto taken = co_await broker->claim(guard, pull("ghost", "t", 1, 1h));
     EXPECT_EQ(taken ? taken->size() : 0u, 1u);
     std::vector<std::string> wrong_type{"SET", "orca:{a}:node:ghost", "x"};
@@ -387,7 +383,9 @@ TEST(RedisBroker, ReapAfterAFailedReapReclaimsTheDeadNodesJobs) {
     (void)co_await raw->command(guard, std::move(repair));
     auto second = co_await broker->reap(guard, 1ms);
     moved = second ? *second : 0;
-    after = *co_await broker->get(guard, added->id);
+    auto got1 = co_await broker->get(guard, added->id);
+    CO_ASSERT_OK(got1);
+    after = *got1;
     raw->close();
     co_await raw->closed();
     co_await broker->closed();
@@ -403,8 +401,7 @@ TEST(RedisBroker, ReapAfterAFailedReapReclaimsTheDeadNodesJobs) {
 // lease that has expired by it is reclaimed, at once, not once this machine's clock
 // has caught up. The server's clock decides, as the scripts do.
 TEST(RedisBroker, PromotionAndReapingGoByTheServersClock) {
-  if (!orca_test::RedisServer::available())
-    GTEST_FAIL() << "redis-server is not on PATH (scripts/deps installs it)";
+  ORCA_REQUIRE_REDIS();
   orca_test::RedisServer server(
       {.env = {"LD_PRELOAD=" ORCA_TEST_CLOCK_OFFSET_LIB, "ORCA_TEST_CLOCK_OFFSET_MS=10000"}});
   ASSERT_TRUE(server.running()) << server.error();
@@ -416,23 +413,29 @@ TEST(RedisBroker, PromotionAndReapingGoByTheServersClock) {
     Context guard = hang_guard();
     auto broker = co_await connect_broker(guard, server.url());
     if (!broker) co_return;
-    (void)co_await broker->register_node(guard, node_info("n1", "t", 2));
+    CO_ASSERT_OK(co_await broker->register_node(guard, node_info("n1", "t", 2)));
     auto a = co_await broker->enqueue_one(guard, spec("t"));
+    CO_ASSERT_OK(a);
     auto b = co_await broker->enqueue_one(guard, spec("t"));
+    CO_ASSERT_OK(b);
     // Both running, leased for 1 ms of the server's time.
     auto taken = co_await broker->claim(guard, pull("n1", "t", 2, 1ms));
     EXPECT_EQ(taken ? taken->size() : 0u, 2u);
     // a fails; it may run again 1 ms later, by the server's clock.
     std::vector<Completion> failed = completion(a->id, "n1", 1, Outcome::kRetryable, "again");
     failed[0].retry_delay = 1ms;
-    (void)co_await broker->complete(guard, std::move(failed));
+    CO_ASSERT_OK(co_await broker->complete(guard, std::move(failed)));
     co_await sleep_for(5ms);  // both times passed on the server
     auto p = co_await broker->promote_due(guard);
     promoted = p ? *p : 0;
     auto r = co_await broker->reap(guard, 1h);  // n1 is alive; b's lease expired
     reaped = r ? *r : 0;
-    retried = *co_await broker->get(guard, a->id);
-    expired = *co_await broker->get(guard, b->id);
+    auto got2 = co_await broker->get(guard, a->id);
+    CO_ASSERT_OK(got2);
+    retried = *got2;
+    auto got3 = co_await broker->get(guard, b->id);
+    CO_ASSERT_OK(got3);
+    expired = *got3;
     co_await broker->closed();
   });
   EXPECT_EQ(promoted, 1u);

@@ -35,17 +35,15 @@ class RedisStore final : public BrokerStore {
     }
   }
 
-  Task<Result<std::unique_ptr<Broker>>> open(Context ctx, JobLimits limits,
-                                             std::string* failure) override {
-    if (!server_error_.empty()) {
-      *failure = "redis-server did not start: " + server_error_;
-      co_return make_error_code(errc::broker_failure);
-    }
+  Task<Result<std::unique_ptr<Broker>>> open(Context ctx, JobLimits limits) override {
+    if (!server_error_.empty())
+      co_return Error(make_error_code(errc::broker_failure),
+                      "redis-server did not start: " + server_error_);
     RedisBrokerOptions options;
     options.url = url_;
     options.prefix = prefix_;
     options.limits = limits;
-    auto connected = co_await RedisBroker::connect(ctx, std::move(options), failure);
+    auto connected = co_await RedisBroker::connect(ctx, std::move(options));
     if (!connected) co_return connected.error();
     co_return std::unique_ptr<Broker>(std::move(*connected));
   }
@@ -71,14 +69,8 @@ class RedisStore final : public BrokerStore {
 };
 
 BrokerKind redis_kind() {
-  return BrokerKind{
-      "redis",
-      [] {
-        return orca_test::RedisServer::available()
-                   ? std::string()
-                   : std::string("redis-server is not on PATH (scripts/deps installs it)");
-      },
-      [] { return std::unique_ptr<BrokerStore>(std::make_unique<RedisStore>()); }};
+  return BrokerKind{"redis", [] { ORCA_REQUIRE_REDIS(); },
+                    [] { return std::unique_ptr<BrokerStore>(std::make_unique<RedisStore>()); }};
 }
 
 INSTANTIATE_TEST_SUITE_P(Brokers, BrokerContract, ::testing::Values(redis_kind()),

@@ -231,9 +231,8 @@ std::string outputs(std::deque<Worker>& workers) {
 Task<std::unique_ptr<RedisBroker>> connect_broker(Context ctx, std::string url) {
   RedisBrokerOptions o;
   o.url = std::move(url);
-  std::string why;
-  auto broker = co_await RedisBroker::connect(ctx, std::move(o), &why);
-  EXPECT_TRUE(broker.has_value()) << why;
+  auto broker = co_await RedisBroker::connect(ctx, std::move(o));
+  EXPECT_OK(broker);
   co_return broker ? std::move(*broker) : nullptr;
 }
 
@@ -290,8 +289,10 @@ Task<std::map<JobState, std::int64_t>> wait_all_succeeded(Broker& broker, Contex
                                                           std::int64_t want) {
   auto [bounded, release] = with_timeout(ctx, 150s);
   std::map<JobState, std::int64_t> t;
+  Error last_error;
   for (;;) {
     auto stats = co_await broker.queues(bounded);
+    if (!stats) last_error = stats.error();
     if (stats) {  // else Redis is not back yet: ask again
       t.clear();
       for (const QueueStats& q : *stats)
@@ -305,7 +306,7 @@ Task<std::map<JobState, std::int64_t>> wait_all_succeeded(Broker& broker, Contex
     if (bounded.is_done()) {
       std::string why = co_await diagnose(broker, ctx);
       ADD_FAILURE() << "jobs still live after the hang bound; last totals seen: " << describe(t)
-                    << "; last broker failure: " << broker.last_failure() << "\n"
+                    << "; last broker error: " << last_error << "\n"
                     << why;
       break;
     }
@@ -350,10 +351,6 @@ Task<std::vector<JobId>> enqueue_acked(Broker& broker, Context ctx, std::vector<
     (void)co_await sleep_for(ctx, 20ms);
   }
 }
-
-#define ORCA_REQUIRE_REDIS()                \
-  if (!orca_test::RedisServer::available()) \
-  GTEST_FAIL() << "redis-server is not on PATH (scripts/deps installs it)"
 
 // 1. N jobs (100,000; a tenth under sanitizers), each with a unique key, on three
 // node processes of concurrency 50: every job succeeds. Executions are counted per

@@ -133,10 +133,10 @@ int main(int argc, char** argv) {
     RedisBrokerOptions bo;
     bo.url = o.url;
     bo.prefix = o.prefix;
-    std::string why;
-    auto connected = co_await RedisBroker::connect(ctx, bo, &why);
+    auto connected = co_await RedisBroker::connect(ctx, bo);
     if (!connected) {
-      std::fprintf(stderr, "%s: cannot connect: %s\n", o.node.c_str(), why.c_str());
+      std::fprintf(stderr, "%s: cannot connect: %s\n", o.node.c_str(),
+                   connected.error().message().c_str());
       co_return 1;
     }
     std::unique_ptr<RedisBroker> broker = std::move(*connected);
@@ -213,8 +213,7 @@ int main(int argc, char** argv) {
     if (o.effects) co_await effects.closed();
     co_await broker->closed();
     if (!ran) {
-      std::fprintf(stderr, "%s: node failed: %s (%s)\n", o.node.c_str(),
-                   ran.error().message().c_str(), broker->last_failure().c_str());
+      std::fprintf(stderr, "%s: node failed: %s\n", o.node.c_str(), ran.error().message().c_str());
       co_return 1;
     }
     co_return 0;

@@ -233,12 +233,12 @@ TEST(TlsStream, ServerFromAnotherCaIsAVerifyError) {
         co_await handshake_pair(ctx, client_tls(pki().other_ca_cert), "localhost", &server);
     CO_ASSERT_TRUE(!client);
     CO_EXPECT_TRUE(orca::net::is_tls_verify_error(client.error()));
-    EXPECT_EQ(client.error().value(), X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+    EXPECT_EQ(client.error().code().value(), X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
     EXPECT_EQ(client.error().message(),
               std::string("certificate verify failed: unable to get local issuer certificate"));
     // The server hears why (the client's alert), as a TLS error.
     CO_ASSERT_TRUE(!server);
-    CO_EXPECT_TRUE(server.error().category() == orca::net::tls_category());
+    CO_EXPECT_TRUE(server.error().code().category() == orca::net::tls_category());
     CO_EXPECT_TRUE(server.error().message().find("unknown ca") != std::string::npos);
     cancel();
   });
@@ -252,7 +252,7 @@ TEST(TlsStream, ServerUnderAnotherNameIsAVerifyError) {
     Result<TlsStream> client =
         co_await handshake_pair(ctx, client_tls(pki().ca_cert), "db.example.com", &server);
     CO_ASSERT_TRUE(!client);
-    EXPECT_EQ(client.error().value(), X509_V_ERR_HOSTNAME_MISMATCH);
+    EXPECT_EQ(client.error().code().value(), X509_V_ERR_HOSTNAME_MISMATCH);
     CO_EXPECT_TRUE(orca::net::is_tls_verify_error(client.error()));
     // An IP literal is checked against the certificate's IP addresses.
     Result<TlsStream> by_ip =
@@ -261,7 +261,7 @@ TEST(TlsStream, ServerUnderAnotherNameIsAVerifyError) {
     Result<TlsStream> other_ip =
         co_await handshake_pair(ctx, client_tls(pki().ca_cert), "127.0.0.2", &server);
     CO_ASSERT_TRUE(!other_ip);
-    EXPECT_EQ(other_ip.error().value(), X509_V_ERR_IP_ADDRESS_MISMATCH);
+    EXPECT_EQ(other_ip.error().code().value(), X509_V_ERR_IP_ADDRESS_MISMATCH);
     cancel();
   });
 }
@@ -282,7 +282,7 @@ TEST(TlsContext, FilesThatDoNotLoadAreNamed) {
   std::fclose(f);
   auto b = TlsContext::server({.cert_file = junk, .key_file = p.server_key}, &why);
   ASSERT_FALSE(b);
-  EXPECT_TRUE(b.error().category() == orca::net::tls_category()) << describe(b.error());
+  EXPECT_TRUE(b.error().code().category() == orca::net::tls_category()) << describe(b.error());
   EXPECT_NE(why.find("certificate chain from " + junk), std::string::npos) << why;
 
   auto c = TlsContext::server({.cert_file = p.server_cert, .key_file = junk}, &why);

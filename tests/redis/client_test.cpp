@@ -49,7 +49,7 @@ TEST(RedisClient, SpreadsCallsOverThePool) {
   run_on(4, [&]() -> orca::Task<void> {
     Bounded b;
     auto client = co_await Client::connect(b.ctx, url_of(server), fast_reconnect());
-    CO_ASSERT_TRUE(client);
+    CO_ASSERT_OK(client);
     EXPECT_EQ(client->live_connections(), 3u);
     Client* c = &*client;
     constexpr int kTasks = 100;
@@ -111,7 +111,7 @@ TEST(RedisClient, RecoversAfterTheServerRestarts) {
   run_on(2, [&]() -> orca::Task<void> {
     Bounded b;
     auto client = co_await Client::connect(b.ctx, url_of(server), fast_reconnect());
-    CO_ASSERT_TRUE(client);
+    CO_ASSERT_OK(client);
     auto set = co_await client->command(b.ctx, cmd("SET", "durable", "yes"));
     CO_ASSERT_TRUE(set && set->is_ok());
 
@@ -143,12 +143,12 @@ TEST(RedisScript, EvalShaFallsBackToEvalAfterScriptFlush) {
   run_on(2, [&]() -> orca::Task<void> {
     Bounded b;
     auto client = co_await Client::connect(b.ctx, url_of(server));
-    CO_ASSERT_TRUE(client);
+    CO_ASSERT_OK(client);
     const Script incr_by("return redis.call('INCRBY', KEYS[1], ARGV[1])");
     // The local SHA1 is the one Redis computes.
     std::vector<std::string> load = {"SCRIPT", "LOAD", incr_by.source()};
     auto loaded = co_await client->command(b.ctx, std::move(load));
-    CO_ASSERT_TRUE(loaded);
+    CO_ASSERT_OK(loaded);
     EXPECT_EQ(loaded->str(), incr_by.sha1());
 
     auto first = co_await incr_by.eval(b.ctx, *client, cmd("n"), cmd("5"));
@@ -188,7 +188,8 @@ TEST(RedisSubscriber, DeliversAndResubscribesAfterRestart) {
     so.max_backoff = 100ms;
     auto sub = co_await Subscriber::connect(b.ctx, url_of(server), so);
     auto client = co_await Client::connect(b.ctx, url_of(server), fast_reconnect());
-    CO_ASSERT_TRUE(sub && client);
+    CO_ASSERT_OK(sub);
+    CO_ASSERT_OK(client);
     auto subscribed = co_await sub->subscribe(b.ctx, cmd("news", "sport"));
     EXPECT_TRUE(subscribed) << describe(subscribed.error());
     auto psubscribed = co_await sub->psubscribe(b.ctx, cmd("wea*"));

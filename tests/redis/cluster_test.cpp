@@ -36,8 +36,8 @@ class RedisClusterTest : public ::testing::Test {
     cluster_ = nullptr;
   }
   void SetUp() override {
-    if (cluster_ == nullptr)
-      GTEST_FAIL() << "redis-server or redis-cli not on PATH (scripts/deps installs them)";
+    ORCA_REQUIRE_REDIS_CLUSTER();
+    ASSERT_NE(cluster_, nullptr);
     ASSERT_TRUE(cluster_->running()) << cluster_->error();
   }
   static std::vector<RedisUrl> seeds() {
@@ -55,7 +55,7 @@ TEST_F(RedisClusterTest, KeysSpreadOverAllMastersAndHashTagsStayTogether) {
     // One seed is enough: the rest of the map comes from CLUSTER SLOTS.
     std::vector<RedisUrl> one_seed = {seeds()[1]};
     auto cluster = co_await ClusterClient::connect(b.ctx, std::move(one_seed));
-    CO_ASSERT_TRUE(cluster);
+    CO_ASSERT_OK(cluster);
     const std::vector<std::string> masters = cluster->masters();
     CO_ASSERT_EQ(masters.size(), 3u);
 
@@ -106,7 +106,7 @@ TEST_F(RedisClusterTest, SeedsAndRedirectTargetsMayBeHostNames) {
     CO_ASSERT_TRUE(seed);
     std::vector<RedisUrl> seeds = {*seed};
     auto cluster = co_await ClusterClient::connect(b.ctx, std::move(seeds));
-    CO_ASSERT_TRUE(cluster);
+    CO_ASSERT_OK(cluster);
     EXPECT_EQ(cluster->masters().size(), 3u);
     auto set = co_await cluster->command(b.ctx, "named", cmd("SET", "named", "v"));
     EXPECT_TRUE(set && set->is_ok()) << describe(set);
@@ -122,7 +122,7 @@ TEST_F(RedisClusterTest, ScriptOnKeysWithOneHashTag) {
   run_on(2, [&]() -> orca::Task<void> {
     Bounded b;
     auto cluster = co_await ClusterClient::connect(b.ctx, seeds());
-    CO_ASSERT_TRUE(cluster);
+    CO_ASSERT_OK(cluster);
     const Script transfer(
         "local from = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
         "local amount = tonumber(ARGV[1])\n"
@@ -159,7 +159,7 @@ TEST_F(RedisClusterTest, FollowsAskDuringMigrationAndMovedAfter) {
   run_on(2, [&]() -> orca::Task<void> {
     Bounded b;
     auto cluster = co_await ClusterClient::connect(b.ctx, seeds());
-    CO_ASSERT_TRUE(cluster);
+    CO_ASSERT_OK(cluster);
     const std::string key = "migrating-key";
     const std::uint16_t slot = cluster_slot(key);
     const std::string source_name = cluster->master_of(slot);
@@ -176,7 +176,8 @@ TEST_F(RedisClusterTest, FollowsAskDuringMigrationAndMovedAfter) {
     CO_ASSERT_TRUE(source != nullptr && target != nullptr);
     auto src = co_await Connection::connect(b.ctx, RedisUrl::loopback(source->port()));
     auto dst = co_await Connection::connect(b.ctx, RedisUrl::loopback(target->port()));
-    CO_ASSERT_TRUE(src && dst);
+    CO_ASSERT_OK(src);
+    CO_ASSERT_OK(dst);
     const std::string source_id = node_id(*source);
     const std::string target_id = node_id(*target);
     CO_ASSERT_TRUE(!source_id.empty() && !target_id.empty());
@@ -208,7 +209,7 @@ TEST_F(RedisClusterTest, FollowsAskDuringMigrationAndMovedAfter) {
     // 3. Hand the slot over on every node: the source now answers MOVED.
     for (std::size_t i = 0; i < cluster_->size(); ++i) {
       auto node = co_await Connection::connect(b.ctx, RedisUrl::loopback(cluster_->node(i).port()));
-      CO_ASSERT_TRUE(node);
+      CO_ASSERT_OK(node);
       auto handed = co_await node->command(b.ctx, cmd("CLUSTER", "SETSLOT", s, "NODE", target_id));
       EXPECT_TRUE(handed && handed->is_ok()) << describe(handed);
       co_await node->closed();

@@ -29,7 +29,7 @@ TEST(RedisConnection, DecodesEveryReplyType) {
   run_on(2, [&]() -> orca::Task<void> {
     Bounded b;
     auto conn = co_await Connection::connect(b.ctx, url_of(server));
-    CO_ASSERT_TRUE(conn);
+    CO_ASSERT_OK(conn);
     auto status = co_await conn->command(b.ctx, cmd("SET", "k", "v"));
     EXPECT_TRUE(status && status->is_ok()) << describe(status);
     auto bulk = co_await conn->command(b.ctx, cmd("GET", "k"));
@@ -69,13 +69,13 @@ TEST(RedisConnection, PipelineReturnsRepliesInOrder) {
   run_on(2, [&]() -> orca::Task<void> {
     Bounded b;
     auto conn = co_await Connection::connect(b.ctx, url_of(server));
-    CO_ASSERT_TRUE(conn);
+    CO_ASSERT_OK(conn);
     std::vector<std::vector<std::string>> commands;
     for (int i = 0; i < 1000; ++i)
       commands.push_back({"RPUSH", "seq", std::to_string(i)});
     commands.push_back({"LLEN", "seq"});
     auto replies = co_await conn->pipeline(b.ctx, std::move(commands));
-    CO_ASSERT_TRUE(replies);
+    CO_ASSERT_OK(replies);
     CO_ASSERT_EQ(replies->size(), 1001u);
     for (int i = 0; i < 1000; ++i)
       EXPECT_EQ((*replies)[i].integer(), i + 1) << "reply " << i;
@@ -91,7 +91,7 @@ TEST(RedisConnection, ManyConcurrentCallersArePipelined) {
   run_on(4, [&]() -> orca::Task<void> {
     Bounded b;
     auto conn = co_await Connection::connect(b.ctx, url_of(server));
-    CO_ASSERT_TRUE(conn);
+    CO_ASSERT_OK(conn);
     Connection* c = &*conn;
     constexpr int kTasks = 100;
     constexpr int kEach = 100;
@@ -139,7 +139,8 @@ TEST(RedisConnection, CancelledCallerLeavesTheConnectionInStep) {
     Bounded b;
     auto conn = co_await Connection::connect(b.ctx, url_of(server));
     auto admin = co_await Connection::connect(b.ctx, url_of(server));
-    CO_ASSERT_TRUE(conn && admin);
+    CO_ASSERT_OK(conn);
+    CO_ASSERT_OK(admin);
     auto [ctx, cancel] = orca::with_cancel(b.ctx);
     Connection* c = &*conn;
     auto blpop = orca::spawn([c, ctx = ctx]() { return c->command(ctx, cmd("BLPOP", "q", "0")); });
@@ -179,7 +180,7 @@ TEST(RedisConnection, AuthWithPasswordAndWrongPassword) {
     RedisUrl good = url_of(server);
     good.password = "s3cret";
     auto conn = co_await Connection::connect(b.ctx, good);
-    CO_ASSERT_TRUE(conn);
+    CO_ASSERT_OK(conn);
     auto pong = co_await conn->command(b.ctx, cmd("PING"));
     EXPECT_TRUE(pong && pong->str() == "PONG") << describe(pong);
     co_await conn->closed();
@@ -191,7 +192,7 @@ TEST(RedisConnection, AuthWithPasswordAndWrongPassword) {
 
     // No password at all: the connection works, commands get NOAUTH replies.
     auto anonymous = co_await Connection::connect(b.ctx, url_of(server));
-    CO_ASSERT_TRUE(anonymous);
+    CO_ASSERT_OK(anonymous);
     auto noauth = co_await anonymous->command(b.ctx, cmd("GET", "x"));
     EXPECT_TRUE(noauth && noauth->is_error_kind("NOAUTH")) << describe(noauth);
     co_await anonymous->closed();
@@ -203,7 +204,7 @@ TEST(RedisConnection, AuthWithUserAndPassword) {
   run_on(2, [&]() -> orca::Task<void> {
     Bounded b;
     auto admin = co_await Connection::connect(b.ctx, url_of(server));
-    CO_ASSERT_TRUE(admin);
+    CO_ASSERT_OK(admin);
     auto made = co_await admin->command(
         b.ctx, cmd("ACL", "SETUSER", "alice", "on", ">wonderland", "~*", "&*", "+@all"));
     CO_ASSERT_TRUE(made && made->is_ok());
@@ -211,7 +212,7 @@ TEST(RedisConnection, AuthWithUserAndPassword) {
         RedisUrl::parse("redis://alice:wonderland@127.0.0.1:" + std::to_string(server.port()));
     CO_ASSERT_TRUE(url);
     auto conn = co_await Connection::connect(b.ctx, *url);
-    CO_ASSERT_TRUE(conn);
+    CO_ASSERT_OK(conn);
     auto who = co_await conn->command(b.ctx, cmd("ACL", "WHOAMI"));
     EXPECT_TRUE(who && who->str() == "alice") << describe(who);
     url->password = "rabbit";
@@ -230,7 +231,8 @@ TEST(RedisConnection, SelectsTheDatabaseOfTheUrl) {
     db3.db = 3;
     auto three = co_await Connection::connect(b.ctx, db3);
     auto zero = co_await Connection::connect(b.ctx, url_of(server));
-    CO_ASSERT_TRUE(three && zero);
+    CO_ASSERT_OK(three);
+    CO_ASSERT_OK(zero);
     (void)co_await three->command(b.ctx, cmd("SET", "where", "three"));
     auto in_zero = co_await zero->command(b.ctx, cmd("GET", "where"));
     EXPECT_TRUE(in_zero && in_zero->is_nil()) << describe(in_zero);
@@ -253,7 +255,7 @@ TEST(RedisConnection, LargeValuesRoundTrip) {
   run_on(2, [&]() -> orca::Task<void> {
     Bounded b;
     auto conn = co_await Connection::connect(b.ctx, url_of(server));
-    CO_ASSERT_TRUE(conn);
+    CO_ASSERT_OK(conn);
     std::string big(1 << 20, '\0');
     for (std::size_t i = 0; i < big.size(); ++i)
       big[i] = static_cast<char>('a' + i % 23);
@@ -287,7 +289,7 @@ TEST(RedisConnection, ConnectsByHostName) {
   run_on(2, [&]() -> orca::Task<void> {
     Bounded b;
     auto conn = co_await Connection::connect(b.ctx, *url);
-    CO_ASSERT_TRUE(conn);
+    CO_ASSERT_OK(conn);
     auto pong = co_await conn->command(b.ctx, cmd("PING"));
     EXPECT_TRUE(pong && pong->str() == "PONG") << describe(pong);
     co_await conn->closed();
@@ -330,7 +332,7 @@ void expect_reply_fails(std::string answer, std::error_code want, bool hang_up =
     Bounded b;
     auto conn =
         co_await Connection::connect(b.ctx, RedisUrl::loopback(listener->local_address().port()));
-    CO_ASSERT_TRUE(conn);
+    CO_ASSERT_OK(conn);
     auto r = co_await conn->command(b.ctx, cmd("PING"));
     EXPECT_EQ(r.error(), want) << "answer " << ::testing::PrintToString(answer) << ": got "
                                << describe(r);
@@ -360,7 +362,7 @@ TEST(RedisConnection, UnsolicitedReplyBreaksTheConnection) {
     Bounded b;
     auto conn =
         co_await Connection::connect(b.ctx, RedisUrl::loopback(listener->local_address().port()));
-    CO_ASSERT_TRUE(conn);
+    CO_ASSERT_OK(conn);
     auto r = co_await conn->command(b.ctx, cmd("PING"));
     EXPECT_TRUE(r && r->str() == "PONG") << describe(r);
     const orca::Context broken = conn->broken_context();

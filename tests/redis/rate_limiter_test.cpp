@@ -29,9 +29,9 @@ TEST(FleetRateLimiter, LimitersOnOneKeyShareOneLimit) {
   run_on(2, [&]() -> orca::Task<void> {
     Bounded b;
     auto client_a = co_await Client::connect(b.ctx, url_of(server));
-    CO_ASSERT_TRUE(client_a);
+    CO_ASSERT_OK(client_a);
     auto client_b = co_await Client::connect(b.ctx, url_of(server));
-    CO_ASSERT_TRUE(client_b);
+    CO_ASSERT_OK(client_b);
     FleetRateLimiter a(*client_a, "test:limit:", kSlow);
     FleetRateLimiter other(*client_b, "test:limit:", kSlow);
     for (int i = 0; i < 3; ++i) {
@@ -46,7 +46,7 @@ TEST(FleetRateLimiter, LimitersOnOneKeyShareOneLimit) {
     auto sms = co_await other.decide(b.ctx, "sms");
     if (sms && sms->allowed) ++other_key;
     auto big = co_await a.decide(b.ctx, "email", 6);
-    too_large = big ? std::error_code{} : big.error();
+    too_large = std::error_code(big.error());
   });
   EXPECT_EQ(admitted_a, 3);
   EXPECT_EQ(admitted_b, 2) << "the second limiter gets what the first left of the burst";

@@ -10,6 +10,7 @@
 #include "orca/orca.hpp"
 #include "orca/redis/redis.hpp"
 #include "support/redis_server.hpp"
+#include "support/result_assertions.hpp"
 #include "sync/sync_test_support.hpp"
 
 namespace orca_redis_test {
@@ -68,9 +69,9 @@ std::vector<std::string> cmd(Words&&... words) {
 
 }  // namespace orca_redis_test
 
-// Starts `server` (declared by the macro) with `options`, or fails the test.
-#define ORCA_REDIS_SERVER(server, ...)                                     \
-  if (!orca_test::RedisServer::available())                                \
-    GTEST_FAIL() << "redis-server not on PATH (scripts/deps installs it)"; \
-  orca_test::RedisServer server{__VA_ARGS__};                              \
+// Starts `server` (declared by the macro) with `options`, or fails the test; without
+// redis-server, skips it or fails it as ORCA_REQUIRE_REDIS says.
+#define ORCA_REDIS_SERVER(server, ...)        \
+  ORCA_REQUIRE_REDIS();                       \
+  orca_test::RedisServer server{__VA_ARGS__}; \
   ASSERT_TRUE(server.running()) << server.error()

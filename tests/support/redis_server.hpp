@@ -3,8 +3,8 @@
 // Header-only and independent of orca_redis (it speaks just enough RESP over a
 // blocking socket to see that a server answers), so any test can use it.
 //
-//   if (!orca_test::RedisServer::available()) GTEST_FAIL() << "redis-server not on PATH
-//   (scripts/deps installs it)"; orca_test::RedisServer server({.appendonly = true});
+//   ORCA_REQUIRE_REDIS();  // or ORCA_REQUIRE_REDIS_CLUSTER()
+//   orca_test::RedisServer server({.appendonly = true});
 //   ASSERT_TRUE(server.running()) << server.error();
 //   ... connect to server.url() / server.port() ...
 //   server.stop();      // SIGTERM, waitpid
@@ -237,7 +237,8 @@ inline int run_to_end(const std::vector<std::string>& argv, const std::string& d
 
 class RedisServer {
  public:
-  // Whether redis-server is on PATH: tests fail when it is not (scripts/deps installs it).
+  // Whether redis-server is on PATH (ORCA_REQUIRE_REDIS below says what a test does
+  // when it is not).
   static bool available() { return redis_detail::find_on_path("redis-server").has_value(); }
 
   // Starts the server; check running() (and error() for why not).
@@ -437,4 +438,34 @@ class RedisCluster {
   bool ok_ = false;
 };
 
+// What a test that needs redis-server does when the machine lacks it (empty: it has
+// it). Without redis-server the test is skipped, and CTest lists it under "did not
+// run" (a developer's machine without Redis still runs the rest); with the
+// environment variable ORCA_REQUIRE_REDIS=1, as scripts/test sets for the whole
+// suite, it fails instead, so a suite run can never pass without its Redis tests.
+// `cluster`: redis-cli is needed too.
+inline std::string redis_missing(bool cluster = false) {
+  if (cluster ? RedisCluster::available() : RedisServer::available()) return {};
+  return cluster ? "redis-server or redis-cli is not on PATH (scripts/deps installs them)"
+                 : "redis-server is not on PATH (scripts/deps installs it)";
+}
+inline bool redis_required() {
+  const char* env = std::getenv("ORCA_REQUIRE_REDIS");
+  return env != nullptr && std::string(env) == "1";
+}
+
 }  // namespace orca_test
+
+// At the top of a test (or of a fixture's SetUp) that needs redis-server: skips the
+// test when it is missing, or fails it under ORCA_REQUIRE_REDIS=1 (redis_missing).
+#define ORCA_REQUIRE_REDIS_IMPL(cluster)                                                    \
+  do {                                                                                      \
+    const std::string orca_redis_missing = ::orca_test::redis_missing(cluster);             \
+    if (!orca_redis_missing.empty()) {                                                      \
+      if (::orca_test::redis_required())                                                    \
+        GTEST_FAIL() << orca_redis_missing << " (and ORCA_REQUIRE_REDIS=1)";                \
+      GTEST_SKIP() << orca_redis_missing << " (ORCA_REQUIRE_REDIS=1 makes this a failure)"; \
+    }                                                                                       \
+  } while (0)
+#define ORCA_REQUIRE_REDIS() ORCA_REQUIRE_REDIS_IMPL(false)
+#define ORCA_REQUIRE_REDIS_CLUSTER() ORCA_REQUIRE_REDIS_IMPL(true)

@@ -99,7 +99,7 @@ TEST(Mutex, ParkedLockCancelledByContext) {
         bool done = false;
         orca::go([&, ctx = ctx]() -> Task<void> {
           auto g = co_await mu.lock(ctx);
-          err = g ? std::error_code() : g.error();
+          err = std::error_code(g.error());
           done = true;
         });
         co_await until_parked(1);

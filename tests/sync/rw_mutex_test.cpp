@@ -122,7 +122,7 @@ TEST(RWMutex, CancelledWriterLetsInTheReadersBehindIt) {
         bool late_reader_in = false;
         orca::go([&, ctx = ctx]() -> Task<void> {
           auto w = co_await mu.lock(ctx);
-          writer_err = w ? std::error_code() : w.error();
+          writer_err = std::error_code(w.error());
         });
         co_await until_parked(1);
         orca::go([&]() -> Task<void> {
@@ -149,7 +149,7 @@ TEST(RWMutex, ParkedReaderCancelledHoldsNothing) {
         std::error_code err;
         orca::go([&, ctx = ctx]() -> Task<void> {
           auto r = co_await mu.rlock(ctx);
-          err = r ? std::error_code() : r.error();
+          err = std::error_code(r.error());
         });
         co_await until_parked(1);
         cancel();

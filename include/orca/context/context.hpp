@@ -29,7 +29,7 @@
 #include "orca/runtime/clock.hpp"
 #include "orca/runtime/detail/frame_allocator.hpp"
 #include "orca/runtime/detail/scheduling.hpp"
-#include "orca/runtime/error.hpp"
+#include "orca/runtime/errc.hpp"
 #include "orca/runtime/result.hpp"
 
 namespace orca {

@@ -18,8 +18,11 @@
 //     all-or-nothing; a caller that gave up may not learn which).
 //
 // Thread safety: all calls may be made concurrently from any number of tasks.
-// Errors: jobs::errc (invalid_job, not_found, lease_lost, invalid_state,
-// broker_failure) or the context's error.
+// Errors: every call returns its own Error (orca/runtime/error.hpp) in its Result:
+// a jobs::errc code (invalid_job, not_found, lease_lost, invalid_state,
+// broker_failure) or the context's error, with the store's own text in the message
+// where there is one (SQLite's or Redis's words for a broker_failure, the rule a
+// spec broke for invalid_job). Concurrent calls never see each other's errors.
 #pragma once
 
 #include <algorithm>
@@ -330,9 +333,6 @@ class Broker {
   // the watching task. The default returns not_supported at once: nodes then learn
   // of cancellations at their next heartbeat and of work at their next poll.
   virtual Task<Result<void>> watch(Context ctx, BrokerEvents events);
-
-  // The last broker_failure's description (e.g. SQLite's message). Thread-safe.
-  virtual std::string last_failure() const = 0;
 };
 
 }  // namespace orca::jobs

@@ -155,7 +155,7 @@ class Center {
   Task<void> leadership_loop(Context ctx);
   Task<Result<void>> fire_periodic(Context ctx);
   // Records a broker call's outcome for the connectivity window and the outage log.
-  void seen(const Context& ctx, const std::error_code& e);
+  void seen(const Context& ctx, const Error& e);
   void log_line(const std::string& text) const;
 
   Broker& broker_;

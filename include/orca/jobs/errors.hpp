@@ -14,7 +14,7 @@ enum class errc {
   lease_lost = 3,      // the node no longer holds the job's lease (reclaimed, cancelled)
   invalid_state = 4,   // the transition is not allowed from the job's state
   not_supported = 5,   // e.g. a broker URL scheme that is not implemented
-  broker_failure = 6,  // the store failed (I/O error, corruption); Broker::last_failure()
+  broker_failure = 6,  // the store failed (I/O error, corruption); the Error's message says how
   permanent = 7,       // returned by a handler: fail the job without retrying
   bad_schedule = 8,    // a periodic schedule that does not parse
   shutting_down = 9,   // the broker or node is stopping

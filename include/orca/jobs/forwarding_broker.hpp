@@ -94,7 +94,6 @@ class ForwardingBroker : public Broker {
   Task<Result<void>> watch(Context ctx, BrokerEvents events) override {
     return inner_.watch(std::move(ctx), std::move(events));
   }
-  std::string last_failure() const override { return inner_.last_failure(); }
 
  protected:
   Broker& inner_;

@@ -278,7 +278,7 @@ class Node {
   Task<Result<void>> register_self(Context ctx);
   // Records a broker call's outcome for the outage log (one line when the broker
   // becomes unreachable, every 10 s while it stays so, one when it is back).
-  void note_broker(const std::error_code& e);
+  void note_broker(const Error& e);
   // Calls `attempt` until it succeeds or a lease has passed (past that a center
   // declares the node dead anyway), backing off between tries; returns its last
   // result. For deregistration.

@@ -46,7 +46,7 @@
 // and claim at once instead of at their next poll.
 //
 // Errors: errc::broker_failure when Redis cannot be reached or answers with an error
-// (last_failure() has its text), besides the contract's errors. No call is retried
+// (the Error's message has its text), besides the contract's errors. No call is retried
 // inside the broker: a call that fails for want of Redis may or may not have taken
 // effect, as the contract's rule 4 allows for any interrupted call.
 // Thread safety: all calls from any tasks concurrently.
@@ -73,10 +73,10 @@ struct RedisBrokerOptions {
 class RedisBroker final : public Broker {
  public:
   // Connects (every pooled connection, so a bad address or password is reported
-  // here). Errors: invalid_job for a malformed URL, broker_failure when Redis
-  // cannot be reached; `failure` gets the text.
-  static Task<Result<std::unique_ptr<RedisBroker>>> connect(Context ctx, RedisBrokerOptions options,
-                                                            std::string* failure = nullptr);
+  // here). Errors: invalid_job for a malformed URL or key prefix, broker_failure when
+  // Redis cannot be reached; the Error's message says which and why.
+  static Task<Result<std::unique_ptr<RedisBroker>>> connect(Context ctx,
+                                                            RedisBrokerOptions options);
   ~RedisBroker() override;
   RedisBroker(const RedisBroker&) = delete;
   RedisBroker& operator=(const RedisBroker&) = delete;
@@ -115,7 +115,6 @@ class RedisBroker final : public Broker {
   // Subscribes to `<prefix>:cancel` and `<prefix>:work` (and resubscribes after Redis
   // comes back).
   Task<Result<void>> watch(Context ctx, BrokerEvents events) override;
-  std::string last_failure() const override;
 
   const RedisBrokerOptions& options() const noexcept { return options_; }
   // Closes the connections and waits for their background tasks: the last call on

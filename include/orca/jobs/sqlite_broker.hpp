@@ -42,9 +42,11 @@ struct SqliteOptions {
 
 class SqliteBroker final : public Broker {
  public:
-  // Opens or creates the database and its schema. Throws std::runtime_error with
-  // SQLite's message when the file cannot be opened or is not an orca database.
-  explicit SqliteBroker(SqliteOptions options);
+  // Opens or creates the database and its schema, on the calling thread (it blocks
+  // for the file's I/O: call it before orca::run, or from a blocking task).
+  // Errors: broker_failure, with SQLite's message, when the file cannot be opened or
+  // is not an orca database (or is one of a newer schema).
+  static Result<std::unique_ptr<SqliteBroker>> open(SqliteOptions options);
   ~SqliteBroker() override;  // finishes calls in flight, then closes
   SqliteBroker(const SqliteBroker&) = delete;
   SqliteBroker& operator=(const SqliteBroker&) = delete;
@@ -80,12 +82,12 @@ class SqliteBroker final : public Broker {
   Task<Result<std::vector<Job>>> claim(Context ctx, ClaimRequest req) override;
   Task<Result<std::vector<Result<JobState>>>> complete(
       Context ctx, std::vector<Completion> completions) override;
-  std::string last_failure() const override;
 
   const SqliteOptions& options() const noexcept { return options_; }
 
  private:
   struct Impl;
+  explicit SqliteBroker(SqliteOptions options);  // throws; open() reports
   SqliteOptions options_;
   std::unique_ptr<Impl> impl_;
 };

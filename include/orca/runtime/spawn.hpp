@@ -17,7 +17,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "orca/runtime/errors.hpp"
+#include "orca/runtime/exceptions.hpp"
 #include "orca/runtime/task.hpp"
 
 namespace orca {

@@ -68,7 +68,7 @@
 #include "orca/context/context.hpp"
 #include "orca/runtime/detail/perturb.hpp"
 #include "orca/runtime/detail/scheduling.hpp"
-#include "orca/runtime/error.hpp"
+#include "orca/runtime/errc.hpp"
 #include "orca/runtime/result.hpp"
 #include "orca/sync/detail/channel_core.hpp"
 #include "orca/sync/detail/parked_wait.hpp"

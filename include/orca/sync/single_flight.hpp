@@ -134,14 +134,14 @@ class [[nodiscard]] SharedResult {
   bool has_value() const noexcept { return result_ && result_->has_value(); }
   explicit operator bool() const noexcept { return has_value(); }
   // fn's error or the caller's context's; empty for a value or an exception.
-  std::error_code error() const noexcept { return result_ ? result_->error() : std::error_code(); }
+  Error error() const noexcept { return result_ ? result_->error() : Error(); }
   // fn's exception, if it threw; else null.
   const std::exception_ptr& exception() const noexcept { return exception_; }
   // Go's `shared`: the call's result went to more than one caller. False for a caller
   // that left before the result came.
   bool shared() const noexcept { return shared_; }
 
-  // The value; rethrows fn's exception; throws std::system_error for an error.
+  // The value; rethrows fn's exception; aborts with the message for an error (result.hpp).
   T& value() & {
     rethrow_if_thrown();
     return result_->value();

@@ -81,7 +81,10 @@ orca::Task<void> job_on_the_embedded_broker(const std::string& dir) {
   namespace jobs = orca::jobs;
   jobs::SqliteOptions options;
   options.path = dir + "/jobs.db";
-  jobs::SqliteBroker broker(options);
+  auto opened = jobs::SqliteBroker::open(options);
+  check(opened.has_value(), "the embedded broker opens its store");
+  if (!opened) co_return;
+  jobs::SqliteBroker& broker = **opened;
   auto [ctx, stop] = orca::with_cancel(orca::background());
   jobs::Center center(broker, {});
   jobs::Node node(broker, {});
