@@ -420,27 +420,29 @@ TEST(Tcp, OneReaderAndOneWriterRunConcurrentlyOnAStream) {
 }
 
 // A task parked on a socket waits for the outside world: with every worker idle,
-// no timer and no blocking call, that is not a deadlock.
+// no timer and no blocking call, that is not a deadlock. The outside thread connects
+// only once the only worker sleeps in epoll_wait with the accept parked, which it
+// reaches only past the deadlock check (runtime.cpp checks before sleeping).
 TEST(Tcp, TaskWaitingOnASocketIsNotADeadlock) {
   auto l = TcpListener::listen(Address::loopback_v4(0));
   ASSERT_TRUE(l);
   const Address addr = l->local_address();
-  std::atomic<bool> parked{false};
+  std::atomic<pid_t> worker{0};
+  std::atomic<bool> reached{false};
   std::thread outside([&] {
-    // A plain thread, unknown to the runtime, connects once the accept waits.
-    while (!parked.load())
-      std::this_thread::sleep_for(1ms);
-    std::this_thread::sleep_for(20ms);
+    // A plain thread, unknown to the runtime.
+    reached = orca_net_test::until_parked_in_epoll(worker, 1);
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     EXPECT_EQ(::connect(fd, addr.native(), addr.native_size()), 0);
     ::close(fd);
   });
-  EXPECT_NO_THROW(run_on(2, [&]() -> orca::Task<void> {
-    parked.store(true);
+  EXPECT_NO_THROW(run_on(1, [&]() -> orca::Task<void> {
+    worker.store(gettid());
     auto s = co_await l->accept(orca::background());
     EXPECT_TRUE(s) << describe(s.error());
   }));
   outside.join();
+  EXPECT_TRUE(reached) << "the worker was not seen asleep in epoll_wait with the accept parked";
 }
 
 // A listener made outside any runtime works in two runs one after the other (it
@@ -472,14 +474,18 @@ TEST(Tcp, SignalContextWorksWhileTheOnlyWorkerWaitsInEpoll) {
     auto acceptor = orca::spawn([listener]() { return listener->accept(orca::background()); });
     auto [ctx, stop] = orca::signal_context(orca::background(), {SIGUSR1});
     const pthread_t worker = pthread_self();
-    // From outside the runtime: wait a little so the worker is parked in epoll, then
-    // interrupt its epoll_wait with the signal itself (EINTR path).
-    std::thread sender([worker] {
-      std::this_thread::sleep_for(30ms);
+    const pid_t worker_tid = gettid();
+    // From outside the runtime: once the worker sleeps in epoll_wait (the acceptor and
+    // this task parked), interrupt it with the signal itself (EINTR path).
+    std::atomic<bool> reached{false};
+    std::thread sender([worker, worker_tid, &reached] {
+      std::atomic<pid_t> tid{worker_tid};
+      reached = orca_net_test::until_parked_in_epoll(tid, 2);
       pthread_kill(worker, SIGUSR1);
     });
     const std::error_code err = co_await ctx.done();
     sender.join();
+    EXPECT_TRUE(reached) << "the worker was not seen asleep in epoll_wait";
     EXPECT_EQ(ctx.cause(), std::error_code(SIGUSR1, orca::signal_category()))
         << "got " << describe(ctx.cause()) << " (err " << describe(err) << ")";
     stop();
