@@ -9,6 +9,7 @@
 #include "orca/net/http/token_table.hpp"
 
 #include "jobs_test_support.hpp"
+#include "support/result_assertions.hpp"
 
 namespace orca::jobs::testing {
 namespace {
@@ -37,7 +38,9 @@ bool has_line(const std::string& text, const std::string& line) {
 
 TEST(JobMetrics, ServeScrapeCountsJobsQueuesNodesAndRequests) {
   TempDir dir;
-  SqliteBroker broker({.path = dir.db()});
+  auto opened = SqliteBroker::open({.path = dir.db()});
+  ASSERT_OK(opened);
+  SqliteBroker& broker = **opened;
   metrics::Registry registry;
   auto standard = metrics::register_standard_metrics(registry);
   JobMetrics job_metrics(registry);
@@ -159,7 +162,9 @@ TEST(JobMetrics, ServeScrapeCountsJobsQueuesNodesAndRequests) {
 
 TEST(JobMetrics, MetricsNeedAReadTokenWhenTokensAreOn) {
   TempDir dir;
-  SqliteBroker broker({.path = dir.db()});
+  auto opened = SqliteBroker::open({.path = dir.db()});
+  ASSERT_OK(opened);
+  SqliteBroker& broker = **opened;
   metrics::Registry registry;
   int without = 0, with_read = 0;
   orca::run([&]() -> Task<void> {

@@ -74,7 +74,9 @@ TEST(Prometheus, ScrapesOrcaAndAnswersQueriesWithExemplars) {
   const std::uint16_t prom_port = rd::kernel_port();
   ASSERT_NE(prom_port, 0);
 
-  jobs::SqliteBroker broker({.path = dir.path + "/jobs.db"});
+  auto opened = jobs::SqliteBroker::open({.path = dir.path + "/jobs.db"});
+  ASSERT_TRUE(opened.has_value()) << opened.error();
+  jobs::SqliteBroker& broker = **opened;
   orca::metrics::Registry registry;
   auto standard = orca::metrics::register_standard_metrics(registry);
   jobs::JobMetrics job_metrics(registry);
