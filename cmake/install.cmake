@@ -7,7 +7,7 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(ORCA_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/orca)
-set(orca_libraries orca orca_metrics orca_resilience orca_net orca_http orca_redis orca_jobs orca_jobs_http orca_jobs_redis)
+set(orca_libraries orca orca_metrics orca_trace orca_resilience orca_net orca_http orca_redis orca_jobs orca_jobs_http orca_jobs_redis)
 
 # Exported as orca::<name>: orca::orca, orca::net, orca::http, ...
 foreach(lib IN LISTS orca_libraries)

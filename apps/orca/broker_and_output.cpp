@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -17,6 +18,7 @@
 #include "orca/jobs/redis_broker.hpp"
 #include "orca/orca.hpp"
 #include "orca/redis/url.hpp"
+#include "orca/trace/log.hpp"
 
 namespace orca::cli::detail {
 
@@ -98,6 +100,20 @@ std::string redacted_url(const std::string& url) {
   return text;
 }
 
+namespace {
+
+// A printf-style line through the process's log (serve and worker: --log-format).
+template <class... Args>
+void log_line(trace::LogLevel level, const char* format, Args... args) {
+  char text[512];
+  const int n = std::snprintf(text, sizeof text, format, args...);
+  if (n > 0)
+    trace::log(level, std::string_view(text, std::min<std::size_t>(static_cast<std::size_t>(n),
+                                                                   sizeof text - 1)));
+}
+
+}  // namespace
+
 int with_broker(const JobsOptions& o, Command kind, std::function<Task<int>(jobs::Broker&)> body) {
   const std::string& b = o.broker;
   if (const auto redis_url = redis_broker_url(b)) {
@@ -113,8 +129,8 @@ int with_broker(const JobsOptions& o, Command kind, std::function<Task<int>(jobs
         auto broker = co_await jobs::RedisBroker::connect(background(), ro);
         if (broker) {
           if (reported)
-            std::fprintf(stderr, "orca: broker %s reachable after %.1f s\n",
-                         redacted_url(b).c_str(), seconds_since(started));
+            log_line(trace::LogLevel::kInfo, "orca: broker %s reachable after %.1f s",
+                     redacted_url(b).c_str(), seconds_since(started));
           const int code = co_await body(**broker);
           co_await (*broker)->closed();
           co_return code;
@@ -129,9 +145,9 @@ int with_broker(const JobsOptions& o, Command kind, std::function<Task<int>(jobs
         // Said once, then every 10 s while it lasts.
         const auto now = Clock::now();
         if (!reported || now - last_report >= 10s) {
-          std::fprintf(stderr, "orca: broker %s unreachable (%s); retrying%s\n",
-                       redacted_url(b).c_str(), why.c_str(),
-                       forever ? "" : (" for up to " + o.connect_timeout).c_str());
+          log_line(trace::LogLevel::kWarn, "orca: broker %s unreachable (%s); retrying%s",
+                   redacted_url(b).c_str(), why.c_str(),
+                   forever ? "" : (" for up to " + o.connect_timeout).c_str());
           reported = true;
           last_report = now;
         }

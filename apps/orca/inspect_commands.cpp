@@ -49,6 +49,7 @@ int status(const JobsOptions& o) {
       if (j.cancel_requested) std::printf("  cancel requested\n");
       if (!j.last_error.empty()) std::printf("  last error: %s\n", j.last_error.c_str());
       if (!j.spec.unique_key.empty()) std::printf("  unique key %s\n", j.spec.unique_key.c_str());
+      if (!j.spec.trace_id.empty()) std::printf("  trace %s\n", j.spec.trace_id.c_str());
       std::printf("  created %s, ready %s\n", format_time(j.created_at).c_str(),
                   format_time(j.ready_at).c_str());
       std::printf("  payload (%zu bytes): %s\n", j.spec.payload.size(),
@@ -117,6 +118,7 @@ int list_jobs(const JobsOptions& o, bool dead_letter) {
   f.type = o.type;
   f.queue = o.queue == "default" && !dead_letter ? std::string() : o.queue;
   f.node = o.node;
+  f.trace_id = o.trace_id;
   f.limit = static_cast<std::size_t>(o.limit);
   f.dead_letter = dead_letter;
   return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker_ref) -> Task<int> {

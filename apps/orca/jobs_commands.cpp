@@ -93,7 +93,9 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
   submit_cmd->add_option("--delay", o.delay, "run no earlier than this from now");
   submit_cmd->add_option("--unique-key", o.unique_key,
                          "no second job with this key while one is live");
-  submit_cmd->add_option("--trace-id", o.trace_id, "trace id carried by the job");
+  submit_cmd->add_option("--trace-id", o.trace_id,
+                         "trace id carried by the job (default: TRACEPARENT's, if set in the "
+                         "environment)");
   submit_cmd->add_option("--count,-n", o.count, "submit this many copies");
   submit_cmd->add_flag("--wait", o.wait,
                        "wait until the job(s) finished; exit 1 unless all succeeded");
@@ -117,6 +119,8 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
   jobs_cmd->add_option("--type", o.type, "only jobs of this type");
   jobs_cmd->add_option("--queue", o.queue, "only jobs of this queue");
   jobs_cmd->add_option("--node", o.node, "only jobs on (or last run by) this node");
+  jobs_cmd->add_option("--trace", o.trace_id,
+                       "only the jobs of this trace (its 32-hex-digit id, as `orca status` shows)");
   jobs_cmd->add_option("--limit", o.limit, "at most this many")->capture_default_str();
   cmds.push_back(jobs_cmd);
 

@@ -26,6 +26,7 @@
 #include "orca/jobs/metrics.hpp"
 #include "orca/metrics/standard_metrics.hpp"
 #include "orca/net/http/metrics.hpp"
+#include "orca/net/http/otlp_writer.hpp"
 #include "orca/net/http/server.hpp"
 #include "orca/net/http/token_table.hpp"
 #include "orca/net/tls_context.hpp"
@@ -33,6 +34,9 @@
 #include "orca/resilience/adaptive_limiter.hpp"
 #include "orca/resilience/keyed_rate_limiter.hpp"
 #include "orca/resilience/rate_limiter.hpp"
+#include "orca/trace/batch_exporter.hpp"
+#include "orca/trace/log.hpp"
+#include "orca/trace/tracer.hpp"
 
 namespace orca::cli::detail {
 
@@ -42,6 +46,9 @@ using namespace std::chrono_literals;
 using jobs::Job;
 using jobs::JobState;
 using nlohmann::json;
+
+// An info line through the process's log (--log-format, --log-level).
+void log_info(const std::string& line);
 
 // --exec-log FILE: a line per handler start and end ("start JOB ATTEMPT UNIX_MS",
 // "end JOB ATTEMPT UNIX_MS ok|error"), each one write(2) to an O_APPEND descriptor, so that the
@@ -260,9 +267,11 @@ Task<void> reload_tls_on_sighup(http::Server* server, Context ctx) {
     stop_hup();
     std::string why;
     if (server->reload_tls(&why))
-      std::fprintf(stderr, "orca serve: SIGHUP: reloaded the TLS certificate and key\n");
+      log_info("orca serve: SIGHUP: reloaded the TLS certificate and key");
     else
-      std::fprintf(stderr, "orca serve: SIGHUP: %s; the previous certificate stays\n", why.c_str());
+      log_info(std::string("orca serve: SIGHUP: ")
+                   .append(why)
+                   .append("; the previous certificate stays"));
     hup = std::move(next);
     stop_hup = std::move(stop_next);
   }
@@ -277,7 +286,7 @@ Task<void> end_grace_on_second_signal(Context first, Context over, std::vector<j
   auto [again, stop_again] = signal_context(over, {SIGINT, SIGTERM});
   (void)co_await again.done();
   if (over.is_done()) co_return;
-  std::fprintf(stderr, "orca: second signal: stopping now, running jobs are handed back\n");
+  log_info("orca: second signal: stopping now, running jobs are handed back");
   for (jobs::Node* node : nodes)
     node->end_grace();
 }
@@ -292,7 +301,7 @@ Task<void> report_progress(jobs::Broker& broker, Context ctx, std::string who, b
     if (!stats) continue;
     const auto counts = totals(*stats);
     if (!as_json) {
-      std::fprintf(stderr, "%s: %s\n", who.c_str(), summary(counts).c_str());
+      log_info(std::string(who).append(": ").append(summary(counts)));
       continue;
     }
     json line{{"who", who}, {"counts", json::object()}};
@@ -488,9 +497,120 @@ struct ProcessMetrics {
   jobs::JobMetrics job_metrics{registry};
 };
 
+// --log-format and --log-level: the process's log (trace/log.hpp).
+void apply_log_options(const JobsOptions& o) {
+  const auto format = trace::parse_log_format(o.log_format);
+  if (!format) throw UsageError("--log-format " + o.log_format + ": expected text or json");
+  const auto level = trace::parse_log_level(o.log_level);
+  if (!level)
+    throw UsageError("--log-level " + o.log_level + ": expected debug, info, warn or error");
+  trace::set_log_options({.format = *format, .level = *level, .fd = 2});
+}
+
+void log_info(const std::string& line) {
+  trace::log(trace::LogLevel::kInfo, line);
+}
+
+// The tracer of serve and worker, when --otlp-endpoint or --trace-file asks for one:
+// spans of the API's requests, the job attempts and their calls, batched to the
+// endpoint (through orca's HTTP client) or the file.
+struct Tracing {
+  std::shared_ptr<trace::Tracer> tracer;
+  std::shared_ptr<trace::BatchExporter> exporter;
+  std::string summary;  // for the start line
+};
+
+std::optional<Tracing> tracing_for(const JobsOptions& o, const std::string& service) {
+  if (o.otlp_endpoint.empty() && o.trace_file.empty()) {
+    if (o.trace_sample != 1.0)
+      throw UsageError("--trace-sample needs --otlp-endpoint or --trace-file");
+    return std::nullopt;
+  }
+  if (!o.otlp_endpoint.empty() && !o.trace_file.empty())
+    throw UsageError("give --otlp-endpoint or --trace-file, not both");
+  if (!(o.trace_sample >= 0.0 && o.trace_sample <= 1.0))
+    throw UsageError("--trace-sample must be within 0..1");
+  trace::TracerOptions to;
+  to.service_name = service;
+  to.sample_ratio = o.trace_sample;
+  to.slow_threshold = duration_option("trace-slow", o.trace_slow);
+  Tracing t;
+  t.tracer = std::make_shared<trace::Tracer>(to);
+  trace::BatchExporterOptions eo;
+  eo.service_name = service;
+  trace::SpanWriter writer;
+  if (!o.otlp_endpoint.empty()) {
+    try {
+      writer = http::otlp_http_writer(std::make_shared<http::Client>(), o.otlp_endpoint);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--otlp-endpoint: ") + e.what());
+    }
+    t.summary = "traces to " + o.otlp_endpoint;
+  } else {
+    writer = trace::file_writer(o.trace_file);
+    t.summary = "traces to " + o.trace_file;
+  }
+  t.exporter = std::make_shared<trace::BatchExporter>(std::move(writer), eo);
+  t.tracer->add_sink(t.exporter);
+  char ratio[32];
+  std::snprintf(ratio, sizeof ratio, "%g", o.trace_sample);
+  t.summary.append(" (sampled ").append(ratio).append(", slow from ").append(o.trace_slow);
+  t.summary.append(" and errors always)");
+  return t;
+}
+
+// Installs the tracer and runs its exporter until stop(); stop() then writes what is
+// queued (bounded) and uninstalls it. Does nothing without a tracer.
+class TracingRun {
+ public:
+  explicit TracingRun(const std::optional<Tracing>& t) {
+    if (!t) return;
+    trace::set_global_tracer(t->tracer);
+    auto [ctx, stop] = with_cancel(background());
+    stop_ = stop;
+    exporter_.emplace(spawn([e = t->exporter, ctx = ctx] { return e->run(ctx); }));
+  }
+  TracingRun(const TracingRun&) = delete;
+  TracingRun& operator=(const TracingRun&) = delete;
+  // Left by an error: the exporter ends on its own (its final write bounded).
+  ~TracingRun() {
+    if (!exporter_) return;
+    trace::set_global_tracer(nullptr);
+    stop_();
+  }
+  Task<void> stop() {
+    if (!exporter_) co_return;
+    trace::set_global_tracer(nullptr);
+    stop_();
+    co_await std::move(*exporter_);
+    exporter_.reset();
+  }
+
+ private:
+  CancelFunc stop_;
+  std::optional<JoinHandle<void>> exporter_;
+};
+
 }  // namespace
 
 void add_node_options(CLI::App* cmd, JobsOptions& o) {
+  cmd->add_option("--log-format", o.log_format,
+                  "text (the human lines) or json (one object a line: time, level, message, "
+                  "trace_id, job_id, node)")
+      ->capture_default_str();
+  cmd->add_option("--log-level", o.log_level, "debug (every job state change), info, warn or error")
+      ->capture_default_str();
+  cmd->add_option("--otlp-endpoint", o.otlp_endpoint,
+                  "export spans as OTLP/HTTP JSON to this URL, e.g. "
+                  "http://127.0.0.1:4318/v1/traces");
+  cmd->add_option("--trace-file", o.trace_file,
+                  "append spans to this file, one OTLP JSON request a line");
+  cmd->add_option("--trace-sample", o.trace_sample,
+                  "share of new traces sampled, 0..1 (failed and slow spans are kept anyway)")
+      ->capture_default_str();
+  cmd->add_option("--trace-slow", o.trace_slow,
+                  "spans at least this long are kept whatever the sampling")
+      ->capture_default_str();
   cmd->add_option("--concurrency,-c", o.concurrency,
                   "jobs run at once per node, or auto: a limit found from the jobs' run times "
                   "(it falls when they slow down), within --concurrency-min..--concurrency-max")
@@ -562,6 +682,8 @@ void add_node_options(CLI::App* cmd, JobsOptions& o) {
 
 int serve(const JobsOptions& o) {
   if (o.nodes < 0) throw UsageError("--nodes must not be negative");
+  apply_log_options(o);
+  const std::optional<Tracing> tracing = tracing_for(o, "orca-serve");
   const std::optional<ApiListen> listen = api_listen(o);
   jobs::CenterOptions co;
   co.node_timeout = duration_option("node-timeout", o.node_timeout);
@@ -573,6 +695,7 @@ int serve(const JobsOptions& o) {
     auto reported = std::make_unique<ProcessMetrics>();
     jobs::BrokerMetrics broker_metrics(reported->registry, *broker);
     co.metrics = &reported->job_metrics;
+    TracingRun traced(tracing);
     std::vector<std::unique_ptr<jobs::Node>> nodes;
     for (int i = 0; i < o.nodes; ++i) {
       jobs::NodeOptions no = node_options(o, i);
@@ -616,6 +739,9 @@ int serve(const JobsOptions& o) {
     if (listen) {
       http::ServerOptions server_options;
       server_options.tls = listen->tls;
+      server_options.log = [](std::string_view line) {
+        trace::log(trace::LogLevel::kWarn, std::string("orca http: ").append(line));
+      };
       server_options.metrics = &reported->registry;
       jobs::ApiOptions api_options = listen->api;
       api_options.metrics = &reported->registry;
@@ -656,8 +782,14 @@ int serve(const JobsOptions& o) {
       return end_grace_on_second_signal(ctx, over, node_list);
     });
     if (!o.quiet)
-      std::fprintf(stderr, "orca serve: center and %d node(s) on %s, %s; Ctrl-C to stop\n", o.nodes,
-                   o.broker.empty() ? o.db.c_str() : o.broker.c_str(), api.c_str());
+      log_info(std::string("orca serve: center and ")
+                   .append(std::to_string(o.nodes))
+                   .append(" node(s) on ")
+                   .append(o.broker.empty() ? o.db : o.broker)
+                   .append(", ")
+                   .append(api)
+                   .append(tracing ? std::string(", ").append(tracing->summary) : std::string())
+                   .append("; Ctrl-C to stop"));
     auto progress =
         spawn([b = broker, ctx = rc.ctx, quiet = o.quiet, as_json = o.json]() -> Task<void> {
           if (!quiet) co_await report_progress(*b, ctx, "serve", as_json);
@@ -680,17 +812,21 @@ int serve(const JobsOptions& o) {
     co_await std::move(progress);
     rc.stop_timer();
     rc.stop_signals();
+    co_await traced.stop();
     if (node_failure) fail("node", node_failure);
     co_return ran ? 0 : 1;
   });
 }
 
 int worker(const JobsOptions& o) {
+  apply_log_options(o);
+  const std::optional<Tracing> tracing = tracing_for(o, "orca-worker");
   const jobs::Retention keep = retention(o);
   const jobs::NodeOptions node_opts = node_options(o, 0);  // bad flags: before the store opens
   const std::optional<MetricsListen> metrics_at = metrics_listen(o);
   return with_broker(o, Command::kService, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
+    TracingRun traced(tracing);
     auto reported = std::make_unique<ProcessMetrics>();
     jobs::NodeOptions with_metrics = node_opts;
     with_metrics.metrics = &reported->job_metrics;
@@ -723,9 +859,15 @@ int worker(const JobsOptions& o) {
           .append(std::to_string(node_opts.adaptive.max_limit))
           .append(")");
     if (!o.quiet)
-      std::fprintf(stderr, "orca worker %s: types %s, concurrency %s%s; Ctrl-C to stop\n",
-                   node.id().c_str(), json(node.types()).dump().c_str(), concurrency.c_str(),
-                   o.pull ? ", pulling pending jobs" : ", running what a center assigns");
+      log_info(std::string("orca worker ")
+                   .append(node.id())
+                   .append(": types ")
+                   .append(json(node.types()).dump())
+                   .append(", concurrency ")
+                   .append(concurrency)
+                   .append(o.pull ? ", pulling pending jobs" : ", running what a center assigns")
+                   .append(tracing ? std::string(", ").append(tracing->summary) : std::string())
+                   .append("; Ctrl-C to stop"));
     auto progress = spawn([b = broker, ctx = rc.ctx, quiet = o.quiet, as_json = o.json,
                            id = node.id()]() -> Task<void> {
       if (!quiet) co_await report_progress(*b, ctx, "worker " + id, as_json);
@@ -765,8 +907,9 @@ int worker(const JobsOptions& o) {
     co_await std::move(progress);
     rc.stop_timer();
     rc.stop_signals();
+    co_await traced.stop();
     if (!ran) fail("worker", ran.error());
-    if (!o.quiet) std::fprintf(stderr, "orca worker %s: stopped\n", node.id().c_str());
+    if (!o.quiet) log_info(std::string("orca worker ").append(node.id()).append(": stopped"));
     co_return 0;
   });
 }

@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "broker_and_output.hpp"
 #include "orca/jobs/jobs.hpp"
 #include "orca/orca.hpp"
+#include "orca/trace/span_context.hpp"
 
 namespace orca::cli::detail {
 
@@ -42,6 +44,11 @@ int submit(const JobsOptions& o) {
   return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker_ref) -> Task<int> {
     jobs::Broker* broker = &broker_ref;
     Context ctx = cli_context();
+    // TRACEPARENT in the environment (the OpenTelemetry convention for processes): the
+    // jobs join that trace as children of its span, unless --trace-id names another.
+    if (const char* tp = std::getenv("TRACEPARENT"); tp != nullptr && s.trace_id.empty()) {
+      if (auto sc = trace::parse_traceparent(tp)) ctx = trace::with_span_context(ctx, *sc);
+    }
     std::vector<jobs::EnqueueResult> added;
     // Batches of 1000: one transaction each, and a progress line for long runs.
     const int batch = 1000;

@@ -14,6 +14,7 @@
 #include "orca/runtime/sleep.hpp"
 #include "orca/runtime/spawn.hpp"
 #include "orca/sync/select.hpp"
+#include "orca/trace/log.hpp"
 
 namespace orca::jobs {
 
@@ -87,7 +88,8 @@ std::int64_t Center::leader_token() const {
 
 void Center::log_line(const std::string& text) const {
   if (options_.log_leadership)
-    std::fprintf(stderr, "orca: center %s: %s\n", options_.id.c_str(), text.c_str());
+    trace::log(trace::LogLevel::kInfo,
+               std::string("orca: center ").append(options_.id).append(": ").append(text));
 }
 
 // A done context is the caller's, not an outage.
@@ -106,7 +108,7 @@ void Center::seen(const Context& ctx, const Error& e) {
     window_.lost();
     line = outage_.failed(now, why);
   }
-  if (line) std::fprintf(stderr, "%s\n", line->c_str());
+  if (line) trace::log(trace::LogLevel::kWarn, *line);
 }
 
 void Center::attach(Node& node) {

@@ -155,6 +155,8 @@ Task<http::Response> list(ApiPtr api, Context ctx, http::Request req, bool dead_
       f.queue = value;
     } else if (key == "node") {
       f.node = value;
+    } else if (key == "trace_id") {
+      f.trace_id = value;
     } else if (key == "limit" || key == "before") {
       std::int64_t n = 0;
       const auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);

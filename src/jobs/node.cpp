@@ -13,9 +13,11 @@
 
 #include "orca/context/context.hpp"
 #include "orca/resilience/errors.hpp"
+#include "orca/jobs/job_trace.hpp"
 #include "orca/runtime/sleep.hpp"
 #include "orca/runtime/spawn.hpp"
 #include "orca/sync/select.hpp"
+#include "orca/trace/log.hpp"
 
 namespace orca::jobs {
 
@@ -49,6 +51,49 @@ std::string job_list(const std::vector<Completion>& batch) {
   for (const Completion& c : batch)
     out += (out.empty() ? "" : ", ") + std::to_string(c.id);
   return out;
+}
+
+const char* outcome_name(Outcome o) {
+  switch (o) {
+    case Outcome::kSucceeded:
+      return "succeeded";
+    case Outcome::kRetryable:
+      return "failed (retryable)";
+    case Outcome::kPermanent:
+      return "failed (permanent)";
+    case Outcome::kCancelled:
+      return "cancelled";
+    case Outcome::kHandBack:
+      return "handed back";
+  }
+  return "ended";
+}
+
+// A line about this node (no job, no trace).
+trace::LogFields node_fields(std::string_view node) {
+  trace::LogFields f;
+  f.node = node;
+  return f;
+}
+
+// A job's state change as the node sees it, at debug level (log.hpp: nothing per job
+// at the default level). `span` supplies the trace id when the job has no own.
+void log_job(const Job& job, const std::string& node, const trace::Span& span, std::string what) {
+  if (!trace::log_enabled(trace::LogLevel::kDebug)) return;
+  std::string trace_id = job.spec.trace_id;
+  if (trace_id.empty() && span.context().valid()) trace_id = span.context().trace_id.hex();
+  std::string line = "orca: node ";
+  line.append(node)
+      .append(": job ")
+      .append(std::to_string(job.id))
+      .append(" (")
+      .append(job.spec.type)
+      .append(") attempt ")
+      .append(std::to_string(job.attempt))
+      .append(" ")
+      .append(what);
+  trace::log(trace::LogLevel::kDebug, line, nullptr,
+             {.job_id = job.id, .node = node, .trace_id = trace_id});
 }
 
 }  // namespace
@@ -108,7 +153,7 @@ void Node::note_broker(const Error& e) {
     std::lock_guard lock(mu_);
     line = outage_.failed(now, why);
   }
-  if (line) std::fprintf(stderr, "%s\n", line->c_str());
+  if (line) trace::log(trace::LogLevel::kWarn, *line, nullptr, node_fields(options_.id));
 }
 
 void Node::handle(std::string type, Handler handler) {
@@ -162,8 +207,10 @@ void Node::on_breaker_change(const resilience::StateChange& change) {
       what.append("; taking its jobs again");
       break;
   }
-  std::fprintf(stderr, "orca: node %s: breaker for job type %s %s\n", options_.id.c_str(),
-               change.name->c_str(), what.c_str());
+  std::string line = "orca: node ";
+  line.append(options_.id).append(": breaker for job type ").append(*change.name);
+  line.append(" ").append(what);
+  trace::log(trace::LogLevel::kWarn, line, nullptr, node_fields(options_.id));
   registration_stale_.store(true);
   (void)registration_changed_.try_send(std::monostate{});  // full: a wake-up is pending
   if (options_.breaker.on_state_change) options_.breaker.on_state_change(change);
@@ -456,6 +503,12 @@ Task<void> Node::execute(Taken taken) {
   }
 
   std::error_code returned;  // the handler's error, if it returned one
+  // The attempt's span (job_trace.hpp): the handler's context carries it, so its
+  // calls and the jobs it submits are its children.
+  trace::Span span = attempt_span(job);
+  handler_ctx = trace::with_span(handler_ctx, span);
+  log_job(job, options_.id, span, "started");
+
   const auto handler_start = Clock::now();
   if (run_handler && options_.metrics != nullptr && job.ready_at != WallClock::time_point{})
     options_.metrics->waited(job.spec.queue, WallClock::now() - job.ready_at);
@@ -501,6 +554,19 @@ Task<void> Node::execute(Taken taken) {
     }
   }
   cancel_job();
+  if (run_handler && options_.on_attempt_end) options_.on_attempt_end(job, outcome, handler_time);
+  if (span.recording()) {
+    span.set_attribute("orca.job.outcome", std::string(outcome_name(outcome)));
+    span.set_attribute("orca.node", options_.id);
+    if (outcome == Outcome::kRetryable || outcome == Outcome::kPermanent)
+      span.set_error(error);
+    else if (outcome == Outcome::kSucceeded)
+      span.set_ok();
+  }
+  log_job(job, options_.id, span,
+          error.empty() ? std::string(outcome_name(outcome))
+                        : std::string(outcome_name(outcome)).append(": ").append(error));
+  span.end();
   // The breaker hears what the handler says about its dependencies: a success or a
   // failure (a timeout included); a job stopped by a user or a shutdown says nothing.
   if (run_handler && (outcome == Outcome::kSucceeded || outcome == Outcome::kRetryable ||
@@ -702,11 +768,14 @@ Task<void> Node::acknowledge(Context give_up, std::vector<Completion> batch) {
       break;
     }
     if (give_up.is_done()) {
-      std::fprintf(stderr,
-                   "orca: node %s: gave up acknowledging jobs %s at shutdown (%s); they will "
-                   "run again\n",
-                   options_.id.c_str(), job_list(batch).c_str(),
-                   answered.error().message().c_str());
+      std::string line = "orca: node ";
+      line.append(options_.id)
+          .append(": gave up acknowledging jobs ")
+          .append(job_list(batch))
+          .append(" at shutdown (")
+          .append(answered.error().message())
+          .append("); they will run again");
+      trace::log(trace::LogLevel::kError, line, nullptr, node_fields(options_.id));
       break;
     }
     (void)co_await sleep_for(give_up, pause);

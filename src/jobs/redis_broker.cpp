@@ -18,6 +18,7 @@
 #include <set>
 
 #include "orca/jobs/actor.hpp"
+#include "orca/jobs/job_trace.hpp"
 #include "orca/jobs/json.hpp"
 #include "orca/redis/client.hpp"
 #include "orca/redis/cluster.hpp"
@@ -549,6 +550,8 @@ Task<Result<std::unique_ptr<RedisBroker>>> RedisBroker::connect(Context ctx,
 
 Task<Result<std::vector<EnqueueResult>>> RedisBroker::enqueue(Context ctx,
                                                               std::vector<JobSpec> specs) {
+  for (JobSpec& spec : specs)  // a traced caller's span is the jobs' parent (job_trace.hpp)
+    carry_trace(ctx, spec, options_.limits.max_headers);
   for (const JobSpec& spec : specs)
     if (std::string why = check_job_spec(spec, options_.limits); !why.empty())
       co_return Error(make_error_code(errc::invalid_job), std::move(why));
@@ -675,6 +678,7 @@ Task<Result<std::vector<Job>>> RedisBroker::list(Context ctx, JobFilter f) {
         if (f.state && j.state != *f.state) continue;
         if (!f.type.empty() && j.spec.type != f.type) continue;
         if (!f.node.empty() && j.node != f.node) continue;
+        if (!f.trace_id.empty() && j.spec.trace_id != f.trace_id) continue;
         if (f.dead_letter && j.state != JobState::kFailed && j.state != JobState::kDead) continue;
         out.push_back(std::move(j));
         ++matched;

@@ -21,6 +21,7 @@
 #include <set>
 
 #include "orca/jobs/actor.hpp"
+#include "orca/jobs/job_trace.hpp"
 #include "orca/jobs/json.hpp"
 #include "store_thread.hpp"
 
@@ -543,6 +544,8 @@ Result<std::unique_ptr<SqliteBroker>> SqliteBroker::open(SqliteOptions options) 
 
 Task<Result<std::vector<EnqueueResult>>> SqliteBroker::enqueue(Context ctx,
                                                                std::vector<JobSpec> specs) {
+  for (JobSpec& spec : specs)  // a traced caller's span is the jobs' parent (job_trace.hpp)
+    carry_trace(ctx, spec, options_.limits.max_headers);
   for (const JobSpec& spec : specs)
     if (std::string why = check_job_spec(spec, options_.limits); !why.empty())
       co_return Error(make_error_code(errc::invalid_job), std::move(why));
@@ -621,10 +624,10 @@ Task<Result<std::vector<Job>>> SqliteBroker::list(Context ctx, JobFilter f) {
             "SELECT " ORCA_JOB_COLUMNS
             " FROM jobs WHERE (?1 < 0 OR state = ?1) AND (?2 = '' OR type = ?2) AND (?3 = '' OR "
             "queue = ?3) AND (?4 = '' OR node = ?4) AND (?5 = 0 OR state IN (6, 8)) AND (?6 = 0 "
-            "OR id < ?6) ORDER BY id DESC LIMIT ?7");
+            "OR id < ?6) AND (?8 = '' OR trace_id = ?8) ORDER BY id DESC LIMIT ?7");
         s.bind(1, f.state ? static_cast<int>(*f.state) : -1).bind(2, f.type).bind(3, f.queue);
         s.bind(4, f.node).bind(5, f.dead_letter ? 1 : 0).bind(6, f.before_id);
-        s.bind(7, static_cast<std::int64_t>(f.limit));
+        s.bind(7, static_cast<std::int64_t>(f.limit)).bind(8, f.trace_id);
         std::vector<Job> out;
         while (s.step())
           out.push_back(read_job(s));

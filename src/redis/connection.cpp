@@ -5,6 +5,7 @@
 
 #include "connection_core.hpp"
 #include "orca/runtime/spawn.hpp"
+#include "orca/trace/tracer.hpp"
 
 namespace orca::redis {
 namespace detail {
@@ -93,10 +94,39 @@ Task<Result<std::vector<Reply>>> ConnectionCore::submit(Context ctx, std::string
   co_return std::move(request->got);
 }
 
+namespace {
+
+// Inside a trace, a command (or pipeline) records a client span named after its
+// first word ("redis EVALSHA"); outside one (heartbeats, polls), nothing.
+trace::Span command_span(const Context& ctx, const std::vector<std::string>& first,
+                         std::size_t commands) {
+  if (!trace::tracer_installed() || first.empty()) return trace::Span();
+  trace::Span span = trace::start_child_span(ctx, std::string("redis ").append(first.front()),
+                                             trace::SpanKind::kClient);
+  if (span.recording()) {
+    span.set_attribute("db.system", std::string("redis"));
+    span.set_attribute("db.operation", first.front());
+    if (commands > 1)
+      span.set_attribute("db.redis.pipeline_length", static_cast<std::int64_t>(commands));
+  }
+  return span;
+}
+
+void end_command_span(trace::Span& span, const std::error_code& e) {
+  if (!span.recording()) return;
+  if (e) span.set_error(e.message());
+  span.end();
+}
+
+}  // namespace
+
 Task<Result<Reply>> ConnectionCore::command(Context ctx, std::vector<std::string> args) {
+  trace::Span span = command_span(ctx, args, 1);
   std::string wire;
   append_command(wire, args);
   Result<std::vector<Reply>> r = co_await submit(std::move(ctx), std::move(wire), 1);
+  if (span.recording() && r && r->front().is_error()) span.set_error(r->front().str());
+  end_command_span(span, r ? std::error_code() : r.error());
   if (!r) co_return r.error();
   co_return std::move(r->front());
 }
@@ -104,9 +134,12 @@ Task<Result<Reply>> ConnectionCore::command(Context ctx, std::vector<std::string
 Task<Result<std::vector<Reply>>> ConnectionCore::pipeline(
     Context ctx, std::vector<std::vector<std::string>> commands) {
   if (commands.empty()) co_return std::vector<Reply>();
+  trace::Span span = command_span(ctx, commands.front(), commands.size());
   const std::size_t n = commands.size();
   std::string wire = encode_commands(commands);
-  co_return co_await submit(std::move(ctx), std::move(wire), n);
+  Result<std::vector<Reply>> r = co_await submit(std::move(ctx), std::move(wire), n);
+  end_command_span(span, r ? std::error_code() : r.error());
+  co_return r;
 }
 
 // The writer: takes everything queued, appends it to inflight_, writes it in one go.

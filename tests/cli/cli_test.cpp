@@ -103,6 +103,11 @@ TEST_F(Cli, UsageErrorsExitTwoWithAMessage) {
        "--metrics-listen 0.0.0.0:9100 is not a loopback address"},
       {"worker --metrics-port 9100 --metrics-listen 127.0.0.1:9101", "not both"},
       {"worker --metrics-listen nowhere:80", "--metrics-listen nowhere:80: expected ADDR:PORT"},
+      {"serve --log-format yaml", "--log-format yaml: expected text or json"},
+      {"worker --log-level loud", "--log-level loud: expected debug, info, warn or error"},
+      {"serve --trace-sample 0.5", "--trace-sample needs --otlp-endpoint or --trace-file"},
+      {"worker --otlp-endpoint nowhere", "--otlp-endpoint: OTLP endpoint nowhere: expected"},
+      {"serve --trace-file t.json --trace-sample 2", "--trace-sample must be within 0..1"},
   };
   for (const auto& c : cases) {
     Ran r = orca(c.args);
@@ -185,6 +190,50 @@ TEST_F(Cli, GoDurationsAndTheJsonOfSubmitStatusAndCancel) {
   ASSERT_TRUE(second.is_array()) << again.out;
   EXPECT_EQ(second[0].value("state", ""), "cancelled") << "the real state: " << again.out;
   EXPECT_EQ(second[0].value("message", ""), "already finished (cancelled)") << again.out;
+}
+
+// A job submitted under $TRACEPARENT joins that trace: `status` shows the trace id,
+// `jobs --trace` lists it, serve's JSON debug log names it, and the attempt's span in
+// --trace-file is a child of the submitter's span.
+TEST_F(Cli, TraceparentReachesTheJobItsLogLinesAndItsSpan) {
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  Ran submitted = orca("submit noop --create --quiet --json");
+  ASSERT_EQ(submitted.code, 0) << submitted.err;  // untraced: not in the listing below
+  Ran traced = shell("TRACEPARENT=00-" + trace +
+                     "-00f067aa0ba902b7-01 \"$ORCA\" submit noop --quiet --json");
+  ASSERT_EQ(traced.code, 0) << traced.err;
+  const std::string id =
+      std::to_string(nlohmann::json::parse(traced.out, nullptr, false).value("id", 0LL));
+  Ran served = orca(
+      "serve --nodes 1 --http-port 0 --quiet --duration 1s --log-format json --log-level debug "
+      "--trace-file spans.jsonl");
+  ASSERT_EQ(served.code, 0) << served.err;
+  bool logged = false;
+  std::istringstream lines(served.err);
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << "not a JSON line: " << line;
+    if (j.value("trace_id", "") == trace && std::to_string(j.value("job_id", 0LL)) == id &&
+        j.value("level", "") == "debug")
+      logged = true;
+  }
+  EXPECT_TRUE(logged) << served.err;
+  bool child = false;
+  std::istringstream spans(file_text(dir_ / "spans.jsonl"));
+  for (std::string line; std::getline(spans, line);) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    for (const auto& s : j["resourceSpans"][0]["scopeSpans"][0]["spans"])
+      if (s.value("traceId", "") == trace && s.value("name", "") == "job noop")
+        child = s.value("parentSpanId", "") == "00f067aa0ba902b7";
+  }
+  EXPECT_TRUE(child) << file_text(dir_ / "spans.jsonl");
+  Ran status = orca("status " + id);
+  EXPECT_NE(status.out.find("trace " + trace), std::string::npos) << status.out;
+  Ran listed = orca("jobs --json --trace " + trace);
+  const auto jobs = nlohmann::json::parse(listed.out, nullptr, false);
+  ASSERT_TRUE(jobs.is_array()) << listed.out;
+  ASSERT_EQ(jobs.size(), 1u) << listed.out;
+  EXPECT_EQ(std::to_string(jobs[0].value("id", 0LL)), id);
 }
 
 // serve's retention flags: succeeded jobs beyond --keep-finished go at the first trim

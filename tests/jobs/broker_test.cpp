@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "broker_fixture.hpp"
+#include "orca/trace/span_context.hpp"
 
 namespace orca::jobs::testing {
 namespace {
@@ -268,6 +269,40 @@ TEST_P(BrokerContract, ProducerCallsRecordTheirActorInTheAudit) {
   EXPECT_EQ(waiting, (std::vector<std::string>{"ci", "ops"}));
   // enqueue, claim (running), cancel requested, the node's end (cancelled).
   EXPECT_EQ(running, (std::vector<std::string>{"ci", "", "ops", ""}));
+}
+
+// A job enqueued under a traced context carries the trace (job_trace.hpp): its
+// trace_id and the submitting span's traceparent; list() filters by trace id.
+TEST_P(BrokerContract, EnqueueUnderATraceCarriesItAndListFiltersByTraceId) {
+  const std::string parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  std::vector<JobId> in_trace;
+  JobId first = 0;
+  JobSpec stored;
+  std::string own_trace;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context ctx = hang_guard();
+    const Context traced = trace::with_span_context(ctx, *trace::parse_traceparent(parent));
+    auto a = co_await broker.enqueue_one(traced, spec("t"));
+    first = a->id;
+    auto b = co_await broker.enqueue_one(ctx, spec("t"));  // untraced
+    JobSpec own = spec("t");
+    own.trace_id = "mine";  // a spec's own trace id wins over the context's
+    auto c = co_await broker.enqueue_one(traced, own);
+    auto got = co_await broker.get(ctx, a->id);
+    if (got) stored = got->spec;
+    auto mine = co_await broker.get(ctx, c->id);
+    if (mine) own_trace = mine->spec.trace_id;
+    JobFilter f = filter();
+    f.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    auto listed = co_await broker.list(ctx, f);
+    for (const Job& j : *listed)
+      in_trace.push_back(j.id);
+    (void)b;
+  });
+  EXPECT_EQ(stored.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(stored.headers["traceparent"], parent);
+  EXPECT_EQ(own_trace, "mine");
+  EXPECT_EQ(in_trace, (std::vector<JobId>{first}));
 }
 
 // A job whose stored spec does not parse (another program wrote it) can never run: a

@@ -170,6 +170,7 @@ struct JobFilter {
   std::string type;          // empty: any
   std::string queue;         // empty: any
   std::string node;          // empty: any
+  std::string trace_id;      // empty: any; else one trace's jobs (job_trace.hpp), scanned
   bool dead_letter = false;  // only failed and dead jobs
   std::size_t limit = 100;
   JobId before_id = 0;  // paging: ids below this (0: from the newest)

@@ -171,6 +171,10 @@ struct NodeOptions {
   // is set to the node's id. on_limit_change, if set, is called on each change.
   resilience::AdaptiveLimiterOptions adaptive{
       .initial_limit = 10, .min_limit = 1, .max_limit = 100};
+  // Called after each handler run (not for jobs handed back unrun) with the job, its
+  // outcome and the handler's run time, on the handler's task: quick and thread-safe
+  // (jobs::P99Report, metrics).
+  std::function<void(const Job&, Outcome, std::chrono::nanoseconds)> on_attempt_end;
 };
 
 // One job type's breaker, as breakers() reports it.

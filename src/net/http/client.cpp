@@ -38,6 +38,7 @@
 #include "orca/net/tcp_stream.hpp"
 #include "orca/net/tls_error.hpp"
 #include "orca/resilience/errors.hpp"
+#include "tracing.hpp"
 #include "wire.hpp"
 
 namespace orca::http {
@@ -505,8 +506,10 @@ Task<Result<Response>> attempt(Context ctx, detail::ClientState* st, const detai
 
 }  // namespace
 
-Task<Result<Response>> Client::request(Context ctx, Request req) {
-  detail::ClientState* st = state_.get();
+namespace {
+
+// request() without its span.
+Task<Result<Response>> send_request(detail::ClientState* st, Context ctx, Request req) {
   Result<Url> url = parse_url(req.target);
   if (!url) co_return url.error();
   detail::Exchange ex;
@@ -535,6 +538,17 @@ Task<Result<Response>> Client::request(Context ctx, Request req) {
       (r.error() == make_error_code(errc::server_error) ||
        r.error() == make_error_code(errc::too_many_requests)))
     co_return std::move(*held);
+  co_return r;
+}
+
+}  // namespace
+
+Task<Result<Response>> Client::request(Context ctx, Request req) {
+  // Inside a trace: a client span, and its traceparent on the wire (tracing.hpp).
+  trace::Span span = detail::client_span(ctx, req);
+  Task<Result<Response>> sent = send_request(state_.get(), std::move(ctx), std::move(req));
+  Result<Response> r = co_await std::move(sent);
+  detail::end_client_span(span, r);
   co_return r;
 }
 

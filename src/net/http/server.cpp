@@ -43,6 +43,7 @@
 #include "orca/sync/channel.hpp"
 #include "orca/sync/wait_group.hpp"
 #include "server_metrics.hpp"
+#include "tracing.hpp"
 #include "wire.hpp"
 
 namespace orca::http {
@@ -445,9 +446,13 @@ Task<void> serve_connection(std::shared_ptr<ServerState> s, std::shared_ptr<Conn
       http10 = in->request.version_minor == 0;
       last = !in->request.keep_alive || in->last;
       auto [hctx, hcancel] = with_cancel(c->peer_ctx);
-      Task<Response> handled = run_handler(s, std::move(hctx), std::move(in->request));
+      // The request's span: its traceparent, or a new trace (tracing.hpp).
+      trace::Span span = server_span(hctx, in->request);
+      Context traced = span.context().valid() ? trace::with_span(hctx, span) : std::move(hctx);
+      Task<Response> handled = run_handler(s, std::move(traced), std::move(in->request));
       resp = co_await std::move(handled);
       hcancel();  // the request's context ends with its handler
+      end_server_span(span, resp);
       // A handler may end the connection, as in Go, by answering "Connection: close".
       if (resp.headers.has_token("Connection", "close")) last = true;
     }

@@ -1,0 +1,44 @@
+// A job's place in a trace. A job submitted under a traced Context (an HTTP request
+// served, a handler's own context) carries the trace: JobSpec::trace_id is its trace
+// id (32 hex digits) and the spec's headers carry the W3C "traceparent" of the span
+// that submitted it (and its "tracestate"), so that each attempt's span is a child of
+// that span, in whichever process and on whichever broker the job runs. No schema
+// changes: both brokers store headers already, and `orca jobs --trace ID` filters on
+// trace_id.
+//
+//   co_await center.submit(traced_ctx, spec);   // the brokers call carry_trace
+//   // node: attempt_span(job) is the attempt's span; its handler's ctx carries it
+//
+// A spec given a trace_id of its own (orca submit --trace-id) keeps it; without a
+// traceparent header its attempts are roots of that trace (if it is 32 hex digits,
+// not all zero) or of a new trace (anything else: trace_id is then only a label).
+//
+// Thread safety: pure functions over values.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include "orca/context/context.hpp"
+#include "orca/jobs/job.hpp"
+#include "orca/trace/tracer.hpp"
+
+namespace orca::jobs {
+
+// The spec headers that carry the submitting span (W3C names).
+inline constexpr std::string_view kTraceparentHeader = "traceparent";
+inline constexpr std::string_view kTracestateHeader = "tracestate";
+
+// Stamps ctx's span context onto `spec` (trace_id, traceparent, tracestate) unless
+// the spec names a trace already (trace_id or a traceparent header), ctx carries no
+// span, or the headers would pass `max_headers`. The brokers' enqueue calls it.
+void carry_trace(const Context& ctx, JobSpec& spec, std::size_t max_headers);
+
+// The span of one attempt of `job` (kind consumer, named "job TYPE"): a child of the
+// submitting span (traceparent header), else a root in the spec's trace_id, else a
+// new trace. Attributes: orca.job.id, .type, .queue, .attempt, .queue_wait_ms (from
+// the job's ready time to now, wall clock). Inert when no tracer is installed and the
+// job carries no trace.
+trace::Span attempt_span(const Job& job);
+
+}  // namespace orca::jobs

@@ -1,0 +1,59 @@
+// carry_trace and attempt_span (job_trace.hpp).
+#include "orca/jobs/job_trace.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+namespace orca::jobs {
+
+void carry_trace(const Context& ctx, JobSpec& spec, std::size_t max_headers) {
+  if (!spec.trace_id.empty() || spec.headers.count(std::string(kTraceparentHeader)) != 0) return;
+  const trace::SpanContext* sc = trace::span_context_of(ctx);
+  if (sc == nullptr || !sc->valid()) return;
+  const std::size_t adds = sc->trace_state.empty() ? 1 : 2;
+  if (spec.headers.size() + adds > max_headers) return;
+  spec.trace_id = sc->trace_id.hex();
+  spec.headers.emplace(std::string(kTraceparentHeader), trace::format_traceparent(*sc));
+  if (!sc->trace_state.empty())
+    spec.headers.emplace(std::string(kTracestateHeader), sc->trace_state);
+}
+
+trace::Span attempt_span(const Job& job) {
+  const auto parent = job.spec.headers.find(std::string(kTraceparentHeader));
+  const auto state = job.spec.headers.find(std::string(kTracestateHeader));
+  std::optional<trace::TraceId> own;
+  const bool has_parent =
+      parent != job.spec.headers.end() && trace::parse_traceparent(parent->second).has_value();
+  if (!has_parent && !job.spec.trace_id.empty()) own = trace::TraceId::from_hex(job.spec.trace_id);
+  if (!has_parent && !own && !trace::tracer_installed()) return trace::Span();
+  std::string name = "job ";
+  name.append(job.spec.type);
+  trace::Span span;
+  if (has_parent) {
+    span = trace::start_remote_span(
+        background(), parent->second,
+        state == job.spec.headers.end() ? std::string_view() : std::string_view(state->second),
+        std::move(name), trace::SpanKind::kConsumer);
+  } else {
+    // A trace id without a parent span: the attempt is a root in that trace.
+    trace::SpanContext root;
+    if (own) root.trace_id = *own;
+    std::shared_ptr<trace::Tracer> tracer = trace::global_tracer();
+    if (!tracer) return trace::Span();
+    span = tracer->start(std::move(name), trace::SpanKind::kConsumer, own ? &root : nullptr);
+  }
+  if (span.recording()) {
+    span.set_attribute("orca.job.id", std::int64_t{job.id});
+    span.set_attribute("orca.job.type", job.spec.type);
+    span.set_attribute("orca.job.queue", job.spec.queue);
+    span.set_attribute("orca.job.attempt", std::int64_t{job.attempt});
+    const auto wait =
+        std::chrono::duration_cast<std::chrono::milliseconds>(WallClock::now() - job.ready_at);
+    span.set_attribute("orca.job.queue_wait_ms",
+                       static_cast<std::int64_t>(std::max<std::int64_t>(0, wait.count())));
+  }
+  return span;
+}
+
+}  // namespace orca::jobs
