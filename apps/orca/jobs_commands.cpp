@@ -52,6 +52,17 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
   serve_cmd->add_flag("--shed-load", o.shed_load,
                       "answer 503 to requests beyond the concurrency the API can serve, found "
                       "from its latency (X-Priority: low requests first)");
+  serve_cmd
+      ->add_option("--p99-threshold", o.p99_threshold,
+                   "when the embedded nodes' job P99 over --p99-window passes this, write a "
+                   "diagnostic report to --report-dir (0: never)")
+      ->capture_default_str();
+  serve_cmd->add_option("--p99-window", o.p99_window, "the P99 rule's window")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--report-dir", o.report_dir,
+                   "where P99 reports go (JSON and text; the newest 20 are kept)")
+      ->capture_default_str();
   serve_cmd->add_option("--periodic", o.periodic,
                         "periodic job NAME=SCHEDULE=TYPE[=PAYLOAD], SCHEDULE \"@every 30s\" or 5 "
                         "cron fields (repeatable)");

@@ -52,12 +52,16 @@ struct JobsOptions {
       "0";               // serve/worker: how long to wait for Redis at start; 0: for ever
   std::string duration;  // serve/worker: stop after this long (default: until a signal)
   // serve / worker: the log (trace/log.hpp) and tracing (trace/tracer.hpp).
-  std::string log_format = "text";    // text | json
-  std::string log_level = "info";     // debug | info | warn | error
-  std::string otlp_endpoint;          // http://HOST:PORT/v1/traces
-  std::string trace_file;             // OTLP JSON, one request per line
-  double trace_sample = 1.0;          // head sampling ratio of new traces
-  std::string trace_slow = "500ms";   // spans this long are kept whatever the sampling
+  std::string log_format = "text";   // text | json
+  std::string log_level = "info";    // debug | info | warn | error
+  std::string otlp_endpoint;         // http://HOST:PORT/v1/traces
+  std::string trace_file;            // OTLP JSON, one request per line
+  double trace_sample = 1.0;         // head sampling ratio of new traces
+  std::string trace_slow = "500ms";  // spans this long are kept whatever the sampling
+  // serve: the P99 rule and its reports (jobs/p99_report.hpp); threshold 0: off.
+  std::string p99_threshold = "500ms";
+  std::string p99_window = "5m";
+  std::string report_dir = "orca-reports";
   std::vector<std::string> periodic;  // serve: NAME=SCHEDULE=TYPE[=PAYLOAD]
   // serve: the JSON API. --listen ADDR:PORT (default 127.0.0.1:8080), or --http-port
   // N for 127.0.0.1:N (0: no API); -1 and "": not given.

@@ -26,6 +26,7 @@
 #include "orca/jobs/metrics.hpp"
 #include "orca/metrics/standard_metrics.hpp"
 #include "orca/net/http/metrics.hpp"
+#include "orca/jobs/p99_report.hpp"
 #include "orca/net/http/otlp_writer.hpp"
 #include "orca/net/http/server.hpp"
 #include "orca/net/http/token_table.hpp"
@@ -559,6 +560,18 @@ std::optional<Tracing> tracing_for(const JobsOptions& o, const std::string& serv
   return t;
 }
 
+// serve's P99 rule (--p99-threshold, --p99-window, --report-dir); nothing when off.
+std::optional<jobs::P99ReportOptions> p99_report_options(const JobsOptions& o) {
+  jobs::P99ReportOptions p;
+  p.threshold = duration_option("p99-threshold", o.p99_threshold);
+  if (p.threshold.count() == 0) return std::nullopt;
+  p.window = duration_option("p99-window", o.p99_window);
+  if (p.window.count() == 0) throw UsageError("--p99-window must be above 0");
+  if (o.report_dir.empty()) throw UsageError("--report-dir must not be empty");
+  p.dir = o.report_dir;
+  return p;
+}
+
 // Installs the tracer and runs its exporter until stop(); stop() then writes what is
 // queued (bounded) and uninstalls it. Does nothing without a tracer.
 class TracingRun {
@@ -684,6 +697,7 @@ int serve(const JobsOptions& o) {
   if (o.nodes < 0) throw UsageError("--nodes must not be negative");
   apply_log_options(o);
   const std::optional<Tracing> tracing = tracing_for(o, "orca-serve");
+  const std::optional<jobs::P99ReportOptions> p99_options = p99_report_options(o);
   const std::optional<ApiListen> listen = api_listen(o);
   jobs::CenterOptions co;
   co.node_timeout = duration_option("node-timeout", o.node_timeout);
@@ -696,11 +710,15 @@ int serve(const JobsOptions& o) {
     jobs::BrokerMetrics broker_metrics(reported->registry, *broker);
     co.metrics = &reported->job_metrics;
     TracingRun traced(tracing);
+    std::optional<jobs::P99Report> p99;
+    if (p99_options) p99.emplace(*broker, *p99_options);
     std::vector<std::unique_ptr<jobs::Node>> nodes;
     for (int i = 0; i < o.nodes; ++i) {
       jobs::NodeOptions no = node_options(o, i);
       no.metrics = &reported->job_metrics;
+      if (p99) no.on_attempt_end = p99->recorder();
       nodes.push_back(std::make_unique<jobs::Node>(*broker, std::move(no)));
+      if (p99) p99->watch(*nodes.back());
       add_demo_handlers(*nodes.back(), o.types, exec_log_for(o));
     }
     RunContext rc = run_context(o);
@@ -794,6 +812,9 @@ int serve(const JobsOptions& o) {
         spawn([b = broker, ctx = rc.ctx, quiet = o.quiet, as_json = o.json]() -> Task<void> {
           if (!quiet) co_await report_progress(*b, ctx, "serve", as_json);
         });
+    auto reporting = spawn([r = p99 ? &*p99 : nullptr, ctx = rc.ctx]() -> Task<void> {
+      if (r != nullptr) co_await r->run(ctx);
+    });
     auto ran = co_await center.run(rc.ctx);
     stop_reloading();
     co_await std::move(reloads);
@@ -810,6 +831,7 @@ int serve(const JobsOptions& o) {
     end_over();
     co_await std::move(second_signal);
     co_await std::move(progress);
+    co_await std::move(reporting);
     rc.stop_timer();
     rc.stop_signals();
     co_await traced.stop();

@@ -108,6 +108,8 @@ TEST_F(Cli, UsageErrorsExitTwoWithAMessage) {
       {"serve --trace-sample 0.5", "--trace-sample needs --otlp-endpoint or --trace-file"},
       {"worker --otlp-endpoint nowhere", "--otlp-endpoint: OTLP endpoint nowhere: expected"},
       {"serve --trace-file t.json --trace-sample 2", "--trace-sample must be within 0..1"},
+      {"serve --p99-window 0", "--p99-window must be above 0"},
+      {"serve --p99-threshold 3x", "--p99-threshold: \"3x\" is not a duration"},
   };
   for (const auto& c : cases) {
     Ran r = orca(c.args);
