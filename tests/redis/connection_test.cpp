@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "orca/net/tcp_listener.hpp"
+#include "orca/trace/tracer.hpp"
 #include "redis_test_support.hpp"
 
 namespace {
@@ -375,6 +376,37 @@ TEST(RedisConnection, UnsolicitedReplyBreaksTheConnection) {
 
 TEST(RedisConnection, PeerClosingMidReplyIsConnectionLost) {
   expect_reply_fails("$10\r\nabc", make_error_code(errc::connection_lost), true);
+}
+
+}  // namespace
+
+namespace {
+
+// Inside a trace a command records a client span named after it (an error reply is
+// an error); outside one it records nothing (src/redis/connection.cpp).
+TEST(RedisConnection, ACommandInsideATraceRecordsASpan) {
+  ORCA_REDIS_SERVER(server);
+  auto tracer = std::make_shared<orca::trace::Tracer>(orca::trace::TracerOptions{});
+  orca::trace::set_global_tracer(tracer);
+  const auto parent =
+      *orca::trace::parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  run_on(2, [&]() -> orca::Task<void> {
+    Bounded b;
+    auto conn = co_await Connection::connect(b.ctx, url_of(server));
+    CO_ASSERT_TRUE(conn);
+    (void)co_await conn->command(b.ctx, cmd("SET", "k", "v"));  // untraced
+    const orca::Context traced = orca::trace::with_span_context(b.ctx, parent);
+    (void)co_await conn->command(traced, cmd("GET", "k"));
+    (void)co_await conn->command(traced, cmd("INCR", "k"));  // an error reply
+  });
+  orca::trace::set_global_tracer(nullptr);
+  const auto spans = tracer->recent();
+  ASSERT_EQ(spans.size(), 2u);
+  EXPECT_EQ(spans[0].name, "redis GET");
+  EXPECT_EQ(spans[0].parent_span_id, parent.span_id);
+  EXPECT_EQ(spans[0].kind, orca::trace::SpanKind::kClient);
+  EXPECT_EQ(spans[1].name, "redis INCR");
+  EXPECT_EQ(spans[1].status, orca::trace::SpanStatus::kError);
 }
 
 }  // namespace
