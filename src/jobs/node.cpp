@@ -12,8 +12,8 @@
 #include <tuple>
 
 #include "orca/context/context.hpp"
-#include "orca/resilience/errors.hpp"
 #include "orca/jobs/job_trace.hpp"
+#include "orca/resilience/errors.hpp"
 #include "orca/runtime/sleep.hpp"
 #include "orca/runtime/spawn.hpp"
 #include "orca/sync/select.hpp"

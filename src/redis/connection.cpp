@@ -126,7 +126,7 @@ Task<Result<Reply>> ConnectionCore::command(Context ctx, std::vector<std::string
   append_command(wire, args);
   Result<std::vector<Reply>> r = co_await submit(std::move(ctx), std::move(wire), 1);
   if (span.recording() && r && r->front().is_error()) span.set_error(r->front().str());
-  end_command_span(span, r ? std::error_code() : r.error());
+  end_command_span(span, r ? std::error_code() : std::error_code(r.error()));
   if (!r) co_return r.error();
   co_return std::move(r->front());
 }
@@ -138,7 +138,7 @@ Task<Result<std::vector<Reply>>> ConnectionCore::pipeline(
   const std::size_t n = commands.size();
   std::string wire = encode_commands(commands);
   Result<std::vector<Reply>> r = co_await submit(std::move(ctx), std::move(wire), n);
-  end_command_span(span, r ? std::error_code() : r.error());
+  end_command_span(span, r ? std::error_code() : std::error_code(r.error()));
   co_return r;
 }
 

@@ -9,6 +9,7 @@
 
 #include "jobs_test_support.hpp"
 #include "orca/jobs/p99_report.hpp"
+#include "support/result_assertions.hpp"
 
 namespace orca::jobs::testing {
 namespace {
@@ -28,7 +29,9 @@ AttemptSample sample(JobId id, std::chrono::milliseconds took, WallClock::time_p
 
 TEST(P99Report, ThePercentileNeedsEnoughRunsInTheWindow) {
   TempDir dir;
-  SqliteBroker broker({.path = dir.db()});
+  auto opened = SqliteBroker::open({.path = dir.db()});
+  ASSERT_OK(opened);
+  SqliteBroker& broker = **opened;
   P99Report report(
       broker,
       {.threshold = 500ms, .window = 5min, .min_samples = 10, .dir = (dir.path() / "r").string()});
@@ -45,7 +48,9 @@ TEST(P99Report, ThePercentileNeedsEnoughRunsInTheWindow) {
 
 TEST(P99Report, FiringWritesTheEvidenceOncePerWindowAndKeepsTheNewestReports) {
   TempDir dir;
-  SqliteBroker broker({.path = dir.db()});
+  auto opened = SqliteBroker::open({.path = dir.db()});
+  ASSERT_OK(opened);
+  SqliteBroker& broker = **opened;
   const std::string reports = (dir.path() / "reports").string();
   P99Report report(broker, {.threshold = 500ms,
                             .window = 5min,
@@ -114,7 +119,9 @@ TEST(P99Report, FiringWritesTheEvidenceOncePerWindowAndKeepsTheNewestReports) {
 
 TEST(P99Report, BadOptionsAreRefused) {
   TempDir dir;
-  SqliteBroker broker({.path = dir.db()});
+  auto opened = SqliteBroker::open({.path = dir.db()});
+  ASSERT_OK(opened);
+  SqliteBroker& broker = **opened;
   EXPECT_THROW(P99Report(broker, {.threshold = 0ms}), std::invalid_argument);
   EXPECT_THROW(P99Report(broker, {.dir = ""}), std::invalid_argument);
 }

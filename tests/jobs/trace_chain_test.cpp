@@ -14,6 +14,7 @@
 #include "orca/net/http/server.hpp"
 #include "orca/trace/batch_exporter.hpp"
 #include "orca/trace/tracer.hpp"
+#include "support/result_assertions.hpp"
 
 namespace orca::jobs::testing {
 namespace {
@@ -33,7 +34,9 @@ Task<Result<void>> call_downstream(Context ctx, Job job) {
 
 TEST(TraceChain, RequestJobAttemptAndOutgoingCallShareOneTraceExportedAsOtlp) {
   TempDir dir;
-  SqliteBroker broker({.path = dir.db()});
+  auto opened = SqliteBroker::open({.path = dir.db()});
+  ASSERT_OK(opened);
+  SqliteBroker& broker = **opened;
   auto tracer = std::make_shared<trace::Tracer>(trace::TracerOptions{.service_name = "test"});
   std::vector<json> requests;  // what the collector received
   JobId id = 0;
@@ -134,7 +137,9 @@ TEST(TraceChain, RequestJobAttemptAndOutgoingCallShareOneTraceExportedAsOtlp) {
 // root span of that trace.
 TEST(TraceChain, AnOwnTraceIdMakesTheAttemptARootOfThatTrace) {
   TempDir dir;
-  SqliteBroker broker({.path = dir.db()});
+  auto opened = SqliteBroker::open({.path = dir.db()});
+  ASSERT_OK(opened);
+  SqliteBroker& broker = **opened;
   auto tracer = std::make_shared<trace::Tracer>(trace::TracerOptions{});
   trace::set_global_tracer(tracer);
   orca::run([&]() -> Task<void> {
