@@ -202,13 +202,40 @@ int queues(const JobsOptions& o) {
     jobs::Broker* broker = &broker_ref;
     auto list = co_await broker->queues(background());
     if (!list) fail("queues", list.error());
+    auto nodes = co_await broker->nodes(background());
+    if (!nodes) fail("queues", nodes.error());
+    const std::vector<jobs::QueueStatus> status = jobs::queue_status(*list, *nodes);
     if (o.json) {
-      print_json_array(*list);
+      print_json_array(status);
       co_return 0;
     }
-    for (const auto& q : *list)
-      std::printf("%-16s %s\n", q.queue.c_str(), summary(q.counts).c_str());
-    if (list->empty()) std::printf("(no jobs)\n");
+    // The counts, then what holds jobs back now, as the live nodes' registrations say.
+    for (const jobs::QueueStatus& q : status) {
+      std::string held;
+      if (!q.rates.empty()) {
+        held.append("  limit ");
+        for (std::size_t i = 0; i < q.rates.size(); ++i)
+          held.append(i == 0 ? "" : " | ").append(q.rates[i]);
+        if (q.fleet)
+          held.append(" fleet-wide");
+        else
+          held.append(" per node (").append(std::to_string(q.limiting_nodes)).append(" nodes)");
+        if (q.throttled())
+          held.append(", throttled now (")
+              .append(std::to_string(q.throttled_nodes))
+              .append(" of ")
+              .append(std::to_string(q.limiting_nodes))
+              .append(" nodes)");
+      }
+      if (!q.breaker_held_types.empty()) {
+        held.append("  breaker open for");
+        for (const std::string& type : q.breaker_held_types)
+          held.append(" ").append(type);
+      }
+      std::printf("%-16s %s%s\n", q.stats.queue.c_str(), summary(q.stats.counts).c_str(),
+                  held.c_str());
+    }
+    if (status.empty()) std::printf("(no jobs)\n");
     co_return 0;
   });
 }

@@ -667,8 +667,9 @@ void add_node_options(CLI::App* cmd, JobsOptions& o) {
       ->capture_default_str()
       ->needs(breaker);
   cmd->add_option("--queue-rate", o.queue_rates,
-                  "QUEUE=RATE: start at most RATE jobs of QUEUE per node, e.g. email=100/s or "
-                  "email=100/s,burst=10 (repeatable)");
+                  "QUEUE=RATE: start at most RATE jobs of QUEUE, e.g. email=100/s or "
+                  "email=100/s,burst=10 (repeatable); on a Redis broker across the whole fleet "
+                  "(every worker must give the queue the same rate), on SQLite per process");
   cmd->add_option("--node-timeout", o.node_timeout,
                   "a node without heartbeats for this long is dead (serve, worker)")
       ->capture_default_str();

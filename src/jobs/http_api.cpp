@@ -190,11 +190,14 @@ Task<http::Response> nodes(ApiPtr api, Context ctx, http::Request) {
   co_return ok(200, out);
 }
 
+// Each queue with its counts and what holds its jobs back (queue_status.hpp).
 Task<http::Response> queues(ApiPtr api, Context ctx, http::Request) {
   auto list = co_await api->broker().queues(ctx);
   if (!list) co_return from_error(list.error(), 0);
+  auto nodes = co_await api->broker().nodes(ctx);
+  if (!nodes) co_return from_error(nodes.error(), 0);
   json out = json::array();
-  for (const QueueStats& q : *list)
+  for (const QueueStatus& q : queue_status(*list, *nodes))
     out.push_back(to_json(q));
   co_return ok(200, out);
 }

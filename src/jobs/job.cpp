@@ -7,6 +7,7 @@
 
 #include "orca/jobs/broker.hpp"
 #include "orca/jobs/errors.hpp"
+#include "orca/resilience/limiter.hpp"
 
 namespace orca::jobs {
 
@@ -136,6 +137,11 @@ bool holds_back(const NodeInfo& node, std::string_view type) {
         std::string_view(tag).substr(kBreakerOpenTag.size()) == type)
       return true;
   return false;
+}
+
+std::unique_ptr<resilience::Limiter> Broker::shared_rate_limiter(
+    const resilience::RateLimiterOptions&) {
+  return nullptr;
 }
 
 Task<Result<void>> Broker::watch(Context, BrokerEvents) {

@@ -167,6 +167,20 @@ json to_json(const QueueStats& q) {
   return json{{"queue", q.queue}, {"counts", counts}};
 }
 
+json to_json(const QueueStatus& s) {
+  json out = to_json(s.stats);
+  if (s.rates.empty()) {
+    out["rate_limit"] = nullptr;
+  } else {
+    out["rate_limit"] = json{
+        {"rates", s.rates}, {"scope", s.fleet ? "fleet" : "node"}, {"nodes", s.limiting_nodes}};
+  }
+  out["throttled"] = s.throttled();
+  out["throttled_nodes"] = s.throttled_nodes;
+  out["breaker_held_types"] = s.breaker_held_types;
+  return out;
+}
+
 std::optional<json> parse_json_strict(std::string_view text, std::string& error) {
   // Each open object's keys so far; the parser reports keys in order, depth first.
   std::vector<std::set<std::string>> keys;

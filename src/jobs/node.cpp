@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <random>
 #include <stdexcept>
@@ -38,6 +39,21 @@ double random01() {
 // broker that comes back after a long outage has the acks within a second.
 constexpr auto kCompletionPause = std::chrono::milliseconds(50);
 constexpr auto kCompletionMaxPause = std::chrono::milliseconds(1000);
+
+// A job waiting for a rate-limited queue's unit asks its limiter again after this
+// when the limiter failed (Redis unreachable): often enough to start soon after the
+// store is back, rarely enough to cost nothing meanwhile.
+constexpr auto kLimiterRetry = std::chrono::milliseconds(100);
+// Units not used by a claim go back within this, or are lost for their period (the
+// limit errs on the strict side); a store that is away fails at once anyway.
+constexpr auto kGiveBackTimeout = std::chrono::seconds(1);
+// Queues remembered per held type for the "breaker-held:" tags: a registration's
+// size stays bounded whatever the queues.
+constexpr std::size_t kHeldQueuesPerType = 8;
+
+// The prefixes of the tags nodes keep for themselves (broker.hpp).
+constexpr std::string_view kReservedTags[] = {kBreakerOpenTag, kBreakerHeldTag, kFleetRateTag,
+                                              kNodeRateTag, kThrottledTag};
 
 // "30s", "0.25s": an open period in a log line.
 std::string seconds(std::chrono::nanoseconds d) {
@@ -115,10 +131,11 @@ Node::Node(Broker& broker, NodeOptions options)
   if (options_.poll_interval.count() <= 0)
     throw std::invalid_argument("node poll interval must be positive");
   for (const std::string& tag : options_.tags)
-    if (tag.starts_with(kBreakerOpenTag))
-      throw std::invalid_argument("node tag " + tag + " uses the prefix " +
-                                  std::string(kBreakerOpenTag) +
-                                  ", which nodes keep for the types their breakers hold back");
+    for (std::string_view reserved : kReservedTags)
+      if (tag.starts_with(reserved))
+        throw std::invalid_argument("node tag " + tag + " uses the prefix " +
+                                    std::string(reserved) +
+                                    ", which nodes keep for their breakers and rate limits");
   if (options_.breaker_enabled) {
     const std::string why = resilience::validate(options_.breaker);
     if (!why.empty()) throw std::invalid_argument("node breaker: " + why);
@@ -127,7 +144,22 @@ Node::Node(Broker& broker, NodeOptions options)
     if (queue.empty()) throw std::invalid_argument("node rate limit: the queue name is empty");
     const std::string why = resilience::validate(rate);
     if (!why.empty()) throw std::invalid_argument("node rate limit of queue " + queue + ": " + why);
-    queue_limiters_.emplace(queue, std::make_unique<resilience::RateLimiter>(rate));
+    auto limit = std::make_unique<QueueLimit>();
+    limit->rate = resilience::format_rate(rate);
+    limit->interval =
+        std::chrono::nanoseconds(std::llround(static_cast<double>(rate.per.count()) / rate.events));
+    // A rate on a clock of its own (a test's) stays in the process: the store's clock
+    // cannot follow it.
+    if (rate.clock == nullptr) {
+      try {
+        limit->limiter = broker_.shared_rate_limiter(rate);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument("node rate limit of queue " + queue + ": " + e.what());
+      }
+    }
+    limit->fleet = limit->limiter != nullptr;
+    if (!limit->fleet) limit->limiter = std::make_unique<resilience::RateLimiter>(rate);
+    queue_limits_.emplace(queue, std::move(limit));
   }
   if (options_.id.empty()) options_.id = default_node_id();
   if (options_.adaptive_concurrency) {
@@ -232,6 +264,44 @@ std::vector<std::string> Node::held_types() const {
   return out;
 }
 
+bool Node::fleet_limited(const std::string& queue) const {
+  auto it = queue_limits_.find(queue);
+  return it != queue_limits_.end() && it->second->fleet;
+}
+
+std::vector<std::string> Node::throttled_queues() const {
+  std::vector<std::string> out;
+  for (const auto& [queue, limit] : queue_limits_)
+    if (limit->throttled.load(std::memory_order_relaxed)) out.push_back(queue);
+  return out;
+}
+
+void Node::note_throttled(QueueLimit& limit, bool throttled) {
+  if (limit.throttled.exchange(throttled, std::memory_order_relaxed) != throttled)
+    registration_stale_.store(true);  // the next heartbeat registers the new tags
+}
+
+Task<Result<void>> Node::wait_for_unit(Context ctx, QueueLimit& limit, const std::string& queue) {
+  auto turn = co_await limit.waiting.lock(ctx);
+  if (!turn) co_return turn.error();
+  for (bool first = true;; first = false) {
+    auto grant = co_await limit.limiter->take_up_to(ctx, queue, 1);
+    if (grant && grant->granted > 0) {
+      if (first) note_throttled(limit, false);
+      co_return Result<void>{};
+    }
+    if (auto err = ctx.err()) co_return err;
+    note_throttled(limit, true);
+    // Refused: until the limiter says a unit is due. Failed: retried (fail closed).
+    const auto pause = grant ? std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::max<std::chrono::nanoseconds>(grant->retry_after,
+                                                                      std::chrono::microseconds(1)))
+                             : std::chrono::nanoseconds(kLimiterRetry);
+    auto slept = co_await sleep_for(ctx, pause);
+    if (!slept) co_return slept.error();
+  }
+}
+
 std::vector<std::string> Node::types() const {
   std::vector<std::string> out;
   for (const auto& [type, h] : handlers_)
@@ -268,8 +338,8 @@ Task<void> Node::start(std::vector<Job> jobs) {
     std::vector<Taken> taken(jobs.size());
     for (std::size_t i = 0; i < jobs.size(); ++i) {
       // Started by the center already: a rate-limited queue's job waits for its unit.
-      auto limiter = queue_limiters_.find(jobs[i].spec.queue);
-      if (limiter != queue_limiters_.end()) taken[i].pace = limiter->second->reserve(1);
+      auto limit = queue_limits_.find(jobs[i].spec.queue);
+      if (limit != queue_limits_.end()) taken[i].pace = limit->second.get();
       taken[i].job = std::move(jobs[i]);
     }
     launch(std::move(taken));
@@ -309,8 +379,21 @@ Task<Result<void>> Node::register_self(Context ctx) {
   info.id = options_.id;
   info.types = types();
   info.tags = options_.tags;
-  for (const std::string& type : held_types())
+  for (const std::string& type : held_types()) {
     info.tags.push_back(std::string(kBreakerOpenTag).append(type));
+    std::lock_guard lock(mu_);
+    if (auto it = failed_queues_.find(type); it != failed_queues_.end())
+      for (const std::string& queue : it->second)
+        info.tags.push_back(std::string(kBreakerHeldTag).append(queue).append("=").append(type));
+  }
+  for (const auto& [queue, limit] : queue_limits_) {
+    info.tags.push_back(std::string(limit->fleet ? kFleetRateTag : kNodeRateTag)
+                            .append(queue)
+                            .append("=")
+                            .append(limit->rate));
+    if (limit->throttled.load(std::memory_order_relaxed))
+      info.tags.push_back(std::string(kThrottledTag).append(queue));
+  }
   info.capacity = capacity();
   advertised_capacity_.store(info.capacity, std::memory_order_relaxed);
   info.pid = getpid();
@@ -473,12 +556,11 @@ Task<void> Node::execute(Taken taken) {
     error = "node " + options_.id + " holds back job type " + job.spec.type +
             ": its circuit breaker is " + resilience::to_string(breaker->state());
     run_handler = false;
-  } else if (taken.pace.ok() && taken.pace.delay().count() > 0) {
-    // A rate-limited queue's job that came without a unit: it waits for the one it
-    // reserved. Cancelled (by a user, or shutdown's step 3): the unit goes back.
-    auto paced = co_await sleep_for(job_ctx, taken.pace.delay());
+  } else if (taken.pace != nullptr) {
+    // A rate-limited queue's job that came without a unit: it waits for one.
+    // Cancelled (by a user, or shutdown's step 3) first: it did not start.
+    auto paced = co_await wait_for_unit(job_ctx, *taken.pace, job.spec.queue);
     if (!paced) {
-      taken.pace.cancel();
       outcome = Outcome::kHandBack;  // or cancelled, below
       error = "node " + options_.id + " stopped it before it started";
       run_handler = false;
@@ -599,6 +681,11 @@ Task<void> Node::execute(Taken taken) {
     c.retry_delay = job.spec.retry.delay_after(job.attempt, random01());
   {
     std::lock_guard lock(mu_);
+    if (breaker != nullptr && run_handler &&
+        (outcome == Outcome::kRetryable || outcome == Outcome::kPermanent)) {
+      std::set<std::string>& queues = failed_queues_[job.spec.type];
+      if (queues.size() < kHeldQueuesPerType) queues.insert(job.spec.queue);
+    }
     finished_.push_back(std::move(c));
   }
   (void)finished_signal_.try_send(std::monostate{});  // full: a flush is already due
@@ -622,6 +709,8 @@ Task<void> Node::execute(Taken taken) {
 Task<void> Node::claim_loop(Context ctx) {
   const std::vector<std::string> my_types = types();
   while (!ctx.is_done()) {
+    // A rate limit that held jobs back: when its next unit is due, if before the poll.
+    std::chrono::nanoseconds unit_due = options_.poll_interval;
     int want = 0;
     {
       // The adaptive limit may have moved since the last round: read it once per round.
@@ -649,7 +738,7 @@ Task<void> Node::claim_loop(Context ctx) {
         }
         if (!permits.empty()) probes.emplace_back(type, std::move(permits));
       }
-      auto claimed = co_await claim_once(ctx, closed, slots, options_.pull);
+      auto claimed = co_await claim_once(ctx, closed, slots, options_.pull, &unit_due);
       if (claimed || !ctx.is_done()) note_broker(claimed.error());
       std::vector<Taken> taken;
       if (claimed) taken = std::move(*claimed);
@@ -679,13 +768,14 @@ Task<void> Node::claim_loop(Context ctx) {
       if (got) continue;  // there may be more
     }
     // Sleep until notified (assignment, a slot freed) or the poll interval passes.
-    auto woke = co_await select(ctx, recv(wakeups_), after(options_.poll_interval));
+    auto woke = co_await select(ctx, recv(wakeups_), after(unit_due));
     (void)woke;
   }
 }
 
 Task<Result<std::vector<Node::Taken>>> Node::claim_once(Context ctx, std::vector<std::string> types,
-                                                        std::size_t limit, bool pull) {
+                                                        std::size_t limit, bool pull,
+                                                        std::chrono::nanoseconds* unit_due) {
   ClaimRequest req;
   req.node = options_.id;
   req.types = std::move(types);
@@ -693,43 +783,56 @@ Task<Result<std::vector<Node::Taken>>> Node::claim_once(Context ctx, std::vector
   req.lease = leases_;
   req.pull_pending = pull;
   req.weights = options_.weights;
-  // Units taken now for pending jobs of rate-limited queues: at most what each
-  // limiter admits at once, and no more than the claim can use.
-  std::map<std::string, std::vector<resilience::RateLimiter::Reservation>> units;
+  // Units taken now for pending jobs of rate-limited queues (node.hpp, step 1): at
+  // most what each limiter grants now, and no more than the claim can use. A limiter
+  // that fails grants nothing: its queue is capped at 0 (fail closed).
+  const auto slots = static_cast<std::int64_t>(limit);
+  std::map<std::string, std::int64_t> granted;
+  std::map<std::string, std::chrono::nanoseconds> refill;  // until its next unit
+  std::set<std::string> failed;  // limiters that could not decide: not "throttled"
   if (pull && !req.types.empty())
-    for (const auto& [queue, limiter] : queue_limiters_) {
-      std::vector<resilience::RateLimiter::Reservation>& got = units[queue];
-      while (got.size() < limit) {
-        resilience::RateLimiter::Reservation r = limiter->reserve(1);
-        if (!r.ok()) break;
-        if (r.delay().count() > 0) {  // not now: give it back
-          r.cancel();
-          break;
-        }
-        got.push_back(r);
-      }
-      req.queue_caps[queue] = got.size();
+    for (const auto& [queue, queue_limit] : queue_limits_) {
+      auto grant = co_await queue_limit->limiter->take_up_to(ctx, queue, slots);
+      const std::int64_t got = grant ? grant->granted : 0;
+      if (!grant) failed.insert(queue);
+      granted[queue] = got;
+      refill[queue] = got > 0 || !grant ? queue_limit->interval : grant->retry_after;
+      req.queue_caps[queue] = static_cast<std::size_t>(got);
+      if (ctx.is_done()) break;  // the claim below returns the context's error
     }
+  std::map<std::string, std::int64_t> left = granted;  // units not yet used
   auto claimed = co_await broker_.claim(ctx, std::move(req));
   std::vector<Taken> out;
   if (claimed) {
     for (Job& job : *claimed) {
       Taken t;
-      auto limiter = queue_limiters_.find(job.spec.queue);
-      if (limiter != queue_limiters_.end()) {
-        auto own = units.find(job.spec.queue);
-        if (own != units.end() && !own->second.empty())
-          own->second.pop_back();  // a unit taken above: it starts now
+      auto queue_limit = queue_limits_.find(job.spec.queue);
+      if (queue_limit != queue_limits_.end()) {
+        auto own = left.find(job.spec.queue);
+        if (own != left.end() && own->second > 0)
+          --own->second;  // a unit taken above: it starts now
         else
-          t.pace = limiter->second->reserve(1);  // assigned to the node: it waits its turn
+          t.pace = queue_limit->second.get();  // assigned to the node: it waits for a unit
       }
       t.job = std::move(job);
       out.push_back(std::move(t));
     }
   }
-  for (auto& [queue, left] : units)
-    for (resilience::RateLimiter::Reservation& r : left)
-      r.cancel();  // the claim found fewer jobs than units
+  // Step 2: the units the claim found no jobs for go back. A queue was throttled when
+  // the limit granted fewer units than the slots and the claim used all it got (none
+  // included): the limit held its jobs back, not their absence.
+  auto [give_back_ctx, end_give_back] = with_timeout(background(), kGiveBackTimeout);
+  for (const auto& [queue, unused] : left) {
+    QueueLimit& queue_limit = *queue_limits_.at(queue);
+    const bool throttled = granted[queue] < slots && unused == 0;
+    if (claimed && !failed.count(queue)) note_throttled(queue_limit, throttled);
+    // Held back by the limit: the claim loop comes back for the next unit when it is
+    // due rather than at its poll, or a limit above 1/poll_interval would go unused.
+    if (claimed && throttled && unit_due != nullptr)
+      *unit_due = std::min(*unit_due, std::max(refill[queue], std::chrono::nanoseconds(1)));
+    if (unused > 0) (void)co_await queue_limit.limiter->give_back(give_back_ctx, queue, unused);
+  }
+  end_give_back();
   if (!claimed) co_return claimed.error();
   co_return std::move(out);
 }

@@ -22,6 +22,7 @@
 #include "orca/jobs/json.hpp"
 #include "orca/redis/client.hpp"
 #include "orca/redis/cluster.hpp"
+#include "orca/redis/rate_limiter.hpp"
 #include "orca/redis/script.hpp"
 #include "orca/redis/subscriber.hpp"
 #include "orca/redis/url.hpp"
@@ -510,6 +511,14 @@ RedisBroker::~RedisBroker() {
 Task<void> RedisBroker::closed() {
   if (impl_->single) co_await impl_->single->closed();
   if (impl_->cluster) co_await impl_->cluster->closed();
+}
+
+std::unique_ptr<resilience::Limiter> RedisBroker::shared_rate_limiter(
+    const resilience::RateLimiterOptions& options) {
+  Impl& m = *impl_;
+  std::string prefix = options_.prefix + ":limit:";
+  if (m.cluster) return std::make_unique<redis::FleetRateLimiter>(*m.cluster, prefix, options);
+  return std::make_unique<redis::FleetRateLimiter>(*m.single, prefix, options);
 }
 
 Task<Result<std::unique_ptr<RedisBroker>>> RedisBroker::connect(Context ctx,

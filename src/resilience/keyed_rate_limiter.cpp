@@ -31,4 +31,18 @@ Task<Result<Decision>> KeyedRateLimiter::decide(const Context& ctx, std::string_
   co_return d;
 }
 
+Task<Result<Grant>> KeyedRateLimiter::take_up_to(const Context& ctx, std::string_view key,
+                                                 std::int64_t max) {
+  if (auto err = ctx.err()) co_return err;
+  Grant g = map_.get(key)->take_up_to_now(max);
+  if (g.granted == 0 && max > 0) rejected_.fetch_add(1, std::memory_order_relaxed);
+  co_return g;
+}
+
+Task<Result<void>> KeyedRateLimiter::give_back(const Context&, std::string_view key,
+                                               std::int64_t n) {
+  map_.get(key)->give_back_now(n);
+  co_return Result<void>{};
+}
+
 }  // namespace orca::resilience

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <stdexcept>
 
@@ -82,6 +83,26 @@ Result<RateLimiterOptions> parse_rate(std::string_view text, std::string* why) {
   return o;
 }
 
+std::string format_rate(const RateLimiterOptions& o) {
+  using namespace std::chrono;
+  double events = o.events;
+  const char* unit = "s";
+  if (o.per == milliseconds(1)) {
+    unit = "ms";
+  } else if (o.per == minutes(1)) {
+    unit = "m";
+  } else if (o.per == hours(1)) {
+    unit = "h";
+  } else if (o.per != seconds(1)) {
+    events = o.events / duration<double>(o.per).count();
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g/%s", events, unit);
+  std::string out = buf;
+  if (o.burst != 1) out.append(",burst=").append(std::to_string(o.burst));
+  return out;
+}
+
 RateLimiter::RateLimiter(RateLimiterOptions options)
     : options_(checked(options)),
       interval_ns_(std::max<std::int64_t>(1, std::llround(interval_of(options_)))),
@@ -138,6 +159,43 @@ Decision RateLimiter::decide_now(std::int64_t n) noexcept {
   const std::int64_t used = std::max<std::int64_t>(0, tat_.load(std::memory_order_relaxed) - now);
   d.remaining = std::max<std::int64_t>(0, (tolerance_ns_ - used) / interval_ns_);
   return d;
+}
+
+Grant RateLimiter::take_up_to_now(std::int64_t max) noexcept {
+  Grant g;
+  if (max <= 0) return g;
+  const std::int64_t now = now_ns();
+  std::int64_t tat = tat_.load(std::memory_order_relaxed);
+  for (;;) {
+    const std::int64_t base = std::max(tat, now);
+    // Units that fit under the tolerance now: base + k*T - now <= burst*T.
+    const std::int64_t room = tolerance_ns_ - (base - now);
+    const std::int64_t k = room < interval_ns_ ? 0 : std::min(max, room / interval_ns_);
+    if (k == 0) {
+      g.retry_after = std::chrono::nanoseconds(base + interval_ns_ - tolerance_ns_ - now);
+      return g;
+    }
+    if (tat_.compare_exchange_weak(tat, base + k * interval_ns_, std::memory_order_relaxed)) {
+      g.granted = k;
+      return g;
+    }
+  }
+}
+
+void RateLimiter::give_back_now(std::int64_t n) noexcept {
+  // As Reservation::cancel: a TAT that falls into the past counts as now.
+  if (n > 0) tat_.fetch_sub(n * interval_ns_, std::memory_order_relaxed);
+}
+
+Task<Result<Grant>> RateLimiter::take_up_to(const Context& ctx, std::string_view,
+                                            std::int64_t max) {
+  if (auto err = ctx.err()) co_return err;
+  co_return take_up_to_now(max);
+}
+
+Task<Result<void>> RateLimiter::give_back(const Context&, std::string_view, std::int64_t n) {
+  give_back_now(n);  // even on a done context: the units were not used
+  co_return Result<void>{};
 }
 
 Task<Result<Decision>> RateLimiter::decide(const Context& ctx, std::string_view, std::int64_t n) {

@@ -398,7 +398,8 @@ orca::jobs::NodeOptions careful_node() {
   // takes none of that type's jobs for 30 s (they wait pending), then probes with 5.
   options.breaker_enabled = true;
   options.breaker = {.failure_rate_threshold = 15, .open_duration = 30s};
-  // At most 100 email jobs a second start on this node.
+  // At most 100 email jobs a second start: across every node on a Redis broker, on
+  // each node on SQLite.
   options.queue_rates["email"] = *orca::resilience::parse_rate("100/s");
   return options;  // for orca::jobs::Node node(broker, careful_node());
 }

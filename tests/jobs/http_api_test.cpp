@@ -112,6 +112,11 @@ TEST(HttpApi, SubmitGetAuditListCancelAndBadInput) {
   EXPECT_EQ(listed.body.size(), 1u);
   EXPECT_EQ(nodes.body[0].value("id", ""), "web-node");
   EXPECT_EQ(queues.status, 200);
+  ASSERT_EQ(queues.body.size(), 1u) << queues.body.dump();
+  // What holds the queue's jobs back: nothing here (queue_status.hpp).
+  EXPECT_TRUE(queues.body[0].at("rate_limit").is_null()) << queues.body.dump();
+  EXPECT_EQ(queues.body[0].value("throttled", true), false) << queues.body.dump();
+  EXPECT_EQ(queues.body[0].at("breaker_held_types").size(), 0u) << queues.body.dump();
   EXPECT_EQ(cancelled_twice.status, 409);
   EXPECT_NE(cancelled_twice.body.value("error", "").find("is succeeded: cancel is not allowed"),
             std::string::npos)

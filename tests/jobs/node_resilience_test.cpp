@@ -1,7 +1,9 @@
 // A node's per-type circuit breaker and per-queue rate limits, end to end on every
 // kind of broker (broker_fixture.hpp). Breaker periods and rate limits run on a
 // ManualClock, so what the tests assert holds by construction, not by timing.
+#include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <stdexcept>
 
 #include "broker_fixture.hpp"
@@ -251,6 +253,169 @@ TEST_P(CenterNode, PushedJobsOfALimitedQueueWaitForTheirUnitsAndGoBackWhenStoppe
   EXPECT_EQ(back_pending, 3u) << "email jobs pending again with no attempt counted";
 }
 
+// Whether `kind` keeps rate limits in the store (Broker::shared_rate_limiter).
+bool fleet_kind(const BrokerKind& kind) {
+  return kind.name.starts_with("redis");
+}
+
+// Two pulling nodes give queue email the same limit, one unit an hour with a burst of
+// 3, so nothing refills during the test: on Redis they share it (3 jobs run in all),
+// on SQLite each has its own (3 each). Their registrations say which, and that the
+// limit holds jobs back now, and queue_status() reads that for `orca queues`.
+TEST_P(CenterNode, NodesShareAQueueRateOnRedisAndEachHasItsOwnOnSqlite) {
+  const bool fleet = fleet_kind(GetParam());
+  const int expected = fleet ? 3 : 6;
+  std::atomic<int> email_runs{0};
+  std::atomic<int> other_runs{0};
+  int email_at_end = -1;
+  std::vector<QueueStatus> status;
+  std::string rate_tag;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    std::vector<std::unique_ptr<Node>> nodes;
+    for (const char* id : {"n1", "n2"}) {
+      NodeOptions o = fast_node(id, 4);
+      o.pull = true;
+      o.queue_rates["email"] = {.events = 1, .per = 1h, .burst = 3};
+      nodes.push_back(std::make_unique<Node>(broker, o));
+      nodes.back()->handle("send", [&](Context, Job job) -> Task<Result<void>> {
+        (job.spec.queue == "email" ? email_runs : other_runs).fetch_add(1);
+        co_return Result<void>{};
+      });
+    }
+    JobSpec email = spec("send");
+    email.queue = "email";
+    JobSpec other = spec("send");
+    other.queue = "other";
+    std::vector<JobSpec> jobs(10, email);
+    jobs.push_back(other);
+    (void)co_await broker.enqueue(guard, jobs);
+    std::vector<JoinHandle<Result<void>>> running;
+    for (auto& node : nodes)
+      running.push_back(spawn([n = node.get(), ctx = ctx] { return n->run(ctx); }));
+    co_await wait_until(guard, [&] { return email_runs.load() >= expected; });
+    // Jobs of an unlimited queue run after further claims found email's limit spent.
+    const std::vector<JobSpec> others(4, other);
+    (void)co_await broker.enqueue(guard, others);
+    co_await wait_until(guard, [&] { return other_runs.load() >= 5; });
+    // The registrations catch up at a heartbeat: both nodes throttled on email.
+    while (!guard.is_done()) {
+      auto q = co_await broker.queues(guard);
+      auto n = co_await broker.nodes(guard);
+      if (q && n) status = queue_status(*q, *n);
+      auto it = std::find_if(status.begin(), status.end(),
+                             [](const QueueStatus& s) { return s.stats.queue == "email"; });
+      if (it != status.end() && it->throttled_nodes == 2) break;
+      co_await sleep_for(2ms);
+    }
+    email_at_end = email_runs.load();
+    auto n = co_await broker.nodes(guard);
+    if (n)
+      for (const NodeInfo& info : *n)
+        for (const std::string& tag : info.tags)
+          if (tag.find("rate:email") != std::string::npos) rate_tag = tag;
+    stop();
+    for (auto& r : running)
+      (void)co_await std::move(r);
+  });
+  EXPECT_EQ(email_at_end, expected)
+      << (fleet ? "the nodes share one burst of 3 on Redis" : "each node has a burst of 3");
+  EXPECT_EQ(rate_tag, fleet ? "fleet-rate:email=1/h,burst=3" : "node-rate:email=1/h,burst=3");
+  auto email = std::find_if(status.begin(), status.end(),
+                            [](const QueueStatus& s) { return s.stats.queue == "email"; });
+  ASSERT_NE(email, status.end());
+  EXPECT_EQ(email->rates, std::vector<std::string>{"1/h,burst=3"});
+  EXPECT_EQ(email->fleet, fleet);
+  EXPECT_EQ(email->limiting_nodes, 2);
+  EXPECT_EQ(email->throttled_nodes, 2);
+  auto other = std::find_if(status.begin(), status.end(),
+                            [](const QueueStatus& s) { return s.stats.queue == "other"; });
+  ASSERT_NE(other, status.end());
+  EXPECT_TRUE(other->rates.empty());
+  EXPECT_FALSE(other->throttled());
+}
+
+// On Redis, two nodes that limit queue email to 100 jobs/s (burst 5) start no more
+// than that in any second together: counted over the handlers' start times, with room
+// for a claim's round trip between a unit's grant and its job's start (it shifts a
+// start into the next window), 20 more. Without a shared limit the two would start
+// all 130 jobs within the first second. On SQLite the limits are per node (the test
+// above), so there is nothing fleet-wide to measure.
+TEST_P(CenterNode, AFleetLimitedQueueNeverExceedsItsRateInAnySecond) {
+  if (!fleet_kind(GetParam()))
+    GTEST_SKIP() << "per-process limits on this broker: NodesShareAQueueRate... covers it";
+  constexpr int kJobs = 130;
+  std::mutex mu;
+  std::vector<Clock::time_point> starts;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    std::vector<std::unique_ptr<Node>> nodes;
+    for (const char* id : {"n1", "n2"}) {
+      NodeOptions o = fast_node(id, 8);
+      o.pull = true;
+      o.queue_rates["email"] = {.events = 100, .per = 1s, .burst = 5};
+      nodes.push_back(std::make_unique<Node>(broker, o));
+      nodes.back()->handle("send", [&](Context, Job) -> Task<Result<void>> {
+        std::lock_guard lock(mu);
+        starts.push_back(Clock::now());
+        co_return Result<void>{};
+      });
+    }
+    JobSpec email = spec("send");
+    email.queue = "email";
+    const std::vector<JobSpec> jobs(kJobs, email);
+    (void)co_await broker.enqueue(guard, jobs);
+    std::vector<JoinHandle<Result<void>>> running;
+    for (auto& node : nodes)
+      running.push_back(spawn([n = node.get(), ctx = ctx] { return n->run(ctx); }));
+    co_await wait_until(guard, [&] {
+      std::lock_guard lock(mu);
+      return starts.size() >= static_cast<std::size_t>(kJobs);
+    });
+    stop();
+    for (auto& r : running)
+      (void)co_await std::move(r);
+  });
+  ASSERT_EQ(starts.size(), static_cast<std::size_t>(kJobs));
+  std::sort(starts.begin(), starts.end());
+  std::size_t most = 0;
+  for (std::size_t i = 0, j = 0; i < starts.size(); ++i) {
+    while (starts[i] - starts[j] >= 1s)
+      ++j;
+    most = std::max(most, i - j + 1);
+  }
+  EXPECT_LE(most, 5u + 100u + 20u) << "jobs started within one second, fleet-wide";
+}
+
+TEST(QueueStatus, ReadsTheLiveNodesTags) {
+  std::vector<QueueStats> queues(2);
+  queues[0].queue = "email";
+  queues[0].counts[JobState::kPending] = 7;
+  queues[1].queue = "reports";
+  std::vector<NodeInfo> nodes(3);
+  nodes[0].tags = {"gpu", "fleet-rate:email=100/s", "throttled:email", "breaker-open:render",
+                   "breaker-held:reports=render"};
+  nodes[1].tags = {"fleet-rate:email=100/s", "node-rate:sms=5/m"};
+  nodes[2].tags = {"fleet-rate:email=100/s", "throttled:email", "breaker-held:email=x"};
+  nodes[2].state = NodeState::kDead;  // says nothing any more
+  const std::vector<QueueStatus> s = queue_status(queues, nodes);
+  ASSERT_EQ(s.size(), 3u) << "email, reports, and sms that only a tag names";
+  EXPECT_EQ(s[0].stats.queue, "email");
+  EXPECT_EQ(s[0].stats.counts.at(JobState::kPending), 7);
+  EXPECT_EQ(s[0].rates, std::vector<std::string>{"100/s"});
+  EXPECT_TRUE(s[0].fleet);
+  EXPECT_EQ(s[0].limiting_nodes, 2);
+  EXPECT_EQ(s[0].throttled_nodes, 1);
+  EXPECT_TRUE(s[0].breaker_held_types.empty());
+  EXPECT_EQ(s[1].breaker_held_types, std::vector<std::string>{"render"});
+  EXPECT_FALSE(s[1].throttled());
+  EXPECT_EQ(s[2].stats.queue, "sms");
+  EXPECT_FALSE(s[2].fleet);
+  EXPECT_EQ(s[2].rates, std::vector<std::string>{"5/m"});
+}
+
 // The message of the std::invalid_argument that Node's constructor throws, or "".
 std::string refusal(Broker& broker, NodeOptions o) {
   try {
@@ -262,7 +427,7 @@ std::string refusal(Broker& broker, NodeOptions o) {
 }
 
 TEST_P(CenterNode, BadBreakerOrRateOptionsAreRefusedNamingTheValue) {
-  std::string threshold, window, rate, tag;
+  std::string threshold, window, rate, tag, throttled_tag;
   run_on_broker([&](Broker& broker) -> Task<void> {
     NodeOptions o = fast_node("n1", 1);
     o.breaker_enabled = true;
@@ -277,6 +442,8 @@ TEST_P(CenterNode, BadBreakerOrRateOptionsAreRefusedNamingTheValue) {
     NodeOptions t = fast_node("n1", 1);
     t.tags = {"breaker-open:email"};
     tag = refusal(broker, t);
+    t.tags = {"throttled:email"};
+    throttled_tag = refusal(broker, t);
     co_return;
   });
   EXPECT_NE(threshold.find("failure_rate_threshold is 150"), std::string::npos) << threshold;
@@ -284,6 +451,7 @@ TEST_P(CenterNode, BadBreakerOrRateOptionsAreRefusedNamingTheValue) {
   EXPECT_NE(rate.find("queue email"), std::string::npos) << rate;
   EXPECT_NE(rate.find("events is -3"), std::string::npos) << rate;
   EXPECT_NE(tag.find("breaker-open:email"), std::string::npos) << tag;
+  EXPECT_NE(throttled_tag.find("throttled:email"), std::string::npos) << throttled_tag;
 }
 
 // A dependency that serves kCapacity calls at once, as the run times the node's

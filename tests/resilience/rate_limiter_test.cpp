@@ -95,6 +95,49 @@ TEST(RateLimiter, DecisionCarriesRetryAfter) {
   EXPECT_EQ(d3.retry_after, 500ms);
 }
 
+TEST(RateLimiter, TakeUpToGrantsWhatFitsAndGiveBackReturnsIt) {
+  ManualClock clock;
+  RateLimiter limiter(per_second(10, 5, &clock));
+  EXPECT_EQ(limiter.take_up_to_now(3).granted, 3);
+  const orca::resilience::Grant rest = limiter.take_up_to_now(8);
+  EXPECT_EQ(rest.granted, 2) << "the burst of 5 less the 3 taken";
+  EXPECT_EQ(rest.retry_after, 0ns);
+  const orca::resilience::Grant none = limiter.take_up_to_now(1);
+  EXPECT_EQ(none.granted, 0);
+  EXPECT_EQ(none.retry_after, 100ms) << "one unit at 10/s";
+  limiter.give_back_now(2);
+  EXPECT_EQ(limiter.take_up_to_now(8).granted, 2) << "the units given back, no more";
+  clock.advance(300ms);
+  EXPECT_EQ(limiter.take_up_to_now(8).granted, 3) << "300 ms at 10/s";
+  EXPECT_EQ(limiter.take_up_to_now(0).granted, 0);
+  EXPECT_EQ(limiter.take_up_to_now(-4).granted, 0);
+}
+
+TEST(RateLimiter, TakeUpToNeverGrantsMoreThanTheLimitToConcurrentCallers) {
+  ManualClock clock;  // frozen: exactly the burst may pass, however it is split
+  RateLimiter limiter(per_second(1, 1000, &clock));
+  std::atomic<std::int64_t> granted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 400; ++i) {
+        const std::int64_t got = limiter.take_up_to_now(1 + (i + t) % 7).granted;
+        // Every other grant of several units gives one back, as a claim that found
+        // fewer jobs does.
+        if (got > 1 && i % 2 == 0) {
+          limiter.give_back_now(1);
+          granted.fetch_add(got - 1);
+        } else {
+          granted.fetch_add(got);
+        }
+      }
+    });
+  for (auto& th : threads)
+    th.join();
+  granted.fetch_add(limiter.take_up_to_now(1000).granted);  // what the last give-backs left
+  EXPECT_EQ(granted.load(), 1000) << "got " << granted.load() << ", want the burst exactly";
+}
+
 TEST(RateLimiter, WaitReturnsCanceledOnCancel) {
   ManualClock clock;
   RateLimiter limiter(per_second(1, 1, &clock));
@@ -168,6 +211,9 @@ TEST(RateLimiter, ParsesRates) {
   auto m = orca::resilience::parse_rate("30/m");
   ASSERT_TRUE(m);
   EXPECT_EQ(m->per, 1min);
+  EXPECT_EQ(orca::resilience::format_rate(*r), "1000/s,burst=50");
+  EXPECT_EQ(orca::resilience::format_rate(*m), "30/m");
+  EXPECT_EQ(orca::resilience::format_rate({.events = 1, .per = 250ms}), "4/s");
   EXPECT_FALSE(orca::resilience::parse_rate("-5/s", &why));
   EXPECT_NE(why.find("above 0"), std::string::npos) << why;
   EXPECT_FALSE(orca::resilience::parse_rate("5/fortnight", &why));

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -41,6 +42,11 @@
 #include "orca/jobs/job.hpp"
 #include "orca/runtime/result.hpp"
 #include "orca/runtime/task.hpp"
+
+namespace orca::resilience {
+class Limiter;
+struct RateLimiterOptions;
+}  // namespace orca::resilience
 
 namespace orca::jobs {
 
@@ -159,6 +165,16 @@ std::set<std::string> live_types(const std::vector<NodeInfo>& nodes);
 inline constexpr std::string_view kBreakerOpenTag = "breaker-open:";
 // Whether `node` holds back `type` (the tag above).
 bool holds_back(const NodeInfo& node, std::string_view type);
+// The other tags a node keeps for itself (Node, node.hpp), read by queue_status():
+// "breaker-held:QUEUE=TYPE": type TYPE, held back as above, failed on the node with
+// jobs of QUEUE; "fleet-rate:QUEUE=RATE" and "node-rate:QUEUE=RATE": the node limits
+// QUEUE to RATE (resilience::format_rate), shared by the fleet or its own;
+// "throttled:QUEUE": the node's last request for QUEUE's units was cut short by the
+// limit. Nodes refuse user tags with these prefixes too.
+inline constexpr std::string_view kBreakerHeldTag = "breaker-held:";
+inline constexpr std::string_view kFleetRateTag = "fleet-rate:";
+inline constexpr std::string_view kNodeRateTag = "node-rate:";
+inline constexpr std::string_view kThrottledTag = "throttled:";
 
 struct HeartbeatReply {
   std::vector<JobId> cancel_requested;  // running jobs of this node to cancel
@@ -334,6 +350,18 @@ class Broker {
   // the watching task. The default returns not_supported at once: nodes then learn
   // of cancellations at their next heartbeat and of work at their next poll.
   virtual Task<Result<void>> watch(Context ctx, BrokerEvents events);
+
+  // A rate limiter whose state is in the store, so that every process on it shares
+  // each limit (a key passed to the limiter names one limit: nodes pass the queue),
+  // or null if the store keeps none (the default, and SQLite's: nodes then limit per
+  // process). Redis: a redis::FleetRateLimiter on the broker's connections, its keys
+  // `<prefix>:limit:{<key>}` (a queue's limit in its queue's slot). Every holder of
+  // one limit must give it the same options. Throws std::invalid_argument for options
+  // the store cannot keep (Redis: above a million per second). The limiter uses the
+  // broker's connections: the broker must outlive it.
+  virtual std::unique_ptr<resilience::Limiter> shared_rate_limiter(
+      const resilience::RateLimiterOptions& options);
+
 };
 
 }  // namespace orca::jobs

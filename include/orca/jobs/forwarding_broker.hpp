@@ -94,6 +94,10 @@ class ForwardingBroker : public Broker {
   Task<Result<void>> watch(Context ctx, BrokerEvents events) override {
     return inner_.watch(std::move(ctx), std::move(events));
   }
+  std::unique_ptr<resilience::Limiter> shared_rate_limiter(
+      const resilience::RateLimiterOptions& options) override {
+    return inner_.shared_rate_limiter(options);
+  }
 
  protected:
   Broker& inner_;

@@ -10,5 +10,6 @@
 #include "orca/jobs/job.hpp"
 #include "orca/jobs/json.hpp"
 #include "orca/jobs/node.hpp"
+#include "orca/jobs/queue_status.hpp"
 #include "orca/jobs/schedule.hpp"
 #include "orca/jobs/sqlite_broker.hpp"

@@ -18,6 +18,7 @@
 
 #include "orca/jobs/broker.hpp"
 #include "orca/jobs/job.hpp"
+#include "orca/jobs/queue_status.hpp"
 
 namespace orca::jobs {
 
@@ -26,6 +27,10 @@ nlohmann::json to_json(const Job& job);
 nlohmann::json to_json(const NodeInfo& node);
 nlohmann::json to_json(const AuditEntry& entry);
 nlohmann::json to_json(const QueueStats& stats);
+// A QueueStats's fields, plus "rate_limit" ({"rates": [...], "scope": "fleet" or
+// "node", "nodes": N}, or null), "throttled", "throttled_nodes",
+// "breaker_held_types".
+nlohmann::json to_json(const QueueStatus& status);
 
 // Reads a spec; on bad input returns false and sets `error` ("priority: expected an
 // integer"). Unknown fields are errors too: a typo must not silently drop an option;

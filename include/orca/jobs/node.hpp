@@ -60,15 +60,32 @@
 // Each state change is logged to stderr (`orca: node w1: breaker for job type flaky
 // opened: ...`); breakers() reports each type's state.
 //
-// Per-queue rate limits (NodeOptions::queue_rates): a resilience::RateLimiter per
-// queue, in this process (each node has its own: N nodes admit up to N times the
-// rate). Before a pull claim the node takes the units its limiter admits now (at most
-// the claim's size) and caps the queue's pending jobs at them
-// (ClaimRequest::queue_caps); units the claim did not use are given back. A job of a
-// limited queue that comes without such a unit (assigned by a center, or handed over
-// by one in this process) reserves one and waits for it, in its slot, before its
-// handler starts. So over any interval L a queue's handlers start at most burst +
-// L * rate times on one node.
+// Per-queue rate limits (NodeOptions::queue_rates), one resilience::Limiter per
+// queue: on a broker that keeps shared limits (Broker::shared_rate_limiter: Redis)
+// the limit holds across the whole fleet, every node on the store drawing from one
+// limit by the store's clock; on one that does not (SQLite), and for a rate with a
+// clock of its own (tests), each node limits itself (N nodes admit up to N times the
+// rate). In a pull claim:
+//   1. for each limited queue the node takes up to as many units as the claim has
+//      free slots (Limiter::take_up_to: one decision, a single script call on Redis)
+//      and caps the queue's pending jobs in the claim at what it was granted
+//      (ClaimRequest::queue_caps);
+//   2. units the claim found no jobs for are given back (Limiter::give_back), so a
+//      node never holds more than it starts, and idle nodes take nothing from busy
+//      ones.
+// A limiter that fails (Redis unreachable) grants nothing: the queue's jobs wait
+// (fail closed), and no wait outlasts the claim loop's context. A job of a limited
+// queue that comes without a unit (assigned by a center, or handed over by one in
+// this process) waits in its slot until the limiter grants it one, before its handler
+// starts; shutdown's step 3 ends the wait (the job is handed back). So over any
+// interval L a queue's handlers start at most burst + L * rate times, fleet-wide or
+// per node as above.
+// Visibility: the node registers the tag "fleet-rate:QUEUE=RATE" or
+// "node-rate:QUEUE=RATE" for each limited queue, and "throttled:QUEUE" while its last
+// request for the queue's units was cut short by the limit with jobs to take (updated
+// at the next heartbeat, so at most one registration per heartbeat interval); with a
+// breaker open, "breaker-held:QUEUE=TYPE" for the queues whose jobs of the held type
+// failed on it. queue_status() (queue_status.hpp) reads them for `orca queues`.
 //
 // Adaptive concurrency (NodeOptions::adaptive_concurrency, `orca worker --concurrency
 // auto`): the number of handlers run at once is a resilience::AdaptiveLimiter's limit,
@@ -103,6 +120,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -114,6 +132,7 @@
 #include "orca/resilience/circuit_breaker.hpp"
 #include "orca/resilience/rate_limiter.hpp"
 #include "orca/sync/channel.hpp"
+#include "orca/sync/mutex.hpp"
 #include "orca/sync/wait_group.hpp"
 
 namespace orca::jobs {
@@ -160,7 +179,8 @@ struct NodeOptions {
   // set, is called after the node's own log line.
   resilience::CircuitBreakerOptions breaker{};
   // Rate limits per queue (above), e.g. {"email", {.events = 100, .per = 1s}}, or
-  // resilience::parse_rate("100/s").
+  // resilience::parse_rate("100/s"). Fleet-wide on a broker that keeps shared limits
+  // (Redis; every node must give a queue the same rate), per node otherwise.
   std::map<std::string, resilience::RateLimiterOptions> queue_rates;
   // Where the node reports its jobs' ends, retries, run and wait times
   // (jobs/metrics.hpp); null: nowhere. Must outlive the node.
@@ -192,7 +212,8 @@ class Node {
  public:
   // Throws std::invalid_argument for bad options (concurrency or claimers < 1, a
   // lease not above the heartbeat interval, bad breaker, adaptive or queue rate options, a tag
-  // with the reserved prefix "breaker-open:"); the message names the value.
+  // with a reserved prefix: "breaker-open:", "breaker-held:", "fleet-rate:",
+  // "node-rate:", "throttled:"); the message names the value.
   Node(Broker& broker, NodeOptions options);
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -238,6 +259,10 @@ class Node {
   std::vector<TypeBreakerStatus> breakers() const;
   // The types it holds back now (their breakers are open or half-open).
   std::vector<std::string> held_types() const;
+  // Whether queue's rate limit is shared by the fleet (false: per node, or no limit).
+  bool fleet_limited(const std::string& queue) const;
+  // The limited queues whose last request for units was cut short by the limit.
+  std::vector<std::string> throttled_queues() const;
 
   detail::NodeTestHooks& test_hooks() noexcept { return test_hooks_; }
 
@@ -250,14 +275,29 @@ class Node {
     bool handed_back = false;  // by shutdown: the job goes back to pending
   };
 
+  // One rate-limited queue's limit.
+  struct QueueLimit {
+    std::unique_ptr<resilience::Limiter> limiter;
+    bool fleet = false;                    // shared by every node on the store
+    std::string rate;                      // resilience::format_rate of its options, for the tag
+    std::chrono::nanoseconds interval{0};  // between two units (per / events)
+    // Jobs that wait for a unit in their slots ask the limiter one at a time, in the
+    // order they came: one call per unit due, not one per waiting job (a store's
+    // limiter would otherwise be asked by every slot each time a unit comes).
+    Mutex waiting;
+    // The last request for its units was cut short by the limit. relaxed: a flag
+    // for the registration, read at the next heartbeat; no data hangs on it.
+    std::atomic<bool> throttled{false};
+  };
+
   // A job on its way to its handler, with what admitted it: a breaker permit taken
   // before the claim (a half-open probe; otherwise execute() asks for one), and, for
-  // a rate-limited queue's job that came without a unit taken before the claim, the
-  // unit it reserved, which its handler waits for.
+  // a rate-limited queue's job that came without a unit taken before the claim, its
+  // queue's limit, for the unit its handler waits for.
   struct Taken {
     Job job;
     resilience::CircuitBreaker::Permit permit;
-    resilience::RateLimiter::Reservation pace;
+    QueueLimit* pace = nullptr;
     resilience::AdaptiveLimiter::Permit sample;  // taken by launch(), when adaptive
   };
 
@@ -269,9 +309,11 @@ class Node {
   Task<void> execute(Taken taken);
   Task<void> claim_loop(Context ctx);
   // One claim of up to `limit` jobs (pending ones of `types` too, if `pull`), each
-  // rate-limited queue capped at the units its limiter admits now.
+  // rate-limited queue capped at the units its limiter admits now. If a limit held
+  // jobs back, lowers *unit_due (if given) to the time until its next unit.
   Task<Result<std::vector<Taken>>> claim_once(Context ctx, std::vector<std::string> types,
-                                              std::size_t limit, bool pull);
+                                              std::size_t limit, bool pull,
+                                              std::chrono::nanoseconds* unit_due = nullptr);
   // The breaker of `type`, or null (breakers off, or no handler).
   resilience::CircuitBreaker* breaker_of(const std::string& type) const;
   // Logs a breaker's state change and has the registration redone (its tags).
@@ -296,8 +338,14 @@ class Node {
   // One per handled type when breaker_enabled, made by handle(); the map does not
   // change once run() starts, so any thread reads it without a lock.
   std::map<std::string, std::unique_ptr<resilience::CircuitBreaker>> breakers_;
-  // One per rate-limited queue, made by the constructor; never changes.
-  std::map<std::string, std::unique_ptr<resilience::RateLimiter>> queue_limiters_;
+  // One per rate-limited queue, made by the constructor; the map never changes.
+  std::map<std::string, std::unique_ptr<QueueLimit>> queue_limits_;
+  // Records whether a request for `limit`'s units was cut short; a change has the
+  // registration redone at the next heartbeat (its tags).
+  void note_throttled(QueueLimit& limit, bool throttled);
+  // Waits in the job's slot until `limit` grants it a unit (node.hpp); the context's
+  // error if it ends first.
+  Task<Result<void>> wait_for_unit(Context ctx, QueueLimit& limit, const std::string& queue);
   // The concurrency limit when adaptive_concurrency (made by the constructor), else null.
   std::unique_ptr<resilience::AdaptiveLimiter> adaptive_;
   // The capacity the last registration told the broker; relaxed: only the heartbeat
@@ -328,6 +376,10 @@ class Node {
   // A job stays here from its start until the broker answers for its ack (accepted
   // or fenced): heartbeats name these jobs, extending their leases.
   std::map<JobId, Running> running_jobs_;
+  // Per job type with a breaker, the queues whose jobs of the type failed here (the
+  // "breaker-held:" tags name them while the breaker is open); at most
+  // kHeldQueuesPerType per type, guarded by mu_.
+  std::map<std::string, std::set<std::string>> failed_queues_;
   detail::OutageLog outage_{""};
   // Handlers that returned, waiting to be acknowledged: one task sends them all in
   // one broker call (the store commits them together), so a busy node makes one

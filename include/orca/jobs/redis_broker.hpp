@@ -115,6 +115,10 @@ class RedisBroker final : public Broker {
   // Subscribes to `<prefix>:cancel` and `<prefix>:work` (and resubscribes after Redis
   // comes back).
   Task<Result<void>> watch(Context ctx, BrokerEvents events) override;
+  // A redis::FleetRateLimiter (broker.hpp): limits shared by every process on this
+  // Redis (or cluster), by its clock.
+  std::unique_ptr<resilience::Limiter> shared_rate_limiter(
+      const resilience::RateLimiterOptions& options) override;
 
   const RedisBrokerOptions& options() const noexcept { return options_; }
   // Closes the connections and waits for their background tasks: the last call on

@@ -46,6 +46,11 @@ class KeyedRateLimiter final : public Limiter {
   std::shared_ptr<RateLimiter> get(std::string_view key) { return map_.get(key); }
   Task<Result<Decision>> decide(const Context& ctx, std::string_view key,
                                 std::int64_t n = 1) override;
+  // A key given back to after its limiter was evicted gets nothing back (it came
+  // back with its whole burst anyway).
+  Task<Result<Grant>> take_up_to(const Context& ctx, std::string_view key,
+                                 std::int64_t max) override;
+  Task<Result<void>> give_back(const Context& ctx, std::string_view key, std::int64_t n) override;
 
   std::size_t size() const { return map_.size(); }
   std::size_t evicted() const { return map_.evicted(); }

@@ -14,7 +14,8 @@
 //
 // Thread safety: every member from any thread or task.
 // Cancel safety: wait() that ends with the context's error gives back what it reserved
-// (TAT moves back by n*T; a later reservation keeps its place).
+// (TAT moves back by n*T; a later reservation keeps its place). give_back(n) moves TAT
+// back the same way: the units are free again for whoever asks next.
 // Errors: the constructor throws std::invalid_argument for bad options (validate());
 // wait() returns errc::too_large for n above the burst, the context's error, or
 // errc::rate_limited when ctx's deadline comes before the units would be available.
@@ -48,6 +49,9 @@ std::string validate(const RateLimiterOptions& options);
 // "0.5/s"), with an optional burst: "1000/s,burst=50". Errors: std::errc::invalid_argument,
 // with the reason in *why.
 Result<RateLimiterOptions> parse_rate(std::string_view text, std::string* why = nullptr);
+// The text parse_rate reads back: "100/s", "50/m,burst=5" (per ms, s, m or h; any
+// other period as a rate per second).
+std::string format_rate(const RateLimiterOptions& options);
 
 // The configuration only: a decision counts nothing, since a shared counter would be
 // a second contended write on every decision. Callers count their refusals (the
@@ -92,6 +96,13 @@ class RateLimiter final : public Limiter {
                                 std::int64_t n = 1) override;
   // The same decision without a task (what decide() returns inside it).
   Decision decide_now(std::int64_t n = 1) noexcept;
+  // Takes up to `max` units available now (one CAS), or none with the wait for one.
+  Task<Result<Grant>> take_up_to(const Context& ctx, std::string_view key,
+                                 std::int64_t max) override;
+  Task<Result<void>> give_back(const Context& ctx, std::string_view key, std::int64_t n) override;
+  // The same without a task: what take_up_to() and give_back() do inside.
+  Grant take_up_to_now(std::int64_t max) noexcept;
+  void give_back_now(std::int64_t n) noexcept;
 
   RateLimiterMetrics metrics() const noexcept;
   const RateLimiterOptions& options() const noexcept { return options_; }

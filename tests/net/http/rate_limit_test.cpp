@@ -237,6 +237,13 @@ class FailingLimiter final : public orca::resilience::Limiter {
                                                         std::int64_t) override {
     co_return std::make_error_code(std::errc::connection_refused);
   }
+  Task<orca::Result<orca::resilience::Grant>> take_up_to(const Context&, std::string_view,
+                                                         std::int64_t) override {
+    co_return std::make_error_code(std::errc::connection_refused);
+  }
+  Task<orca::Result<void>> give_back(const Context&, std::string_view, std::int64_t) override {
+    co_return std::make_error_code(std::errc::connection_refused);
+  }
 };
 
 TEST(HttpRateLimit, AFailingLimiterAdmitsAndIsCounted) {

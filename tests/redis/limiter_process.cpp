@@ -1,0 +1,91 @@
+// orca_redis_limiter_process: one process of the FleetRateLimiter accuracy test
+// (rate_limiter_test.cpp). CALLERS tasks take units of one limit as fast as Redis
+// answers for MS milliseconds, each asking take_up_to for 1 or 3 units in turn and
+// giving one back from every other grant of 3 (as a claim that found fewer jobs does).
+// Prints one line: the units kept, and the server's TIME (microseconds) just before
+// the first call and just after the last, so the test can tell the interval the limit
+// was under demand by the server's own clock.
+//
+//   orca_redis_limiter_process URL KEY RATE BURST CALLERS MS
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "orca/orca.hpp"
+#include "orca/redis/rate_limiter.hpp"
+#include "orca/redis/redis.hpp"
+
+namespace {
+
+orca::Task<std::int64_t> server_time_us(const orca::Context& ctx, orca::redis::Client& client) {
+  std::vector<std::string> time{"TIME"};
+  auto r = co_await client.command(ctx, std::move(time));
+  if (!r || r->elements().size() != 2) co_return -1;
+  co_return std::atoll(r->elements()[0].str().c_str()) * 1'000'000 +
+      std::atoll(r->elements()[1].str().c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 7) {
+    std::fprintf(stderr, "usage: %s URL KEY RATE BURST CALLERS MS\n", argv[0]);
+    return 2;
+  }
+  const std::string key = argv[2];
+  orca::resilience::RateLimiterOptions options;
+  options.events = std::atof(argv[3]);
+  options.burst = std::atoll(argv[4]);
+  const int callers = std::atoi(argv[5]);
+  const auto run_for = std::chrono::milliseconds(std::atoll(argv[6]));
+  auto url = orca::redis::RedisUrl::parse(argv[1]);
+  if (!url) return 2;
+  return orca::run([&]() -> orca::Task<int> {
+    auto [ctx, stop] = orca::with_timeout(orca::background(), run_for + std::chrono::seconds(30));
+    orca::redis::ClientOptions co;
+    co.pool_size = 2;
+    auto client = co_await orca::redis::Client::connect(ctx, *url, co);
+    if (!client) {
+      std::fprintf(stderr, "connect: %s\n", client.error().message().c_str());
+      co_return 1;
+    }
+    orca::redis::FleetRateLimiter limiter(*client, "test:limit:", options);
+    std::atomic<std::int64_t> kept{0};
+    std::atomic<int> failures{0};
+    const std::int64_t first = co_await server_time_us(ctx, *client);
+    const auto until = orca::Clock::now() + run_for;
+    std::vector<orca::JoinHandle<void>> tasks;
+    for (int c = 0; c < callers; ++c)
+      tasks.push_back(orca::spawn([&, ctx = ctx]() -> orca::Task<void> {
+        for (int i = 0; orca::Clock::now() < until; ++i) {
+          const std::int64_t want = i % 2 == 0 ? 3 : 1;
+          auto g = co_await limiter.take_up_to(ctx, key, want);
+          if (!g) {
+            failures.fetch_add(1);
+            co_return;
+          }
+          std::int64_t got = g->granted;
+          if (got == 3 && i % 4 == 0) {
+            auto back = co_await limiter.give_back(ctx, key, 1);
+            if (!back) failures.fetch_add(1);
+            --got;
+          }
+          kept.fetch_add(got);
+        }
+      }));
+    for (auto& t : tasks)
+      co_await std::move(t);
+    const std::int64_t last = co_await server_time_us(ctx, *client);
+    stop();
+    co_await client->closed();
+    if (failures.load() > 0 || first < 0 || last < 0) {
+      std::fprintf(stderr, "%d calls failed\n", failures.load());
+      co_return 1;
+    }
+    std::printf("%lld %lld %lld\n", static_cast<long long>(kept.load()),
+                static_cast<long long>(first), static_cast<long long>(last));
+    co_return 0;
+  });
+}
