@@ -1,6 +1,9 @@
 // Jobs on Redis: orca's side of the BullMQ peer's workloads (../shared/peers/bullmq),
 // with its names, metrics and measurement points, on the redis-server at
 // 127.0.0.1:$REDIS_PORT, which every workload FLUSHALLs first (as the peer does).
+// Also the Redis rate-limit workloads: limiter_redis (redis::FleetRateLimiter against
+// rate-limiter-flexible, bench/peers/rlflex) and queue_rate_limit (a fleet-wide queue
+// rate in worker nodes against BullMQ's queue limiter, bench/peers/bullmq).
 //
 // Worker processes are this binary re-executed in a hidden mode
 // (`orca_bench --jobs-redis-worker MODE CONCURRENCY`): a pulling Node (no center) on
@@ -44,6 +47,7 @@
 #include "orca/jobs/redis_broker.hpp"
 #include "orca/orca.hpp"
 #include "orca/redis/client.hpp"
+#include "orca/redis/rate_limiter.hpp"
 #include "orca/runtime/blocking.hpp"
 
 extern char** environ;
@@ -68,6 +72,34 @@ constexpr auto kLongJob = 30s;
 // The target for a killed worker's jobs: back within 5 s. Set here rather than taken
 // from NodeOptions' default, which has been 10 s.
 constexpr auto kWorkerLease = 5s;
+
+// limiter_redis (the peer's sizes: bench/peers/rlflex/limiter_redis.js). Throughput:
+// kLimiterCallers callers in one process for kLimiterThroughputFor against a limit
+// high enough that every decision admits (both write on each decision then).
+// Accuracy: kLimiterProcesses processes with kLimiterCallers callers between them,
+// for kLimiterAccuracyFor, on a limit of kLimiterRate per second with a burst of
+// kLimiterBurst: 50 ms of the rate, so that a pause of the server or of all three
+// callers (this machine is shared) does not leave the limit unused. With a burst of 1
+// GCRA is strict smoothing: any pause longer than one interval (1 ms) loses units.
+// The burst can put at most kLimiterBurst / (rate * 10 s) = 0.5% above the rate.
+constexpr int kLimiterCallers = 50;
+constexpr auto kLimiterThroughputFor = 5s;
+constexpr int kLimiterProcesses = 3;
+constexpr auto kLimiterAccuracyFor = 10s;
+constexpr double kLimiterRate = 1000;
+constexpr std::int64_t kLimiterBurst = 50;
+// queue_rate_limit (bench/peers/bullmq/queue_rate_limit.js): kQueueRateJobs no-op jobs
+// in one queue limited to kQueueRate jobs/s, kQueueRateWorkers worker processes of
+// kConcurrency, counted over kQueueRateFor from the first start. More jobs than the
+// window can take, so the queue never runs dry. The limit is `1000/s,burst=50` (the
+// issue's target allows one burst above the rate; BullMQ's window of 1000 per second
+// is a burst of 1000).
+constexpr double kQueueRate = 1000;
+constexpr std::int64_t kQueueBurst = 50;
+constexpr int kQueueRateWorkers = 3;
+constexpr auto kQueueRateFor = 10s;
+constexpr std::size_t kQueueRateJobs = 15'000;
+const char* const kLimitedQueue = "limited";
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -362,6 +394,180 @@ double process_rate(int workers) {
   return per_sec;
 }
 
+// The server's clock, in microseconds (TIME): limiter_redis's interval is measured by
+// the clock its limits run on.
+Task<std::int64_t> server_time_us(redis::Client& client) {
+  std::vector<std::string> time(1, "TIME");
+  auto r = co_await client.command(background(), std::move(time));
+  check(r.has_value() && r->elements().size() == 2, "TIME failed");
+  co_return std::strtoll(r->elements()[0].str().c_str(), nullptr, 10) * 1'000'000 +
+      std::strtoll(r->elements()[1].str().c_str(), nullptr, 10);
+}
+
+Task<redis::Client> connect_client() {
+  auto url = redis::RedisUrl::parse(redis_url());
+  check(url.has_value(), "bad Redis URL %s", redis_url().c_str());
+  auto client = co_await redis::Client::connect(background(), *url);
+  check(client.has_value(), "cannot connect to %s", redis_url().c_str());
+  co_return std::move(*client);
+}
+
+// `callers` tasks call limiter.decide(key) until `until`; the decisions made and the
+// units admitted.
+Task<std::pair<std::int64_t, std::int64_t>> hammer(redis::FleetRateLimiter* limiter,
+                                                   std::string key, int callers,
+                                                   std::chrono::steady_clock::time_point until) {
+  std::atomic<std::int64_t> decisions{0};
+  std::atomic<std::int64_t> admitted{0};
+  std::vector<JoinHandle<void>> tasks;
+  for (int c = 0; c < callers; ++c)
+    tasks.push_back(spawn([&, key]() -> Task<void> {
+      std::int64_t mine = 0;
+      std::int64_t yes = 0;
+      while (std::chrono::steady_clock::now() < until) {
+        auto d = co_await limiter->decide(background(), key);
+        check(d.has_value(), "limiter decision failed: %s", d ? "" : d.error().message().c_str());
+        ++mine;
+        if (d->allowed) ++yes;
+      }
+      decisions.fetch_add(mine, std::memory_order_relaxed);
+      admitted.fetch_add(yes, std::memory_order_relaxed);
+    }));
+  for (auto& t : tasks)
+    co_await std::move(t);
+  co_return std::pair{decisions.load(), admitted.load()};
+}
+
+// limiter_redis's throughput: decisions per second of kLimiterCallers callers.
+double limiter_throughput() {
+  double per_sec = 0;
+  orca::run([&]() -> Task<void> {
+    co_await flush_all();
+    redis::Client client = co_await connect_client();
+    // A million a second (the limiter's resolution): every decision here admits.
+    redis::FleetRateLimiter limiter(client, "bench:limit:", {.events = 1e6, .burst = 1000});
+    const auto t0 = std::chrono::steady_clock::now();
+    auto [decisions, admitted] =
+        co_await hammer(&limiter, "throughput", kLimiterCallers, t0 + kLimiterThroughputFor);
+    per_sec = static_cast<double>(decisions) / (ms_since(t0) / 1000.0);
+    std::fprintf(stderr, "limiter_redis: %lld decisions, %lld admitted\n",
+                 static_cast<long long>(decisions), static_cast<long long>(admitted));
+    co_await client.closed();
+  });
+  return per_sec;
+}
+
+// limiter_redis's accuracy: kLimiterProcesses worker processes ("limiter" mode) draw
+// on one limit of kLimiterRate/s; the units they were admitted against what the limit
+// allows over the interval they asked in, by the server's clock (from the earliest
+// process's first call to the latest's last): |admitted - rate * t| / (rate * t), in
+// percent.
+double limiter_accuracy() {
+  double error_pct = 0;
+  orca::run([&]() -> Task<void> {
+    co_await flush_all();
+    std::vector<std::unique_ptr<WorkerProcess>> ws;
+    for (int i = 0; i < kLimiterProcesses; ++i) {
+      const int callers =
+          kLimiterCallers / kLimiterProcesses + (i < kLimiterCallers % kLimiterProcesses);
+      ws.push_back(std::make_unique<WorkerProcess>("limiter", callers));
+    }
+    for (auto& w : ws)
+      (void)co_await expect(w.get(), "ready", 30s);
+    for (auto& w : ws)
+      w->send("go");
+    long long admitted = 0;
+    std::int64_t first = INT64_MAX;
+    std::int64_t last = 0;
+    for (auto& w : ws) {
+      const std::string line = co_await expect(w.get(), "report", kLimiterAccuracyFor + 60s);
+      long long a = 0, f = 0, l = 0;
+      check(std::sscanf(line.c_str(), "report %lld %lld %lld", &a, &f, &l) == 3,
+            "bad report \"%s\"", line.c_str());
+      admitted += a;
+      first = std::min<std::int64_t>(first, f);
+      last = std::max<std::int64_t>(last, l);
+      w->send("close");
+    }
+    for (auto& w : ws) {
+      const int pid = static_cast<int>(w->pid());
+      const int exited = co_await wait_exit(w.get());
+      check(exited == 0, "worker %d exited with %d", pid, exited);
+    }
+    const double seconds = static_cast<double>(last - first) / 1e6;
+    const double allowed = kLimiterRate * seconds;
+    error_pct = 100.0 * std::abs(static_cast<double>(admitted) - allowed) / allowed;
+    std::fprintf(stderr, "limiter_redis: %lld admitted over %.3f s, %.0f allowed\n", admitted,
+                 seconds, allowed);
+  });
+  return error_pct;
+}
+
+// queue_rate_limit: kQueueRateWorkers worker processes ("ratelimit" mode: pulling
+// nodes with --queue-rate limited=1000/s, fleet-wide on Redis) on kQueueRateJobs
+// pending no-op jobs. From the first handler start, over kQueueRateFor: the most
+// handler starts within any 1 s (a sliding window over every start), and the starts
+// as a fraction of what the limit allows (rate * kQueueRateFor).
+void queue_rate(double& max_per_second, double& total_fraction) {
+  orca::run([&]() -> Task<void> {
+    co_await flush_all();
+    auto broker = co_await connect_broker();
+    for (std::size_t off = 0; off < kQueueRateJobs; off += kBatch) {
+      std::vector<jobs::JobSpec> batch(std::min(kBatch, kQueueRateJobs - off));
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        batch[i].type = "noop";
+        batch[i].queue = kLimitedQueue;
+        batch[i].payload = payload(off + i);
+      }
+      auto added = co_await broker->enqueue(background(), std::move(batch));
+      check(added.has_value(), "enqueue failed: %s", broker->last_failure().c_str());
+    }
+    std::vector<std::unique_ptr<WorkerProcess>> ws;
+    for (int i = 0; i < kQueueRateWorkers; ++i)
+      ws.push_back(std::make_unique<WorkerProcess>("ratelimit", kConcurrency));
+    for (auto& w : ws)
+      (void)co_await expect(w.get(), "ready", 30s);
+    for (auto& w : ws)
+      w->send("go");
+    co_await sleep_for(kQueueRateFor + 1s);
+    std::vector<std::int64_t> starts;
+    for (auto& w : ws) {
+      w->send("report");
+      const std::string line = co_await expect(w.get(), "report", 30s);
+      const char* p = line.c_str() + 6;
+      char* end = nullptr;
+      for (long long t = std::strtoll(p, &end, 10); end != p; t = std::strtoll(p, &end, 10)) {
+        starts.push_back(t);
+        p = end;
+      }
+    }
+    for (auto& w : ws) {
+      const int pid = static_cast<int>(w->pid());
+      const int exited = co_await wait_exit(w.get());
+      check(exited == 0, "worker %d exited with %d", pid, exited);
+    }
+    check(!starts.empty(), "no job started");
+    std::sort(starts.begin(), starts.end());
+    const std::int64_t window_end =
+        starts.front() +
+        std::chrono::duration_cast<std::chrono::nanoseconds>(kQueueRateFor).count();
+    std::size_t total = 0;
+    std::size_t most = 0;
+    for (std::size_t i = 0, j = 0; i < starts.size() && starts[i] < window_end; ++i) {
+      while (starts[i] - starts[j] >= 1'000'000'000)
+        ++j;
+      most = std::max(most, i - j + 1);
+      ++total;
+    }
+    max_per_second = static_cast<double>(most);
+    total_fraction = static_cast<double>(total) /
+                     (kQueueRate * std::chrono::duration<double>(kQueueRateFor).count());
+    std::fprintf(stderr, "queue_rate_limit: %zu starts in %lld s, %zu at most in 1 s\n", total,
+                 static_cast<long long>(kQueueRateFor.count()), most);
+    co_await broker->closed();
+  });
+}
+
 // c_latency.js: one worker process x kConcurrency; the producer enqueues jobs one by
 // one at kLatencyRate for kLatencyDuration, each carrying the time just before its
 // enqueue call; the handler measures from it to its start. The peer adds its jobs in
@@ -587,6 +793,31 @@ std::int64_t stamp_of(const std::string& payload) {
   return std::strtoll(payload.c_str() + at + 4, nullptr, 10);
 }
 
+// `orca_bench --jobs-redis-worker limiter CALLERS` (limiter_accuracy).
+int limiter_worker(int callers) {
+  Commands commands;
+  std::thread reader([&commands] { commands.read_stdin(); });
+  orca::run([&]() -> Task<void> {
+    redis::Client client = co_await connect_client();
+    redis::FleetRateLimiter limiter(
+        client, "bench:limit:", {.events = kLimiterRate, .burst = kLimiterBurst});
+    say("ready " + std::to_string(now_ns()));
+    while (!commands.go.load(std::memory_order_acquire) &&
+           !commands.finish.load(std::memory_order_acquire))
+      co_await sleep_for(1ms);
+    const std::int64_t first = co_await server_time_us(client);
+    auto [decisions, admitted] = co_await hammer(
+        &limiter, "accuracy", callers, std::chrono::steady_clock::now() + kLimiterAccuracyFor);
+    const std::int64_t last = co_await server_time_us(client);
+    (void)decisions;
+    say("report " + std::to_string(admitted) + " " + std::to_string(first) + " " +
+        std::to_string(last));
+    co_await client.closed();
+  });
+  reader.join();
+  return 0;
+}
+
 }  // namespace
 
 void jobs_redis_enqueue() {
@@ -609,14 +840,33 @@ void jobs_redis_recovery() {
   emit("jobs_redis_recovery", "kill_to_repick_s", recovery(), "s", "lower");
 }
 
+void limiter_redis() {
+  emit("limiter_redis", "decisions_per_sec", limiter_throughput(), "1/s", "higher");
+  emit("limiter_redis", "admitted_error_pct", limiter_accuracy(), "%", "lower");
+}
+
+void queue_rate_limit() {
+  double max_per_second = 0;
+  double total_fraction = 0;
+  queue_rate(max_per_second, total_fraction);
+  emit("queue_rate_limit", "max_per_second", max_per_second, "jobs", "lower");
+  emit("queue_rate_limit", "total_fraction", total_fraction, "fraction", "higher");
+}
+
 // `orca_bench --jobs-redis-worker MODE CONCURRENCY` (see the top of this file).
 //   process:  handles "noop"; reports its first handler start, its last ack of a
 //             success and how many successes were acked
 //   latency:  handles "stamp"; reports how many, and enqueue-to-start p50 and p99 (ms)
 //   recovery: handles "long" (kLongJob, stops early if cancelled); prints "started
 //             <ns> <attempt> <id>" when its handler starts and "done <ns>" at its end
+//   ratelimit: handles "noop" with the queue "limited" limited to kQueueRate/s;
+//             reports the start time (ns) of every handler
+//   limiter:  no node: CONCURRENCY callers draw on limiter_redis's limit for
+//             kLimiterAccuracyFor from "go", then it prints "report <admitted>
+//             <first_us> <last_us>" (the server's TIME around its calls) unasked
 int jobs_redis_worker(const std::string& mode, int concurrency) {
-  if (mode != "process" && mode != "latency" && mode != "recovery") {
+  if (mode == "limiter") return limiter_worker(concurrency);
+  if (mode != "process" && mode != "latency" && mode != "recovery" && mode != "ratelimit") {
     std::fprintf(stderr, "orca_bench: unknown worker mode %s\n", mode.c_str());
     return 2;
   }
@@ -625,6 +875,7 @@ int jobs_redis_worker(const std::string& mode, int concurrency) {
   std::atomic<std::int64_t> first_start{0};
   std::mutex lat_mu;
   std::vector<double> lat_ms;
+  std::vector<std::int64_t> starts;  // ratelimit, guarded by lat_mu
   int status = 0;
   orca::run([&]() -> Task<void> {
     auto redis = co_await connect_broker();
@@ -634,8 +885,16 @@ int jobs_redis_worker(const std::string& mode, int concurrency) {
     options.concurrency = concurrency;
     options.pull = true;
     options.lease = kWorkerLease;
+    if (mode == "ratelimit")
+      options.queue_rates[kLimitedQueue] = {.events = kQueueRate, .burst = kQueueBurst};
     jobs::Node node(broker, options);
-    node.handle("noop", [&first_start](Context, jobs::Job) -> Task<Result<void>> {
+    const bool record_starts = mode == "ratelimit";
+    node.handle("noop", [&, record_starts](Context, jobs::Job) -> Task<Result<void>> {
+      if (record_starts) {
+        const std::int64_t now = now_ns();
+        std::lock_guard lock(lat_mu);
+        starts.push_back(now);
+      }
       std::int64_t none = 0;
       // Relaxed: only the value matters, read after every handler ran.
       first_start.compare_exchange_strong(none, now_ns(), std::memory_order_relaxed);
@@ -656,7 +915,7 @@ int jobs_redis_worker(const std::string& mode, int concurrency) {
       co_return Result<void>{};
     });
     say("ready " + std::to_string(now_ns()));
-    if (mode == "process")
+    if (mode == "process" || mode == "ratelimit")
       while (!commands.go.load(std::memory_order_acquire) &&
              !commands.finish.load(std::memory_order_acquire))
         co_await sleep_for(1ms);
@@ -668,6 +927,12 @@ int jobs_redis_worker(const std::string& mode, int concurrency) {
       if (mode == "process") {
         say("report " + std::to_string(first_start.load()) + " " +
             std::to_string(broker.last_ack_ns()) + " " + std::to_string(broker.acked()));
+      } else if (mode == "ratelimit") {
+        std::string line = "report";
+        std::lock_guard lock(lat_mu);
+        for (std::int64_t t : starts)
+          line.append(" ").append(std::to_string(t));
+        say(line);
       } else {
         std::vector<double> sorted;
         {

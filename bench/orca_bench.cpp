@@ -42,6 +42,8 @@ void jobs_redis_process(int workers, const char* workload);
 void jobs_redis_latency();
 void jobs_redis_recovery();
 int jobs_redis_worker(const std::string& mode, int concurrency);
+void limiter_redis();
+void queue_rate_limit();
 void limiter_local(int threads, const char* workload);
 void breaker_overhead(int threads, const char* workload);
 void http_client_keepalive();
@@ -74,6 +76,9 @@ const std::map<std::string, std::function<void()>>& workloads() {
       {"jobs_redis_process_2w", [] { jobs_redis_process(2, "jobs_redis_process_2w"); }},
       {"jobs_redis_latency", [] { jobs_redis_latency(); }},
       {"jobs_redis_recovery", [] { jobs_redis_recovery(); }},
+      // Also on the redis-server of REDIS_PORT, which they FLUSHALL.
+      {"limiter_redis", [] { limiter_redis(); }},
+      {"queue_rate_limit", [] { queue_rate_limit(); }},
       {"limiter_local_t1", [] { limiter_local(1, "limiter_local_t1"); }},
       {"limiter_local_t2", [] { limiter_local(2, "limiter_local_t2"); }},
       {"breaker_overhead_t1", [] { breaker_overhead(1, "breaker_overhead_t1"); }},
