@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "orca/redis/rate_limiter.hpp"
 #include "redis_test_support.hpp"
 
 namespace {
@@ -145,6 +146,37 @@ TEST_F(RedisClusterTest, ScriptOnKeysWithOneHashTag) {
     EXPECT_TRUE(left && left->str() == "40") << describe(left);
     co_await cluster->closed();
   });
+}
+
+// A fleet limit on a cluster: each limit's key is its own hash tag, so its scripts
+// run on the one master that owns it; limits on keys of different slots are apart.
+TEST_F(RedisClusterTest, FleetRateLimiterSharesOneLimitPerKey) {
+  std::int64_t first = -1, second = -1, after_give_back = -1, other = -1;
+  run_on(2, [&]() -> orca::Task<void> {
+    Bounded b;
+    auto cluster = co_await ClusterClient::connect(b.ctx, seeds());
+    CO_ASSERT_TRUE(cluster);
+    // One unit an hour, a burst of 4: nothing refills during the test.
+    orca::redis::FleetRateLimiter a(*cluster, "cl:limit:", {.events = 1, .per = 1h, .burst = 4});
+    orca::redis::FleetRateLimiter b2(*cluster, "cl:limit:", {.events = 1, .per = 1h, .burst = 4});
+    auto g1 = co_await a.take_up_to(b.ctx, "email", 3);
+    auto g2 = co_await b2.take_up_to(b.ctx, "email", 3);
+    CO_ASSERT_TRUE(g1 && g2);
+    first = g1->granted;
+    second = g2->granted;
+    auto back = co_await a.give_back(b.ctx, "email", 1);
+    CO_ASSERT_TRUE(back);
+    auto g3 = co_await b2.take_up_to(b.ctx, "email", 3);
+    auto g4 = co_await a.take_up_to(b.ctx, "sms", 9);
+    CO_ASSERT_TRUE(g3 && g4);
+    after_give_back = g3->granted;
+    other = g4->granted;
+    co_await cluster->closed();
+  });
+  EXPECT_EQ(first, 3);
+  EXPECT_EQ(second, 1) << "what is left of the burst of 4";
+  EXPECT_EQ(after_give_back, 1) << "the unit given back";
+  EXPECT_EQ(other, 4) << "another key, another limit (and likely another master)";
 }
 
 std::string node_id(orca_test::RedisServer& node) {
