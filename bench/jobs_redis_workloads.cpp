@@ -520,7 +520,7 @@ void queue_rate(double& max_per_second, double& total_fraction) {
         batch[i].payload = payload(off + i);
       }
       auto added = co_await broker->enqueue(background(), std::move(batch));
-      check(added.has_value(), "enqueue failed: %s", broker->last_failure().c_str());
+      check(added.has_value(), "enqueue failed: %s", added.error().message().c_str());
     }
     std::vector<std::unique_ptr<WorkerProcess>> ws;
     for (int i = 0; i < kQueueRateWorkers; ++i)
