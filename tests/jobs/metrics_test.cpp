@@ -14,7 +14,7 @@
 namespace orca::jobs::testing {
 namespace {
 
-constexpr const char* kTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
+constexpr const char* kMetricsTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 Task<http::Response> fetch(std::string method, std::string url, std::string body,
                            std::string accept = "", std::string token = "") {
@@ -82,7 +82,7 @@ TEST(JobMetrics, ServeScrapeCountsJobsQueuesNodesAndRequests) {
 
     std::vector<JobId> ids;
     const std::string bodies[] = {
-        std::string(R"({"type": "ok", "trace_id": ")") + kTrace + "\"}",
+        std::string(R"({"type": "ok", "trace_id": ")") + kMetricsTrace + "\"}",
         R"({"type": "ok"})",
         R"({"type": "ok", "queue": "mail"})",
         R"({"type": "bad"})",
@@ -152,7 +152,7 @@ TEST(JobMetrics, ServeScrapeCountsJobsQueuesNodesAndRequests) {
   const std::string& om = open_metrics.body;
   EXPECT_TRUE(om.ends_with("# EOF\n")) << om;
   EXPECT_NE(om.find("# TYPE orca_jobs_finished counter\n"), std::string::npos) << om;
-  const std::size_t exemplar = om.find(std::string("# {trace_id=\"") + kTrace + "\"}");
+  const std::size_t exemplar = om.find(std::string("# {trace_id=\"") + kMetricsTrace + "\"}");
   ASSERT_NE(exemplar, std::string::npos) << om;
   const std::size_t line_start = om.rfind('\n', exemplar) + 1;
   const std::string bucket = "orca_job_duration_seconds_bucket{queue=\"default\",type=\"ok\",le=";

@@ -22,7 +22,7 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kCaller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-constexpr const char* kTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
+constexpr const char* kChainTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 // The job's handler: one GET to the downstream URL in its payload, under its context.
 Task<Result<void>> call_downstream(Context ctx, Job job) {
@@ -88,7 +88,7 @@ TEST(TraceChain, RequestJobAttemptAndOutgoingCallShareOneTraceExportedAsOtlp) {
     auto job = co_await broker.get(guard, id);
     if (job) job_trace_id = job->spec.trace_id;
     JobFilter f;
-    f.trace_id = kTrace;
+    f.trace_id = kChainTrace;
     auto by_trace = co_await broker.list(guard, f);
     if (by_trace) listed = *by_trace;
 
@@ -103,7 +103,7 @@ TEST(TraceChain, RequestJobAttemptAndOutgoingCallShareOneTraceExportedAsOtlp) {
   });
   trace::set_global_tracer(nullptr);
   ASSERT_NE(id, 0);
-  EXPECT_EQ(job_trace_id, kTrace);
+  EXPECT_EQ(job_trace_id, kChainTrace);
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0].id, id);
 
@@ -111,7 +111,7 @@ TEST(TraceChain, RequestJobAttemptAndOutgoingCallShareOneTraceExportedAsOtlp) {
   std::map<std::string, json> spans;
   for (const json& r : requests)
     for (const json& s : r["resourceSpans"][0]["scopeSpans"][0]["spans"])
-      if (s.value("traceId", "") == kTrace) spans[s.value("name", "")] = s;
+      if (s.value("traceId", "") == kChainTrace) spans[s.value("name", "")] = s;
   ASSERT_EQ(spans.size(), 5u) << json(requests).dump();
   const json& call = spans.at("HTTP POST");
   const json& served = spans.at("POST /api/jobs");
@@ -152,7 +152,7 @@ TEST(TraceChain, AnOwnTraceIdMakesTheAttemptARootOfThatTrace) {
     auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
     auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
     JobSpec s = spec("t");
-    s.trace_id = kTrace;
+    s.trace_id = kChainTrace;
     auto added = co_await center.submit(guard, s);
     co_await wait_until_done(broker, guard, added->id);
     stop();
@@ -162,7 +162,7 @@ TEST(TraceChain, AnOwnTraceIdMakesTheAttemptARootOfThatTrace) {
   trace::set_global_tracer(nullptr);
   const auto spans = tracer->recent();
   ASSERT_EQ(spans.size(), 1u);
-  EXPECT_EQ(spans[0].context.trace_id.hex(), kTrace);
+  EXPECT_EQ(spans[0].context.trace_id.hex(), kChainTrace);
   EXPECT_FALSE(spans[0].parent_span_id.valid());
 }
 
