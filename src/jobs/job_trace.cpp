@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace orca::jobs {
@@ -19,6 +20,33 @@ void carry_trace(const Context& ctx, JobSpec& spec, std::size_t max_headers) {
     spec.headers.emplace(std::string(kTracestateHeader), sc->trace_state);
 }
 
+namespace {
+
+std::uint64_t mix64(std::uint64_t x) noexcept {  // splitmix64's finaliser
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// The trace of a job submitted outside any: derived from its id and creation time, so
+// that every attempt of it (retries, a rerun after a lost node) lands in one trace
+// without the store keeping anything.
+trace::TraceId derived_trace_id(const Job& job) noexcept {
+  const auto created = static_cast<std::uint64_t>(job.created_at.time_since_epoch().count());
+  const std::uint64_t hi = mix64(static_cast<std::uint64_t>(job.id) ^ mix64(created));
+  const std::uint64_t lo = mix64(hi ^ created);
+  trace::TraceId id;
+  for (int i = 0; i < 8; ++i) {
+    id.bytes[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(hi >> (56 - 8 * i));
+    id.bytes[static_cast<std::size_t>(8 + i)] = static_cast<std::uint8_t>(lo >> (56 - 8 * i));
+  }
+  if (!id.valid()) id.bytes[15] = 1;  // never the invalid all-zero id
+  return id;
+}
+
+}  // namespace
+
 trace::Span attempt_span(const Job& job) {
   const auto parent = job.spec.headers.find(std::string(kTraceparentHeader));
   const auto state = job.spec.headers.find(std::string(kTracestateHeader));
@@ -27,6 +55,7 @@ trace::Span attempt_span(const Job& job) {
       parent != job.spec.headers.end() && trace::parse_traceparent(parent->second).has_value();
   if (!has_parent && !job.spec.trace_id.empty()) own = trace::TraceId::from_hex(job.spec.trace_id);
   if (!has_parent && !own && !trace::tracer_installed()) return trace::Span();
+  if (!has_parent && !own) own = derived_trace_id(job);
   std::string name = "job ";
   name.append(job.spec.type);
   trace::Span span;

@@ -166,5 +166,29 @@ TEST(TraceChain, AnOwnTraceIdMakesTheAttemptARootOfThatTrace) {
   EXPECT_FALSE(spans[0].parent_span_id.valid());
 }
 
+// A job submitted outside any trace: each attempt's span is a root, and all attempts
+// of the job share one trace (derived from its id and creation time), another job's
+// apart.
+TEST(TraceChain, AttemptsOfAnUntracedJobShareOneTrace) {
+  auto tracer = std::make_shared<trace::Tracer>(trace::TracerOptions{});
+  trace::set_global_tracer(tracer);
+  Job job;
+  job.id = 7;
+  job.spec.type = "mail";
+  job.created_at = WallClock::time_point(std::chrono::milliseconds(1'796'000'000'000));
+  job.attempt = 1;
+  trace::Span first = attempt_span(job);
+  job.attempt = 2;
+  trace::Span second = attempt_span(job);
+  Job other = job;
+  other.id = 8;
+  trace::Span third = attempt_span(other);
+  trace::set_global_tracer(nullptr);
+  ASSERT_TRUE(first.context().valid());
+  EXPECT_EQ(first.context().trace_id, second.context().trace_id);
+  EXPECT_NE(first.context().span_id, second.context().span_id);
+  EXPECT_NE(first.context().trace_id, third.context().trace_id);
+}
+
 }  // namespace
 }  // namespace orca::jobs::testing

@@ -2,8 +2,8 @@
 // (rate_limiter_test.cpp). CALLERS tasks take units of one limit as fast as Redis
 // answers for MS milliseconds, each asking take_up_to for 1 or 3 units in turn and
 // giving one back from every other grant of 3 (as a claim that found fewer jobs does).
-// Prints one line: the units kept, and the server's TIME (microseconds) just before
-// the first call and just after the last, so the test can tell the interval the limit
+// Prints one line, "result KEPT FIRST LAST": the units kept, and the server's TIME (microseconds)
+// just before the first call and just after the last, so the test can tell the interval the limit
 // was under demand by the server's own clock.
 //
 //   orca_redis_limiter_process URL KEY RATE BURST CALLERS MS
@@ -84,8 +84,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%d calls failed\n", failures.load());
       co_return 1;
     }
-    std::printf("%lld %lld %lld\n", static_cast<long long>(kept.load()),
+    // One tagged line, flushed at once: the output file also takes stderr, where the
+    // runtime may write (e.g. its held-worker notice under a sanitizer).
+    std::printf("result %lld %lld %lld\n", static_cast<long long>(kept.load()),
                 static_cast<long long>(first), static_cast<long long>(last));
+    std::fflush(stdout);
     co_return 0;
   });
 }

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <cstdio>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -156,11 +157,22 @@ TEST(FleetRateLimiter, ThreeProcessesAdmitWithinOnePercentOfTheLimit) {
         ::kill(pid, SIGKILL);
       FAIL() << "limiter process " << p << " did not finish";
     }
+    // Its "result KEPT FIRST LAST" line, among whatever else it wrote.
     std::ifstream in(outs[p]);
+    std::string line, all;
     std::int64_t k = -1, f = -1, l = -1;
-    in >> k >> f >> l;
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0 && k >= 0)
-        << "limiter process " << p << " failed; see " << outs[p];
+    while (std::getline(in, line)) {
+      all.append(line).append("\n");
+      long long kk = -1, ff = -1, ll = -1;
+      if (std::sscanf(line.c_str(), "result %lld %lld %lld", &kk, &ff, &ll) == 3) {
+        k = kk;
+        f = ff;
+        l = ll;
+      }
+    }
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0 && k >= 0 && f > 0 && l > 0)
+        << "limiter process " << p << " failed; it wrote:\n"
+        << all;
     kept += k;
     first = p == 0 ? f : std::min(first, f);
     last = p == 0 ? l : std::max(last, l);

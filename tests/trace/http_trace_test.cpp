@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "orca/metrics/registry.hpp"
 #include "orca/net/http/client.hpp"
 #include "orca/net/http/otlp_writer.hpp"
 #include "orca/net/http/server.hpp"
@@ -112,6 +113,44 @@ TEST(HttpTrace, SpanNamesReplaceNumericSegments) {
   ASSERT_EQ(spans.size(), 1u);
   EXPECT_EQ(spans[0].name, "GET /api/jobs/{id}");
   EXPECT_EQ(spans[0].status, SpanStatus::kError) << "a 5xx answer is an error";
+}
+
+// A route's pattern names its span (as it labels the metrics), and the request's trace
+// id is the exemplar of its latency bucket when the server counts requests.
+TEST(HttpTrace, TheRoutePatternNamesTheSpanAndTheTraceIsTheLatencyExemplar) {
+  auto tracer = std::make_shared<Tracer>(TracerOptions{});
+  set_global_tracer(tracer);
+  metrics::Registry registry;
+  orca::run([&]() -> Task<void> {
+    http::Router r;
+    r.get("/api/items/{name}", [](Context, http::Request) -> Task<http::Response> {
+      co_return http::Response::text(200, "ok");
+    });
+    http::ServerOptions so;
+    so.metrics = &registry;
+    http::Server server(std::move(r), std::move(so));
+    EXPECT_TRUE(server.start(net::Address::loopback_v4(0)).has_value());
+    http::Client client;
+    http::Request req;
+    req.target =
+        "http://127.0.0.1:" + std::to_string(server.local_address().port()) + "/api/items/abc";
+    req.headers.set("traceparent", kParent);
+    auto got = co_await client.request(background(), std::move(req));
+    EXPECT_TRUE(got.has_value() && got->status == 200);
+    (void)co_await server.shutdown(background());
+  });
+  set_global_tracer(nullptr);
+  const std::vector<SpanData> spans = tracer->recent();
+  ASSERT_EQ(spans.size(), 1u);
+  EXPECT_EQ(spans[0].name, "GET /api/items/{name}") << "not the path's /api/items/abc";
+  const std::string text = registry.render(metrics::Format::kOpenMetrics);
+  const std::size_t bucket = text.find(
+      "orca_http_request_duration_seconds_bucket{method=\"GET\","
+      "route=\"/api/items/{name}\"");
+  ASSERT_NE(bucket, std::string::npos) << text;
+  EXPECT_NE(text.find("# {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\"}", bucket),
+            std::string::npos)
+      << text;
 }
 
 TEST(OtlpHttpWriter, PostsJsonAndTreatsNon2xxAsAnError) {

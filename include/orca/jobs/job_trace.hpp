@@ -11,7 +11,9 @@
 //
 // A spec given a trace_id of its own (orca submit --trace-id) keeps it; without a
 // traceparent header its attempts are roots of that trace (if it is 32 hex digits,
-// not all zero) or of a new trace (anything else: trace_id is then only a label).
+// not all zero); a job in no trace (or whose trace_id is only a label) gets one derived
+// from its id and creation time, so that all its attempts (retries, a rerun after a
+// lost node) form one trace.
 //
 // Thread safety: pure functions over values.
 #pragma once
@@ -36,9 +38,9 @@ void carry_trace(const Context& ctx, JobSpec& spec, std::size_t max_headers);
 
 // The span of one attempt of `job` (kind consumer, named "job TYPE"): a child of the
 // submitting span (traceparent header), else a root in the spec's trace_id, else a
-// new trace. Attributes: orca.job.id, .type, .queue, .attempt, .queue_wait_ms (from
-// the job's ready time to now, wall clock). Inert when no tracer is installed and the
-// job carries no trace.
+// root in the job's derived trace (above). Attributes: orca.job.id, .type, .queue, .attempt,
+// .queue_wait_ms (from the job's ready time to now, wall clock). Inert when no tracer is installed
+// and the job carries no trace.
 trace::Span attempt_span(const Job& job);
 
 }  // namespace orca::jobs

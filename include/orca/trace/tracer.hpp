@@ -93,6 +93,10 @@ class Span {
   const SpanContext& context() const noexcept { return context_; }
   bool recording() const noexcept { return data_ != nullptr; }
 
+  // The name it was started with or given; empty when not recording.
+  std::string_view name() const noexcept {
+    return data_ ? std::string_view(data_->name) : std::string_view();
+  }
   void set_name(std::string name);
   void set_attribute(std::string key, AttributeValue value);
   // Status error with `message` (kept by the tail rule).

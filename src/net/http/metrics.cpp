@@ -27,14 +27,14 @@ ServerMetrics::ServerMetrics(metrics::Registry& r)
           {"method", "route"}, metrics::latency_buckets())),
       connections_(r.gauge("orca_http_connections", "HTTP connections open.")) {}
 
-void ServerMetrics::request(std::string_view method, const Response& response,
-                            Clock::duration took) {
+void ServerMetrics::request(std::string_view method, const Response& response, Clock::duration took,
+                            std::string_view trace_id) {
   const std::string_view m = method;
   const std::string_view route = response.route.empty() ? "unrouted" : response.route;
   char code[8];
   const auto end = std::to_chars(code, code + sizeof code, response.status).ptr;
   requests_.with({m, route, std::string_view(code, static_cast<std::size_t>(end - code))}).inc();
-  durations_.with({m, route}).observe(took);
+  durations_.with({m, route}).observe(took, trace_id);
 }
 
 }  // namespace detail

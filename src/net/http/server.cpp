@@ -438,6 +438,7 @@ Task<void> serve_connection(std::shared_ptr<ServerState> s, std::shared_ptr<Conn
     // Taken before the request moves to its handler.
     const std::string_view method =
         s->metrics ? ServerMetrics::method_label(in->request.method) : std::string_view();
+    std::string trace_id;  // the request's trace, for the latency exemplar
     if (in->error_status != 0) {
       resp = Response::error(in->error_status, in->error_text, s->options.error_format);
       last = true;
@@ -453,10 +454,11 @@ Task<void> serve_connection(std::shared_ptr<ServerState> s, std::shared_ptr<Conn
       resp = co_await std::move(handled);
       hcancel();  // the request's context ends with its handler
       end_server_span(span, resp);
+      if (s->metrics && span.context().valid()) trace_id = span.context().trace_id.hex();
       // A handler may end the connection, as in Go, by answering "Connection: close".
       if (resp.headers.has_token("Connection", "close")) last = true;
     }
-    if (s->metrics) s->metrics->request(method, resp, Clock::now() - began);
+    if (s->metrics) s->metrics->request(method, resp, Clock::now() - began, trace_id);
     {
       std::lock_guard lock(c->mu);
       if (last || c->closing || (s->shutting_down.load() && c->in_flight <= 1)) {

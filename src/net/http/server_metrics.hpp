@@ -20,8 +20,10 @@ class ServerMetrics {
   // The method as a bounded label: RFC 9110's methods and PATCH, else "OTHER". The
   // view is of a constant.
   static std::string_view method_label(std::string_view method) noexcept;
-  // One answered request, `method` from method_label().
-  void request(std::string_view method, const Response& response, Clock::duration took);
+  // One answered request, `method` from method_label(); `trace_id` (32 hex digits, or
+  // empty) becomes the latency bucket's exemplar.
+  void request(std::string_view method, const Response& response, Clock::duration took,
+               std::string_view trace_id = {});
 
  private:
   metrics::Family<metrics::Counter>& requests_;

@@ -40,6 +40,12 @@ trace::Span server_span(const Context& ctx, const Request& req) {
 
 void end_server_span(trace::Span& span, const Response& resp) {
   if (!span.recording()) return;
+  // The route's pattern, when a route answered, names the span as it labels the
+  // metrics; the path with its numbers templated stays for the rest.
+  if (!resp.route.empty() && !span.name().empty()) {
+    const std::string_view name = span.name();
+    span.set_name(std::string(name.substr(0, name.find(' ') + 1)).append(resp.route));
+  }
   span.set_attribute("http.response.status_code", std::int64_t{resp.status});
   if (resp.status >= 500) span.set_error(std::string("HTTP ").append(std::to_string(resp.status)));
   span.end();
