@@ -559,7 +559,10 @@ void refuse_connection(ServerState& s, int fd) {
 // spare back (libev's trick). Never waits: with no client waiting, accept4 says
 // EAGAIN (Linux checks for a free descriptor before it looks at the backlog, so
 // EMFILE comes with or without a client).
+// The reserve can be lost: another thread may take the descriptor in the moment it
+// is free. It is then taken back at the next EMFILE that finds one free.
 void refuse_without_descriptors(ServerState& s) {
+  if (s.reserve_fd < 0) s.reserve_fd = open_reserve_fd();
   if (s.reserve_fd < 0) return;
   ::close(s.reserve_fd);
   const int fd =

@@ -287,6 +287,18 @@ TEST(HttpLimits, OutOfDescriptorsRefusesTheClientInsteadOfLeavingItHanging) {
         Server server(hello_router(), options);
         CO_ASSERT_TRUE(server.start(Address::loopback_v4(0)));
         Context ctx;
+        // One request served first: the accept loop has then made its first accept
+        // and waits for the next client. Otherwise its first accept could run while
+        // the descriptors below are taken, meet EMFILE with no client, and lose its
+        // spare descriptor to them in the moment it is free. The connection stays
+        // open to the end, so that its close cannot free a descriptor meanwhile.
+        orca::net::TcpStream first = co_await dial(ctx, server);
+        {
+          auto w = co_await first.write_all(ctx, bytes("GET /hello HTTP/1.1\r\n\r\n"));
+          CO_ASSERT_TRUE(w);
+          Responses ok = co_await read_responses(ctx, &first, 1);
+          CO_ASSERT_EQ(ok.list.size(), std::size_t{1});
+        }
         // Lower the soft limit to a little above the lowest free descriptor, and
         // take every descriptor left but one, which the client's socket gets.
         rlimit saved{};
@@ -325,6 +337,7 @@ TEST(HttpLimits, OutOfDescriptorsRefusesTheClientInsteadOfLeavingItHanging) {
         CO_ASSERT_EQ(ok.list.size(), std::size_t{1});
         CO_ASSERT_EQ(ok.list[0].status, 200);
         fresh.close();
+        first.close();
         auto done = co_await server.shutdown(orca::background());
         CO_EXPECT_TRUE(done);
       },
