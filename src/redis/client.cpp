@@ -6,6 +6,7 @@
 
 #include "backoff.hpp"
 #include "client_core.hpp"
+#include "core_send.hpp"
 #include "orca/runtime/sleep.hpp"
 #include "orca/runtime/spawn.hpp"
 
@@ -160,6 +161,21 @@ Task<void> ClientCore::closed() {
   for (const auto& c : retired)
     co_await c->stopped();
   co_await maintainers_.wait();
+}
+
+namespace {
+// A coroutine of its own, with the core in its frame: the call keeps the pool alive.
+Task<Result<Reply>> send_on_pool(std::shared_ptr<ClientCore> core, Context ctx,
+                                 std::vector<std::string> args) {
+  if (!core) co_return make_error_code(errc::closed);
+  co_return co_await core->command(std::move(ctx), std::move(args));
+}
+}  // namespace
+
+CoreSend core_send(std::shared_ptr<ClientCore> core) {
+  return [core = std::move(core)](Context ctx, std::string, std::vector<std::string> args) {
+    return send_on_pool(core, std::move(ctx), std::move(args));
+  };
 }
 
 }  // namespace detail

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "client_core.hpp"
+#include "core_send.hpp"
 #include "orca/runtime/spawn.hpp"
 
 namespace orca::redis {
@@ -359,6 +360,19 @@ class ClusterCore : public std::enable_shared_from_this<ClusterCore> {
   std::vector<std::shared_ptr<ClientCore>> retired_;
   bool closed_ = false;
 };
+
+// A coroutine of its own, with the core in its frame: the call keeps the pool alive.
+Task<Result<Reply>> send_on_cluster(std::shared_ptr<ClusterCore> core, Context ctx,
+                                    std::string route, std::vector<std::string> args) {
+  if (!core) co_return make_error_code(errc::closed);
+  co_return co_await core->command(std::move(ctx), std::move(route), std::move(args));
+}
+
+CoreSend core_send(std::shared_ptr<ClusterCore> core) {
+  return [core = std::move(core)](Context ctx, std::string route, std::vector<std::string> args) {
+    return send_on_cluster(core, std::move(ctx), std::move(route), std::move(args));
+  };
+}
 
 }  // namespace detail
 

@@ -9,8 +9,7 @@
 namespace orca::redis {
 namespace {
 
-// Sends one command on whichever client eval() was given.
-using Send = std::function<Task<Result<Reply>>(Context, std::vector<std::string>)>;
+using Send = Script::Send;
 
 Task<Result<Reply>> eval_via(Context ctx, Send send, const Script* script,
                              std::vector<std::string> keys, std::vector<std::string> args) {
@@ -37,6 +36,13 @@ std::vector<std::string> Script::command(const std::vector<std::string>& keys,
   out.insert(out.end(), keys.begin(), keys.end());
   out.insert(out.end(), args.begin(), args.end());
   return out;
+}
+
+Task<Result<Reply>> Script::eval(Context ctx, Send send, std::vector<std::string> keys,
+                                 std::vector<std::string> args) const {
+  Task<Result<Reply>> run =
+      eval_via(std::move(ctx), std::move(send), this, std::move(keys), std::move(args));
+  co_return co_await std::move(run);
 }
 
 Task<Result<Reply>> Script::eval(Context ctx, Client& client, std::vector<std::string> keys,

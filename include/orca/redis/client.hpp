@@ -40,6 +40,7 @@
 
 namespace orca::redis {
 
+class FleetRateLimiter;
 namespace detail {
 class ClientCore;
 }  // namespace detail
@@ -87,6 +88,7 @@ class Client {
   Task<void> closed();
 
  private:
+  friend class FleetRateLimiter;  // holds the pool itself (its batches may outlive the calls)
   explicit Client(std::shared_ptr<detail::ClientCore> core) noexcept;
   std::shared_ptr<detail::ClientCore> core_;
 };

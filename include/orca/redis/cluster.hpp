@@ -49,6 +49,7 @@
 
 namespace orca::redis {
 
+class FleetRateLimiter;
 namespace detail {
 class ClusterCore;
 }  // namespace detail
@@ -105,6 +106,7 @@ class ClusterClient {
   Task<void> closed();
 
  private:
+  friend class FleetRateLimiter;  // holds the pool itself (its batches may outlive the calls)
   explicit ClusterClient(std::shared_ptr<detail::ClusterCore> core) noexcept;
   std::shared_ptr<detail::ClusterCore> core_;
 };

@@ -17,6 +17,7 @@
 // tasks at once.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,10 @@ class Script {
   // Routed by keys[0] (all keys must hash to one slot: give them one {hash tag});
   // with no keys, to any master.
   Task<Result<Reply>> eval(Context ctx, ClusterClient& cluster, std::vector<std::string> keys,
+                           std::vector<std::string> args) const;
+  // Through any way of sending one command (called once, or twice on NOSCRIPT).
+  using Send = std::function<Task<Result<Reply>>(Context, std::vector<std::string>)>;
+  Task<Result<Reply>> eval(Context ctx, Send send, std::vector<std::string> keys,
                            std::vector<std::string> args) const;
 
   // The EVALSHA (or, with use_source, EVAL) command for these keys and args.
