@@ -286,6 +286,14 @@ Task<Result<resilience::Decision>> FleetRateLimiter::decide(const Context& ctx,
   co_return decided->front();
 }
 
+std::size_t FleetRateLimiter::queued(std::string_view key) const {
+  std::string k = prefix_;
+  k.append("{").append(key).append("}");
+  std::lock_guard lock(shared_->mu);
+  auto it = shared_->lanes.find(k);
+  return it == shared_->lanes.end() ? 0 : it->second.queue.size();
+}
+
 Task<void> FleetRateLimiter::run_batches(std::shared_ptr<Shared> shared, std::string key,
                                          std::vector<std::shared_ptr<Pending>> batch) {
   while (!batch.empty()) {

@@ -1,7 +1,9 @@
 // orca_redis_limiter_process: one process of the FleetRateLimiter accuracy test
 // (rate_limiter_test.cpp). CALLERS tasks take units of one limit as fast as Redis
-// answers for MS milliseconds, each asking take_up_to for 1 or 3 units in turn and
-// giving one back from every other grant of 3 (as a claim that found fewer jobs does).
+// answers for MS milliseconds, each in turn asking decide for 1 unit, take_up_to for 3,
+// decide for 1, take_up_to for 1, and giving one back from every other grant of 3 (as
+// a claim that found fewer jobs does). Half the calls are decide(), so concurrent ones
+// are coalesced into batches (rate_limiter.hpp) beside the single take_up_to calls.
 // Prints one line, "result KEPT FIRST LAST": the units kept, and the server's TIME (microseconds)
 // just before the first call and just after the last, so the test can tell the interval the limit
 // was under demand by the server's own clock.
@@ -60,14 +62,23 @@ int main(int argc, char** argv) {
     for (int c = 0; c < callers; ++c)
       tasks.push_back(orca::spawn([&, ctx = ctx]() -> orca::Task<void> {
         for (int i = 0; orca::Clock::now() < until; ++i) {
-          const std::int64_t want = i % 2 == 0 ? 3 : 1;
+          if (i % 2 == 1) {
+            auto d = co_await limiter.decide(ctx, key);
+            if (!d) {
+              failures.fetch_add(1);
+              co_return;
+            }
+            if (d->allowed) kept.fetch_add(1);
+            continue;
+          }
+          const std::int64_t want = i % 4 == 0 ? 3 : 1;
           auto g = co_await limiter.take_up_to(ctx, key, want);
           if (!g) {
             failures.fetch_add(1);
             co_return;
           }
           std::int64_t got = g->granted;
-          if (got == 3 && i % 4 == 0) {
+          if (got == 3 && i % 8 == 0) {
             auto back = co_await limiter.give_back(ctx, key, 1);
             if (!back) failures.fetch_add(1);
             --got;

@@ -4,8 +4,12 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
+#include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +20,7 @@ using namespace std::chrono_literals;
 using orca::redis::Client;
 using orca::redis::FleetRateLimiter;
 using orca_redis_test::Bounded;
+using orca_redis_test::cmd;
 using orca_redis_test::describe;
 using orca_redis_test::run_on;
 using orca_redis_test::url_of;
@@ -97,6 +102,212 @@ TEST(FleetRateLimiter, TakeUpToGrantsWhatIsLeftAndGiveBackReturnsItToOthers) {
   EXPECT_EQ(when_spent, 0);
   EXPECT_GT(refused_wait, 59min) << "one unit an hour";
   EXPECT_EQ(zero, 0);
+}
+
+// Batching tests hold the limiter's first calls on the server with CLIENT PAUSE WRITE
+// (a script that may write waits while paused), so that the calls behind them queue,
+// and release them once the queue is as the test wants it: no timing involved.
+orca::Task<bool> fleet_pause_writes(const orca::Context& ctx, Client& control, bool pause) {
+  auto words = pause ? cmd("CLIENT", "PAUSE", "60000", "WRITE") : cmd("CLIENT", "UNPAUSE");
+  auto r = co_await control.command(ctx, std::move(words));
+  co_return r && !r->is_error();
+}
+
+// Waits (polling) until `want` decide() calls on `key` are queued, or ctx ends.
+orca::Task<bool> fleet_wait_queued(const orca::Context& ctx, const FleetRateLimiter& limiter,
+                                   std::string_view key, std::size_t want) {
+  while (limiter.queued(key) != want) {
+    if (ctx.is_done()) co_return false;
+    co_await orca::sleep_for(1ms);
+  }
+  co_return true;
+}
+
+// The server's count of EVALSHA calls since the last CONFIG RESETSTAT.
+orca::Task<long long> fleet_evalsha_calls(const orca::Context& ctx, Client& control) {
+  auto r = co_await control.command(ctx, cmd("INFO", "commandstats"));
+  if (!r || r->is_error()) co_return -1;
+  const std::string text = r->str();
+  const auto at = text.find("cmdstat_evalsha:calls=");
+  if (at == std::string::npos) co_return 0;
+  co_return std::atoll(text.c_str() + at + 22);
+}
+
+// 300 callers at once on a burst of 100 (nothing refills): the two first go out
+// alone, the other 298 queue and go in batches of at most kMaxBatch. Exactly the
+// burst is admitted, each admitted decision sees its own remaining count (the script
+// decides each request on what the ones before it left), and the server ran 2 + 3
+// script calls, not 300.
+TEST(FleetRateLimiter, ConcurrentDecisionsAreBatchedAndAdmitExactlyTheBurst) {
+  ORCA_REDIS_SERVER(server);
+  constexpr int kCallers = 300;
+  constexpr std::int64_t kBurst = 100;
+  constexpr auto kQueued = static_cast<std::size_t>(kCallers - FleetRateLimiter::kMaxInFlight);
+  int admitted = 0, refused_for_most_of_an_hour = 0, failed = 0;
+  std::vector<std::int64_t> remaining;
+  long long script_calls = -1;
+  run_on(2, [&]() -> orca::Task<void> {
+    Bounded b;
+    auto client = co_await Client::connect(b.ctx, url_of(server));
+    CO_ASSERT_TRUE(client);
+    auto control = co_await Client::connect(b.ctx, url_of(server));
+    CO_ASSERT_TRUE(control);
+    FleetRateLimiter limiter(*client, "test:limit:", {.events = 1, .per = 1h, .burst = kBurst});
+    // A first call loads the script (EVALSHA, then EVAL); then the server's counts go.
+    auto warm = co_await limiter.decide(b.ctx, "warm-up");
+    CO_ASSERT_TRUE(warm);
+    auto reset = co_await control->command(b.ctx, cmd("CONFIG", "RESETSTAT"));
+    CO_ASSERT_TRUE(reset);
+    const bool paused = co_await fleet_pause_writes(b.ctx, *control, true);
+    CO_ASSERT_TRUE(paused);
+    std::mutex mu;
+    std::vector<orca::JoinHandle<void>> callers;
+    for (int i = 0; i < kCallers; ++i)
+      callers.push_back(orca::spawn([&]() -> orca::Task<void> {
+        auto d = co_await limiter.decide(b.ctx, "email");
+        std::lock_guard lock(mu);
+        if (!d) {
+          ++failed;
+        } else if (d->allowed) {
+          ++admitted;
+          remaining.push_back(d->remaining);
+        } else if (d->retry_after > 59min) {
+          ++refused_for_most_of_an_hour;
+        }
+      }));
+    const bool queued = co_await fleet_wait_queued(b.ctx, limiter, "email", kQueued);
+    const bool resumed = co_await fleet_pause_writes(b.ctx, *control, false);
+    for (auto& c : callers)
+      co_await std::move(c);
+    CO_ASSERT_TRUE(queued && resumed);
+    script_calls = co_await fleet_evalsha_calls(b.ctx, *control);
+    co_await client->closed();
+    co_await control->closed();
+  });
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(admitted, kBurst);
+  EXPECT_EQ(refused_for_most_of_an_hour, kCallers - kBurst);
+  std::sort(remaining.begin(), remaining.end());
+  std::vector<std::int64_t> each(kBurst);
+  std::iota(each.begin(), each.end(), 0);
+  EXPECT_EQ(remaining, each) << "each admitted decision sees what the ones before it left";
+  EXPECT_EQ(script_calls, 2 + 3) << "two alone, then 298 queued in batches of 128, 128 and 42";
+}
+
+// One batch of requests with their own costs, in the order they queued: on a burst of
+// 10 with 2 units taken, [1, 5, 3, 1] admits 1 and 5, refuses 3 (2 left) without
+// taking anything, and admits the last 1.
+TEST(FleetRateLimiter, ABatchDecidesEachRequestInOrderWithItsOwnCost) {
+  ORCA_REDIS_SERVER(server);
+  const std::vector<std::int64_t> costs{1, 5, 3, 1};
+  std::vector<std::optional<orca::Result<orca::resilience::Decision>>> got(4);
+  run_on(2, [&]() -> orca::Task<void> {
+    Bounded b;
+    auto client = co_await Client::connect(b.ctx, url_of(server));
+    CO_ASSERT_TRUE(client);
+    auto control = co_await Client::connect(b.ctx, url_of(server));
+    CO_ASSERT_TRUE(control);
+    FleetRateLimiter limiter(*client, "test:limit:", {.events = 1, .per = 1h, .burst = 10});
+    const bool paused = co_await fleet_pause_writes(b.ctx, *control, true);
+    CO_ASSERT_TRUE(paused);
+    std::vector<orca::JoinHandle<void>> first;  // hold the two slots
+    for (int i = 0; i < FleetRateLimiter::kMaxInFlight; ++i)
+      first.push_back(orca::spawn([&]() -> orca::Task<void> {
+        auto d = co_await limiter.decide(b.ctx, "email");
+        EXPECT_TRUE(d && d->allowed);
+      }));
+    std::vector<orca::JoinHandle<void>> batch;
+    bool queued = true;
+    for (std::size_t i = 0; i < costs.size() && queued; ++i) {
+      // One at a time, each once the one before it is queued: the queue's order.
+      batch.push_back(orca::spawn([&, i]() -> orca::Task<void> {
+        auto d = co_await limiter.decide(b.ctx, "email", costs[i]);
+        got[i].emplace(std::move(d));
+      }));
+      queued = co_await fleet_wait_queued(b.ctx, limiter, "email", i + 1);
+    }
+    const bool resumed = co_await fleet_pause_writes(b.ctx, *control, false);
+    for (auto& t : first)
+      co_await std::move(t);
+    for (auto& t : batch)
+      co_await std::move(t);
+    CO_ASSERT_TRUE(queued && resumed);
+    co_await client->closed();
+    co_await control->closed();
+  });
+  std::vector<orca::resilience::Decision> d;
+  for (const auto& g : got) {
+    ASSERT_TRUE(g.has_value() && g->has_value()) << (g ? describe(g->error()) : "no answer");
+    d.push_back(**g);
+  }
+  EXPECT_TRUE(d[0].allowed);
+  EXPECT_EQ(d[0].remaining, 7);
+  EXPECT_TRUE(d[1].allowed);
+  EXPECT_EQ(d[1].remaining, 2);
+  EXPECT_FALSE(d[2].allowed) << "3 units asked, 2 left";
+  EXPECT_GT(d[2].retry_after, 59min);
+  EXPECT_TRUE(d[3].allowed) << "the refusal before it took nothing";
+  EXPECT_EQ(d[3].remaining, 1);
+}
+
+// Callers that leave while queued (their batch not sent) take nothing: of a burst of
+// 10, the 3 callers that stayed take 3, and 7 are left for take_up_to.
+TEST(FleetRateLimiter, AQueuedCallerThatLeavesTakesNothing) {
+  ORCA_REDIS_SERVER(server);
+  int stayed_admitted = 0;
+  std::vector<std::error_code> left;
+  std::int64_t left_over = -1;
+  std::size_t queued_after_leaving = 99;
+  run_on(2, [&]() -> orca::Task<void> {
+    Bounded b;
+    auto client = co_await Client::connect(b.ctx, url_of(server));
+    CO_ASSERT_TRUE(client);
+    auto control = co_await Client::connect(b.ctx, url_of(server));
+    CO_ASSERT_TRUE(control);
+    FleetRateLimiter limiter(*client, "test:limit:", {.events = 1, .per = 1h, .burst = 10});
+    const bool paused = co_await fleet_pause_writes(b.ctx, *control, true);
+    CO_ASSERT_TRUE(paused);
+    std::mutex mu;
+    // Three that stay: two hold the slots, one queues.
+    std::vector<orca::JoinHandle<void>> stay;
+    for (int i = 0; i < 3; ++i)
+      stay.push_back(orca::spawn([&]() -> orca::Task<void> {
+        auto d = co_await limiter.decide(b.ctx, "email");
+        std::lock_guard lock(mu);
+        if (d && d->allowed) ++stayed_admitted;
+      }));
+    bool queued = co_await fleet_wait_queued(b.ctx, limiter, "email", 1);
+    // Four that queue behind them, then leave.
+    auto [leave_ctx, leave] = orca::with_cancel(b.ctx);
+    std::vector<orca::JoinHandle<void>> leavers;
+    for (int i = 0; i < 4; ++i)
+      leavers.push_back(orca::spawn([&, ctx = leave_ctx]() -> orca::Task<void> {
+        auto d = co_await limiter.decide(ctx, "email");
+        std::lock_guard lock(mu);
+        left.push_back(d ? std::error_code() : std::error_code(d.error()));
+      }));
+    const bool all_queued = co_await fleet_wait_queued(b.ctx, limiter, "email", 5);
+    queued = queued && all_queued;
+    leave();
+    for (auto& t : leavers)
+      co_await std::move(t);
+    queued_after_leaving = limiter.queued("email");
+    const bool resumed = co_await fleet_pause_writes(b.ctx, *control, false);
+    for (auto& t : stay)
+      co_await std::move(t);
+    CO_ASSERT_TRUE(queued && resumed);
+    auto rest = co_await limiter.take_up_to(b.ctx, "email", 100);
+    CO_ASSERT_TRUE(rest);
+    left_over = rest->granted;
+    co_await client->closed();
+    co_await control->closed();
+  });
+  EXPECT_EQ(stayed_admitted, 3);
+  ASSERT_EQ(left.size(), 4u);
+  for (const auto& e : left)
+    EXPECT_EQ(e, make_error_code(orca::errc::canceled)) << "got " << e.message();
+  EXPECT_EQ(queued_after_leaving, 1u) << "the leavers left the queue";
+  EXPECT_EQ(left_over, 7) << "10 - the 3 that stayed: the 4 that left took nothing";
 }
 
 TEST(FleetRateLimiter, AnUnreachableServerGrantsNothingAtOnce) {

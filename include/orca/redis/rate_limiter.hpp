@@ -75,6 +75,8 @@ class FleetRateLimiter final : public resilience::Limiter {
   Task<Result<void>> give_back(const Context& ctx, std::string_view key, std::int64_t n) override;
 
   const resilience::RateLimiterOptions& options() const noexcept { return options_; }
+  // decide() calls on `key` queued for a batch right now (not yet sent).
+  std::size_t queued(std::string_view key) const;
 
   // The most decisions one script call carries, the calls in flight per key before
   // callers queue, and the callers queued per key before one goes out alone. A
