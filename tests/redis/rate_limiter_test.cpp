@@ -349,11 +349,15 @@ TEST(FleetRateLimiter, AnUnreachableServerGrantsNothingAtOnce) {
 
 // Three processes (limiter_process.cpp) draw on one limit for a second each, as fast
 // as Redis answers. GCRA on the server's clock admits exactly burst + rate * t over
-// an interval t of unbroken demand (±1), so the units they kept, against what the
-// limit allows over the interval by the server's clock (from just before the first
-// call to just after the last), must agree within 1%. The burst (25 ms of the rate)
-// absorbs a scheduling pause of all three processes, so a slow machine does not
-// leave the limit idle; the interval is measured, so it does not make the count off.
+// an interval t of unbroken demand (±1). The processes start and end at different
+// moments (fork, exec and connect take longer on a loaded machine or under a
+// sanitizer), so the test takes two intervals by the server's clock: the whole one,
+// from the first process's first call to the last one's last, over which the units
+// kept must not exceed what the limit allows (no decision is lost between processes:
+// the safety half, exact); and the one in which all three draw at once, over which
+// they must have kept at least 99% of the rate (the limit admits what is asked while
+// demand lasts). Demand outside the common interval is that of fewer processes,
+// which a slow machine may leave below the rate, so it is counted only above.
 TEST(FleetRateLimiter, ThreeProcessesAdmitWithinOnePercentOfTheLimit) {
   ORCA_REDIS_SERVER(server);
   constexpr double kRate = 2000;
@@ -402,11 +406,17 @@ TEST(FleetRateLimiter, ThreeProcessesAdmitWithinOnePercentOfTheLimit) {
                                             "demand); one started after another ended";
   const double seconds = static_cast<double>(last - first) / 1e6;
   const double allowed = static_cast<double>(kBurst) + kRate * seconds;
-  const double error_pct = 100.0 * (static_cast<double>(kept) - allowed) / allowed;
+  const double together = static_cast<double>(earliest_last - latest_first) / 1e6;
+  const double at_least = 0.99 * kRate * together;
   EXPECT_LE(kept, static_cast<std::int64_t>(allowed) + 1)
       << "kept " << kept << " units over " << seconds << " s, the limit allows " << allowed;
-  EXPECT_LT(std::abs(error_pct), 1.0)
-      << "kept " << kept << " units over " << seconds << " s, want " << allowed << " within 1%";
+  EXPECT_GE(static_cast<double>(kept), at_least)
+      << "kept " << kept << " units; all three drew for " << together
+      << " s, in which the limit admits " << kRate * together << " (99%: " << at_least << ")";
+  std::printf(
+      "kept %lld units over %.3f s (all three for %.3f s): %.3f%% of what the limit "
+      "allows\n",
+      static_cast<long long>(kept), seconds, together, 100.0 * static_cast<double>(kept) / allowed);
 }
 
 TEST(FleetRateLimiter, RatesBeyondItsResolutionAreRefused) {
