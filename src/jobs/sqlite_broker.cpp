@@ -23,6 +23,7 @@
 #include "orca/jobs/actor.hpp"
 #include "orca/jobs/job_trace.hpp"
 #include "orca/jobs/json.hpp"
+#include "orca/jobs/state_machine.hpp"
 #include "store_thread.hpp"
 
 namespace orca::jobs {
@@ -315,7 +316,7 @@ struct SqliteBroker::Impl {
       known_queues.insert(spec.queue);
     }
     const std::int64_t ready = spec.run_at ? to_unix_ms(*spec.run_at) : now;
-    const JobState state = ready > now ? JobState::kScheduled : JobState::kPending;
+    const JobState state = enqueued_state(spec, from_unix_ms(now));
     Stmt s = db.prepare(
         "INSERT INTO jobs(type, queue, priority, payload, max_attempts, base_delay_ms, "
         "multiplier, max_delay_ms, jitter, timeout_ms, deadline_ms, unique_key, trace_id, "
@@ -377,26 +378,31 @@ struct SqliteBroker::Impl {
     return j;
   }
 
-  // Moves a job to `to`, with the audit row. Columns not named keep their values.
-  // `note` goes to the audit row only (the job keeps its last error): requeue, cancel.
-  void transition(Db& db, const Job& job, JobState to, std::int64_t now, std::string_view node,
-                  int attempt, std::string_view error, std::int64_t ready_ms,
-                  std::string_view note = {}, std::string_view actor = {}) {
-    const bool terminal = !is_live(to);
+  // Applies an outcome of the state machine (state_machine.hpp) to the job that was
+  // `job`, with its audit row; a refused or empty outcome writes nothing. The lease
+  // stays while the job is leased or running, and goes otherwise.
+  void apply(Db& db, const Job& job, const TransitionOutcome& o, std::int64_t now,
+             std::string_view actor = {}) {
+    if (o.refused || !o.changed) return;
     Stmt s = db.prepare(
         "UPDATE jobs SET state = ?2, node = ?3, attempt = ?4, last_error = ?5, updated_ms = ?6, "
         "ready_ms = ?7, lease_ms = CASE WHEN ?2 IN (3, 4) THEN lease_ms ELSE 0 END, "
-        "finished_ms = CASE WHEN ?8 THEN ?6 ELSE NULL END, "
-        "cancel_requested = CASE WHEN ?2 = 4 THEN cancel_requested ELSE 0 END, "
+        "finished_ms = CASE WHEN ?8 THEN ?6 ELSE NULL END, cancel_requested = ?9, "
         "audit_n = audit_n + 1 WHERE id = ?1");
-    s.bind(1, job.id).bind(2, static_cast<int>(to)).bind(3, node).bind(4, attempt);
-    s.bind(5, error.empty() ? std::string_view(job.last_error) : error)
-        .bind(6, now)
-        .bind(7, ready_ms);
-    s.bind(8, terminal ? 1 : 0);
+    s.bind(1, job.id).bind(2, static_cast<int>(o.to)).bind(3, o.node).bind(4, o.attempt);
+    s.bind(5, o.last_error).bind(6, now).bind(7, to_unix_ms(o.ready_at));
+    s.bind(8, o.finished ? 1 : 0).bind(9, o.cancel_requested ? 1 : 0);
     s.run();
-    audit(db, job.spec.queue, job.id, job.state, to, node, attempt, now,
-          note.empty() ? error : note, actor);
+    audit(db, job.spec.queue, job.id, job.state, o.to, o.node, o.attempt, now, o.audit_error,
+          actor);
+  }
+
+  // The state machine's outcome of `event` on `job`, applied.
+  TransitionOutcome step(Db& db, const Job& job, const JobEvent& event, std::int64_t now,
+                         std::string_view actor = {}) {
+    TransitionOutcome o = jobs::transition(JobSnapshot::of(job), event, from_unix_ms(now));
+    apply(db, job, o, now, actor);
+    return o;
   }
 
   // A leased or running job whose node is gone or whose lease expired. The node
@@ -405,39 +411,44 @@ struct SqliteBroker::Impl {
   // job's attempt still counts, so one that takes down every node that runs it ends
   // dead after max_attempts; one whose cancel was requested ends cancelled.
   void reclaim(Db& db, const Job& job, std::int64_t now, const std::string& why) {
-    const std::int64_t ready = to_unix_ms(job.ready_at);
-    if (job.state == JobState::kRunning && job.cancel_requested) {
-      transition(db, job, JobState::kCancelled, now, job.node, job.attempt, why, ready);
-      return;
-    }
-    if (job.state == JobState::kRunning && job.attempt >= job.spec.retry.max_attempts) {
-      transition(db, job, JobState::kDead, now, job.node, job.attempt, why, ready);
-      return;
-    }
-    transition(db, job, JobState::kPending, now, "", job.attempt, why, ready);
+    step(db, job, JobEvent::reclaim(why), now);
   }
 
   // scheduled/retrying jobs whose time has come -> pending.
   std::size_t promote(Db& db, std::int64_t now) {
-    std::vector<std::tuple<JobId, int, int, std::string>> due;  // id, attempt, state, queue
+    std::vector<Job> due;  // only what the transition reads
     {
       Stmt s = db.prepare(
-          "SELECT id, attempt, state, queue FROM jobs WHERE state IN (1, 2) AND ready_ms <= ?1 "
-          "ORDER BY ready_ms");
+          "SELECT id, attempt, state, queue, ready_ms FROM jobs WHERE state IN (1, 2) AND "
+          "ready_ms <= ?1 ORDER BY ready_ms");
       s.bind(1, now);
-      while (s.step())
-        due.emplace_back(s.i64(0), s.i32(1), s.i32(2), s.text(3));
+      while (s.step()) {
+        Job j;
+        j.id = s.i64(0);
+        j.attempt = s.i32(1);
+        j.state = static_cast<JobState>(s.i32(2));
+        j.spec.queue = s.text(3);
+        j.ready_at = from_unix_ms(s.i64(4));
+        due.push_back(std::move(j));
+      }
     }
-    for (const auto& [id, attempt, from, queue] : due) {
+    std::size_t moved = 0;
+    for (const Job& job : due) {
+      const TransitionOutcome o =
+          jobs::transition(JobSnapshot::of(job), JobEvent::promote(), from_unix_ms(now));
+      if (!o.changed) continue;
       db.prepare(
-            "UPDATE jobs SET state = 0, node = '', updated_ms = ?2, audit_n = audit_n + 1 WHERE "
+            "UPDATE jobs SET state = ?3, node = ?4, updated_ms = ?2, audit_n = audit_n + 1 WHERE "
             "id = ?1")
-          .bind(1, id)
+          .bind(1, job.id)
           .bind(2, now)
+          .bind(3, static_cast<int>(o.to))
+          .bind(4, o.node)
           .run();
-      audit(db, queue, id, static_cast<JobState>(from), JobState::kPending, "", attempt, now, "");
+      audit(db, job.spec.queue, job.id, job.state, o.to, o.node, o.attempt, now, o.audit_error);
+      ++moved;
     }
-    return due.size();
+    return moved;
   }
 
   std::vector<std::string> nonempty_queues(Db& db) {
@@ -569,24 +580,9 @@ Task<Result<JobState>> SqliteBroker::cancel(Context ctx, JobId id) {
       ctx, [impl, id, actor = std::string(actor_of(ctx))](Db& db) -> Result<JobState> {
         std::optional<Job> job = impl->load(db, id);
         if (!job) return make_error_code(errc::not_found);
-        if (!is_live(job->state)) return make_error_code(errc::invalid_state);
-        const std::int64_t now = now_ms();
-        if (job->state == JobState::kRunning) {
-          if (!job->cancel_requested) {
-            db.prepare(
-                  "UPDATE jobs SET cancel_requested = 1, updated_ms = ?2, audit_n = audit_n + 1 "
-                  "WHERE id = ?1")
-                .bind(1, id)
-                .bind(2, now)
-                .run();
-            impl->audit(db, job->spec.queue, id, job->state, job->state, job->node, job->attempt,
-                        now, "cancel requested", actor);
-          }
-          return JobState::kRunning;
-        }
-        impl->transition(db, *job, JobState::kCancelled, now, job->node, job->attempt, "cancelled",
-                         to_unix_ms(job->ready_at), {}, actor);
-        return JobState::kCancelled;
+        const TransitionOutcome o = impl->step(db, *job, JobEvent::cancel(), now_ms(), actor);
+        if (o.refused) return make_error_code(*o.refused);
+        return o.changed ? o.to : job->state;
       });
   co_return co_await call;
 }
@@ -597,10 +593,16 @@ Task<Result<void>> SqliteBroker::requeue(Context ctx, JobId id) {
       ctx, [impl, id, actor = std::string(actor_of(ctx))](Db& db) -> Result<void> {
         std::optional<Job> job = impl->load(db, id);
         if (!job) return make_error_code(errc::not_found);
-        if (job->state != JobState::kDead && job->state != JobState::kFailed)
-          return make_error_code(errc::invalid_state);
-        const std::int64_t now = now_ms();
-        impl->transition(db, *job, JobState::kPending, now, "", 0, "", now, "requeued", actor);
+        bool key_held = false;  // by another live job: this one cannot take it back
+        if (!job->spec.unique_key.empty()) {
+          Stmt held =
+              db.prepare("SELECT 1 FROM jobs WHERE unique_key = ?1 AND state < 5 AND id != ?2");
+          held.bind(1, job->spec.unique_key).bind(2, id);
+          key_held = held.step();
+        }
+        const TransitionOutcome o =
+            impl->step(db, *job, JobEvent::requeue(key_held), now_ms(), actor);
+        if (o.refused) return make_error_code(*o.refused);
         return {};
       });
   co_return co_await call;
@@ -734,22 +736,30 @@ Task<Result<std::vector<JobId>>> SqliteBroker::assign(Context ctx,
             it->second = n.step();
           }
           if (!it->second) continue;
-          const JobState to = a.start ? JobState::kRunning : JobState::kLeased;
-          const int attempt = a.attempt + (a.start ? 1 : 0);
+          // The job as the center peeked it; the UPDATE below applies only if it
+          // still is (pending at that attempt).
+          JobSnapshot peeked;
+          peeked.state = JobState::kPending;
+          peeked.attempt = a.attempt;
+          const TransitionOutcome o = jobs::transition(
+              peeked, JobEvent::assign(a.node, a.attempt, a.start), from_unix_ms(now));
+          if (!o.changed) continue;
+          const JobState to = o.to;
+          const int attempt = o.attempt;
           db.prepare(
                 "UPDATE jobs SET state = ?2, node = ?3, lease_ms = ?4, updated_ms = ?5, attempt = "
                 "?6, audit_n = audit_n + 1 WHERE id = ?1 AND state = 0 AND attempt = ?7")
               .bind(1, a.id)
               .bind(2, static_cast<int>(to))
-              .bind(3, a.node)
+              .bind(3, o.node)
               .bind(4, now + (a.lease.count() > 0 ? a.lease : lease).count())
               .bind(5, now)
               .bind(6, attempt)
               .bind(7, a.attempt)
               .run();
           if (db.changes() == 0) continue;
-          impl->audit(db, impl->queue_of(db, a.id), a.id, JobState::kPending, to, a.node, attempt,
-                      now, "");
+          impl->audit(db, impl->queue_of(db, a.id), a.id, JobState::kPending, to, o.node, attempt,
+                      now, o.audit_error);
           out.push_back(a.id);
         }
         return out;
@@ -777,15 +787,16 @@ Task<Result<std::size_t>> SqliteBroker::reap(Context ctx, milliseconds node_time
     {
       Stmt s = db.prepare(
           "SELECT " ORCA_JOB_COLUMNS
-          " FROM jobs INDEXED BY jobs_node WHERE state IN (3, 4) AND (lease_ms < ?1 OR node "
-          "NOT IN (SELECT id FROM nodes WHERE state = 0))");
+          ", node IN (SELECT id FROM nodes WHERE state = 0) FROM jobs INDEXED BY jobs_node WHERE "
+          "state IN (3, 4) AND (lease_ms < ?1 OR node NOT IN (SELECT id FROM nodes WHERE state = "
+          "0))");
       s.bind(1, now);
       while (s.step()) {
         Job j = read_job(s);
+        // A gone node is the reason even when the lease has run out too (as on Redis,
+        // which reclaims a dead node's jobs before it looks at leases).
         std::string why =
-            j.lease_until.time_since_epoch().count() != 0 && to_unix_ms(j.lease_until) < now
-                ? "lease expired on node " + j.node
-                : "node " + j.node + " is gone";
+            s.i32(26) == 0 ? "node " + j.node + " is gone" : "lease expired on node " + j.node;
         lost.emplace_back(std::move(j), std::move(why));
       }
     }
@@ -1110,35 +1121,43 @@ Task<Result<std::vector<Job>>> SqliteBroker::claim(Context ctx, ClaimRequest req
     for (const auto& [id, why] : unreadable) {
       std::optional<Job> job = impl->load_state(db, id);
       if (!job) continue;
-      const int attempt = job->attempt + 1;
-      impl->transition(db, *job, JobState::kRunning, now, req.node, attempt, "",
-                       to_unix_ms(job->ready_at));
-      job->state = JobState::kRunning;
-      job->node = req.node;
-      job->attempt = attempt;
-      impl->transition(db, *job, JobState::kFailed, now, req.node, attempt,
-                       "the job's spec does not parse: " + why, to_unix_ms(job->ready_at));
+      const TransitionOutcome taken = impl->step(db, *job, JobEvent::claim(req.node), now);
+      if (!taken.changed) continue;
+      job->state = taken.to;
+      job->node = taken.node;
+      job->attempt = taken.attempt;
+      job->cancel_requested = taken.cancel_requested;
+      job->last_error = taken.last_error;
+      impl->step(db, *job, JobEvent::unreadable(req.node, "the job's spec does not parse: " + why),
+                 now);
     }
+    std::vector<Job> taken;
+    taken.reserve(jobs.size());
     for (Job& j : jobs) {
-      const int attempt = j.attempt + 1;
+      // (Every job here is pending or leased to the node: the selects above say so.)
+      const TransitionOutcome o =
+          jobs::transition(JobSnapshot::of(j), JobEvent::claim(req.node), from_unix_ms(now));
+      if (!o.changed) continue;
       const std::int64_t lease_until = now + req.lease.of(j.spec.queue).count();
       db.prepare(
-            "UPDATE jobs SET state = 4, node = ?2, attempt = ?3, lease_ms = ?4, updated_ms = ?5, "
+            "UPDATE jobs SET state = ?6, node = ?2, attempt = ?3, lease_ms = ?4, updated_ms = ?5, "
             "audit_n = audit_n + 1 WHERE id = ?1")
           .bind(1, j.id)
-          .bind(2, req.node)
-          .bind(3, attempt)
+          .bind(2, o.node)
+          .bind(3, o.attempt)
           .bind(4, lease_until)
           .bind(5, now)
+          .bind(6, static_cast<int>(o.to))
           .run();
-      impl->audit(db, j.spec.queue, j.id, j.state, JobState::kRunning, req.node, attempt, now, "");
-      j.state = JobState::kRunning;
-      j.node = req.node;
-      j.attempt = attempt;
+      impl->audit(db, j.spec.queue, j.id, j.state, o.to, o.node, o.attempt, now, o.audit_error);
+      j.state = o.to;
+      j.node = o.node;
+      j.attempt = o.attempt;
       j.lease_until = from_unix_ms(lease_until);
       j.updated_at = from_unix_ms(now);
+      taken.push_back(std::move(j));
     }
-    return jobs;
+    return taken;
   });
   co_return co_await call;
 }
@@ -1153,20 +1172,31 @@ Task<Result<std::vector<Result<JobState>>>> SqliteBroker::complete(
         out.reserve(completions.size());
         for (const Completion& c : completions) {
           if (c.outcome == Outcome::kSucceeded) {
-            // The common case in one fenced statement; a miss is told apart below.
+            // The common case in one fenced statement, on the snapshot its WHERE
+            // clause requires (the outcome of a success reads nothing else); a miss
+            // is told apart below.
+            JobSnapshot fenced;
+            fenced.state = JobState::kRunning;
+            fenced.node = c.node;
+            fenced.attempt = c.attempt;
+            const TransitionOutcome o =
+                jobs::transition(fenced, JobEvent::complete(c), from_unix_ms(now));
             db.prepare(
-                  "UPDATE jobs SET state = 5, updated_ms = ?4, finished_ms = ?4, lease_ms = 0, "
-                  "cancel_requested = 0, audit_n = audit_n + 1 WHERE id = ?1 AND state = 4 AND "
-                  "node = ?2 AND attempt = ?3")
+                  "UPDATE jobs SET state = ?5, updated_ms = ?4, finished_ms = ?4, lease_ms = 0, "
+                  "cancel_requested = 0, last_error = CASE WHEN ?6 = '' THEN last_error ELSE ?6 "
+                  "END, audit_n = audit_n + 1 WHERE id = ?1 AND state = 4 AND node = ?2 AND "
+                  "attempt = ?3")
                 .bind(1, c.id)
                 .bind(2, c.node)
                 .bind(3, c.attempt)
                 .bind(4, now)
+                .bind(5, static_cast<int>(o.to))
+                .bind(6, c.error)
                 .run();
             if (db.changes() == 1) {
-              impl->audit(db, impl->queue_of(db, c.id), c.id, JobState::kRunning,
-                          JobState::kSucceeded, c.node, c.attempt, now, c.error);
-              out.emplace_back(JobState::kSucceeded);
+              impl->audit(db, impl->queue_of(db, c.id), c.id, JobState::kRunning, o.to, o.node,
+                          o.attempt, now, o.audit_error);
+              out.emplace_back(o.to);
               continue;
             }
           }
@@ -1175,51 +1205,11 @@ Task<Result<std::vector<Result<JobState>>>> SqliteBroker::complete(
             out.emplace_back(errc::not_found);
             continue;
           }
-          if (job->state != JobState::kRunning || job->node != c.node ||
-              job->attempt != c.attempt) {
-            out.emplace_back(errc::lease_lost);
-            continue;
-          }
-          JobState to = JobState::kSucceeded;
-          std::int64_t ready = to_unix_ms(job->ready_at);
-          int attempt = job->attempt;
-          std::string node = c.node;
-          switch (c.outcome) {
-            case Outcome::kSucceeded:
-              to = JobState::kSucceeded;
-              break;
-            case Outcome::kCancelled:
-              to = JobState::kCancelled;
-              break;
-            case Outcome::kPermanent:
-              to = job->cancel_requested ? JobState::kCancelled : JobState::kFailed;
-              break;
-            case Outcome::kRetryable: {
-              const std::int64_t at = now + c.retry_delay.count();
-              if (job->cancel_requested) {
-                to = JobState::kCancelled;
-              } else if (attempt >= job->spec.retry.max_attempts ||
-                         (job->spec.deadline && at >= to_unix_ms(*job->spec.deadline))) {
-                to = JobState::kDead;
-              } else {
-                to = JobState::kRetrying;
-                ready = at;
-                node.clear();
-              }
-              break;
-            }
-            case Outcome::kHandBack:
-              // Interrupted, not failed: the attempt does not count (graceful shutdown),
-              // and the job keeps its place in the queue (its ready time).
-              to = job->cancel_requested ? JobState::kCancelled : JobState::kPending;
-              if (to == JobState::kPending) {
-                attempt = std::max(0, attempt - 1);
-                node.clear();
-              }
-              break;
-          }
-          impl->transition(db, *job, to, now, node, attempt, c.error, ready);
-          out.emplace_back(to);
+          const TransitionOutcome o = impl->step(db, *job, JobEvent::complete(c), now);
+          if (o.refused)
+            out.emplace_back(*o.refused);
+          else
+            out.emplace_back(o.to);
         }
         return out;
       });

@@ -13,3 +13,4 @@
 #include "orca/jobs/queue_status.hpp"
 #include "orca/jobs/schedule.hpp"
 #include "orca/jobs/sqlite_broker.hpp"
+#include "orca/jobs/state_machine.hpp"
