@@ -396,6 +396,39 @@ TEST(RedisBroker, ReapAfterAFailedReapReclaimsTheDeadNodesJobs) {
                                       << " until its lease ends, want pending";
 }
 
+// A job hash whose integer field another program overwrote with text: reading the
+// job is an error naming the field and the job, not a job with attempt 0.
+TEST(RedisBroker, ACorruptHashFieldIsAnErrorNamingFieldAndJob) {
+  ORCA_REQUIRE_REDIS();
+  orca_test::RedisServer server;
+  ASSERT_TRUE(server.running()) << server.error();
+  std::optional<Error> error;
+  JobId id = 0;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto broker = co_await connect_broker(guard, server.url());
+    auto raw = co_await redis::Client::connect(guard, *redis::RedisUrl::parse(server.url()));
+    if (!broker || !raw) co_return;
+    auto added = co_await broker->enqueue_one(guard, spec("t"));
+    CO_ASSERT_OK(added);
+    id = added->id;
+    std::vector<std::string> corrupt{"HSET", "orca:{default}:job:" + std::to_string(id), "att",
+                                     "three"};
+    auto set = co_await raw->command(guard, std::move(corrupt));
+    CO_ASSERT_OK(set);
+    auto got = co_await broker->get(guard, id);
+    if (!got) error = got.error();
+    raw->close();
+    co_await raw->closed();
+    co_await broker->closed();
+  });
+  ASSERT_TRUE(error.has_value()) << "got a job from a hash whose att is \"three\", want an error";
+  EXPECT_EQ(error->code(), make_error_code(errc::broker_failure));
+  const std::string want = "job " + std::to_string(id) + " of queue default: field att";
+  EXPECT_NE(error->message().find(want), std::string::npos)
+      << "got \"" << error->message() << "\", want it to name \"" << want << "\"";
+}
+
 // Redis's clock is ahead of this machine's by 10 s (a center whose clock is behind):
 // a retrying job whose backoff has passed by the server's clock is promoted, and a
 // lease that has expired by it is reclaimed, at once, not once this machine's clock
