@@ -117,6 +117,22 @@ BrokerMetrics::BrokerMetrics(metrics::Registry& r, Broker& broker,
           for (const auto& [s, n] : q.counts)
             out.push_back({{q.queue, std::string(to_string(s))}, static_cast<double>(n)});
       }));
+  // The age is taken at scrape time from the due time the broker gave (its answer may
+  // be up to max_age old: the age still grows between answers). A queue with no pending
+  // job has no sample, the Prometheus way for "no such thing" (a 0 would read as "a
+  // job just became due"); alert and dashboard expressions treat absent as no lag.
+  registrations_.push_back(r.callback(
+      "orca_queue_oldest_pending_age_seconds",
+      "Age of the queue's longest-waiting pending job, since it became due (the queue's lag).",
+      metrics::MetricType::kGauge, {"queue"}, [state = state_](auto& out) {
+        std::lock_guard lock(state->mu);
+        const WallClock::time_point now = WallClock::now();
+        for (const QueueStats& q : state->queues)
+          if (q.oldest_pending_due) {
+            const std::chrono::duration<double> age = now - *q.oldest_pending_due;
+            out.push_back({{q.queue}, age.count() < 0 ? 0.0 : age.count()});
+          }
+      }));
   registrations_.push_back(r.callback(
       "orca_nodes", "Nodes the broker knows, by state (alive, left, dead).",
       metrics::MetricType::kGauge, {"state"}, [state = state_](auto& out) {

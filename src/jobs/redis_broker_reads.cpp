@@ -103,14 +103,49 @@ Task<Result<std::vector<QueueStats>>> RedisBroker::queues(Context ctx) {
   std::vector<QueueStats> out;
   for (const std::string& queue : *queues) {
     const std::string k = m.qkey(queue);
-    auto r = co_await m.command(ctx, k, strs("HGETALL", k + "counts"), "queue counts");
+    // Named first: GCC 12 miscompiles an initializer list built in a co_await operand.
+    std::vector<Strings> reads{strs("HGETALL", k + "counts"), strs("SMEMBERS", k + "types")};
+    auto r = co_await m.batch(ctx, k, std::move(reads), "queue counts");
     if (!r) co_return r.error();
-    QueueStats q{queue, {}};
-    for (std::size_t i = 0; i + 1 < r->size(); i += 2) {
-      const std::string& field = (*r)[i].str();
-      const std::int64_t n = to_i64((*r)[i + 1].str());
+    const Reply& counts = (*r)[0];
+    QueueStats q{queue, {}, {}};
+    for (std::size_t i = 0; i + 1 < counts.size(); i += 2) {
+      const std::string& field = counts[i].str();
+      const std::int64_t n = to_i64(counts[i + 1].str());
       if (field == "audit" || n == 0) continue;  // the audit row count, not a state
       q.counts[static_cast<JobState>(to_i64(field))] = n;
+    }
+    // The oldest pending job: a pending zset orders a priority's members by due time
+    // ("<ready ms, 15 digits>:<id>"), so the first member of each distinct score is that
+    // priority's oldest. Each round asks every type's zset for its first member past
+    // the score seen last: one O(log n) seek per type and distinct priority.
+    if (q.counts.contains(JobState::kPending)) {
+      Strings types;
+      for (const Reply& t : (*r)[1].elements())
+        types.push_back(t.str());
+      std::vector<std::string> after(types.size(), "-inf");
+      std::optional<std::int64_t> oldest;
+      while (!types.empty()) {
+        std::vector<Strings> cmds;
+        for (std::size_t t = 0; t < types.size(); ++t)
+          cmds.push_back(strs("ZRANGEBYSCORE", k + "pending:" + types[t], after[t], "+inf",
+                              "WITHSCORES", "LIMIT", "0", "1"));
+        auto firsts = co_await m.batch(ctx, k, std::move(cmds), "oldest pending jobs");
+        if (!firsts) co_return firsts.error();
+        Strings next_types;
+        std::vector<std::string> next_after;
+        for (std::size_t t = 0; t < types.size(); ++t) {
+          const Reply& z = (*firsts)[t];
+          if (z.size() < 2) continue;  // no further priority in this type
+          const std::int64_t ready = to_i64(z[0].str().substr(0, z[0].str().find(':')));
+          if (!oldest || ready < *oldest) oldest = ready;
+          next_types.push_back(std::move(types[t]));
+          next_after.push_back("(" + z[1].str());
+        }
+        types = std::move(next_types);
+        after = std::move(next_after);
+      }
+      if (oldest) q.oldest_pending_due = from_unix_ms(*oldest);
     }
     out.push_back(std::move(q));
   }

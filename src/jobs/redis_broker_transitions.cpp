@@ -31,7 +31,7 @@ Task<Result<std::vector<EnqueueResult>>> RedisBroker::enqueue(Context ctx,
     auto qn = co_await m.queue_number(ctx, queue);
     if (!qn) co_return qn.error();
     const std::string k = m.qkey(queue);
-    Strings keys{k + "unique", k + "counts", k + "all", k + "delayed"};
+    Strings keys{k + "unique", k + "counts", k + "all", k + "delayed", k + "types"};
     Strings args{num(static_cast<std::int64_t>(index.size())), std::string(actor_of(ctx))};
     for (std::size_t i : index) {
       const JobSpec& s = specs[i];

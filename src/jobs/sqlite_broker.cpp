@@ -672,8 +672,25 @@ Task<Result<std::vector<QueueStats>>> SqliteBroker::queues(Context ctx) {
         std::vector<QueueStats> out;
         while (s.step()) {
           std::string q = s.text(0);
-          if (out.empty() || out.back().queue != q) out.push_back(QueueStats{q, {}});
+          if (out.empty() || out.back().queue != q) out.push_back(QueueStats{q, {}, {}});
           out.back().counts[static_cast<JobState>(s.i32(1))] = s.i64(2);
+        }
+        // The oldest due time of a queue's pending jobs, on jobs_pending (queue, priority
+        // DESC, ready_ms) without an index of its own (which every enqueue and claim would
+        // pay for): a skip scan that walks the distinct priorities, best first, one seek
+        // each, and takes the first (oldest) ready_ms of each.
+        for (QueueStats& q : out) {
+          if (!q.counts.contains(JobState::kPending)) continue;
+          Stmt oldest = db.prepare(
+              "WITH RECURSIVE p(prio) AS ("
+              " SELECT max(priority) FROM jobs WHERE state = 0 AND queue = ?1"
+              " UNION ALL SELECT (SELECT max(priority) FROM jobs"
+              "  WHERE state = 0 AND queue = ?1 AND priority < p.prio)"
+              " FROM p WHERE p.prio IS NOT NULL) "
+              "SELECT min((SELECT min(ready_ms) FROM jobs"
+              " WHERE state = 0 AND queue = ?1 AND priority = p.prio)) FROM p");
+          oldest.bind(1, q.queue);
+          if (oldest.step() && !oldest.null(0)) q.oldest_pending_due = from_unix_ms(oldest.i64(0));
         }
         return out;
       });

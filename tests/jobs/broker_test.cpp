@@ -812,20 +812,37 @@ TEST_P(BrokerContract, SuccessesNeverPushOutDeadLetters) {
   EXPECT_EQ(succeeded_left, (std::vector<std::size_t>{10, 10, 10}));
 }
 
-// queues() against the jobs themselves: "" when every queue's count of every state is
-// exact, else both. Queues without jobs may be listed with no counts.
+// queues() against the jobs themselves: "" when every queue's count of every state and
+// its oldest pending due time are exact, else both. Queues without jobs may be listed
+// with no counts.
 Task<std::string> count_mismatch(Broker& broker, Context ctx) {
   using Counts = std::map<std::string, std::map<JobState, std::int64_t>>;
+  using Oldest = std::map<std::string, std::int64_t>;  // queue -> due ms; none: no entry
   auto stats = co_await broker.queues(ctx);
   auto jobs = co_await broker.list(ctx, filter(std::nullopt, false, 10'000));
   if (!stats || !jobs) co_return "queues() or list() failed";
   Counts got;
-  for (const QueueStats& q : *stats)
+  Oldest got_oldest;
+  for (const QueueStats& q : *stats) {
     for (const auto& [state, n] : q.counts)
       got[q.queue][state] = n;
+    if (q.oldest_pending_due) got_oldest[q.queue] = to_unix_ms(*q.oldest_pending_due);
+  }
   Counts want;
-  for (const Job& j : *jobs)
+  Oldest want_oldest;
+  for (const Job& j : *jobs) {
     ++want[j.spec.queue][j.state];
+    if (j.state != JobState::kPending) continue;
+    const std::int64_t due = to_unix_ms(j.ready_at);
+    auto [it, fresh] = want_oldest.emplace(j.spec.queue, due);
+    if (!fresh) it->second = std::min(it->second, due);
+  }
+  if (got_oldest != want_oldest) {
+    std::ostringstream out;
+    out << "oldest pending due ms: got " << ::testing::PrintToString(got_oldest) << ", want "
+        << ::testing::PrintToString(want_oldest);
+    co_return out.str();
+  }
   if (got == want) co_return "";
   auto text = [](const Counts& c) {
     std::ostringstream out;
@@ -922,6 +939,58 @@ TEST_P(BrokerContract, QueueCountsStayExactThroughEveryTransition) {
     co_await check("trim");
   });
   EXPECT_TRUE(mismatches.empty()) << ::testing::PrintToString(mismatches);
+}
+
+// The oldest pending due time is over every priority and type of the queue: the
+// best-priority job is not the oldest, and claiming jobs moves it to the next oldest
+// still pending; nothing once none is pending.
+TEST_P(BrokerContract, OldestPendingDueSpansPrioritiesAndTypes) {
+  std::vector<std::string> got;
+  std::vector<std::string> want;
+  run_on_broker([&](Broker& broker) -> Task<void> {
+    Context ctx = hang_guard();
+    auto oldest = [&]() -> Task<std::string> {
+      auto stats = co_await broker.queues(ctx);
+      if (!stats) co_return "queues() failed";
+      for (const QueueStats& q : *stats)
+        if (q.queue == "lag")
+          co_return q.oldest_pending_due ? std::to_string(to_unix_ms(*q.oldest_pending_due))
+                                         : "none";
+      co_return "no queue";
+    };
+    auto due_of = [&](JobId id) -> Task<std::string> {
+      auto j = co_await broker.get(ctx, id);
+      co_return j ? std::to_string(to_unix_ms(j->ready_at)) : "get failed";
+    };
+    std::vector<JobId> ids;
+    const std::vector<std::pair<std::string, int>> jobs_by_age = {{"x", 0}, {"y", 5}, {"x", 9}};
+    for (const auto& [type, priority] : jobs_by_age) {
+      JobSpec s = spec(type);
+      s.queue = "lag";
+      s.priority = priority;
+      std::vector<JobSpec> one{s};
+      auto added = co_await broker.enqueue(ctx, std::move(one));
+      CO_ASSERT_OK(added);
+      ids.push_back(added->at(0).id);
+      co_await sleep_for(3ms);  // distinct due times, so the order shows
+    }
+    got.push_back(co_await oldest());
+    want.push_back(co_await due_of(ids[0]));
+    CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("n", "x,y", 10)));
+    auto first = co_await broker.claim(ctx, pull("n", "x", 1));  // priority 9
+    CO_ASSERT_OK(first);
+    got.push_back(co_await oldest());
+    want.push_back(co_await due_of(ids[0]));
+    auto second = co_await broker.claim(ctx, pull("n", "x", 1));  // the oldest
+    CO_ASSERT_OK(second);
+    got.push_back(co_await oldest());
+    want.push_back(co_await due_of(ids[1]));
+    auto third = co_await broker.claim(ctx, pull("n", "y", 1));
+    CO_ASSERT_OK(third);
+    got.push_back(co_await oldest());
+    want.push_back("none");
+  });
+  EXPECT_EQ(got, want);
 }
 
 // queues() reads the counts kept per queue and state, not the jobs: a count changed

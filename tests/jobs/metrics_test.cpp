@@ -160,6 +160,48 @@ TEST(JobMetrics, ServeScrapeCountsJobsQueuesNodesAndRequests) {
       << om.substr(line_start, exemplar - line_start);
 }
 
+// The lag gauge: a pending job's age since it became due, taken at the scrape (so
+// between the clock read before and after it), and no sample once no job is pending.
+TEST(JobMetrics, QueueLagIsTheOldestPendingJobsAgeAndAbsentWithoutOne) {
+  TempDir dir;
+  auto opened = SqliteBroker::open({.path = dir.db()});
+  ASSERT_OK(opened);
+  SqliteBroker& broker = **opened;
+  metrics::Registry registry;
+  BrokerMetrics broker_metrics(registry, broker, std::chrono::milliseconds(0));
+  std::string pending_scrape, drained_scrape;
+  double lowest = 0, highest = 0;
+  orca::run([&]() -> Task<void> {
+    Context ctx = hang_guard();
+    JobSpec s = spec("t");
+    s.queue = "lagging";
+    std::vector<JobSpec> one{s};
+    auto added = co_await broker.enqueue(ctx, std::move(one));
+    CO_ASSERT_OK(added);
+    auto job = co_await broker.get(ctx, added->at(0).id);
+    CO_ASSERT_OK(job);
+    const WallClock::time_point before = WallClock::now();
+    co_await registry.refresh(ctx);
+    pending_scrape = registry.render(metrics::Format::kPrometheusText);
+    const WallClock::time_point after = WallClock::now();
+    // The gauge has millisecond due times under it and prints seconds: a little slack.
+    lowest = std::chrono::duration<double>(before - job->ready_at).count() - 0.001;
+    highest = std::chrono::duration<double>(after - job->ready_at).count() + 0.001;
+    CO_ASSERT_OK(co_await broker.cancel(ctx, job->id));
+    co_await registry.refresh(ctx);
+    drained_scrape = registry.render(metrics::Format::kPrometheusText);
+  });
+  const std::string prefix = "\norca_queue_oldest_pending_age_seconds{queue=\"lagging\"} ";
+  const std::size_t at = pending_scrape.find(prefix);
+  ASSERT_NE(at, std::string::npos) << pending_scrape;
+  const double age = std::strtod(pending_scrape.c_str() + at + prefix.size(), nullptr);
+  EXPECT_GE(age, lowest) << pending_scrape;
+  EXPECT_LE(age, highest) << pending_scrape;
+  EXPECT_EQ(drained_scrape.find("orca_queue_oldest_pending_age_seconds{"), std::string::npos)
+      << "want no sample once nothing is pending, got\n"
+      << drained_scrape;
+}
+
 TEST(JobMetrics, MetricsNeedAReadTokenWhenTokensAreOn) {
   TempDir dir;
   auto opened = SqliteBroker::open({.path = dir.db()});

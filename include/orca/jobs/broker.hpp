@@ -209,6 +209,12 @@ struct AuditEntry {
 struct QueueStats {
   std::string queue;
   std::map<JobState, std::int64_t> counts;
+  // When the queue's longest-waiting pending job became due (its ready_at): now minus
+  // this is the queue's lag. Nothing when no job is pending. Priority plays no part:
+  // it is the oldest due time over all priorities and types. Both brokers read it from
+  // their pending index: one seek per distinct priority of pending jobs (on Redis, per
+  // job type and priority), not a scan of the jobs.
+  std::optional<WallClock::time_point> oldest_pending_due;
 };
 
 // What trim keeps. Jobs go with their audit trails. Succeeded and cancelled jobs and
@@ -361,7 +367,6 @@ class Broker {
   // broker's connections: the broker must outlive it.
   virtual std::unique_ptr<resilience::Limiter> shared_rate_limiter(
       const resilience::RateLimiterOptions& options);
-
 };
 
 }  // namespace orca::jobs

@@ -30,6 +30,10 @@
 //   <q>:all             zset: every job of the queue, for listing
 //   <q>:unique          hash: unique key -> live job
 //   <q>:counts          hash: state -> jobs in it
+//   <q>:types           set: every type enqueued on the queue (whose pending zsets
+//                       queues() looks in for the oldest pending job; a job enqueued
+//                       by a build older than the set counts once its type is
+//                       enqueued again)
 //   <q>:cancels         hash: running job -> node, cancel requested, not yet seen
 //
 // A job id is (sequence << 16) | queue number: any process finds a job's queue, and

@@ -1,6 +1,8 @@
 -- Adds jobs: pending, or scheduled when run_at is still ahead. A job whose unique key
 -- a live job holds is not added: that job's id comes back, as a duplicate.
--- KEYS: unique, counts, all, delayed, then per job: job, audit, pending(type), spec.
+-- Every type enqueued goes into the queue's types set, so that queue statistics know
+-- which pending zsets to look in (RedisBroker::queues).
+-- KEYS: unique, counts, all, delayed, types, then per job: job, audit, pending(type), spec.
 -- ARGV: n, actor ('' none), then per job: id, type, prio, spec, uk, run_at ('' none),
 -- maxatt, dl.
 -- Returns per job: id, duplicate (0/1).
@@ -11,7 +13,7 @@ local n = tonumber(ARGV[1])
 local out = {}
 local fresh = false
 for i = 1, n do
-  local k = 4 + (i - 1) * 4
+  local k = 5 + (i - 1) * 4
   local a = 2 + (i - 1) * 8
   local id, typ, prio, spec, uk, run_at = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
     ARGV[a + 5], ARGV[a + 6]
@@ -37,6 +39,7 @@ for i = 1, n do
       redis.call('ZADD', KEYS[4], ready_s, id)
     end
     redis.call('ZADD', KEYS[3], id, id)
+    redis.call('SADD', KEYS[5], typ)
     if uk ~= '' then redis.call('HSET', KEYS[1], uk, id) end
     count(-1, state)
     audit(KEYS[k + 2], -1, state, '', 0, now_s, '', ARGV[2])
