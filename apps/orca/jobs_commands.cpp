@@ -63,6 +63,11 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
       ->add_option("--report-dir", o.report_dir,
                    "where P99 reports go (JSON and text; the newest 20 are kept)")
       ->capture_default_str();
+  serve_cmd->add_option(
+      "--alert-webhook", o.alert_webhook,
+      "http:// or https:// URL to POST each P99 report's summary to (JSON: threshold, window, "
+      "p99, report path, slowest jobs with trace ids); 5 s per attempt, 3 attempts, off the "
+      "server's path");
   serve_cmd->add_option("--periodic", o.periodic,
                         "periodic job NAME=SCHEDULE=TYPE[=PAYLOAD], SCHEDULE \"@every 30s\" or 5 "
                         "cron fields (repeatable)");

@@ -62,6 +62,7 @@ struct JobsOptions {
   std::string p99_threshold = "500ms";
   std::string p99_window = "5m";
   std::string report_dir = "orca-reports";
+  std::string alert_webhook;          // POST each report's summary here (jobs/alert_webhook.hpp)
   std::vector<std::string> periodic;  // serve: NAME=SCHEDULE=TYPE[=PAYLOAD]
   // serve: the JSON API. --listen ADDR:PORT (default 127.0.0.1:8080), or --http-port
   // N for 127.0.0.1:N (0: no API); -1 and "": not given.

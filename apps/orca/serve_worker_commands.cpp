@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "broker_and_output.hpp"
+#include "orca/jobs/alert_webhook.hpp"
 #include "orca/jobs/http_api.hpp"
 #include "orca/jobs/jobs.hpp"
 #include "orca/jobs/metrics.hpp"
@@ -564,11 +565,22 @@ std::optional<Tracing> tracing_for(const JobsOptions& o, const std::string& serv
 std::optional<jobs::P99ReportOptions> p99_report_options(const JobsOptions& o) {
   jobs::P99ReportOptions p;
   p.threshold = duration_option("p99-threshold", o.p99_threshold);
-  if (p.threshold.count() == 0) return std::nullopt;
+  if (p.threshold.count() == 0) {
+    if (!o.alert_webhook.empty())
+      throw UsageError("--alert-webhook needs the P99 rule on (--p99-threshold above 0)");
+    return std::nullopt;
+  }
   p.window = duration_option("p99-window", o.p99_window);
   if (p.window.count() == 0) throw UsageError("--p99-window must be above 0");
   if (o.report_dir.empty()) throw UsageError("--report-dir must not be empty");
   p.dir = o.report_dir;
+  if (!o.alert_webhook.empty()) {
+    try {
+      p.notify = jobs::alert_webhook(o.alert_webhook);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--alert-webhook: ") + e.what());
+    }
+  }
   return p;
 }
 

@@ -280,7 +280,25 @@ Task<Result<std::string>> P99Report::check(Context ctx, WallClock::time_point no
     co_return make_error_code(std::errc::io_error);
   }
   last_report_ = now;
-  co_return (std::filesystem::path(options_.dir) / (stem + ".json")).string();
+  const std::string path = (std::filesystem::path(options_.dir) / (stem + ".json")).string();
+  json summary{{"report_name", stem},
+               {"time", report["time"]},
+               {"threshold_ms", report["rule"]["threshold_ms"]},
+               {"window_s", report["rule"]["window_s"]},
+               {"p99_ms", report["rule"]["p99_ms"]},
+               {"runs", report["rule"]["runs"]},
+               {"report", path},
+               {"report_text", (std::filesystem::path(options_.dir) / (stem + ".txt")).string()},
+               {"slowest", json::array()}};
+  for (const json& run : report["slowest"]) {
+    json brief = run;
+    brief.erase("audit");
+    brief.erase("audit_error");
+    brief.erase("ended");
+    summary["slowest"].push_back(std::move(brief));
+  }
+  summary_ = summary.dump();
+  co_return path;
 }
 
 Task<void> P99Report::run(Context ctx) {
@@ -293,7 +311,15 @@ Task<void> P99Report::run(Context ctx) {
                                              .append(std::to_string(options_.threshold.count()))
                                              .append(" ms over the last window: report written to ")
                                              .append(*written));
+    if (written && !written->empty() && options_.notify) {
+      Task<void> told = options_.notify(ctx, summary_);
+      co_await std::move(told);
+    }
   }
+}
+
+std::string P99Report::last_summary() const {
+  return summary_;
 }
 
 }  // namespace orca::jobs

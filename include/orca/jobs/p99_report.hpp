@@ -55,6 +55,13 @@ struct AttemptSample {
   WallClock::time_point ended{};
 };
 
+// Told of each report: its summary, a JSON object with the rule's figures and the
+// slowest runs (alert_webhook.hpp posts it to a URL): {"report_name", "time",
+// "threshold_ms", "window_s", "p99_ms", "runs", "report" (the JSON file's path),
+// "report_text" (the text file's), "slowest": [{"id", "attempt", "type", "queue",
+// "node", "trace_id", "duration_ms", "failed"}]}.
+using P99Notify = std::function<Task<void>(Context, std::string summary)>;
+
 struct P99ReportOptions {
   std::chrono::milliseconds threshold{500};
   std::chrono::milliseconds window{std::chrono::minutes(5)};
@@ -64,6 +71,9 @@ struct P99ReportOptions {
   std::string dir = "orca-reports";
   std::size_t keep_reports = 20;
   std::size_t slowest = 10;  // runs described in a report
+  // Called by run() after each report is written, in run()'s task (so a slow receiver
+  // delays the next check, never the nodes or the server); nothing: no one is told.
+  P99Notify notify;
 };
 
 class P99Report {
@@ -83,8 +93,11 @@ class P99Report {
   // Evaluates the rule at `now`; when it fires, writes a report and returns the path of
   // its JSON file; "" when it does not fire (or already fired in this window).
   Task<Result<std::string>> check(Context ctx, WallClock::time_point now);
-  // check() every check_interval until ctx is done; logs each report's path (warn).
+  // check() every check_interval until ctx is done; logs each report's path (warn)
+  // and hands its summary to options.notify.
   Task<void> run(Context ctx);
+  // The summary of the last report written (P99Notify's JSON); "" before the first.
+  std::string last_summary() const;
 
  private:
   Broker& broker_;
@@ -93,6 +106,7 @@ class P99Report {
   mutable std::mutex mu_;              // guards samples_
   std::deque<AttemptSample> samples_;  // oldest first
   std::optional<WallClock::time_point> last_report_;
+  std::string summary_;  // of the last report; written and read by check() and run()'s task
 };
 
 }  // namespace orca::jobs
