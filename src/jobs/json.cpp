@@ -164,7 +164,10 @@ json to_json(const QueueStats& q) {
   json counts = json::object();
   for (const auto& [state, n] : q.counts)
     counts[std::string(to_string(state))] = n;
-  return json{{"queue", q.queue}, {"counts", counts}};
+  return json{{"queue", q.queue},
+              {"counts", counts},
+              {"oldest_pending_due_ms",
+               q.oldest_pending_due ? json(to_unix_ms(*q.oldest_pending_due)) : json(nullptr)}};
 }
 
 json to_json(const QueueStatus& s) {

@@ -222,6 +222,10 @@ Task<Result<std::string>> P99Report::check(Context ctx, WallClock::time_point no
       text.append("  ").append(q.queue).append(":");
       for (const auto& [state, n] : q.counts)
         text.append(" ").append(std::to_string(n)).append(" ").append(to_string(state));
+      if (q.oldest_pending_due)  // the queue's lag
+        text.append("; oldest pending due ")
+            .append(fixed(std::chrono::duration<double>(now - *q.oldest_pending_due).count()))
+            .append(" s ago");
       text.append("\n");
     }
   } else {

@@ -105,6 +105,8 @@ TEST(P99Report, FiringWritesTheEvidenceOncePerWindowAndKeepsTheNewestReports) {
   EXPECT_EQ(doc["slowest"][0]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_GE(doc["slowest"][0]["audit"].size(), 1u) << doc.dump();
   EXPECT_EQ(doc["queues"][0]["queue"], "default");
+  EXPECT_TRUE(doc["queues"][0]["oldest_pending_due_ms"].is_number_integer())
+      << "the three jobs are pending: the queue has a lag; got " << doc["queues"].dump();
   EXPECT_TRUE(doc["runtime"].contains("live_tasks"));
   std::string txt_path = paths[3];
   txt_path.replace(txt_path.size() - 5, 5, ".txt");
@@ -115,6 +117,7 @@ TEST(P99Report, FiringWritesTheEvidenceOncePerWindowAndKeepsTheNewestReports) {
             std::string::npos)
       << text.str();
   EXPECT_NE(text.str().find("trace 4bf92f3577b34da6a3ce929d0e0e4736"), std::string::npos);
+  EXPECT_NE(text.str().find("3 pending; oldest pending due "), std::string::npos) << text.str();
 }
 
 TEST(P99Report, BadOptionsAreRefused) {

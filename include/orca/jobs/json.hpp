@@ -26,6 +26,8 @@ nlohmann::json to_json(const JobSpec& spec);
 nlohmann::json to_json(const Job& job);
 nlohmann::json to_json(const NodeInfo& node);
 nlohmann::json to_json(const AuditEntry& entry);
+// {"queue", "counts": {state: n}, "oldest_pending_due_ms": unix ms, or null when no
+// job is pending}.
 nlohmann::json to_json(const QueueStats& stats);
 // A QueueStats's fields, plus "rate_limit" ({"rates": [...], "scope": "fleet" or
 // "node", "nodes": N}, or null), "throttled", "throttled_nodes",

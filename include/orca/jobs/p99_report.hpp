@@ -13,9 +13,10 @@
 // report is written as two files, DIR/orca-p99-UNIXMS.json and .txt (the same facts,
 // machine- and human-readable): the rule's figures; the `slowest` runs of the window
 // with their job type, queue, node, trace id and audit trail; every queue's counts by
-// state; each watched node's breakers; the runtime's state (tasks by state, workers,
-// timers, blocking calls, tasks found holding their worker). Only the newest
-// `keep_reports` reports are kept: older ones are deleted as new ones are written.
+// state and lag (its oldest pending job's due time); each watched node's breakers; the
+// runtime's state (tasks by state, workers, timers, blocking calls, tasks found holding
+// their worker). Only the newest `keep_reports` reports are kept: older ones are deleted
+// as new ones are written.
 //
 // Memory: the window keeps at most max_samples runs (the oldest go first): at 300
 // jobs/s, 100,000 samples are 5 minutes.
