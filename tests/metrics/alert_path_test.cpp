@@ -5,7 +5,8 @@
 // Alertmanager (`prometheus-alertmanager`) runs deploy/prometheus/alertmanager.yml
 // with only the receiver's URL and the group timings rewritten; a webhook receiver
 // here gets the OrcaJobP99DurationHigh alert from it, and orca's own P99 report
-// (P99Report with alert_webhook, as `orca serve --alert-webhook`). On the same setup:
+// (P99Report with alert_webhook, as `orca serve --alert-webhook`); Prometheus's P99 of
+// the job durations lies in the bucket of the 600 ms runs. On the same setup:
 // `promtool check metrics` passes on a live scrape of /metrics, and every PromQL
 // expression of deploy/grafana/orca.json runs on the test Prometheus without error.
 // Both servers run in a temporary directory on free loopback ports and are stopped by
@@ -208,6 +209,8 @@ TEST(AlertPath, SlowHandlerAlertReachesTheWebhookThroughPrometheusAndAlertmanage
   std::vector<std::string> failed_queries;
   int promtool_status = -1;
   bool alert_arrived = false, report_arrived = false;
+  double observed_p99 = -1;
+  std::string p99_query_answer;
   orca::run([&]() -> Task<void> {
     auto [guard, stop_guard] = orca::with_timeout(orca::background(), 90s);
     auto [ctx, stop] = orca::with_cancel(guard);
@@ -318,8 +321,19 @@ TEST(AlertPath, SlowHandlerAlertReachesTheWebhookThroughPrometheusAndAlertmanage
     alert_arrived = inbox.p99_alert_arrived();
     report_arrived = inbox.report_arrived();
 
-    // Every dashboard query on the Prometheus that has been scraping orca.
+    // The P99 Prometheus computes is what the load produced: every run took 600 ms,
+    // which falls in the (0.5 s, 1 s] bucket, so the quantile lies in it.
     const std::string api_base = "http://127.0.0.1:" + std::to_string(prom_port) + "/api/v1/";
+    auto [p99_status, p99_answer] = co_await alert_path_get(
+        guard, api_base + "query?query=" +
+                   query_escape("histogram_quantile(0.99, sum by (le) "
+                                "(rate(orca_job_duration_seconds_bucket{type=\"slow\"}[5m])))"));
+    const auto p99_parsed = nlohmann::json::parse(p99_answer, nullptr, false);
+    if (p99_status == 200 && !p99_parsed.is_discarded() && p99_parsed["data"]["result"].size() == 1)
+      observed_p99 = std::stod(p99_parsed["data"]["result"][0]["value"][1].get<std::string>());
+    p99_query_answer = p99_answer;
+
+    // Every dashboard query on the Prometheus that has been scraping orca.
     for (const std::string& expr : exprs) {
       auto [qs, answer] =
           co_await alert_path_get(guard, api_base + "query?query=" + query_escape(expr));
@@ -350,6 +364,8 @@ TEST(AlertPath, SlowHandlerAlertReachesTheWebhookThroughPrometheusAndAlertmanage
                            "\nalertmanager log:\n" + read_text(dir.path + "/alertmanager.log");
   EXPECT_TRUE(alert_arrived) << "no firing OrcaJobP99DurationHigh reached the receiver\n" << logs;
   EXPECT_TRUE(report_arrived) << "orca's P99 summary did not reach the receiver";
+  EXPECT_GT(observed_p99, 0.5) << "want the P99 of 600 ms runs in (0.5, 1]; " << p99_query_answer;
+  EXPECT_LE(observed_p99, 1.0) << "want the P99 of 600 ms runs in (0.5, 1]; " << p99_query_answer;
   EXPECT_TRUE(failed_queries.empty()) << ::testing::PrintToString(failed_queries) << "\n" << logs;
 }
 
