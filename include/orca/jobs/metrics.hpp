@@ -17,6 +17,9 @@
 // at most once per max_age (1 s) whatever the scrape rate, so scrapers cannot load
 // the broker:
 //   orca_queue_jobs{queue,state}                  jobs per queue and state (depth)
+//   orca_queue_oldest_pending_age_seconds{queue}  the queue's lag: its oldest pending
+//                                                 job's age since due, at the scrape
+//                                                 (no sample when none is pending)
 //   orca_nodes{state}                             nodes alive, left, dead
 //   orca_node_active_jobs{node}                   jobs leased or running on a live node
 //   orca_node_capacity{node}                      a live node's concurrency
