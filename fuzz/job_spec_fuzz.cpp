@@ -10,31 +10,35 @@
 #include <string_view>
 
 #include "fuzz_check.hpp"
+#include "orca/jobs/errors.hpp"
 #include "orca/jobs/json.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace orca::jobs;
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  std::string error;
-  const auto parsed = parse_json_strict(text, error);
+  const auto parsed = parse_json_strict(text);
   if (!parsed) {
-    FUZZ_CHECK(!error.empty());
+    FUZZ_CHECK(!parsed.error().detail().empty());
     return 0;
   }
-  JobSpec spec;
-  if (!job_spec_from_json(*parsed, spec, error)) {
-    FUZZ_CHECK(!error.empty());
+  const auto read = job_spec_from_json(*parsed);
+  if (!read) {
+    FUZZ_CHECK(read.error() == errc::invalid_job);
+    FUZZ_CHECK(!read.error().detail().empty());
     return 0;
   }
+  const JobSpec& spec = *read;
   FUZZ_CHECK(check_job_spec(spec).empty(), "%s", check_job_spec(spec).c_str());
 
   const nlohmann::json out = to_json(spec);
   const std::string dumped = out.dump();
-  const auto reparsed = parse_json_strict(dumped, error);
-  FUZZ_CHECK(reparsed.has_value(), "to_json's text does not parse: %s", error.c_str());
-  JobSpec again;
-  FUZZ_CHECK(job_spec_from_json(*reparsed, again, error), "to_json's text is refused: %s",
-             error.c_str());
+  const auto reparsed = parse_json_strict(dumped);
+  FUZZ_CHECK(reparsed.has_value(), "to_json's text does not parse: %s",
+             std::string(reparsed.error().detail()).c_str());
+  const auto read_again = job_spec_from_json(*reparsed);
+  FUZZ_CHECK(read_again.has_value(), "to_json's text is refused: %s",
+             std::string(read_again.error().detail()).c_str());
+  const JobSpec& again = *read_again;
   FUZZ_CHECK(to_json(again) == out, "round trip changed the spec: %s -> %s", dumped.c_str(),
              to_json(again).dump().c_str());
   FUZZ_CHECK(again.payload == spec.payload);

@@ -61,11 +61,10 @@ std::string render(const orca::redis::RedisUrl& url) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using orca::redis::RedisUrl;
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  std::string why;
-  auto url = RedisUrl::parse(text, &why);
+  auto url = RedisUrl::parse(text);
   if (!url) {
-    FUZZ_CHECK(!why.empty(), "no reason given for refusing \"%.*s\"", static_cast<int>(size),
-               text.data());
+    FUZZ_CHECK(!url.error().detail().empty(), "no reason given for refusing \"%.*s\"",
+               static_cast<int>(size), text.data());
     return 0;
   }
   FUZZ_CHECK(!url->host.empty());
@@ -74,8 +73,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(url->user.empty() || !url->password.empty());
 
   const std::string again = render(*url);
-  auto reparsed = RedisUrl::parse(again, &why);
-  FUZZ_CHECK(reparsed.has_value(), "\"%s\" does not parse: %s", again.c_str(), why.c_str());
+  auto reparsed = RedisUrl::parse(again);
+  FUZZ_CHECK(reparsed.has_value(), "\"%s\" does not parse: %s", again.c_str(),
+             std::string(reparsed.error().detail()).c_str());
   FUZZ_CHECK(*reparsed == *url, "\"%s\" parses to another URL", again.c_str());
 
   // The password does not show: another one renders the same.

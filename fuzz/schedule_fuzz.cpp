@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "fuzz_check.hpp"
+#include "orca/jobs/errors.hpp"
 #include "orca/jobs/json.hpp"
 #include "orca/jobs/schedule.hpp"
 
@@ -25,15 +26,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     size -= 8;
   }
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  std::string error;
-  const auto s = Schedule::parse(text, error);
+  const auto s = Schedule::parse(text);
   if (!s) {
-    FUZZ_CHECK(!error.empty());
+    FUZZ_CHECK(s.error() == orca::jobs::errc::bad_schedule);
+    FUZZ_CHECK(!s.error().detail().empty());
     return 0;
   }
   FUZZ_CHECK(s->text() == text);
-  const auto again = Schedule::parse(s->text(), error);
-  FUZZ_CHECK(again.has_value(), "%s", error.c_str());
+  const auto again = Schedule::parse(s->text());
+  FUZZ_CHECK(again.has_value(), "%s", std::string(again.error().detail()).c_str());
 
   const std::int64_t ms =
       static_cast<std::int64_t>(seed % static_cast<std::uint64_t>(orca::jobs::kMaxUnixMs + 1));

@@ -204,9 +204,10 @@ jobs::NodeOptions node_options(const JobsOptions& o, int index) {
     const auto eq = item.find('=');
     if (eq == std::string::npos || eq == 0)
       throw UsageError("--queue-rate " + item + ": expected QUEUE=RATE, e.g. email=100/s");
-    std::string why;
-    auto rate = resilience::parse_rate(std::string_view(item).substr(eq + 1), &why);
-    if (!rate) throw UsageError("--queue-rate " + item + ": " + why);
+    auto rate = resilience::parse_rate(std::string_view(item).substr(eq + 1));
+    if (!rate)
+      throw UsageError(
+          std::string("--queue-rate ").append(item).append(": ").append(rate.error().detail()));
     const std::string invalid = resilience::validate(*rate);
     if (!invalid.empty()) throw UsageError("--queue-rate " + item + ": " + invalid);
     if (!no.queue_rates.emplace(item.substr(0, eq), *rate).second)
@@ -267,12 +268,12 @@ Task<void> reload_tls_on_sighup(http::Server* server, Context ctx) {
     if (ctx.is_done()) co_return;
     auto [next, stop_next] = signal_context(ctx, {SIGHUP});
     stop_hup();
-    std::string why;
-    if (server->reload_tls(&why))
+    const Result<void> reloaded = server->reload_tls();
+    if (reloaded)
       log_info("orca serve: SIGHUP: reloaded the TLS certificate and key");
     else
       log_info(std::string("orca serve: SIGHUP: ")
-                   .append(why)
+                   .append(reloaded.error().detail())
                    .append("; the previous certificate stays"));
     hup = std::move(next);
     stop_hup = std::move(stop_next);
@@ -335,9 +336,9 @@ bool is_unspecified(const net::Address& a) {
 // it reads, where parse_rate's own default burst of 1 would refuse the second of two
 // requests sent together (clients send in bursts: a page load, a retry).
 resilience::RateLimiterOptions rate_option(const char* name, const std::string& text) {
-  std::string why;
-  Result<resilience::RateLimiterOptions> rate = resilience::parse_rate(text, &why);
-  if (!rate) throw UsageError(std::string("--") + name + ": " + why);
+  Result<resilience::RateLimiterOptions> rate = resilience::parse_rate(text);
+  if (!rate)
+    throw UsageError(std::string("--").append(name).append(": ").append(rate.error().detail()));
   if (text.find(",burst=") == std::string::npos) {
     rate->burst = std::max<std::int64_t>(1, static_cast<std::int64_t>(rate->events));
     if (std::string bad = resilience::validate(*rate); !bad.empty())
@@ -456,9 +457,8 @@ std::optional<ApiListen> api_listen(const JobsOptions& o) {
   if (o.tls_cert.empty() != o.tls_key.empty())
     throw UsageError("give --tls-cert and --tls-key together");
   if (!o.tls_cert.empty()) {
-    std::string why;
-    auto tls = net::TlsContext::server({.cert_file = o.tls_cert, .key_file = o.tls_key}, &why);
-    if (!tls) throw UsageError("--tls-cert/--tls-key: " + why);
+    auto tls = net::TlsContext::server({.cert_file = o.tls_cert, .key_file = o.tls_key});
+    if (!tls) throw UsageError(std::string("--tls-cert/--tls-key: ").append(tls.error().detail()));
     out.tls = std::move(*tls);
     out.api.access.https = true;
   }
@@ -752,9 +752,9 @@ int serve(const JobsOptions& o) {
       jobs::JobSpec spec;
       spec.type = parts[2];
       if (parts.size() > 3) spec.payload = parts[3];
-      std::string error;
-      if (!jobs::Schedule::parse(parts[1], error))
-        throw UsageError("--periodic " + p + ": " + error);
+      if (auto schedule = jobs::Schedule::parse(parts[1]); !schedule)
+        throw UsageError(
+            std::string("--periodic ").append(p).append(": ").append(schedule.error().detail()));
       auto added = co_await center.add_periodic(rc.ctx, parts[0], parts[1], spec);
       if (!added) fail("--periodic " + p, added.error());
     }

@@ -154,9 +154,8 @@ Task<Result<JobState>> Center::cancel(Context ctx, JobId id) {
 
 Task<Result<void>> Center::add_periodic(Context ctx, std::string name, std::string schedule,
                                         JobSpec spec) {
-  std::string error;
-  auto parsed = Schedule::parse(schedule, error);
-  if (!parsed) co_return make_error_code(errc::bad_schedule);
+  auto parsed = Schedule::parse(schedule);
+  if (!parsed) co_return parsed.error();
   PeriodicEntry e;
   e.name = std::move(name);
   e.schedule = std::move(schedule);
@@ -371,8 +370,7 @@ Task<Result<void>> Center::fire_periodic(Context ctx) {
   for (PeriodicEntry& e : *entries) {
     if (e.next_run > now) continue;
     if (!leading()) break;
-    std::string error;
-    auto schedule = Schedule::parse(e.schedule, error);
+    auto schedule = Schedule::parse(e.schedule);
     if (!schedule) continue;  // put_periodic refuses those; a foreign writer may not
     // Skip missed runs (as a ticker does): the next run is the first after now.
     auto fired = co_await broker_.fire_periodic(ctx, e.name, e.next_run, schedule->next_after(now));

@@ -48,24 +48,23 @@ std::optional<JobId> parse_id(const http::Request& req) {
 }
 
 Task<http::Response> submit(ApiPtr api, Context ctx, http::Request req) {
-  std::string malformed;
-  std::optional<json> parsed = parse_json_strict(req.body, malformed);
-  if (!parsed) co_return error(400, "body: " + malformed);
+  Result<json> parsed = parse_json_strict(req.body);
+  if (!parsed) co_return error(400, std::string("body: ").append(parsed.error().detail()));
   json body = std::move(*parsed);
   const bool many = body.is_array();
   if (!many) body = json::array({body});
   if (body.empty()) co_return error(400, "no job in the body");
   std::vector<JobSpec> specs;
   for (std::size_t i = 0; i < body.size(); ++i) {
-    JobSpec spec;
-    std::string problem;
-    if (!job_spec_from_json(body[i], spec, problem)) {
-      const std::string where = many ? "job " + std::to_string(i) + ": " : "";
-      co_return error(problem.rfind("payload is ", 0) == 0 ? 413 : 400, where + problem);
+    Result<JobSpec> spec = job_spec_from_json(body[i]);
+    if (!spec) {
+      const std::string_view problem = spec.error().detail();
+      std::string where = many ? "job " + std::to_string(i) + ": " : "";
+      co_return error(problem.starts_with("payload is ") ? 413 : 400, where.append(problem));
     }
-    if (std::string limit = check_job_spec(spec, api->options.limits); !limit.empty())
+    if (std::string limit = check_job_spec(*spec, api->options.limits); !limit.empty())
       co_return error(limit.rfind("payload is ", 0) == 0 ? 413 : 400, limit);
-    specs.push_back(std::move(spec));
+    specs.push_back(std::move(*spec));
   }
   auto nodes = co_await api->broker().nodes(ctx);
   if (!nodes) co_return from_error(nodes.error(), 0);

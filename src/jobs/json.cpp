@@ -3,7 +3,10 @@
 
 #include <array>
 #include <set>
+#include <system_error>
 #include <vector>
+
+#include "orca/jobs/errors.hpp"
 
 namespace orca::jobs {
 
@@ -184,7 +187,7 @@ json to_json(const QueueStatus& s) {
   return out;
 }
 
-std::optional<json> parse_json_strict(std::string_view text, std::string& error) {
+Result<json> parse_json_strict(std::string_view text) {
   // Each open object's keys so far; the parser reports keys in order, depth first.
   std::vector<std::set<std::string>> keys;
   std::string duplicate;
@@ -201,103 +204,89 @@ std::optional<json> parse_json_strict(std::string_view text, std::string& error)
     return true;
   };
   json out = json::parse(text, track, /*allow_exceptions=*/false);
-  if (out.is_discarded()) {
-    error = "malformed JSON";
-    return std::nullopt;
-  }
+  const auto invalid = std::make_error_code(std::errc::invalid_argument);
+  if (out.is_discarded()) return Error(invalid, "malformed JSON");
   if (!duplicate.empty()) {
-    error = "duplicate key \"" + duplicate.substr(0, 200) + "\"";
-    return std::nullopt;
+    std::string why("duplicate key \"");
+    why.append(duplicate.substr(0, 200)).push_back('"');
+    return Error(invalid, std::move(why));
   }
   return out;
 }
 
-bool job_spec_from_json(const json& in, JobSpec& out, std::string& error) {
-  if (!in.is_object()) {
-    error = "expected a JSON object";
-    return false;
-  }
+Result<JobSpec> job_spec_from_json(const json& in) {
+  auto invalid = [](std::string why) {
+    return Error(make_error_code(errc::invalid_job), std::move(why));
+  };
+  if (!in.is_object()) return invalid("expected a JSON object");
   JobSpec s;
   for (const auto& item : in.items()) {
     // Named locals, not a structured binding: Clang 14 cannot capture bindings.
     const std::string& key = item.key();
     const json& v = item.value();
-    auto want = [&](bool ok, const char* what) {
-      if (!ok) error = key + ": expected " + what;
-      return ok;
-    };
+    auto expected = [&](const char* what) { return invalid(key + ": expected " + what); };
     if (key == "type") {
-      if (!want(v.is_string(), "a string")) return false;
+      if (!v.is_string()) return expected("a string");
       s.type = v.get<std::string>();
     } else if (key == "payload" || key == "payload_base64") {
-      if (in.contains("payload") && in.contains("payload_base64")) {
-        error = "payload and payload_base64 are exclusive: give one of them";
-        return false;
-      }
-      if (!want(v.is_string(), "a string")) return false;
+      if (in.contains("payload") && in.contains("payload_base64"))
+        return invalid("payload and payload_base64 are exclusive: give one of them");
+      if (!v.is_string()) return expected("a string");
       if (key == "payload")
         s.payload = v.get<std::string>();
-      else if (!want(base64_decode(v.get<std::string>(), s.payload), "base64"))
-        return false;
+      else if (!base64_decode(v.get<std::string>(), s.payload))
+        return expected("base64");
     } else if (key == "queue") {
-      if (!want(v.is_string(), "a string")) return false;
+      if (!v.is_string()) return expected("a string");
       s.queue = v.get<std::string>();
     } else if (key == "priority") {
-      if (!want(v.is_number_integer(), "an integer")) return false;
+      if (!v.is_number_integer()) return expected("an integer");
       const auto p = v.get<std::int64_t>();
-      if (!want(p >= -1000000 && p <= 1000000, "an integer in -1000000..1000000")) return false;
+      if (p < -1000000 || p > 1000000) return expected("an integer in -1000000..1000000");
       s.priority = static_cast<int>(p);
     } else if (key == "max_attempts") {
-      if (!want(v.is_number_integer(), "an integer")) return false;
+      if (!v.is_number_integer()) return expected("an integer");
       const auto a = v.get<std::int64_t>();
       const int most = JobLimits{}.max_attempts;
       if (a < 1 || a > most) {
-        error = "max_attempts must be 1.." + std::to_string(most) + ", got " + std::to_string(a);
-        return false;
+        std::string why("max_attempts must be 1..");
+        why.append(std::to_string(most)).append(", got ").append(std::to_string(a));
+        return invalid(std::move(why));
       }
       s.retry.max_attempts = static_cast<int>(a);
     } else if (key == "backoff_base_ms" || key == "backoff_max_ms" || key == "timeout_ms") {
-      if (!want(v.is_number_integer() && v.get<std::int64_t>() >= 0 &&
-                    v.get<std::int64_t>() <= kMaxDurationMs,
-                "an integer in 0..315360000000 (milliseconds)"))
-        return false;
+      if (!v.is_number_integer() || v.get<std::int64_t>() < 0 ||
+          v.get<std::int64_t>() > kMaxDurationMs)
+        return expected("an integer in 0..315360000000 (milliseconds)");
       const std::chrono::milliseconds ms(v.get<std::int64_t>());
       (key == "backoff_base_ms"  ? s.retry.base_delay
        : key == "backoff_max_ms" ? s.retry.max_delay
                                  : s.timeout) = ms;
     } else if (key == "backoff_multiplier" || key == "backoff_jitter") {
-      if (!want(v.is_number(), "a number")) return false;
+      if (!v.is_number()) return expected("a number");
       (key == "backoff_multiplier" ? s.retry.multiplier : s.retry.jitter) = v.get<double>();
     } else if (key == "deadline_ms" || key == "run_at_ms") {
       if (v.is_null()) continue;
-      if (!want(v.is_number_integer() && v.get<std::int64_t>() >= 0 &&
-                    v.get<std::int64_t>() <= kMaxUnixMs,
-                "Unix milliseconds in 0..7258118399999, or null"))
-        return false;
+      if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > kMaxUnixMs)
+        return expected("Unix milliseconds in 0..7258118399999, or null");
       (key == "deadline_ms" ? s.deadline : s.run_at) = from_unix_ms(v.get<std::int64_t>());
     } else if (key == "unique_key" || key == "trace_id") {
-      if (!want(v.is_string(), "a string")) return false;
+      if (!v.is_string()) return expected("a string");
       (key == "unique_key" ? s.unique_key : s.trace_id) = v.get<std::string>();
     } else if (key == "headers") {
-      if (!want(v.is_object(), "an object of strings")) return false;
+      if (!v.is_object()) return expected("an object of strings");
       for (const auto& [hk, hv] : v.items()) {
-        if (!hv.is_string()) {
-          error = "headers." + hk + ": expected a string";
-          return false;
-        }
+        if (!hv.is_string()) return invalid("headers." + hk + ": expected a string");
         s.headers[hk] = hv.get<std::string>();
       }
     } else {
-      error = "unknown field \"" + key + "\"";
-      return false;
+      std::string why("unknown field \"");
+      why.append(key).push_back('"');
+      return invalid(std::move(why));
     }
   }
-  if (std::string problem = check_job_spec(s); !problem.empty()) {
-    error = std::move(problem);
-    return false;
-  }
-  out = std::move(s);
-  return true;
+  if (std::string problem = check_job_spec(s); !problem.empty()) return invalid(std::move(problem));
+  return s;
 }
 
 }  // namespace orca::jobs

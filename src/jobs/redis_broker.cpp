@@ -36,11 +36,12 @@ std::unique_ptr<resilience::Limiter> RedisBroker::shared_rate_limiter(
 
 Task<Result<std::unique_ptr<RedisBroker>>> RedisBroker::connect(Context ctx,
                                                                 RedisBrokerOptions options) {
-  std::string why;
-  auto url = redis::RedisUrl::parse(options.url, &why);
-  if (!url)
-    co_return Error(make_error_code(errc::invalid_job),
-                    "bad Redis URL " + options.url + ": " + why);
+  auto url = redis::RedisUrl::parse(options.url);
+  if (!url) {
+    std::string why("bad Redis URL ");
+    why.append(options.url).append(": ").append(url.error().detail());
+    co_return Error(make_error_code(errc::invalid_job), std::move(why));
+  }
   if (options.prefix.empty() || options.prefix.find_first_of("{}") != std::string::npos)
     co_return Error(make_error_code(errc::invalid_job),
                     "the key prefix must be non-empty and without braces");
@@ -107,9 +108,11 @@ Task<Result<void>> RedisBroker::watch(Context ctx, BrokerEvents events) {
       if (events.work_pending) events.work_pending();
       continue;
     }
-    // "<job id> <node>"
-    const JobId id = to_i64(msg->payload.substr(0, msg->payload.find(' ')));
-    if (id > 0 && events.cancel_requested) events.cancel_requested(id);
+    // "<job id> <node>"; a message that does not start with a job id is ignored (the
+    // heartbeat reports the cancel request anyway).
+    const auto id = parse_i64(std::string_view(msg->payload).substr(0, msg->payload.find(' ')),
+                              "cancel message");
+    if (id && *id > 0 && events.cancel_requested) events.cancel_requested(*id);
   }
   co_await sub->closed();
   co_return Result<void>{};

@@ -86,15 +86,6 @@ inline std::string num(std::int64_t v) {
   return std::to_string(v);
 }
 
-inline std::int64_t to_i64(const std::string& s) {
-  if (s.empty()) return 0;
-  try {
-    return std::stoll(s);
-  } catch (const std::exception&) {
-    return 0;
-  }
-}
-
 // A candidate read before the script that takes it.
 struct Candidate {
   std::string id;
@@ -257,11 +248,18 @@ struct RedisBroker::Impl {
     }
     auto r = co_await command(ctx, meta + "queues", strs("HGETALL", meta + "queues"), "queues");
     if (!r) co_return r.error();
+    std::vector<std::int64_t> numbers;
+    for (std::size_t i = 0; i + 1 < r->size(); i += 2) {
+      std::string what("the number of queue ");
+      what.append((*r)[i].str());
+      ORCA_CO_TRY(n, parse_i64((*r)[i + 1].str(), what));
+      numbers.push_back(n);
+    }
     Strings out;
     std::lock_guard lock(mu);
     for (std::size_t i = 0; i + 1 < r->size(); i += 2) {
       out.push_back((*r)[i].str());
-      const std::int64_t n = to_i64((*r)[i + 1].str());
+      const std::int64_t n = numbers[i / 2];
       queue_numbers[(*r)[i].str()] = n;
       queue_names[n] = (*r)[i].str();
     }
@@ -298,7 +296,9 @@ struct RedisBroker::Impl {
     auto r = co_await command(ctx, meta + "ids", strs("TIME"), "server time");
     if (!r) co_return r.error();
     if (r->size() != 2) co_return fail("server time: unexpected answer to TIME");
-    co_return to_i64((*r)[0].str()) * 1000 + to_i64((*r)[1].str()) / 1000;
+    ORCA_CO_TRY(seconds, parse_i64((*r)[0].str(), "server time: the seconds"));
+    ORCA_CO_TRY(micros, parse_i64((*r)[1].str(), "server time: the microseconds"));
+    co_return seconds * 1000 + micros / 1000;
   }
 
   // --- reads of one queue ----------------------------------------------------------

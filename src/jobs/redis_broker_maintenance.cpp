@@ -91,7 +91,11 @@ Task<Result<std::size_t>> RedisBroker::reap(Context ctx, milliseconds node_timeo
     for (std::size_t i = 0; i < ids.size(); ++i) {
       // A filter on the server's time at the pass's start; the script decides on its
       // own reading, later still.
-      if ((*f)[i][0].empty() || to_i64((*f)[i][2]) >= now) continue;
+      if ((*f)[i][0].empty()) continue;
+      std::string what("job ");
+      what.append(ids[i]).append(" of queue ").append(queue).append(": field lease");
+      ORCA_CO_TRY(lease, parse_i64((*f)[i][2], what));
+      if (lease >= now) continue;
       Candidate c;
       c.id = ids[i];
       c.type = (*f)[i][0];
@@ -185,7 +189,14 @@ Task<Result<TrimReport>> RedisBroker::trim(Context ctx, Retention retention) {
     const std::string k = m.qkey(queue);
     auto n = co_await m.command(ctx, k, strs("HGET", k + "counts", "audit"), "audit rows");
     if (!n) co_return n.error();
-    rows.emplace_back(queue, to_i64(n->str()));
+    std::int64_t count = 0;  // nil: no audit row yet
+    if (!n->is_nil()) {
+      std::string what("queue ");
+      what.append(queue).append(": the audit row count");
+      ORCA_CO_TRY(parsed, parse_i64(n->str(), what));
+      count = parsed;
+    }
+    rows.emplace_back(queue, count);
     total += rows.back().second;
   }
   std::int64_t excess = total - retention.max_audit_entries;

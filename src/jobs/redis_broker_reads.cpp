@@ -111,9 +111,12 @@ Task<Result<std::vector<QueueStats>>> RedisBroker::queues(Context ctx) {
     QueueStats q{queue, {}, {}};
     for (std::size_t i = 0; i + 1 < counts.size(); i += 2) {
       const std::string& field = counts[i].str();
-      const std::int64_t n = to_i64(counts[i + 1].str());
+      std::string what("queue ");
+      what.append(queue).append(": count ").append(field);
+      ORCA_CO_TRY(n, parse_i64(counts[i + 1].str(), what));
       if (field == "audit" || n == 0) continue;  // the audit row count, not a state
-      q.counts[static_cast<JobState>(to_i64(field))] = n;
+      ORCA_CO_TRY(state, parse_i64(field, what));
+      q.counts[static_cast<JobState>(state)] = n;
     }
     // The oldest pending job: a pending zset orders a priority's members by due time
     // ("<ready ms, 15 digits>:<id>"), so the first member of each distinct score is that
@@ -137,7 +140,9 @@ Task<Result<std::vector<QueueStats>>> RedisBroker::queues(Context ctx) {
         for (std::size_t t = 0; t < types.size(); ++t) {
           const Reply& z = (*firsts)[t];
           if (z.size() < 2) continue;  // no further priority in this type
-          const std::int64_t ready = to_i64(z[0].str().substr(0, z[0].str().find(':')));
+          std::string what("queue ");
+          what.append(queue).append(": pending member ").append(z[0].str());
+          ORCA_CO_TRY(ready, parse_i64(z[0].str().substr(0, z[0].str().find(':')), what));
           if (!oldest || ready < *oldest) oldest = ready;
           next_types.push_back(std::move(types[t]));
           next_after.push_back("(" + z[1].str());
@@ -233,9 +238,11 @@ Task<Result<std::vector<PeriodicEntry>>> RedisBroker::periodic(Context ctx) {
       PeriodicEntry e;
       e.name = (*r)[i].str();
       e.schedule = j.at("schedule").get<std::string>();
-      std::string error;
-      if (!job_spec_from_json(j.at("spec"), e.spec, error))
-        throw std::runtime_error("periodic " + e.name + ": " + error);
+      Result<JobSpec> spec = job_spec_from_json(j.at("spec"));
+      if (!spec)
+        throw std::runtime_error(
+            std::string("periodic ").append(e.name).append(": ").append(spec.error().detail()));
+      e.spec = std::move(*spec);
       e.next_run = from_unix_ms(j.at("next").get<std::int64_t>());
       out.push_back(std::move(e));
     }

@@ -45,8 +45,10 @@ Task<Result<std::vector<EnqueueResult>>> RedisBroker::enqueue(Context ctx,
     }
     auto r = co_await m.eval(ctx, scripts().enqueue, std::move(keys), std::move(args), "enqueue");
     if (!r) co_return r.error();
-    for (std::size_t j = 0; j < index.size(); ++j)
-      out[index[j]] = {to_i64((*r)[2 * j].str()), (*r)[2 * j + 1].integer() == 1};
+    for (std::size_t j = 0; j < index.size(); ++j) {
+      ORCA_CO_TRY(id, parse_i64((*r)[2 * j].str(), "enqueue: a job id"));
+      out[index[j]] = {id, (*r)[2 * j + 1].integer() == 1};
+    }
   }
   co_return out;
 }
@@ -141,8 +143,10 @@ Task<Result<std::vector<JobId>>> RedisBroker::assign(Context ctx,
     args[1] = num(static_cast<std::int64_t>(n));
     auto r = co_await m.eval(ctx, scripts().assign, std::move(keys), std::move(args), "assign");
     if (!r) co_return r.error();
-    for (const Reply& id : r->elements())
-      out.push_back(to_i64(id.str()));
+    for (const Reply& id : r->elements()) {
+      ORCA_CO_TRY(n, parse_i64(id.str(), "assign: a job id"));
+      out.push_back(n);
+    }
   }
   co_return out;
 }
@@ -194,8 +198,9 @@ Task<Result<std::optional<LeaseGrant>>> RedisBroker::acquire_lease(Context ctx, 
   if (!r) co_return r.error();
   if (r->size() < 3) co_return m.fail("acquire lease: unexpected reply");
   if ((*r)[0].integer() != 1) co_return std::optional<LeaseGrant>{};
-  co_return std::optional<LeaseGrant>{
-      LeaseGrant{to_i64((*r)[1].str()), from_unix_ms(to_i64((*r)[2].str()))}};
+  ORCA_CO_TRY(token, parse_i64((*r)[1].str(), "acquire lease: the token"));
+  ORCA_CO_TRY(until, parse_i64((*r)[2].str(), "acquire lease: the expiry"));
+  co_return std::optional<LeaseGrant>{LeaseGrant{token, from_unix_ms(until)}};
 }
 
 Task<Result<bool>> RedisBroker::release_lease(Context ctx, std::string name, std::string holder,
@@ -238,14 +243,19 @@ Task<Result<HeartbeatReply>> RedisBroker::heartbeat(Context ctx, std::string nod
     Strings args{node, num(lease.of(queue).count()),
                  num(static_cast<std::int64_t>(members->size()))};
     for (const Reply& id : members->elements()) {
+      std::string what("heartbeat: a job id of node ");
+      what.append(node).append(" in queue ").append(queue);
+      ORCA_CO_TRY(n, parse_i64(id.str(), what));
       keys.push_back(k + "job:" + id.str());
       args.push_back(id.str());
-      args.push_back(mine.count(to_i64(id.str())) ? "1" : "0");
+      args.push_back(mine.count(n) ? "1" : "0");
     }
     auto r = co_await m.eval(ctx, scripts().extend, std::move(keys), std::move(args), "extend");
     if (!r) co_return r.error();
-    for (const Reply& id : r->elements())
-      reply.cancel_requested.push_back(to_i64(id.str()));
+    for (const Reply& id : r->elements()) {
+      ORCA_CO_TRY(n, parse_i64(id.str(), "extend: a job id"));
+      reply.cancel_requested.push_back(n);
+    }
   }
   co_return reply;
 }
@@ -365,7 +375,8 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
   std::map<std::string, std::vector<const Candidate*>> by_queue;
   for (const auto& [queue, c] : picked)
     by_queue[queue].push_back(&c);
-  std::vector<Completion> unreadable;  // taken jobs whose specs do not parse
+  std::vector<Completion> unreadable;  // taken jobs whose specs (or times) do not parse
+  Error undecodable;                   // the last claim answer that could not be read
   for (const auto& [queue, list] : by_queue) {
     const std::string k = m.qkey(queue);
     Strings keys =
@@ -385,46 +396,79 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
       if (out.empty()) co_return r.error();
       continue;
     }
-    // kClaim's answer: lease end, time, then six items per job.
+    // kClaim's answer: lease end, time, then six items per job (id, attempt, last
+    // error, created, ready, spec).
     if (r->size() < 2 || (r->size() - 2) % 6 != 0)
       co_return m.fail("claim: unexpected answer from the script");
-    const auto lease_until = from_unix_ms(to_i64((*r)[0].str()));
-    const auto now = from_unix_ms(to_i64((*r)[1].str()));
+    std::string what("claim of queue ");
+    what.append(queue).append(": ");
+    const auto lease_ms = parse_i64((*r)[0].str(), what + "the lease end");
+    const auto now_ms = parse_i64((*r)[1].str(), what + "the server time");
+    if (!lease_ms || !now_ms) {
+      // The whole answer is suspect: this queue's jobs wait for their leases to
+      // expire, and the error is returned if no other job is (as a failed script).
+      undecodable = !lease_ms ? lease_ms.error() : now_ms.error();
+      continue;
+    }
+    const auto lease_until = from_unix_ms(*lease_ms);
+    const auto now = from_unix_ms(*now_ms);
     for (std::size_t i = 2; i + 5 < r->size(); i += 6) {
-      Job j;
-      j.id = to_i64((*r)[i].str());
-      std::string error;
-      const json spec = json::parse((*r)[i + 5].str(), nullptr, false);
-      j.attempt = static_cast<int>(to_i64((*r)[i + 1].str()));
-      if (!job_spec_from_json(spec, j.spec, error)) {
-        // It can never run: it fails alone (below), its neighbours run.
+      // Without its id and attempt a job cannot be named, nor failed: its lease
+      // expires. Anything else wrong with one job fails it alone (below), with what
+      // was wrong as its error, and its neighbours run.
+      const auto id = parse_i64((*r)[i].str(), what + "a job id");
+      if (!id) {
+        undecodable = id.error();
+        continue;
+      }
+      std::string field("job ");
+      field.append((*r)[i].str()).append(" of queue ").append(queue).append(": field ");
+      const auto attempt = parse_i64((*r)[i + 1].str(), field + "att");
+      if (!attempt) {
+        undecodable = attempt.error();
+        continue;
+      }
+      const auto created = parse_i64((*r)[i + 3].str(), field + "created");
+      const auto ready = parse_i64((*r)[i + 4].str(), field + "ready");
+      Result<JobSpec> spec = job_spec_from_json(json::parse((*r)[i + 5].str(), nullptr, false));
+      if (!created || !ready || !spec) {
         Completion c;
-        c.id = j.id;
+        c.id = *id;
         c.node = req.node;
-        c.attempt = j.attempt;
+        c.attempt = static_cast<int>(*attempt);
         c.outcome = Outcome::kPermanent;
-        c.error = "the job's spec does not parse: " + error;
+        if (!spec)
+          c.error.assign("the job's spec does not parse: ").append(spec.error().detail());
+        else
+          c.error = (!created ? created : ready).error().detail();
         unreadable.push_back(std::move(c));
         continue;
       }
+      Job j;
+      j.id = *id;
+      j.attempt = static_cast<int>(*attempt);
+      j.spec = std::move(*spec);
       j.state = JobState::kRunning;
       j.node = req.node;
       j.last_error = (*r)[i + 2].str();
-      j.created_at = from_unix_ms(to_i64((*r)[i + 3].str()));
+      j.created_at = from_unix_ms(*created);
       j.updated_at = now;
-      j.ready_at = from_unix_ms(to_i64((*r)[i + 4].str()));
+      j.ready_at = from_unix_ms(*ready);
       j.lease_until = lease_until;
       out.push_back(std::move(j));
     }
   }
-  // Jobs whose specs do not parse, taken above (their attempts count), fail now, with
-  // the parser's message as their error. Not in the claim's script, which cannot read
-  // a spec as the C++ does; if this call fails, their leases expire and they come back
-  // until their attempts run out.
+  // Jobs whose specs (or created/ready times) do not parse, taken above (their
+  // attempts count), fail now, with what was wrong as their error. Not in the claim's
+  // script, which cannot read a spec as the C++ does; if this call fails, their
+  // leases expire and they come back until their attempts run out.
   if (!unreadable.empty()) {
     auto failed = co_await complete(ctx, std::move(unreadable));
     (void)failed;
   }
+  // A job that could not even be named (its id or attempt is not a number) is an
+  // error only when nothing else was claimed: the jobs that were run.
+  if (out.empty() && undecodable) co_return undecodable;
   co_return out;
 }
 

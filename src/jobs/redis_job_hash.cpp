@@ -71,8 +71,11 @@ Result<HashedJob> job_from_hash(const redis::Reply& r, const std::string& spec,
     }
   }
   if (fin >= 0) j.finished_at = from_unix_ms(fin);
-  if (!job_spec_from_json(nlohmann::json::parse(spec, nullptr, false), j.spec, out.bad_spec)) {
-    j.spec = JobSpec{};
+  Result<JobSpec> parsed = job_spec_from_json(nlohmann::json::parse(spec, nullptr, false));
+  if (parsed) {
+    j.spec = std::move(*parsed);
+  } else {
+    out.bad_spec = parsed.error().detail();
     j.spec.type = type;
     j.spec.queue = queue;
   }

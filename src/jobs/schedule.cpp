@@ -4,6 +4,8 @@
 #include <charconv>
 #include <vector>
 
+#include "orca/jobs/errors.hpp"
+
 namespace orca::jobs {
 
 namespace {
@@ -38,50 +40,47 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
   }
 }
 
-// Sets bits lo..hi of one field; false with `error` on bad syntax or range.
+// Sets bits lo..hi of one field. Returns what is wrong (bad syntax or range), or an
+// empty string if nothing is.
 template <std::size_t N>
-bool parse_field(std::string_view field, int lo, int hi, std::bitset<N>& bits, bool& any,
-                 std::string& error) {
+std::string parse_field(std::string_view field, int lo, int hi, std::bitset<N>& bits, bool& any) {
   any = field == "*";
   for (std::string_view part : split(field, ',')) {
     int step = 1;
     std::string_view range = part;
     if (const std::size_t slash = part.find('/'); slash != std::string_view::npos) {
       range = part.substr(0, slash);
-      if (!parse_int(part.substr(slash + 1), step) || step <= 0) {
-        error = concat({"bad step in \"", part, "\""});
-        return false;
-      }
+      if (!parse_int(part.substr(slash + 1), step) || step <= 0)
+        return concat({"bad step in \"", part, "\""});
     }
     int a = lo;
     int b = hi;
     if (range != "*") {
       const std::size_t dash = range.find('-');
       if (dash == std::string_view::npos) {
-        if (!parse_int(range, a)) {
-          error = concat({"\"", part, "\" is not a number, range, list or step"});
-          return false;
-        }
+        if (!parse_int(range, a))
+          return concat({"\"", part, "\" is not a number, range, list or step"});
         b = part.find('/') != std::string_view::npos ? hi : a;
       } else if (!parse_int(range.substr(0, dash), a) || !parse_int(range.substr(dash + 1), b)) {
-        error = concat({"bad range \"", range, "\""});
-        return false;
+        return concat({"bad range \"", range, "\""});
       }
     }
-    if (a < lo || b > hi || a > b) {
-      error = concat({range, " is out of range ", std::to_string(lo), "-", std::to_string(hi)});
-      return false;
-    }
+    if (a < lo || b > hi || a > b)
+      return concat({range, " is out of range ", std::to_string(lo), "-", std::to_string(hi)});
     // Stepping in long long: v + step must not overflow an int ("1-5/2147483647").
     for (long long v = a; v <= b; v += step)
       bits.set(static_cast<std::size_t>(v));
   }
-  return true;
+  return {};
+}
+
+Error bad_schedule(std::string why) {
+  return Error(make_error_code(errc::bad_schedule), std::move(why));
 }
 
 }  // namespace
 
-std::optional<Schedule> Schedule::parse(std::string_view text, std::string& error) {
+Result<Schedule> Schedule::parse(std::string_view text) {
   Schedule s;
   s.text_ = std::string(text);
   if (text.starts_with("@every ")) {
@@ -98,56 +97,51 @@ std::optional<Schedule> Schedule::parse(std::string_view text, std::string& erro
       scale = 60'000;
     else if (unit == "h")
       scale = 3'600'000;
-    if (ec != std::errc() || p == d.data() || scale == 0 || n <= 0) {
-      error =
+    if (ec != std::errc() || p == d.data() || scale == 0 || n <= 0)
+      return bad_schedule(
           concat({"\"@every\" needs a positive whole duration like 30s, 500ms, 5m or 2h, got \"", d,
-                  "\""});
-      return std::nullopt;
-    }
-    if (n > kMaxEveryMs / scale) {
-      error = concat({"\"@every\" is at most 315360000000ms (about 10 years), got \"", d, "\""});
-      return std::nullopt;
-    }
+                  "\""}));
+    if (n > kMaxEveryMs / scale)
+      return bad_schedule(
+          concat({"\"@every\" is at most 315360000000ms (about 10 years), got \"", d, "\""}));
     s.every_ = std::chrono::milliseconds(n * scale);
     return s;
   }
   std::vector<std::string_view> fields;
   for (std::string_view f : split(text, ' '))
     if (!f.empty()) fields.push_back(f);
-  if (fields.size() != 5) {
-    error =
-        "expected \"@every <duration>\" or 5 cron fields (minute hour day-of-month month "
-        "day-of-week), got " +
-        std::to_string(fields.size()) + " fields";
-    return std::nullopt;
-  }
+  if (fields.size() != 5)
+    return bad_schedule(
+        concat({"expected \"@every <duration>\" or 5 cron fields (minute hour "
+                "day-of-month month day-of-week), got ",
+                std::to_string(fields.size()), " fields"}));
   static constexpr const char* kNames[] = {"minute", "hour", "day-of-month", "month",
                                            "day-of-week"};
   bool any = false;
   std::bitset<8> dow;
-  bool ok = true;
-  std::string field_error;
-  for (int i = 0; i < 5 && ok; ++i) {
+  for (int i = 0; i < 5; ++i) {
+    std::string field_error;
     switch (i) {
       case 0:
-        ok = parse_field(fields[0], 0, 59, s.minute_, any, field_error);
+        field_error = parse_field(fields[0], 0, 59, s.minute_, any);
         break;
       case 1:
-        ok = parse_field(fields[1], 0, 23, s.hour_, any, field_error);
+        field_error = parse_field(fields[1], 0, 23, s.hour_, any);
         break;
       case 2:
-        ok = parse_field(fields[2], 1, 31, s.dom_, s.dom_any_, field_error);
+        field_error = parse_field(fields[2], 1, 31, s.dom_, s.dom_any_);
         break;
       case 3:
-        ok = parse_field(fields[3], 1, 12, s.month_, any, field_error);
+        field_error = parse_field(fields[3], 1, 12, s.month_, any);
         break;
       case 4:
-        ok = parse_field(fields[4], 0, 7, dow, s.dow_any_, field_error);
+        field_error = parse_field(fields[4], 0, 7, dow, s.dow_any_);
         break;
     }
-    if (!ok) error = concat({"field ", std::to_string(i + 1), " (", kNames[i], "): ", field_error});
+    if (!field_error.empty())
+      return bad_schedule(
+          concat({"field ", std::to_string(i + 1), " (", kNames[i], "): ", field_error}));
   }
-  if (!ok) return std::nullopt;
   for (int d = 0; d < 7; ++d)
     s.dow_[static_cast<std::size_t>(d)] = dow[static_cast<std::size_t>(d)];
   if (dow[7]) s.dow_.set(0);

@@ -930,9 +930,11 @@ Task<Result<std::vector<PeriodicEntry>>> SqliteBroker::periodic(Context ctx) {
           PeriodicEntry e;
           e.name = s.text(0);
           e.schedule = s.text(1);
-          std::string error;
-          if (!job_spec_from_json(json::parse(s.text(2)), e.spec, error))
-            throw std::runtime_error("periodic " + e.name + ": " + error);
+          Result<JobSpec> spec = job_spec_from_json(json::parse(s.text(2)));
+          if (!spec)
+            throw std::runtime_error(
+                std::string("periodic ").append(e.name).append(": ").append(spec.error().detail()));
+          e.spec = std::move(*spec);
           e.next_run = from_unix_ms(s.i64(3));
           out.push_back(std::move(e));
         }
@@ -955,12 +957,12 @@ Task<Result<bool>> SqliteBroker::fire_periodic(Context ctx, std::string name,
       spec_text = s.text(0);
       s.run();
     }
-    JobSpec spec;
-    std::string error;
-    if (!job_spec_from_json(json::parse(spec_text), spec, error))
-      throw std::runtime_error("periodic " + name + ": " + error);
-    spec.run_at.reset();
-    impl->insert_job(db, spec, now_ms());
+    Result<JobSpec> spec = job_spec_from_json(json::parse(spec_text));
+    if (!spec)
+      throw std::runtime_error(
+          std::string("periodic ").append(name).append(": ").append(spec.error().detail()));
+    spec->run_at.reset();
+    impl->insert_job(db, *spec, now_ms());
     return true;
   });
   co_return co_await call;

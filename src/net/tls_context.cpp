@@ -25,15 +25,12 @@ struct CtxOwner {
   SSL_CTX* release() { return std::exchange(ctx, nullptr); }
 };
 
-// Fills `why` with "<what> <file>: <the error's message>" and returns the error.
-std::error_code explain(std::string* why, const char* what, const std::string& file,
-                        std::error_code ec) {
-  if (why != nullptr) {
-    why->assign(what);
-    if (!file.empty()) why->append(" ").append(file);
-    why->append(": ").append(ec.message());
-  }
-  return ec;
+// The error `ec` with the detail "<what> <file>: <the error's message>".
+Error explain(const char* what, const std::string& file, std::error_code ec) {
+  std::string why(what);
+  if (!file.empty()) why.append(" ").append(file);
+  why.append(": ").append(ec.message());
+  return Error(ec, std::move(why));
 }
 
 // A file that cannot be opened gets its errno (ENOENT, EACCES), which names the
@@ -45,19 +42,18 @@ std::error_code readable(const std::string& file) {
   return {};
 }
 
-std::error_code load_key_pair(SSL_CTX* ctx, const std::string& cert, const std::string& key,
-                              std::string* why) {
+Result<void> load_key_pair(SSL_CTX* ctx, const std::string& cert, const std::string& key) {
   const auto fallback = make_error_code(std::errc::invalid_argument);
   if (std::error_code e = readable(cert))
-    return explain(why, "cannot read the certificate chain", cert, e);
+    return explain("cannot read the certificate chain", cert, e);
   if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1)
-    return explain(why, "cannot load the certificate chain from", cert,
+    return explain("cannot load the certificate chain from", cert,
                    detail::take_tls_error(fallback));
-  if (std::error_code e = readable(key)) return explain(why, "cannot read the private key", key, e);
+  if (std::error_code e = readable(key)) return explain("cannot read the private key", key, e);
   if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1)
-    return explain(why, "cannot load the private key from", key, detail::take_tls_error(fallback));
+    return explain("cannot load the private key from", key, detail::take_tls_error(fallback));
   if (SSL_CTX_check_private_key(ctx) != 1)
-    return explain(why, "the private key does not match the certificate: key", key,
+    return explain("the private key does not match the certificate: key", key,
                    detail::take_tls_error(fallback));
   return {};
 }
@@ -89,12 +85,12 @@ TlsContext::~TlsContext() {
   SSL_CTX_free(ctx_);
 }
 
-Result<ssl_ctx_st*> TlsContext::load(std::string* why) const {
+Result<ssl_ctx_st*> TlsContext::load() const {
   ERR_clear_error();
   CtxOwner owner{SSL_CTX_new(server_ ? TLS_server_method() : TLS_client_method())};
   SSL_CTX* ctx = owner.ctx;
   if (ctx == nullptr)
-    return explain(why, "cannot create a TLS context", {},
+    return explain("cannot create a TLS context", {},
                    detail::take_tls_error(make_error_code(std::errc::not_enough_memory)));
   // TLS 1.0 and 1.1 are deprecated (RFC 8996).
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -103,48 +99,47 @@ Result<ssl_ctx_st*> TlsContext::load(std::string* why) const {
   // may hold thousands of idle keep-alive connections.
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   if (server_) {
-    if (std::error_code e =
-            load_key_pair(ctx, server_config_.cert_file, server_config_.key_file, why))
-      return e;
+    if (Result<void> pair = load_key_pair(ctx, server_config_.cert_file, server_config_.key_file);
+        !pair)
+      return pair.error();
     return owner.release();
   }
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   if (client_config_.ca_file.empty()) {
     X509_STORE* store = system_store();
     if (store == nullptr)
-      return explain(why, "cannot load the system's CA store", {},
+      return explain("cannot load the system's CA store", {},
                      make_error_code(std::errc::not_enough_memory));
     SSL_CTX_set1_cert_store(ctx, store);  // takes its own reference
   } else {
     const std::string& ca = client_config_.ca_file;
-    if (std::error_code e = readable(ca)) return explain(why, "cannot read the CA file", ca, e);
+    if (std::error_code e = readable(ca)) return explain("cannot read the CA file", ca, e);
     if (SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr) != 1)
-      return explain(why, "cannot load the CA file", ca,
+      return explain("cannot load the CA file", ca,
                      detail::take_tls_error(make_error_code(std::errc::invalid_argument)));
   }
   const bool has_cert = !client_config_.cert_file.empty();
   if (has_cert != !client_config_.key_file.empty())
-    return explain(why, "a client certificate needs both a certificate and a key file", {},
+    return explain("a client certificate needs both a certificate and a key file", {},
                    make_error_code(std::errc::invalid_argument));
   if (has_cert) {
-    if (std::error_code e =
-            load_key_pair(ctx, client_config_.cert_file, client_config_.key_file, why))
-      return e;
+    if (Result<void> pair = load_key_pair(ctx, client_config_.cert_file, client_config_.key_file);
+        !pair)
+      return pair.error();
   }
   return owner.release();
 }
 
-Result<std::shared_ptr<TlsContext>> TlsContext::client(TlsClientConfig config, std::string* why) {
+Result<std::shared_ptr<TlsContext>> TlsContext::client(TlsClientConfig config) {
   std::shared_ptr<TlsContext> tls(
       new TlsContext(false, std::move(config), TlsServerConfig{}, nullptr));
-  Result<ssl_ctx_st*> ctx = tls->load(why);
+  Result<ssl_ctx_st*> ctx = tls->load();
   if (!ctx) return ctx.error();
   tls->ctx_ = *ctx;
   return tls;
 }
 
-Result<std::shared_ptr<TlsContext>> TlsContext::shared_client(const TlsClientConfig& config,
-                                                              std::string* why) {
+Result<std::shared_ptr<TlsContext>> TlsContext::shared_client(const TlsClientConfig& config) {
   using Key = std::tuple<std::string, std::string, std::string>;
   static std::mutex mu;
   static std::map<Key, std::shared_ptr<TlsContext>> contexts;  // guarded by mu
@@ -156,24 +151,24 @@ Result<std::shared_ptr<TlsContext>> TlsContext::shared_client(const TlsClientCon
   }
   // Loaded outside the lock (file reads): two first connections at once may both
   // load; the first to finish is kept and the other's dropped.
-  Result<std::shared_ptr<TlsContext>> loaded = client(config, why);
+  Result<std::shared_ptr<TlsContext>> loaded = client(config);
   if (!loaded) return loaded.error();
   std::lock_guard lock(mu);
   if (contexts.size() >= kSharedClients && !contexts.count(key)) contexts.clear();
   return contexts.emplace(std::move(key), std::move(*loaded)).first->second;
 }
 
-Result<std::shared_ptr<TlsContext>> TlsContext::server(TlsServerConfig config, std::string* why) {
+Result<std::shared_ptr<TlsContext>> TlsContext::server(TlsServerConfig config) {
   std::shared_ptr<TlsContext> tls(
       new TlsContext(true, TlsClientConfig{}, std::move(config), nullptr));
-  Result<ssl_ctx_st*> ctx = tls->load(why);
+  Result<ssl_ctx_st*> ctx = tls->load();
   if (!ctx) return ctx.error();
   tls->ctx_ = *ctx;
   return tls;
 }
 
-Result<void> TlsContext::reload(std::string* why) {
-  Result<ssl_ctx_st*> fresh = load(why);  // outside the lock: file reads
+Result<void> TlsContext::reload() {
+  Result<ssl_ctx_st*> fresh = load();  // outside the lock: file reads
   if (!fresh) return fresh.error();
   SSL_CTX* old;
   {

@@ -17,9 +17,8 @@ namespace {
 constexpr std::string_view kScheme = "redis://";
 constexpr std::string_view kTlsScheme = "rediss://";
 
-Result<RedisUrl> fail(std::string* why, std::string reason) {
-  if (why != nullptr) *why = std::move(reason);
-  return make_error_code(errc::invalid_url);
+Error fail(std::string reason) {
+  return Error(make_error_code(errc::invalid_url), std::move(reason));
 }
 
 int hex_value(char c) {
@@ -57,7 +56,7 @@ bool parse_number(std::string_view text, long long max, long long& out) {
 }
 
 // rediss:// parameters: "cacert=PATH&cert=PATH&key=PATH", each at most once.
-bool parse_tls_query(std::string_view query, net::TlsClientConfig& out, std::string* why) {
+Result<void> parse_tls_query(std::string_view query, net::TlsClientConfig& out) {
   while (!query.empty()) {
     const std::size_t amp = query.find('&');
     const std::string_view item = query.substr(0, amp);
@@ -69,23 +68,19 @@ bool parse_tls_query(std::string_view query, net::TlsClientConfig& out, std::str
                          : name == "key"  ? &out.key_file
                                           : nullptr;
     if (field == nullptr) {
-      if (why != nullptr)
-        why->assign("unknown parameter \"")
-            .append(name)
-            .append("\" (rediss:// takes cacert, cert, key)");
-      return false;
+      std::string reason("unknown parameter \"");
+      reason.append(name).append("\" (rediss:// takes cacert, cert, key)");
+      return fail(std::move(reason));
     }
     if (!field->empty() || eq == std::string_view::npos || eq + 1 == item.size() ||
         !percent_decode(item.substr(eq + 1), *field)) {
-      if (why != nullptr) why->assign("bad or repeated parameter \"").append(name).append("\"");
-      return false;
+      std::string reason("bad or repeated parameter \"");
+      reason.append(name).push_back('"');
+      return fail(std::move(reason));
     }
   }
-  if (out.cert_file.empty() != out.key_file.empty()) {
-    if (why != nullptr) why->assign("cert and key go together");
-    return false;
-  }
-  return true;
+  if (out.cert_file.empty() != out.key_file.empty()) return fail("cert and key go together");
+  return {};
 }
 
 // A DNS name (letters, digits, '-', '_', '.'; the name is resolved when a
@@ -101,7 +96,7 @@ bool valid_host(std::string_view host, bool bracketed) {
 
 }  // namespace
 
-Result<RedisUrl> RedisUrl::parse(std::string_view text, std::string* why) {
+Result<RedisUrl> RedisUrl::parse(std::string_view text) {
   RedisUrl url;
   std::string_view rest;
   if (text.substr(0, kScheme.size()) == kScheme) {
@@ -110,16 +105,15 @@ Result<RedisUrl> RedisUrl::parse(std::string_view text, std::string* why) {
     rest = text.substr(kTlsScheme.size());
     url.tls = true;
   } else {
-    return fail(why, "the URL must start with redis:// or rediss://");
+    return fail("the URL must start with redis:// or rediss://");
   }
-  if (rest.find('#') != std::string_view::npos) return fail(why, "fragments are not supported");
+  if (rest.find('#') != std::string_view::npos) return fail("fragments are not supported");
   const std::size_t question = rest.find('?');
   if (question != std::string_view::npos) {
     if (!url.tls)
-      return fail(why, "query strings are not supported (but rediss:// takes cacert, cert, key)");
-    std::string reason;
-    if (!parse_tls_query(rest.substr(question + 1), url.tls_config, &reason))
-      return fail(why, std::move(reason));
+      return fail("query strings are not supported (but rediss:// takes cacert, cert, key)");
+    Result<void> query = parse_tls_query(rest.substr(question + 1), url.tls_config);
+    if (!query) return query.error();
     rest = rest.substr(0, question);
   }
 
@@ -132,8 +126,7 @@ Result<RedisUrl> RedisUrl::parse(std::string_view text, std::string* why) {
     const std::string_view db = rest.substr(slash + 1);
     long long n = 0;
     if (!db.empty() && !parse_number(db, 2147483647, n))
-      return fail(why,
-                  "the database must be a non-negative integer, got \"" + std::string(db) + "\"");
+      return fail("the database must be a non-negative integer, got \"" + std::string(db) + "\"");
     url.db = static_cast<int>(n);
   }
 
@@ -146,49 +139,49 @@ Result<RedisUrl> RedisUrl::parse(std::string_view text, std::string* why) {
         colon == std::string_view::npos ? std::string_view() : userinfo.substr(colon + 1);
     if (colon == std::string_view::npos) {
       // "redis://secret@host" is read as a password alone, as redis-cli does.
-      if (!percent_decode(user, url.password)) return fail(why, "bad %-escape in the password");
+      if (!percent_decode(user, url.password)) return fail("bad %-escape in the password");
     } else {
-      if (!percent_decode(user, url.user)) return fail(why, "bad %-escape in the user name");
-      if (!percent_decode(password, url.password)) return fail(why, "bad %-escape in the password");
+      if (!percent_decode(user, url.user)) return fail("bad %-escape in the user name");
+      if (!percent_decode(password, url.password)) return fail("bad %-escape in the password");
     }
-    if (!url.user.empty() && url.password.empty()) return fail(why, "a user name needs a password");
+    if (!url.user.empty() && url.password.empty()) return fail("a user name needs a password");
   }
 
-  if (authority.empty()) return fail(why, "missing host");
+  if (authority.empty()) return fail("missing host");
   std::string_view host;
   std::string_view port;
   const bool bracketed = authority.front() == '[';
   if (bracketed) {
     const std::size_t close = authority.find(']');
-    if (close == std::string_view::npos) return fail(why, "unterminated [IPv6] host");
+    if (close == std::string_view::npos) return fail("unterminated [IPv6] host");
     host = authority.substr(1, close - 1);
     const std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
-      if (after.front() != ':') return fail(why, "junk after the [IPv6] host");
+      if (after.front() != ':') return fail("junk after the [IPv6] host");
       port = after.substr(1);
-      if (port.empty()) return fail(why, "empty port");
+      if (port.empty()) return fail("empty port");
     }
   } else {
     const std::size_t colon = authority.find(':');
     host = authority.substr(0, colon);
     if (colon != std::string_view::npos) {
       port = authority.substr(colon + 1);
-      if (port.empty()) return fail(why, "empty port");
+      if (port.empty()) return fail("empty port");
     }
   }
-  if (host.empty()) return fail(why, "missing host");
+  if (host.empty()) return fail("missing host");
   url.host = std::string(host);
   if (!port.empty()) {
     long long n = 0;
     if (!parse_number(port, 65535, n) || n == 0)
-      return fail(why, "port must be 1..65535, got \"" + std::string(port) + "\"");
+      return fail("port must be 1..65535, got \"" + std::string(port) + "\"");
     url.port = static_cast<std::uint16_t>(n);
   }
   if (!valid_host(url.host, bracketed)) {
     std::string reason(bracketed ? "not an IPv6 address: \"" : "not a host name or IP address: \"");
     reason.append(url.host);
     reason.push_back('"');
-    return fail(why, std::move(reason));
+    return fail(std::move(reason));
   }
   return url;
 }

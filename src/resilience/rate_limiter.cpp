@@ -43,10 +43,11 @@ std::string validate(const RateLimiterOptions& o) {
   return {};
 }
 
-Result<RateLimiterOptions> parse_rate(std::string_view text, std::string* why) {
-  auto fail = [&](std::string reason) -> Result<RateLimiterOptions> {
-    if (why != nullptr) *why = "rate \"" + std::string(text) + "\": " + std::move(reason);
-    return std::make_error_code(std::errc::invalid_argument);
+Result<RateLimiterOptions> parse_rate(std::string_view text) {
+  auto fail = [&](std::string_view reason) -> Result<RateLimiterOptions> {
+    std::string why("rate \"");
+    why.append(text).append("\": ").append(reason);
+    return Error(std::make_error_code(std::errc::invalid_argument), std::move(why));
   };
   RateLimiterOptions o;
   std::string_view rest = text;

@@ -429,6 +429,53 @@ TEST(RedisBroker, ACorruptHashFieldIsAnErrorNamingFieldAndJob) {
       << "got \"" << error->message() << "\", want it to name \"" << want << "\"";
 }
 
+// A claimed job whose hash has text where a time belongs (its "created", written by
+// another program): the claim fails that job alone, with an error naming the field
+// and the job, and hands out the rest of the batch; the job is not run with a
+// creation time of 1970.
+TEST(RedisBroker, AClaimedJobWithACorruptTimeFailsAloneNamingTheField) {
+  ORCA_REQUIRE_REDIS();
+  orca_test::RedisServer server;
+  ASSERT_TRUE(server.running()) << server.error();
+  JobId bad = 0;
+  std::set<JobId> good;
+  std::set<JobId> taken;
+  std::vector<AuditEntry> bad_trail;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto broker = co_await connect_broker(guard, server.url());
+    auto url = redis::RedisUrl::parse(server.url());
+    CO_ASSERT_OK(url);
+    auto raw = co_await redis::Client::connect(guard, *url);
+    if (!broker || !raw) co_return;
+    CO_ASSERT_OK(co_await broker->register_node(guard, node_info("n1", "t", 10)));
+    std::vector<JobSpec> specs(3, spec("t"));
+    auto added = co_await broker->enqueue(guard, specs);
+    CO_ASSERT_OK(added);
+    bad = (*added)[1].id;
+    good = {(*added)[0].id, (*added)[2].id};
+    std::vector<std::string> corrupt{"HSET", "orca:{default}:job:" + std::to_string(bad), "created",
+                                     "yesterday"};
+    CO_ASSERT_OK(co_await raw->command(guard, std::move(corrupt)));
+    auto claimed = co_await broker->claim(guard, pull("n1", "t", 3));
+    CO_ASSERT_OK(claimed);
+    for (const Job& j : *claimed)
+      taken.insert(j.id);
+    auto trail = co_await broker->audit(guard, bad);
+    CO_ASSERT_OK(trail);
+    bad_trail = *trail;
+    raw->close();
+    co_await raw->closed();
+    co_await broker->closed();
+  });
+  EXPECT_EQ(taken, good);
+  EXPECT_EQ(states_of(bad_trail), (std::vector<S>{S::kPending, S::kRunning, S::kFailed}));
+  const std::string why = bad_trail.empty() ? std::string() : bad_trail.back().error;
+  const std::string want = "job " + std::to_string(bad) +
+                           " of queue default: field created is not an integer: \"yesterday\"";
+  EXPECT_EQ(why, want);
+}
+
 // Redis's clock is ahead of this machine's by 10 s (a center whose clock is behind):
 // a retrying job whose backoff has passed by the server's clock is promoted, and a
 // lease that has expired by it is reclaimed, at once, not once this machine's clock

@@ -10,9 +10,8 @@ WallClock::time_point utc(int y, unsigned mo, unsigned d, int h, int mi) {
 }
 
 Schedule parse_ok(const std::string& text) {
-  std::string error;
-  auto s = Schedule::parse(text, error);
-  EXPECT_TRUE(s.has_value()) << text << ": " << error;
+  auto s = Schedule::parse(text);
+  EXPECT_TRUE(s.has_value()) << text << ": " << s.error();
   return *s;
 }
 
@@ -51,10 +50,11 @@ TEST(Schedule, ParseErrorsSayWhatAndWhere) {
       {"@every 9223372036854775807h", "at most 315360000000ms"},
   };
   for (const auto& [text, want] : cases) {
-    std::string error;
-    EXPECT_FALSE(Schedule::parse(text, error).has_value()) << text;
-    EXPECT_NE(error.find(want), std::string::npos)
-        << text << ": got \"" << error << "\", want \"" << want << "\" in it";
+    auto s = Schedule::parse(text);
+    ASSERT_FALSE(s.has_value()) << text;
+    EXPECT_EQ(s.error(), errc::bad_schedule) << text << ": " << s.error();
+    EXPECT_NE(s.error().detail().find(want), std::string::npos)
+        << text << ": got \"" << s.error().detail() << "\", want \"" << want << "\" in it";
   }
 }
 
@@ -81,9 +81,9 @@ TEST(Json, SpecRoundTripsIncludingBinaryPayload) {
   s.deadline = from_unix_ms(1'800'000'000'000);
   const nlohmann::json j = to_json(s);
   EXPECT_TRUE(j.contains("payload_base64"));
-  JobSpec back;
-  std::string error;
-  ASSERT_TRUE(job_spec_from_json(nlohmann::json::parse(j.dump()), back, error)) << error;
+  auto read = job_spec_from_json(nlohmann::json::parse(j.dump()));
+  ASSERT_TRUE(read) << read.error();
+  const JobSpec& back = *read;
   EXPECT_EQ(back.payload, s.payload);
   EXPECT_EQ(back.queue, "critical");
   EXPECT_EQ(back.priority, 7);
@@ -107,10 +107,11 @@ TEST(Json, BadSpecsNameTheField) {
       {R"([1, 2])", "expected a JSON object"},
   };
   for (const auto& [text, want] : cases) {
-    JobSpec out;
-    std::string error;
-    EXPECT_FALSE(job_spec_from_json(nlohmann::json::parse(text), out, error)) << text;
-    EXPECT_NE(error.find(want), std::string::npos) << text << ": got \"" << error << "\"";
+    auto out = job_spec_from_json(nlohmann::json::parse(text));
+    ASSERT_FALSE(out) << text;
+    EXPECT_EQ(out.error(), errc::invalid_job) << text << ": " << out.error();
+    EXPECT_NE(out.error().detail().find(want), std::string::npos)
+        << text << ": got \"" << out.error().detail() << "\"";
   }
 }
 
@@ -122,14 +123,14 @@ TEST(Json, StrictParseRefusesDuplicateKeysAtAnyDepth) {
       {R"({"a": )", "malformed JSON"},
   };
   for (const auto& [text, want] : cases) {
-    std::string error;
-    EXPECT_FALSE(parse_json_strict(text, error).has_value()) << text;
-    EXPECT_EQ(error, want) << text;
+    auto parsed = parse_json_strict(text);
+    ASSERT_FALSE(parsed.has_value()) << text;
+    EXPECT_EQ(parsed.error(), std::errc::invalid_argument) << text;
+    EXPECT_EQ(parsed.error().detail(), want) << text;
   }
   // The same key in sibling objects, and nested objects, are fine.
-  std::string error;
-  auto ok = parse_json_strict(R"([{"x": 1}, {"x": 2}, {"x": {"x": 3}}])", error);
-  ASSERT_TRUE(ok.has_value()) << error;
+  auto ok = parse_json_strict(R"([{"x": 1}, {"x": 2}, {"x": {"x": 3}}])");
+  ASSERT_TRUE(ok.has_value()) << ok.error();
   EXPECT_EQ((*ok)[2]["x"]["x"], 3);
 }
 

@@ -40,9 +40,8 @@ orca_test::RedisServerOptions tls_server(bool auth_clients) {
 RedisUrl rediss(const orca_test::RedisServer& server, const std::string& params) {
   std::string text("rediss://localhost:");
   text.append(std::to_string(server.port())).append("?").append(params);
-  std::string why;
-  auto url = RedisUrl::parse(text, &why);
-  EXPECT_TRUE(url) << text << ": " << why;
+  auto url = RedisUrl::parse(text);
+  EXPECT_TRUE(url) << text << ": " << url.error();
   return url ? *url : RedisUrl();
 }
 

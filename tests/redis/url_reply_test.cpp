@@ -16,9 +16,8 @@ using orca::redis::RedisUrl;
 using orca::redis::Reply;
 
 TEST(RedisUrl, ParsesEveryPart) {
-  std::string why;
-  auto u = RedisUrl::parse("redis://alice:s3cret@127.0.0.1:6380/2", &why);
-  ASSERT_TRUE(u) << why;
+  auto u = RedisUrl::parse("redis://alice:s3cret@127.0.0.1:6380/2");
+  ASSERT_TRUE(u) << u.error();
   EXPECT_EQ(u->user, "alice");
   EXPECT_EQ(u->password, "s3cret");
   EXPECT_EQ(u->host, "127.0.0.1");
@@ -60,9 +59,8 @@ TEST(RedisUrl, HostNamesAreKeptForConnectTime) {
     std::string text("redis://");
     text.append(name);
     text.append(":7000/1");
-    std::string why;
-    auto u = RedisUrl::parse(text, &why);
-    ASSERT_TRUE(u) << text << ": " << why;
+    auto u = RedisUrl::parse(text);
+    ASSERT_TRUE(u) << text << ": " << u.error();
     EXPECT_EQ(u->host, name);
     EXPECT_EQ(u->port, 7000);
     EXPECT_EQ(u->to_string(), text);
@@ -79,17 +77,16 @@ TEST(RedisUrl, Ipv6Host) {
 }
 
 TEST(RedisUrl, RedissIsTlsWithItsFiles) {
-  std::string why;
-  auto plain = RedisUrl::parse("rediss://:pw@localhost/1", &why);
-  ASSERT_TRUE(plain) << why;
+  auto plain = RedisUrl::parse("rediss://:pw@localhost/1");
+  ASSERT_TRUE(plain) << plain.error();
   EXPECT_TRUE(plain->tls);
   EXPECT_EQ(plain->port, 6379);
   EXPECT_EQ(plain->host, "localhost");  // what the server's certificate must name
   EXPECT_EQ(plain->tls_config, orca::net::TlsClientConfig{});
   EXPECT_EQ(plain->to_string(), "rediss://:***@localhost:6379/1");
-  auto files = RedisUrl::parse(
-      "rediss://127.0.0.1:6380?cacert=/etc/ca.pem&cert=/c%26d.pem&key=/k.pem", &why);
-  ASSERT_TRUE(files) << why;
+  auto files =
+      RedisUrl::parse("rediss://127.0.0.1:6380?cacert=/etc/ca.pem&cert=/c%26d.pem&key=/k.pem");
+  ASSERT_TRUE(files) << files.error();
   EXPECT_EQ(files->tls_config.ca_file, "/etc/ca.pem");
   EXPECT_EQ(files->tls_config.cert_file, "/c&d.pem");
   EXPECT_EQ(files->tls_config.key_file, "/k.pem");
@@ -131,12 +128,11 @@ TEST(RedisUrl, BadUrlsAreInvalidUrlWithAReason) {
       "rediss://127.0.0.1#x",
   };
   for (const std::string& text : bad) {
-    std::string why;
-    auto u = RedisUrl::parse(text, &why);
+    auto u = RedisUrl::parse(text);
     EXPECT_FALSE(u) << "parse(\"" << text << "\"): got a URL, want invalid_url";
     if (u) continue;
     EXPECT_EQ(u.error(), make_error_code(errc::invalid_url)) << text;
-    EXPECT_FALSE(why.empty()) << "parse(\"" << text << "\") gave no reason";
+    EXPECT_FALSE(u.error().detail().empty()) << "parse(\"" << text << "\") gave no reason";
   }
 }
 

@@ -202,9 +202,8 @@ TEST(KeyedRateLimiter, EachKeyHasItsOwnLimitWithinTheBound) {
 }
 
 TEST(RateLimiter, ParsesRates) {
-  std::string why;
-  auto r = orca::resilience::parse_rate("1000/s,burst=50", &why);
-  ASSERT_TRUE(r) << why;
+  auto r = orca::resilience::parse_rate("1000/s,burst=50");
+  ASSERT_TRUE(r) << r.error();
   EXPECT_EQ(r->events, 1000);
   EXPECT_EQ(r->per, 1s);
   EXPECT_EQ(r->burst, 50);
@@ -214,10 +213,13 @@ TEST(RateLimiter, ParsesRates) {
   EXPECT_EQ(orca::resilience::format_rate(*r), "1000/s,burst=50");
   EXPECT_EQ(orca::resilience::format_rate(*m), "30/m");
   EXPECT_EQ(orca::resilience::format_rate({.events = 1, .per = 250ms}), "4/s");
-  EXPECT_FALSE(orca::resilience::parse_rate("-5/s", &why));
-  EXPECT_NE(why.find("above 0"), std::string::npos) << why;
-  EXPECT_FALSE(orca::resilience::parse_rate("5/fortnight", &why));
-  EXPECT_NE(why.find("unit"), std::string::npos) << why;
+  auto negative = orca::resilience::parse_rate("-5/s");
+  ASSERT_FALSE(negative);
+  EXPECT_EQ(negative.error(), std::errc::invalid_argument) << negative.error();
+  EXPECT_NE(negative.error().detail().find("above 0"), std::string::npos) << negative.error();
+  auto fortnight = orca::resilience::parse_rate("5/fortnight");
+  ASSERT_FALSE(fortnight);
+  EXPECT_EQ(fortnight.error().detail(), "rate \"5/fortnight\": the unit must be ms, s, m or h");
 }
 
 }  // namespace

@@ -132,8 +132,8 @@ class Center {
   // Cancels a job; if it runs on an attached node, its handler's context is cancelled
   // now, otherwise at that node's next heartbeat.
   Task<Result<JobState>> cancel(Context ctx, JobId id);
-  // Stores a periodic job (replacing one of the same name). bad_schedule if the
-  // schedule does not parse (Schedule::parse gives the message).
+  // Stores a periodic job (replacing one of the same name). Schedule::parse's
+  // bad_schedule (its detail() says what is wrong) if the schedule does not parse.
   Task<Result<void>> add_periodic(Context ctx, std::string name, std::string schedule,
                                   JobSpec spec);
 

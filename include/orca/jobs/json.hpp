@@ -5,9 +5,9 @@
 // any other as "payload_base64"; both are accepted on input. Times are Unix
 // milliseconds; durations are milliseconds.
 //
-// Errors: job_spec_from_json returns a message naming the offending field instead of
-// throwing, so that callers can answer bad input with a 4xx. Thread safety: pure
-// functions.
+// Errors: job_spec_from_json returns an Error whose detail() names the offending
+// field instead of throwing, so that callers can answer bad input with a 4xx. Thread
+// safety: pure functions.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +19,7 @@
 #include "orca/jobs/broker.hpp"
 #include "orca/jobs/job.hpp"
 #include "orca/jobs/queue_status.hpp"
+#include "orca/runtime/result.hpp"
 
 namespace orca::jobs {
 
@@ -34,11 +35,12 @@ nlohmann::json to_json(const QueueStats& stats);
 // "breaker_held_types".
 nlohmann::json to_json(const QueueStatus& status);
 
-// Reads a spec; on bad input returns false and sets `error` ("priority: expected an
-// integer"). Unknown fields are errors too: a typo must not silently drop an option;
-// so are payload and payload_base64 together, and times or durations out of range
-// (run_at_ms and deadline_ms in 0..kMaxUnixMs, durations in 0..kMaxDurationMs).
-bool job_spec_from_json(const nlohmann::json& in, JobSpec& out, std::string& error);
+// Reads a spec; bad input is errc::invalid_job with a detail() naming what is wrong
+// ("priority: expected an integer"). Unknown fields are errors too: a typo must not
+// silently drop an option; so are payload and payload_base64 together, times or
+// durations out of range (run_at_ms and deadline_ms in 0..kMaxUnixMs, durations in
+// 0..kMaxDurationMs), and a spec check_job_spec refuses.
+Result<JobSpec> job_spec_from_json(const nlohmann::json& in);
 
 // The latest time a job may name, 2199-12-31T23:59:59.999Z, and the longest duration
 // (about 10 years): inside what the clocks' 64-bit nanoseconds can hold (up to
@@ -49,9 +51,10 @@ inline constexpr std::int64_t kMaxUnixMs = 7'258'118'399'999;
 inline constexpr std::int64_t kMaxDurationMs = 315'360'000'000;
 
 // Parses JSON text strictly: malformed text and an object with the same key twice
-// (which a lenient parser would resolve silently, last one wins) are refused with a
-// message in `error`.
-std::optional<nlohmann::json> parse_json_strict(std::string_view text, std::string& error);
+// (which a lenient parser would resolve silently, last one wins) are refused as
+// std::errc::invalid_argument, with a detail() saying which ("malformed JSON",
+// "duplicate key \"type\"").
+Result<nlohmann::json> parse_json_strict(std::string_view text);
 
 std::string base64_encode(std::string_view bytes);
 bool base64_decode(std::string_view text, std::string& out);

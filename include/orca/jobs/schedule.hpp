@@ -15,14 +15,15 @@
 #include <string_view>
 
 #include "orca/jobs/job.hpp"
+#include "orca/runtime/result.hpp"
 
 namespace orca::jobs {
 
 class Schedule {
  public:
-  // The schedule, or nothing with `error` saying what is wrong and where
-  // ("field 2 (hour): 24 is out of range 0-23").
-  static std::optional<Schedule> parse(std::string_view text, std::string& error);
+  // The schedule, or errc::bad_schedule with a detail() saying what is wrong and
+  // where ("field 2 (hour): 24 is out of range 0-23").
+  static Result<Schedule> parse(std::string_view text);
 
   // The first run strictly after `t`. For cron specs, whole minutes.
   WallClock::time_point next_after(WallClock::time_point t) const;

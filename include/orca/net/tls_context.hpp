@@ -3,10 +3,9 @@
 // server, its certificate chain and key. Invariant: it always holds a complete,
 // loaded configuration; reload() replaces it whole or not at all.
 //
-//   std::string why;
-//   auto tls = orca::net::TlsContext::server({.cert_file = "c.pem", .key_file = "k.pem"}, &why);
-//   if (!tls) { log(why); ... }   // "cannot load the certificate chain from c.pem: ..."
-//   auto s = co_await orca::net::TlsStream::accept(ctx, std::move(tcp), **tls);
+//   auto tls = orca::net::TlsContext::server({.cert_file = "c.pem", .key_file = "k.pem"});
+//   if (!tls) { log(tls.error().detail()); ... }  // "cannot load the certificate chain from c.pem:
+//   ..." auto s = co_await orca::net::TlsStream::accept(ctx, std::move(tcp), **tls);
 //
 // Both sides: TLS 1.2 minimum, renegotiation refused (it is where TLS 1.2's worst
 // bugs were, and nothing here needs it). A client verifies the server's chain and
@@ -22,7 +21,8 @@
 // reload() reads files with blocking calls (a few small files, once per rotation).
 // Errors: a missing or unreadable file is its errno (std::system_category); a file
 // that OpenSSL refuses (not PEM, a key that does not match the certificate) is a
-// tls_category() error. `why`, when given, gets a one-line reason naming the file.
+// tls_category() error. Either way the Error's detail() is a one-line reason naming
+// the file ("cannot read the private key k.pem: No such file or directory").
 #pragma once
 
 #include <cstddef>
@@ -42,8 +42,7 @@ class TlsContext {
  public:
   // Loads a client configuration: the CAs (or the system store), the optional
   // client certificate.
-  static Result<std::shared_ptr<TlsContext>> client(TlsClientConfig config,
-                                                    std::string* why = nullptr);
+  static Result<std::shared_ptr<TlsContext>> client(TlsClientConfig config);
   // The client context of `config` shared by the whole process: loaded by the first
   // call for that (CA file, certificate, key), then the same one returned, so that
   // connections (net::client_stream: the HTTP client's and Redis's) do not read and
@@ -53,12 +52,10 @@ class TlsContext {
   // caller reload()s. A configuration that fails to load is not kept (the next call
   // tries again). At most kSharedClients configurations are kept; past that the cache
   // starts over (connections keep the contexts they hold).
-  static Result<std::shared_ptr<TlsContext>> shared_client(const TlsClientConfig& config,
-                                                           std::string* why = nullptr);
+  static Result<std::shared_ptr<TlsContext>> shared_client(const TlsClientConfig& config);
   static constexpr std::size_t kSharedClients = 64;
   // Loads a server configuration: certificate chain and key, checked to match.
-  static Result<std::shared_ptr<TlsContext>> server(TlsServerConfig config,
-                                                    std::string* why = nullptr);
+  static Result<std::shared_ptr<TlsContext>> server(TlsServerConfig config);
 
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
@@ -66,7 +63,7 @@ class TlsContext {
 
   // Loads the configured files again and, if they load, uses them for new
   // connections (see Reloading).
-  Result<void> reload(std::string* why = nullptr);
+  Result<void> reload();
   bool is_server() const noexcept { return server_; }
 
   // A new OpenSSL connection object on the current SSL_CTX (it holds its own
@@ -76,7 +73,7 @@ class TlsContext {
  private:
   TlsContext(bool server, TlsClientConfig client, TlsServerConfig server_config,
              ssl_ctx_st* ctx) noexcept;
-  Result<ssl_ctx_st*> load(std::string* why) const;
+  Result<ssl_ctx_st*> load() const;
 
   const bool server_;
   const TlsClientConfig client_config_;

@@ -11,7 +11,7 @@
 // so a service whose address changes is found again on reconnect. user and
 // password may be percent-encoded ("p%40ss" is "p@ss"). Anything else (another
 // scheme, a query, a port out of range, a negative db, a host with characters no
-// name has) is errc::invalid_url; parse(text, &why) also says what was wrong.
+// name has) is errc::invalid_url, whose Error's detail() says what was wrong.
 //
 // TLS: rediss://...[?cacert=PATH][&cert=PATH&key=PATH] (the same form, default
 // port still 6379) connects over TLS and verifies the server's certificate
@@ -43,9 +43,9 @@ struct RedisUrl {
   bool tls = false;                 // rediss://
   net::TlsClientConfig tls_config;  // rediss:// only: cacert, cert, key
 
-  // Parses `text`; on failure returns errc::invalid_url and, if `why` is given,
-  // stores a one-line reason there ("port out of range: 70000").
-  static Result<RedisUrl> parse(std::string_view text, std::string* why = nullptr);
+  // Parses `text`; on failure returns errc::invalid_url with a one-line reason as
+  // the Error's detail() ("port must be 1..65535, got \"70000\"").
+  static Result<RedisUrl> parse(std::string_view text);
   // redis://127.0.0.1:port: a URL for a local test server (plain TCP).
   static RedisUrl loopback(std::uint16_t port);
 

@@ -47,8 +47,9 @@ std::string validate(const RateLimiterOptions& options);
 
 // "1000/s", "50/m", "3/h", "20/ms" (events per unit; the count may have a fraction:
 // "0.5/s"), with an optional burst: "1000/s,burst=50". Errors: std::errc::invalid_argument,
-// with the reason in *why.
-Result<RateLimiterOptions> parse_rate(std::string_view text, std::string* why = nullptr);
+// with the reason as the Error's detail() ("rate \"5/fortnight\": the unit must be ms, s,
+// m or h").
+Result<RateLimiterOptions> parse_rate(std::string_view text);
 // The text parse_rate reads back: "100/s", "50/m,burst=5" (per ms, s, m or h; any
 // other period as a rate per second).
 std::string format_rate(const RateLimiterOptions& options);

@@ -667,10 +667,11 @@ std::size_t Server::connection_count() const {
   return state_->connections.size();
 }
 
-Result<void> Server::reload_tls(std::string* why) {
+Result<void> Server::reload_tls() {
   if (state_->options.tls == nullptr)
-    return std::make_error_code(std::errc::operation_not_permitted);
-  return state_->options.tls->reload(why);
+    return Error(std::make_error_code(std::errc::operation_not_permitted),
+                 "the server does not serve TLS");
+  return state_->options.tls->reload();
 }
 
 ServerStats Server::stats() const {

@@ -222,9 +222,10 @@ class Server {
 
   // Reloads ServerOptions::tls's files (TlsContext::reload): connections accepted
   // afterwards use them. May be called from any thread or task (it reads a few
-  // files with blocking calls). errc::operation_not_permitted without TLS; a file
-  // that does not load changes nothing and returns its error (`why` names it).
-  Result<void> reload_tls(std::string* why = nullptr);
+  // files with blocking calls). std::errc::operation_not_permitted without TLS; a
+  // file that does not load changes nothing and returns its error (its detail()
+  // names the file).
+  Result<void> reload_tls();
 
   // Graceful shutdown, see the protocol above.
   Task<Result<void>> shutdown(Context ctx);
