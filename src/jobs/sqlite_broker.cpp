@@ -155,15 +155,14 @@ Job read_job(const Stmt& s) {
   return j;
 }
 
-// A job's row, or nothing if its spec does not parse (a row written by hand or by
-// another program: enqueue writes only specs that do), with the parser's message in
-// `why`. Claims fail such a job alone instead of failing with it.
-std::optional<Job> read_job_or(const Stmt& s, std::string& why) {
+// A job's row, or invalid_job with the parser's message as detail() if its spec does
+// not parse (a row written by hand or by another program: enqueue writes only specs
+// that do). Claims fail such a job alone instead of failing with it.
+Result<Job> read_job_or(const Stmt& s) {
   try {
     return read_job(s);
   } catch (const std::exception& e) {
-    why = e.what();
-    return std::nullopt;
+    return Error(make_error_code(errc::invalid_job), e.what());
   }
 }
 
@@ -514,11 +513,10 @@ struct SqliteBroker::Impl {
         s.bind(4, static_cast<std::int64_t>(taken[q]));
         std::size_t got = 0;
         while (s.step()) {
-          std::string why;
-          if (std::optional<Job> j = read_job_or(s, why))
+          if (Result<Job> j = read_job_or(s))
             out.push_back(std::move(*j));
           else if (unreadable)
-            unreadable->emplace_back(s.i64(0), std::move(why));
+            unreadable->emplace_back(s.i64(0), std::string(j.error().detail()));
           ++got;
         }
         taken[q] += got;
@@ -1118,11 +1116,10 @@ Task<Result<std::vector<Job>>> SqliteBroker::claim(Context ctx, ClaimRequest req
           "id LIMIT ?2");
       s.bind(1, req.node).bind(2, static_cast<std::int64_t>(req.limit));
       while (s.step()) {
-        std::string why;
-        if (std::optional<Job> j = read_job_or(s, why))
+        if (Result<Job> j = read_job_or(s))
           jobs.push_back(std::move(*j));
         else
-          unreadable.emplace_back(s.i64(0), std::move(why));
+          unreadable.emplace_back(s.i64(0), std::string(j.error().detail()));
       }
     }
     if (req.pull_pending && jobs.size() + unreadable.size() < req.limit) {
