@@ -203,7 +203,11 @@ TEST(FleetRateLimiter, ABatchDecidesEachRequestInOrderWithItsOwnCost) {
   std::vector<std::optional<orca::Result<orca::resilience::Decision>>> got(4);
   run_on(2, [&]() -> orca::Task<void> {
     Bounded b;
-    auto client = co_await Client::connect(b.ctx, url_of(server));
+    // One connection: the server runs the two held calls, then the batch, in the order
+    // they were sent (across connections, a paused server may take them in any order).
+    orca::redis::ClientOptions one_connection;
+    one_connection.pool_size = 1;
+    auto client = co_await Client::connect(b.ctx, url_of(server), one_connection);
     CO_ASSERT_TRUE(client);
     auto control = co_await Client::connect(b.ctx, url_of(server));
     CO_ASSERT_TRUE(control);
