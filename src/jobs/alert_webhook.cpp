@@ -21,10 +21,19 @@ std::error_code refused() {
   return std::make_error_code(std::errc::protocol_error);
 }
 
+// What a log line may say of the URL: its scheme and authority. Webhook URLs often
+// carry a token in their path or query (chat services' do), which logs must not.
+std::string loggable(std::string_view url) {
+  auto parsed = http::parse_url(url);
+  if (!parsed) return "(not a URL)";
+  return std::string(parsed->https ? "https://" : "http://").append(parsed->authority());
+}
+
 struct Webhook {
   Webhook(std::string u, AlertWebhookOptions o, resilience::RetryOptions r)
-      : url(std::move(u)), options(o), retry(std::move(r)) {}
+      : url(std::move(u)), shown(loggable(url)), options(o), retry(std::move(r)) {}
   std::string url;
+  std::string shown;  // loggable(url)
   AlertWebhookOptions options;
   http::Client client;
   resilience::Retry retry;
@@ -67,7 +76,7 @@ Task<void> post_summary(std::shared_ptr<Webhook> hook, Context ctx, std::string 
   Result<void> r = co_await std::move(sent);
   if (!r)
     trace::log(trace::LogLevel::kWarn, std::string("orca: alert webhook ")
-                                           .append(hook->url)
+                                           .append(hook->shown)
                                            .append(": not delivered: ")
                                            .append(r.error().message()));
 }
@@ -76,10 +85,8 @@ Task<void> post_summary(std::shared_ptr<Webhook> hook, Context ctx, std::string 
 
 P99Notify alert_webhook(std::string url, AlertWebhookOptions options) {
   if (!http::parse_url(url))
-    throw std::invalid_argument(std::string("alert webhook ")
-                                    .append(url)
-                                    .append(": expected an http:// or https:// URL, e.g. "
-                                            "http://127.0.0.1:9095/alerts"));
+    throw std::invalid_argument(
+        "alert webhook: expected an http:// or https:// URL, e.g. http://127.0.0.1:9095/alerts");
   if (options.timeout.count() <= 0)
     throw std::invalid_argument("alert webhook: the timeout must be positive");
   if (options.max_attempts < 1 || options.max_attempts > 10)

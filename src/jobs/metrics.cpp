@@ -92,7 +92,14 @@ Task<void> refresh_broker_view(std::shared_ptr<BrokerMetrics::State> state, Cont
   auto nodes = co_await state->broker->nodes(ctx);
   std::lock_guard lock(state->mu);
   state->fetching = false;
-  if (queues) state->queues = std::move(*queues);
+  if (queues) {
+    state->queues = std::move(*queues);
+  } else {
+    // The counts stay as last known, but not the due times: an age computed from an
+    // old answer would keep growing (and alert) for a queue that may have drained.
+    for (QueueStats& q : state->queues)
+      q.oldest_pending_due.reset();
+  }
   if (nodes) state->nodes = std::move(*nodes);
   if (queues || nodes) {
     state->have = true;

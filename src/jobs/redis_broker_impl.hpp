@@ -319,7 +319,12 @@ struct RedisBroker::Impl {
     for (std::size_t i = 0; i + 1 < r->size(); i += 2) {
       if ((*r)[i].size() == 0) continue;
       auto j = job_from_hash((*r)[i], (*r)[i + 1].str(), queue);
-      if (!j) co_return j.error();
+      if (!j) {
+        // A corrupt hash: a peek leaves the job out (else it would stop the center's
+        // assignments for good; a claim fails it alone); a listing reports it.
+        if (runnable_only) continue;
+        co_return j.error();
+      }
       if (j->bad_spec.empty() || !runnable_only) out.push_back(std::move(j->job));
     }
     co_return out;

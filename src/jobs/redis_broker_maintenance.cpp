@@ -92,10 +92,11 @@ Task<Result<std::size_t>> RedisBroker::reap(Context ctx, milliseconds node_timeo
       // A filter on the server's time at the pass's start; the script decides on its
       // own reading, later still.
       if ((*f)[i][0].empty()) continue;
-      std::string what("job ");
-      what.append(ids[i]).append(" of queue ").append(queue).append(": field lease");
-      ORCA_CO_TRY(lease, parse_i64((*f)[i][2], what));
-      if (lease >= now) continue;
+      // A lease that does not read as a number is passed over, not fatal to the pass
+      // (the other queues' and jobs' reaping goes on); the job is still reclaimed
+      // when its node is declared gone.
+      auto lease = parse_i64((*f)[i][2], "lease");
+      if (!lease || *lease >= now) continue;
       Candidate c;
       c.id = ids[i];
       c.type = (*f)[i][0];

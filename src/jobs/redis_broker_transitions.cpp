@@ -398,8 +398,12 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
     }
     // kClaim's answer: lease end, time, then six items per job (id, attempt, last
     // error, created, ready, spec).
-    if (r->size() < 2 || (r->size() - 2) % 6 != 0)
-      co_return m.fail("claim: unexpected answer from the script");
+    if (r->size() < 2 || (r->size() - 2) % 6 != 0) {
+      // As an answer that does not decode (below): the jobs of other queues taken
+      // already, and those that could not be read, are still dealt with.
+      undecodable = m.fail("claim: unexpected answer from the script");
+      continue;
+    }
     std::string what("claim of queue ");
     what.append(queue).append(": ");
     const auto lease_ms = parse_i64((*r)[0].str(), what + "the lease end");

@@ -294,6 +294,14 @@ std::size_t FleetRateLimiter::queued(std::string_view key) const {
   return it == shared_->lanes.end() ? 0 : it->second.queue.size();
 }
 
+int FleetRateLimiter::in_flight(std::string_view key) const {
+  std::string k = prefix_;
+  k.append("{").append(key).append("}");
+  std::lock_guard lock(shared_->mu);
+  auto it = shared_->lanes.find(k);
+  return it == shared_->lanes.end() ? 0 : it->second.in_flight;
+}
+
 Task<void> FleetRateLimiter::run_batches(std::shared_ptr<Shared> shared, std::string key,
                                          std::vector<std::shared_ptr<Pending>> batch) {
   while (!batch.empty()) {
@@ -301,8 +309,12 @@ Task<void> FleetRateLimiter::run_batches(std::shared_ptr<Shared> shared, std::st
     ns.reserve(batch.size());
     for (const auto& p : batch)
       ns.push_back(p->n);
-    // Step 3: not under any caller's context; a caller who leaves does not end it.
-    auto decided = co_await shared->decide(background(), key, std::move(ns));
+    // Step 3: not under any caller's context (a caller who leaves does not end it),
+    // but bounded: a stalled server or a half-open connection must not hold the
+    // key's slot, and every caller queued behind it, for good.
+    auto [batch_ctx, stop] = with_timeout(background(), kBatchTimeout);
+    auto decided = co_await shared->decide(batch_ctx, key, std::move(ns));
+    stop();
     std::vector<std::shared_ptr<Pending>> next = shared->next_batch(key);
     for (std::size_t i = 0; i < batch.size(); ++i) {
       Result<resilience::Decision> r = decided ? Result<resilience::Decision>((*decided)[i])

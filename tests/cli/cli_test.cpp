@@ -111,8 +111,7 @@ TEST_F(Cli, UsageErrorsExitTwoWithAMessage) {
       {"serve --p99-window 0", "--p99-window must be above 0"},
       {"serve --p99-threshold 3x", "--p99-threshold: \"3x\" is not a duration"},
       {"serve --alert-webhook ftp://127.0.0.1/alerts",
-       "--alert-webhook: alert webhook ftp://127.0.0.1/alerts: expected an http:// or https:// "
-       "URL"},
+       "--alert-webhook: alert webhook: expected an http:// or https:// URL"},
       {"serve --p99-threshold 0 --alert-webhook http://127.0.0.1:9095/alerts",
        "--alert-webhook needs the P99 rule on"},
   };

@@ -4,11 +4,13 @@
 // decide for 1, take_up_to for 1, and giving one back from every other grant of 3 (as
 // a claim that found fewer jobs does). Half the calls are decide(), so concurrent ones
 // are coalesced into batches (rate_limiter.hpp) beside the single take_up_to calls.
+// The processes start drawing together: each counts itself in on KEY:arrived and
+// waits until PROCS have (so their intervals of demand coincide to a millisecond).
 // Prints one line, "result KEPT FIRST LAST": the units kept, and the server's TIME (microseconds)
 // just before the first call and just after the last, so the test can tell the interval the limit
 // was under demand by the server's own clock.
 //
-//   orca_redis_limiter_process URL KEY RATE BURST CALLERS MS
+//   orca_redis_limiter_process URL KEY RATE BURST CALLERS MS PROCS
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -32,8 +34,8 @@ orca::Task<std::int64_t> server_time_us(const orca::Context& ctx, orca::redis::C
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 7) {
-    std::fprintf(stderr, "usage: %s URL KEY RATE BURST CALLERS MS\n", argv[0]);
+  if (argc != 8) {
+    std::fprintf(stderr, "usage: %s URL KEY RATE BURST CALLERS MS PROCS\n", argv[0]);
     return 2;
   }
   const std::string key = argv[2];
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   options.burst = std::atoll(argv[4]);
   const int callers = std::atoi(argv[5]);
   const auto run_for = std::chrono::milliseconds(std::atoll(argv[6]));
+  const long long procs = std::atoll(argv[7]);
   auto url = orca::redis::RedisUrl::parse(argv[1]);
   if (!url) return 2;
   return orca::run([&]() -> orca::Task<int> {
@@ -56,6 +59,18 @@ int main(int argc, char** argv) {
     orca::redis::FleetRateLimiter limiter(*client, "test:limit:", options);
     std::atomic<std::int64_t> kept{0};
     std::atomic<int> failures{0};
+    std::vector<std::string> arrive{"INCR", key + ":arrived"};
+    auto arrived = co_await client->command(ctx, std::move(arrive));
+    for (;;) {
+      if (!arrived || arrived->is_error()) {
+        std::fprintf(stderr, "waiting for the other processes failed\n");
+        co_return 1;
+      }
+      if (arrived->integer() >= procs) break;
+      co_await orca::sleep_for(std::chrono::milliseconds(1));
+      std::vector<std::string> get{"INCRBY", key + ":arrived", "0"};
+      arrived = co_await client->command(ctx, std::move(get));
+    }
     const std::int64_t first = co_await server_time_us(ctx, *client);
     const auto until = orca::Clock::now() + run_for;
     std::vector<orca::JoinHandle<void>> tasks;

@@ -35,6 +35,7 @@
 // sent) leaves the queue and takes nothing. Otherwise the call may have taken (or
 // given back) the units: the script may have run; a queued decide() whose batch was
 // sent is decided with the batch, and its units, if admitted, stay taken.
+// A batch is bounded by kBatchTimeout, whatever its callers' deadlines.
 // Lifetime: the client must outlive the limiter; the limiter must outlive its calls.
 // A batch whose callers all left runs to its end on its own, holding the client's
 // connections (not the Client object); closing the client ends it.
@@ -43,6 +44,7 @@
 // throws std::invalid_argument for bad options.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -77,6 +79,8 @@ class FleetRateLimiter final : public resilience::Limiter {
   const resilience::RateLimiterOptions& options() const noexcept { return options_; }
   // decide() calls on `key` queued for a batch right now (not yet sent).
   std::size_t queued(std::string_view key) const;
+  // Calls on `key` holding one of its kMaxInFlight slots right now (sent or sending).
+  int in_flight(std::string_view key) const;
 
   // The most decisions one script call carries, the calls in flight per key before
   // callers queue, and the callers queued per key before one goes out alone. A
@@ -86,6 +90,10 @@ class FleetRateLimiter final : public resilience::Limiter {
   static constexpr std::size_t kMaxBatch = 128;
   static constexpr int kMaxInFlight = 2;
   static constexpr std::size_t kMaxQueued = 1024;
+  // The longest a batch waits for its answer: past it, its callers get
+  // deadline_exceeded (the units may have been taken) and the key's slot is free
+  // again, so a stalled server cannot hold a key for good.
+  static constexpr std::chrono::seconds kBatchTimeout{5};
 
  private:
   struct Shared;
