@@ -1,6 +1,7 @@
 # Installation: headers, the static libraries with a CMake package (orca::*), a
 # pkg-config file, the orca command, and Debian packages through CPack:
-#   orca         /usr/bin/orca; depends on the shared libraries it links (dpkg-shlibdeps)
+#   orca         /usr/bin/orca, and the Prometheus rules and Grafana dashboard under
+#                /usr/share/orca; depends on the shared libraries it links (dpkg-shlibdeps)
 #   liborca-dev  headers, static libraries, CMake and pkg-config files; depends on the
 #                Debian -dev packages a program linking them needs
 include(GNUInstallDirs)
@@ -38,6 +39,11 @@ install(FILES ${PROJECT_BINARY_DIR}/orca.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT dev)
 
 install(TARGETS orca_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT bin)
+# The alert rules, the Alertmanager route and the Grafana dashboard, beside the command
+# that serves the metrics they read (docs/OPERATIONS.md): <datadir>/orca/prometheus,
+# <datadir>/orca/grafana.
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/deploy/ DESTINATION ${CMAKE_INSTALL_DATADIR}/orca
+  COMPONENT bin)
 
 # cpack -G DEB (from the build directory).
 set(CPACK_PACKAGE_NAME orca)

@@ -47,6 +47,14 @@ trace::TraceId derived_trace_id(const Job& job) noexcept {
 
 }  // namespace
 
+std::string attempt_trace_id(const Job& job) {
+  const auto parent = job.spec.headers.find(std::string(kTraceparentHeader));
+  if (parent != job.spec.headers.end())
+    if (auto sc = trace::parse_traceparent(parent->second)) return sc->trace_id.hex();
+  if (auto own = trace::TraceId::from_hex(job.spec.trace_id)) return own->hex();
+  return derived_trace_id(job).hex();
+}
+
 trace::Span attempt_span(const Job& job) {
   const auto parent = job.spec.headers.find(std::string(kTraceparentHeader));
   const auto state = job.spec.headers.find(std::string(kTracestateHeader));

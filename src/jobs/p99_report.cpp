@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "orca/jobs/job_trace.hpp"
 #include "orca/jobs/json.hpp"
 #include "orca/runtime/blocking.hpp"
 #include "orca/runtime/stats.hpp"
@@ -104,7 +105,9 @@ std::function<void(const Job&, Outcome, std::chrono::nanoseconds)> P99Report::re
     s.type = job.spec.type;
     s.queue = job.spec.queue;
     s.node = job.node;
-    s.trace_id = job.spec.trace_id;
+    // A label of the submitter's own stays as it is; else the trace the attempt's
+    // span is in (derived from the job when it was submitted outside any).
+    s.trace_id = job.spec.trace_id.empty() ? attempt_trace_id(job) : job.spec.trace_id;
     s.took = took;
     s.failed = outcome == Outcome::kRetryable || outcome == Outcome::kPermanent;
     s.ended = WallClock::now();
@@ -301,7 +304,10 @@ Task<Result<std::string>> P99Report::check(Context ctx, WallClock::time_point no
     brief.erase("ended");
     summary["slowest"].push_back(std::move(brief));
   }
-  summary_ = summary.dump();
+  {
+    std::lock_guard lock(mu_);
+    summary_ = summary.dump();
+  }
   co_return path;
 }
 
@@ -316,13 +322,14 @@ Task<void> P99Report::run(Context ctx) {
                                              .append(" ms over the last window: report written to ")
                                              .append(*written));
     if (written && !written->empty() && options_.notify) {
-      Task<void> told = options_.notify(ctx, summary_);
+      Task<void> told = options_.notify(ctx, last_summary());
       co_await std::move(told);
     }
   }
 }
 
 std::string P99Report::last_summary() const {
+  std::lock_guard lock(mu_);
   return summary_;
 }
 

@@ -208,6 +208,7 @@ TransitionOutcome transition(const JobSnapshot& job, const JobEvent& e, WallCloc
       return o;
     }
     case Kind::kUnreadable: {  // 8
+      if (job.state != JobState::kRunning || job.node != e.node) return refuse(errc::lease_lost);
       TransitionOutcome o = move(job, JobState::kFailed, e.error);
       o.node = e.node;
       return o;

@@ -17,7 +17,8 @@ fail() { echo "check_install: $*" >&2; exit 1; }
 echo "== cmake --install"
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 for f in bin/orca include/orca/orca.hpp include/orca/jobs/redis_broker.hpp \
-         include/orca/resilience/resilience.hpp; do
+         include/orca/resilience/resilience.hpp share/orca/prometheus/orca-alerts.yml \
+         share/orca/prometheus/alertmanager.yml share/orca/grafana/orca.json; do
   [ -e "$tmp/prefix/$f" ] || fail "missing from the install: $f"
 done
 
@@ -47,6 +48,8 @@ dpkg-deb -x "$bin_deb" "$tmp/unpacked"
 version=$("$tmp/unpacked/usr/bin/orca" --version)
 echo "$version"
 [[ $version == "orca $(dpkg-deb -f "$bin_deb" Version)"* ]] || fail "orca --version: $version"
+[ -e "$tmp/unpacked/usr/share/orca/prometheus/orca-alerts.yml" ] ||
+  fail "the orca package lacks /usr/share/orca/prometheus/orca-alerts.yml"
 contents=$(dpkg-deb -c "$dev_deb")
 for f in ./usr/include/orca/orca.hpp /liborca.a /liborca_resilience.a /cmake/orca/orcaConfig.cmake \
          /pkgconfig/orca.pc; do

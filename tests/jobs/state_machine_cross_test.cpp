@@ -502,6 +502,13 @@ class CrossCheck {
           diff << " node " << job->node << " want " << m.snap.node << ";";
         if (job->cancel_requested != m.snap.cancel_requested)
           diff << " cancel_requested " << job->cancel_requested << ";";
+        // A finished time exactly when the state is terminal (the broker sets it when
+        // the transition says finished), and a lease only while leased or running.
+        const bool terminal =
+            m.snap.state == JobState::kSucceeded || m.snap.state == JobState::kFailed ||
+            m.snap.state == JobState::kCancelled || m.snap.state == JobState::kDead;
+        if (job->finished_at.has_value() != terminal)
+          diff << " finished_at " << (job->finished_at ? "set" : "unset") << ";";
         if (job->last_error != m.snap.last_error)
           diff << " last_error \"" << job->last_error << "\" want \"" << m.snap.last_error << "\";";
         bool same_trail = trail->size() == m.trail.size();

@@ -152,9 +152,17 @@ struct AlertInbox {
           return true;
     return false;
   }
+  // orca's own summary, as the report made it: above the threshold, with the slowest
+  // runs (600 ms each) and their trace ids.
   bool report_arrived() {
     std::lock_guard lock(mu);
-    return !from_orca.empty();
+    for (const auto& s : from_orca) {
+      const auto& slowest = s.value("slowest", nlohmann::json::array());
+      if (s.value("report_name", "").rfind("orca-p99-", 0) == 0 && s.value("p99_ms", 0.0) >= 500 &&
+          !slowest.empty() && !slowest[0].value("trace_id", "").empty())
+        return true;
+    }
+    return false;
   }
 };
 

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include "orca/context/context.hpp"
@@ -42,5 +43,10 @@ void carry_trace(const Context& ctx, JobSpec& spec, std::size_t max_headers);
 // .queue_wait_ms (from the job's ready time to now, wall clock). Inert when no tracer is installed
 // and the job carries no trace.
 trace::Span attempt_span(const Job& job);
+
+// The trace the attempts of `job` are recorded in, as 32 hex digits (whether or not a
+// tracer is installed): the submitting span's, else the spec's own trace_id, else the
+// one derived from the job. What a report names so that its reader finds the spans.
+std::string attempt_trace_id(const Job& job);
 
 }  // namespace orca::jobs

@@ -104,10 +104,10 @@ class P99Report {
   Broker& broker_;
   const P99ReportOptions options_;
   std::vector<const Node*> nodes_;
-  mutable std::mutex mu_;              // guards samples_
+  mutable std::mutex mu_;              // guards samples_ and summary_
   std::deque<AttemptSample> samples_;  // oldest first
   std::optional<WallClock::time_point> last_report_;
-  std::string summary_;  // of the last report; written and read by check() and run()'s task
+  std::string summary_;  // of the last report (mu_)
 };
 
 }  // namespace orca::jobs

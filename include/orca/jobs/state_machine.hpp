@@ -34,7 +34,8 @@
 //               cancelled (running, cancel requested), or dead (running, no attempts
 //               left); anything else: nothing.
 //  8. unreadable: a job whose stored spec no longer parses, met by a claim: failed at
-//               once with the parser's message (after a claim row: its attempt counts).
+//               once with the parser's message (after a claim row: its attempt counts);
+//               only a job running on the acting node, else lease_lost.
 //
 // Thread safety: a pure function; call it from anywhere.
 #pragma once
