@@ -19,9 +19,16 @@ inline void emit_as(const char* impl, const char* workload, const char* metric, 
   std::fflush(stdout);
 }
 
+// The impl name emit() writes: "orca", or the name of the configuration orca_bench
+// was started in (`--impl metrics_on`).
+inline const char*& emitted_impl() {
+  static const char* impl = "orca";
+  return impl;
+}
+
 inline void emit(const char* workload, const char* metric, double value, const char* unit,
                  const char* better) {
-  emit_as("orca", workload, metric, value, unit, better);
+  emit_as(emitted_impl(), workload, metric, value, unit, better);
 }
 
 template <class... Args>

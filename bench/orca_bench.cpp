@@ -5,6 +5,10 @@
 //
 //   orca_bench --impl fixed adaptive_limit
 //                         adaptive_limit's peer: the same driver under a fixed limit
+//   orca_bench --impl metrics_on jobs_embedded
+//                         jobs_embedded with the center and node reporting into a
+//                         metrics registry (ORCA_BENCH_METRICS=1), as `orca serve`
+//                         does; its result lines carry impl "metrics_on"
 //
 // (`orca_bench --jobs-redis-worker MODE CONCURRENCY` is the jobs_redis_* workloads'
 // worker process, started by them; see jobs_redis_workloads.cpp.)
@@ -102,13 +106,22 @@ int main(int argc, char** argv) {
     orca::bench::adaptive_limit(true);
     return 0;
   }
+  if (argc == 4 && std::strcmp(argv[1], "--impl") == 0 && std::strcmp(argv[2], "metrics_on") == 0 &&
+      std::strcmp(argv[3], "jobs_embedded") == 0) {
+    setenv("ORCA_BENCH_METRICS", "1", 1);
+    orca::bench::emitted_impl() = "metrics_on";
+    orca::bench::jobs_embedded();
+    return 0;
+  }
   if (argc == 2 && std::strcmp(argv[1], "--list") == 0) {
     for (const auto& [name, fn] : workloads())
       std::printf("%s\n", name.c_str());
     return 0;
   }
   if (argc != 2 || workloads().count(argv[1]) == 0) {
-    std::fprintf(stderr, "usage: orca_bench WORKLOAD | --impl fixed adaptive_limit | --list\n");
+    std::fprintf(stderr,
+                 "usage: orca_bench WORKLOAD | --impl fixed adaptive_limit |"
+                 " --impl metrics_on jobs_embedded | --list\n");
     return 2;
   }
   workloads().at(argv[1])();
