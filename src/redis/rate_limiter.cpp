@@ -137,6 +137,7 @@ struct FleetRateLimiter::Shared {
   detail::CoreSend send;
   std::string interval;   // T, microseconds, as the script's argument
   std::string tolerance;  // burst * T
+  std::chrono::milliseconds batch_timeout{kBatchTimeout};
   std::mutex mu;
   std::unordered_map<std::string, Lane> lanes;  // by full key; guarded by mu
 
@@ -189,22 +190,28 @@ struct FleetRateLimiter::Shared {
 };
 
 FleetRateLimiter::FleetRateLimiter(Client& client, std::string prefix,
-                                   resilience::RateLimiterOptions options)
-    : FleetRateLimiter(std::make_shared<Shared>(), std::move(prefix), options) {
+                                   resilience::RateLimiterOptions options,
+                                   std::chrono::milliseconds batch_timeout)
+    : FleetRateLimiter(std::make_shared<Shared>(), std::move(prefix), options, batch_timeout) {
   shared_->send = detail::core_send(client.core_);
 }
 
 FleetRateLimiter::FleetRateLimiter(ClusterClient& cluster, std::string prefix,
-                                   resilience::RateLimiterOptions options)
-    : FleetRateLimiter(std::make_shared<Shared>(), std::move(prefix), options) {
+                                   resilience::RateLimiterOptions options,
+                                   std::chrono::milliseconds batch_timeout)
+    : FleetRateLimiter(std::make_shared<Shared>(), std::move(prefix), options, batch_timeout) {
   shared_->send = detail::core_send(cluster.core_);
 }
 
 FleetRateLimiter::FleetRateLimiter(std::shared_ptr<Shared> shared, std::string prefix,
-                                   resilience::RateLimiterOptions options)
+                                   resilience::RateLimiterOptions options,
+                                   std::chrono::milliseconds batch_timeout)
     : shared_(std::move(shared)), prefix_(std::move(prefix)), options_(options) {
   const std::string why = resilience::validate(options_);
   if (!why.empty()) throw std::invalid_argument(why);
+  if (batch_timeout <= std::chrono::milliseconds::zero())
+    throw std::invalid_argument("fleet rate limiter: batch timeout must be positive");
+  shared_->batch_timeout = batch_timeout;
   const double interval =
       std::chrono::duration<double, std::micro>(options_.per).count() / options_.events;
   if (interval < 1)
@@ -312,7 +319,7 @@ Task<void> FleetRateLimiter::run_batches(std::shared_ptr<Shared> shared, std::st
     // Step 3: not under any caller's context (a caller who leaves does not end it),
     // but bounded: a stalled server or a half-open connection must not hold the
     // key's slot, and every caller queued behind it, for good.
-    auto [batch_ctx, stop] = with_timeout(background(), kBatchTimeout);
+    auto [batch_ctx, stop] = with_timeout(background(), shared->batch_timeout);
     auto decided = co_await shared->decide(batch_ctx, key, std::move(ns));
     stop();
     std::vector<std::shared_ptr<Pending>> next = shared->next_batch(key);

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <numeric>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -331,6 +332,73 @@ TEST(FleetRateLimiter, AQueuedCallerThatLeavesTakesNothing) {
     EXPECT_EQ(e, make_error_code(orca::errc::canceled)) << "got " << e.message();
   EXPECT_EQ(queued_after_leaving, 1u) << "the leavers left the queue";
   EXPECT_EQ(left_over, 7) << "10 - the 3 that stayed: the 4 that left took nothing";
+}
+
+// A batch sent to a server that does not answer ends at the limiter's batch timeout
+// (here 100 ms; 5 s by default) with deadline_exceeded, and gives the key's slot
+// back, however long its callers would have waited.
+TEST(FleetRateLimiter, ABatchTheServerDoesNotAnswerEndsAtTheBatchTimeout) {
+  ORCA_REDIS_SERVER(server);
+  std::optional<orca::Result<orca::resilience::Decision>> queued_got;
+  std::vector<std::error_code> holders;
+  int in_flight_after = -1;
+  bool constructor_refused_zero = false;
+  run_on(2, [&]() -> orca::Task<void> {
+    Bounded b;
+    auto client = co_await Client::connect(b.ctx, url_of(server));
+    CO_ASSERT_TRUE(client);
+    auto control = co_await Client::connect(b.ctx, url_of(server));
+    CO_ASSERT_TRUE(control);
+    try {
+      FleetRateLimiter zero(*client, "test:limit:", kSlow, 0ms);
+    } catch (const std::invalid_argument&) {
+      constructor_refused_zero = true;
+    }
+    FleetRateLimiter limiter(*client, "test:limit:", kSlow, 100ms);
+    auto warm = co_await limiter.decide(b.ctx, "warm-up");
+    CO_ASSERT_TRUE(warm);
+    // Paused for 4 s, not for good: a limiter that ignored its 100 ms and waited its
+    // default 5 s would see the server answer, and the batch succeed.
+    auto paused = co_await control->command(b.ctx, cmd("CLIENT", "PAUSE", "4000", "WRITE"));
+    CO_ASSERT_TRUE(paused && !paused->is_error());
+    // Two callers hold the slots, under a context that the test ends; a third queues.
+    auto [hold_ctx, release] = orca::with_cancel(b.ctx);
+    std::mutex mu;
+    std::vector<orca::JoinHandle<void>> held;
+    for (int i = 0; i < FleetRateLimiter::kMaxInFlight; ++i)
+      held.push_back(orca::spawn([&, ctx = hold_ctx]() -> orca::Task<void> {
+        auto d = co_await limiter.decide(ctx, "email");
+        std::lock_guard lock(mu);
+        holders.push_back(d ? std::error_code() : std::error_code(d.error()));
+      }));
+    bool queued = co_await fleet_wait_in_flight(b.ctx, limiter, "email", 2);
+    auto waiter = orca::spawn([&]() -> orca::Task<void> {
+      auto d = co_await limiter.decide(b.ctx, "email");  // no deadline of its own
+      queued_got.emplace(std::move(d));
+    });
+    const bool one_queued = co_await fleet_wait_queued(b.ctx, limiter, "email", 1);
+    queued = queued && one_queued;
+    // The holders leave: their slots pass to the queued caller's batch, which the
+    // paused server does not answer.
+    release();
+    for (auto& t : held)
+      co_await std::move(t);
+    co_await std::move(waiter);
+    in_flight_after = limiter.in_flight("email");
+    const bool resumed = co_await fleet_pause_writes(b.ctx, *control, false);
+    CO_ASSERT_TRUE(queued && resumed);
+    co_await client->closed();
+    co_await control->closed();
+  });
+  EXPECT_TRUE(constructor_refused_zero);
+  ASSERT_EQ(holders.size(), 2u);
+  for (const auto& e : holders)
+    EXPECT_EQ(e, make_error_code(orca::errc::canceled)) << "got " << e.message();
+  ASSERT_TRUE(queued_got.has_value());
+  ASSERT_FALSE(queued_got->has_value()) << "the paused server answered";
+  EXPECT_EQ(std::error_code(queued_got->error()), make_error_code(orca::errc::deadline_exceeded))
+      << "got " << describe(queued_got->error());
+  EXPECT_EQ(in_flight_after, 0) << "the key's slots are free again";
 }
 
 TEST(FleetRateLimiter, AnUnreachableServerGrantsNothingAtOnce) {

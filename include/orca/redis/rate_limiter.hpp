@@ -35,7 +35,8 @@
 // sent) leaves the queue and takes nothing. Otherwise the call may have taken (or
 // given back) the units: the script may have run; a queued decide() whose batch was
 // sent is decided with the batch, and its units, if admitted, stay taken.
-// A batch is bounded by kBatchTimeout, whatever its callers' deadlines.
+// A batch is bounded by `batch_timeout` (default kBatchTimeout), whatever its callers'
+// deadlines.
 // Lifetime: the client must outlive the limiter; the limiter must outlive its calls.
 // A batch whose callers all left runs to its end on its own, holding the client's
 // connections (not the Client object); closing the client ends it.
@@ -63,11 +64,13 @@ namespace orca::redis {
 class FleetRateLimiter final : public resilience::Limiter {
  public:
   // `client` must outlive the limiter. options.clock is ignored: the server's clock
-  // rules.
-  FleetRateLimiter(Client& client, std::string prefix, resilience::RateLimiterOptions options);
+  // rules. `batch_timeout` must be positive.
+  FleetRateLimiter(Client& client, std::string prefix, resilience::RateLimiterOptions options,
+                   std::chrono::milliseconds batch_timeout = kBatchTimeout);
   // The same on a Redis Cluster: each limit's key is its own hash tag (one slot).
   FleetRateLimiter(ClusterClient& cluster, std::string prefix,
-                   resilience::RateLimiterOptions options);
+                   resilience::RateLimiterOptions options,
+                   std::chrono::milliseconds batch_timeout = kBatchTimeout);
   ~FleetRateLimiter() override;
 
   Task<Result<resilience::Decision>> decide(const Context& ctx, std::string_view key,
@@ -90,16 +93,16 @@ class FleetRateLimiter final : public resilience::Limiter {
   static constexpr std::size_t kMaxBatch = 128;
   static constexpr int kMaxInFlight = 2;
   static constexpr std::size_t kMaxQueued = 1024;
-  // The longest a batch waits for its answer: past it, its callers get
+  // The longest a batch waits for its answer, by default: past it, its callers get
   // deadline_exceeded (the units may have been taken) and the key's slot is free
   // again, so a stalled server cannot hold a key for good.
-  static constexpr std::chrono::seconds kBatchTimeout{5};
+  static constexpr std::chrono::milliseconds kBatchTimeout{5000};
 
  private:
   struct Shared;
   struct Pending;
   FleetRateLimiter(std::shared_ptr<Shared> shared, std::string prefix,
-                   resilience::RateLimiterOptions options);
+                   resilience::RateLimiterOptions options, std::chrono::milliseconds batch_timeout);
   Task<Result<Reply>> eval(const Context& ctx, const Script& script, std::string_view key,
                            std::vector<std::string> args);
   static Task<void> run_batches(std::shared_ptr<Shared> shared, std::string key,
