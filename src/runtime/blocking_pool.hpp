@@ -1,6 +1,12 @@
 // BlockingPool: an elastic set of threads for calls that would block a worker
 // (file I/O, SQLite, DNS). A job waits only for a thread: when none is idle a new one
 // starts, up to kMaxThreads; a thread idle for kIdleTimeout exits.
+//
+// Every thread is joined: an exiting thread joins the one that exited before it, and
+// shutdown() joins the last. So a thread's exit handlers (thread_local destructors,
+// OpenSSL's per-thread state) have run when shutdown() returns, not at some moment
+// during the process's exit, and an idle period leaves no unjoined thread's stack
+// behind.
 #pragma once
 
 #include <atomic>
@@ -9,6 +15,7 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "orca/runtime/detail/blocking_job.hpp"
 
@@ -20,7 +27,8 @@ class BlockingPool {
                                                    // past 512 queue rather than thrash
   static constexpr std::chrono::seconds kIdleTimeout{10};
 
-  BlockingPool() = default;
+  explicit BlockingPool(std::chrono::milliseconds idle_timeout = kIdleTimeout) noexcept
+      : idle_timeout_(idle_timeout) {}
   ~BlockingPool() { shutdown(); }
 
   void submit(BlockingJob* job);
@@ -34,7 +42,12 @@ class BlockingPool {
 
  private:
   void thread_main();
+  // Under mutex_, as the calling pool thread leaves: files its handle as the latest
+  // exited thread, and returns the one filed before it, for the caller to join once
+  // it has unlocked.
+  std::thread retire_locked();
 
+  const std::chrono::milliseconds idle_timeout_;
   std::mutex mutex_;
   std::condition_variable ready_;
   BlockingJob* head_ = nullptr;
@@ -42,7 +55,9 @@ class BlockingPool {
   std::size_t idle_ = 0;
   bool stopping_ = false;
   std::condition_variable exited_;       // signalled when a thread leaves during shutdown
-  std::atomic<std::size_t> threads_{0};  // threads are detached; this counts them
+  std::atomic<std::size_t> threads_{0};  // threads running thread_main
+  std::unordered_map<std::thread::id, std::thread> running_;  // their handles
+  std::thread exited_last_;  // the latest thread out, not joined yet
   std::atomic<std::int64_t> in_flight_{0};
 };
 
