@@ -18,15 +18,10 @@
 // 1-second `for`.
 #include <gtest/gtest.h>
 
-#include <signal.h>
-
 #include <atomic>
-#include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
-#include <sstream>
 #include <string>
 
 #include "orca/jobs/alert_webhook.hpp"
@@ -40,7 +35,8 @@
 #include "orca/net/http/client.hpp"
 #include "orca/net/http/server.hpp"
 #include "orca/orca.hpp"
-#include "support/redis_server.hpp"  // spawn, find_on_path, kernel_port, reap_within, run_to_end
+#include "prometheus_support.hpp"
+#include "support/redis_server.hpp"  // spawn, find_on_path, kernel_port, run_to_end
 
 using namespace std::chrono_literals;
 using orca::Context;
@@ -52,31 +48,9 @@ namespace rd = orca_test::redis_detail;
 
 namespace {
 
-// A temporary directory, removed with everything in it.
-struct AlertPathDir {
-  AlertPathDir() {
-    char tmpl[] = "/tmp/orca-alert-path-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    if (made != nullptr) path = made;
-  }
-  ~AlertPathDir() {
-    std::error_code ec;
-    if (!path.empty()) std::filesystem::remove_all(path, ec);
-  }
-  std::string path;
-};
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream all;
-  all << in.rdbuf();
-  return all.str();
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-}
+using orca_prometheus_test::read_text;
+using orca_prometheus_test::stop_child;
+using orca_prometheus_test::write_text;
 
 // The shipped rules with every rule's `for:` set to `for_value`: nothing else changes,
 // so the expressions tested are the shipped ones.
@@ -127,16 +101,6 @@ std::string query_escape(std::string_view s) {
   return out;
 }
 
-// GET `url`: the status and body; status 0 when it could not be asked.
-Task<std::pair<int, std::string>> alert_path_get(Context ctx, std::string url) {
-  http::Client client;
-  http::Request req;
-  req.target = std::move(url);
-  auto r = co_await client.request(ctx, std::move(req));
-  if (!r) co_return std::pair{0, r.error().message()};
-  co_return std::pair{r->status, std::move(r->body)};
-}
-
 // What the webhook receiver was sent: Alertmanager's notifications and orca's P99
 // summaries (told apart by Alertmanager's "receiver" field).
 struct AlertInbox {
@@ -166,16 +130,6 @@ struct AlertInbox {
   }
 };
 
-// Stops a child by its PID: SIGTERM, then SIGKILL if it lingers.
-void stop_child(pid_t pid) {
-  if (pid <= 0) return;
-  ::kill(pid, SIGTERM);
-  if (!rd::reap_within(pid, 10'000ms)) {
-    ::kill(pid, SIGKILL);
-    rd::reap_within(pid, 10'000ms);
-  }
-}
-
 TEST(AlertPath, SlowHandlerAlertReachesTheWebhookThroughPrometheusAndAlertmanager) {
   const std::optional<std::string> prometheus = rd::find_on_path("prometheus");
   const std::optional<std::string> alertmanager = rd::find_on_path("prometheus-alertmanager");
@@ -186,7 +140,7 @@ TEST(AlertPath, SlowHandlerAlertReachesTheWebhookThroughPrometheusAndAlertmanage
   ASSERT_TRUE(alertmanager.has_value())
       << "prometheus-alertmanager is not on PATH: install Debian's package "
          "prometheus-alertmanager (scripts/deps does)";
-  AlertPathDir dir;
+  orca_prometheus_test::ScratchDir dir("orca-alert-path");
   ASSERT_FALSE(dir.path.empty());
   const std::uint16_t prom_port = rd::kernel_port();
   std::uint16_t am_port = rd::kernel_port();
@@ -318,7 +272,8 @@ TEST(AlertPath, SlowHandlerAlertReachesTheWebhookThroughPrometheusAndAlertmanage
     EXPECT_GT(prom_pid, 0);
 
     // A live scrape for promtool, in the text format it reads.
-    auto [status, body] = co_await alert_path_get(guard, "http://" + target + "/metrics");
+    auto [status, body] =
+        co_await orca_prometheus_test::http_get(guard, "http://" + target + "/metrics");
     EXPECT_EQ(status, 200) << body;
     scrape = std::move(body);
 
@@ -332,7 +287,7 @@ TEST(AlertPath, SlowHandlerAlertReachesTheWebhookThroughPrometheusAndAlertmanage
     // The P99 Prometheus computes is what the load produced: every run took 600 ms,
     // which falls in the (0.5 s, 1 s] bucket, so the quantile lies in it.
     const std::string api_base = "http://127.0.0.1:" + std::to_string(prom_port) + "/api/v1/";
-    auto [p99_status, p99_answer] = co_await alert_path_get(
+    auto [p99_status, p99_answer] = co_await orca_prometheus_test::http_get(
         guard, api_base + "query?query=" +
                    query_escape("histogram_quantile(0.99, sum by (le) "
                                 "(rate(orca_job_duration_seconds_bucket{type=\"slow\"}[5m])))"));
@@ -343,8 +298,8 @@ TEST(AlertPath, SlowHandlerAlertReachesTheWebhookThroughPrometheusAndAlertmanage
 
     // Every dashboard query on the Prometheus that has been scraping orca.
     for (const std::string& expr : exprs) {
-      auto [qs, answer] =
-          co_await alert_path_get(guard, api_base + "query?query=" + query_escape(expr));
+      auto [qs, answer] = co_await orca_prometheus_test::http_get(
+          guard, api_base + "query?query=" + query_escape(expr));
       const auto parsed = nlohmann::json::parse(answer, nullptr, false);
       if (qs != 200 || parsed.is_discarded() || parsed.value("status", "") != "success")
         failed_queries.push_back(expr + " -> " + std::to_string(qs) + " " + answer);

@@ -11,9 +11,6 @@
 // ready to answer queries within 0.2 s.
 #include <gtest/gtest.h>
 
-#include <signal.h>
-
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -27,7 +24,8 @@
 #include "orca/net/http/client.hpp"
 #include "orca/net/http/server.hpp"
 #include "orca/orca.hpp"
-#include "support/redis_server.hpp"  // spawn, find_on_path, kernel_port, reap_within
+#include "prometheus_support.hpp"
+#include "support/redis_server.hpp"  // spawn, find_on_path, kernel_port
 
 using namespace std::chrono_literals;
 using orca::Context;
@@ -41,35 +39,17 @@ namespace {
 
 constexpr const char* kTrace = "0af7651916cd43dd8448eb211c80319c";
 
-// A temporary directory, removed with everything in it.
-struct ScratchDir {
-  ScratchDir() {
-    char tmpl[] = "/tmp/orca-prometheus-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    if (made != nullptr) path = made;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!path.empty()) std::filesystem::remove_all(path, ec);
-  }
-  std::string path;
-};
-
 // The server answers the query API: GET `url`, the body, or "" (not up yet).
 Task<std::string> get(Context ctx, std::string url) {
-  http::Client client;
-  http::Request req;
-  req.target = std::move(url);
-  auto r = co_await client.request(ctx, std::move(req));
-  if (!r || r->status != 200) co_return std::string();
-  co_return std::move(r->body);
+  auto [status, body] = co_await orca_prometheus_test::http_get(std::move(ctx), std::move(url));
+  co_return status == 200 ? std::move(body) : std::string();
 }
 
 TEST(Prometheus, ScrapesOrcaAndAnswersQueriesWithExemplars) {
   const std::optional<std::string> prometheus = rd::find_on_path("prometheus");
   ASSERT_TRUE(prometheus.has_value())
       << "prometheus is not on PATH: install Debian's package prometheus (scripts/deps does)";
-  ScratchDir dir;
+  orca_prometheus_test::ScratchDir dir("orca-prometheus");
   ASSERT_FALSE(dir.path.empty());
   const std::uint16_t prom_port = rd::kernel_port();
   ASSERT_NE(prom_port, 0);
@@ -152,18 +132,8 @@ TEST(Prometheus, ScrapesOrcaAndAnswersQueriesWithExemplars) {
     auto [sctx, scancel] = orca::with_timeout(guard, 5s);
     (void)co_await server.shutdown(sctx);
   });
-  if (pid > 0) {
-    ::kill(pid, SIGTERM);
-    if (!rd::reap_within(pid, 10'000ms)) {
-      ::kill(pid, SIGKILL);
-      rd::reap_within(pid, 10'000ms);
-    }
-  }
-  std::string log;
-  {
-    std::ifstream in(dir.path + "/prometheus.log");
-    log.assign(std::istreambuf_iterator<char>(in), {});
-  }
+  orca_prometheus_test::stop_child(pid);
+  const std::string log = orca_prometheus_test::read_text(dir.path + "/prometheus.log");
   const auto finished = nlohmann::json::parse(finished_answer, nullptr, false);
   ASSERT_FALSE(finished.is_discarded())
       << "query answered \"" << finished_answer << "\"; prometheus log:\n"
