@@ -93,13 +93,18 @@ std::chrono::milliseconds RetryPolicy::delay_after(int attempt, double random01)
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::max(0.0, ms)));
 }
 
+std::string check_queue_name(std::string_view queue, const JobLimits& limits) {
+  if (is_name(queue, limits.max_queue_bytes)) return {};
+  std::string why = "queue must be 1.." + std::to_string(limits.max_queue_bytes);
+  why.append(" characters of [A-Za-z0-9_.:-], got \"").append(queue.substr(0, 200)).append("\"");
+  return why;
+}
+
 std::string check_job_spec(const JobSpec& spec, const JobLimits& limits) {
   if (!is_name(spec.type, limits.max_type_bytes))
     return "type must be 1.." + std::to_string(limits.max_type_bytes) +
            " characters of [A-Za-z0-9_.:-], got \"" + spec.type.substr(0, 200) + "\"";
-  if (!is_name(spec.queue, limits.max_queue_bytes))
-    return "queue must be 1.." + std::to_string(limits.max_queue_bytes) +
-           " characters of [A-Za-z0-9_.:-], got \"" + spec.queue.substr(0, 200) + "\"";
+  if (std::string why = check_queue_name(spec.queue, limits); !why.empty()) return why;
   if (spec.payload.size() > limits.max_payload_bytes)
     return "payload is " + std::to_string(spec.payload.size()) + " bytes, the limit is " +
            std::to_string(limits.max_payload_bytes);

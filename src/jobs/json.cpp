@@ -170,7 +170,10 @@ json to_json(const QueueStats& q) {
   return json{{"queue", q.queue},
               {"counts", counts},
               {"oldest_pending_due_ms",
-               q.oldest_pending_due ? json(to_unix_ms(*q.oldest_pending_due)) : json(nullptr)}};
+               q.oldest_pending_due ? json(to_unix_ms(*q.oldest_pending_due)) : json(nullptr)},
+              {"paused", q.paused},
+              {"paused_by", q.paused ? json(q.paused_by) : json(nullptr)},
+              {"paused_at_ms", q.paused_at ? json(to_unix_ms(*q.paused_at)) : json(nullptr)}};
 }
 
 json to_json(const QueueStatus& s) {

@@ -65,6 +65,7 @@ struct Scripts {
   redis::Script fire_periodic = make(detail::kFirePeriodic);
   redis::Script acquire_lease = make(detail::kAcquireLease);
   redis::Script release_lease = make(detail::kReleaseLease);
+  redis::Script delete_jobs = make(detail::kDeleteJobs);
 };
 
 inline const Scripts& scripts() {
@@ -361,9 +362,11 @@ struct RedisBroker::Impl {
     for (const std::string& t : types)
       cmds.push_back(strs("ZRANGE", k + "pending:" + t, "0",
                           num(static_cast<std::int64_t>(limit) - 1), "WITHSCORES"));
+    cmds.push_back(strs("EXISTS", k + "paused"));
     auto r = co_await batch(ctx, k, std::move(cmds), "pending jobs");
     if (!r) co_return r.error();
     std::vector<Candidate> out;
+    if (r->back().integer() == 1) co_return out;  // a paused queue offers nothing
     for (std::size_t t = 0; t < types.size(); ++t) {
       const Reply& z = (*r)[t];
       for (std::size_t i = 0; i + 1 < z.size(); i += 2) {
@@ -410,6 +413,46 @@ struct RedisBroker::Impl {
   }
 
   // --- shared transitions ----------------------------------------------------------
+
+  // Requeues jobs of `queue` (requeue.lua), `types` their types; `only`: "8" for dead
+  // jobs only. Per job, the script's code (0 requeued, -1, -2, -4).
+  Task<Result<std::vector<std::int64_t>>> requeue_jobs(Context ctx, std::string queue, Strings ids,
+                                                       Strings types, std::string only,
+                                                       std::string actor) {
+    const std::string k = qkey(queue);
+    Strings keys{k + "counts", k + "unique", k + "finished", k + "dead", k + "dead_at"};
+    Strings args{std::move(actor), std::move(only), num(static_cast<std::int64_t>(ids.size()))};
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      keys.insert(keys.end(),
+                  {k + "job:" + ids[i], k + "audit:" + ids[i], k + "pending:" + types[i]});
+      args.push_back(ids[i]);
+    }
+    auto r = co_await eval(ctx, scripts().requeue, std::move(keys), std::move(args), "requeue");
+    if (!r) co_return r.error();
+    std::vector<std::int64_t> out;
+    for (const Reply& code : r->elements())
+      out.push_back(code.integer());
+    co_return out;
+  }
+
+  // Deletes finished jobs of `queue` (delete_jobs.lua); `only`: one state's number, or
+  // "" for any finished one. Per job, the script's code (the state, -1, -2).
+  Task<Result<std::vector<std::int64_t>>> delete_jobs(Context ctx, std::string queue, Strings ids,
+                                                      std::string only) {
+    const std::string k = qkey(queue);
+    Strings keys{k + "counts", k + "finished", k + "dead", k + "all", k + "dead_at"};
+    Strings args{std::move(only), num(static_cast<std::int64_t>(ids.size()))};
+    for (const std::string& id : ids) {
+      keys.insert(keys.end(), {k + "job:" + id, k + "audit:" + id, k + "spec:" + id});
+      args.push_back(id);
+    }
+    auto r = co_await eval(ctx, scripts().delete_jobs, std::move(keys), std::move(args), "delete");
+    if (!r) co_return r.error();
+    std::vector<std::int64_t> out;
+    for (const Reply& code : r->elements())
+      out.push_back(code.integer());
+    co_return out;
+  }
 
   // Reclaims jobs of `queue` (leased or running on `node`): see kReclaim.
   Task<Result<std::size_t>> reclaim(Context ctx, std::string queue, std::vector<Candidate> jobs,

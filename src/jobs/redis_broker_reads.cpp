@@ -44,6 +44,7 @@ Task<Result<std::vector<Job>>> RedisBroker::list(Context ctx, JobFilter f) {
         if (!f.type.empty() && j.spec.type != f.type) continue;
         if (!f.node.empty() && j.node != f.node) continue;
         if (!f.trace_id.empty() && j.spec.trace_id != f.trace_id) continue;
+        if (!f.error.empty() && j.last_error.find(f.error) == std::string::npos) continue;
         if (f.dead_letter && j.state != JobState::kFailed && j.state != JobState::kDead) continue;
         out.push_back(std::move(j));
         ++matched;
@@ -104,11 +105,21 @@ Task<Result<std::vector<QueueStats>>> RedisBroker::queues(Context ctx) {
   for (const std::string& queue : *queues) {
     const std::string k = m.qkey(queue);
     // Named first: GCC 12 miscompiles an initializer list built in a co_await operand.
-    std::vector<Strings> reads{strs("HGETALL", k + "counts"), strs("SMEMBERS", k + "types")};
+    std::vector<Strings> reads{strs("HGETALL", k + "counts"), strs("SMEMBERS", k + "types"),
+                               strs("GET", k + "paused")};
     auto r = co_await m.batch(ctx, k, std::move(reads), "queue counts");
     if (!r) co_return r.error();
     const Reply& counts = (*r)[0];
-    QueueStats q{queue, {}, {}};
+    QueueStats q{queue, {}, {}, {}, {}, {}};
+    if (!(*r)[2].is_nil()) {
+      q.paused = true;
+      const json paused = json::parse((*r)[2].str(), nullptr, false);  // written by pause
+      if (paused.is_object()) {
+        q.paused_by = paused.value("by", std::string());
+        if (paused.contains("at") && paused["at"].is_number_integer())
+          q.paused_at = from_unix_ms(paused["at"].get<std::int64_t>());
+      }
+    }
     for (std::size_t i = 0; i + 1 < counts.size(); i += 2) {
       const std::string& field = counts[i].str();
       std::string what("queue ");

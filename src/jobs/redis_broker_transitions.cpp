@@ -90,15 +90,151 @@ Task<Result<void>> RedisBroker::requeue(Context ctx, JobId id) {
   auto f = co_await m.fields(ctx, *queue, strs(sid), strs("type"));
   if (!f) co_return f.error();
   if ((*f)[0][0].empty()) co_return make_error_code(errc::not_found);
-  auto r =
-      co_await m.eval(ctx, scripts().requeue,
-                      strs(k + "job:" + sid, k + "audit:" + sid, k + "counts", k + "unique",
-                           k + "pending:" + (*f)[0][0], k + "finished", k + "dead", k + "dead_at"),
-                      strs(sid, std::string(actor_of(ctx))), "requeue");
+  auto r = co_await m.requeue_jobs(ctx, *queue, strs(sid), strs((*f)[0][0]), "",
+                                   std::string(actor_of(ctx)));
   if (!r) co_return r.error();
-  if (r->integer() == -1) co_return make_error_code(errc::not_found);
-  if (r->integer() < 0) co_return make_error_code(errc::invalid_state);
+  if (r->empty()) co_return m.fail("requeue: unexpected answer from the script");
+  if (r->front() == -1) co_return make_error_code(errc::not_found);
+  if (r->front() < 0) co_return make_error_code(errc::invalid_state);
   co_return Result<void>{};
+}
+
+// --- administration ----------------------------------------------------------------------
+
+// `<q>:paused` holds {"by": actor, "at": ms} while the queue is paused; the claim and
+// assign scripts read it (so every process sees it at once), peeks and claims skip
+// the queue's candidates. SET NX: pausing a paused queue keeps its first actor.
+Task<Result<void>> RedisBroker::set_queue_paused(Context ctx, std::string queue, bool paused) {
+  if (std::string why = check_queue_name(queue, options_.limits); !why.empty())
+    co_return Error(make_error_code(errc::invalid_job), std::move(why));
+  Impl& m = *impl_;
+  auto qn = co_await m.queue_number(ctx, queue);  // listed by queues() from now on
+  if (!qn) co_return qn.error();
+  const std::string k = m.qkey(queue);
+  if (paused) {
+    const json state{{"by", actor_of(ctx)}, {"at", to_unix_ms(WallClock::now())}};
+    auto r = co_await m.command(ctx, k, strs("SET", k + "paused", state.dump(), "NX"), "pause");
+    if (!r) co_return r.error();
+    co_return Result<void>{};
+  }
+  auto r = co_await m.command(ctx, k, strs("DEL", k + "paused"), "resume");
+  if (!r) co_return r.error();
+  // Nodes waiting for work claim at once rather than at their next poll.
+  auto told = co_await m.command(ctx, k, strs("PUBLISH", m.options.prefix + ":work", queue),
+                                 "announce resume");
+  if (!told) co_return told.error();
+  co_return Result<void>{};
+}
+
+Task<Result<void>> RedisBroker::remove(Context ctx, JobId id) {
+  Impl& m = *impl_;
+  auto queue = co_await m.queue_of(ctx, id);
+  if (!queue) co_return queue.error();
+  auto r = co_await m.delete_jobs(ctx, *queue, strs(num(id)), "");
+  if (!r) co_return r.error();
+  if (r->empty()) co_return m.fail("delete: unexpected answer from the script");
+  if (r->front() == -1) co_return make_error_code(errc::not_found);
+  if (r->front() < 0) co_return make_error_code(errc::invalid_state);
+  co_return Result<void>{};
+}
+
+// The dead set is walked by id (its score), kBulkBatch per script: a job requeued
+// and dead again meanwhile keeps its id, below the walk, so the walk ends.
+Task<Result<std::int64_t>> RedisBroker::requeue_dead(Context ctx, std::string queue) {
+  if (std::string why = check_queue_name(queue, options_.limits); !why.empty())
+    co_return Error(make_error_code(errc::invalid_job), std::move(why));
+  Impl& m = *impl_;
+  {
+    auto queues = co_await m.all_queues(ctx);
+    if (!queues) co_return queues.error();
+    if (!std::binary_search(queues->begin(), queues->end(), queue)) co_return std::int64_t{0};
+  }
+  const std::string k = m.qkey(queue);
+  const std::string actor(actor_of(ctx));
+  std::int64_t total = 0;
+  std::string after = "-inf";
+  for (;;) {
+    auto page = co_await m.command(ctx, k,
+                                   strs("ZRANGEBYSCORE", k + "dead", after, "+inf", "LIMIT", "0",
+                                        num(static_cast<std::int64_t>(kBulkBatch))),
+                                   "dead jobs");
+    if (!page) co_return page.error();
+    Strings ids;
+    for (const Reply& id : page->elements())
+      ids.push_back(id.str());
+    if (ids.empty()) break;
+    after = "(" + ids.back();
+    auto f = co_await m.fields(ctx, queue, ids, strs("type", "state"));
+    if (!f) co_return f.error();
+    Strings dead;
+    Strings types;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if ((*f)[i][1] != "8") continue;
+      dead.push_back(ids[i]);
+      types.push_back((*f)[i][0]);
+    }
+    if (!dead.empty()) {
+      auto r = co_await m.requeue_jobs(ctx, queue, std::move(dead), std::move(types), "8", actor);
+      if (!r) co_return r.error();
+      total += std::count(r->begin(), r->end(), std::int64_t{0});
+    }
+    if (ids.size() < kBulkBatch) break;
+  }
+  co_return total;
+}
+
+// Each set (finished: succeeded and cancelled; dead: failed and dead) is walked by
+// rank, kBulkBatch per script, skipping what stays (other states), up to as many
+// members as it had when the walk began: jobs that finish meanwhile cannot keep it
+// going. A member that a trim removes meanwhile may shift a job past the walk.
+Task<Result<std::int64_t>> RedisBroker::delete_finished(Context ctx, std::string queue,
+                                                        std::optional<JobState> state) {
+  if (std::string why = check_queue_name(queue, options_.limits); !why.empty())
+    co_return Error(make_error_code(errc::invalid_job), std::move(why));
+  if (state && is_live(*state))
+    co_return Error(make_error_code(errc::invalid_job), std::string("delete_finished: ")
+                                                            .append(to_string(*state))
+                                                            .append(" is not a finished state"));
+  Impl& m = *impl_;
+  {
+    auto queues = co_await m.all_queues(ctx);
+    if (!queues) co_return queues.error();
+    if (!std::binary_search(queues->begin(), queues->end(), queue)) co_return std::int64_t{0};
+  }
+  const std::string k = m.qkey(queue);
+  const std::string only = state ? num(static_cast<int>(*state)) : std::string();
+  Strings sets;
+  if (!state || *state == JobState::kSucceeded || *state == JobState::kCancelled)
+    sets.push_back(k + "finished");
+  if (!state || *state == JobState::kFailed || *state == JobState::kDead)
+    sets.push_back(k + "dead");
+  std::int64_t total = 0;
+  for (const std::string& set : sets) {
+    auto size = co_await m.command(ctx, k, strs("ZCARD", set), "finished jobs");
+    if (!size) co_return size.error();
+    std::int64_t left = size->integer();
+    std::int64_t kept = 0;  // rank of the first member not yet looked at
+    while (left > 0) {
+      const std::int64_t n = std::min<std::int64_t>(left, static_cast<std::int64_t>(kBulkBatch));
+      auto page = co_await m.command(ctx, k, strs("ZRANGE", set, num(kept), num(kept + n - 1)),
+                                     "finished jobs");
+      if (!page) co_return page.error();
+      Strings ids;
+      for (const Reply& id : page->elements())
+        ids.push_back(id.str());
+      if (ids.empty()) break;
+      left -= static_cast<std::int64_t>(ids.size());
+      auto r = co_await m.delete_jobs(ctx, queue, std::move(ids), only);
+      if (!r) co_return r.error();
+      for (std::int64_t code : *r) {
+        if (code >= 0)
+          ++total;
+        else
+          ++kept;
+      }
+    }
+  }
+  co_return total;
 }
 
 Task<Result<std::vector<JobId>>> RedisBroker::assign(Context ctx,
@@ -127,7 +263,7 @@ Task<Result<std::vector<JobId>>> RedisBroker::assign(Context ctx,
       ids.push_back(num(a->id));
     auto types = co_await m.fields(ctx, queue, ids, strs("type"));
     if (!types) co_return types.error();
-    Strings keys{k + "counts", k + "active"};
+    Strings keys{k + "counts", k + "active", k + "paused"};
     Strings args{num(lease.count()), "0"};
     std::size_t n = 0;
     for (std::size_t i = 0; i < list.size(); ++i) {
@@ -321,8 +457,11 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
       for (const std::string& t : req.types)
         cmds.push_back(strs("ZRANGE", k + "pending:" + t, "0",
                             num(static_cast<std::int64_t>(wanted + skip) - 1), "WITHSCORES"));
+    if (pull) cmds.push_back(strs("EXISTS", k + "paused"));
     auto r = co_await m.batch(ctx, k, std::move(cmds), "claim candidates");
     if (!r) co_return r.error();
+    // A paused queue offers no pending job (the claim's script checks it again).
+    const std::size_t typed = pull && r->back().integer() == 0 ? req.types.size() + 1 : 1;
     for (const Reply& id : (*r)[0].elements()) {
       if (wanted == 0) break;
       Candidate c;
@@ -333,7 +472,7 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
     }
     std::vector<Candidate> cs;
     std::lock_guard lock(m.mu);
-    for (std::size_t t = 1; t < r->size(); ++t) {
+    for (std::size_t t = 1; t < typed; ++t) {
       const Reply& z = (*r)[t];
       for (std::size_t i = 0; i + 1 < z.size(); i += 2) {
         Candidate c;
@@ -379,8 +518,8 @@ Task<Result<std::vector<Job>>> RedisBroker::claim(Context ctx, ClaimRequest req)
   Error undecodable;                   // the last claim answer that could not be read
   for (const auto& [queue, list] : by_queue) {
     const std::string k = m.qkey(queue);
-    Strings keys =
-        strs(k + "counts", k + "active", k + "node:" + req.node, k + "leased:" + req.node);
+    Strings keys = strs(k + "counts", k + "active", k + "node:" + req.node,
+                        k + "leased:" + req.node, k + "paused");
     Strings args = strs(num(req.lease.of(queue).count()), req.node,
                         num(static_cast<std::int64_t>(list.size())));
     for (const Candidate* c : list) {

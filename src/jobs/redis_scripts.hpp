@@ -28,5 +28,6 @@ extern const char* const kReapNodes;     // lua/reap_nodes.lua
 extern const char* const kFirePeriodic;  // lua/fire_periodic.lua
 extern const char* const kAcquireLease;  // lua/acquire_lease.lua
 extern const char* const kReleaseLease;  // lua/release_lease.lua
+extern const char* const kDeleteJobs;    // lua/delete_jobs.lua
 
 }  // namespace orca::jobs::detail

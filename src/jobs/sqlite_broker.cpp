@@ -14,6 +14,8 @@
 //  - An audit row's key is (job << 24) + n, n counting the job's rows (jobs.audit_n):
 //    one B-tree, clustered by job, so appending a row and reading a job's trail are
 //    each one seek, and a trimmed job's rows go with it as one key range.
+//  - queues holds every queue ever enqueued on or paused; a queue with paused = 1
+//    gives no job to a peek, an assignment or a claim.
 #include "orca/jobs/sqlite_broker.hpp"
 
 #include <algorithm>
@@ -39,7 +41,8 @@ using std::chrono::milliseconds;
 // store of 4: its center would act without the lease beside centers that take it.
 // 5: audit.actor, who asked for a change (actor.hpp). A build that reads only 4
 // would write rows without it beside builds that record it.
-constexpr int kSchemaVersion = 5;
+// 6: paused queues (queues.paused). A build that reads only 5 would claim from them.
+constexpr int kSchemaVersion = 6;
 // Finished jobs deleted per trim transaction: a large backlog is trimmed in steps
 // that other calls can interleave with.
 constexpr std::int64_t kTrimChunk = 2000;
@@ -74,7 +77,9 @@ CREATE TABLE IF NOT EXISTS nodes(
   started_ms INTEGER NOT NULL, heartbeat_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS periodic(
   name TEXT PRIMARY KEY, schedule TEXT NOT NULL, spec TEXT NOT NULL, next_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS queues(name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS queues(
+  name TEXT PRIMARY KEY, paused INTEGER NOT NULL DEFAULT 0, paused_by TEXT NOT NULL DEFAULT '',
+  paused_ms INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS leases(
   name TEXT PRIMARY KEY, holder TEXT NOT NULL, token INTEGER NOT NULL,
   expires_ms INTEGER NOT NULL);
@@ -110,6 +115,13 @@ INSERT INTO queue_counts SELECT queue, state, count(*) FROM jobs GROUP BY queue,
 // Versions 1 to 4 had no actor in the audit: their rows read as "" (no actor known).
 constexpr const char* kMigrateFrom4 = R"sql(
 ALTER TABLE audit ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+)sql";
+
+// Versions 1 to 5 could not pause a queue: every queue runs.
+constexpr const char* kMigrateFrom5 = R"sql(
+ALTER TABLE queues ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE queues ADD COLUMN paused_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE queues ADD COLUMN paused_ms INTEGER NOT NULL DEFAULT 0;
 )sql";
 
 #define ORCA_JOB_COLUMNS                                                                        \
@@ -217,7 +229,7 @@ struct SqliteBroker::Impl {
         version.step();
         v = version.i32(0);
       }
-      // 1, 2 and 4 are migrated below; 3 lacks only the leases table, which kSchema
+      // 1, 2, 4 and 5 are migrated below; 3 lacks only the leases table, which kSchema
       // makes, and the actor column, as 4.
       if (v < 0 || v > kSchemaVersion)
         throw std::runtime_error(o.path + " has orca schema version " + std::to_string(v) +
@@ -226,6 +238,8 @@ struct SqliteBroker::Impl {
       if (v == 1 || v == 2) db.exec(kMigrateFrom2);
       if (v >= 1 && v <= 4 && !has_column(db, "audit", "actor")) db.exec(kMigrateFrom4);
       db.exec(kSchema);
+      // (After kSchema, which makes the table in stores of versions that had none.)
+      if (!has_column(db, "queues", "paused")) db.exec(kMigrateFrom5);
       db.exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
       db.exec("COMMIT");
     } catch (...) {
@@ -404,6 +418,33 @@ struct SqliteBroker::Impl {
     return o;
   }
 
+  // requeue's transition of `job`, refused while another live job holds its unique key.
+  TransitionOutcome requeue_job(Db& db, const Job& job, std::int64_t now, std::string_view actor) {
+    bool key_held = false;  // by another live job: this one cannot take it back
+    if (!job.spec.unique_key.empty()) {
+      Stmt held = db.prepare("SELECT 1 FROM jobs WHERE unique_key = ?1 AND state < 5 AND id != ?2");
+      held.bind(1, job.spec.unique_key).bind(2, job.id);
+      key_held = held.step();
+    }
+    return step(db, job, JobEvent::requeue(key_held), now, actor);
+  }
+
+  // Deletes a job with its audit trail (one key range), counted out of its queue.
+  // Returns the audit rows deleted, or nothing if there was no such job.
+  std::optional<std::int64_t> delete_job(Db& db, JobId id) {
+    {
+      Stmt s = db.prepare("DELETE FROM jobs WHERE id = ?1 RETURNING queue, state");
+      s.bind(1, id);
+      if (!s.step()) return std::nullopt;
+      count(s.text(0), static_cast<JobState>(s.i32(1)), std::nullopt);
+      s.run();
+    }
+    db.prepare("DELETE FROM audit WHERE seq >= (?1 << 24) AND seq < ((?1 + 1) << 24)")
+        .bind(1, id)
+        .run();
+    return db.changes();
+  }
+
   // A leased or running job whose node is gone or whose lease expired. The node
   // failed, not the job: it is pending again at its place in the queue (its ready
   // time, which jobs_pending orders by), ahead of the jobs enqueued after it. A running
@@ -452,7 +493,7 @@ struct SqliteBroker::Impl {
 
   std::vector<std::string> nonempty_queues(Db& db) {
     std::vector<std::string> out;
-    Stmt q = db.prepare("SELECT name FROM queues");
+    Stmt q = db.prepare("SELECT name FROM queues WHERE paused = 0");
     while (q.step())
       out.push_back(q.text(0));
     std::vector<std::string> live;
@@ -591,19 +632,128 @@ Task<Result<void>> SqliteBroker::requeue(Context ctx, JobId id) {
       ctx, [impl, id, actor = std::string(actor_of(ctx))](Db& db) -> Result<void> {
         std::optional<Job> job = impl->load(db, id);
         if (!job) return make_error_code(errc::not_found);
-        bool key_held = false;  // by another live job: this one cannot take it back
-        if (!job->spec.unique_key.empty()) {
-          Stmt held =
-              db.prepare("SELECT 1 FROM jobs WHERE unique_key = ?1 AND state < 5 AND id != ?2");
-          held.bind(1, job->spec.unique_key).bind(2, id);
-          key_held = held.step();
-        }
-        const TransitionOutcome o =
-            impl->step(db, *job, JobEvent::requeue(key_held), now_ms(), actor);
+        const TransitionOutcome o = impl->requeue_job(db, *job, now_ms(), actor);
         if (o.refused) return make_error_code(*o.refused);
         return {};
       });
   co_return co_await call;
+}
+
+Task<Result<void>> SqliteBroker::set_queue_paused(Context ctx, std::string queue, bool paused) {
+  if (std::string why = check_queue_name(queue, options_.limits); !why.empty())
+    co_return Error(make_error_code(errc::invalid_job), std::move(why));
+  auto call = impl_->write<void>(
+      ctx, [&queue, paused, actor = std::string(actor_of(ctx))](Db& db) -> Result<void> {
+        // A paused queue keeps who paused it first; a resumed one forgets.
+        db.prepare(
+              "INSERT INTO queues(name, paused, paused_by, paused_ms) VALUES(?1, ?2, ?3, ?4) ON "
+              "CONFLICT(name) DO UPDATE SET paused_by = CASE WHEN ?2 = 0 THEN '' WHEN paused = 1 "
+              "THEN paused_by ELSE ?3 END, paused_ms = CASE WHEN ?2 = 0 THEN 0 WHEN paused = 1 "
+              "THEN paused_ms ELSE ?4 END, paused = ?2")
+            .bind(1, queue)
+            .bind(2, paused ? 1 : 0)
+            .bind(3, paused ? actor : std::string())
+            .bind(4, paused ? now_ms() : 0)
+            .run();
+        return {};
+      });
+  co_return co_await call;
+}
+
+Task<Result<void>> SqliteBroker::remove(Context ctx, JobId id) {
+  Impl* impl = impl_.get();
+  auto call = impl->write<void>(ctx, [impl, id](Db& db) -> Result<void> {
+    Stmt s = db.prepare("SELECT state FROM jobs WHERE id = ?1");
+    s.bind(1, id);
+    if (!s.step()) return make_error_code(errc::not_found);
+    if (is_live(static_cast<JobState>(s.i32(0)))) return make_error_code(errc::invalid_state);
+    impl->delete_job(db, id);
+    return {};
+  });
+  co_return co_await call;
+}
+
+// Both bulk calls walk the queue's matching jobs by id, kBulkBatch per transaction,
+// from the lowest up to the largest id when the call began (jobs that arrive later
+// are left alone, so a busy queue cannot keep the call going).
+Task<Result<std::int64_t>> SqliteBroker::requeue_dead(Context ctx, std::string queue) {
+  if (std::string why = check_queue_name(queue, options_.limits); !why.empty())
+    co_return Error(make_error_code(errc::invalid_job), std::move(why));
+  Impl* impl = impl_.get();
+  const std::string actor(actor_of(ctx));
+  std::int64_t total = 0;
+  JobId after = 0;
+  for (bool more = true; more;) {
+    auto call = impl->write<std::int64_t>(
+        ctx, [impl, &queue, &actor, &after, &more](Db& db) -> Result<std::int64_t> {
+          std::vector<Job> dead;
+          {
+            Stmt s = db.prepare("SELECT " ORCA_JOB_COLUMNS
+                                " FROM jobs INDEXED BY jobs_dead WHERE state IN (6, 8) AND state "
+                                "= 8 AND queue = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
+            s.bind(1, queue).bind(2, after).bind(3, static_cast<std::int64_t>(kBulkBatch));
+            while (s.step()) {
+              after = s.i64(0);
+              if (Result<Job> j = read_job_or(s)) dead.push_back(std::move(*j));
+            }
+          }
+          more = dead.size() == kBulkBatch;
+          const std::int64_t now = now_ms();
+          std::int64_t n = 0;
+          for (const Job& job : dead)
+            if (impl->requeue_job(db, job, now, actor).changed) ++n;
+          return n;
+        });
+    auto n = co_await call;
+    if (!n) co_return n.error();
+    total += *n;
+  }
+  co_return total;
+}
+
+Task<Result<std::int64_t>> SqliteBroker::delete_finished(Context ctx, std::string queue,
+                                                         std::optional<JobState> state) {
+  if (std::string why = check_queue_name(queue, options_.limits); !why.empty())
+    co_return Error(make_error_code(errc::invalid_job), std::move(why));
+  if (state && is_live(*state))
+    co_return Error(make_error_code(errc::invalid_job), std::string("delete_finished: ")
+                                                            .append(to_string(*state))
+                                                            .append(" is not a finished state"));
+  Impl* impl = impl_.get();
+  std::int64_t total = 0;
+  JobId after = 0;
+  std::optional<JobId> last;  // the largest id when the call began
+  const int only = state ? static_cast<int>(*state) : -1;
+  for (bool more = true; more;) {
+    auto call = impl->write<std::int64_t>(
+        ctx, [impl, &queue, only, &after, &last, &more](Db& db) -> Result<std::int64_t> {
+          if (!last) {
+            Stmt m = db.prepare("SELECT coalesce(max(id), 0) FROM jobs");
+            m.step();
+            last = m.i64(0);
+          }
+          std::vector<JobId> ids;
+          {
+            Stmt s = db.prepare(
+                "SELECT id FROM jobs WHERE queue = ?1 AND id > ?2 AND id <= ?3 AND state >= 5 AND "
+                "(?4 < 0 OR state = ?4) ORDER BY id LIMIT ?5");
+            s.bind(1, queue).bind(2, after).bind(3, *last).bind(4, only);
+            s.bind(5, static_cast<std::int64_t>(kBulkBatch));
+            while (s.step())
+              ids.push_back(s.i64(0));
+          }
+          more = ids.size() == kBulkBatch;
+          if (!ids.empty()) after = ids.back();
+          std::int64_t n = 0;
+          for (JobId id : ids)
+            if (impl->delete_job(db, id)) ++n;
+          return n;
+        });
+    auto n = co_await call;
+    if (!n) co_return n.error();
+    total += *n;
+  }
+  co_return total;
 }
 
 Task<Result<Job>> SqliteBroker::get(Context ctx, JobId id) {
@@ -624,10 +774,11 @@ Task<Result<std::vector<Job>>> SqliteBroker::list(Context ctx, JobFilter f) {
             "SELECT " ORCA_JOB_COLUMNS
             " FROM jobs WHERE (?1 < 0 OR state = ?1) AND (?2 = '' OR type = ?2) AND (?3 = '' OR "
             "queue = ?3) AND (?4 = '' OR node = ?4) AND (?5 = 0 OR state IN (6, 8)) AND (?6 = 0 "
-            "OR id < ?6) AND (?8 = '' OR trace_id = ?8) ORDER BY id DESC LIMIT ?7");
+            "OR id < ?6) AND (?8 = '' OR trace_id = ?8) AND (?9 = '' OR instr(last_error, ?9) > 0) "
+            "ORDER BY id DESC LIMIT ?7");
         s.bind(1, f.state ? static_cast<int>(*f.state) : -1).bind(2, f.type).bind(3, f.queue);
         s.bind(4, f.node).bind(5, f.dead_letter ? 1 : 0).bind(6, f.before_id);
-        s.bind(7, static_cast<std::int64_t>(f.limit)).bind(8, f.trace_id);
+        s.bind(7, static_cast<std::int64_t>(f.limit)).bind(8, f.trace_id).bind(9, f.error);
         std::vector<Job> out;
         while (s.step())
           out.push_back(read_job(s));
@@ -670,7 +821,8 @@ Task<Result<std::vector<QueueStats>>> SqliteBroker::queues(Context ctx) {
         std::vector<QueueStats> out;
         while (s.step()) {
           std::string q = s.text(0);
-          if (out.empty() || out.back().queue != q) out.push_back(QueueStats{q, {}, {}});
+          if (out.empty() || out.back().queue != q)
+            out.push_back(QueueStats{q, {}, {}, {}, {}, {}});
           out.back().counts[static_cast<JobState>(s.i32(1))] = s.i64(2);
         }
         // The oldest due time of a queue's pending jobs, on jobs_pending (queue, priority
@@ -689,6 +841,19 @@ Task<Result<std::vector<QueueStats>>> SqliteBroker::queues(Context ctx) {
               " WHERE state = 0 AND queue = ?1 AND priority = p.prio)) FROM p");
           oldest.bind(1, q.queue);
           if (oldest.step() && !oldest.null(0)) q.oldest_pending_due = from_unix_ms(oldest.i64(0));
+        }
+        // Paused queues, listed even when they hold no job.
+        Stmt paused = db.prepare("SELECT name, paused_by, paused_ms FROM queues WHERE paused = 1");
+        while (paused.step()) {
+          std::string name = paused.text(0);
+          auto it = std::lower_bound(
+              out.begin(), out.end(), name,
+              [](const QueueStats& q, const std::string& n) { return q.queue < n; });
+          if (it == out.end() || it->queue != name)
+            it = out.insert(it, QueueStats{name, {}, {}, {}, {}, {}});
+          it->paused = true;
+          it->paused_by = paused.text(1);
+          it->paused_at = from_unix_ms(paused.i64(2));
         }
         return out;
       });
@@ -763,7 +928,8 @@ Task<Result<std::vector<JobId>>> SqliteBroker::assign(Context ctx,
           const int attempt = o.attempt;
           db.prepare(
                 "UPDATE jobs SET state = ?2, node = ?3, lease_ms = ?4, updated_ms = ?5, attempt = "
-                "?6, audit_n = audit_n + 1 WHERE id = ?1 AND state = 0 AND attempt = ?7")
+                "?6, audit_n = audit_n + 1 WHERE id = ?1 AND state = 0 AND attempt = ?7 AND NOT "
+                "EXISTS (SELECT 1 FROM queues WHERE name = jobs.queue AND paused = 1)")
               .bind(1, a.id)
               .bind(2, static_cast<int>(to))
               .bind(3, o.node)
@@ -865,19 +1031,10 @@ Task<Result<TrimReport>> SqliteBroker::trim(Context ctx, Retention r) {
         take(c.by_count, c.cutoff, c.keep);
       }
       for (JobId id : ids) {
-        {
-          Stmt s = db.prepare("DELETE FROM jobs WHERE id = ?1 RETURNING queue, state");
-          s.bind(1, id);
-          if (s.step()) {
-            impl->count(s.text(0), static_cast<JobState>(s.i32(1)), std::nullopt);
-            ++rep.jobs_deleted;
-            s.run();
-          }
+        if (std::optional<std::int64_t> rows = impl->delete_job(db, id)) {
+          ++rep.jobs_deleted;
+          rep.audit_deleted += *rows;
         }
-        db.prepare("DELETE FROM audit WHERE seq >= (?1 << 24) AND seq < ((?1 + 1) << 24)")
-            .bind(1, id)
-            .run();
-        rep.audit_deleted += db.changes();
       }
       more = static_cast<std::int64_t>(ids.size()) == kTrimChunk;
       if (more) return rep;

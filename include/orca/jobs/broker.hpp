@@ -187,6 +187,7 @@ struct JobFilter {
   std::string queue;         // empty: any
   std::string node;          // empty: any
   std::string trace_id;      // empty: any; else one trace's jobs (job_trace.hpp), scanned
+  std::string error;         // empty: any; else jobs whose last error contains it, scanned
   bool dead_letter = false;  // only failed and dead jobs
   std::size_t limit = 100;
   JobId before_id = 0;  // paging: ids below this (0: from the newest)
@@ -215,7 +216,17 @@ struct QueueStats {
   // their pending index: one seek per distinct priority of pending jobs (on Redis, per
   // job type and priority), not a scan of the jobs.
   std::optional<WallClock::time_point> oldest_pending_due;
+  // Paused (Broker::set_queue_paused): no job of it is assigned or claimed. A paused
+  // queue is listed even when it holds no job.
+  bool paused = false;
+  std::string paused_by;  // the actor that paused it (actor.hpp), "" if none was set
+  std::optional<WallClock::time_point> paused_at;
 };
+
+// Jobs per transaction (SQLite) or script (Redis) of the bulk calls (requeue_dead,
+// delete_finished): a queue of a million jobs is worked through in steps that other
+// calls interleave with, never held in one.
+inline constexpr std::size_t kBulkBatch = 500;
 
 // What trim keeps. Jobs go with their audit trails. Succeeded and cancelled jobs and
 // the dead-letter set (failed and dead jobs) are bounded apart, so a flood of
@@ -281,6 +292,27 @@ class Broker {
   virtual Task<Result<JobState>> cancel(Context ctx, JobId id) = 0;
   // failed/dead -> pending, attempts reset. invalid_state for any other state.
   virtual Task<Result<void>> requeue(Context ctx, JobId id) = 0;
+
+  // --- administration ----------------------------------------------------------------
+  // Pauses (paused = true) or resumes a queue. While paused, no job of it is assigned
+  // or claimed by any process on the store (jobs already leased to a node still run);
+  // enqueue still adds to it. The state is kept in the store, with the ctx's actor_of
+  // and the time (QueueStats), until resumed; pausing a paused queue keeps its first
+  // actor and time. invalid_job for a bad queue name.
+  virtual Task<Result<void>> set_queue_paused(Context ctx, std::string queue, bool paused) = 0;
+  // Deletes a finished job (succeeded, failed, cancelled, dead) with its audit trail.
+  // not_found; invalid_state for a live job.
+  virtual Task<Result<void>> remove(Context ctx, JobId id) = 0;
+  // Every dead job of `queue` -> pending, as requeue does one (a job whose unique key
+  // a live job holds stays dead). Works through the jobs in batches of kBulkBatch,
+  // each atomic: dead jobs that arrive meanwhile may or may not be taken. Returns
+  // how many were requeued. invalid_job for a bad queue name.
+  virtual Task<Result<std::int64_t>> requeue_dead(Context ctx, std::string queue) = 0;
+  // Deletes the finished jobs of `queue` (only those in `state`, which must be a
+  // finished state, if given) with their audit trails, in batches as requeue_dead.
+  // Returns how many. invalid_job for a bad queue name or a live state.
+  virtual Task<Result<std::int64_t>> delete_finished(Context ctx, std::string queue,
+                                                     std::optional<JobState> state) = 0;
 
   // --- queries ---------------------------------------------------------------------
   virtual Task<Result<Job>> get(Context ctx, JobId id) = 0;                        // not_found

@@ -25,6 +25,19 @@ class ForwardingBroker : public Broker {
   Task<Result<void>> requeue(Context ctx, JobId id) override {
     return inner_.requeue(std::move(ctx), id);
   }
+  Task<Result<void>> set_queue_paused(Context ctx, std::string queue, bool paused) override {
+    return inner_.set_queue_paused(std::move(ctx), std::move(queue), paused);
+  }
+  Task<Result<void>> remove(Context ctx, JobId id) override {
+    return inner_.remove(std::move(ctx), id);
+  }
+  Task<Result<std::int64_t>> requeue_dead(Context ctx, std::string queue) override {
+    return inner_.requeue_dead(std::move(ctx), std::move(queue));
+  }
+  Task<Result<std::int64_t>> delete_finished(Context ctx, std::string queue,
+                                             std::optional<JobState> state) override {
+    return inner_.delete_finished(std::move(ctx), std::move(queue), state);
+  }
   Task<Result<Job>> get(Context ctx, JobId id) override { return inner_.get(std::move(ctx), id); }
   Task<Result<std::vector<Job>>> list(Context ctx, JobFilter filter) override {
     return inner_.list(std::move(ctx), std::move(filter));

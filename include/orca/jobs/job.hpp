@@ -103,6 +103,8 @@ struct JobLimits {
 // user ("payload is 2000000 bytes, the limit is 1048576"). Types and queues are
 // 1..128 characters of [A-Za-z0-9_.:-].
 std::string check_job_spec(const JobSpec& spec, const JobLimits& limits = {});
+// Empty if `queue` is a queue name check_job_spec accepts; otherwise what is wrong.
+std::string check_queue_name(std::string_view queue, const JobLimits& limits = {});
 
 // Milliseconds since the Unix epoch, the unit brokers store.
 inline std::int64_t to_unix_ms(WallClock::time_point t) noexcept {

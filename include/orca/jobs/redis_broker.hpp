@@ -35,6 +35,8 @@
 //                       by a build older than the set counts once its type is
 //                       enqueued again)
 //   <q>:cancels         hash: running job -> node, cancel requested, not yet seen
+//   <q>:paused          string, while the queue is paused: {"by": actor, "at": ms};
+//                       the claim and assign scripts give none of its pending jobs
 //
 // A job id is (sequence << 16) | queue number: any process finds a job's queue, and
 // so its keys, from the id alone. Queue numbers are given out on first use.
@@ -89,6 +91,11 @@ class RedisBroker final : public Broker {
                                                    std::vector<JobSpec> specs) override;
   Task<Result<JobState>> cancel(Context ctx, JobId id) override;
   Task<Result<void>> requeue(Context ctx, JobId id) override;
+  Task<Result<void>> set_queue_paused(Context ctx, std::string queue, bool paused) override;
+  Task<Result<void>> remove(Context ctx, JobId id) override;
+  Task<Result<std::int64_t>> requeue_dead(Context ctx, std::string queue) override;
+  Task<Result<std::int64_t>> delete_finished(Context ctx, std::string queue,
+                                             std::optional<JobState> state) override;
   Task<Result<Job>> get(Context ctx, JobId id) override;
   Task<Result<std::vector<Job>>> list(Context ctx, JobFilter filter) override;
   Task<Result<std::vector<AuditEntry>>> audit(Context ctx, JobId id) override;

@@ -55,6 +55,11 @@ class SqliteBroker final : public Broker {
                                                    std::vector<JobSpec> specs) override;
   Task<Result<JobState>> cancel(Context ctx, JobId id) override;
   Task<Result<void>> requeue(Context ctx, JobId id) override;
+  Task<Result<void>> set_queue_paused(Context ctx, std::string queue, bool paused) override;
+  Task<Result<void>> remove(Context ctx, JobId id) override;
+  Task<Result<std::int64_t>> requeue_dead(Context ctx, std::string queue) override;
+  Task<Result<std::int64_t>> delete_finished(Context ctx, std::string queue,
+                                             std::optional<JobState> state) override;
   Task<Result<Job>> get(Context ctx, JobId id) override;
   Task<Result<std::vector<Job>>> list(Context ctx, JobFilter filter) override;
   Task<Result<std::vector<AuditEntry>>> audit(Context ctx, JobId id) override;

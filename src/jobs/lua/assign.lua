@@ -1,7 +1,8 @@
 -- The center's assignments: pending jobs -> leased to a node, or running on it
--- (start 1). A job no longer pending at the attempt read is skipped.
--- KEYS: counts, active, then per assignment: job, audit, pending(type), node set,
--- leased(node).
+-- (start 1). A job no longer pending at the attempt read is skipped, and every job
+-- of a paused queue.
+-- KEYS: counts, active, paused, then per assignment: job, audit, pending(type), node
+-- set, leased(node).
 -- ARGV: lease ms, n, then per assignment: id, attempt seen, node, start (0/1), its
 -- own lease ms (0: the call's).
 -- Returns the ids assigned.
@@ -10,8 +11,9 @@ local now = now_ms()
 local now_s = istr(now)
 local n = tonumber(ARGV[2])
 local out = {}
+if redis.call('EXISTS', KEYS[3]) == 1 then return out end
 for i = 1, n do
-  local k = 2 + (i - 1) * 5
+  local k = 3 + (i - 1) * 5
   local a = 2 + (i - 1) * 5
   local id, seen, node, start = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4])
   local own = tonumber(ARGV[a + 5])
