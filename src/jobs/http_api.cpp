@@ -5,6 +5,7 @@
 #include <charconv>
 #include <memory>
 #include <set>
+#include <variant>
 
 #include "orca/jobs/actor.hpp"
 #include "orca/jobs/json.hpp"
@@ -156,6 +157,8 @@ Task<http::Response> list(ApiPtr api, Context ctx, http::Request req, bool dead_
       f.node = value;
     } else if (key == "trace_id") {
       f.trace_id = value;
+    } else if (key == "error") {
+      f.error = value;
     } else if (key == "limit" || key == "before") {
       std::int64_t n = 0;
       const auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
@@ -201,6 +204,101 @@ Task<http::Response> queues(ApiPtr api, Context ctx, http::Request) {
   co_return ok(200, out);
 }
 
+// --- queue administration and bulk actions ----------------------------------------------
+
+// At most this many ids in one POST /api/jobs/cancel (each is one store call).
+constexpr std::size_t kMaxCancelIds = 1000;
+
+// The {queue} of the path, checked as enqueue checks it; or the 400 that refuses it.
+std::variant<std::string, http::Response> queue_param(const Api& api, const http::Request& req) {
+  std::string queue(req.path_param("queue").value_or(""));
+  if (std::string why = check_queue_name(queue, api.options.limits); !why.empty())
+    return error(400, why);
+  return queue;
+}
+
+Task<http::Response> pause(ApiPtr api, Context ctx, http::Request req, bool paused) {
+  auto queue = queue_param(*api, req);
+  if (auto* refused = std::get_if<http::Response>(&queue)) co_return std::move(*refused);
+  const std::string& name = std::get<std::string>(queue);
+  auto r = co_await api->broker().set_queue_paused(ctx, name, paused);
+  if (!r) co_return from_error(r.error(), 0);
+  if (!paused) api->center->notify();
+  co_return ok(200, json{{"queue", name}, {"paused", paused}});
+}
+
+Task<http::Response> remove(ApiPtr api, Context ctx, http::Request req) {
+  auto id = parse_id(req);
+  if (!id) co_return error(400, "job id must be a positive integer");
+  auto r = co_await api->broker().remove(ctx, *id);
+  if (!r) co_return co_await conflict_or_error(api, ctx, r.error(), *id, "delete");
+  co_return ok(200, json{{"id", *id}, {"deleted", true}});
+}
+
+Task<http::Response> requeue_dead(ApiPtr api, Context ctx, http::Request req) {
+  auto queue = queue_param(*api, req);
+  if (auto* refused = std::get_if<http::Response>(&queue)) co_return std::move(*refused);
+  auto n = co_await api->broker().requeue_dead(ctx, std::get<std::string>(queue));
+  if (!n) co_return from_error(n.error(), 0);
+  if (*n > 0) api->center->notify();
+  co_return ok(200, json{{"requeued", *n}});
+}
+
+// Body: nothing, or {"state": "succeeded" | "failed" | "cancelled" | "dead"}.
+Task<http::Response> delete_finished(ApiPtr api, Context ctx, http::Request req) {
+  auto queue = queue_param(*api, req);
+  if (auto* refused = std::get_if<http::Response>(&queue)) co_return std::move(*refused);
+  std::optional<JobState> state;
+  if (!req.body.empty()) {
+    Result<json> body = parse_json_strict(req.body);
+    if (!body) co_return error(400, std::string("body: ").append(body.error().detail()));
+    if (!body->is_object()) co_return error(400, "body: expected an object {\"state\": ...}");
+    for (const auto& [key, value] : body->items()) {
+      if (key != "state") co_return error(400, "body: unknown field \"" + key + "\"");
+      if (value.is_string()) state = parse_job_state(value.get<std::string>());
+      if (!state || is_live(*state))
+        co_return error(400, "state: expected succeeded, failed, cancelled or dead");
+    }
+  }
+  auto n = co_await api->broker().delete_finished(ctx, std::get<std::string>(queue), state);
+  if (!n) co_return from_error(n.error(), 0);
+  co_return ok(200, json{{"deleted", *n}});
+}
+
+// Body {"ids": [1, 2, ...]}: each cancelled as POST /api/jobs/{id}/cancel does, its
+// outcome in "results", in order (one failing does not stop the others).
+Task<http::Response> cancel_many(ApiPtr api, Context ctx, http::Request req) {
+  Result<json> body = parse_json_strict(req.body);
+  if (!body) co_return error(400, std::string("body: ").append(body.error().detail()));
+  if (!body->is_object() || body->size() != 1 || !body->contains("ids") ||
+      !(*body)["ids"].is_array())
+    co_return error(400, "body: expected {\"ids\": [job ids]}");
+  const json& ids = (*body)["ids"];
+  if (ids.size() > kMaxCancelIds)
+    co_return error(400, "ids: at most " + std::to_string(kMaxCancelIds) + " per call, got " +
+                             std::to_string(ids.size()));
+  for (const json& id : ids)
+    if (!id.is_number_integer() || id.get<std::int64_t>() <= 0)
+      co_return error(400, "ids: each must be a positive integer, got " + id.dump());
+  json results = json::array();
+  for (const json& item : ids) {
+    const JobId id = item.get<JobId>();
+    auto state = co_await api->center->cancel(ctx, id);
+    if (state) {
+      results.push_back(json{{"id", id}, {"state", std::string(to_string(*state))}});
+    } else if (state.error() == errc::not_found) {
+      results.push_back(json{{"id", id}, {"error", "not found"}});
+    } else if (state.error() == errc::invalid_state) {
+      auto job = co_await api->broker().get(ctx, id);
+      std::string why = job ? "job is " + std::string(to_string(job->state)) : "not cancellable";
+      results.push_back(json{{"id", id}, {"error", why}});
+    } else {
+      co_return from_error(state.error(), id);  // the store failed: the rest would too
+    }
+  }
+  co_return ok(200, json{{"results", std::move(results)}});
+}
+
 // The caller, as the audit trail names it: the token's name, or "anonymous" when the
 // policy authenticates nobody.
 Context with_caller(Context ctx) {
@@ -238,6 +336,25 @@ http::Router make_api_router(Center& center, ApiOptions options) {
   });
   router.get("/api/nodes",
              [api](Context c, http::Request r) { return nodes(api, c, std::move(r)); });
+  // Queue administration and bulk actions (admin: every POST).
+  router.post("/api/queues/{queue}/pause", [api](Context c, http::Request r) {
+    return pause(api, with_caller(c), std::move(r), true);
+  });
+  router.post("/api/queues/{queue}/resume", [api](Context c, http::Request r) {
+    return pause(api, with_caller(c), std::move(r), false);
+  });
+  router.post("/api/queues/{queue}/requeue-dead", [api](Context c, http::Request r) {
+    return requeue_dead(api, with_caller(c), std::move(r));
+  });
+  router.post("/api/queues/{queue}/delete-finished", [api](Context c, http::Request r) {
+    return delete_finished(api, with_caller(c), std::move(r));
+  });
+  router.post("/api/jobs/{id}/delete", [api](Context c, http::Request r) {
+    return remove(api, with_caller(c), std::move(r));
+  });
+  router.post("/api/jobs/cancel", [api](Context c, http::Request r) {
+    return cancel_many(api, with_caller(c), std::move(r));
+  });
   router.get("/api/queues",
              [api](Context c, http::Request r) { return queues(api, c, std::move(r)); });
   if (options.metrics != nullptr) http::add_metrics_route(router, *options.metrics);

@@ -2,11 +2,17 @@
 // (link orca::jobs_http), behind an access policy (orca/net/http/access_policy.hpp).
 //
 //   POST   /api/jobs                 submit a job spec (an object) or several (an array)
-//   GET    /api/jobs?state=&type=&queue=&node=&limit=&before=   list, newest first
+//   GET    /api/jobs?state=&type=&queue=&node=&trace_id=&error=&limit=&before=
+//                                    list, newest first (error: text in the last error)
 //   GET    /api/jobs/{id}            one job
 //   GET    /api/jobs/{id}/audit      its audit trail, oldest first
 //   POST   /api/jobs/{id}/cancel     cancel (DELETE /api/jobs/{id} does the same)
 //   POST   /api/jobs/{id}/requeue    requeue from the dead-letter set
+//   POST   /api/jobs/{id}/delete     delete a finished job with its audit trail
+//   POST   /api/jobs/cancel          cancel {"ids": [...]} (at most 1000), each's outcome
+//   POST   /api/queues/{q}/pause     pause a queue (no claims from it); .../resume
+//   POST   /api/queues/{q}/requeue-dead      requeue every dead job of the queue
+//   POST   /api/queues/{q}/delete-finished   delete its finished jobs ({"state": ...})
 //   GET    /api/dead                 the dead-letter set
 //   GET    /api/nodes                nodes, load and heartbeats
 //   GET    /api/queues               job counts per queue and state
@@ -27,7 +33,8 @@
 // Whatever the tokens, the Host header must name an allowed host (421), and
 // state-changing calls must not come from another site's page (403) and may carry
 // only JSON bodies (415). Submit, cancel and requeue record the caller in the job's
-// audit trail (AuditEntry::actor): the token's name, or "anonymous" without tokens.
+// audit trail (AuditEntry::actor), and pause the queue's (QueueStats::paused_by): the
+// token's name, or "anonymous" without tokens.
 //
 // Limits (rate_limit.hpp, load_shedding.hpp), none by default: ApiOptions::rate_limit
 // runs before the access policy (every request counts, refused ones and token
