@@ -119,6 +119,7 @@ int list_jobs(const JobsOptions& o, bool dead_letter) {
   f.queue = o.queue == "default" && !dead_letter ? std::string() : o.queue;
   f.node = o.node;
   f.trace_id = o.trace_id;
+  f.error = o.error_text;
   f.limit = static_cast<std::size_t>(o.limit);
   f.dead_letter = dead_letter;
   return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker_ref) -> Task<int> {
@@ -227,6 +228,11 @@ int queues(const JobsOptions& o) {
               .append(std::to_string(q.limiting_nodes))
               .append(" nodes)");
       }
+      if (q.stats.paused) {
+        held.append("  PAUSED");
+        if (!q.stats.paused_by.empty()) held.append(" by ").append(q.stats.paused_by);
+        if (q.stats.paused_at) held.append(" at ").append(format_time(*q.stats.paused_at));
+      }
       if (!q.breaker_held_types.empty()) {
         held.append("  breaker open for");
         for (const std::string& type : q.breaker_held_types)
@@ -236,6 +242,21 @@ int queues(const JobsOptions& o) {
                   held.c_str());
     }
     if (status.empty()) std::printf("(no jobs)\n");
+    co_return 0;
+  });
+}
+
+int set_paused(const JobsOptions& o, bool paused) {
+  if (std::string why = jobs::check_queue_name(o.queue); !why.empty()) throw UsageError(why);
+  return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker_ref) -> Task<int> {
+    jobs::Broker* broker = &broker_ref;
+    auto r = co_await broker->set_queue_paused(cli_context(), o.queue, paused);
+    if (!r) fail(paused ? "pause" : "resume", r.error());
+    if (o.json)
+      print_json(json{{"queue", o.queue}, {"paused", paused}});
+    else
+      std::printf("queue %s: %s\n", o.queue.c_str(),
+                  paused ? "paused (no node takes its jobs until `orca resume`)" : "resumed");
     co_return 0;
   });
 }

@@ -1,5 +1,5 @@
 // The commands that read or change jobs on the broker and exit: status, cancel, jobs,
-// dead (list or requeue), nodes, queues.
+// dead (list or requeue), nodes, queues, pause, resume.
 #pragma once
 
 #include "jobs_commands.hpp"
@@ -15,5 +15,7 @@ int list_jobs(const JobsOptions& o, bool dead_letter);
 int dead(const JobsOptions& o);
 int nodes(const JobsOptions& o);
 int queues(const JobsOptions& o);
+// `orca pause QUEUE` (paused) and `orca resume QUEUE`.
+int set_paused(const JobsOptions& o, bool paused);
 
 }  // namespace orca::cli::detail

@@ -137,6 +137,7 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
   jobs_cmd->add_option("--node", o.node, "only jobs on (or last run by) this node");
   jobs_cmd->add_option("--trace", o.trace_id,
                        "only the jobs of this trace (its 32-hex-digit id, as `orca status` shows)");
+  jobs_cmd->add_option("--error", o.error_text, "only jobs whose last error contains this text");
   jobs_cmd->add_option("--limit", o.limit, "at most this many")->capture_default_str();
   cmds.push_back(jobs_cmd);
 
@@ -147,6 +148,17 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
   auto* queues_cmd = app.add_subcommand("queues", "count jobs per queue and state");
   add_broker_options(queues_cmd, o);
   cmds.push_back(queues_cmd);
+
+  auto* pause_cmd = app.add_subcommand(
+      "pause", "pause a queue: no node takes its jobs until it is resumed (enqueue still adds)");
+  add_broker_options(pause_cmd, o);
+  pause_cmd->add_option("queue", o.queue, "the queue")->required();
+  cmds.push_back(pause_cmd);
+
+  auto* resume_cmd = app.add_subcommand("resume", "resume a paused queue");
+  add_broker_options(resume_cmd, o);
+  resume_cmd->add_option("queue", o.queue, "the queue")->required();
+  cmds.push_back(resume_cmd);
 
   auto* dead_cmd = app.add_subcommand(
       "dead", "list the dead-letter set (failed and dead jobs), or requeue from it");
@@ -167,6 +179,8 @@ int run_jobs_command(const std::string& name, const JobsOptions& o) {
     if (name == "jobs") return detail::list_jobs(o, false);
     if (name == "nodes") return detail::nodes(o);
     if (name == "queues") return detail::queues(o);
+    if (name == "pause") return detail::set_paused(o, true);
+    if (name == "resume") return detail::set_paused(o, false);
     if (name == "dead") return detail::dead(o);
   } catch (const detail::UsageError& e) {
     std::fprintf(stderr, "orca %s: %s\n", name.c_str(), e.what());

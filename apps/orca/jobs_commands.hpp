@@ -99,6 +99,7 @@ struct JobsOptions {
   // jobs.
   std::string state;
   std::string node;
+  std::string error_text;  // only jobs whose last error contains it
   int limit = 50;
 };
 
