@@ -1123,7 +1123,7 @@ TEST(SqliteBroker, OpensAVersionThreeStoreWithLeases) {
     sqlite3_finalize(st);
     sqlite3_close(db);
   }
-  EXPECT_EQ(version, 5);
+  EXPECT_EQ(version, 6);
 }
 
 // A store written by schema version 4 (no actor in the audit) opens as version 5 with

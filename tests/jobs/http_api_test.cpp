@@ -188,5 +188,82 @@ TEST(HttpApi, UnhandledTypeIsAcceptedWithAWarning) {
   EXPECT_EQ(jobs_in_store, 2u);
 }
 
+// The queue administration and bulk routes: each answers with the contract's shape,
+// and bad input is a 400 that names what is wrong.
+TEST(HttpApi, PauseResumeDeleteBulkActionsAndTheirBadInput) {
+  TempDir dir;
+  auto broker_opened = SqliteBroker::open({.path = dir.db()});
+  ASSERT_OK(broker_opened);
+  SqliteBroker& broker = **broker_opened;
+  std::map<std::string, Reply> got;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    Center center(broker, {});  // not run: the jobs stay pending
+    http::Server server(make_api_router(center));
+    EXPECT_TRUE(server.start(net::Address::loopback_v4(0)).has_value());
+    const std::string base = "http://127.0.0.1:" + std::to_string(server.local_address().port());
+    Reply added = co_await call("POST", base + "/api/jobs",
+                                R"([{"type": "t", "queue": "q"}, {"type": "t", "queue": "q"}])");
+    const std::string a = std::to_string(added.body[0].value("id", 0));
+    const std::string b = std::to_string(added.body[1].value("id", 0));
+    const std::string q = base + "/api/queues/q";
+    got["pause"] = co_await call("POST", q + "/pause", "");
+    got["queues"] = co_await call("GET", base + "/api/queues", "");
+    got["resume"] = co_await call("POST", q + "/resume", "");
+    got["cancel"] =
+        co_await call("POST", base + "/api/jobs/cancel", R"({"ids": [)" + a + R"(, 999999]})");
+    got["delete live"] = co_await call("POST", base + "/api/jobs/" + b + "/delete", "");
+    got["delete"] = co_await call("POST", base + "/api/jobs/" + a + "/delete", "");
+    got["delete unknown"] = co_await call("POST", base + "/api/jobs/" + a + "/delete", "");
+    got["requeue dead"] = co_await call("POST", q + "/requeue-dead", "");
+    CO_ASSERT_OK(co_await broker.cancel(guard, std::stoll(b)));
+    got["delete finished"] =
+        co_await call("POST", q + "/delete-finished", R"({"state": "cancelled"})");
+    got["by error"] = co_await call("GET", base + "/api/jobs?error=boom", "");
+    std::string many = R"({"ids": [1)";
+    for (int i = 0; i < 1000; ++i)
+      many.append(", 1");
+    many.append("]}");
+    got["bad many"] = co_await call("POST", base + "/api/jobs/cancel", many);
+    got["bad ids"] = co_await call("POST", base + "/api/jobs/cancel", R"({"ids": [1, "2"]})");
+    got["bad cancel body"] = co_await call("POST", base + "/api/jobs/cancel", R"([1, 2])");
+    got["bad queue"] = co_await call("POST", base + "/api/queues/no%20space/pause", "");
+    got["bad state"] = co_await call("POST", q + "/delete-finished", R"({"state": "pending"})");
+    got["bad field"] = co_await call("POST", q + "/delete-finished", R"({"queue": "x"})");
+    auto [sctx, scancel] = with_timeout(guard, 5s);
+    (void)co_await server.shutdown(sctx);
+  });
+  using nlohmann::json;
+  EXPECT_EQ(got["pause"].body, (json{{"queue", "q"}, {"paused", true}})) << got["pause"].body;
+  ASSERT_EQ(got["queues"].body.size(), 1u) << got["queues"].body;
+  EXPECT_EQ(got["queues"].body[0].value("paused", false), true) << got["queues"].body;
+  EXPECT_EQ(got["queues"].body[0].value("paused_by", ""), "anonymous") << got["queues"].body;
+  EXPECT_EQ(got["resume"].body, (json{{"queue", "q"}, {"paused", false}})) << got["resume"].body;
+  ASSERT_EQ(got["cancel"].status, 200) << got["cancel"].body;
+  const json& results = got["cancel"].body["results"];
+  ASSERT_EQ(results.size(), 2u) << got["cancel"].body;
+  EXPECT_EQ(results[0].value("state", ""), "cancelled") << results;
+  EXPECT_EQ(results[1], (json{{"id", 999999}, {"error", "not found"}})) << results;
+  EXPECT_EQ(got["delete live"].status, 409) << got["delete live"].body;
+  EXPECT_EQ(got["delete"].status, 200) << got["delete"].body;
+  EXPECT_EQ(got["delete unknown"].status, 404) << got["delete unknown"].body;
+  EXPECT_EQ(got["requeue dead"].body, (json{{"requeued", 0}})) << got["requeue dead"].body;
+  EXPECT_EQ(got["delete finished"].body, (json{{"deleted", 1}})) << got["delete finished"].body;
+  EXPECT_EQ(got["by error"].body, json::array()) << got["by error"].body;
+  const std::map<std::string, std::string> want_400 = {
+      {"bad many", "ids: at most 1000 per call, got 1001"},
+      {"bad ids", "ids: each must be a positive integer, got \"2\""},
+      {"bad cancel body", "body: expected {\"ids\": [job ids]}"},
+      {"bad queue", "queue must be 1..128 characters"},
+      {"bad state", "state: expected succeeded, failed, cancelled or dead"},
+      {"bad field", "body: unknown field \"queue\""},
+  };
+  for (const auto& [name, text] : want_400) {
+    EXPECT_EQ(got[name].status, 400) << name << ": " << got[name].body;
+    EXPECT_NE(got[name].body.value("error", "").find(text), std::string::npos)
+        << name << ": got " << got[name].body << ", want \"" << text << "\" in it";
+  }
+}
+
 }  // namespace
 }  // namespace orca::jobs::testing
