@@ -300,6 +300,54 @@ TEST(RedisBroker, EachQueueLivesInOneSlotOfACluster) {
   EXPECT_GE(masters_used.size(), 2u) << "every queue landed on one master";
 }
 
+// On a cluster, the administration calls run in their queue's slot: a paused queue
+// waits while another runs, and runs once resumed; the other's dead jobs are requeued
+// (and die again), then deleted.
+TEST(RedisBroker, PauseRequeueDeadAndDeleteFinishedRunOnACluster) {
+  ORCA_REQUIRE_REDIS_CLUSTER();
+  orca_test::RedisCluster cluster(3);
+  ASSERT_TRUE(cluster.running()) << cluster.error();
+  std::int64_t mail_pending = -1, mail_done = -1, requeued = -1, deleted = -1;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    auto broker = co_await connect_broker(guard, cluster.node(0).url(), true);
+    if (!broker) co_return;
+    std::vector<JobSpec> specs;
+    for (int i = 0; i < 20; ++i) {
+      JobSpec s = spec("t");
+      s.queue = i % 2 == 0 ? "mail" : "video";
+      s.retry.max_attempts = 1;
+      specs.push_back(std::move(s));
+    }
+    CO_ASSERT_OK(co_await broker->set_queue_paused(guard, "mail", true));
+    CO_ASSERT_OK(co_await broker->enqueue(guard, specs));
+    Node node(*broker, pull_node("n1"));
+    node.handle("t", [](Context, Job j) -> Task<Result<void>> {
+      if (j.spec.queue == "video") co_return Error(make_error_code(errc::invalid_job), "boom");
+      co_return Result<void>{};
+    });
+    auto [ctx, stop] = with_cancel(guard);
+    auto running = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    co_await wait_count(*broker, guard, S::kDead, 10);
+    mail_pending = co_await count_in(*broker, guard, S::kPending);
+    auto r = co_await broker->requeue_dead(guard, "video");
+    if (r) requeued = *r;
+    CO_ASSERT_OK(co_await broker->set_queue_paused(guard, "mail", false));
+    co_await wait_count(*broker, guard, S::kSucceeded, 10);
+    co_await wait_count(*broker, guard, S::kDead, 10);
+    mail_done = co_await count_in(*broker, guard, S::kSucceeded);
+    stop();
+    (void)co_await std::move(running);
+    auto d = co_await broker->delete_finished(guard, "video", std::nullopt);
+    if (d) deleted = *d;
+    co_await broker->closed();
+  });
+  EXPECT_EQ(mail_pending, 10) << "the paused queue's jobs ran";
+  EXPECT_EQ(requeued, 10);
+  EXPECT_EQ(mail_done, 10);
+  EXPECT_EQ(deleted, 10);
+}
+
 // Redis goes down for longer than any poll or heartbeat interval and comes back
 // (AOF on): the jobs acknowledged before are there, and the node picks up new work
 // by itself.
