@@ -115,8 +115,10 @@ class CrossCheck {
       ok = co_await complete();
     } else if (pick < 78) {
       ok = co_await cancel();
-    } else if (pick < 83) {
+    } else if (pick < 81) {
       ok = co_await requeue();
+    } else if (pick < 83) {
+      ok = co_await requeue_dead();
     } else if (pick < 88) {
       ok = co_await promote();
     } else if (pick < 94) {
@@ -368,6 +370,29 @@ class CrossCheck {
     }
     if (!both_ok(a, b, "requeue")) co_return false;
     commit(jobs_[i], o);
+    co_return true;
+  }
+
+  // Every dead job of the queue, oldest first, each as requeue would (one whose key
+  // a job requeued before it took stays dead).
+  Task<bool> requeue_dead() {
+    note("requeue the dead jobs");
+    auto a = co_await sqlite_.requeue_dead(actor_ctx(), kCrossQueue);
+    auto b = co_await redis_.requeue_dead(actor_ctx(), kCrossQueue);
+    if (!both_ok(a, b, "requeue_dead")) co_return false;
+    std::int64_t want = 0;
+    for (std::size_t i = 0; i < jobs_.size(); ++i) {
+      if (jobs_[i].snap.state != JobState::kDead) continue;
+      bool key_held = false;
+      for (std::size_t k = 0; k < jobs_.size(); ++k)
+        key_held = key_held ||
+                   (k != i && !jobs_[i].unique_key.empty() &&
+                    jobs_[k].unique_key == jobs_[i].unique_key && is_live(jobs_[k].snap.state));
+      if (apply(jobs_[i], JobEvent::requeue(key_held))) ++want;
+    }
+    if (*a != want || *b != want)
+      co_return diverged("requeue_dead: got sqlite " + std::to_string(*a) + ", redis " +
+                         std::to_string(*b) + ", want " + std::to_string(want));
     co_return true;
   }
 
