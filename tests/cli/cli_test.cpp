@@ -161,6 +161,25 @@ TEST_F(Cli, AMissingStoreIsRefusedNotCreated) {
   EXPECT_TRUE(std::filesystem::exists(dir_ / "new.db"));
 }
 
+TEST_F(Cli, PauseAndResumeAQueueAndQueuesShowsIt) {
+  Ran paused = orca("pause mail --create");
+  ASSERT_EQ(paused.code, 0) << paused.err;
+  Ran listed = orca("queues");
+  EXPECT_EQ(listed.code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("mail"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("PAUSED by cli:"), std::string::npos) << listed.out;
+  Ran resumed = orca("resume mail --json");
+  EXPECT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_EQ(nlohmann::json::parse(resumed.out, nullptr, false),
+            (nlohmann::json{{"queue", "mail"}, {"paused", false}}))
+      << resumed.out;
+  Ran after = orca("queues --json");
+  EXPECT_EQ(after.out.find("\"paused\": true"), std::string::npos) << after.out;
+  Ran bad = orca("pause 'no space'");
+  EXPECT_EQ(bad.code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("queue must be 1..128 characters"), std::string::npos) << bad.err;
+}
+
 TEST_F(Cli, GoDurationsAndTheJsonOfSubmitStatusAndCancel) {
   // 1h30m: Go's compound form. No node handles the type: accepted, with a warning.
   Ran submitted = orca("submit later --create --delay 1h30m --json");
