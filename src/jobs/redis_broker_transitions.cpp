@@ -108,17 +108,19 @@ Task<Result<void>> RedisBroker::set_queue_paused(Context ctx, std::string queue,
   if (std::string why = check_queue_name(queue, options_.limits); !why.empty())
     co_return Error(make_error_code(errc::invalid_job), std::move(why));
   Impl& m = *impl_;
-  auto qn = co_await m.queue_number(ctx, queue);  // listed by queues() from now on
-  if (!qn) co_return qn.error();
   const std::string k = m.qkey(queue);
   if (paused) {
+    auto qn = co_await m.queue_number(ctx, queue);  // listed by queues() from now on
+    if (!qn) co_return qn.error();
     const json state{{"by", actor_of(ctx)}, {"at", to_unix_ms(WallClock::now())}};
     auto r = co_await m.command(ctx, k, strs("SET", k + "paused", state.dump(), "NX"), "pause");
     if (!r) co_return r.error();
     co_return Result<void>{};
   }
+  // (Resuming a queue never seen is a no-op that leaves it unlisted.)
   auto r = co_await m.command(ctx, k, strs("DEL", k + "paused"), "resume");
   if (!r) co_return r.error();
+  if (r->integer() == 0) co_return Result<void>{};
   // Nodes waiting for work claim at once rather than at their next poll.
   auto told = co_await m.command(ctx, k, strs("PUBLISH", m.options.prefix + ":work", queue),
                                  "announce resume");

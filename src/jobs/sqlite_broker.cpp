@@ -644,16 +644,21 @@ Task<Result<void>> SqliteBroker::set_queue_paused(Context ctx, std::string queue
     co_return Error(make_error_code(errc::invalid_job), std::move(why));
   auto call = impl_->write<void>(
       ctx, [&queue, paused, actor = std::string(actor_of(ctx))](Db& db) -> Result<void> {
-        // A paused queue keeps who paused it first; a resumed one forgets.
+        // A paused queue keeps who paused it first; a resumed one forgets. (Resuming a
+        // queue never seen adds no row.)
+        if (!paused) {
+          db.prepare("UPDATE queues SET paused = 0, paused_by = '', paused_ms = 0 WHERE name = ?1")
+              .bind(1, queue)
+              .run();
+          return {};
+        }
         db.prepare(
-              "INSERT INTO queues(name, paused, paused_by, paused_ms) VALUES(?1, ?2, ?3, ?4) ON "
-              "CONFLICT(name) DO UPDATE SET paused_by = CASE WHEN ?2 = 0 THEN '' WHEN paused = 1 "
-              "THEN paused_by ELSE ?3 END, paused_ms = CASE WHEN ?2 = 0 THEN 0 WHEN paused = 1 "
-              "THEN paused_ms ELSE ?4 END, paused = ?2")
+              "INSERT INTO queues(name, paused, paused_by, paused_ms) VALUES(?1, 1, ?2, ?3) ON "
+              "CONFLICT(name) DO UPDATE SET paused_by = CASE WHEN paused = 1 THEN paused_by ELSE "
+              "?2 END, paused_ms = CASE WHEN paused = 1 THEN paused_ms ELSE ?3 END, paused = 1")
             .bind(1, queue)
-            .bind(2, paused ? 1 : 0)
-            .bind(3, paused ? actor : std::string())
-            .bind(4, paused ? now_ms() : 0)
+            .bind(2, actor)
+            .bind(3, now_ms())
             .run();
         return {};
       });

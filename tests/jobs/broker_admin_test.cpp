@@ -38,7 +38,7 @@ std::int64_t admin_test_count(const QueueStats* q, JobState s) {
 TEST_P(BrokerContract, APausedQueueIsNotClaimedFromWhileAnotherIsAndResumeLetsItRun) {
   std::vector<std::string> first_claim, after_resume, peeked;
   std::size_t assigned_while_paused = 9;
-  bool listed_paused = false, empty_listed = false;
+  bool listed_paused = false, empty_listed = false, never_listed = true;
   std::string paused_by;
   std::int64_t pending_while_paused = 0;
   run_on_broker([&](Broker& broker) -> Task<void> {
@@ -47,7 +47,10 @@ TEST_P(BrokerContract, APausedQueueIsNotClaimedFromWhileAnotherIsAndResumeLetsIt
     CO_ASSERT_OK(co_await broker.enqueue(ctx, admin_test_specs("free", 1)));
     CO_ASSERT_OK(co_await broker.register_node(ctx, node_info("n", "t", 10)));
     CO_ASSERT_OK(co_await broker.set_queue_paused(with_actor(ctx, "ops"), "held", true));
-    CO_ASSERT_OK(co_await broker.set_queue_paused(ctx, "idle", true));  // no job ever
+    // Paused again: the first actor stays.
+    CO_ASSERT_OK(co_await broker.set_queue_paused(with_actor(ctx, "late"), "held", true));
+    CO_ASSERT_OK(co_await broker.set_queue_paused(ctx, "idle", true));    // no job ever
+    CO_ASSERT_OK(co_await broker.set_queue_paused(ctx, "never", false));  // nothing to resume
     // Enqueue still adds to a paused queue.
     CO_ASSERT_OK(co_await broker.enqueue(ctx, admin_test_specs("held", 1)));
     PeekRequest peek;
@@ -78,6 +81,7 @@ TEST_P(BrokerContract, APausedQueueIsNotClaimedFromWhileAnotherIsAndResumeLetsIt
     }
     const QueueStats* idle = admin_test_find(*stats, "idle");
     empty_listed = idle != nullptr && idle->paused;
+    never_listed = admin_test_find(*stats, "never") != nullptr;
     CO_ASSERT_OK(co_await broker.set_queue_paused(ctx, "held", false));
     auto again = co_await broker.claim(ctx, pull("n", "t", 10));
     CO_ASSERT_OK(again);
@@ -92,6 +96,7 @@ TEST_P(BrokerContract, APausedQueueIsNotClaimedFromWhileAnotherIsAndResumeLetsIt
   EXPECT_EQ(pending_while_paused, 3)
       << "enqueue to a paused queue: got " << pending_while_paused << " pending, want 3";
   EXPECT_TRUE(empty_listed) << "a paused queue without jobs is not listed";
+  EXPECT_FALSE(never_listed) << "resuming an unknown queue made it";
   EXPECT_EQ(after_resume, (std::vector<std::string>{"held", "held", "held"}));
 }
 
