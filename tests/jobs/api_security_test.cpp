@@ -223,6 +223,34 @@ TEST(ApiSecurity, NoTokenIs401ReadCanListNotSubmitAdminCanAndTheTrailNamesIt) {
   EXPECT_EQ(actors, (std::vector<std::string>{"ops", "ops"}));
 }
 
+// Pausing, deleting and the bulk actions change the store: admin only; the pause
+// names its token.
+TEST(ApiSecurity, QueueAdministrationNeedsAdminAndThePauseNamesTheToken) {
+  http::AccessOptions access;
+  access.tokens = tokens();
+  std::vector<int> read_statuses;
+  http::Response paused;
+  std::string paused_by;
+  ApiServer().run(access, [&](ApiServer& s, Broker& broker) -> Task<void> {
+    const std::string ids = R"({"ids": [1]})";
+    const std::string paths[] = {"/api/queues/q/pause", "/api/queues/q/resume",
+                                 "/api/queues/q/requeue-dead", "/api/queues/q/delete-finished",
+                                 "/api/jobs/1/delete"};
+    for (const std::string& path : paths) {
+      http::Response r = co_await s.send("POST", path, "", bearer(kReadToken));
+      read_statuses.push_back(r.status);
+    }
+    http::Response r = co_await s.send("POST", "/api/jobs/cancel", ids, bearer(kReadToken));
+    read_statuses.push_back(r.status);
+    paused = co_await s.send("POST", "/api/queues/q/pause", "", bearer(kAdminToken));
+    auto stats = co_await broker.queues(hang_guard());
+    if (stats && !stats->empty()) paused_by = stats->front().paused_by;
+  });
+  EXPECT_EQ(read_statuses, std::vector<int>(6, 403));
+  EXPECT_EQ(paused.status, 200) << paused.body;
+  EXPECT_EQ(paused_by, "ops");
+}
+
 TEST(ApiSecurity, RepeatedBadTokensGet429ForThatAddress) {
   http::AccessOptions access;
   access.tokens = tokens();
