@@ -1,10 +1,12 @@
-// carry_trace and attempt_span (job_trace.hpp).
+// carry_trace, prepare_for_enqueue and attempt_span (job_trace.hpp).
 #include "orca/jobs/job_trace.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
+
+#include "orca/jobs/errors.hpp"
 
 namespace orca::jobs {
 
@@ -18,6 +20,16 @@ void carry_trace(const Context& ctx, JobSpec& spec, std::size_t max_headers) {
   spec.headers.emplace(std::string(kTraceparentHeader), trace::format_traceparent(*sc));
   if (!sc->trace_state.empty())
     spec.headers.emplace(std::string(kTracestateHeader), sc->trace_state);
+}
+
+Result<void> prepare_for_enqueue(const Context& ctx, std::vector<JobSpec>& specs,
+                                 const JobLimits& limits) {
+  for (JobSpec& spec : specs)
+    carry_trace(ctx, spec, limits.max_headers);
+  for (const JobSpec& spec : specs)
+    if (std::string why = check_job_spec(spec, limits); !why.empty())
+      return Error(make_error_code(errc::invalid_job), std::move(why));
+  return {};
 }
 
 namespace {

@@ -10,11 +10,8 @@ namespace orca::jobs {
 
 Task<Result<std::vector<EnqueueResult>>> RedisBroker::enqueue(Context ctx,
                                                               std::vector<JobSpec> specs) {
-  for (JobSpec& spec : specs)  // a traced caller's span is the jobs' parent (job_trace.hpp)
-    carry_trace(ctx, spec, options_.limits.max_headers);
-  for (const JobSpec& spec : specs)
-    if (std::string why = check_job_spec(spec, options_.limits); !why.empty())
-      co_return Error(make_error_code(errc::invalid_job), std::move(why));
+  if (auto prepared = prepare_for_enqueue(ctx, specs, options_.limits); !prepared)
+    co_return prepared.error();
   if (auto e = ctx.err()) co_return e;
   Impl& m = *impl_;
   // Ids for the whole batch in one step, then one script per queue.

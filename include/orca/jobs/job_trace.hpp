@@ -21,9 +21,11 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "orca/context/context.hpp"
 #include "orca/jobs/job.hpp"
+#include "orca/runtime/result.hpp"
 #include "orca/trace/tracer.hpp"
 
 namespace orca::jobs {
@@ -36,6 +38,12 @@ inline constexpr std::string_view kTracestateHeader = "tracestate";
 // the spec names a trace already (trace_id or a traceparent header), ctx carries no
 // span, or the headers would pass `max_headers`. The brokers' enqueue calls it.
 void carry_trace(const Context& ctx, JobSpec& spec, std::size_t max_headers);
+
+// What every broker's enqueue does first: carry_trace on each spec (a traced caller's
+// span becomes the jobs' parent), then check_job_spec on each; invalid_job, with the
+// reason, for the first spec that fails (the caller then adds nothing).
+Result<void> prepare_for_enqueue(const Context& ctx, std::vector<JobSpec>& specs,
+                                 const JobLimits& limits);
 
 // The span of one attempt of `job` (kind consumer, named "job TYPE"): a child of the
 // submitting span (traceparent header), else a root in the spec's trace_id, else a
