@@ -6,7 +6,10 @@
 //    response the responder has not finished writing; the connection is idle when
 //    it is 0;
 //  - once `closing` is set, the reader starts no new request (it only watches for
-//    the peer leaving) and the responder ends after its current response.
+//    the peer leaving) and the responder ends after its current response;
+//  - end_stream is set exactly while a stream function runs, and only if
+//    shutting_down was false when it was set: so shutdown, which sets the flag
+//    first and then reads end_stream under this lock, ends every stream.
 // Server-wide, under ServerState::mu: once `shutting_down` is set no connection is
 // added, so the shutdown's snapshot plus "each responder checks the flag after each
 // response" covers every connection; `connections` never exceeds max_connections.
@@ -23,6 +26,7 @@
 
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <exception>
 #include <limits>
@@ -81,6 +85,8 @@ enum class Refusal : std::size_t {
   kConnectionLimit,
   kRequestCap,
   kBadRequest,
+  kStreamLimit,
+  kStreamWriteTimeout,
   kCount,
 };
 
@@ -96,6 +102,11 @@ const char* log_text(Refusal kind) {
       return "max_connections: connections refused (503) since the last report: ";
     case Refusal::kBadRequest:
       return "malformed or over-limit requests refused since the last report: ";
+    case Refusal::kStreamLimit:
+      return "max_streams: streams refused (503) since the last report: ";
+    case Refusal::kStreamWriteTimeout:
+      return "stream_write_timeout: streams to clients not reading ended since the last "
+             "report: ";
     default:
       return nullptr;
   }
@@ -177,6 +188,8 @@ struct Connection {
   std::mutex mu;
   int in_flight = 0;
   bool closing = false;
+  // Ends the running stream (shutdown step 2); empty while none runs.
+  CancelFunc end_stream;
 };
 
 struct ServerState {
@@ -205,6 +218,9 @@ struct ServerState {
   mutable std::mutex mu;
   bool started = false;
   std::atomic<bool> shutting_down{false};  // written under mu, read under Connection::mu
+  // Streams running; a responder takes a slot before it starts one (max_streams).
+  // Relaxed: a count only; what a stream shares is under Connection::mu.
+  std::atomic<std::size_t> streams{0};
   std::unordered_set<std::shared_ptr<Connection>> connections;
 };
 
@@ -379,6 +395,92 @@ done:
   c->reader_done.done();
 }
 
+// A stream's writer: each write one chunk (HTTP/1.1) or raw bytes (HTTP/1.0, the
+// close ends the body), bounded by stream_write_timeout.
+class ChunkWriter final : public BodyWriter {
+ public:
+  ChunkWriter(ServerState& s, Connection& c, Context ctx, bool chunked)
+      : s_(s), c_(c), ctx_(std::move(ctx)), chunked_(chunked) {}
+
+  Task<Result<void>> write(std::string_view data) override {
+    if (failed_) co_return Error(make_error_code(orca::errc::closed), "the stream has ended");
+    if (data.empty()) co_return Result<void>{};
+    frame_.clear();
+    if (chunked_) {
+      char size[20];
+      const auto r = std::to_chars(size, size + sizeof size, data.size(), 16);
+      frame_.append(size, r.ptr).append("\r\n");
+    }
+    frame_.append(data);
+    if (chunked_) frame_.append("\r\n");
+    co_return co_await send(ctx_);
+  }
+
+  // The last chunk of a chunked body, after the stream function returned. Bounded
+  // by the connection's context, not the stream's: a stream ended by shutdown still
+  // ends its body properly.
+  Task<Result<void>> finish() {
+    if (failed_) co_return Error(make_error_code(orca::errc::closed), "the stream has ended");
+    if (!chunked_) co_return Result<void>{};
+    frame_.assign("0\r\n\r\n");
+    co_return co_await send(c_.ctx);
+  }
+
+ private:
+  Task<Result<void>> send(const Context& base) {
+    const Clock::duration limit = s_.options.stream_write_timeout;
+    auto [wctx, stop] =
+        limit > Clock::duration::zero() ? with_timeout(base, limit) : with_cancel(base);
+    Result<void> w = co_await c_.stream.write_all(wctx, std::as_bytes(std::span(frame_)));
+    stop();
+    if (!w) {
+      failed_ = true;
+      if (w.error() == orca::errc::deadline_exceeded && !base.is_done())
+        s_.refusals.count(Refusal::kStreamWriteTimeout);
+    }
+    co_return w;
+  }
+
+  ServerState& s_;
+  Connection& c_;
+  Context ctx_;
+  bool chunked_;
+  bool failed_ = false;
+  std::string frame_;
+};
+
+// Runs a stream whose headers are sent: the function until it returns, then the
+// final chunk. True if everything was written (worth lingering for the client).
+Task<bool> run_stream(std::shared_ptr<ServerState> s, std::shared_ptr<Connection> c,
+                      BodyStream fn, bool chunked) {
+  auto [sctx, end] = with_cancel(c->peer_ctx);
+  bool started;
+  {
+    // Under the connection's lock, against shutdown's step 2: either it sees
+    // end_stream set and ends the stream, or this sees shutting_down and does not
+    // start it (protocol in the file comment).
+    std::lock_guard lock(c->mu);
+    started = !s->shutting_down.load();
+    if (started) c->end_stream = end;
+  }
+  ChunkWriter writer(*s, *c, sctx, chunked);
+  if (started) {
+    try {
+      Task<void> streamed = fn(sctx, writer);
+      co_await std::move(streamed);
+    } catch (...) {
+      // A stream function that throws ends its stream, and nothing else.
+    }
+  }
+  {
+    std::lock_guard lock(c->mu);
+    c->end_stream = CancelFunc();
+  }
+  end();
+  Result<void> finished = co_await writer.finish();
+  co_return finished.has_value();
+}
+
 Task<Response> run_handler(std::shared_ptr<ServerState> s, Context ctx, Request req) {
   try {
     Task<Response> handled =
@@ -466,10 +568,40 @@ Task<void> serve_connection(std::shared_ptr<ServerState> s, std::shared_ptr<Conn
         last = true;
       }
     }
+    // A stream: a slot among max_streams, or a 503 instead. Its connection ends
+    // after it.
+    bool streaming = false;
+    if (resp.stream) {
+      const int st = resp.status;
+      if (head || st < 200 || st == 204 || st == 304) {
+        resp.stream = BodyStream();  // the headers only, as a HEAD gets them
+      } else if (s->options.max_streams != 0 &&
+                 s->streams.fetch_add(1, std::memory_order_relaxed) >= s->options.max_streams) {
+        s->streams.fetch_sub(1, std::memory_order_relaxed);
+        s->refusals.count(Refusal::kStreamLimit);
+        resp = Response::error(503, "too many streams", s->options.error_format);
+        resp.headers.set("Retry-After", "1");
+      } else {
+        if (s->options.max_streams == 0) s->streams.fetch_add(1, std::memory_order_relaxed);
+        streaming = true;
+        last = true;
+        std::lock_guard lock(c->mu);
+        c->closing = true;  // the reader only watches for the client leaving now
+      }
+    }
     out.clear();
-    write_response(resp, head, !last, http10, out);
-    const Result<void> w =
+    if (streaming) {
+      write_stream_head(resp, http10, out);
+    } else {
+      write_response(resp, head, !last, http10, out);
+    }
+    Result<void> w =
         co_await c->stream.write_all(c->ctx, std::as_bytes(std::span(out.data(), out.size())));
+    if (w && streaming) {
+      const bool finished = co_await run_stream(s, c, std::move(resp.stream), !http10);
+      if (!finished) w = Error(make_error_code(orca::errc::closed), "stream cut");
+    }
+    if (streaming) s->streams.fetch_sub(1, std::memory_order_relaxed);
     if (!w) {
       clean = false;
       break;
@@ -667,6 +799,10 @@ std::size_t Server::connection_count() const {
   return state_->connections.size();
 }
 
+std::size_t Server::stream_count() const {
+  return state_->streams.load(std::memory_order_relaxed);
+}
+
 Result<void> Server::reload_tls() {
   if (state_->options.tls == nullptr)
     return Error(std::make_error_code(std::errc::operation_not_permitted),
@@ -684,6 +820,8 @@ ServerStats Server::stats() const {
   out.connection_refusals = r.total(Refusal::kConnectionLimit);
   out.request_cap_closes = r.total(Refusal::kRequestCap);
   out.bad_requests = r.total(Refusal::kBadRequest);
+  out.stream_refusals = r.total(Refusal::kStreamLimit);
+  out.stream_write_timeouts = r.total(Refusal::kStreamWriteTimeout);
   return out;
 }
 
@@ -706,14 +844,17 @@ Task<Result<void>> Server::shutdown(Context ctx) {
     }
     snapshot.assign(s->connections.begin(), s->connections.end());
   }
-  for (const auto& c : snapshot) {  // 2. close idle connections
+  for (const auto& c : snapshot) {  // 2. close idle connections, end streams
     bool idle;
+    CancelFunc end_stream;
     {
       std::lock_guard lock(c->mu);
       idle = c->in_flight == 0;
       if (idle) c->closing = true;
+      end_stream = c->end_stream;
     }
     if (idle) c->cancel();
+    end_stream();  // a no-op when no stream runs
   }
   const Result<void> waited = co_await s->tasks.wait(ctx);  // 3.
   if (waited) co_return Result<void>{};

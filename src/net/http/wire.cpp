@@ -38,9 +38,10 @@ bool is_framing(std::string_view name) {
 
 }  // namespace
 
-void write_response(const Response& resp, bool head, bool keep_alive, bool http10,
-                    std::string& out) {
-  const int status = resp.status >= 100 && resp.status <= 999 ? resp.status : 500;
+namespace {
+
+// The status line, the handler's headers (minus framing) and Date.
+void write_head_fields(const Response& resp, int status, std::string& out) {
   out.append("HTTP/1.1 ");
   append_number(out, static_cast<std::size_t>(status));
   out.push_back(' ');
@@ -55,6 +56,20 @@ void write_response(const Response& resp, bool head, bool keep_alive, bool http1
     out.append(value);
     out.append("\r\n");
   }
+}
+
+}  // namespace
+
+void write_stream_head(const Response& resp, bool http10, std::string& out) {
+  write_head_fields(resp, resp.status >= 200 && resp.status <= 999 ? resp.status : 500, out);
+  if (!http10) out.append("Transfer-Encoding: chunked\r\n");
+  out.append("Connection: close\r\n\r\n");
+}
+
+void write_response(const Response& resp, bool head, bool keep_alive, bool http10,
+                    std::string& out) {
+  const int status = resp.status >= 100 && resp.status <= 999 ? resp.status : 500;
+  write_head_fields(resp, status, out);
   // 1xx, 204 and 304 carry no body and no length (RFC 9110 §8.6).
   const bool bodiless = status < 200 || status == 204 || status == 304;
   if (!bodiless) {

@@ -17,6 +17,11 @@ namespace orca::http::detail {
 void write_response(const Response& resp, bool head, bool keep_alive, bool http10,
                     std::string& out);
 
+// Appends the head of a streamed response (Response::stream) to `out`: as
+// write_response's, with "Transfer-Encoding: chunked" for an HTTP/1.1 client (none
+// for HTTP/1.0: the close ends the body) and "Connection: close".
+void write_stream_head(const Response& resp, bool http10, std::string& out);
+
 // Appends a request for `path_and_query` on `host` (the Host header) to `out`.
 void write_request(const Request& req, std::string_view host, std::string_view path_and_query,
                    std::string& out);

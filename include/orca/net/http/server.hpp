@@ -63,6 +63,23 @@
 // process runs out of descriptors (EMFILE) first, the server frees a descriptor it
 // holds in reserve to accept and refuse the client the same way.
 //
+// Streams (Response::stream, response.hpp). A response with a stream function is
+// sent as its headers ("Transfer-Encoding: chunked" to HTTP/1.1, close-delimited to
+// HTTP/1.0; "Connection: close" either way), then the function's writes, one chunk
+// each; the connection closes when the function returns (a HEAD request, or a
+// bodiless status, gets the headers only). Bounds:
+//  - max_streams: streams open at once; one more is answered 503 {"error":"too many
+//    streams"} instead, with Retry-After;
+//  - stream_write_timeout: a write the client has not taken (its socket buffer full)
+//    within it ends the stream: a client that stops reading is dropped, and what the
+//    server holds for it is one chunk, never a growing buffer;
+//  - neither header, body nor idle timeout applies while a stream runs (it is a
+//    response in flight, not an idle connection).
+// The stream's context is done when the client leaves (the reader sees the close),
+// when shutdown() begins (step 2 ends every stream: the stream function returns, the
+// final chunk is written, and the connection closes like any busy one), or when
+// the server cuts connections (step 4, base_context).
+//
 // Errors the server writes itself (400, 404, 405, 408, 413, 431, 500, 503, 505,
 // the router's 404 and 405 included) come from Response::error in
 // ServerOptions::error_format: {"error":"..."} as application/json by default.
@@ -82,9 +99,9 @@
 //
 // Shutdown, as Go's http.Server.Shutdown:
 //  1. stop accepting (the listener is closed; new connections are refused);
-//  2. close idle connections (nothing received since the last response); a busy
-//     connection closes after the response that leaves it idle, which carries
-//     "Connection: close" when the server knows in time;
+//  2. close idle connections (nothing received since the last response), and end
+//     every stream; a busy connection closes after the response that leaves it
+//     idle, which carries "Connection: close" when the server knows in time;
 //  3. wait until every connection has closed, or ctx is done;
 //  4. if ctx is done first: cancel every remaining handler's context, stop every
 //     read and write, and return ctx's error once the connections have closed.
@@ -156,6 +173,16 @@ struct ServerOptions {
   // "Connection: close" (the client reconnects). Spreads long-lived clients over
   // the servers behind a load balancer, and bounds what one connection can do.
   std::size_t max_requests_per_connection = 10'000;
+  // Streamed responses (Response::stream) open at once; one more is answered 503.
+  // Each holds a connection and a task for as long as its client stays: this keeps
+  // a flood of streams from taking every connection.
+  std::size_t max_streams = 1'000;
+  // A stream's write must be taken by the client's socket within this long, or the
+  // stream ends (see "Streams"). 10 s rides out a stalled network while a client
+  // that stopped reading holds a kernel buffer and one chunk, not an ever-growing
+  // queue. Zero: no limit (not advised: a stalled client then holds its stream
+  // until it leaves or shutdown).
+  Clock::duration stream_write_timeout = std::chrono::seconds(10);
 
   // The body of every response the server and router make themselves (400, 404,
   // 405, 408, 413, 431, 500, 503, 505): JSON by default, as orca's JSON APIs answer.
@@ -195,6 +222,8 @@ struct ServerStats {
   std::uint64_t connection_refusals = 0;  // refused over max_connections (503)
   std::uint64_t request_cap_closes = 0;   // closed after max_requests_per_connection
   std::uint64_t bad_requests = 0;         // malformed or over a Limit (400, 413, 431, 505)
+  std::uint64_t stream_refusals = 0;      // streams refused over max_streams (503)
+  std::uint64_t stream_write_timeouts = 0;  // streams ended by stream_write_timeout
 };
 
 namespace detail {
@@ -217,6 +246,8 @@ class Server {
   net::Address local_address() const;
   // Connections currently open.
   std::size_t connection_count() const;
+  // Streamed responses running now.
+  std::size_t stream_count() const;
   // The refusal counters (relaxed reads: each is exact, together not a snapshot).
   ServerStats stats() const;
 
