@@ -581,6 +581,7 @@ Task<void> serve_connection(std::shared_ptr<ServerState> s, std::shared_ptr<Conn
         s->refusals.count(Refusal::kStreamLimit);
         resp = Response::error(503, "too many streams", s->options.error_format);
         resp.headers.set("Retry-After", "1");
+        last = true;  // the client asked for a stream: it has nothing else to send here
       } else {
         if (s->options.max_streams == 0) s->streams.fetch_add(1, std::memory_order_relaxed);
         streaming = true;
