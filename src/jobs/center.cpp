@@ -10,6 +10,7 @@
 #include <set>
 
 #include "orca/context/context.hpp"
+#include "orca/jobs/live.hpp"
 #include "orca/jobs/schedule.hpp"
 #include "orca/runtime/sleep.hpp"
 #include "orca/runtime/spawn.hpp"
@@ -122,30 +123,49 @@ void Center::notify() noexcept {
 
 Task<Result<EnqueueResult>> Center::submit(Context ctx, JobSpec spec) {
   // Only the labels are kept across the call: a payload may be large.
-  const std::string queue = options_.metrics != nullptr ? spec.queue : std::string();
-  const std::string type = options_.metrics != nullptr ? spec.type : std::string();
+  const bool labelled = options_.metrics != nullptr || options_.live != nullptr;
+  const std::string queue = labelled ? spec.queue : std::string();
+  const std::string type = labelled ? spec.type : std::string();
+  const bool delayed = spec.run_at && *spec.run_at > WallClock::now();
   auto r = co_await broker_.enqueue_one(std::move(ctx), std::move(spec));
   if (r) notify();
   if (r && !r->duplicate && options_.metrics != nullptr) options_.metrics->enqueued(queue, type);
+  if (r && !r->duplicate && options_.live != nullptr)
+    options_.live->job_event(r->id, delayed ? JobState::kScheduled : JobState::kPending, queue,
+                             type);
   co_return r;
 }
 
 Task<Result<std::vector<EnqueueResult>>> Center::submit_batch(Context ctx,
                                                               std::vector<JobSpec> specs) {
   std::vector<std::pair<std::string, std::string>> labels;  // not the payloads
-  if (options_.metrics != nullptr)
-    for (const JobSpec& s : specs)
+  std::vector<bool> delayed;
+  if (options_.metrics != nullptr || options_.live != nullptr)
+    for (const JobSpec& s : specs) {
       labels.emplace_back(s.queue, s.type);
+      delayed.push_back(s.run_at && *s.run_at > WallClock::now());
+    }
   auto r = co_await broker_.enqueue(std::move(ctx), std::move(specs));
   if (r) notify();
-  if (r && options_.metrics != nullptr)
-    for (std::size_t i = 0; i < r->size() && i < labels.size(); ++i)
-      if (!(*r)[i].duplicate) options_.metrics->enqueued(labels[i].first, labels[i].second);
+  if (r)
+    for (std::size_t i = 0; i < r->size() && i < labels.size(); ++i) {
+      if ((*r)[i].duplicate) continue;
+      if (options_.metrics != nullptr)
+        options_.metrics->enqueued(labels[i].first, labels[i].second);
+      if (options_.live != nullptr)
+        options_.live->job_event((*r)[i].id, delayed[i] ? JobState::kScheduled : JobState::kPending,
+                                 labels[i].first, labels[i].second);
+    }
   co_return r;
 }
 
 Task<Result<JobState>> Center::cancel(Context ctx, JobId id) {
-  auto r = co_await broker_.cancel(std::move(ctx), id);
+  auto r = co_await broker_.cancel(ctx, id);
+  // Only a job that ended cancelled: a running one ends when its node stops it.
+  if (r && *r == JobState::kCancelled && options_.live != nullptr) {
+    auto job = co_await broker_.get(ctx, id);  // the labels
+    if (job) options_.live->job_event(id, JobState::kCancelled, job->spec.queue, job->spec.type);
+  }
   if (r && *r == JobState::kRunning)
     for (Node* node : local_)
       if (node->cancel_local(id)) break;
@@ -338,6 +358,15 @@ Task<void> Center::dispatch_round(Context ctx) {
     if (!leading()) co_return;  // the lead ran out while this round read the broker
     auto assigned = co_await broker_.assign(ctx, assignments, options_.lease);
     if (!assigned) co_return;
+    if (options_.live != nullptr) {
+      std::map<JobId, const Job*> peeked;
+      for (const Job& job : *pending)
+        peeked.emplace(job.id, &job);
+      for (JobId id : *assigned)
+        if (auto it = peeked.find(id); it != peeked.end())
+          options_.live->job_event(id, local.count(id) ? JobState::kRunning : JobState::kLeased,
+                                   it->second->spec.queue, it->second->spec.type);
+    }
     std::map<std::string, std::vector<Job>> started;
     for (JobId id : *assigned) {
       auto it = local.find(id);

@@ -7,6 +7,7 @@
 #include <set>
 #include <variant>
 
+#include "live_api.hpp"
 #include "orca/jobs/actor.hpp"
 #include "orca/jobs/json.hpp"
 
@@ -357,6 +358,7 @@ http::Router make_api_router(Center& center, ApiOptions options) {
   });
   router.get("/api/queues",
              [api](Context c, http::Request r) { return queues(api, c, std::move(r)); });
+  detail::add_live_routes(router, center, options.live, options.metrics);  // live_api.hpp
   if (options.metrics != nullptr) http::add_metrics_route(router, *options.metrics);
   // Innermost first: shedding around the routes, then the per-token limit, the access
   // policy, and outermost the limits every request passes (see http_api.hpp).

@@ -57,6 +57,8 @@
 namespace orca::jobs {
 
 // Chooses the node for each job the center routes.
+class LiveView;
+
 class RoutingPolicy {
  public:
   virtual ~RoutingPolicy() = default;
@@ -114,6 +116,9 @@ struct CenterOptions {
   // Where the center reports the jobs it enqueues (submit, submit_batch, periodic
   // jobs it fires) (jobs/metrics.hpp); null: nowhere. Must outlive the center.
   JobMetrics* metrics = nullptr;
+  // Where the center reports the transitions it makes (jobs submitted, routed,
+  // cancelled) as `job` events (live.hpp); null: nowhere. Must outlive the center.
+  LiveView* live = nullptr;
 };
 
 class Center {
@@ -142,6 +147,8 @@ class Center {
   void notify() noexcept;
 
   Broker& broker() noexcept { return broker_; }
+  // The nodes attached (attach()), for reports of their state (breakers, limits).
+  const std::vector<Node*>& attached() const noexcept { return local_; }
   const std::string& id() const noexcept { return options_.id; }
   // Whether this center leads now (holds the lease and its tenure has not run out by
   // this process's clock), and the token of its tenure (0 when it does not lead).

@@ -17,6 +17,13 @@
 //   GET    /api/nodes                nodes, load and heartbeats
 //   GET    /api/queues               job counts per queue and state
 //   GET    /metrics                  Prometheus/OpenMetrics scrape (with ApiOptions::metrics)
+//   GET    /api/periodic             periodic jobs, next and last runs
+//   GET    /api/resilience           breakers and limiters this process knows
+//   With ApiOptions::live (live.hpp):
+//   GET    /api/stats/series?minutes=   per queue, a point per 5 s: throughput, latency
+//   GET    /api/events               Server-Sent Events: queues, nodes, job, series
+//   GET    /api/traces/{trace_id}    the stored spans of one trace
+//   POST   /v1/traces                OTLP/HTTP JSON spans into the store (admin)
 //
 // Bodies are the JSON of json.hpp. A submitted job whose type no live node handles
 // is accepted, and its entry in the reply carries "warning": "no live node handles
@@ -50,6 +57,7 @@
 #include <optional>
 
 #include "orca/jobs/center.hpp"
+#include "orca/jobs/live.hpp"
 #include "orca/net/http/access_policy.hpp"
 #include "orca/net/http/load_shedding.hpp"
 #include "orca/net/http/metrics.hpp"
@@ -76,6 +84,9 @@ struct ApiOptions {
   // access policy as the other reads (a read token when tokens are on); null: no
   // such route. Must outlive the router.
   ::orca::metrics::Registry* metrics = nullptr;  // qualified: the member has its name
+  // Serve the live routes (series, events, traces) from this view; null: none.
+  // Must outlive the router.
+  LiveView* live = nullptr;
 };
 
 http::Router make_api_router(Center& center, ApiOptions options = {});
