@@ -722,6 +722,11 @@ int serve(const JobsOptions& o) {
     auto reported = std::make_unique<ProcessMetrics>();
     jobs::BrokerMetrics broker_metrics(reported->registry, *broker);
     co.metrics = &reported->job_metrics;
+    // The dashboard's view: series, events, the spans of this process and of the
+    // workers that send theirs to POST /v1/traces.
+    auto live = std::make_unique<jobs::LiveView>(*broker);
+    co.live = live.get();
+    if (tracing) tracing->tracer->add_sink(live->span_sink("orca-serve"));
     TracingRun traced(tracing);
     std::optional<jobs::P99Report> p99;
     if (p99_options) p99.emplace(*broker, *p99_options);
@@ -729,7 +734,14 @@ int serve(const JobsOptions& o) {
     for (int i = 0; i < o.nodes; ++i) {
       jobs::NodeOptions no = node_options(o, i);
       no.metrics = &reported->job_metrics;
-      if (p99) no.on_attempt_end = p99->recorder();
+      no.on_attempt_end = live->recorder();
+      if (p99)
+        no.on_attempt_end = [to_live = live->recorder(), to_p99 = p99->recorder()](
+                                const jobs::Job& job, jobs::Outcome outcome,
+                                std::chrono::nanoseconds took) {
+          to_live(job, outcome, took);
+          to_p99(job, outcome, took);
+        };
       nodes.push_back(std::make_unique<jobs::Node>(*broker, std::move(no)));
       if (p99) p99->watch(*nodes.back());
       add_demo_handlers(*nodes.back(), o.types, exec_log_for(o));
@@ -776,6 +788,7 @@ int serve(const JobsOptions& o) {
       server_options.metrics = &reported->registry;
       jobs::ApiOptions api_options = listen->api;
       api_options.metrics = &reported->registry;
+      api_options.live = live.get();
       if (!api_options.rate_limit.empty())
         resilience_reports.push_back(
             http::report_rate_limit(reported->registry, "api", api_options.rate_limit));
@@ -825,6 +838,7 @@ int serve(const JobsOptions& o) {
         spawn([b = broker, ctx = rc.ctx, quiet = o.quiet, as_json = o.json]() -> Task<void> {
           if (!quiet) co_await report_progress(*b, ctx, "serve", as_json);
         });
+    auto live_polls = spawn([l = live.get(), ctx = rc.ctx] { return l->run(ctx); });
     auto reporting = spawn([r = p99 ? &*p99 : nullptr, ctx = rc.ctx]() -> Task<void> {
       if (r != nullptr) co_await r->run(ctx);
     });
@@ -845,6 +859,7 @@ int serve(const JobsOptions& o) {
     co_await std::move(second_signal);
     co_await std::move(progress);
     co_await std::move(reporting);
+    co_await std::move(live_polls);
     rc.stop_timer();
     rc.stop_signals();
     co_await traced.stop();
