@@ -113,8 +113,8 @@ void StatsSeries::record(std::string_view queue, WallClock::time_point at, bool 
 std::map<std::string, std::vector<SeriesPoint>> StatsSeries::points(
     WallClock::time_point now, std::chrono::milliseconds span) const {
   const std::int64_t bucket = bucket_of(now);
-  const std::int64_t n = std::clamp<std::int64_t>(span.count() / kIntervalMs, 0,
-                                                  static_cast<std::int64_t>(kPoints));
+  const std::int64_t n =
+      std::clamp<std::int64_t>(span.count() / kIntervalMs, 0, static_cast<std::int64_t>(kPoints));
   std::map<std::string, std::vector<SeriesPoint>> out;
   std::lock_guard lock(mu_);
   for (auto& [name, q] : queues_) {
@@ -331,7 +331,8 @@ Result<StoredSpan> otlp_span(const json& in, const std::string& where, const std
     auto t = in.find(fields[i]);
     auto n = t == in.end() ? std::nullopt : otlp_int(*t);
     if (!n || *n < 0)
-      return bad_otlp(where + "." + fields[i], "expected a non-negative integer (a string or number)");
+      return bad_otlp(where + "." + fields[i],
+                      "expected a non-negative integer (a string or number)");
     times[i] = *n;
   }
   if (times[1] < times[0]) return bad_otlp(where + ".endTimeUnixNano", "before startTimeUnixNano");
@@ -383,8 +384,8 @@ Result<std::size_t> SpanStore::add_otlp_json(std::string_view body, std::size_t 
         if (list == nullptr) continue;
         for (std::size_t i = 0; i < list->size(); ++i) {
           if (spans.size() == max_request_spans)
-            return bad_otlp("body", "more than " + std::to_string(max_request_spans) +
-                                        " spans in one request");
+            return bad_otlp(
+                "body", "more than " + std::to_string(max_request_spans) + " spans in one request");
           Result<StoredSpan> s =
               otlp_span((*list)[i], swhere + ".spans[" + std::to_string(i) + "]", service);
           if (!s) return s.error();
@@ -458,7 +459,8 @@ LiveView::LiveView(Broker& broker, LiveOptions options)
 void LiveView::job_event(JobId id, std::string_view state, std::string_view queue,
                          std::string_view type) {
   if (events_.subscribers() == 0) return;  // nobody listens: spare the JSON
-  events_.publish("job", json{{"id", id}, {"state", state}, {"queue", queue}, {"type", type}}.dump());
+  events_.publish("job",
+                  json{{"id", id}, {"state", state}, {"queue", queue}, {"type", type}}.dump());
 }
 
 void LiveView::job_event(JobId id, JobState state, std::string_view queue, std::string_view type) {

@@ -95,7 +95,8 @@ Task<void> stream_events(LiveApiPtr api, std::shared_ptr<Subscription> s, Contex
     Result<std::string> event = co_await s->sub->queue.recv(wait);
     stop();
     if (!event) {
-      if (event.error() != orca::errc::deadline_exceeded || ctx.is_done()) break;  // dropped, or over
+      if (event.error() != orca::errc::deadline_exceeded || ctx.is_done())
+        break;  // dropped, or over
       batch.assign(": ping\n\n");
     } else {
       // What else is queued goes in the same write.
@@ -219,8 +220,7 @@ std::vector<std::pair<std::string, double>> samples_of(const std::string& text,
 }
 
 std::string rate_text(const resilience::RateLimiterOptions& o) {
-  const double per_second =
-      o.events / std::chrono::duration<double>(o.per).count();
+  const double per_second = o.events / std::chrono::duration<double>(o.per).count();
   char buf[64];
   std::snprintf(buf, sizeof buf, "%g/s,burst=%lld", per_second, static_cast<long long>(o.burst));
   return buf;
@@ -269,9 +269,8 @@ void add_live_routes(http::Router& router, Center& center, LiveView* live,
   auto api = std::make_shared<const LiveApi>(LiveApi{&center, live, registry});
   router.get("/api/periodic",
              [api](Context c, http::Request r) { return periodic(api, c, std::move(r)); });
-  router.get("/api/resilience", [api](Context c, http::Request r) {
-    return resilience_state(api, c, std::move(r));
-  });
+  router.get("/api/resilience",
+             [api](Context c, http::Request r) { return resilience_state(api, c, std::move(r)); });
   if (live == nullptr) return;
   router.get("/api/stats/series",
              [api](Context c, http::Request r) { return series(api, c, std::move(r)); });

@@ -248,8 +248,8 @@ TEST(LiveApi, EventsSeriesTracesOverARealServer) {
     LiveReply submitted = co_await live_call("POST", base + "/api/jobs", R"({"type": "t"})");
     const JobId id = nlohmann::json::parse(submitted.body, nullptr, false).value("id", JobId{0});
     const std::string want =
-        "event: job\ndata: {\"id\":" + std::to_string(id) + ",\"queue\":\"default\",\"state\":" +
-        "\"succeeded\",\"type\":\"t\"}\n\n";
+        "event: job\ndata: {\"id\":" + std::to_string(id) +
+        ",\"queue\":\"default\",\"state\":" + "\"succeeded\",\"type\":\"t\"}\n\n";
     saw_job = co_await live_read_until(guard, &s, events, want);
 
     posted = co_await live_call("POST", base + "/v1/traces", kLiveOtlpBody);

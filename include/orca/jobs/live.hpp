@@ -50,7 +50,7 @@ namespace orca::jobs {
 // One closed 5-s bucket of one queue. Percentiles are nullopt when no attempt of the
 // bucket measured them.
 struct SeriesPoint {
-  std::int64_t t_ms = 0;  // the bucket's start, Unix ms
+  std::int64_t t_ms = 0;       // the bucket's start, Unix ms
   std::uint64_t finished = 0;  // attempts that ended: succeeded, failed or cancelled
   std::uint64_t failed = 0;    // of those, the failed ones (retryable or not)
   std::optional<double> wait_p50_ms, wait_p99_ms;  // due (ready_at) to handler start

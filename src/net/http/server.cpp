@@ -451,8 +451,8 @@ class ChunkWriter final : public BodyWriter {
 
 // Runs a stream whose headers are sent: the function until it returns, then the
 // final chunk. True if everything was written (worth lingering for the client).
-Task<bool> run_stream(std::shared_ptr<ServerState> s, std::shared_ptr<Connection> c,
-                      BodyStream fn, bool chunked) {
+Task<bool> run_stream(std::shared_ptr<ServerState> s, std::shared_ptr<Connection> c, BodyStream fn,
+                      bool chunked) {
   auto [sctx, end] = with_cancel(c->peer_ctx);
   bool started;
   {

@@ -156,8 +156,7 @@ TEST(HttpStream, ClientLeavingEndsItsStream) {
 }
 
 // Writes 64 KiB chunks until a write fails; records that it did.
-Task<void> flood(std::atomic<bool>* write_failed, orca::WaitGroup* done, Context,
-                 BodyWriter& out) {
+Task<void> flood(std::atomic<bool>* write_failed, orca::WaitGroup* done, Context, BodyWriter& out) {
   const std::string chunk(64 * 1024, 'x');
   while (true) {
     Result<void> w = co_await out.write(chunk);

@@ -216,13 +216,13 @@ struct ServerOptions {
 
 // What the server refused or cut, since start. Counters only grow.
 struct ServerStats {
-  std::uint64_t header_timeouts = 0;      // cut at header_read_timeout (408)
-  std::uint64_t body_timeouts = 0;        // cut at body_read_timeout (408)
-  std::uint64_t idle_closes = 0;          // closed after idle_timeout
-  std::uint64_t connection_refusals = 0;  // refused over max_connections (503)
-  std::uint64_t request_cap_closes = 0;   // closed after max_requests_per_connection
-  std::uint64_t bad_requests = 0;         // malformed or over a Limit (400, 413, 431, 505)
-  std::uint64_t stream_refusals = 0;      // streams refused over max_streams (503)
+  std::uint64_t header_timeouts = 0;        // cut at header_read_timeout (408)
+  std::uint64_t body_timeouts = 0;          // cut at body_read_timeout (408)
+  std::uint64_t idle_closes = 0;            // closed after idle_timeout
+  std::uint64_t connection_refusals = 0;    // refused over max_connections (503)
+  std::uint64_t request_cap_closes = 0;     // closed after max_requests_per_connection
+  std::uint64_t bad_requests = 0;           // malformed or over a Limit (400, 413, 431, 505)
+  std::uint64_t stream_refusals = 0;        // streams refused over max_streams (503)
   std::uint64_t stream_write_timeouts = 0;  // streams ended by stream_write_timeout
 };
 
