@@ -402,8 +402,12 @@ class ChunkWriter final : public BodyWriter {
   ChunkWriter(ServerState& s, Connection& c, Context ctx, bool chunked)
       : s_(s), c_(c), ctx_(std::move(ctx)), chunked_(chunked) {}
 
+  // A chunk once begun is written whole (bounded by the connection's context and
+  // the timeout), so that a stream ended mid-write (shutdown) still ends its body
+  // with a well-formed final chunk; a stream already ended writes nothing more.
   Task<Result<void>> write(std::string_view data) override {
     if (failed_) co_return Error(make_error_code(orca::errc::closed), "the stream has ended");
+    if (ctx_.is_done()) co_return ctx_.err();
     if (data.empty()) co_return Result<void>{};
     frame_.clear();
     if (chunked_) {
@@ -413,21 +417,20 @@ class ChunkWriter final : public BodyWriter {
     }
     frame_.append(data);
     if (chunked_) frame_.append("\r\n");
-    co_return co_await send(ctx_);
+    co_return co_await send();
   }
 
-  // The last chunk of a chunked body, after the stream function returned. Bounded
-  // by the connection's context, not the stream's: a stream ended by shutdown still
-  // ends its body properly.
+  // The last chunk of a chunked body, after the stream function returned.
   Task<Result<void>> finish() {
     if (failed_) co_return Error(make_error_code(orca::errc::closed), "the stream has ended");
     if (!chunked_) co_return Result<void>{};
     frame_.assign("0\r\n\r\n");
-    co_return co_await send(c_.ctx);
+    co_return co_await send();
   }
 
  private:
-  Task<Result<void>> send(const Context& base) {
+  Task<Result<void>> send() {
+    const Context& base = c_.ctx;
     const Clock::duration limit = s_.options.stream_write_timeout;
     auto [wctx, stop] =
         limit > Clock::duration::zero() ? with_timeout(base, limit) : with_cancel(base);
