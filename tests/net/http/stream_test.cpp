@@ -88,7 +88,7 @@ TEST(HttpStream, ChunksArriveAndTheBodyEndsWhenTheFunctionReturns) {
         EXPECT_TRUE(r.list[0].headers.has_token("Connection", "close"));
         EXPECT_NE(got.data.find("\r\n0\r\n\r\n"), std::string::npos) << "no final chunk";
         EXPECT_EQ(server.stream_count(), std::size_t{0});
-        co_await server.shutdown(orca::background());
+        (void)co_await server.shutdown(orca::background());
       },
       kRun);
 }
