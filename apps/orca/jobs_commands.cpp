@@ -15,6 +15,41 @@ namespace orca::cli {
 using detail::add_broker_options;
 using detail::add_node_options;
 
+namespace {
+
+// Where the HTTP API listens and who may call it: serve's and dashboard's options.
+void add_api_options(CLI::App* cmd, JobsOptions& o) {
+  cmd->add_option("--listen", o.listen,
+                  "ADDR:PORT of the JSON API (default 127.0.0.1:8080; [::1]:8080 for IPv6; "
+                  "port 0: any free one); beyond loopback only with API tokens");
+  cmd->add_option("--http-port", o.http_port, "shorthand for --listen 127.0.0.1:PORT (0: no API)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--auth-tokens-file", o.auth_tokens_file,
+                  "API bearer tokens, lines \"admin|read TOKEN [NAME]\", mode 0600 (also: "
+                  "ORCA_API_TOKENS, entries separated by ';'); none: no authentication");
+  cmd->add_option("--allowed-origin", o.allowed_origins,
+                  "origin (scheme://host[:port]) whose web pages may call the API "
+                  "(repeatable)");
+  cmd->add_option("--allowed-host", o.allowed_hosts,
+                  "host name the API answers for besides localhost, 127.0.0.1, [::1] and "
+                  "the --listen address (repeatable)");
+  cmd->add_option("--tls-cert", o.tls_cert,
+                  "PEM certificate chain: serve the API over HTTPS (with --tls-key; "
+                  "SIGHUP reloads both)");
+  cmd->add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert");
+  cmd->add_option("--rate-limit", o.rate_limit,
+                  "COUNT/UNIT[,burst=N] (UNIT ms, s, m or h): the API's requests in all, "
+                  "past it 429 (burst default: COUNT)");
+  cmd->add_option("--rate-limit-per-client", o.rate_limit_per_client,
+                  "COUNT/UNIT[,burst=N]: each client's requests (its address; its token's "
+                  "name with API tokens), past it 429");
+  cmd->add_flag("--shed-load", o.shed_load,
+                "answer 503 to requests beyond the concurrency the API can serve, found "
+                "from its latency (X-Priority: low requests first)");
+}
+
+}  // namespace
+
 std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
   std::vector<CLI::App*> cmds;
 
@@ -24,34 +59,7 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
   add_node_options(serve_cmd, o);
   serve_cmd->add_option("--nodes", o.nodes, "embedded nodes (0: route to worker processes only)")
       ->capture_default_str();
-  serve_cmd->add_option("--listen", o.listen,
-                        "ADDR:PORT of the JSON API (default 127.0.0.1:8080; [::1]:8080 for IPv6; "
-                        "port 0: any free one); beyond loopback only with API tokens");
-  serve_cmd
-      ->add_option("--http-port", o.http_port, "shorthand for --listen 127.0.0.1:PORT (0: no API)")
-      ->check(CLI::Range(0, 65535));
-  serve_cmd->add_option("--auth-tokens-file", o.auth_tokens_file,
-                        "API bearer tokens, lines \"admin|read TOKEN [NAME]\", mode 0600 (also: "
-                        "ORCA_API_TOKENS, entries separated by ';'); none: no authentication");
-  serve_cmd->add_option("--allowed-origin", o.allowed_origins,
-                        "origin (scheme://host[:port]) whose web pages may call the API "
-                        "(repeatable)");
-  serve_cmd->add_option("--allowed-host", o.allowed_hosts,
-                        "host name the API answers for besides localhost, 127.0.0.1, [::1] and "
-                        "the --listen address (repeatable)");
-  serve_cmd->add_option("--tls-cert", o.tls_cert,
-                        "PEM certificate chain: serve the API over HTTPS (with --tls-key; "
-                        "SIGHUP reloads both)");
-  serve_cmd->add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert");
-  serve_cmd->add_option("--rate-limit", o.rate_limit,
-                        "COUNT/UNIT[,burst=N] (UNIT ms, s, m or h): the API's requests in all, "
-                        "past it 429 (burst default: COUNT)");
-  serve_cmd->add_option("--rate-limit-per-client", o.rate_limit_per_client,
-                        "COUNT/UNIT[,burst=N]: each client's requests (its address; its token's "
-                        "name with API tokens), past it 429");
-  serve_cmd->add_flag("--shed-load", o.shed_load,
-                      "answer 503 to requests beyond the concurrency the API can serve, found "
-                      "from its latency (X-Priority: low requests first)");
+  add_api_options(serve_cmd, o);
   serve_cmd
       ->add_option("--p99-threshold", o.p99_threshold,
                    "when the embedded nodes' job P99 over --p99-window passes this, write a "
@@ -167,6 +175,16 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
   dead_cmd->add_flag("--all", o.all, "requeue every job in the dead-letter set");
   dead_cmd->add_option("--limit", o.limit, "list at most this many")->capture_default_str();
   cmds.push_back(dead_cmd);
+
+  auto* dashboard_cmd = app.add_subcommand(
+      "dashboard",
+      "serve the web dashboard and the JSON API over a broker whose center runs elsewhere");
+  add_broker_options(dashboard_cmd, o);
+  add_api_options(dashboard_cmd, o);
+  dashboard_cmd->add_option("--duration", o.duration,
+                            "stop after this long (default: until SIGINT/SIGTERM)");
+  dashboard_cmd->add_flag("--quiet,-q", o.quiet, "no start line");
+  cmds.push_back(dashboard_cmd);
   return cmds;
 }
 int run_jobs_command(const std::string& name, const JobsOptions& o) {
@@ -182,6 +200,7 @@ int run_jobs_command(const std::string& name, const JobsOptions& o) {
     if (name == "pause") return detail::set_paused(o, true);
     if (name == "resume") return detail::set_paused(o, false);
     if (name == "dead") return detail::dead(o);
+    if (name == "dashboard") return detail::dashboard(o);
   } catch (const detail::UsageError& e) {
     std::fprintf(stderr, "orca %s: %s\n", name.c_str(), e.what());
     return 2;

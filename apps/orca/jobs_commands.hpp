@@ -1,5 +1,5 @@
 // The job commands of `orca`: serve, worker, submit, status, cancel, jobs, nodes,
-// queues, dead. All work on one broker, chosen by --db PATH or --broker URL.
+// queues, dead, dashboard. All work on one broker, chosen by --db PATH or --broker URL.
 #pragma once
 
 #include <CLI/CLI.hpp>

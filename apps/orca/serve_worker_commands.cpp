@@ -22,6 +22,7 @@
 
 #include "broker_and_output.hpp"
 #include "orca/jobs/alert_webhook.hpp"
+#include "orca/jobs/dashboard.hpp"
 #include "orca/jobs/http_api.hpp"
 #include "orca/jobs/jobs.hpp"
 #include "orca/jobs/metrics.hpp"
@@ -799,17 +800,21 @@ int serve(const JobsOptions& o) {
         for (auto& r :
              http::report_load_shedding(reported->registry, "api", *api_options.load_shedding))
           resilience_reports.push_back(std::move(r));
-      server.emplace(jobs::make_api_router(center, std::move(api_options)),
+      server.emplace(jobs::with_dashboard(jobs::make_api_router(center, std::move(api_options))),
                      std::move(server_options));
       auto started = server->start(listen->address);
       if (!started)
         throw std::runtime_error("cannot listen on " + listen->address.to_string() + ": " +
                                  started.error().message());
-      api = listen->tls ? "HTTPS API on https://" : "HTTP API on http://";
-      api.append(server->local_address().to_string())
+      const std::string url =
+          (listen->tls ? "https://" : "http://") + server->local_address().to_string();
+      api = listen->tls ? "HTTPS API on " : "HTTP API on ";
+      api.append(url)
           .append("/api/ and /metrics (")
           .append(listen->summary)
-          .append(")");
+          .append("), dashboard on ")
+          .append(url)
+          .append("/");
     }
     auto [reload_ctx, stop_reloading] = with_cancel(rc.ctx);
     auto reloads = spawn([server = server && listen->tls ? &*server : nullptr, ctx = reload_ctx] {
@@ -960,6 +965,61 @@ int worker(const JobsOptions& o) {
     co_await traced.stop();
     if (!ran) fail("worker", ran.error());
     if (!o.quiet) log_info(std::string("orca worker ").append(node.id()).append(": stopped"));
+    co_return 0;
+  });
+}
+
+// The dashboard and the API over the broker, without routing or time keeping: a
+// Center that never runs serves the API's writes (submit enqueues, and the fleet's
+// leading center routes the job at its next tick; cancel is recorded in the broker and
+// reaches a running job's node at its next heartbeat), as asynqmon serves Asynq's.
+int dashboard(const JobsOptions& o) {
+  apply_log_options(o);
+  const std::optional<ApiListen> listen = api_listen(o);
+  if (!listen)
+    throw UsageError("--http-port 0 turns off the HTTP listener, which is all this command serves");
+  return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker) -> Task<int> {
+    auto reported = std::make_unique<ProcessMetrics>();
+    jobs::CenterOptions co;
+    co.log_leadership = false;
+    co.metrics = &reported->job_metrics;
+    jobs::Center center(broker, co);
+    http::ServerOptions server_options;
+    server_options.tls = listen->tls;
+    server_options.log = [](std::string_view line) {
+      trace::log(trace::LogLevel::kWarn, std::string("orca http: ").append(line));
+    };
+    server_options.metrics = &reported->registry;
+    jobs::ApiOptions api_options = listen->api;
+    api_options.metrics = &reported->registry;
+    http::Server server(jobs::with_dashboard(jobs::make_api_router(center, std::move(api_options))),
+                        std::move(server_options));
+    auto started = server.start(listen->address);
+    if (!started)
+      throw std::runtime_error("cannot listen on " + listen->address.to_string() + ": " +
+                               started.error().message());
+    RunContext rc = run_context(o);
+    if (!o.quiet)
+      log_info(std::string("orca dashboard: on ")
+                   .append(listen->tls ? "https://" : "http://")
+                   .append(server.local_address().to_string())
+                   .append("/ over ")
+                   .append(o.broker.empty() ? o.db : redacted_url(o.broker))
+                   .append(" (")
+                   .append(listen->summary)
+                   .append("); Ctrl-C to stop"));
+    auto [reload_ctx, stop_reloading] = with_cancel(rc.ctx);
+    auto reloads = spawn([s = listen->tls ? &server : nullptr, ctx = reload_ctx] {
+      return reload_tls_on_sighup(s, ctx);
+    });
+    (void)co_await rc.ctx.done();
+    stop_reloading();
+    co_await std::move(reloads);
+    auto [http_ctx, stop_http] = with_timeout(background(), 5s);
+    (void)co_await server.shutdown(http_ctx);
+    stop_http();
+    rc.stop_timer();
+    rc.stop_signals();
     co_return 0;
   });
 }
