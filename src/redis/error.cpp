@@ -29,6 +29,8 @@ class RedisCategory : public std::error_category {
         return "Redis Cluster: too many MOVED/ASK redirections";
       case errc::slot_not_covered:
         return "Redis Cluster: no known master serves the key's hash slot";
+      case errc::lock_not_held:
+        return "the Redis lock's lease is no longer held on a majority of its servers";
     }
     return "unknown orca.redis error";
   }

@@ -24,6 +24,7 @@ enum class errc {
   closed = 7,              // the connection or client was closed by its owner
   too_many_redirects = 8,  // cluster: MOVED/ASK more times than ClusterOptions allow
   slot_not_covered = 9,    // cluster: no known master owns the key's slot
+  lock_not_held = 10,      // RedisLock: the lease is gone on a majority of its servers
 };
 
 const std::error_category& error_category() noexcept;
