@@ -47,6 +47,7 @@
 #include "orca/jobs/redis_broker.hpp"
 #include "orca/orca.hpp"
 #include "orca/redis/client.hpp"
+#include "orca/redis/lock.hpp"
 #include "orca/redis/rate_limiter.hpp"
 #include "orca/runtime/blocking.hpp"
 
@@ -850,6 +851,49 @@ void jobs_redis_recovery() {
 void limiter_redis() {
   emit("limiter_redis", "decisions_per_sec", limiter_throughput(), "1/s", "higher");
   emit("limiter_redis", "admitted_error_pct", limiter_accuracy(), "%", "lower");
+}
+
+// redis_lock (bench/peers/redlock): kLockCallers tasks each lock their own
+// resource (10 s TTL) and unlock it, in a loop, for 5 s after a 0.5 s warm-up, with
+// redis::RedisLock on one server and one client, as the redlock peer does with its
+// package on one ioredis client. Metric: lock + unlock pairs per second.
+void redis_lock() {
+  constexpr int kLockCallers = 50;
+  std::int64_t pairs = 0;
+  double secs = 0;
+  orca::run([&]() -> Task<void> {
+    co_await flush_all();
+    redis::Client client = co_await connect_client();
+    redis::RedisLock locks({&client}, "bench:lock:");
+    std::atomic<std::int64_t> done{0};
+    const auto phase = [&](std::chrono::steady_clock::time_point until) -> Task<void> {
+      WaitGroup wg;
+      wg.add(kLockCallers);
+      for (int i = 0; i < kLockCallers; ++i)
+        go([&, i, until]() -> Task<void> {
+          const std::string resource = "bench:lock:" + std::to_string(i);
+          while (std::chrono::steady_clock::now() < until) {
+            auto lease = co_await locks.acquire(background(), resource, 10s);
+            check(lease.has_value(), "lock failed: %s",
+                  lease ? "" : lease.error().message().c_str());
+            auto released = co_await locks.release(background(), *lease);
+            check(released.has_value(), "unlock failed");
+            done.fetch_add(1, std::memory_order_relaxed);
+          }
+          wg.done();
+        });
+      co_await wg.wait();
+    };
+    co_await phase(std::chrono::steady_clock::now() + 500ms);
+    done.store(0);
+    const auto t0 = std::chrono::steady_clock::now();
+    co_await phase(t0 + 5s);
+    secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    pairs = done.load();
+    co_await client.closed();
+  });
+  std::fprintf(stderr, "redis_lock orca: %lld lock+unlock pairs\n", static_cast<long long>(pairs));
+  emit("redis_lock", "pairs_per_sec", static_cast<double>(pairs) / secs, "1/s", "higher");
 }
 
 void queue_rate_limit() {

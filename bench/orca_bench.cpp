@@ -48,6 +48,7 @@ void jobs_redis_recovery();
 int jobs_redis_worker(const std::string& mode, int concurrency);
 void limiter_redis();
 void queue_rate_limit();
+void redis_lock();
 void limiter_local(int threads, const char* workload);
 void breaker_overhead(int threads, const char* workload);
 void http_client_keepalive();
@@ -83,6 +84,7 @@ const std::map<std::string, std::function<void()>>& workloads() {
       // Also on the redis-server of REDIS_PORT, which they FLUSHALL.
       {"limiter_redis", [] { limiter_redis(); }},
       {"queue_rate_limit", [] { queue_rate_limit(); }},
+      {"redis_lock", [] { redis_lock(); }},
       {"limiter_local_t1", [] { limiter_local(1, "limiter_local_t1"); }},
       {"limiter_local_t2", [] { limiter_local(2, "limiter_local_t2"); }},
       {"breaker_overhead_t1", [] { breaker_overhead(1, "breaker_overhead_t1"); }},

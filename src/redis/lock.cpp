@@ -5,7 +5,8 @@
 #include <sys/random.h>
 
 #include <algorithm>
-#include <cstdio>
+#include <cstring>
+#include <functional>
 #include <random>
 #include <stdexcept>
 #include <utility>
@@ -16,15 +17,6 @@
 
 namespace orca::redis {
 namespace {
-
-// KEYS: the lock, its fence counter. ARGV: owner, TTL (ms). The new fencing token
-// (>= 1) if the lock was free and is now the owner's; 0 if someone holds it.
-const Script kAcquire(R"lua(
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
-end
-return 0
-)lua");
 
 // KEYS: the lock, its fence counter. ARGV: owner, token. While the owner holds the
 // lock here, raises the counter to the token (never lowers it). 1 if it holds.
@@ -49,23 +41,40 @@ redis.call('DEL', KEYS[1])
 return 1
 )lua");
 
-// 128 random bits as 32 hex digits: an owner no other process will draw.
+// 128 random bits as 32 hex digits: an owner no other process will draw. The bytes
+// come from getrandom(2), 4 KiB per call into a per-thread buffer (one system call
+// per 256 owners).
 std::string random_owner() {
-  unsigned char bytes[16];
-  std::size_t got = 0;
-  while (got < sizeof bytes) {
-    const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-    if (n > 0) got += static_cast<std::size_t>(n);
+  struct Pool {
+    unsigned char bytes[4096];
+    std::size_t used = sizeof bytes;
+  };
+  thread_local Pool pool;
+  if (pool.used + 16 > sizeof pool.bytes) {
+    std::size_t got = 0;
+    while (got < sizeof pool.bytes) {
+      const ssize_t n = ::getrandom(pool.bytes + got, sizeof pool.bytes - got, 0);
+      if (n > 0) got += static_cast<std::size_t>(n);
+    }
+    pool.used = 0;
   }
-  char hex[33];
-  for (std::size_t i = 0; i < sizeof bytes; ++i)
-    std::snprintf(hex + 2 * i, 3, "%02x", bytes[i]);
-  return std::string(hex, 32);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(32, '0');
+  for (std::size_t i = 0; i < 16; ++i) {
+    const unsigned char b = pool.bytes[pool.used + i];
+    out[2 * i] = kHex[b >> 4];
+    out[2 * i + 1] = kHex[b & 0xf];
+  }
+  // Used bytes are overwritten, so that no later owner repeats them.
+  std::memset(pool.bytes + pool.used, 0, 16);
+  pool.used += 16;
+  return out;
 }
 
 // How long one server may take to answer before it counts as not granting: short
 // against the TTL (Redlock's advice), so that a dead server costs little of it.
-std::chrono::milliseconds per_server_timeout(std::chrono::milliseconds ttl) {
+std::chrono::milliseconds per_server_timeout(std::size_t servers, std::chrono::milliseconds ttl) {
+  if (servers == 1) return std::chrono::milliseconds::zero();
   return std::clamp(ttl / 10, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
 }
 
@@ -75,40 +84,80 @@ std::chrono::milliseconds drift_of(std::chrono::milliseconds ttl, double factor)
          std::chrono::milliseconds(2);
 }
 
-// One script call on one server, bounded by `timeout` (by-value parameters: a
-// spawned task's frame refers to nothing of its caller's).
+// Bounds one server's call by `timeout`; zero: the caller's context alone (one
+// server, where nothing is gained by giving up on it early).
+Context bounded(const Context& ctx, std::chrono::milliseconds timeout, CancelFunc& cancel) {
+  if (timeout == std::chrono::milliseconds::zero()) return ctx;
+  auto [c, stop] = with_timeout(ctx, timeout);
+  cancel = std::move(stop);
+  return c;
+}
+
+// One script call on one server (by-value parameters: a spawned task's frame refers
+// to nothing of its caller's).
 Task<Result<Reply>> eval_on(const Script* script, Client* server, Context ctx,
                             std::vector<std::string> keys, std::vector<std::string> args,
                             std::chrono::milliseconds timeout) {
-  auto [c, cancel] = with_timeout(ctx, timeout);
+  CancelFunc cancel;
+  Context c = bounded(ctx, timeout, cancel);
   auto r = co_await script->eval(c, *server, std::move(keys), std::move(args));
   cancel();
   co_return r;
 }
 
-// Runs `script` on every server at once, each bounded by `timeout`; the replies in
-// server order.
-Task<std::vector<Result<Reply>>> on_all(const Context& ctx, const std::vector<Client*>& servers,
-                                        const Script& script, std::vector<std::string> keys,
-                                        std::vector<std::string> args,
-                                        std::chrono::milliseconds timeout) {
+// One server's grant, in one round trip without a script: SET NX PX, and INCR of the
+// fence counter pipelined behind it. The reply is the new token if the SET took the
+// lock, else 0. The INCR runs either way: a token only has to grow, and the numbers
+// a refused attempt used up are simply never handed out.
+Task<Result<Reply>> grant_on(Client* server, Context ctx, std::string key, std::string fence,
+                             std::string owner, std::string ttl_ms,
+                             std::chrono::milliseconds timeout) {
+  CancelFunc cancel;
+  Context c = bounded(ctx, timeout, cancel);
+  std::vector<std::vector<std::string>> commands(2);
+  commands[0] = {"SET", std::move(key), std::move(owner), "NX", "PX", std::move(ttl_ms)};
+  commands[1] = {"INCR", std::move(fence)};
+  auto r = co_await server->pipeline(c, std::move(commands));
+  cancel();
+  if (!r) co_return r.error();
+  if (r->size() != 2) co_return make_error_code(errc::unexpected_reply);
+  const Reply& set = (*r)[0];
+  const Reply& incr = (*r)[1];
+  if (set.is_error() || incr.is_error() || !incr.is_integer())
+    co_return make_error_code(errc::server_error);
+  co_return Reply::integer(set.is_ok() ? incr.integer() : 0);
+}
+
+// Runs `call(server)` on every server at once; the replies in server order.
+using ServerCall = std::function<Task<Result<Reply>>(Client*)>;
+Task<std::vector<Result<Reply>>> on_all(const std::vector<Client*>& servers, ServerCall call) {
   std::vector<Result<Reply>> out;
   out.reserve(servers.size());
   if (servers.size() == 1) {
-    Task<Result<Reply>> only =
-        eval_on(&script, servers[0], ctx, std::move(keys), std::move(args), timeout);
+    Task<Result<Reply>> only = call(servers[0]);
     out.push_back(co_await std::move(only));
     co_return out;
   }
   std::vector<JoinHandle<Result<Reply>>> calls;
   calls.reserve(servers.size());
   for (Client* server : servers)
-    calls.push_back(spawn([script = &script, server, ctx, keys, args, timeout] {
-      return eval_on(script, server, ctx, keys, args, timeout);
-    }));
-  for (auto& call : calls)
-    out.push_back(co_await std::move(call));
+    calls.push_back(spawn([call, server] { return call(server); }));
+  for (auto& c : calls)
+    out.push_back(co_await std::move(c));
   co_return out;
+}
+
+// `script` on every server at once, each bounded by `timeout` (zero: see bounded()).
+Task<std::vector<Result<Reply>>> on_all(const Context& ctx, const std::vector<Client*>& servers,
+                                        const Script& script, std::vector<std::string> keys,
+                                        std::vector<std::string> args,
+                                        std::chrono::milliseconds timeout) {
+  ServerCall call = [script = &script, ctx, keys = std::move(keys), args = std::move(args),
+                     timeout](Client* server) {
+    return eval_on(script, server, ctx, keys, args, timeout);
+  };
+  Task<std::vector<Result<Reply>>> all = on_all(servers, std::move(call));
+  co_return co_await std::move(all);
 }
 
 // How many replies say 1 (or, for acquisition, a token >= 1); the highest integer.
@@ -171,17 +220,20 @@ Task<Result<std::optional<LockLease>>> RedisLock::try_acquire(const Context& ctx
   lease.name = std::string(name);
   lease.owner = random_owner();
   const auto start = Clock::now();
-  const auto timeout = per_server_timeout(ttl);
-  // Named vectors, not braced lists, in a co_await expression (GCC 12).
-  std::vector<std::string> keys{key, fence};
-  std::vector<std::string> args{lease.owner, std::to_string(ttl.count())};
-  auto replies = co_await on_all(ctx, servers_, kAcquire, keys, std::move(args), timeout);
+  const auto timeout = per_server_timeout(servers_.size(), ttl);
+  ServerCall grant = [ctx, key, fence, owner = lease.owner, ttl_ms = std::to_string(ttl.count()),
+                      timeout](Client* server) {
+    return grant_on(server, ctx, key, fence, owner, ttl_ms, timeout);
+  };
+  auto replies = co_await on_all(servers_, std::move(grant));
   const Tally got = tally(replies);
   const auto deadline = start + ttl - drift_of(ttl, options_.drift_factor);
   bool held = got.yes >= quorum() && Clock::now() < deadline;
   if (held && servers_.size() > 1) {
     // The token back to every server that granted, as a maximum (lock.hpp says why).
     std::vector<std::string> raise_args{lease.owner, std::to_string(got.highest)};
+    // Named vectors, not braced lists, in a co_await expression (GCC 12).
+    std::vector<std::string> keys{key, fence};
     auto raised = co_await on_all(ctx, servers_, kFenceUp, keys, std::move(raise_args), timeout);
     held = tally(raised).yes >= quorum() && Clock::now() < deadline;
   }
@@ -202,15 +254,17 @@ Task<Result<std::optional<LockLease>>> RedisLock::try_acquire(const Context& ctx
 Task<Result<LockLease>> RedisLock::acquire(const Context& ctx, std::string_view name,
                                            std::chrono::milliseconds ttl) {
   const std::string owned_name(name);
-  std::minstd_rand rng(std::random_device{}());
   for (;;) {
     auto attempt = co_await try_acquire(ctx, owned_name, ttl);
     if (!attempt) co_return attempt.error();
     if (*attempt) co_return std::move(**attempt);
     // Held by someone else: wait retry_delay +-50% and try again.
+    // Seeded once per thread (a random_device costs more than a lock round trip).
+    thread_local std::minstd_rand rng(std::random_device{}());
     std::uniform_int_distribution<std::int64_t> jitter(options_.retry_delay.count() / 2,
                                                        options_.retry_delay.count() * 3 / 2);
-    auto slept = co_await sleep_for(ctx, std::chrono::milliseconds(jitter(rng)));
+    const auto wait = std::chrono::milliseconds(jitter(rng));
+    auto slept = co_await sleep_for(ctx, wait);
     if (!slept) co_return slept.error();
   }
 }
@@ -224,8 +278,8 @@ Task<Result<void>> RedisLock::extend(const Context& ctx, LockLease& lease,
   std::vector<std::string> keys{key_of(lease.name)};
   std::vector<std::string> args{lease.owner, std::to_string(ttl.count())};
   const auto start = Clock::now();
-  auto replies =
-      co_await on_all(ctx, servers_, kExtend, keys, std::move(args), per_server_timeout(ttl));
+  auto replies = co_await on_all(ctx, servers_, kExtend, keys, std::move(args),
+                                 per_server_timeout(servers_.size(), ttl));
   const Tally got = tally(replies);
   const auto deadline = start + ttl - drift_of(ttl, options_.drift_factor);
   if (got.yes >= quorum() && Clock::now() < deadline) {

@@ -19,9 +19,10 @@
 // older one. The token is a number that grows with every acquisition of the name, so
 // the resource written to can refuse a write with a token below the highest it has
 // seen: the late holder's write fails instead of corrupting. Each server keeps a
-// counter beside the lock key (prefix + "{" + name + "}:fence", no TTL); acquiring
-// increments it on every server that grants, and the lease's token is the highest of
-// those. Before acquire() returns, that token is written back (as a maximum) to every
+// counter beside the lock key (prefix + "{" + name + "}:fence", no TTL); an attempt
+// sends SET NX PX and INCR of the counter in one round trip (no script), and the
+// lease's token is the highest counter of the servers that granted (a refused
+// attempt only skips numbers: a token has to grow, not to be dense). Before acquire() returns, that token is written back (as a maximum) to every
 // server where the lease still holds the key: any later acquisition on a majority
 // shares a server with this one, finds the counter at or above the token there, and
 // so gets a larger one.
