@@ -2,6 +2,7 @@
 #include "orca/net/http/metrics.hpp"
 
 #include <charconv>
+#include <cstdint>
 
 #include "server_metrics.hpp"
 
@@ -27,14 +28,54 @@ ServerMetrics::ServerMetrics(metrics::Registry& r)
           {"method", "route"}, metrics::latency_buckets())),
       connections_(r.gauge("orca_http_connections", "HTTP connections open.")) {}
 
+const ServerMetrics::Resolved* ServerMetrics::find(std::string_view method, std::string_view route,
+                                                   int status) {
+  const auto key = reinterpret_cast<std::uintptr_t>(route.data()) ^
+                   reinterpret_cast<std::uintptr_t>(method.data()) ^
+                   static_cast<std::uintptr_t>(status) * 0x9e3779b97f4a7c15ULL;
+  std::atomic<const Resolved*>& slot = cache_[(key ^ (key >> 17) ^ (key >> 31)) % kCacheSlots];
+  // Acquire: the entry's fields were written before its release store below.
+  const auto matches = [&](const Resolved* e) {
+    return e != nullptr && e->route_data == route.data() && e->status == status &&
+           e->method.data() == method.data() && e->route == route;
+  };
+  const Resolved* r = slot.load(std::memory_order_acquire);
+  if (matches(r)) return r;
+  std::lock_guard lock(resolved_mu_);
+  r = slot.load(std::memory_order_acquire);  // another thread may have just made it
+  if (matches(r)) return r;
+  if (resolved_.size() >= kMaxResolved) return nullptr;
+  char code[8];
+  const auto end = std::to_chars(code, code + sizeof code, status).ptr;
+  auto made = std::make_unique<Resolved>();
+  made->method = method;
+  made->route_data = route.data();
+  made->route = std::string(route);
+  made->status = status;
+  made->requests = &requests_.with(
+      {method, route, std::string_view(code, static_cast<std::size_t>(end - code))});
+  made->duration = &durations_.with({method, route});
+  r = made.get();
+  resolved_.push_back(std::move(made));
+  // Release: see the acquire above. A colliding entry is replaced, not freed.
+  slot.store(r, std::memory_order_release);
+  return r;
+}
+
 void ServerMetrics::request(std::string_view method, const Response& response, Clock::duration took,
                             std::string_view trace_id) {
-  const std::string_view m = method;
-  const std::string_view route = response.route.empty() ? "unrouted" : response.route;
+  static constexpr std::string_view kUnrouted = "unrouted";
+  const std::string_view route = response.route.empty() ? kUnrouted : response.route;
+  if (const Resolved* r = find(method, route, response.status)) {
+    r->requests->inc();
+    r->duration->observe(took, trace_id);
+    return;
+  }
   char code[8];
   const auto end = std::to_chars(code, code + sizeof code, response.status).ptr;
-  requests_.with({m, route, std::string_view(code, static_cast<std::size_t>(end - code))}).inc();
-  durations_.with({m, route}).observe(took, trace_id);
+  requests_.with({method, route, std::string_view(code, static_cast<std::size_t>(end - code))})
+      .inc();
+  durations_.with({method, route}).observe(took, trace_id);
 }
 
 }  // namespace detail
