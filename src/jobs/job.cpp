@@ -100,6 +100,16 @@ std::string check_queue_name(std::string_view queue, const JobLimits& limits) {
   return why;
 }
 
+std::string check_delete_finished(std::string_view queue, std::optional<JobState> state,
+                                  const JobLimits& limits) {
+  if (std::string why = check_queue_name(queue, limits); !why.empty()) return why;
+  if (state && is_live(*state))
+    return std::string("delete_finished: ")
+        .append(to_string(*state))
+        .append(" is not a finished state");
+  return {};
+}
+
 std::string check_job_spec(const JobSpec& spec, const JobLimits& limits) {
   if (!is_name(spec.type, limits.max_type_bytes))
     return "type must be 1.." + std::to_string(limits.max_type_bytes) +

@@ -188,12 +188,8 @@ Task<Result<std::int64_t>> RedisBroker::requeue_dead(Context ctx, std::string qu
 // going. A member that a trim removes meanwhile may shift a job past the walk.
 Task<Result<std::int64_t>> RedisBroker::delete_finished(Context ctx, std::string queue,
                                                         std::optional<JobState> state) {
-  if (std::string why = check_queue_name(queue, options_.limits); !why.empty())
+  if (std::string why = check_delete_finished(queue, state, options_.limits); !why.empty())
     co_return Error(make_error_code(errc::invalid_job), std::move(why));
-  if (state && is_live(*state))
-    co_return Error(make_error_code(errc::invalid_job), std::string("delete_finished: ")
-                                                            .append(to_string(*state))
-                                                            .append(" is not a finished state"));
   Impl& m = *impl_;
   {
     auto queues = co_await m.all_queues(ctx);

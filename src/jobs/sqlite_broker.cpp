@@ -715,12 +715,8 @@ Task<Result<std::int64_t>> SqliteBroker::requeue_dead(Context ctx, std::string q
 
 Task<Result<std::int64_t>> SqliteBroker::delete_finished(Context ctx, std::string queue,
                                                          std::optional<JobState> state) {
-  if (std::string why = check_queue_name(queue, options_.limits); !why.empty())
+  if (std::string why = check_delete_finished(queue, state, options_.limits); !why.empty())
     co_return Error(make_error_code(errc::invalid_job), std::move(why));
-  if (state && is_live(*state))
-    co_return Error(make_error_code(errc::invalid_job), std::string("delete_finished: ")
-                                                            .append(to_string(*state))
-                                                            .append(" is not a finished state"));
   Impl* impl = impl_.get();
   std::int64_t total = 0;
   JobId after = 0;

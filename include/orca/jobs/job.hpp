@@ -105,6 +105,10 @@ struct JobLimits {
 std::string check_job_spec(const JobSpec& spec, const JobLimits& limits = {});
 // Empty if `queue` is a queue name check_job_spec accepts; otherwise what is wrong.
 std::string check_queue_name(std::string_view queue, const JobLimits& limits = {});
+// Empty if Broker::delete_finished may take (queue, state): a good queue name, and a
+// finished state or none; otherwise what is wrong.
+std::string check_delete_finished(std::string_view queue, std::optional<JobState> state,
+                                  const JobLimits& limits = {});
 
 // Milliseconds since the Unix epoch, the unit brokers store.
 inline std::int64_t to_unix_ms(WallClock::time_point t) noexcept {
