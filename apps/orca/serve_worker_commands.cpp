@@ -104,10 +104,14 @@ std::shared_ptr<const ExecLog> exec_log_for(const JobsOptions& o) {
 }
 
 // noop: succeeds at once. sleep: sleeps PAYLOAD milliseconds (stops early if the job
-// is cancelled or times out). fail: fails; PAYLOAD "permanent" makes it permanent.
-// echo: prints its payload. With `log`, each handler's runs are logged (ExecLog).
-void add_demo_handlers(jobs::Node& node, const std::vector<std::string>& wanted,
-                       std::shared_ptr<const ExecLog> log) {
+// is cancelled or times out). fail: fails; PAYLOAD "permanent" makes it permanent,
+// PAYLOAD N (a number) fails only the job's first N attempts and succeeds after, the
+// attempts counted over the job's whole life from its audit trail (a requeue resets
+// Job::attempt, not the trail), so a dead job requeued once more than N then runs to
+// success, as a fixed bug would. echo: prints its payload. With `log`, each
+// handler's runs are logged (ExecLog).
+void add_demo_handlers(jobs::Node& node, jobs::Broker& broker,
+                       const std::vector<std::string>& wanted, std::shared_ptr<const ExecLog> log) {
   auto want = [&](const char* t) {
     return wanted.empty() || std::find(wanted.begin(), wanted.end(), t) != wanted.end();
   };
@@ -135,9 +139,25 @@ void add_demo_handlers(jobs::Node& node, const std::vector<std::string>& wanted,
       co_return co_await sleep_for(ctx, std::chrono::milliseconds(ms));
     });
   if (want("fail"))
-    handle("fail", [](Context, Job job) -> Task<Result<void>> {
+    handle("fail", [&broker](Context ctx, Job job) -> Task<Result<void>> {
       if (job.spec.payload == "permanent")
         throw jobs::PermanentError("failed permanently, as asked");
+      if (!job.spec.payload.empty()) {
+        long fails = 0;
+        try {
+          fails = std::stol(job.spec.payload);
+        } catch (const std::exception&) {
+          throw jobs::PermanentError(
+              "fail: payload must be empty, \"permanent\" or a number of attempts, got \"" +
+              job.spec.payload + "\"");
+        }
+        auto trail = co_await broker.audit(ctx, job.id);
+        if (!trail) co_return trail.error();
+        const auto started = std::count_if(trail->begin(), trail->end(), [](const auto& e) {
+          return e.to == jobs::JobState::kRunning;
+        });
+        if (started > fails) co_return Result<void>{};
+      }
       co_return make_error_code(std::errc::io_error);
     });
   if (want("echo"))
@@ -745,7 +765,7 @@ int serve(const JobsOptions& o) {
         };
       nodes.push_back(std::make_unique<jobs::Node>(*broker, std::move(no)));
       if (p99) p99->watch(*nodes.back());
-      add_demo_handlers(*nodes.back(), o.types, exec_log_for(o));
+      add_demo_handlers(*nodes.back(), *broker, o.types, exec_log_for(o));
     }
     RunContext rc = run_context(o);
     jobs::Center center(*broker, co);
@@ -904,7 +924,7 @@ int worker(const JobsOptions& o) {
         std::fprintf(stderr, "orca worker: metrics on http://%s/metrics\n",
                      metrics_server->local_address().to_string().c_str());
     }
-    add_demo_handlers(node, o.types, exec_log_for(o));
+    add_demo_handlers(node, *broker, o.types, exec_log_for(o));
     RunContext rc = run_context(o);
     std::string concurrency = o.concurrency;
     if (node_opts.adaptive_concurrency)

@@ -200,8 +200,11 @@ class CurrentApi(DashboardCase):
         self.shot("overview")
 
     def test_2_dead_job_timeline_and_requeue(self):
-        job = self.server.call("POST", "/api/jobs", {"type": "fail", "max_attempts": 2, "backoff_base_ms": 50,
-                                                     "backoff_jitter": 0, "queue": "default"})
+        # `fail` with payload "2" fails the job's first 2 attempts (counted across
+        # requeues): with 2 attempts it dies, requeued it succeeds.
+        job = self.server.call("POST", "/api/jobs", {"type": "fail", "payload": "2", "max_attempts": 2,
+                                                     "backoff_base_ms": 50, "backoff_jitter": 0,
+                                                     "queue": "default"})
         job_id = job["id"]
         self.server.wait_job(job_id, ["dead"])
         self.go("#/job/%d" % job_id)
@@ -214,11 +217,14 @@ class CurrentApi(DashboardCase):
         self.assertIn("dead", self.text("main h1"))
         self.shot("job-dead")
         self.driver.find_element(By.ID, "requeue").click()
-        # Requeued by the token's name, and run again: a new attempt after the requeue.
+        # Requeued by the token's name, run again, and this time it succeeds: the page
+        # shows it without a reload.
         self.wait(lambda d: "by ops" in self.text("#audit"), what="the requeue in the timeline")
-        self.server.wait_job(job_id, ["dead"])
-        self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, '#audit li[data-to="dead"]')) == 2,
-                  what="the second dead entry after the requeue")
+        self.wait(lambda d: "succeeded" in self.text("main h1"), timeout=15, what="the requeued job shown succeeded")
+        self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, '#audit li[data-to="succeeded"]'),
+                  what="the success in the timeline")
+        self.assertEqual(self.server.call("GET", "/api/jobs/%d" % job_id)["state"], "succeeded")
+        self.shot("job-requeued")
 
     def test_3_cancel_a_running_job_from_the_page(self):
         job_id = self.server.call("POST", "/api/jobs", {"type": "sleep", "payload": "30000"})["id"]
