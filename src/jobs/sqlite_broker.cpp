@@ -19,6 +19,7 @@
 #include "orca/jobs/sqlite_broker.hpp"
 
 #include <algorithm>
+#include <array>
 #include <random>
 #include <set>
 
@@ -768,15 +769,46 @@ Task<Result<std::vector<Job>>> SqliteBroker::list(Context ctx, JobFilter f) {
   Impl* impl = impl_.get();
   auto call = detail::store_read<std::vector<Job>>(
       impl->store, ctx, [&f](Db& db) -> Result<std::vector<Job>> {
-        Stmt s = db.prepare(
-            "SELECT " ORCA_JOB_COLUMNS
-            " FROM jobs WHERE (?1 < 0 OR state = ?1) AND (?2 = '' OR type = ?2) AND (?3 = '' OR "
-            "queue = ?3) AND (?4 = '' OR node = ?4) AND (?5 = 0 OR state IN (6, 8)) AND (?6 = 0 "
-            "OR id < ?6) AND (?8 = '' OR trace_id = ?8) AND (?9 = '' OR instr(last_error, ?9) > 0) "
-            "ORDER BY id DESC LIMIT ?7");
-        s.bind(1, f.state ? static_cast<int>(*f.state) : -1).bind(2, f.type).bind(3, f.queue);
-        s.bind(4, f.node).bind(5, f.dead_letter ? 1 : 0).bind(6, f.before_id);
-        s.bind(7, static_cast<std::int64_t>(f.limit)).bind(8, f.trace_id).bind(9, f.error);
+        // Only the filters given are in the SQL: a condition of the form "(?6 = 0 OR
+        // id < ?6)" cannot be a range on an index, so a deep page (`before`) of a
+        // million-job queue would walk every newer row first. One statement per set of
+        // filters, built once (Db caches statements by their text's address);
+        // numbered parameters keep their numbers whether or not they are used. The
+        // unary + keeps the planner off the partial state indexes: over jobs_pending it
+        // would sort every pending job of the queue by id to find a page (0.5 s at a
+        // million); walking the ids down from `before` finds a page of a common state
+        // at once, and costs a scan only for a state rare in a large table (100 ms per
+        // page at a million jobs), with no index of its own for every write to keep.
+        static const std::array<std::string, 256> kListSql = [] {
+          static constexpr const char* kConditions[8] = {
+              " AND +state = ?1",     " AND type = ?2",
+              " AND queue = ?3",      " AND node = ?4",
+              " AND state IN (6, 8)", " AND id < ?6",
+              " AND trace_id = ?8",   " AND instr(last_error, ?9) > 0"};
+          std::array<std::string, 256> out;
+          for (unsigned mask = 0; mask < out.size(); ++mask) {
+            out[mask] = "SELECT " ORCA_JOB_COLUMNS " FROM jobs WHERE 1";
+            for (unsigned bit = 0; bit < 8; ++bit)
+              if (mask & (1u << bit)) out[mask].append(kConditions[bit]);
+            out[mask].append(" ORDER BY id DESC LIMIT ?7");
+          }
+          return out;
+        }();
+        const bool given[8] = {f.state.has_value(), !f.type.empty(), !f.queue.empty(),
+                               !f.node.empty(),     f.dead_letter,   f.before_id != 0,
+                               !f.trace_id.empty(), !f.error.empty()};
+        unsigned mask = 0;
+        for (unsigned bit = 0; bit < 8; ++bit)
+          if (given[bit]) mask |= 1u << bit;
+        Stmt s = db.prepare(kListSql[mask].c_str());
+        if (f.state) s.bind(1, static_cast<int>(*f.state));
+        if (!f.type.empty()) s.bind(2, f.type);
+        if (!f.queue.empty()) s.bind(3, f.queue);
+        if (!f.node.empty()) s.bind(4, f.node);
+        if (f.before_id != 0) s.bind(6, f.before_id);
+        s.bind(7, static_cast<std::int64_t>(f.limit));
+        if (!f.trace_id.empty()) s.bind(8, f.trace_id);
+        if (!f.error.empty()) s.bind(9, f.error);
         std::vector<Job> out;
         while (s.step())
           out.push_back(read_job(s));
