@@ -69,6 +69,9 @@ void StatsSeries::Samples::add(double v, std::uint64_t& rng) {
 
 void StatsSeries::close_before(Queue& q, std::int64_t bucket) const {
   if (q.open_t != 0 && q.open_t < bucket) {
+    q.open.finished = std::max(q.open.finished, q.fleet_finished);
+    q.open.failed = std::max(q.open.failed, q.fleet_failed);
+    q.fleet_finished = q.fleet_failed = 0;
     q.open.wait_p50_ms = percentile(q.wait.kept, 0.50);
     q.open.wait_p99_ms = percentile(q.wait.kept, 0.99);
     q.open.run_p50_ms = percentile(q.run.kept, 0.50);
@@ -84,16 +87,12 @@ void StatsSeries::close_before(Queue& q, std::int64_t bucket) const {
     q.closed.pop_front();
 }
 
-void StatsSeries::record(std::string_view queue, WallClock::time_point at, bool failed,
-                         std::optional<std::chrono::duration<double, std::milli>> wait,
-                         std::optional<std::chrono::duration<double, std::milli>> run) {
-  const std::int64_t bucket = bucket_of(at);
-  std::lock_guard lock(mu_);
+StatsSeries::Queue* StatsSeries::open_bucket(std::string_view queue, std::int64_t bucket) {
   auto it = queues_.find(queue);
   if (it == queues_.end()) {
     if (queues_.size() >= max_queues_) {
       ++dropped_;
-      return;
+      return nullptr;
     }
     it = queues_.emplace(std::string(queue), Queue()).first;
   }
@@ -104,10 +103,38 @@ void StatsSeries::record(std::string_view queue, WallClock::time_point at, bool 
     q.open_t = q.closed.empty() ? bucket : std::max(bucket, q.closed.back().t_ms + kIntervalMs);
     q.open.t_ms = q.open_t;
   }
-  ++q.open.finished;
-  if (failed) ++q.open.failed;
-  if (wait) q.wait.add(std::max(0.0, wait->count()), rng_);
-  if (run) q.run.add(std::max(0.0, run->count()), rng_);
+  return &q;
+}
+
+void StatsSeries::record(std::string_view queue, WallClock::time_point at, bool failed,
+                         std::optional<std::chrono::duration<double, std::milli>> wait,
+                         std::optional<std::chrono::duration<double, std::milli>> run) {
+  std::lock_guard lock(mu_);
+  Queue* q = open_bucket(queue, bucket_of(at));
+  if (q == nullptr) return;
+  ++q->open.finished;
+  if (failed) ++q->open.failed;
+  if (wait) q->wait.add(std::max(0.0, wait->count()), rng_);
+  if (run) q->run.add(std::max(0.0, run->count()), rng_);
+}
+
+void StatsSeries::record_fleet(std::string_view queue, WallClock::time_point at,
+                               std::uint64_t finished, std::uint64_t failed) {
+  std::lock_guard lock(mu_);
+  Queue* q = open_bucket(queue, bucket_of(at));
+  if (q == nullptr) return;
+  q->fleet_finished += finished;
+  q->fleet_failed += failed;
+}
+
+void StatsSeries::record_latency(std::string_view queue, WallClock::time_point at,
+                                 std::optional<std::chrono::duration<double, std::milli>> wait,
+                                 std::optional<std::chrono::duration<double, std::milli>> run) {
+  std::lock_guard lock(mu_);
+  Queue* q = open_bucket(queue, bucket_of(at));
+  if (q == nullptr) return;
+  if (wait) q->wait.add(std::max(0.0, wait->count()), rng_);
+  if (run) q->run.add(std::max(0.0, run->count()), rng_);
 }
 
 std::map<std::string, std::vector<SeriesPoint>> StatsSeries::points(
@@ -477,6 +504,7 @@ std::function<void(const Job&, Outcome, std::chrono::nanoseconds)> LiveView::rec
       if (job.ready_at != WallClock::time_point{}) wait = started - job.ready_at;
       series_.record(job.spec.queue, now, failed, wait, took);
     }
+    note_local(job.id);
     job_event(job.id, outcome_state(outcome), job.spec.queue, job.spec.type);
   };
 }
@@ -499,10 +527,102 @@ Task<Result<LiveView::Snapshot>> LiveView::snapshot(Context ctx) {
   co_return Snapshot{q.dump(), n.dump()};
 }
 
+void LiveView::note_local(JobId id) {
+  std::lock_guard lock(local_mu_);
+  if (!local_ids_.insert(id).second) return;
+  local_order_.push_back(id);
+  if (local_order_.size() > kLocalIds) {
+    local_ids_.erase(local_order_.front());
+    local_order_.pop_front();
+  }
+}
+
+bool LiveView::is_local(JobId id) const {
+  std::lock_guard lock(local_mu_);
+  return local_ids_.contains(id);
+}
+
+namespace {
+
+// A queue's jobs that have finished, and of them those that failed.
+std::pair<std::uint64_t, std::uint64_t> finished_counts(const QueueStats& q) {
+  auto n = [&](JobState s) {
+    auto it = q.counts.find(s);
+    return it == q.counts.end() ? std::uint64_t{0} : static_cast<std::uint64_t>(it->second);
+  };
+  const std::uint64_t failed = n(JobState::kFailed) + n(JobState::kDead);
+  return {n(JobState::kSucceeded) + n(JobState::kCancelled) + failed, failed};
+}
+
+}  // namespace
+
+Task<void> LiveView::poll_fleet(Context ctx, WallClock::time_point now) {
+  auto queues = co_await broker_.queues(ctx);
+  if (!queues) co_return;
+  const bool first = !fleet_started_;
+  fleet_started_ = true;
+  const WallClock::time_point since = fleet_last_;
+  fleet_last_ = now;
+  std::vector<std::string> risen;
+  for (const QueueStats& q : *queues) {
+    const auto [finished, failed] = finished_counts(q);
+    FleetQueue& f = fleet_[q.queue];
+    if (!first) {
+      const std::uint64_t d_finished = finished > f.finished ? finished - f.finished : 0;
+      const std::uint64_t d_failed = failed > f.failed ? failed - f.failed : 0;
+      if (d_finished > 0) {
+        // run() polls just after a bucket's end: the rise belongs to the bucket that
+        // ended, where the attempts run here are counted too.
+        series_.record_fleet(q.queue, now - std::chrono::milliseconds(1), d_finished, d_failed);
+        risen.push_back(q.queue);
+      }
+    }
+    f.finished = finished;
+    f.failed = failed;
+  }
+  std::size_t audits = 0;
+  for (const std::string& queue : risen) {
+    FleetQueue& f = fleet_[queue];
+    std::set<JobId> page_ids;
+    for (const bool dead_letter : {false, true}) {
+      JobFilter filter;
+      filter.queue = queue;
+      if (dead_letter)
+        filter.dead_letter = true;
+      else
+        filter.state = JobState::kSucceeded;
+      filter.limit = kFleetPage;
+      auto jobs = co_await broker_.list(ctx, filter);
+      if (!jobs) co_return;
+      for (const Job& job : *jobs) {
+        page_ids.insert(job.id);
+        // Seen at the last poll, run here, or finished before it: not new.
+        if (f.last_page.contains(job.id) || is_local(job.id)) continue;
+        if (!job.finished_at || *job.finished_at < since) continue;
+        job_event(job.id, job.state, job.spec.queue, job.spec.type);
+        if (audits == kFleetAudits) continue;
+        ++audits;
+        auto trail = co_await broker_.audit(ctx, job.id);
+        if (!trail) continue;
+        // The last attempt: its start (the last `running` row) against the time it
+        // was due and the time it ended.
+        auto started = std::find_if(trail->rbegin(), trail->rend(),
+                                    [](const AuditEntry& e) { return e.to == JobState::kRunning; });
+        if (started == trail->rend()) continue;
+        std::optional<std::chrono::duration<double, std::milli>> wait;
+        if (job.ready_at != WallClock::time_point{} && job.ready_at <= started->at)
+          wait = started->at - job.ready_at;
+        series_.record_latency(queue, *job.finished_at, wait, *job.finished_at - started->at);
+      }
+    }
+    f.last_page = std::move(page_ids);
+  }
+}
+
 // The poll: every options_.poll, the queues and nodes (sent when changed, so at
 // most once a poll); every series interval, the newest points. A broker error
 // skips that poll's events (the page keeps what it has). While nobody listens it
-// asks the broker nothing.
+// asks the broker only for poll_fleet, every 5 s.
 Task<void> LiveView::run(Context ctx) {
   Snapshot last;
   std::int64_t last_series = bucket_of(WallClock::now());
@@ -518,6 +638,7 @@ Task<void> LiveView::run(Context ctx) {
     const WallClock::time_point now = WallClock::now();
     if (const std::int64_t b = bucket_of(now); b != last_series) {
       last_series = b;
+      co_await poll_fleet(ctx, now);
       if (events_.subscribers() > 0) {
         json out{{"interval_ms", kIntervalMs}, {"queues", json::object()}};
         for (const auto& [name, point] : series_.latest(now))

@@ -5,6 +5,7 @@
 
 #include "broker_fixture.hpp"
 #include "orca/jobs/forwarding_broker.hpp"
+#include "orca/jobs/live.hpp"
 
 namespace orca::jobs::testing {
 namespace {
@@ -857,6 +858,61 @@ TEST_P(CenterNode, JobNoLiveNodeCanRunWaitsPending) {
   });
   EXPECT_EQ(orphan.state, S::kPending);
   EXPECT_EQ(orphan.attempt, 0);
+}
+
+// The dashboard's series see jobs that ran on another broker handle (as another
+// process's worker): throughput from the rise of the queue's counts, latency from
+// their audit trails, each job once however often it is polled, and `job` events.
+TEST_P(CenterNode, LiveViewSeriesCountJobsRunElsewhere) {
+  std::vector<SeriesPoint> points;
+  int job_events = 0;
+  run_on_two_brokers([&](Broker& here, Broker& there) -> Task<void> {
+    Context guard = hang_guard();
+    LiveView live(here);
+    auto sub = live.events().subscribe();
+    co_await live.poll_fleet(guard, WallClock::now());  // the counts before: none
+    Center center(there, fast_center());
+    Node node(there, fast_node("elsewhere"));
+    node.handle("ok", noop());
+    node.handle("bad", [](Context, Job) -> Task<Result<void>> {
+      co_return make_error_code(errc::permanent);
+    });
+    center.attach(node);
+    std::vector<JobSpec> specs(3, spec("ok"));
+    specs.push_back(spec("bad"));
+    for (JobSpec& s : specs)
+      s.queue = "remote";
+    auto [ctx, stop] = with_cancel(guard);
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    auto ids = co_await here.enqueue(guard, specs);
+    CO_ASSERT_OK(ids);
+    for (const EnqueueResult& r : *ids)
+      co_await wait_until_done(here, guard, r.id);
+    stop();
+    (void)co_await std::move(c);
+    (void)co_await std::move(n);
+    const WallClock::time_point now = WallClock::now();
+    co_await live.poll_fleet(guard, now);
+    co_await live.poll_fleet(guard, now + 1ms);  // nothing new: counted once
+    auto all = live.series().points(now + StatsSeries::kInterval, 60s);
+    points = all["remote"];
+    while (sub->queue.try_recv().has_value())
+      ++job_events;
+  });
+  std::uint64_t finished = 0, failed = 0;
+  bool wait_seen = false, run_seen = false;
+  for (const SeriesPoint& p : points) {
+    finished += p.finished;
+    failed += p.failed;
+    wait_seen = wait_seen || p.wait_p99_ms.has_value();
+    run_seen = run_seen || p.run_p99_ms.has_value();
+  }
+  EXPECT_EQ(finished, 4u) << "jobs finished elsewhere in the series";
+  EXPECT_EQ(failed, 1u);
+  EXPECT_TRUE(wait_seen) << "no wait time from the audit trails";
+  EXPECT_TRUE(run_seen) << "no run time from the audit trails";
+  EXPECT_EQ(job_events, 4) << "one job event per finished job";
 }
 
 }  // namespace

@@ -77,6 +77,27 @@ TEST(StatsSeries, MemoryIsBoundedInQueuesAndSamples) {
   EXPECT_EQ(hour["q"].size(), StatsSeries::kPoints);
 }
 
+TEST(StatsSeries, FleetCountsAndLocalAttemptsTakeTheLarger) {
+  StatsSeries s;
+  // Bucket 0: two attempts here; the broker saw five jobs finish (these two among
+  // them), one failed. Bucket 1: only attempts here (one failed), none seen by the
+  // broker yet. Latency samples from elsewhere count in the percentiles only.
+  s.record("q", kLiveT0 + 1s, false, Ms(10), Ms(10));
+  s.record("q", kLiveT0 + 2s, false, Ms(10), Ms(10));
+  s.record_fleet("q", kLiveT0 + 4s, 5, 1);
+  s.record_latency("q", kLiveT0 + 3s, Ms(90), Ms(900));
+  s.record("q", kLiveT0 + 6s, true, std::nullopt, Ms(1));
+  s.record("q", kLiveT0 + 7s, false, std::nullopt, Ms(1));
+  auto points = s.points(kLiveT0 + 10s, 10s)["q"];
+  ASSERT_EQ(points.size(), 2u);
+  EXPECT_EQ(points[0].finished, 5u);
+  EXPECT_EQ(points[0].failed, 1u);
+  EXPECT_EQ(points[0].run_p99_ms, 900.0) << "the sample from elsewhere is in the percentiles";
+  EXPECT_EQ(points[0].run_p50_ms, 10.0);
+  EXPECT_EQ(points[1].finished, 2u);
+  EXPECT_EQ(points[1].failed, 1u);
+}
+
 TEST(EventHub, SlowSubscriberIsDroppedNotBuffered) {
   EventHubOptions ho;
   ho.max_subscribers = 2;

@@ -18,10 +18,20 @@
 //                node changes and closes series points.
 //
 // What the center sees of jobs: the transitions it makes (submit, routing,
-// cancel, requeue through the API) and the attempts of the nodes of its process.
-// Attempts run by worker processes elsewhere reach the broker, not this process:
-// they show in the `queues` events (counts per state, polled every second), not in
-// the series or in `job` events.
+// cancel, requeue through the API) and the attempts of the nodes of its process,
+// exactly. Jobs run by worker processes elsewhere reach the broker only, so the
+// series learn of them from it (poll_fleet):
+//   throughput  the rise of each queue's finished counts (succeeded, failed, dead,
+//               cancelled) and failed counts (failed, dead) between two polls; a
+//               point shows the larger of that and the attempts seen here. A job
+//               counts when it finishes (a retried attempt elsewhere does not), and a
+//               fall (trim, delete, requeue) counts as none.
+//   latency     the newest finished jobs of each queue whose counts rose, a page of
+//               kFleetPage succeeded and one of failed or dead jobs, each job once
+//               (by id; those run here are already in), its wait and run time read
+//               from its audit trail (at most kFleetAudits trails a poll): a sample,
+//               never a whole queue.
+// Those jobs are sent as `job` events too.
 //
 // Thread safety: every member from any thread or task. A LiveView must outlive the
 // center, nodes, tracer sinks and routers that use it.
@@ -34,6 +44,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,6 +85,15 @@ class StatsSeries {
   void record(std::string_view queue, WallClock::time_point at, bool failed,
               std::optional<std::chrono::duration<double, std::milli>> wait,
               std::optional<std::chrono::duration<double, std::milli>> run);
+  // Jobs of `queue` the broker saw finish (of them, `failed` failed) by `at`, run
+  // anywhere: the bucket's throughput is the larger of these and the attempts
+  // record()ed (which they include when run here).
+  void record_fleet(std::string_view queue, WallClock::time_point at, std::uint64_t finished,
+                    std::uint64_t failed);
+  // One job's wait and run time, measured elsewhere, for the percentiles only.
+  void record_latency(std::string_view queue, WallClock::time_point at,
+                      std::optional<std::chrono::duration<double, std::milli>> wait,
+                      std::optional<std::chrono::duration<double, std::milli>> run);
   // Each queue's closed points of the last `span` before `now` (the bucket holding
   // `now` is still open), oldest first, one per interval; an interval without
   // attempts is a zero point. Queues with no attempt within the hour are left out
@@ -94,9 +114,12 @@ class StatsSeries {
     std::deque<SeriesPoint> closed;  // by t_ms, only buckets with attempts
     std::int64_t open_t = 0;         // the open bucket's start (0: none)
     SeriesPoint open;
+    std::uint64_t fleet_finished = 0, fleet_failed = 0;  // the open bucket's, record_fleet
     Samples wait, run;
   };
   void close_before(Queue& q, std::int64_t bucket) const;
+  // The queue's open bucket for a sample at `bucket`, or null past max_queues. Under mu_.
+  Queue* open_bucket(std::string_view queue, std::int64_t bucket);
 
   std::size_t max_queues_;
   mutable std::mutex mu_;
@@ -214,16 +237,44 @@ class LiveView {
   Task<Result<Snapshot>> snapshot(Context ctx);
 
   // Until ctx is done: every poll, the broker's queues and nodes, published as
-  // `queues` and `nodes` events when they changed; every 5 s, the newest series
-  // point per queue as a `series` event.
+  // `queues` and `nodes` events when they changed; every 5 s, poll_fleet and then
+  // the newest series point per queue as a `series` event.
   Task<void> run(Context ctx);
 
+  // Finished jobs read per queue and state class by poll_fleet, and audit trails
+  // read per poll at most: a poll costs a few indexed reads, whatever the fleet.
+  static constexpr std::size_t kFleetPage = 20;
+  static constexpr std::size_t kFleetAudits = 64;
+  // One poll of the fleet's figures at `now` (see above): the first only notes the
+  // counts; a rise counts in the bucket holding now - 1 ms (run() polls just after
+  // a bucket ends). run() calls it every 5 s; public so a test can drive it. A broker error
+  // skips the poll. Not to be called concurrently with itself.
+  Task<void> poll_fleet(Context ctx, WallClock::time_point now);
+
  private:
+  void note_local(JobId id);
+  bool is_local(JobId id) const;
+
   Broker& broker_;
   LiveOptions options_;
   StatsSeries series_;
   EventHub events_;
   SpanStore spans_;
+  // Jobs whose attempts ended in this process (recorder), the newest kLocalIds:
+  // poll_fleet leaves them out, they are in the series already.
+  static constexpr std::size_t kLocalIds = 4096;
+  mutable std::mutex local_mu_;
+  std::deque<JobId> local_order_;
+  std::set<JobId> local_ids_;
+  // poll_fleet's state (one caller at a time): each queue's finished and failed
+  // counts at the last poll, the ids of its last pages, and that poll's time.
+  struct FleetQueue {
+    std::uint64_t finished = 0, failed = 0;
+    std::set<JobId> last_page;
+  };
+  std::map<std::string, FleetQueue> fleet_;
+  bool fleet_started_ = false;
+  WallClock::time_point fleet_last_{};
 };
 
 }  // namespace orca::jobs
