@@ -16,6 +16,7 @@
 #include "orca/runtime/spawn.hpp"
 #include "orca/sync/select.hpp"
 #include "orca/trace/log.hpp"
+#include "orca/trace/tracer.hpp"
 
 namespace orca::jobs {
 
@@ -121,13 +122,36 @@ void Center::notify() noexcept {
   (void)wakeups_.try_send(std::monostate{});
 }
 
+namespace {
+
+// The producer span of a submit made within a trace (an API request's): the jobs carry
+// its context (job_trace.hpp), so their attempts are its children, and the trace
+// shows request -> enqueue -> attempts. Outside a trace, none: a submit does not
+// start a trace of its own.
+trace::Span enqueue_span(const Context& ctx, const std::string& queue, std::size_t jobs) {
+  const trace::SpanContext* parent = trace::span_context_of(ctx);
+  if (parent == nullptr || !parent->valid()) return trace::Span();
+  trace::Span span = trace::start_span(ctx, "enqueue", trace::SpanKind::kProducer);
+  if (span.recording()) {
+    span.set_attribute("orca.job.queue", queue);
+    span.set_attribute("orca.jobs", static_cast<std::int64_t>(jobs));
+  }
+  return span;
+}
+
+}  // namespace
+
 Task<Result<EnqueueResult>> Center::submit(Context ctx, JobSpec spec) {
   // Only the labels are kept across the call: a payload may be large.
   const bool labelled = options_.metrics != nullptr || options_.live != nullptr;
   const std::string queue = labelled ? spec.queue : std::string();
   const std::string type = labelled ? spec.type : std::string();
   const bool delayed = spec.run_at && *spec.run_at > WallClock::now();
-  auto r = co_await broker_.enqueue_one(std::move(ctx), std::move(spec));
+  trace::Span span = enqueue_span(ctx, spec.queue, 1);
+  Context traced = span.context().valid() ? trace::with_span(ctx, span) : ctx;
+  auto r = co_await broker_.enqueue_one(std::move(traced), std::move(spec));
+  if (!r) span.set_error(r.error().message());
+  span.end();
   if (r) notify();
   if (r && !r->duplicate && options_.metrics != nullptr) options_.metrics->enqueued(queue, type);
   if (r && !r->duplicate && options_.live != nullptr)
@@ -145,7 +169,12 @@ Task<Result<std::vector<EnqueueResult>>> Center::submit_batch(Context ctx,
       labels.emplace_back(s.queue, s.type);
       delayed.push_back(s.run_at && *s.run_at > WallClock::now());
     }
-  auto r = co_await broker_.enqueue(std::move(ctx), std::move(specs));
+  const std::string first_queue = specs.empty() ? std::string() : specs.front().queue;
+  trace::Span span = enqueue_span(ctx, first_queue, specs.size());
+  Context traced = span.context().valid() ? trace::with_span(ctx, span) : ctx;
+  auto r = co_await broker_.enqueue(std::move(traced), std::move(specs));
+  if (!r) span.set_error(r.error().message());
+  span.end();
   if (r) notify();
   if (r)
     for (std::size_t i = 0; i < r->size() && i < labels.size(); ++i) {

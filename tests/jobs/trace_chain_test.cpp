@@ -1,7 +1,7 @@
 // One trace end to end on the embedded SQLite broker, exported as OTLP/HTTP JSON to a
 // collector played by an orca HTTP server: a caller's request to the jobs API → the
-// API's server span → the job it submits → the attempt's span on a node → the
-// handler's outgoing HTTP call → the server span of that call. The test reads the
+// API's server span → the enqueue span of the job it submits → the attempt's span on a
+// node → the handler's outgoing HTTP call → the server span of that call. The test reads the
 // collector's JSON and checks the ids and parent links of the whole chain.
 #include <map>
 #include <nlohmann/json.hpp>
@@ -112,15 +112,18 @@ TEST(TraceChain, RequestJobAttemptAndOutgoingCallShareOneTraceExportedAsOtlp) {
   for (const json& r : requests)
     for (const json& s : r["resourceSpans"][0]["scopeSpans"][0]["spans"])
       if (s.value("traceId", "") == kChainTrace) spans[s.value("name", "")] = s;
-  ASSERT_EQ(spans.size(), 5u) << json(requests).dump();
+  ASSERT_EQ(spans.size(), 6u) << json(requests).dump();
   const json& call = spans.at("HTTP POST");
   const json& served = spans.at("POST /api/jobs");
+  const json& enqueue = spans.at("enqueue");
   const json& attempt = spans.at("job call");
   const json& out = spans.at("HTTP GET");
   const json& downstream = spans.at("GET /downstream");
   EXPECT_EQ(call.value("parentSpanId", ""), "00f067aa0ba902b7");
   EXPECT_EQ(served.value("parentSpanId", ""), call.value("spanId", ""));
-  EXPECT_EQ(attempt.value("parentSpanId", ""), served.value("spanId", ""));
+  EXPECT_EQ(enqueue.value("parentSpanId", ""), served.value("spanId", ""));
+  EXPECT_EQ(enqueue.value("kind", 0), 4);
+  EXPECT_EQ(attempt.value("parentSpanId", ""), enqueue.value("spanId", ""));
   EXPECT_EQ(out.value("parentSpanId", ""), attempt.value("spanId", ""));
   EXPECT_EQ(downstream.value("parentSpanId", ""), out.value("spanId", ""));
   EXPECT_EQ(attempt.value("kind", 0), 5);
