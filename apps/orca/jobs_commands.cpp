@@ -65,6 +65,12 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
                    "when the embedded nodes' job P99 over --p99-window passes this, write a "
                    "diagnostic report to --report-dir (0: never)")
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--dashboard-traces", o.dashboard_traces,
+                   "without --otlp-endpoint or --trace-file: the share of new traces (0..1) whose "
+                   "spans the dashboard's trace view keeps, besides every failed and slow span "
+                   "(--trace-slow), or off")
+      ->capture_default_str();
   serve_cmd->add_option("--p99-window", o.p99_window, "the P99 rule's window")
       ->capture_default_str();
   serve_cmd

@@ -58,6 +58,9 @@ struct JobsOptions {
   std::string trace_file;            // OTLP JSON, one request per line
   double trace_sample = 1.0;         // head sampling ratio of new traces
   std::string trace_slow = "500ms";  // spans this long are kept whatever the sampling
+  // serve without an exporter: the share of new traces its dashboard keeps (0..1), or
+  // "off" (serve_worker_commands.cpp, dashboard_tracing).
+  std::string dashboard_traces = "0.1";
   // serve: the P99 rule and its reports (jobs/p99_report.hpp); threshold 0: off.
   std::string p99_threshold = "500ms";
   std::string p99_window = "5m";

@@ -582,6 +582,39 @@ std::optional<Tracing> tracing_for(const JobsOptions& o, const std::string& serv
   return t;
 }
 
+// serve's tracer when no exporter is asked for: its spans go only to the dashboard's
+// span store (LiveView), so the trace view works out of the box. Every span records
+// while it runs whatever the sampling (tracer.hpp); sampling decides what is kept,
+// so 0.1 costs the same per span as 1 but copies a tenth of the fast, fine spans
+// into the store. The store keeps the newest 20,000 spans: at 0.1, with every
+// failed and slow span kept, it holds minutes of a busy fleet's traces rather than
+// seconds, and the traces worth opening (errors, slow jobs) are all in it. A
+// traceparent with the sampled flag set keeps its whole trace. Nothing when off.
+std::optional<Tracing> dashboard_tracing(const JobsOptions& o, const std::string& service) {
+  if (o.dashboard_traces == "off") return std::nullopt;
+  double ratio = 0;
+  try {
+    std::size_t used = 0;
+    ratio = std::stod(o.dashboard_traces, &used);
+    if (used != o.dashboard_traces.size()) throw std::invalid_argument("trailing characters");
+  } catch (const std::exception&) {
+    ratio = -1;
+  }
+  if (!(ratio >= 0.0 && ratio <= 1.0))
+    throw UsageError("--dashboard-traces must be within 0..1 or off, got \"" + o.dashboard_traces +
+                     "\"");
+  trace::TracerOptions to;
+  to.service_name = service;
+  to.sample_ratio = ratio;
+  to.slow_threshold = duration_option("trace-slow", o.trace_slow);
+  to.recent_capacity = 0;  // the span store is the dashboard's memory of spans
+  Tracing t;
+  t.tracer = std::make_shared<trace::Tracer>(to);
+  t.summary = "traces for the dashboard (sampled " + o.dashboard_traces + ", slow from " +
+              o.trace_slow + " and errors always)";
+  return t;
+}
+
 // serve's P99 rule (--p99-threshold, --p99-window, --report-dir); nothing when off.
 std::optional<jobs::P99ReportOptions> p99_report_options(const JobsOptions& o) {
   jobs::P99ReportOptions p;
@@ -605,13 +638,15 @@ std::optional<jobs::P99ReportOptions> p99_report_options(const JobsOptions& o) {
   return p;
 }
 
-// Installs the tracer and runs its exporter until stop(); stop() then writes what is
-// queued (bounded) and uninstalls it. Does nothing without a tracer.
+// Installs the tracer and runs its exporter (if any) until stop(); stop() then writes
+// what is queued (bounded) and uninstalls it. Does nothing without a tracer.
 class TracingRun {
  public:
   explicit TracingRun(const std::optional<Tracing>& t) {
     if (!t) return;
     trace::set_global_tracer(t->tracer);
+    installed_ = true;
+    if (!t->exporter) return;
     auto [ctx, stop] = with_cancel(background());
     stop_ = stop;
     exporter_.emplace(spawn([e = t->exporter, ctx = ctx] { return e->run(ctx); }));
@@ -620,19 +655,20 @@ class TracingRun {
   TracingRun& operator=(const TracingRun&) = delete;
   // Left by an error: the exporter ends on its own (its final write bounded).
   ~TracingRun() {
-    if (!exporter_) return;
-    trace::set_global_tracer(nullptr);
-    stop_();
+    if (installed_) trace::set_global_tracer(nullptr);
+    if (exporter_) stop_();
   }
   Task<void> stop() {
+    if (installed_) trace::set_global_tracer(nullptr);
+    installed_ = false;
     if (!exporter_) co_return;
-    trace::set_global_tracer(nullptr);
     stop_();
     co_await std::move(*exporter_);
     exporter_.reset();
   }
 
  private:
+  bool installed_ = false;
   CancelFunc stop_;
   std::optional<JoinHandle<void>> exporter_;
 };
@@ -730,7 +766,8 @@ void add_node_options(CLI::App* cmd, JobsOptions& o) {
 int serve(const JobsOptions& o) {
   if (o.nodes < 0) throw UsageError("--nodes must not be negative");
   apply_log_options(o);
-  const std::optional<Tracing> tracing = tracing_for(o, "orca-serve");
+  std::optional<Tracing> tracing = tracing_for(o, "orca-serve");
+  if (!tracing) tracing = dashboard_tracing(o, "orca-serve");
   const std::optional<jobs::P99ReportOptions> p99_options = p99_report_options(o);
   const std::optional<ApiListen> listen = api_listen(o);
   jobs::CenterOptions co;

@@ -64,10 +64,12 @@ class Server:
         self.stop()
         raise RuntimeError("orca serve did not start: " + open(self.log_path).read())
 
-    def call(self, method, path, body=None):
+    def call(self, method, path, body=None, headers=None):
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.url + path, data=data, method=method)
         req.add_header("Authorization", "Bearer " + ADMIN_TOKEN)
+        for name, value in (headers or {}).items():
+            req.add_header(name, value)
         if data is not None:
             req.add_header("Content-Type", "application/json")
         with urllib.request.urlopen(req, timeout=10) as r:
@@ -270,9 +272,21 @@ class CurrentApi(DashboardCase):
         self.shot("periodic")
         self.go("#/resilience")
         self.shot("resilience")
+        # A request in a sampled trace (its traceparent's flag 01): serve keeps its spans
+        # for the dashboard by default. Reached from the job's page.
         trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
-        self.server.call("POST", "/api/jobs", {"type": "noop", "trace_id": trace_id})
-        self.go("#/trace/" + trace_id)
+        job_id = self.server.call("POST", "/api/jobs", {"type": "sleep", "payload": "30"},
+                                  {"traceparent": "00-%s-00f067aa0ba902b7-01" % trace_id})["id"]
+        self.server.wait_job(job_id, ["succeeded"])
+        self.go("#/job/%d" % job_id)
+        self.wait(lambda d: d.find_element(By.ID, "trace-link"), what="the job's trace link").click()
+        self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#spans li")) >= 3, what="the spans of the trace")
+        spans = self.driver.execute_script(
+            "return [...document.querySelectorAll('#spans .span-name')].map((e) => [e.innerText, e.className]);")
+        self.assertEqual([name for name, _ in spans], ["POST /api/jobs", "enqueue", "job sleep"],
+                         "the trace's spans in time order: got %s" % spans)
+        depths = [int(re.search(r"depth-(\d+)", cls).group(1)) for _, cls in spans]
+        self.assertEqual(depths, [0, 1, 2], "request -> enqueue -> attempt: got depths %s" % depths)
         self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "main table tbody tr"), what="the jobs of the trace")
         self.shot("trace")
         # Narrow (a phone) and dark.
