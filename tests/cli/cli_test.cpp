@@ -368,6 +368,48 @@ TEST_F(Cli, ServeApiNeedsATokenAndTheTrailNamesItsCaller) {
       << status.out;
 }
 
+// `orca dashboard` over an existing store: the page and the API, with the store's
+// jobs; a missing store is refused, and so is an address beyond loopback without
+// tokens.
+TEST_F(Cli, DashboardServesThePageAndTheApiOverAnExistingStore) {
+  Ran missing = orca("dashboard --db nope.db --listen 127.0.0.1:0");
+  EXPECT_EQ(missing.code, 1) << missing.err;
+  EXPECT_NE(missing.err.find("no job store at nope.db"), std::string::npos) << missing.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "nope.db")) << "the missing store was created";
+  Ran wide = orca("dashboard --listen 0.0.0.0:0");
+  EXPECT_EQ(wide.code, 2) << wide.err;
+  EXPECT_NE(wide.err.find("0.0.0.0:0 is not a loopback address"), std::string::npos) << wide.err;
+
+  ASSERT_EQ(orca("submit --create --queue mail noop").code, 0);
+  Ran started = shell(
+      "\"$ORCA\" dashboard --listen 127.0.0.1:0 >serve.log 2>&1 &\n"
+      "echo $! >serve.pid\n"
+      "for i in $(seq 600); do grep -q 'orca dashboard: on' serve.log && exit 0; sleep 0.05; done; "
+      "exit 1");
+  ASSERT_EQ(started.code, 0) << file_text(dir_ / "serve.log");
+  const std::string log = file_text(dir_ / "serve.log");
+  const std::size_t at = log.find("http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << log;
+  const std::string url = log.substr(at, log.find('/', at + 7) - at);
+  Ran page = shell("curl -s -w '\\n%{http_code} %{content_type}' " + url + "/");
+  EXPECT_NE(page.out.find("<title>orca"), std::string::npos) << page.out;
+  EXPECT_NE(page.out.find("\n200 text/html"), std::string::npos) << page.out;
+  Ran queues = shell("curl -s " + url + "/api/queues");
+  const auto q = nlohmann::json::parse(queues.out, nullptr, false);
+  ASSERT_TRUE(q.is_array() && q.size() == 1u) << queues.out;
+  EXPECT_EQ(q[0].value("queue", ""), "mail");
+  EXPECT_EQ(q[0]["counts"].value("pending", 0), 1) << queues.out;
+  Ran jobs = shell("curl -s '" + url + "/api/jobs?queue=mail&limit=50'");
+  const auto j = nlohmann::json::parse(jobs.out, nullptr, false);
+  ASSERT_TRUE(j.is_array() && j.size() == 1u) << jobs.out;
+  EXPECT_EQ(j[0].value("type", ""), "noop");
+  Ran stopped = shell(
+      "kill -TERM $(cat serve.pid); for i in $(seq 600); do kill -0 $(cat "
+      "serve.pid) 2>/dev/null || exit 0; sleep 0.05; done; exit 1");
+  EXPECT_EQ(stopped.code, 0) << "orca dashboard did not stop on SIGTERM";
+  std::filesystem::remove(dir_ / "serve.pid");
+}
+
 // `serve --rate-limit 5/m`: a burst of requests sees 200 for the first five (without
 // ",burst=", the whole count may come at once) and then 429 with Retry-After. A unit
 // comes back only every 12 s, so however slow the machine, no sixth gets in.
