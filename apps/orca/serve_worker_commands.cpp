@@ -1037,9 +1037,14 @@ int dashboard(const JobsOptions& o) {
     throw UsageError("--http-port 0 turns off the HTTP listener, which is all this command serves");
   return with_broker(o, Command::kOneShot, [&](jobs::Broker& broker) -> Task<int> {
     auto reported = std::make_unique<ProcessMetrics>();
+    // The live view over the broker alone: the queues and nodes events, the fleet's
+    // series (live.hpp: from the broker's counts and finished jobs), and the spans
+    // workers post to /v1/traces.
+    auto live = std::make_unique<jobs::LiveView>(broker);
     jobs::CenterOptions co;
     co.log_leadership = false;
     co.metrics = &reported->job_metrics;
+    co.live = live.get();
     jobs::Center center(broker, co);
     http::ServerOptions server_options;
     server_options.tls = listen->tls;
@@ -1049,6 +1054,7 @@ int dashboard(const JobsOptions& o) {
     server_options.metrics = &reported->registry;
     jobs::ApiOptions api_options = listen->api;
     api_options.metrics = &reported->registry;
+    api_options.live = live.get();
     http::Server server(jobs::with_dashboard(jobs::make_api_router(center, std::move(api_options))),
                         std::move(server_options));
     auto started = server.start(listen->address);
@@ -1069,12 +1075,16 @@ int dashboard(const JobsOptions& o) {
     auto reloads = spawn([s = listen->tls ? &server : nullptr, ctx = reload_ctx] {
       return reload_tls_on_sighup(s, ctx);
     });
+    auto [live_ctx, stop_live] = with_cancel(rc.ctx);
+    auto live_polls = spawn([l = live.get(), ctx = live_ctx] { return l->run(ctx); });
     (void)co_await rc.ctx.done();
     stop_reloading();
     co_await std::move(reloads);
     auto [http_ctx, stop_http] = with_timeout(background(), 5s);
     (void)co_await server.shutdown(http_ctx);
     stop_http();
+    stop_live();
+    co_await std::move(live_polls);
     rc.stop_timer();
     rc.stop_signals();
     co_return 0;

@@ -369,8 +369,8 @@ TEST_F(Cli, ServeApiNeedsATokenAndTheTrailNamesItsCaller) {
 }
 
 // `orca dashboard` over an existing store: the page and the API, with the store's
-// jobs; a missing store is refused, and so is an address beyond loopback without
-// tokens.
+// jobs, and its live view (events, series); a missing store is refused, and so is an address beyond
+// loopback without tokens.
 TEST_F(Cli, DashboardServesThePageAndTheApiOverAnExistingStore) {
   Ran missing = orca("dashboard --db nope.db --listen 127.0.0.1:0");
   EXPECT_EQ(missing.code, 1) << missing.err;
@@ -403,6 +403,13 @@ TEST_F(Cli, DashboardServesThePageAndTheApiOverAnExistingStore) {
   const auto j = nlohmann::json::parse(jobs.out, nullptr, false);
   ASSERT_TRUE(j.is_array() && j.size() == 1u) << jobs.out;
   EXPECT_EQ(j[0].value("type", ""), "noop");
+  // Live over the broker alone: the event stream opens with the queues, and the
+  // series answer (the fleet's, from the broker).
+  Ran events = shell("curl -s -N --max-time 0.5 " + url + "/api/events; true");
+  EXPECT_NE(events.out.find("event: queues\ndata: [{"), std::string::npos) << events.out;
+  Ran series = shell("curl -s -w '\\n%{http_code}' '" + url + "/api/stats/series?minutes=5'");
+  EXPECT_NE(series.out.find("\"interval_ms\":5000"), std::string::npos) << series.out;
+  EXPECT_NE(series.out.find("\n200"), std::string::npos) << series.out;
   Ran stopped = shell(
       "kill -TERM $(cat serve.pid); for i in $(seq 600); do kill -0 $(cat "
       "serve.pid) 2>/dev/null || exit 0; sleep 0.05; done; exit 1");
