@@ -563,6 +563,7 @@ Task<void> LiveView::poll_fleet(Context ctx, WallClock::time_point now) {
   fleet_started_ = true;
   const WallClock::time_point since = fleet_last_;
   fleet_last_ = now;
+  const WallClock::time_point ended = from_unix_ms(bucket_of(now) - 1);  // see record_fleet
   std::vector<std::string> risen;
   for (const QueueStats& q : *queues) {
     const auto [finished, failed] = finished_counts(q);
@@ -571,9 +572,10 @@ Task<void> LiveView::poll_fleet(Context ctx, WallClock::time_point now) {
       const std::uint64_t d_finished = finished > f.finished ? finished - f.finished : 0;
       const std::uint64_t d_failed = failed > f.failed ? failed - f.failed : 0;
       if (d_finished > 0) {
-        // run() polls just after a bucket's end: the rise belongs to the bucket that
-        // ended, where the attempts run here are counted too.
-        series_.record_fleet(q.queue, now - std::chrono::milliseconds(1), d_finished, d_failed);
+        // run() polls once a bucket has ended (within a poll interval of its end): the
+        // rise belongs to the bucket that ended, where the attempts run here are
+        // counted too.
+        series_.record_fleet(q.queue, ended, d_finished, d_failed);
         risen.push_back(q.queue);
       }
     }
@@ -612,7 +614,9 @@ Task<void> LiveView::poll_fleet(Context ctx, WallClock::time_point now) {
         std::optional<std::chrono::duration<double, std::milli>> wait;
         if (job.ready_at != WallClock::time_point{} && job.ready_at <= started->at)
           wait = started->at - job.ready_at;
-        series_.record_latency(queue, *job.finished_at, wait, *job.finished_at - started->at);
+        // In the bucket its count went to, so a point's throughput and latency are of
+        // the same jobs.
+        series_.record_latency(queue, ended, wait, *job.finished_at - started->at);
       }
     }
     f.last_page = std::move(page_ids);
@@ -626,6 +630,8 @@ Task<void> LiveView::poll_fleet(Context ctx, WallClock::time_point now) {
 Task<void> LiveView::run(Context ctx) {
   Snapshot last;
   std::int64_t last_series = bucket_of(WallClock::now());
+  // The counts at start: what finished before is not counted as finishing now.
+  co_await poll_fleet(ctx, WallClock::now());
   while (!ctx.is_done()) {
     if (events_.subscribers() > 0) {
       Result<Snapshot> now = co_await snapshot(ctx);

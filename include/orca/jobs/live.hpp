@@ -246,9 +246,9 @@ class LiveView {
   static constexpr std::size_t kFleetPage = 20;
   static constexpr std::size_t kFleetAudits = 64;
   // One poll of the fleet's figures at `now` (see above): the first only notes the
-  // counts; a rise counts in the bucket holding now - 1 ms (run() polls just after
-  // a bucket ends). run() calls it every 5 s; public so a test can drive it. A broker error
-  // skips the poll. Not to be called concurrently with itself.
+  // counts; a rise counts in the bucket that ended last before `now` (run() polls
+  // once a bucket has ended). run() calls it every 5 s; public so a test can drive it. A broker
+  // error skips the poll. Not to be called concurrently with itself.
   Task<void> poll_fleet(Context ctx, WallClock::time_point now);
 
  private:
