@@ -31,33 +31,47 @@ import urllib.error
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ADMIN_TOKEN = "dashboard-admin-0123456789abcdef"
 ARGS = None
 
 
 class Server:
-    """`orca serve` with one node of concurrency 4, on 127.0.0.1 with a free port."""
+    """`orca serve` with one node of concurrency 4, on 127.0.0.1 with a free port, and an
+    `orca worker` process beside it on the same store."""
 
     def __init__(self, orca, directory):
         env = dict(os.environ, ORCA_API_TOKENS="admin " + ADMIN_TOKEN + " ops")
         self.log_path = os.path.join(directory, "serve.log")
         self.log = open(self.log_path, "w")
+        # Serve's node runs every built-in type but echo; a separate `orca worker`
+        # process on the same store runs echo, so the page also shows a fleet.
         self.proc = subprocess.Popen(
             [orca, "serve", "--db", os.path.join(directory, "jobs.db"), "--listen", "127.0.0.1:0",
-             "-c", "4", "--heartbeat", "200ms", "--lease", "2s", "--duration", "120s"],
+             "-c", "4", "--heartbeat", "200ms", "--lease", "2s", "--duration", "120s",
+             "--type", "noop", "--type", "sleep", "--type", "fail"],
             stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=directory)
+        self.worker = None
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             m = re.search(r"dashboard on (http://127\.0\.0\.1:\d+)/", open(self.log_path).read())
             if m:
                 self.url = m.group(1)
-                return
+                self.worker = subprocess.Popen(
+                    [orca, "worker", "--db", os.path.join(directory, "jobs.db"), "-c", "4",
+                     "--heartbeat", "200ms", "--lease", "2s", "--duration", "120s", "--type", "echo",
+                     "--id", "worker-1", "-q"],
+                    stdout=self.log, stderr=subprocess.STDOUT, cwd=directory)
+                while time.monotonic() < deadline:
+                    if len([n for n in self.call("GET", "/api/nodes") if n["state"] == "alive"]) == 2:
+                        return
+                    time.sleep(0.05)
+                break
             if self.proc.poll() is not None:
                 break
             time.sleep(0.05)
@@ -86,13 +100,15 @@ class Server:
         raise AssertionError("job %d: got state %s, want one of %s" % (job_id, job and job["state"], states))
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        running = [p for p in (self.worker, self.proc) if p is not None and p.poll() is None]
+        for proc in running:  # both at once: each takes a moment to stop
+            proc.send_signal(signal.SIGTERM)
+        for proc in running:
             try:
-                self.proc.wait(10)
+                proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                proc.kill()
+                proc.wait()
         self.log.close()
 
 
@@ -158,6 +174,11 @@ class DashboardCase(unittest.TestCase):
         return self.driver.execute_script(
             "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css)
 
+    def job_ids(self):
+        """The ids of the listed jobs, read in one script (see text())."""
+        return self.driver.execute_script(
+            "return [...document.querySelectorAll('#jobs tbody tr')].map((r) => r.dataset.job);")
+
     def number(self, css):
         """The integer an element shows, or -1 while it is not on the page (a redraw)."""
         text = self.text(css).replace(",", "")
@@ -199,7 +220,6 @@ class CurrentApi(DashboardCase):
                   timeout=12, what="6 more succeeded jobs in the overview's totals")
         self.wait(lambda d: d.find_element(By.CSS_SELECTOR, 'tr[data-queue="mail"]'), what="queue mail in the table")
         self.assertEqual(self.text('tr[data-queue="mail"] td[data-state="succeeded"]'), "1")
-        self.shot("overview")
 
     def test_2_dead_job_timeline_and_requeue(self):
         # `fail` with payload "2" fails the job's first 2 attempts (counted across
@@ -243,22 +263,33 @@ class CurrentApi(DashboardCase):
         self.server.call("POST", "/api/jobs", [{"type": "noop", "queue": "paging"} for _ in range(55)])
         self.go("#/queue/paging")
         self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")) == 50, what="a first page of 50 jobs")
-        first_page = [r.get_attribute("data-job") for r in self.driver.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")]
+        first_page = self.job_ids()
         self.driver.find_element(By.CSS_SELECTOR, '[data-key="older"]').click()
         self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")) == 5, what="a second page of 5 jobs")
-        second_page = [r.get_attribute("data-job") for r in self.driver.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")]
+        second_page = self.job_ids()
         self.assertFalse(set(first_page) & set(second_page), "the pages overlap")
         self.driver.find_element(By.CSS_SELECTOR, '[data-key="newer"]').click()
         self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")) == 50, what="the first page again")
-        # Filter by type, with the keyboard.
+        # Filter by type, with the keyboard. A live refresh may redraw the form between
+        # finding the field and typing: then the field is found again.
         self.go("#/queue/default")
-        field = self.wait(lambda d: d.find_element(By.CSS_SELECTOR, 'input[name="type"]'))
-        field.send_keys("fail" + Keys.ENTER)
+        for attempt in range(5):
+            field = self.wait(lambda d: d.find_element(By.CSS_SELECTOR, 'input[name="type"]'))
+            try:
+                field.clear()
+                field.send_keys("fail" + Keys.ENTER)
+                break
+            except StaleElementReferenceException:
+                if attempt == 4:
+                    raise
         self.wait(lambda d: "type=fail" in d.current_url, what="the filter in the address")
-        self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#jobs tbody tr"), what="the filtered jobs")
-        types = set(self.driver.execute_script(
+        types = lambda d: set(d.execute_script(
             "return [...document.querySelectorAll('#jobs tbody tr')].map((r) => r.cells[2].innerText);"))
-        self.assertEqual(types, {"fail"})
+        # The address changes first, the list when its call returns.
+        try:
+            self.wait(lambda d: types(d) == {"fail"}, what="only jobs of type fail listed")
+        except AssertionError:
+            raise AssertionError("got types %s at %s, want only fail" % (types(self.driver), self.driver.current_url)) from None
         self.go("#/queue/default")
         self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#jobs tbody tr"))
         self.shot("queue")
@@ -321,6 +352,28 @@ class CurrentApi(DashboardCase):
         self.assertEqual(self.driver.switch_to.active_element.text, "Jobs")
         self.driver.switch_to.active_element.send_keys(Keys.ENTER)
         self.wait(lambda d: self.text("main h1") == "Jobs", what="the Jobs view after Enter")
+
+    def test_7_charts_show_the_jobs_a_worker_process_ran(self):
+        # Echo jobs run only on the separate worker process: the center's series learn
+        # of them from the broker, and the chart of their queue draws them.
+        self.server.call("POST", "/api/jobs", [{"type": "echo", "payload": "hello", "queue": "fleet"}
+                                               for _ in range(20)])
+        self.go("#/")
+        self.wait(lambda d: self.text('tr[data-queue="fleet"] td[data-state="succeeded"]') == "20",
+                  what="20 succeeded jobs in queue fleet")
+        Select(self.driver.find_element(By.ID, "chart-queue")).select_by_value("fleet")
+        finished = lambda d: d.execute_script(
+            "const c = Chart.getChart(document.getElementById('throughput'));"
+            "return c ? c.data.datasets[0].data.reduce((n, p) => n + p.y, 0) : 0;")
+        # A point closes every 5 s, and reaches the page as a `series` event.
+        self.wait(lambda d: finished(d) > 0, timeout=15, what="queue fleet's jobs in the throughput chart")
+        # Their latency too (an echo runs in under a millisecond: a run time of 0 is a
+        # measure, null is none).
+        points = self.server.call("GET", "/api/stats/series?minutes=5")["queues"].get("fleet", [])
+        self.assertTrue([p for p in points if p["run_p99_ms"] is not None and p["wait_p99_ms"] is not None],
+                        "no latency for the worker's jobs: got %s" % [p for p in points if p["finished"]])
+        self.assertEqual(self.server.call("GET", "/api/jobs?queue=fleet&limit=1")[0]["node"], "worker-1")
+        self.shot("overview")
 
 
 class NewApi(DashboardCase):
