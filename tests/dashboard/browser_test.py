@@ -31,11 +31,11 @@ import urllib.error
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import WebDriverWait
 
 ADMIN_TOKEN = "dashboard-admin-0123456789abcdef"
 ARGS = None
@@ -174,6 +174,17 @@ class DashboardCase(unittest.TestCase):
         return self.driver.execute_script(
             "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css)
 
+    def click(self, by, value):
+        """Clicks an element once it is on the page; a live redraw may replace it between
+        finding and clicking, and then it is found again."""
+        def clicked(d):
+            try:
+                d.find_element(by, value).click()
+                return True
+            except (StaleElementReferenceException, NoSuchElementException):
+                return False
+        self.wait(clicked, what="%s to click" % value)
+
     def job_ids(self):
         """The ids of the listed jobs, read in one script (see text())."""
         return self.driver.execute_script(
@@ -238,7 +249,7 @@ class CurrentApi(DashboardCase):
         self.assertIn("input/output error", got[-1][1].lower(), "the dead entry names the handler's error")
         self.assertIn("dead", self.text("main h1"))
         self.shot("job-dead")
-        self.driver.find_element(By.ID, "requeue").click()
+        self.click(By.ID, "requeue")
         # Requeued by the token's name, run again, and this time it succeeds: the page
         # shows it without a reload.
         self.wait(lambda d: "by ops" in self.text("#audit"), what="the requeue in the timeline")
@@ -253,7 +264,7 @@ class CurrentApi(DashboardCase):
         self.server.wait_job(job_id, ["running"])
         self.go("#/job/%d" % job_id)
         self.wait(lambda d: "running" in self.text("main h1"), what="the job shown running")
-        self.driver.find_element(By.ID, "cancel").click()
+        self.click(By.ID, "cancel")
         self.accept_confirm()
         self.server.wait_job(job_id, ["cancelled"])
         self.wait(lambda d: "cancelled" in self.text("main h1"), what="the job shown cancelled")
@@ -264,11 +275,11 @@ class CurrentApi(DashboardCase):
         self.go("#/queue/paging")
         self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")) == 50, what="a first page of 50 jobs")
         first_page = self.job_ids()
-        self.driver.find_element(By.CSS_SELECTOR, '[data-key="older"]').click()
+        self.click(By.CSS_SELECTOR, '[data-key="older"]')
         self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")) == 5, what="a second page of 5 jobs")
         second_page = self.job_ids()
         self.assertFalse(set(first_page) & set(second_page), "the pages overlap")
-        self.driver.find_element(By.CSS_SELECTOR, '[data-key="newer"]').click()
+        self.click(By.CSS_SELECTOR, '[data-key="newer"]')
         self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")) == 50, what="the first page again")
         # Filter by type, with the keyboard. A live refresh may redraw the form between
         # finding the field and typing: then the field is found again.
@@ -310,7 +321,7 @@ class CurrentApi(DashboardCase):
                                   {"traceparent": "00-%s-00f067aa0ba902b7-01" % trace_id})["id"]
         self.server.wait_job(job_id, ["succeeded"])
         self.go("#/job/%d" % job_id)
-        self.wait(lambda d: d.find_element(By.ID, "trace-link"), what="the job's trace link").click()
+        self.click(By.ID, "trace-link")
         self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#spans li")) >= 3, what="the spans of the trace")
         spans = self.driver.execute_script(
             "return [...document.querySelectorAll('#spans .span-name')].map((e) => [e.innerText, e.className]);")
@@ -361,8 +372,10 @@ class CurrentApi(DashboardCase):
         self.go("#/")
         self.wait(lambda d: self.text('tr[data-queue="fleet"] td[data-state="succeeded"]') == "20",
                   what="20 succeeded jobs in queue fleet")
-        Select(self.driver.find_element(By.ID, "chart-queue")).select_by_value("fleet")
+        # The queue picked in the chart's menu, in one script (a redraw keeps the pick).
         finished = lambda d: d.execute_script(
+            "const s = document.getElementById('chart-queue');"
+            "if (s && s.value !== 'fleet') { s.value = 'fleet'; s.dispatchEvent(new Event('change')); }"
             "const c = Chart.getChart(document.getElementById('throughput'));"
             "return c ? c.data.datasets[0].data.reduce((n, p) => n + p.y, 0) : 0;")
         # A point closes every 5 s, and reaches the page as a `series` event.
@@ -388,9 +401,8 @@ class NewApi(DashboardCase):
         queue = "held"
         self.server.call("POST", "/api/jobs", {"type": "noop", "queue": queue})
         self.go("#/queue/" + queue)
-        pause = self.wait(lambda d: d.find_element(By.ID, "pause"), what="the pause button")
-        self.assertEqual(pause.text, "Pause queue")
-        pause.click()
+        self.wait(lambda d: self.text("#pause") == "Pause queue", what="the pause button")
+        self.click(By.ID, "pause")
         self.wait(lambda d: self.text("#pause") == "Resume queue", what="the queue shown paused")
         self.server.call("POST", "/api/jobs", [{"type": "noop", "queue": queue} for _ in range(3)])
         pending = lambda d: self.text('.tabs a[data-key="tab-pending"]') or ""
@@ -400,7 +412,7 @@ class NewApi(DashboardCase):
         self.assertEqual(counts.get("pending"), 3, "got counts %s" % counts)
         self.assertEqual(counts.get("succeeded", 0), 1, "got counts %s" % counts)
         self.shot("queue-paused")
-        self.driver.find_element(By.ID, "pause").click()
+        self.click(By.ID, "pause")
         self.wait(lambda d: self.text('.tabs a[data-key="tab-succeeded"]').endswith(" 4"), what="4 succeeded after resuming")
 
 
