@@ -65,7 +65,9 @@ function lineChart(canvas, datasets) {
   return new window.Chart(canvas, {
     type: "line",
     data: { datasets: datasets.map((d) => ({ label: d.label, data: [], borderColor: color(d.color), backgroundColor: color(d.color),
-      borderWidth: 2, pointRadius: 0, tension: 0.2, borderDash: d.dash || [] })) },
+      borderWidth: 2, tension: 0.2, borderDash: d.dash || [],
+      // A line needs two points: the first minutes' few points are drawn as dots.
+      pointRadius: (ctx) => (ctx.dataset.data.length < 30 ? 2.5 : 0) })) },
     options: {
       animation: false,
       responsive: true,
@@ -111,6 +113,12 @@ export function makeCharts(throughputCanvas, latencyCanvas) {
       set(latency, 1, "wait_p99_ms", 1);
       set(latency, 2, "run_p50_ms", 1);
       set(latency, 3, "run_p99_ms", 1);
+      // Always the whole window, so the time axis reads the same however few points.
+      const now = Date.now();
+      for (const chart of [throughput, latency]) {
+        chart.options.scales.x.min = now - KEEP_MS;
+        chart.options.scales.x.max = now;
+      }
       throughput.update("none");
       latency.update("none");
     },
