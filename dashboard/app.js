@@ -105,9 +105,16 @@ async function route(focus) {
   if (focus) main.focus({ preventScroll: false });
 }
 
+// A view's render: drawing nothing once the view is no longer the current one (a
+// refresh or a throttled live update still in flight when the user moved on must not
+// draw over the new view).
+function renderFor(v) {
+  return (...nodes) => { if (view === v) renderMain(...nodes); };
+}
+
 // Replaces the view's content, keeping the keyboard focus on the same control when
 // it is still there (a live refresh must not throw the user out of a table).
-function render(...nodes) {
+function renderMain(...nodes) {
   const active = document.activeElement;
   const key = active && active.dataset ? active.dataset.key : null;
   main.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
@@ -154,8 +161,10 @@ function overviewView() {
   let charts = null;
   let seriesAvailable = true;
   const v = { title: "Overview" };
+  const render = renderFor(v);
 
   const draw = () => {
+    if (view !== v) return;  // moved on: the charts below would take the new view's canvases
     const totals = totalsOf(queues);
     const alive = nodes.filter((n) => n.state === "alive").length;
     const dead = nodes.filter((n) => n.state === "dead").length;
@@ -246,6 +255,7 @@ function jobsView(queue, params) {
   let jobs = [];
   let listError = null;
   const v = { title: queue ? "Queue " + queue : "Jobs" };
+  const render = renderFor(v);
 
   const go = (extra) => { location.hash = hashFor(base, Object.assign({}, filters, extra)); };
 
@@ -430,6 +440,7 @@ function payloadView(job) {
 function jobView(idText) {
   const id = Number(idText);
   const v = { title: "Job " + idText };
+  const render = renderFor(v);
   let brokerApi = false;
 
   const draw = (job, audit) => {
@@ -495,6 +506,7 @@ function jobView(idText) {
 
 function traceView(traceId) {
   const v = { title: "Trace " + traceId };
+  const render = renderFor(v);
   v.refresh = async () => {
     let trace = null;
     let problem = null;
@@ -551,6 +563,7 @@ function traceView(traceId) {
 
 function nodesView() {
   const v = { title: "Nodes" };
+  const render = renderFor(v);
   let nodes = [];
   const draw = () => {
     const rows = nodes.map((n) => h("tr", { class: n.state === "alive" ? "" : "gone", "data-node": n.id },
@@ -584,6 +597,7 @@ function hostOf(id) {
 
 function periodicView() {
   const v = { title: "Periodic jobs" };
+  const render = renderFor(v);
   v.refresh = async () => {
     let list;
     try {
@@ -608,6 +622,7 @@ function periodicView() {
 
 function resilienceView() {
   const v = { title: "Breakers and limiters" };
+  const render = renderFor(v);
   v.refresh = async () => {
     const queues = await get("/api/queues");
     let r = null;
