@@ -582,6 +582,12 @@ Task<void> LiveView::poll_fleet(Context ctx, WallClock::time_point now) {
     f.finished = finished;
     f.failed = failed;
   }
+  // A queue gone from the broker (its jobs trimmed or deleted) is forgotten: the map
+  // holds the broker's queues, no more.
+  std::set<std::string_view> present;
+  for (const QueueStats& q : *queues)
+    present.insert(q.queue);
+  std::erase_if(fleet_, [&](const auto& entry) { return !present.contains(entry.first); });
   std::size_t audits = 0;
   for (const std::string& queue : risen) {
     FleetQueue& f = fleet_[queue];
