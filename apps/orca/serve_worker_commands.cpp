@@ -891,7 +891,7 @@ int serve(const JobsOptions& o) {
       log_info(std::string("orca serve: center and ")
                    .append(std::to_string(o.nodes))
                    .append(" node(s) on ")
-                   .append(o.broker.empty() ? o.db : o.broker)
+                   .append(o.broker.empty() ? o.db : redacted_url(o.broker))
                    .append(", ")
                    .append(api)
                    .append(tracing ? std::string(", ").append(tracing->summary) : std::string())
