@@ -84,7 +84,7 @@ TEST(BlockingPool, ThreadsThatLeaveWhenIdleAndAtShutdownHaveAllExitedWhenShutdow
   pool_thread_exits.store(0);
   {
     BlockingPool pool(20ms);  // idle threads leave after 20 ms
-    run_group(pool, 3);  // three threads at once
+    run_group(pool, 3);       // three threads at once
     // All three leave when idle; each joins the one that left before it.
     while (pool.threads() != 0)
       std::this_thread::sleep_for(5ms);

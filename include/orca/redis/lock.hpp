@@ -22,10 +22,10 @@
 // counter beside the lock key (prefix + "{" + name + "}:fence", no TTL); an attempt
 // sends SET NX PX and INCR of the counter in one round trip (no script), and the
 // lease's token is the highest counter of the servers that granted (a refused
-// attempt only skips numbers: a token has to grow, not to be dense). Before acquire() returns, that token is written back (as a maximum) to every
-// server where the lease still holds the key: any later acquisition on a majority
-// shares a server with this one, finds the counter at or above the token there, and
-// so gets a larger one.
+// attempt only skips numbers: a token has to grow, not to be dense). Before acquire() returns, that
+// token is written back (as a maximum) to every server where the lease still holds the key: any
+// later acquisition on a majority shares a server with this one, finds the counter at or above the
+// token there, and so gets a larger one.
 //
 // Thread safety: every member from any task at once. The clients must outlive the
 // lock object. Cancel safety: acquire() whose context ends leaves with the context's
