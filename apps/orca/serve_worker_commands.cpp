@@ -454,6 +454,24 @@ struct ApiListen {
   jobs::ApiOptions api;
   std::shared_ptr<net::TlsContext> tls;  // null: plain HTTP
   std::string summary;  // for the start line: "no authentication (loopback only)"...
+
+  // The HTTP server's options and the API's, reporting into `registry` and serving
+  // `live`'s routes: what `orca serve` and `orca dashboard` listen with.
+  http::ServerOptions server_options(metrics::Registry& registry) const {
+    http::ServerOptions out;
+    out.tls = tls;
+    out.log = [](std::string_view line) {
+      trace::log(trace::LogLevel::kWarn, std::string("orca http: ").append(line));
+    };
+    out.metrics = &registry;
+    return out;
+  }
+  jobs::ApiOptions api_options(metrics::Registry& registry, jobs::LiveView* live) const {
+    jobs::ApiOptions out = api;
+    out.metrics = &registry;
+    out.live = live;
+    return out;
+  }
 };
 
 std::optional<ApiListen> api_listen(const JobsOptions& o) {
@@ -838,15 +856,8 @@ int serve(const JobsOptions& o) {
     std::optional<http::Server> server;
     std::string api = "no HTTP API";
     if (listen) {
-      http::ServerOptions server_options;
-      server_options.tls = listen->tls;
-      server_options.log = [](std::string_view line) {
-        trace::log(trace::LogLevel::kWarn, std::string("orca http: ").append(line));
-      };
-      server_options.metrics = &reported->registry;
-      jobs::ApiOptions api_options = listen->api;
-      api_options.metrics = &reported->registry;
-      api_options.live = live.get();
+      http::ServerOptions server_options = listen->server_options(reported->registry);
+      jobs::ApiOptions api_options = listen->api_options(reported->registry, live.get());
       if (!api_options.rate_limit.empty())
         resilience_reports.push_back(
             http::report_rate_limit(reported->registry, "api", api_options.rate_limit));
@@ -1046,15 +1057,8 @@ int dashboard(const JobsOptions& o) {
     co.metrics = &reported->job_metrics;
     co.live = live.get();
     jobs::Center center(broker, co);
-    http::ServerOptions server_options;
-    server_options.tls = listen->tls;
-    server_options.log = [](std::string_view line) {
-      trace::log(trace::LogLevel::kWarn, std::string("orca http: ").append(line));
-    };
-    server_options.metrics = &reported->registry;
-    jobs::ApiOptions api_options = listen->api;
-    api_options.metrics = &reported->registry;
-    api_options.live = live.get();
+    http::ServerOptions server_options = listen->server_options(reported->registry);
+    jobs::ApiOptions api_options = listen->api_options(reported->registry, live.get());
     http::Server server(jobs::with_dashboard(jobs::make_api_router(center, std::move(api_options))),
                         std::move(server_options));
     auto started = server.start(listen->address);
