@@ -50,6 +50,10 @@ std::size_t LeastLoadPolicy::choose(const Job&, const std::vector<NodeInfo>& can
 
 namespace {
 
+// An assign, once sent, is waited for up to this even when the center stops meanwhile
+// (dispatch_round).
+constexpr auto kAssignAnswerWait = std::chrono::seconds(10);
+
 std::string default_center_id() {
   return detail::process_name(6);
 }
@@ -385,7 +389,12 @@ Task<void> Center::dispatch_round(Context ctx) {
     }
     const auto now = WallClock::now();
     if (!leading()) co_return;  // the lead ran out while this round read the broker
-    auto assigned = co_await broker_.assign(ctx, assignments, options_.lease);
+    // Not under ctx: an assign the broker carried out has started jobs for the local
+    // nodes, and a shutdown that dropped the answer would never hand them over (they
+    // would be reclaimed with their attempt counted once the node left).
+    auto [assign_ctx, end_assign] = with_timeout(background(), kAssignAnswerWait);
+    auto assigned = co_await broker_.assign(assign_ctx, assignments, options_.lease);
+    end_assign();
     if (!assigned) co_return;
     if (options_.live != nullptr) {
       std::map<JobId, const Job*> peeked;

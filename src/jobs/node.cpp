@@ -47,6 +47,10 @@ constexpr auto kLimiterRetry = std::chrono::milliseconds(100);
 // Units not used by a claim go back within this, or are lost for their period (the
 // limit errs on the strict side); a store that is away fails at once anyway.
 constexpr auto kGiveBackTimeout = std::chrono::seconds(1);
+// A claim, once sent, is waited for up to this even when shutdown begins meanwhile
+// (claim_once): long enough for a loaded store, short enough not to hold a shutdown
+// when the store hangs.
+constexpr auto kClaimAnswerWait = std::chrono::seconds(10);
 // Queues remembered per held type for the "breaker-held:" tags: a registration's
 // size stays bounded whatever the queues.
 constexpr std::size_t kHeldQueuesPerType = 8;
@@ -801,7 +805,16 @@ Task<Result<std::vector<Node::Taken>>> Node::claim_once(Context ctx, std::vector
       if (ctx.is_done()) break;  // the claim below returns the context's error
     }
   std::map<std::string, std::int64_t> left = granted;  // units not yet used
-  auto claimed = co_await broker_.claim(ctx, std::move(req));
+  // Not under ctx: a claim the broker carried out leases or starts its jobs in this
+  // node's name, and a shutdown that dropped the answer would leave them so, never
+  // run, until the node left and they were reclaimed with their attempt counted (a
+  // job of one attempt then dead). The jobs it brings still run within the grace.
+  Result<std::vector<Job>> claimed = ctx.err();
+  if (!ctx.is_done()) {
+    auto [claim_ctx, end_claim] = with_timeout(background(), kClaimAnswerWait);
+    claimed = co_await broker_.claim(claim_ctx, std::move(req));
+    end_claim();
+  }
   std::vector<Taken> out;
   if (claimed) {
     for (Job& job : *claimed) {

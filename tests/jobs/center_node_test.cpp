@@ -547,6 +547,128 @@ TEST(NodeStart, HandsJobsBackWithinTheCallWhenTheNodeTakesNoWork) {
   EXPECT_NE(why.find("not taking work"), std::string::npos) << "got error " << why;
 }
 
+// A claim whose answer comes back only after its caller's context ended, once: as a
+// client that drops a reply on cancellation would return, it then returns the
+// context's error, though the broker has carried the claim out.
+class ClaimAnsweredLate final : public ForwardingBroker {
+ public:
+  using ForwardingBroker::ForwardingBroker;
+  Task<Result<std::vector<Job>>> claim(Context ctx, ClaimRequest req) override {
+    auto got = co_await inner_.claim(background(), std::move(req));
+    if (!got || got->empty() || late_once_.exchange(true)) co_return got;
+    (void)co_await claimed.send(1);
+    auto woke = co_await select(ctx, recv(answer));
+    if (woke.index() < 0) co_return ctx.err();
+    co_return got;
+  }
+  Channel<int> claimed{1};  // the broker has claimed jobs; the answer is held
+  Channel<int> answer{1};   // let the answer go
+ private:
+  std::atomic<bool> late_once_{false};
+};
+
+// A shutdown that begins while a claim is in flight: the node waits for the answer
+// and runs the jobs the broker gave it, within its grace, rather than leaving them
+// running in its name, never started (once it left they would be reclaimed with
+// their attempt counted: a job of one attempt dead without having run).
+TEST_P(CenterNode, AShutdownDuringAClaimRunsTheJobsItBrought) {
+  int handler_calls = -1;
+  Job after;
+  run_on_broker([&](Broker& store) -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    ClaimAnsweredLate broker(store);
+    NodeOptions o = fast_node("n1");
+    o.pull = true;
+    Node node(broker, o);
+    std::atomic<int> calls{0};
+    node.handle("t", [&](Context, Job) -> Task<Result<void>> {
+      calls.fetch_add(1);
+      co_return Result<void>{};
+    });
+    JobSpec once = spec("t");
+    once.retry.max_attempts = 1;
+    auto added = co_await broker.enqueue_one(guard, once);
+    CO_ASSERT_OK(added);
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    (void)co_await broker.claimed.recv();
+    stop();
+    (void)co_await broker.answer.send(1);
+    auto ran = co_await std::move(n);
+    CO_ASSERT_OK(ran);
+    handler_calls = calls.load();
+    auto job = co_await broker.get(guard, added->id);
+    CO_ASSERT_OK(job);
+    after = *job;
+  });
+  EXPECT_EQ(handler_calls, 1);
+  EXPECT_EQ(after.state, S::kSucceeded) << "node " << after.node << ", attempt " << after.attempt;
+}
+
+// As ClaimAnsweredLate, for the center's assign.
+class AssignAnsweredLate final : public ForwardingBroker {
+ public:
+  using ForwardingBroker::ForwardingBroker;
+  Task<Result<std::vector<JobId>>> assign(Context ctx, std::vector<Assignment> assignments,
+                                          std::chrono::milliseconds lease) override {
+    auto got = co_await inner_.assign(background(), std::move(assignments), lease);
+    if (!got || got->empty() || late_once_.exchange(true)) co_return got;
+    (void)co_await assigned.send(1);
+    auto woke = co_await select(ctx, recv(answer));
+    if (woke.index() < 0) co_return ctx.err();
+    co_return got;
+  }
+  Channel<int> assigned{1};
+  Channel<int> answer{1};
+
+ private:
+  std::atomic<bool> late_once_{false};
+};
+
+// The center stops while its assign is in flight: it waits for the answer and hands
+// the jobs it started to its local node, which runs them or, if it stopped taking
+// work meanwhile, hands them back with their attempt given back. Never left running
+// in the node's name, never started, to be reclaimed as an attempt spent.
+TEST_P(CenterNode, AStopDuringAnAssignHandsTheJobsToTheNode) {
+  int handler_calls = -1;
+  Job after;
+  run_on_broker([&](Broker& store) -> Task<void> {
+    Context guard = hang_guard();
+    auto [ctx, stop] = with_cancel(guard);
+    AssignAnsweredLate broker(store);
+    Center center(broker, fast_center());
+    Node node(broker, fast_node("n1"));
+    std::atomic<int> calls{0};
+    node.handle("t", [&](Context, Job) -> Task<Result<void>> {
+      calls.fetch_add(1);
+      co_return Result<void>{};
+    });
+    center.attach(node);
+    JobSpec once = spec("t");
+    once.retry.max_attempts = 1;
+    auto added = co_await broker.enqueue_one(guard, once);
+    CO_ASSERT_OK(added);
+    auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
+    auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
+    (void)co_await broker.assigned.recv();
+    stop();
+    (void)co_await broker.answer.send(1);
+    CO_ASSERT_OK(co_await std::move(c));
+    CO_ASSERT_OK(co_await std::move(n));
+    handler_calls = calls.load();
+    auto job = co_await broker.get(guard, added->id);
+    CO_ASSERT_OK(job);
+    after = *job;
+  });
+  if (handler_calls == 1) {
+    EXPECT_EQ(after.state, S::kSucceeded);
+  } else {
+    EXPECT_EQ(handler_calls, 0);
+    EXPECT_EQ(after.state, S::kPending) << "node " << after.node;
+    EXPECT_EQ(after.attempt, 0) << "an attempt spent on a job that never ran";
+  }
+}
+
 // Jobs the center starts on a node in its own process are under the lease that node
 // keeps their queue's jobs by (NodeOptions::queue_leases), in the store and in the
 // job the handler gets, not under the center's lease for jobs leased to remote nodes.

@@ -282,11 +282,11 @@ Task<std::string> diagnose(Broker& broker, Context ctx) {
   co_return out;
 }
 
-// Polls until `want` jobs succeeded and none is live. If that takes longer than a
+// Polls until `want` jobs have ended and none is live. If that takes longer than a
 // hang bound (short of the guard, so Redis can still be asked), records a failure
 // that says which jobs are stuck where. The last totals seen.
-Task<std::map<JobState, std::int64_t>> wait_all_succeeded(Broker& broker, Context ctx,
-                                                          std::int64_t want) {
+Task<std::map<JobState, std::int64_t>> wait_all_ended(Broker& broker, Context ctx,
+                                                      std::int64_t want) {
   auto [bounded, release] = with_timeout(ctx, 150s);
   std::map<JobState, std::int64_t> t;
   Error last_error;
@@ -299,9 +299,15 @@ Task<std::map<JobState, std::int64_t>> wait_all_succeeded(Broker& broker, Contex
         for (const auto& [state, n] : q.counts)
           t[state] += n;
       std::int64_t live = 0;
-      for (const auto& [state, n] : t)
+      std::int64_t all = 0;
+      for (const auto& [state, n] : t) {
         if (is_live(state)) live += n;
-      if (t[S::kSucceeded] >= want && live == 0) break;
+        all += n;
+      }
+      // All there and none live: nothing changes any more (a job that ended otherwise
+      // than succeeded is for the caller's checks to report, now rather than after
+      // the hang bound).
+      if (all >= want && live == 0) break;
     }
     if (bounded.is_done()) {
       std::string why = co_await diagnose(broker, ctx);
@@ -393,7 +399,7 @@ TEST(RedisProcesses, HundredThousandJobsOnThreeNodesAllComplete) {
       auto added = co_await enqueue_acked(*broker, guard, std::move(batch));
       ids.insert(ids.end(), added.begin(), added.end());
     }
-    final_totals = co_await wait_all_succeeded(*broker, guard, static_cast<std::int64_t>(n));
+    final_totals = co_await wait_all_ended(*broker, guard, static_cast<std::int64_t>(n));
     co_await broker->closed();
     const redis::RedisUrl url = redis::RedisUrl::loopback(server.port());
     auto client = co_await redis::Client::connect(guard, url);
@@ -486,7 +492,7 @@ TEST(RedisProcesses, KilledNodesJobsFinishElsewhereWithinTheLease) {
       (void)co_await sleep_for(guard, 5ms);
     }
     ::kill(victim_pid, SIGKILL);
-    final_totals = co_await wait_all_succeeded(*broker, guard, kJobs);
+    final_totals = co_await wait_all_ended(*broker, guard, kJobs);
     for (JobId id : ids) {
       auto job = co_await broker->get(guard, id);
       if (job) jobs_after[id] = *job;
@@ -590,7 +596,7 @@ TEST(RedisProcesses, RedisRestartMidRunLosesNoAcknowledgedEnqueue) {
       (void)co_await sleep_for(guard, 10ms);
     producing.store(false);
     co_await std::move(producer);
-    final_totals = co_await wait_all_succeeded(*broker, guard, 0);
+    final_totals = co_await wait_all_ended(*broker, guard, 0);
     for (JobId id : acked) {
       auto job = co_await broker->get(guard, id);
       if (!job)
@@ -651,7 +657,7 @@ TEST(RedisProcesses, LongOutageThenWorkersResumeByThemselves) {
     if (!broker) co_return;
     std::vector<JobSpec> first(20, work(5));
     (void)co_await enqueue_acked(*broker, guard, std::move(first));
-    before = co_await wait_all_succeeded(*broker, guard, 20);
+    before = co_await wait_all_ended(*broker, guard, 20);
     auto stop_server = [&server] { return server.stop(); };
     (void)co_await blocking(stop_server);
     (void)co_await sleep_for(guard, 3500ms);
@@ -674,7 +680,7 @@ TEST(RedisProcesses, LongOutageThenWorkersResumeByThemselves) {
     // 200 ms jobs, more than one node's slots: both nodes take some.
     std::vector<JobSpec> more(40, work(200));
     second = co_await enqueue_acked(*broker, guard, std::move(more));
-    after = co_await wait_all_succeeded(*broker, guard, 60);
+    after = co_await wait_all_ended(*broker, guard, 60);
     for (JobId id : second) {
       auto job = co_await broker->get(guard, id);
       if (job) second_jobs[id] = *job;
@@ -750,7 +756,7 @@ TEST(RedisProcesses, SigtermHandsBackOrFinishesAndRunsNothingTwice) {
       return 0;
     };
     (void)co_await blocking(reap);
-    final_totals = co_await wait_all_succeeded(*broker, guard, kJobs);
+    final_totals = co_await wait_all_ended(*broker, guard, kJobs);
     for (JobId id : ids) {
       auto job = co_await broker->get(guard, id);
       if (job) jobs_after[id] = *job;
@@ -870,7 +876,7 @@ OutageRun run_jobs_across_outage(orca_test::RedisServer& server, const TempDir& 
     run.restarted = co_await blocking(start_server);
     for (const Worker& w : workers.all())
       run.workers_alive = run.workers_alive && workers.alive(w);
-    run.totals = co_await wait_all_succeeded(*broker, guard, static_cast<std::int64_t>(run.jobs));
+    run.totals = co_await wait_all_ended(*broker, guard, static_cast<std::int64_t>(run.jobs));
     for (JobId id : run.ids) {
       auto job = co_await broker->get(guard, id);
       if (job) run.jobs_after[id] = *job;
