@@ -27,7 +27,9 @@
 // Graceful shutdown (when run's context is done):
 //   1. stop claiming, and stop taking jobs a center hands over (start()): start()
 //      decides between running its jobs and handing them back in one critical
-//      section with this step, so every job it runs is counted before step 2 waits;
+//      section with this step, so every job it runs is counted before step 2 waits.
+//      A claim already sent is waited for (up to 10 s), and the jobs it brings run:
+//      the broker has started them in the node's name;
 //   2. wait up to `grace` for running handlers to finish and their acknowledgements
 //      to be taken (retried while the broker is away);
 //   3. cancel the contexts of those still running and hand their jobs back
