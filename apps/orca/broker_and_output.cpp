@@ -53,7 +53,8 @@ void add_broker_options(CLI::App* cmd, JobsOptions& o) {
   cmd->add_option("--broker", o.broker,
                   "broker: sqlite:PATH, redis://[user:password@]host:port/db or "
                   "redis-cluster://host:port (rediss:// and rediss-cluster:// for TLS); "
-                  "overrides --db");
+                  "overrides --db (also: ORCA_BROKER)")
+      ->envname("ORCA_BROKER");
   cmd->add_flag("--json", o.json, "print JSON instead of a table");
   cmd->add_flag("--create", o.create,
                 "create the SQLite store if it does not exist (serve and worker always do)");

@@ -85,6 +85,22 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
   serve_cmd->add_option("--periodic", o.periodic,
                         "periodic job NAME=SCHEDULE=TYPE[=PAYLOAD], SCHEDULE \"@every 30s\" or 5 "
                         "cron fields (repeatable)");
+  serve_cmd->add_option("--workers", o.workers,
+                        "MIN..MAX or N: run that many `orca worker` processes on the broker, "
+                        "started and stopped with the load (jobs running and ready against "
+                        "their slots); they get SIGTERM when serve stops or dies");
+  serve_cmd
+      ->add_option("--scale-target", o.scale_target,
+                   "with --workers: the share of the slots (0..1] the pool keeps busy")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--scale-down-delay", o.scale_down_delay,
+                   "with --workers: how long the load must stay low before workers stop")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--scale-interval", o.scale_interval,
+                   "with --workers: how often the pool reads the load")
+      ->capture_default_str();
   cmds.push_back(serve_cmd);
 
   auto* worker_cmd = app.add_subcommand("worker", "run a worker node process on the broker");
@@ -93,6 +109,9 @@ std::vector<CLI::App*> add_jobs_commands(CLI::App& app, JobsOptions& o) {
   worker_cmd->add_flag("--no-standby-center", o.no_standby_center,
                        "run no standby center: with no `orca serve` alive, nothing routes or "
                        "keeps time");
+  worker_cmd->add_option("--supervisor-pid", o.supervisor_pid,
+                         "stop gracefully, as on SIGTERM, once the process with this pid is no "
+                         "longer this worker's parent (set by orca serve --workers)");
   worker_cmd->add_option("--metrics-listen", o.metrics_listen,
                          "ADDR:PORT to serve GET /metrics on (Prometheus); beyond loopback only "
                          "with API tokens (a read token scrapes)");

@@ -29,6 +29,7 @@ struct JobsOptions {
   std::string exec_log;            // --exec-log FILE (serve, worker)
   bool pull = false;
   bool no_standby_center = false;  // worker: run no center (standby or timekeeper) in it
+  int supervisor_pid = 0;          // worker: stop when this parent is gone (serve --workers)
   std::string grace = "10s";
   std::string heartbeat = "1s";
   std::string lease = "5s";
@@ -67,6 +68,13 @@ struct JobsOptions {
   std::string report_dir = "orca-reports";
   std::string alert_webhook;          // POST each report's summary here (jobs/alert_webhook.hpp)
   std::vector<std::string> periodic;  // serve: NAME=SCHEDULE=TYPE[=PAYLOAD]
+  // serve: a pool of worker processes it supervises (worker_pool.hpp): "MIN..MAX" or
+  // "N"; "": none. Scaled to keep scale_target of the slots busy, down only after the
+  // load stayed low for scale_down_delay.
+  std::string workers;
+  double scale_target = 0.8;
+  std::string scale_down_delay = "60s";
+  std::string scale_interval = "1s";
   // serve: the JSON API. --listen ADDR:PORT (default 127.0.0.1:8080), or --http-port
   // N for 127.0.0.1:N (0: no API); -1 and "": not given.
   int http_port = -1;

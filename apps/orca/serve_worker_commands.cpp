@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <csignal>
@@ -40,6 +41,7 @@
 #include "orca/trace/batch_exporter.hpp"
 #include "orca/trace/log.hpp"
 #include "orca/trace/tracer.hpp"
+#include "worker_pool.hpp"
 
 namespace orca::cli::detail {
 
@@ -266,6 +268,21 @@ RunContext run_context(const JobsOptions& o) {
     rc.stop_timer = stop_timer;
   }
   return rc;
+}
+
+// worker --supervisor-pid PID: the worker stops as at a SIGTERM once PID is no longer
+// its parent (that serve died, whatever killed it, and the worker was handed to
+// init). Polled: a signal on the parent's death (PR_SET_PDEATHSIG) comes once per
+// thread of the parent that exits, and a second SIGTERM would end the grace.
+Task<void> stop_when_supervisor_gone(Context ctx, CancelFunc stop, int pid) {
+  if (pid <= 0) co_return;
+  while (::getppid() == pid) {
+    auto slept = co_await sleep_for(ctx, 200ms);
+    if (!slept) co_return;
+  }
+  trace::log(trace::LogLevel::kWarn,
+             "orca worker: its orca serve (pid " + std::to_string(pid) + ") is gone: stopping");
+  stop();
 }
 
 std::map<JobState, std::int64_t> totals(const std::vector<jobs::QueueStats>& stats) {
@@ -781,8 +798,104 @@ void add_node_options(CLI::App* cmd, JobsOptions& o) {
   cmd->add_flag("--quiet,-q", o.quiet, "no progress lines");
 }
 
+// serve --workers MIN..MAX: the pool's options, checked before the store opens;
+// nothing without --workers. The workers run as `orca worker` would with the node
+// flags serve was given (the same concurrency, types, grace, leases, limits).
+std::optional<WorkerPoolOptions> worker_pool_options(const JobsOptions& o) {
+  if (o.workers.empty()) return std::nullopt;
+  WorkerPoolOptions p;
+  const auto dots = o.workers.find("..");
+  const std::string low = o.workers.substr(0, dots);
+  const std::string high = dots == std::string::npos ? low : o.workers.substr(dots + 2);
+  auto number = [&o](const std::string& text) {
+    int n = -1;
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, n);
+    if (text.empty() || ec != std::errc() || ptr != end || n < 0)
+      throw UsageError("--workers " + o.workers + ": expected MIN..MAX or N, e.g. 1..8");
+    return n;
+  };
+  p.scaling.min_workers = number(low);
+  p.scaling.max_workers = number(high);
+  if (p.scaling.max_workers < 1 || p.scaling.max_workers < p.scaling.min_workers)
+    throw UsageError("--workers " + o.workers + ": MAX must be at least 1 and at least MIN");
+  if (p.scaling.max_workers > 256) throw UsageError("--workers: at most 256 workers");
+  if (!(o.scale_target > 0 && o.scale_target <= 1))
+    throw UsageError("--scale-target must be within (0, 1]");
+  p.scaling.target_utilization = o.scale_target;
+  p.scaling.scale_down_delay = duration_option("scale-down-delay", o.scale_down_delay);
+  p.interval = duration_option("scale-interval", o.scale_interval);
+  if (p.interval.count() <= 0) throw UsageError("--scale-interval must be above 0");
+  const jobs::NodeOptions no = node_options(o, 0);
+  p.scaling.slots_per_worker = no.adaptive_concurrency ? no.adaptive.max_limit : no.concurrency;
+  p.grace = no.grace;
+  std::array<char, 4096> exe{};
+  const ssize_t n = ::readlink("/proc/self/exe", exe.data(), exe.size() - 1);
+  if (n <= 0) throw std::runtime_error("--workers: cannot find the orca executable");
+  p.executable.assign(exe.data(), static_cast<std::size_t>(n));
+  std::vector<std::string>& a = p.worker_args;
+  a = {"worker",
+       "--no-standby-center",
+       "--quiet",
+       "--supervisor-pid",
+       std::to_string(::getpid()),
+       "--concurrency",
+       o.concurrency,
+       "--concurrency-min",
+       std::to_string(o.concurrency_min),
+       "--concurrency-max",
+       std::to_string(o.concurrency_max),
+       "--grace",
+       o.grace,
+       "--heartbeat",
+       o.heartbeat,
+       "--lease",
+       o.lease,
+       "--node-timeout",
+       o.node_timeout,
+       "--log-format",
+       o.log_format,
+       "--log-level",
+       o.log_level,
+       "--connect-timeout",
+       o.connect_timeout};
+  auto repeat = [&a](const char* flag, const std::vector<std::string>& values) {
+    for (const std::string& v : values) {
+      a.push_back(flag);
+      a.push_back(v);
+    }
+  };
+  repeat("--tag", o.tags);
+  repeat("--type", o.types);
+  repeat("--queue-lease", o.queue_leases);
+  repeat("--queue-rate", o.queue_rates);
+  if (o.pull) a.push_back("--pull");
+  if (!o.exec_log.empty()) a.insert(a.end(), {"--exec-log", o.exec_log});
+  if (o.breaker) {
+    a.insert(a.end(), {"--breaker", "--breaker-threshold", std::to_string(o.breaker_threshold),
+                       "--breaker-window", std::to_string(o.breaker_window), "--breaker-min-calls",
+                       std::to_string(o.breaker_min_calls), "--breaker-open-for",
+                       o.breaker_open_for, "--breaker-probes", std::to_string(o.breaker_probes)});
+  }
+  if (!o.otlp_endpoint.empty()) a.insert(a.end(), {"--otlp-endpoint", o.otlp_endpoint});
+  if (!o.otlp_endpoint.empty() || !o.trace_file.empty())
+    a.insert(a.end(),
+             {"--trace-sample", std::to_string(o.trace_sample), "--trace-slow", o.trace_slow});
+  if (!o.trace_file.empty()) a.insert(a.end(), {"--trace-file", o.trace_file});
+  if (o.broker.empty()) {
+    a.insert(a.end(), {"--db", o.db});
+  } else {
+    p.broker_url = o.broker;  // in the environment: `ps` shows no password
+  }
+  std::array<char, 256> host{};
+  if (::gethostname(host.data(), host.size() - 1) != 0) std::strcpy(host.data(), "host");
+  p.id_prefix = std::string(host.data()) + "-" + std::to_string(::getpid());
+  return p;
+}
+
 int serve(const JobsOptions& o) {
   if (o.nodes < 0) throw UsageError("--nodes must not be negative");
+  const std::optional<WorkerPoolOptions> pool_options = worker_pool_options(o);
   apply_log_options(o);
   std::optional<Tracing> tracing = tracing_for(o, "orca-serve");
   if (!tracing) tracing = dashboard_tracing(o, "orca-serve");
@@ -901,7 +1014,9 @@ int serve(const JobsOptions& o) {
     if (!o.quiet)
       log_info(std::string("orca serve: center and ")
                    .append(std::to_string(o.nodes))
-                   .append(" node(s) on ")
+                   .append(" node(s)")
+                   .append(pool_options ? ", " + o.workers + " worker process(es)" : "")
+                   .append(" on ")
                    .append(o.broker.empty() ? o.db : redacted_url(o.broker))
                    .append(", ")
                    .append(api)
@@ -915,7 +1030,13 @@ int serve(const JobsOptions& o) {
     auto reporting = spawn([r = p99 ? &*p99 : nullptr, ctx = rc.ctx]() -> Task<void> {
       if (r != nullptr) co_await r->run(ctx);
     });
+    std::optional<WorkerPool> pool;
+    if (pool_options) pool.emplace(*broker, *pool_options);
+    auto pooled = spawn([p = pool ? &*pool : nullptr, ctx = rc.ctx]() -> Task<void> {
+      if (p != nullptr) co_await p->run(ctx);
+    });
     auto ran = co_await center.run(rc.ctx);
+    co_await std::move(pooled);  // its workers stopped, their jobs finished or handed back
     stop_reloading();
     co_await std::move(reloads);
     if (server) {
@@ -974,6 +1095,12 @@ int worker(const JobsOptions& o) {
     }
     add_demo_handlers(node, *broker, o.types, exec_log_for(o));
     RunContext rc = run_context(o);
+    // Started by `orca serve --workers`: its end is this worker's SIGTERM.
+    auto [supervised, supervisor_gone] = with_cancel(rc.ctx);
+    auto supervision = spawn([ctx = supervised, gone = supervisor_gone, pid = o.supervisor_pid] {
+      return stop_when_supervisor_gone(ctx, gone, pid);
+    });
+    rc.ctx = supervised;
     std::string concurrency = o.concurrency;
     if (node_opts.adaptive_concurrency)
       concurrency.append(" (")
@@ -1019,6 +1146,8 @@ int worker(const JobsOptions& o) {
       return end_grace_on_second_signal(ctx, over, {node});
     });
     auto ran = co_await node.run(rc.ctx);
+    supervisor_gone();
+    co_await std::move(supervision);
     end_over();
     co_await std::move(second_signal);
     if (keeper) (void)co_await std::move(*keeper);

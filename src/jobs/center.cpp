@@ -120,6 +120,20 @@ void Center::seen(const Context& ctx, const Error& e) {
 void Center::attach(Node& node) {
   local_.push_back(&node);
   node.on_slot_free([this] { notify(); });
+  node.before_leaving([this] { return rounds_done(); });
+}
+
+Task<void> Center::rounds_done() {
+  co_await rounds_.wait();
+}
+
+// A round is counted from before it reads which local nodes take work: a node that
+// stops taking work and then waits for rounds_ sees every round that may have
+// started jobs for it.
+Task<void> Center::dispatch_round_counted(Context ctx) {
+  rounds_.add(1);
+  co_await dispatch_round(std::move(ctx));
+  rounds_.done();
 }
 
 void Center::notify() noexcept {
@@ -221,7 +235,7 @@ Task<Result<void>> Center::run(Context ctx) {
   auto lead = spawn([this, ctx] { return leadership_loop(ctx); });
   auto upkeep = spawn([this, ctx] { return maintenance_loop(ctx); });
   while (!ctx.is_done()) {
-    if (options_.policy->routes() && leading()) co_await dispatch_round(ctx);
+    if (options_.policy->routes() && leading()) co_await dispatch_round_counted(ctx);
     auto woke = co_await select(ctx, recv(wakeups_), after(options_.tick));
     (void)woke;
   }

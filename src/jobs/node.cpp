@@ -471,7 +471,9 @@ Task<Result<void>> Node::run(Context ctx) {
     }
     co_await handlers_done_.wait();
   }
-  co_await tasks_.wait();          // the handlers' tasks end just after their acks are queued
+  co_await tasks_.wait();  // the handlers' tasks end just after their acks are queued
+  // A center here may be handing jobs over still: start() hands them back.
+  if (before_leaving_) co_await before_leaving_();
   (void)finished_signal_.close();  // every completion has been sent
   co_await std::move(acks);
   give_up_acks();

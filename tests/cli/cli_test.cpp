@@ -31,6 +31,13 @@ std::string file_text(const std::filesystem::path& path) {
   return text.str();
 }
 
+std::size_t count_of(const std::string& text, const std::string& part) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1))
+    ++n;
+  return n;
+}
+
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -109,6 +116,9 @@ TEST_F(Cli, UsageErrorsExitTwoWithAMessage) {
       {"worker --otlp-endpoint nowhere", "--otlp-endpoint: OTLP endpoint nowhere: expected"},
       {"serve --trace-file t.json --trace-sample 2", "--trace-sample must be within 0..1"},
       {"serve --p99-window 0", "--p99-window must be above 0"},
+      {"serve --workers 3..1", "--workers 3..1: MAX must be at least 1 and at least MIN"},
+      {"serve --workers many", "--workers many: expected MIN..MAX or N"},
+      {"serve --workers 1..2 --scale-target 1.5", "--scale-target must be within (0, 1]"},
       {"serve --p99-threshold 3x", "--p99-threshold: \"3x\" is not a duration"},
       {"serve --alert-webhook ftp://127.0.0.1/alerts",
        "--alert-webhook: alert webhook: expected an http:// or https:// URL"},
@@ -229,12 +239,19 @@ TEST_F(Cli, TraceparentReachesTheJobItsLogLinesAndItsSpan) {
   ASSERT_EQ(traced.code, 0) << traced.err;
   const std::string id =
       std::to_string(nlohmann::json::parse(traced.out, nullptr, false).value("id", 0LL));
-  Ran served = orca(
-      "serve --nodes 1 --http-port 0 --quiet --duration 1s --log-format json --log-level debug "
-      "--trace-file spans.jsonl");
-  ASSERT_EQ(served.code, 0) << served.err;
+  // Until the job has run (however loaded the machine), then SIGTERM: the spans are
+  // written out at shutdown.
+  Ran served = shell(
+      "\"$ORCA\" serve --nodes 1 --http-port 0 --quiet --log-format json --log-level debug "
+      "--trace-file spans.jsonl 2>serve.err & echo $! >serve.pid\n"
+      "for i in $(seq 1200); do \"$ORCA\" status " +
+      id +
+      " --json | grep -q '\"succeeded\"' && break; sleep 0.05; done\n"
+      "kill -TERM $(cat serve.pid); wait $(cat serve.pid); code=$?; rm serve.pid; exit $code");
+  const std::string serve_log = file_text(dir_ / "serve.err");
+  ASSERT_EQ(served.code, 0) << serve_log;
   bool logged = false;
-  std::istringstream lines(served.err);
+  std::istringstream lines(serve_log);
   for (std::string line; std::getline(lines, line);) {
     const auto j = nlohmann::json::parse(line, nullptr, false);
     ASSERT_TRUE(j.is_object()) << "not a JSON line: " << line;
@@ -242,7 +259,7 @@ TEST_F(Cli, TraceparentReachesTheJobItsLogLinesAndItsSpan) {
         j.value("level", "") == "debug")
       logged = true;
   }
-  EXPECT_TRUE(logged) << served.err;
+  EXPECT_TRUE(logged) << serve_log;
   bool child = false;
   std::istringstream spans(file_text(dir_ / "spans.jsonl"));
   for (std::string line; std::getline(spans, line);) {
@@ -267,8 +284,13 @@ TEST_F(Cli, RetentionFlagsKeepDeadLettersApartFromSuccesses) {
   Ran submitted = shell(
       "\"$ORCA\" submit noop --create -n 5 --quiet && \"$ORCA\" submit fail permanent --quiet");
   ASSERT_EQ(submitted.code, 0) << submitted.err;
-  Ran ran = orca("serve --nodes 1 --http-port 0 --quiet --duration 1500ms");
-  ASSERT_EQ(ran.code, 0) << ran.err;
+  // Until all 6 have ended, however loaded the machine.
+  Ran ran = shell(
+      "\"$ORCA\" serve --nodes 1 --http-port 0 --quiet 2>serve.err & echo $! >serve.pid\n"
+      "for i in $(seq 1200); do [ $(\"$ORCA\" jobs --json --limit 100 | grep -o "
+      "'\"state\": *\"\\(succeeded\\|failed\\)\"' | wc -l) = 6 ] && break; sleep 0.05; done\n"
+      "kill -TERM $(cat serve.pid); wait $(cat serve.pid); code=$?; rm serve.pid; exit $code");
+  ASSERT_EQ(ran.code, 0) << file_text(dir_ / "serve.err");
   Ran trimmed = orca(
       "serve --nodes 0 --http-port 0 --quiet --duration 300ms --keep-finished 2 --keep-dead 10 "
       "--keep-finished-for 1h --keep-dead-for 720h");
@@ -285,6 +307,70 @@ TEST_F(Cli, RetentionFlagsKeepDeadLettersApartFromSuccesses) {
   }
   EXPECT_EQ(succeeded, 2) << listed.out;
   EXPECT_EQ(failed, 1) << listed.out;
+}
+
+// serve --workers MIN..MAX: 12 jobs waiting when serve starts bring the pool from 0
+// to its maximum of 3 workers at the first reading; once they are done and the load
+// stayed low for the delay, the workers stop (SIGTERM, exit 0), newest first, and
+// leave the registry as nodes that left.
+TEST_F(Cli, ServeWorkersFollowTheLoadUpAndBackDown) {
+  Ran submitted = orca("submit sleep 200 --create -n 12 --quiet");
+  ASSERT_EQ(submitted.code, 0) << submitted.err;
+  Ran served = shell(
+      "\"$ORCA\" serve --nodes 0 --http-port 0 --workers 0..3 --concurrency 2 "
+      "--scale-interval 50ms --scale-down-delay 500ms >serve.log 2>&1 & echo $! >serve.pid\n"
+      "for i in $(seq 1200); do grep -q -- '-> 0 (' serve.log && break; sleep 0.05; done\n"
+      "for i in $(seq 1200); do [ $(grep -c 'stopped (exited with status 0)' serve.log) = 3 ] "
+      "&& break; sleep 0.05; done\n"
+      "kill -TERM $(cat serve.pid); wait $(cat serve.pid); code=$?; rm serve.pid; exit $code");
+  const std::string log = file_text(dir_ / "serve.log");
+  ASSERT_EQ(served.code, 0) << log;
+  EXPECT_NE(log.find("workers 0 -> 3 (0 jobs running, 12 ready"), std::string::npos) << log;
+  EXPECT_NE(log.find(" -> 0 (0 jobs running, 0 ready"), std::string::npos) << log;
+  EXPECT_EQ(count_of(log, "started worker "), 3u) << log;
+  for (const char* worker : {"-w1", "-w2", "-w3"})
+    EXPECT_NE(log.find(std::string(worker) + " stopped (exited with status 0)"), std::string::npos)
+        << worker << "\n"
+        << log;
+  const std::size_t first_stop = log.find("stopping worker ");
+  ASSERT_NE(first_stop, std::string::npos) << log;
+  const std::string first_stop_line =
+      log.substr(first_stop, log.find('\n', first_stop) - first_stop);
+  EXPECT_NE(first_stop_line.find("-w3 "), std::string::npos) << "the newest stops first\n" << log;
+  Ran listed = orca("jobs --json --state succeeded --limit 100");
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  EXPECT_EQ(nlohmann::json::parse(listed.out, nullptr, false).size(), 12u) << listed.out;
+  Ran nodes = orca("nodes --json");
+  ASSERT_EQ(nodes.code, 0) << nodes.err;
+  const auto registry = nlohmann::json::parse(nodes.out, nullptr, false);
+  ASSERT_TRUE(registry.is_array()) << nodes.out;
+  EXPECT_EQ(registry.size(), 3u) << nodes.out;
+  for (const auto& n : registry)
+    EXPECT_EQ(n.value("state", ""), "left") << nodes.out;
+}
+
+// The workers of a serve killed by SIGKILL do not run on without it: each sees its
+// parent gone and stops as at a SIGTERM (exit 0, deregistered).
+TEST_F(Cli, ServeWorkersStopWhenServeIsKilled) {
+  Ran ran = shell(
+      "\"$ORCA\" serve --create --nodes 0 --http-port 0 --workers 2 >serve.log 2>&1 & "
+      "echo $! >serve.pid\n"
+      "for i in $(seq 1200); do [ $(grep -c 'started worker' serve.log) = 2 ] && break; "
+      "sleep 0.05; done\n"
+      "for i in $(seq 1200); do \"$ORCA\" nodes --json | grep -c '\"alive\"' | grep -q 2 && "
+      "break; sleep 0.05; done\n"
+      "pid=$(cat serve.pid); kill -KILL $pid; wait $pid; rm serve.pid\n"
+      "for i in $(seq 1200); do pgrep -f -- \"--supervisor-pid $pid\" >/dev/null || exit 0; "
+      "sleep 0.05; done; exit 1");
+  const std::string log = file_text(dir_ / "serve.log");
+  ASSERT_EQ(ran.code, 0) << "workers still running 60 s after serve was killed\n" << log;
+  EXPECT_EQ(count_of(log, "is gone: stopping"), 2u) << log;
+  Ran nodes = orca("nodes --json");
+  const auto registry = nlohmann::json::parse(nodes.out, nullptr, false);
+  ASSERT_TRUE(registry.is_array()) << nodes.out;
+  EXPECT_EQ(registry.size(), 2u) << nodes.out;
+  for (const auto& n : registry)
+    EXPECT_EQ(n.value("state", ""), "left") << nodes.out;
 }
 
 // submit --wait for a type no live node handles reports that and exits 1, instead of

@@ -53,6 +53,7 @@
 #include "orca/jobs/detail/broker_reachability.hpp"
 #include "orca/jobs/node.hpp"
 #include "orca/sync/channel.hpp"
+#include "orca/sync/wait_group.hpp"
 
 namespace orca::jobs {
 
@@ -128,7 +129,9 @@ class Center {
   Center& operator=(const Center&) = delete;
 
   // An in-process node: notified at once when work is assigned to it, its cancels
-  // delivered directly, and it notifies the center when a slot frees.
+  // delivered directly, and it notifies the center when a slot frees. Before it
+  // deregisters at shutdown, it waits for the routing round under way: jobs that
+  // round started in its name are handed to it (and back) before it leaves.
   void attach(Node& node);
 
   // Enqueues and routes at once. invalid_job for a bad spec (check_job_spec tells why).
@@ -158,6 +161,8 @@ class Center {
 
  private:
   Task<void> dispatch_round(Context ctx);
+  Task<void> dispatch_round_counted(Context ctx);
+  Task<void> rounds_done();
   Task<void> maintenance_loop(Context ctx);
   Task<void> leadership_loop(Context ctx);
   Task<Result<void>> fire_periodic(Context ctx);
@@ -169,6 +174,7 @@ class Center {
   CenterOptions options_;
   std::vector<Node*> local_;
   Channel<std::monostate> wakeups_{1};
+  WaitGroup rounds_;               // dispatch rounds under way (attach())
   Clock::time_point last_trim_{};  // the maintenance task's only
 
   // Shared by the routing, maintenance and leadership tasks, which may run on

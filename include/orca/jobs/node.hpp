@@ -36,7 +36,8 @@
 //      (pending again, the attempt not counted) once the handlers return; an
 //      acknowledgement the broker still does not take is given up, with an error
 //      naming its jobs (they run again once their leases expire);
-//   4. stop heartbeating and deregister.
+//   4. wait for an attached center's routing round under way (before_leaving), whose
+//      jobs start() hands back; stop heartbeating and deregister.
 // A handler that ignores its context delays step 3 until it returns. end_grace()
 // (e.g. at a second SIGINT) makes step 2's wait end at once. run() returns only once
 // every task the node started (its handlers' tasks included) has ended: nothing of
@@ -246,6 +247,9 @@ class Node {
   void end_grace() noexcept { end_grace_(); }
   // Called (from any thread) each time a handler finishes: a slot is free.
   void on_slot_free(std::function<void()> fn) { on_slot_free_ = std::move(fn); }
+  // Awaited at shutdown, after the jobs are done and before deregistering (step 4):
+  // a center in this process that may be handing jobs over (Center::attach).
+  void before_leaving(std::function<Task<void>()> fn) { before_leaving_ = std::move(fn); }
 
   const std::string& id() const noexcept { return options_.id; }
   const NodeOptions& options() const noexcept { return options_; }
@@ -359,6 +363,7 @@ class Node {
   std::atomic<bool> registration_stale_{false};
   Channel<std::monostate> registration_changed_{1};  // wakes the heartbeat task
   std::function<void()> on_slot_free_;
+  std::function<Task<void>()> before_leaving_;
   Channel<std::monostate> wakeups_{1};  // notify(): at most one pending wake-up
   std::atomic<int> running_{0};
   int reserved_ = 0;  // slots a claim under way asks for; guarded by mu_
