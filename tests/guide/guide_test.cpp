@@ -13,6 +13,7 @@
 #include "orca/net/http/client.hpp"
 #include "orca/orca.hpp"
 #include "orca/resilience/resilience.hpp"
+#include "orca/resilience/ttl_cache.hpp"
 
 using namespace std::chrono_literals;
 
@@ -274,6 +275,37 @@ TEST(Guide, SingleFlight) {
   });
   EXPECT_EQ(right, 10);
   EXPECT_EQ(user_loads.in_flight(), 0u);
+}
+
+// guide:ttl_cache
+orca::Task<orca::Result<std::string>> load_item(orca::Context ctx, int id) {
+  (void)co_await orca::sleep_for(ctx, 1ms);  // the store behind the cache
+  co_return "item " + std::to_string(id);
+}
+
+// Entries live 5 s +- 20%; a miss of a hot item makes one load, however many wait.
+orca::resilience::TtlCache<int, std::string> items({.ttl = 5s, .jitter = 0.2});
+
+orca::Task<orca::Result<std::string>> item(orca::Context ctx, int id) {
+  auto load = [id](orca::Context c) { return load_item(c, id); };
+  co_return co_await items.get(ctx, id, load);
+}
+// end
+
+TEST(Guide, TtlCache) {
+  const int right = orca::run([]() -> orca::Task<int> {
+    std::vector<orca::JoinHandle<orca::Result<std::string>>> reads;
+    for (int i = 0; i < 10; ++i)
+      reads.push_back(orca::spawn([] { return item(orca::background(), 7); }));
+    int n = 0;
+    for (auto& r : reads) {
+      orca::Result<std::string> got = co_await std::move(r);
+      if (got && *got == "item 7") ++n;
+    }
+    co_return n;
+  });
+  EXPECT_EQ(right, 10);
+  EXPECT_EQ(items.stats().loads, 1u) << "ten concurrent misses, one load";
 }
 
 // guide:timer
