@@ -6,9 +6,10 @@
 // are coalesced into batches (rate_limiter.hpp) beside the single take_up_to calls.
 // The processes start drawing together: each counts itself in on KEY:arrived and
 // waits until PROCS have (so their intervals of demand coincide to a millisecond).
-// Prints one line, "result KEPT FIRST LAST": the units kept, and the server's TIME (microseconds)
-// just before the first call and just after the last, so the test can tell the interval the limit
-// was under demand by the server's own clock.
+// Prints one line, "result KEPT FIRST LAST REFUSED": the units kept, the server's TIME
+// (microseconds) just before the first call and just after the last, so the test can tell the
+// interval the limit was under demand by the server's own clock, and the units asked for and
+// refused (how far demand exceeded the limit).
 //
 //   orca_redis_limiter_process URL KEY RATE BURST CALLERS MS PROCS
 #include <atomic>
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
     }
     orca::redis::FleetRateLimiter limiter(*client, "test:limit:", options);
     std::atomic<std::int64_t> kept{0};
+    std::atomic<std::int64_t> refused{0};  // units asked for and not granted
     std::atomic<int> failures{0};
     std::vector<std::string> arrive{"INCR", key + ":arrived"};
     auto arrived = co_await client->command(ctx, std::move(arrive));
@@ -83,7 +85,7 @@ int main(int argc, char** argv) {
               failures.fetch_add(1);
               co_return;
             }
-            if (d->allowed) kept.fetch_add(1);
+            (d->allowed ? kept : refused).fetch_add(1);
             continue;
           }
           const std::int64_t want = i % 4 == 0 ? 3 : 1;
@@ -93,6 +95,7 @@ int main(int argc, char** argv) {
             co_return;
           }
           std::int64_t got = g->granted;
+          refused.fetch_add(want - got);
           if (got == 3 && i % 8 == 0) {
             auto back = co_await limiter.give_back(ctx, key, 1);
             if (!back) failures.fetch_add(1);
@@ -112,8 +115,9 @@ int main(int argc, char** argv) {
     }
     // One tagged line, flushed at once: the output file also takes stderr, where the
     // runtime may write (e.g. its held-worker notice under a sanitizer).
-    std::printf("result %lld %lld %lld\n", static_cast<long long>(kept.load()),
-                static_cast<long long>(first), static_cast<long long>(last));
+    std::printf("result %lld %lld %lld %lld\n", static_cast<long long>(kept.load()),
+                static_cast<long long>(first), static_cast<long long>(last),
+                static_cast<long long>(refused.load()));
     std::fflush(stdout);
     co_return 0;
   });

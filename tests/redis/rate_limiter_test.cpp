@@ -455,7 +455,7 @@ TEST(FleetRateLimiter, ThreeProcessesAdmitWithinOnePercentOfTheLimit) {
         server.dir(), outs.back()));
     ASSERT_GT(pids.back(), 0) << "fork failed";
   }
-  std::int64_t kept = 0, first = 0, last = 0, latest_first = 0, earliest_last = 0;
+  std::int64_t kept = 0, first = 0, last = 0, latest_first = 0, earliest_last = 0, refused = 0;
   for (int p = 0; p < 3; ++p) {
     int status = 0;
     if (!orca_test::redis_detail::reap_within(pids[p], std::chrono::seconds(60), &status)) {
@@ -469,11 +469,12 @@ TEST(FleetRateLimiter, ThreeProcessesAdmitWithinOnePercentOfTheLimit) {
     std::int64_t k = -1, f = -1, l = -1;
     while (std::getline(in, line)) {
       all.append(line).append("\n");
-      long long kk = -1, ff = -1, ll = -1;
-      if (std::sscanf(line.c_str(), "result %lld %lld %lld", &kk, &ff, &ll) == 3) {
+      long long kk = -1, ff = -1, ll = -1, rr = -1;
+      if (std::sscanf(line.c_str(), "result %lld %lld %lld %lld", &kk, &ff, &ll, &rr) == 4) {
         k = kk;
         f = ff;
         l = ll;
+        refused += rr;
       }
     }
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0 && k >= 0 && f > 0 && l > 0)
@@ -495,13 +496,25 @@ TEST(FleetRateLimiter, ThreeProcessesAdmitWithinOnePercentOfTheLimit) {
       << "the processes drew together for " << together << " s of " << seconds << " s";
   EXPECT_LE(kept, static_cast<std::int64_t>(allowed) + 1)
       << "kept " << kept << " units over " << seconds << " s, the limit allows " << allowed;
-  EXPECT_GE(static_cast<double>(kept), at_least)
-      << "kept " << kept << " units; all three drew for " << together
-      << " s, in which the limit admits " << kRate * together << " (99%: " << at_least << ")";
+  // Whether the limit admits what is asked can be told only while more is asked than
+  // it allows: a machine too loaded (TSan on two busy cores) to ask for the rate leaves
+  // demand, not the limiter, below it. Refusals of at least a quarter of what was kept
+  // show demand well above the limit (unloaded: several times what is kept).
+  if (refused >= kept / 4) {
+    EXPECT_GE(static_cast<double>(kept), at_least)
+        << "kept " << kept << " units (refused " << refused << "); all three drew for " << together
+        << " s, in which the limit admits " << kRate * together << " (99%: " << at_least << ")";
+  } else {
+    std::printf(
+        "demand stayed near the limit (refused %lld, kept %lld): the 99%% floor is "
+        "not checked in this run\n",
+        static_cast<long long>(refused), static_cast<long long>(kept));
+  }
   std::printf(
       "kept %lld units over %.3f s (all three for %.3f s): %.3f%% of what the limit "
-      "allows\n",
-      static_cast<long long>(kept), seconds, together, 100.0 * static_cast<double>(kept) / allowed);
+      "allows; refused %lld\n",
+      static_cast<long long>(kept), seconds, together, 100.0 * static_cast<double>(kept) / allowed,
+      static_cast<long long>(refused));
 }
 
 TEST(FleetRateLimiter, RatesBeyondItsResolutionAreRefused) {
