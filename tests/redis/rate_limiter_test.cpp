@@ -497,10 +497,11 @@ TEST(FleetRateLimiter, ThreeProcessesAdmitWithinOnePercentOfTheLimit) {
   EXPECT_LE(kept, static_cast<std::int64_t>(allowed) + 1)
       << "kept " << kept << " units over " << seconds << " s, the limit allows " << allowed;
   // Whether the limit admits what is asked can be told only while more is asked than
-  // it allows: a machine too loaded (TSan on two busy cores) to ask for the rate leaves
-  // demand, not the limiter, below it. Refusals of at least a quarter of what was kept
-  // show demand well above the limit (unloaded: several times what is kept).
-  if (refused >= kept / 4) {
+  // it allows, all the time: a loaded machine or a sanitizer leaves gaps in the
+  // processes' demand (ASan on two busy cores: 2.4x the limit asked overall, 94% kept),
+  // which leave demand, not the limiter, below the rate. Refusals of ten times what was
+  // kept show demand far above the limit throughout (unloaded, release: about 50x).
+  if (refused >= 10 * kept) {
     EXPECT_GE(static_cast<double>(kept), at_least)
         << "kept " << kept << " units (refused " << refused << "); all three drew for " << together
         << " s, in which the limit admits " << kRate * together << " (99%: " << at_least << ")";
