@@ -73,6 +73,15 @@ TEST(Durability, KilledWorkersLoseNoAcknowledgedJob) {
   while (kills < 8 && std::chrono::steady_clock::now() - start < std::chrono::seconds(3)) {
     Child child = start_worker(db, "produce");
     std::string pending;
+    // The kill comes a random while after the worker's first acknowledgement, not after
+    // its start: a loaded machine (TSan) may take longer than the random delay to start
+    // it, and a round that kills before any enqueue checks nothing.
+    const std::size_t before = acked.size();
+    const auto started_by = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (acked.size() == before && std::chrono::steady_clock::now() < started_by)
+      read_acks(
+          child.out, pending, acked,
+          std::min(started_by, std::chrono::steady_clock::now() + std::chrono::milliseconds(50)));
     const auto kill_at =
         std::chrono::steady_clock::now() +
         std::chrono::milliseconds(std::uniform_int_distribution<int>(30, 400)(rng));

