@@ -129,7 +129,9 @@ TEST(Deadline, PastDeadlineReportsTheCauseGiven) {
 TEST(Timeout, ExpirySetsDeadlineExceeded) {
   std::error_code got;
   orca::run([&]() -> orca::Task<void> {
-    auto [ctx, cancel] = orca::with_timeout(orca::background(), 5ms);
+    // Long enough that the check before expiry comes first under TSan with schedule
+    // perturbation on a loaded machine (5 ms did not, once).
+    auto [ctx, cancel] = orca::with_timeout(orca::background(), 200ms);
     EXPECT_TRUE(ErrIs("err() before expiry", ctx.err(), {}));
     got = co_await ctx.done();
     EXPECT_GE(Clock::now(), *ctx.deadline()) << "done before the deadline";
