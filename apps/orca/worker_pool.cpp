@@ -144,9 +144,6 @@ Task<void> WorkerPool::observe_and_scale(Context ctx) {
   if (!queues || !nodes) {
     // The broker is away: no figure to scale on. The count stays, but never below
     // the minimum (a worker that died is still replaced).
-    load.ready = 0;
-    load.running = 0;
-    load.other_slots = 0;
     if (load.workers >= options_.scaling.min_workers) co_return;
   } else {
     for (const jobs::QueueStats& q : *queues)

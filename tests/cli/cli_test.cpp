@@ -66,6 +66,17 @@ class Cli : public ::testing::Test {
     return ran;
   }
 
+  // `orca nodes --json` lists exactly `n` nodes, all of which left (deregistered).
+  void expect_nodes_left(std::size_t n) {
+    Ran nodes = orca("nodes --json");
+    ASSERT_EQ(nodes.code, 0) << nodes.err;
+    const auto registry = nlohmann::json::parse(nodes.out, nullptr, false);
+    ASSERT_TRUE(registry.is_array()) << nodes.out;
+    EXPECT_EQ(registry.size(), n) << nodes.out;
+    for (const auto& node : registry)
+      EXPECT_EQ(node.value("state", ""), "left") << nodes.out;
+  }
+
   std::filesystem::path dir_;
 };
 
@@ -340,13 +351,7 @@ TEST_F(Cli, ServeWorkersFollowTheLoadUpAndBackDown) {
   Ran listed = orca("jobs --json --state succeeded --limit 100");
   ASSERT_EQ(listed.code, 0) << listed.err;
   EXPECT_EQ(nlohmann::json::parse(listed.out, nullptr, false).size(), 12u) << listed.out;
-  Ran nodes = orca("nodes --json");
-  ASSERT_EQ(nodes.code, 0) << nodes.err;
-  const auto registry = nlohmann::json::parse(nodes.out, nullptr, false);
-  ASSERT_TRUE(registry.is_array()) << nodes.out;
-  EXPECT_EQ(registry.size(), 3u) << nodes.out;
-  for (const auto& n : registry)
-    EXPECT_EQ(n.value("state", ""), "left") << nodes.out;
+  expect_nodes_left(3);
 }
 
 // The workers of a serve killed by SIGKILL do not run on without it: each sees its
@@ -365,12 +370,7 @@ TEST_F(Cli, ServeWorkersStopWhenServeIsKilled) {
   const std::string log = file_text(dir_ / "serve.log");
   ASSERT_EQ(ran.code, 0) << "workers still running 60 s after serve was killed\n" << log;
   EXPECT_EQ(count_of(log, "is gone: stopping"), 2u) << log;
-  Ran nodes = orca("nodes --json");
-  const auto registry = nlohmann::json::parse(nodes.out, nullptr, false);
-  ASSERT_TRUE(registry.is_array()) << nodes.out;
-  EXPECT_EQ(registry.size(), 2u) << nodes.out;
-  for (const auto& n : registry)
-    EXPECT_EQ(n.value("state", ""), "left") << nodes.out;
+  expect_nodes_left(2);
 }
 
 // submit --wait for a type no live node handles reports that and exits 1, instead of

@@ -547,24 +547,33 @@ TEST(NodeStart, HandsJobsBackWithinTheCallWhenTheNodeTakesNoWork) {
   EXPECT_NE(why.find("not taking work"), std::string::npos) << "got error " << why;
 }
 
-// A claim whose answer comes back only after its caller's context ended, once: as a
-// client that drops a reply on cancellation would return, it then returns the
-// context's error, though the broker has carried the claim out.
+// An answer a wrapper below holds back, once: the call was carried out, and its answer
+// comes back after `answer` receives, or not at all if the caller's context ends
+// first (then the context's error, as a client dropping a reply on cancellation).
+struct LateAnswer {
+  Channel<int> held{1};    // the call was carried out; its answer is held
+  Channel<int> answer{1};  // let the answer go
+  std::atomic<bool> used{false};
+
+  template <class T>
+  Task<Result<std::vector<T>>> deliver(Context ctx, Result<std::vector<T>> got) {
+    if (!got || got->empty() || used.exchange(true)) co_return got;
+    (void)co_await held.send(1);
+    auto woke = co_await select(ctx, recv(answer));
+    if (woke.index() < 0) co_return ctx.err();
+    co_return got;
+  }
+};
+
+// The first claim that brings jobs is answered late.
 class ClaimAnsweredLate final : public ForwardingBroker {
  public:
   using ForwardingBroker::ForwardingBroker;
   Task<Result<std::vector<Job>>> claim(Context ctx, ClaimRequest req) override {
     auto got = co_await inner_.claim(background(), std::move(req));
-    if (!got || got->empty() || late_once_.exchange(true)) co_return got;
-    (void)co_await claimed.send(1);
-    auto woke = co_await select(ctx, recv(answer));
-    if (woke.index() < 0) co_return ctx.err();
-    co_return got;
+    co_return co_await late.deliver(std::move(ctx), std::move(got));
   }
-  Channel<int> claimed{1};  // the broker has claimed jobs; the answer is held
-  Channel<int> answer{1};   // let the answer go
- private:
-  std::atomic<bool> late_once_{false};
+  LateAnswer late;
 };
 
 // A shutdown that begins while a claim is in flight: the node waits for the answer
@@ -591,9 +600,9 @@ TEST_P(CenterNode, AShutdownDuringAClaimRunsTheJobsItBrought) {
     auto added = co_await broker.enqueue_one(guard, once);
     CO_ASSERT_OK(added);
     auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
-    (void)co_await broker.claimed.recv();
+    (void)co_await broker.late.held.recv();
     stop();
-    (void)co_await broker.answer.send(1);
+    (void)co_await broker.late.answer.send(1);
     auto ran = co_await std::move(n);
     CO_ASSERT_OK(ran);
     handler_calls = calls.load();
@@ -605,24 +614,16 @@ TEST_P(CenterNode, AShutdownDuringAClaimRunsTheJobsItBrought) {
   EXPECT_EQ(after.state, S::kSucceeded) << "node " << after.node << ", attempt " << after.attempt;
 }
 
-// As ClaimAnsweredLate, for the center's assign.
+// The first assign that places jobs is answered late.
 class AssignAnsweredLate final : public ForwardingBroker {
  public:
   using ForwardingBroker::ForwardingBroker;
   Task<Result<std::vector<JobId>>> assign(Context ctx, std::vector<Assignment> assignments,
                                           std::chrono::milliseconds lease) override {
     auto got = co_await inner_.assign(background(), std::move(assignments), lease);
-    if (!got || got->empty() || late_once_.exchange(true)) co_return got;
-    (void)co_await assigned.send(1);
-    auto woke = co_await select(ctx, recv(answer));
-    if (woke.index() < 0) co_return ctx.err();
-    co_return got;
+    co_return co_await late.deliver(std::move(ctx), std::move(got));
   }
-  Channel<int> assigned{1};
-  Channel<int> answer{1};
-
- private:
-  std::atomic<bool> late_once_{false};
+  LateAnswer late;
 };
 
 // The center stops while its assign is in flight: it waits for the answer and hands
@@ -650,9 +651,9 @@ TEST_P(CenterNode, AStopDuringAnAssignHandsTheJobsToTheNode) {
     CO_ASSERT_OK(added);
     auto n = spawn([&node, ctx = ctx] { return node.run(ctx); });
     auto c = spawn([&center, ctx = ctx] { return center.run(ctx); });
-    (void)co_await broker.assigned.recv();
+    (void)co_await broker.late.held.recv();
     stop();
-    (void)co_await broker.answer.send(1);
+    (void)co_await broker.late.answer.send(1);
     CO_ASSERT_OK(co_await std::move(c));
     CO_ASSERT_OK(co_await std::move(n));
     handler_calls = calls.load();
