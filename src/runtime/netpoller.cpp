@@ -13,6 +13,17 @@
 #include "orca/runtime/detail/scheduling.hpp"
 #include "runtime.hpp"
 
+#if defined(__SANITIZE_THREAD__)
+#define ORCA_NETPOLL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ORCA_NETPOLL_TSAN 1
+#endif
+#endif
+#ifdef ORCA_NETPOLL_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
 namespace orca::detail {
 
 namespace {
@@ -39,6 +50,23 @@ struct PollDescPool {
 PollDescPool& pool() {
   static auto* p = new PollDescPool();  // never destroyed: descs may outlive statics
   return *p;
+}
+
+// A desc's address travels from the thread that registers it to the thread that
+// polls through the kernel (epoll_ctl, then epoll_wait), which orders the two but
+// which ThreadSanitizer does not see: without these, the poller's first lock of a
+// desc carved from a new block by another thread looks like a race with the
+// block's construction.
+void publish_through_epoll([[maybe_unused]] PollDesc* pd) noexcept {
+#ifdef ORCA_NETPOLL_TSAN
+  __tsan_release(pd);
+#endif
+}
+
+void received_through_epoll([[maybe_unused]] PollDesc* pd) noexcept {
+#ifdef ORCA_NETPOLL_TSAN
+  __tsan_acquire(pd);
+#endif
 }
 
 std::uint64_t tag_of(const PollDesc* pd) noexcept {
@@ -171,6 +199,7 @@ std::error_code netpoll_register_locked(PollDesc* pd) noexcept {
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = tag_of(pd);
+  publish_through_epoll(pd);
   if (epoll_ctl(np.epoll_fd(), EPOLL_CTL_ADD, pd->fd, &ev) != 0) {
     // EEXIST: the same descriptor number was added by an earlier desc whose close was
     // not seen (a dup'd socket kept the registration alive): take it over.
@@ -262,6 +291,7 @@ Netpoller::Polled Netpoller::poll(bool blocking, const timespec* timeout) noexce
     }
     auto* pd = reinterpret_cast<PollDesc*>(tag & kAddressMask);
     const auto seq = static_cast<std::uint16_t>(tag >> kSeqShift);
+    received_through_epoll(pd);
     pd->lock.lock();
     if (pd->seq == seq) {
       // Errors and hang-ups wake both sides: the retried syscall reports them.

@@ -89,7 +89,7 @@ struct ClientState {
 
 namespace {
 // Read size for responses: large enough that a big body arrives in few reads.
-constexpr std::size_t kReadBuffer = 16 * 1024;
+constexpr std::size_t kClientReadBuffer = 16 * 1024;
 
 std::span<const std::byte> bytes(const std::string& s) {
   return std::as_bytes(std::span(s.data(), s.size()));
@@ -286,7 +286,7 @@ Task<detail::RoundTrip> round_trip(Context ctx, net::Stream* conn, const detail:
   }
   detail::MessageParser parser(detail::MessageParser::Kind::kResponse, *limits);
   if (ex->head) parser.expect_no_body();
-  std::vector<std::byte> buf(kReadBuffer);
+  std::vector<std::byte> buf(kClientReadBuffer);
   using State = detail::MessageParser::State;
   while (true) {
     Result<std::size_t> n = co_await conn->read(ctx, std::span(buf.data(), buf.size()));

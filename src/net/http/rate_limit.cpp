@@ -20,8 +20,8 @@ namespace {
 // shorter, and it bounds a key's memory (max_keys of them are kept).
 constexpr std::size_t kMaxHeaderKey = 256;
 
-struct Limits {
-  explicit Limits(RateLimitOptions o) : options(std::move(o)) {
+struct RouteLimits {
+  explicit RouteLimits(RateLimitOptions o) : options(std::move(o)) {
     if (!options.counters) options.counters = std::make_shared<RateLimitCounters>();
   }
   RateLimitOptions options;
@@ -60,7 +60,7 @@ Task<std::optional<std::chrono::nanoseconds>> refused(resilience::Limiter& limit
   co_return d->retry_after;
 }
 
-Task<Response> admit(std::shared_ptr<Limits> l, Context ctx, Request req) {
+Task<Response> admit(std::shared_ptr<RouteLimits> l, Context ctx, Request req) {
   RateLimitCounters& counters = *l->options.counters;
   if (l->options.per_client) {
     std::string key = rate_limit_key(ctx, req, l->options);
@@ -110,7 +110,7 @@ std::string rate_limit_key(const Context& ctx, const Request& req, const RateLim
 
 Router rate_limit(Router routes, RateLimitOptions options) {
   if (options.empty()) return routes;
-  auto l = std::make_shared<Limits>(std::move(options));
+  auto l = std::make_shared<RouteLimits>(std::move(options));
   l->routes = std::move(routes);
   return detail::catch_all(
       [l](Context ctx, Request req) { return admit(l, std::move(ctx), std::move(req)); });

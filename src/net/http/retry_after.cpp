@@ -42,7 +42,7 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
   return out;
 }
 
-std::string_view trim(std::string_view s) {
+std::string_view trim_blanks(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
     s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
@@ -70,7 +70,7 @@ std::optional<std::chrono::system_clock::time_point> make_time(int year,
 }  // namespace
 
 std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) {
-  const std::vector<std::string_view> f = split(trim(text), ' ');
+  const std::vector<std::string_view> f = split(trim_blanks(text), ' ');
   if (f.empty()) return std::nullopt;
   if (f[0].ends_with(',')) {
     // IMF-fixdate: "Sun," "06" "Nov" "1994" "08:49:37" "GMT"
@@ -101,7 +101,7 @@ std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string
 
 std::optional<std::chrono::nanoseconds> parse_retry_after(
     std::string_view value, std::chrono::system_clock::time_point now) {
-  value = trim(value);
+  value = trim_blanks(value);
   if (value.empty()) return std::nullopt;
   if (value.find_first_not_of("0123456789") == std::string_view::npos) {
     // A billion seconds (32 years) is forever to a retry; the cut keeps the nanoseconds

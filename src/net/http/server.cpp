@@ -58,7 +58,7 @@ namespace {
 
 // Read buffer per connection. 4 KiB holds a typical request whole (Go's bufio
 // default too) while keeping 10,000 idle connections at 40 MiB.
-constexpr std::size_t kReadBuffer = 4096;
+constexpr std::size_t kServerReadBuffer = 4096;
 // After its last response a connection shuts down its write side and reads (and
 // drops) what the client still sends, for at most this long, before closing: a
 // close with unread input sends RST, which can destroy the response in flight
@@ -297,7 +297,7 @@ std::string timeout_text(const char* what, Clock::duration limit) {
 Task<void> read_requests(std::shared_ptr<ServerState> s, std::shared_ptr<Connection> c) {
   const ServerOptions& o = s->options;
   MessageParser parser(MessageParser::Kind::kRequest, o.limits);
-  std::vector<std::byte> buf(kReadBuffer);
+  std::vector<std::byte> buf(kServerReadBuffer);
   bool parsing = true;
   std::size_t requests = 0;  // complete requests read on this connection
   DeadlineContext reads(c->ctx);

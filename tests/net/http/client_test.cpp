@@ -2,10 +2,12 @@
 // delimited by Content-Length, chunks or the connection's end (served raw), URLs.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
 
 #include "http_test_support.hpp"
 #include "orca/net/tcp_listener.hpp"
+#include "orca/sync/channel.hpp"
 
 namespace {
 
@@ -58,23 +60,32 @@ TEST(HttpClient, GetAndPostAgainstTheServer) {
 TEST(HttpClient, TimeoutThroughTheContext) {
   orca::run(
       []() -> Task<void> {
-        orca::WaitGroup handler_saw_cancel;
-        handler_saw_cancel.add(1);
+        // The handler counts its entries; one that entered waits until the client
+        // gives up and goes, then says so (a buffer room for every attempt below).
+        std::atomic<int> entered{0};
+        orca::Channel<int> saw_cancel(64);
         Router router;
         router.get("/stuck", [&](Context ctx, Request) -> Task<Response> {
-          (void)co_await ctx.done();  // until the client gives up and goes
-          handler_saw_cancel.done();
+          entered.fetch_add(1);
+          (void)co_await ctx.done();
+          (void)saw_cancel.try_send(1);
           co_return Response::text(200, "never read");
         });
         Server server(std::move(router));
         CO_ASSERT_TRUE(server.start(Address::loopback_v4(0)));
         Client client;
-        auto [ctx, cancel] = orca::with_timeout(orca::background(), std::chrono::milliseconds(20));
-        auto got = co_await client.get(ctx, url(server, "/stuck"));
-        cancel();
-        CO_ASSERT_TRUE(!got);
-        CO_ASSERT_EQ(got.error(), std::error_code(orca::errc::deadline_exceeded));
-        co_await handler_saw_cancel.wait();  // the server noticed the client leave
+        // A deadline can pass before the request is even written on a loaded
+        // machine (under TSan, 20 ms did): then no handler runs. The timeout
+        // doubles until one did, so the server's side is checked every time.
+        for (auto timeout = std::chrono::milliseconds(20); entered.load() == 0; timeout *= 2) {
+          auto [ctx, cancel] = orca::with_timeout(orca::background(), timeout);
+          auto got = co_await client.get(ctx, url(server, "/stuck"));
+          cancel();
+          CO_ASSERT_TRUE(!got);
+          CO_ASSERT_EQ(got.error(), std::error_code(orca::errc::deadline_exceeded));
+        }
+        auto saw = co_await saw_cancel.recv(orca::background());  // the server noticed
+        CO_ASSERT_TRUE(saw);
         auto done = co_await server.shutdown(orca::background());
         CO_EXPECT_TRUE(done);
       },
