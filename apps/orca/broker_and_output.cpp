@@ -113,6 +113,14 @@ void log_line(trace::LogLevel level, const char* format, Args... args) {
                                                                    sizeof text - 1)));
 }
 
+// The runtime's stuck-task reports go through the process's log like every other
+// line, so that --log-format json stays JSON throughout.
+RunOptions logged_run_options() {
+  RunOptions options;
+  options.report = [](std::string_view line) { trace::log(trace::LogLevel::kWarn, line); };
+  return options;
+}
+
 }  // namespace
 
 int with_broker(const JobsOptions& o, Command kind, std::function<Task<int>(jobs::Broker&)> body) {
@@ -122,39 +130,41 @@ int with_broker(const JobsOptions& o, Command kind, std::function<Task<int>(jobs
     ro.url = redis_url->first;
     ro.cluster = redis_url->second;
     const auto give_up_after = duration_option("connect-timeout", o.connect_timeout);
-    return run([&]() -> Task<int> {
-      const auto started = Clock::now();
-      bool reported = false;
-      auto last_report = started;
-      for (auto pause = 100ms;; pause = std::min(pause * 2, std::chrono::milliseconds(5s))) {
-        auto broker = co_await jobs::RedisBroker::connect(background(), ro);
-        if (broker) {
-          if (reported)
-            log_line(trace::LogLevel::kInfo, "orca: broker %s reachable after %.1f s",
-                     redacted_url(b).c_str(), seconds_since(started));
-          const int code = co_await body(**broker);
-          co_await (*broker)->closed();
-          co_return code;
-        }
-        const std::string why(broker.error().detail());
-        if (broker.error() == jobs::errc::invalid_job)
-          throw UsageError("--broker " + redacted_url(b) + ": " + why);
-        const bool forever = give_up_after.count() == 0;
-        if (kind == Command::kOneShot ||
-            (!forever && Clock::now() - started + pause > give_up_after))
-          throw std::runtime_error("--broker " + redacted_url(b) + ": " + why);
-        // Said once, then every 10 s while it lasts.
-        const auto now = Clock::now();
-        if (!reported || now - last_report >= 10s) {
-          log_line(trace::LogLevel::kWarn, "orca: broker %s unreachable (%s); retrying%s",
-                   redacted_url(b).c_str(), why.c_str(),
-                   forever ? "" : (" for up to " + o.connect_timeout).c_str());
-          reported = true;
-          last_report = now;
-        }
-        (void)co_await sleep_for(pause);
-      }
-    });
+    return run(
+        [&]() -> Task<int> {
+          const auto started = Clock::now();
+          bool reported = false;
+          auto last_report = started;
+          for (auto pause = 100ms;; pause = std::min(pause * 2, std::chrono::milliseconds(5s))) {
+            auto broker = co_await jobs::RedisBroker::connect(background(), ro);
+            if (broker) {
+              if (reported)
+                log_line(trace::LogLevel::kInfo, "orca: broker %s reachable after %.1f s",
+                         redacted_url(b).c_str(), seconds_since(started));
+              const int code = co_await body(**broker);
+              co_await (*broker)->closed();
+              co_return code;
+            }
+            const std::string why(broker.error().detail());
+            if (broker.error() == jobs::errc::invalid_job)
+              throw UsageError("--broker " + redacted_url(b) + ": " + why);
+            const bool forever = give_up_after.count() == 0;
+            if (kind == Command::kOneShot ||
+                (!forever && Clock::now() - started + pause > give_up_after))
+              throw std::runtime_error("--broker " + redacted_url(b) + ": " + why);
+            // Said once, then every 10 s while it lasts.
+            const auto now = Clock::now();
+            if (!reported || now - last_report >= 10s) {
+              log_line(trace::LogLevel::kWarn, "orca: broker %s unreachable (%s); retrying%s",
+                       redacted_url(b).c_str(), why.c_str(),
+                       forever ? "" : (" for up to " + o.connect_timeout).c_str());
+              reported = true;
+              last_report = now;
+            }
+            (void)co_await sleep_for(pause);
+          }
+        },
+        logged_run_options());
   }
   std::string path = o.db;
   if (!b.empty()) {
@@ -172,7 +182,7 @@ int with_broker(const JobsOptions& o, Command kind, std::function<Task<int>(jobs
   so.path = path;
   auto broker = jobs::SqliteBroker::open(so);
   if (!broker) throw std::runtime_error(std::string(broker.error().detail()));
-  return run([&]() -> Task<int> { co_return co_await body(**broker); });
+  return run([&]() -> Task<int> { co_return co_await body(**broker); }, logged_run_options());
 }
 
 std::string format_time(jobs::WallClock::time_point t) {

@@ -68,6 +68,7 @@ SysmonSettings SysmonSettings::resolve(const RunOptions& options) {
   } else {
     s.threshold = threshold_from_env();
   }
+  s.report = options.report;
   return s;
 }
 
@@ -128,8 +129,10 @@ void Sysmon::pass(steady_clock::time_point now) {
     const bool same_run = id != 0 && id == s.running_id && polls == s.polls;
     if (!same_run) {
       if (s.reported && settings_.action != StuckTask::kOff) {
-        std::fprintf(stderr, "orca: task %llu gave its worker back after %.3f s\n",
-                     static_cast<unsigned long long>(s.running_id), seconds_between(s.since, now));
+        char line[128];
+        std::snprintf(line, sizeof line, "orca: task %llu gave its worker back after %.3f s",
+                      static_cast<unsigned long long>(s.running_id), seconds_between(s.since, now));
+        emit(line);
       }
       s.reported = false;
       s.since = now;
@@ -177,19 +180,29 @@ void Sysmon::pass(steady_clock::time_point now) {
   }
 }
 
+void Sysmon::emit(const char* line) {
+  if (settings_.report != nullptr) {
+    settings_.report(line);
+  } else {
+    std::fprintf(stderr, "%s\n", line);
+  }
+}
+
 void Sysmon::report_held(const Worker& w, const Seen& seen, steady_clock::time_point now,
                          bool spare_started) {
   const auto id = static_cast<unsigned long long>(seen.running_id);
   const double ms = seconds_between(seen.since, now) * 1e3;
   const char* where = w.spare ? "a spare worker" : "its worker";
-  std::fprintf(stderr,
-               "orca: task %llu has held %s for %.0f ms without suspending while other work "
-               "waited; %s. Run blocking or long CPU work in orca::blocking(), or co_await "
-               "orca::yield() now and then (ORCA_STUCK_TASK=abort stops the process in that "
-               "task's thread, for its stack)\n",
-               id, where, ms,
-               spare_started ? "a spare thread now runs that worker's queue, timers and sockets"
-                             : "every spare thread is in use");
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "orca: task %llu has held %s for %.0f ms without suspending while other work "
+                "waited; %s. Run blocking or long CPU work in orca::blocking(), or co_await "
+                "orca::yield() now and then (ORCA_STUCK_TASK=abort stops the process in that "
+                "task's thread, for its stack)",
+                id, where, ms,
+                spare_started ? "a spare thread now runs that worker's queue, timers and sockets"
+                              : "every spare thread is in use");
+  emit(line);
   if (settings_.action == StuckTask::kAbort) {
     std::fflush(stderr);
     pthread_kill(w.thread.load(std::memory_order_relaxed), SIGABRT);

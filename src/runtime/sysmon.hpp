@@ -38,6 +38,7 @@ struct Worker;
 struct SysmonSettings {
   StuckTask action = StuckTask::kReport;
   std::chrono::milliseconds threshold{10};
+  void (*report)(std::string_view) = nullptr;  // RunOptions::report
 
   // RunOptions first, then the environment, then the defaults. A malformed
   // environment value is reported once and the default used.
@@ -69,6 +70,7 @@ class Sysmon {
 
   void loop();
   void pass(std::chrono::steady_clock::time_point now);
+  void emit(const char* line);  // to settings_.report, or stderr
   void report_held(const Worker& w, const Seen& seen, std::chrono::steady_clock::time_point now,
                    bool spare_started);
 

@@ -6,8 +6,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "orca/orca.hpp"
 
@@ -108,6 +110,43 @@ TEST(Sysmon, ReportsAHeldTaskOnceAndWhenItGivesTheWorkerBack) {
   EXPECT_EQ(count("has held its worker"), 1u) << "stderr:\n" << err;
   EXPECT_EQ(count("gave its worker back"), 1u) << "stderr:\n" << err;
   (void)spinning;
+}
+
+// RunOptions::report takes the lines in place of stderr (the orca command sends them
+// into its log, so a JSON log stays JSON).
+std::mutex reported_mu;
+std::vector<std::string> reported_lines;
+
+TEST(Sysmon, ReportsGoWhereRunOptionsSay) {
+  std::atomic<bool> release{false};
+  orca::RunOptions options = options_with(1, orca::StuckTask::kReport);
+  options.report = [](std::string_view line) {
+    std::lock_guard lock(reported_mu);
+    reported_lines.emplace_back(line);
+  };
+  testing::internal::CaptureStderr();
+  orca::run(
+      [&]() -> orca::Task<void> {
+        orca::go([&] {
+          const auto until = std::chrono::steady_clock::now() + 100ms;
+          while (std::chrono::steady_clock::now() < until) {
+          }
+          release.store(true, std::memory_order_release);
+        });
+        while (!release.load(std::memory_order_acquire))
+          co_await orca::sleep_for(1ms);
+        co_await orca::sleep_for(50ms);
+      },
+      options);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(err.find("has held"), std::string::npos) << err;
+  std::lock_guard lock(reported_mu);
+  const std::vector<std::string>& lines = reported_lines;
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[0].find("has held its worker"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("gave its worker back"), std::string::npos) << lines[1];
+  for (const std::string& line : lines)
+    EXPECT_EQ(line.find('\n'), std::string::npos);
 }
 
 TEST(Sysmon, SpareRetiresOnceTheWorkerIsBack) {

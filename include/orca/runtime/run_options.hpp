@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <string_view>
 
 namespace orca {
 
@@ -31,6 +32,11 @@ struct RunOptions {
   // 0 means ORCA_STUCK_TASK_MS from the environment, else 10 ms (Go preempts a
   // goroutine after 10 ms too).
   std::chrono::milliseconds stuck_task_after{0};
+  // Where the stuck-task reports go, one line each (no newline): e.g. into a
+  // program's structured log, so that a JSON log stays JSON. Called on the monitor's
+  // own thread, not in a task. Null: a line on stderr. (A plain function, so that
+  // RunOptions stays a literal type: constexpr options keep working.)
+  void (*report)(std::string_view line) = nullptr;
 };
 
 }  // namespace orca
