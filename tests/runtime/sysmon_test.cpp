@@ -81,49 +81,10 @@ TEST(Sysmon, HeldOnlyWorkerLetsAQueuedTaskRun) {
   EXPECT_TRUE(released) << "the queued task ran only after the loop gave up";
 }
 
-TEST(Sysmon, ReportsAHeldTaskOnceAndWhenItGivesTheWorkerBack) {
+// One task holds the only worker for 100 ms, then the entry lets the monitor see
+// the worker back; returns what the run wrote on stderr.
+std::string hold_the_worker_once(const orca::RunOptions& options) {
   std::atomic<bool> release{false};
-  std::atomic<int> spinning{0};
-  testing::internal::CaptureStderr();
-  orca::run(
-      [&]() -> orca::Task<void> {
-        orca::go([&] {
-          // Hold the worker well past the threshold, then let the entry go on.
-          const auto until = std::chrono::steady_clock::now() + 100ms;
-          while (std::chrono::steady_clock::now() < until) {
-          }
-          release.store(true, std::memory_order_release);
-        });
-        while (!release.load(std::memory_order_acquire))
-          co_await orca::sleep_for(1ms);
-        // Let the monitor see the worker back at least once.
-        co_await orca::sleep_for(50ms);
-      },
-      options_with(1, orca::StuckTask::kReport));
-  const std::string err = testing::internal::GetCapturedStderr();
-  const auto count = [&](const std::string& what) {
-    std::size_t n = 0;
-    for (auto at = err.find(what); at != std::string::npos; at = err.find(what, at + 1))
-      ++n;
-    return n;
-  };
-  EXPECT_EQ(count("has held its worker"), 1u) << "stderr:\n" << err;
-  EXPECT_EQ(count("gave its worker back"), 1u) << "stderr:\n" << err;
-  (void)spinning;
-}
-
-// RunOptions::report takes the lines in place of stderr (the orca command sends them
-// into its log, so a JSON log stays JSON).
-std::mutex reported_mu;
-std::vector<std::string> reported_lines;
-
-TEST(Sysmon, ReportsGoWhereRunOptionsSay) {
-  std::atomic<bool> release{false};
-  orca::RunOptions options = options_with(1, orca::StuckTask::kReport);
-  options.report = [](std::string_view line) {
-    std::lock_guard lock(reported_mu);
-    reported_lines.emplace_back(line);
-  };
   testing::internal::CaptureStderr();
   orca::run(
       [&]() -> orca::Task<void> {
@@ -138,7 +99,33 @@ TEST(Sysmon, ReportsGoWhereRunOptionsSay) {
         co_await orca::sleep_for(50ms);
       },
       options);
-  const std::string err = testing::internal::GetCapturedStderr();
+  return testing::internal::GetCapturedStderr();
+}
+
+TEST(Sysmon, ReportsAHeldTaskOnceAndWhenItGivesTheWorkerBack) {
+  const std::string err = hold_the_worker_once(options_with(1, orca::StuckTask::kReport));
+  const auto count = [&](const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = err.find(what); at != std::string::npos; at = err.find(what, at + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(count("has held its worker"), 1u) << "stderr:\n" << err;
+  EXPECT_EQ(count("gave its worker back"), 1u) << "stderr:\n" << err;
+}
+
+// RunOptions::report takes the lines in place of stderr (the orca command sends them
+// into its log, so a JSON log stays JSON).
+std::mutex reported_mu;
+std::vector<std::string> reported_lines;
+
+TEST(Sysmon, ReportsGoWhereRunOptionsSay) {
+  orca::RunOptions options = options_with(1, orca::StuckTask::kReport);
+  options.report = [](std::string_view line) {
+    std::lock_guard lock(reported_mu);
+    reported_lines.emplace_back(line);
+  };
+  const std::string err = hold_the_worker_once(options);
   EXPECT_EQ(err.find("has held"), std::string::npos) << err;
   std::lock_guard lock(reported_mu);
   const std::vector<std::string>& lines = reported_lines;
