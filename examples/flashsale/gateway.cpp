@@ -62,11 +62,7 @@ struct Gateway {
   GatewayOptions options;
 
   orca::Task<bool> enqueue_order(orca::Context ctx, PurchaseRequest p) {
-    orca::jobs::JobSpec spec;
-    spec.type = "order";
-    spec.queue = options.orders_queue;
-    spec.unique_key = "order:" + p.item + ":" + p.user;
-    spec.payload = nlohmann::json{{"user", p.user}, {"item", p.item}}.dump();
+    orca::jobs::JobSpec spec = order_job(p.item, p.user, options.orders_queue);
     auto enqueued = co_await orders.enqueue_one(std::move(ctx), std::move(spec));
     co_return static_cast<bool>(enqueued);
   }

@@ -39,6 +39,7 @@
 #include "orca/resilience/adaptive_limiter.hpp"
 #include "orca/resilience/keyed_rate_limiter.hpp"
 #include "orca/resilience/rate_limiter.hpp"
+#include "orders.hpp"
 #include "stock.hpp"
 
 namespace flashsale {

@@ -182,6 +182,16 @@ orca::http::Router payment_stub_routes(std::shared_ptr<PaymentStub> stub) {
 
 // ---------------------------------------------------------------- order handler
 
+orca::jobs::JobSpec order_job(const std::string& item, const std::string& user,
+                              const std::string& queue) {
+  orca::jobs::JobSpec spec;
+  spec.type = "order";
+  spec.queue = queue;
+  spec.unique_key = "order:" + item + ":" + user;
+  spec.payload = nlohmann::json{{"user", user}, {"item", item}}.dump();
+  return spec;
+}
+
 OrderClients make_order_clients() {
   orca::http::ClientOptions payments;
   orca::resilience::KeyedBreakersOptions breakers;

@@ -96,6 +96,11 @@ orca::http::Router payment_stub_routes(std::shared_ptr<PaymentStub> stub);
 
 // ---------------------------------------------------------------- order handler
 
+// The order job of (item, user): type "order", unique key "order:ITEM:USER" (a second
+// enqueue while one is alive adds nothing), payload {"user": U, "item": I}.
+orca::jobs::JobSpec order_job(const std::string& item, const std::string& user,
+                              const std::string& queue = "orders");
+
 struct OrderHandlerCounters {
   std::atomic<std::uint64_t> paid{0};
   std::atomic<std::uint64_t> payment_failures{0};  // jobs failed for their payment

@@ -81,6 +81,17 @@ Task<Result<void>> load_stock(Context ctx, orca::redis::Client& redis, std::stri
   co_return Result<void>{};
 }
 
+Task<Result<std::vector<std::string>>> read_buyers(Context ctx, orca::redis::Client& redis,
+                                                   std::string item) {
+  std::vector<std::string> command{"SMEMBERS", key(item, "buyers")};
+  auto r = co_await redis.command(ctx, std::move(command));
+  if (!r) co_return r.error();
+  std::vector<std::string> users;
+  for (const Reply& e : r->elements())
+    if (e.is_string()) users.push_back(e.str());
+  co_return users;
+}
+
 Task<Result<StockFigures>> read_stock(Context ctx, orca::redis::Client& redis, std::string item) {
   std::vector<std::vector<std::string>> commands{{"GET", key(item, "stock")},
                                                  {"SCARD", key(item, "buyers")}};

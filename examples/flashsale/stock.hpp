@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "orca/context/context.hpp"
 #include "orca/redis/client.hpp"
@@ -57,6 +58,10 @@ struct StockFigures {
 // Sets ITEM's count to `units` and forgets its buyers and fence.
 orca::Task<orca::Result<void>> load_stock(orca::Context ctx, orca::redis::Client& redis,
                                           std::string item, std::int64_t units);
+// The users who bought ITEM (SMEMBERS of its buyers set).
+orca::Task<orca::Result<std::vector<std::string>>> read_buyers(orca::Context ctx,
+                                                               orca::redis::Client& redis,
+                                                               std::string item);
 orca::Task<orca::Result<StockFigures>> read_stock(orca::Context ctx, orca::redis::Client& redis,
                                                   std::string item);
 

@@ -11,8 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "jobs_test_support.hpp"
-#include "orca/jobs/sqlite_broker.hpp"
+#include "flashsale_test_support.hpp"
 #include "orca/net/http/server.hpp"
 #include "support/result_assertions.hpp"
 
@@ -65,13 +64,10 @@ struct OrderRun {
 void run_orders(flashsale::PaymentStub& stub_state, std::shared_ptr<flashsale::PaymentStub> stub,
                 bool outage, int users, OrderRun& out,
                 std::shared_ptr<flashsale::OrderHandlerCounters> counters) {
-  TempDir dir;
-  auto broker_opened = SqliteBroker::open({.path = dir.db()});
-  ASSERT_OK(broker_opened);
-  Broker& broker = **broker_opened;
-  auto store_opened = flashsale::OrderStore::open((dir.path() / "orders.db").string());
-  ASSERT_OK(store_opened);
-  flashsale::OrderStore& store = **store_opened;
+  SaleStores stores;
+  ASSERT_EQ(stores.open(), "");
+  Broker& broker = *stores.jobs;
+  flashsale::OrderStore& store = *stores.orders;
   orca::run([&]() -> Task<void> {
     Context guard = hang_guard();
     http::Server payments(flashsale::payment_stub_routes(stub));
