@@ -9,38 +9,11 @@
 
 #include "orca/net/http/load_shedding.hpp"
 #include "orca/net/http/rate_limit.hpp"
+#include "orca/net/http/retry_after.hpp"
 
 namespace flashsale {
 
 namespace {
-
-constexpr std::size_t kMaxNameBytes = 64;
-
-bool valid_name(const std::string& s) {
-  if (s.empty() || s.size() > kMaxNameBytes) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '.' || c == ':' || c == '-';
-  });
-}
-
-struct PurchaseRequest {
-  std::string user;
-  std::string item;
-};
-
-// Empty on anything but {"user": NAME, "item": NAME} (other members are ignored).
-std::optional<PurchaseRequest> parse_purchase(const std::string& body) {
-  const nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return std::nullopt;
-  const auto user = j.find("user");
-  const auto item = j.find("item");
-  if (user == j.end() || item == j.end() || !user->is_string() || !item->is_string())
-    return std::nullopt;
-  PurchaseRequest p{user->get<std::string>(), item->get<std::string>()};
-  if (!valid_name(p.user) || !valid_name(p.item)) return std::nullopt;
-  return p;
-}
 
 orca::http::Response answer(int status, nlohmann::json body) {
   return orca::http::Response::json(status, body.dump());
@@ -48,11 +21,8 @@ orca::http::Response answer(int status, nlohmann::json body) {
 
 orca::http::Response retry_later(int status, std::chrono::nanoseconds after,
                                  std::string status_text) {
-  // Retry-After counts whole seconds: round up, at least 1.
-  const auto secs =
-      std::max<std::int64_t>(1, std::chrono::ceil<std::chrono::seconds>(after).count());
   orca::http::Response r = answer(status, nlohmann::json{{"status", std::move(status_text)}});
-  r.headers.set("Retry-After", std::to_string(secs));
+  r.headers.set("Retry-After", orca::http::retry_after_seconds(after));
   return r;
 }
 
@@ -61,7 +31,7 @@ struct Gateway {
   orca::jobs::Broker& orders;
   GatewayOptions options;
 
-  orca::Task<bool> enqueue_order(orca::Context ctx, PurchaseRequest p) {
+  orca::Task<bool> enqueue_order(orca::Context ctx, OrderKey p) {
     orca::jobs::JobSpec spec = order_job(p.item, p.user, options.orders_queue);
     auto enqueued = co_await orders.enqueue_one(std::move(ctx), std::move(spec));
     co_return static_cast<bool>(enqueued);
@@ -71,7 +41,7 @@ struct Gateway {
   static orca::Task<orca::http::Response> buy(std::shared_ptr<Gateway> g, orca::Context ctx,
                                               orca::http::Request req) {
     GatewayCounters& counters = *g->options.counters;
-    std::optional<PurchaseRequest> p = parse_purchase(req.body);
+    std::optional<OrderKey> p = parse_order_key(req.body);
     if (!p) {
       counters.bad_requests.fetch_add(1, std::memory_order_relaxed);
       co_return orca::http::Response::error(

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <random>
 #include <system_error>
 #include <utility>
@@ -37,6 +38,16 @@ struct Statement {
     return p == nullptr ? std::string() : std::string(p);
   }
 };
+
+constexpr std::size_t kMaxNameBytes = 64;
+
+bool valid_name(const std::string& s) {
+  if (s.empty() || s.size() > kMaxNameBytes) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == ':' || c == '-';
+  });
+}
 
 constexpr const char* kSchema =
     "CREATE TABLE IF NOT EXISTS orders ("
@@ -182,6 +193,18 @@ orca::http::Router payment_stub_routes(std::shared_ptr<PaymentStub> stub) {
 
 // ---------------------------------------------------------------- order handler
 
+std::optional<OrderKey> parse_order_key(std::string_view body) {
+  const nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  const auto user = j.find("user");
+  const auto item = j.find("item");
+  if (user == j.end() || item == j.end() || !user->is_string() || !item->is_string())
+    return std::nullopt;
+  OrderKey p{user->get<std::string>(), item->get<std::string>()};
+  if (!valid_name(p.user) || !valid_name(p.item)) return std::nullopt;
+  return p;
+}
+
 orca::jobs::JobSpec order_job(const std::string& item, const std::string& user,
                               const std::string& queue) {
   orca::jobs::JobSpec spec;
@@ -222,13 +245,12 @@ struct OrderJob {
   static orca::Task<orca::Result<void>> run(std::shared_ptr<OrderJob> o, orca::Context ctx,
                                             orca::jobs::Job job) {
     OrderHandlerCounters& counters = *o->options.counters;
-    const nlohmann::json j = nlohmann::json::parse(job.spec.payload, nullptr, false);
-    if (!j.is_object() || !j.contains("user") || !j.contains("item") || !j["user"].is_string() ||
-        !j["item"].is_string())
+    std::optional<OrderKey> key = parse_order_key(job.spec.payload);
+    if (!key)
       co_return orca::Error(make_error_code(orca::jobs::errc::permanent),
                             "order payload: expected {\"user\": U, \"item\": I}");
-    const std::string user = j["user"].get<std::string>();
-    const std::string item = j["item"].get<std::string>();
+    const std::string user = std::move(key->user);
+    const std::string item = std::move(key->item);
 
     auto placed = co_await o->store.place(ctx, item, user);
     if (!placed) co_return placed.error();

@@ -23,7 +23,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "orca/jobs/node.hpp"
@@ -95,6 +97,14 @@ struct PaymentStub {
 orca::http::Router payment_stub_routes(std::shared_ptr<PaymentStub> stub);
 
 // ---------------------------------------------------------------- order handler
+
+// What a purchase and its order job name: {"user": U, "item": I}, each 1 to 64 of
+// [A-Za-z0-9_.:-] (other members are ignored); nothing for anything else.
+struct OrderKey {
+  std::string user;
+  std::string item;
+};
+std::optional<OrderKey> parse_order_key(std::string_view json);
 
 // The order job of (item, user): type "order", unique key "order:ITEM:USER" (a second
 // enqueue while one is alive adds nothing), payload {"user": U, "item": I}.

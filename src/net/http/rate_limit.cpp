@@ -11,6 +11,7 @@
 #include "catch_all.hpp"
 #include "orca/net/http/access_policy.hpp"
 #include "orca/net/http/failure_limiter.hpp"
+#include "orca/net/http/retry_after.hpp"
 
 namespace orca::http {
 
@@ -27,13 +28,6 @@ struct RouteLimits {
   RateLimitOptions options;
   Router routes;
 };
-
-// Retry-After in whole seconds, rounded up and at least 1 (0 would invite a retry
-// that the limit refuses again at once).
-std::string retry_after_seconds(std::chrono::nanoseconds wait) {
-  const auto s = std::chrono::ceil<std::chrono::seconds>(wait).count();
-  return std::to_string(s < 1 ? 1 : s);
-}
 
 Response too_many(std::string_view message, std::chrono::nanoseconds wait) {
   const std::string seconds = retry_after_seconds(wait);

@@ -123,4 +123,9 @@ std::optional<std::chrono::nanoseconds> parse_retry_after(
   return std::chrono::duration_cast<std::chrono::nanoseconds>(*when - now);
 }
 
+std::string retry_after_seconds(std::chrono::nanoseconds wait) {
+  const auto s = std::chrono::ceil<std::chrono::seconds>(wait).count();
+  return std::to_string(s < 1 ? 1 : s);
+}
+
 }  // namespace orca::http

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace orca::http {
@@ -24,5 +25,9 @@ std::optional<std::chrono::nanoseconds> parse_retry_after(
 // 20yy) and asctime's ("Sun Nov  6 08:49:37 1994"). Names are matched as the RFC spells
 // them (case-sensitive); the day name is not checked against the date.
 std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text);
+
+// A wait as a Retry-After value: whole seconds, rounded up and at least 1 (0 would
+// invite a retry that is refused again at once).
+std::string retry_after_seconds(std::chrono::nanoseconds wait);
 
 }  // namespace orca::http
