@@ -41,19 +41,18 @@ struct Statement {
 
 constexpr std::size_t kMaxNameBytes = 64;
 
-bool valid_name(const std::string& s) {
-  if (s.empty() || s.size() > kMaxNameBytes) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '.' || c == ':' || c == '-';
-  });
-}
-
 constexpr const char* kSchema =
     "CREATE TABLE IF NOT EXISTS orders ("
     "  item TEXT NOT NULL, user TEXT NOT NULL, payment TEXT,"
     "  placed_ms INTEGER NOT NULL, paid_ms INTEGER,"
-    "  PRIMARY KEY (item, user));";
+    "  PRIMARY KEY (item, user));"
+    "CREATE TABLE IF NOT EXISTS items ("
+    "  item TEXT PRIMARY KEY, description TEXT NOT NULL DEFAULT '',"
+    "  price_cents INTEGER NOT NULL DEFAULT 0, units INTEGER NOT NULL DEFAULT 0,"
+    "  sold INTEGER NOT NULL DEFAULT 0);"
+    // The inventory events applied: a second delivery of one finds its row.
+    "CREATE TABLE IF NOT EXISTS sales ("
+    "  item TEXT NOT NULL, user TEXT NOT NULL, PRIMARY KEY (item, user));";
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -147,6 +146,84 @@ orca::Task<orca::Result<std::vector<Order>>> OrderStore::orders(orca::Context, s
   });
 }
 
+orca::Task<orca::Result<void>> OrderStore::put_item(orca::Context, ItemInfo item) {
+  co_return co_await orca::blocking([&]() -> orca::Result<void> {
+    std::lock_guard lock(mu_);
+    Statement s(db_,
+                "INSERT INTO items (item, description, price_cents, units) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (item) DO UPDATE SET description = excluded.description, "
+                "price_cents = excluded.price_cents, units = excluded.units");
+    s.bind(1, item.item);
+    s.bind(2, item.description);
+    sqlite3_bind_int64(s.stmt, 3, item.price_cents);
+    sqlite3_bind_int64(s.stmt, 4, item.units);
+    if (sqlite3_step(s.stmt) != SQLITE_DONE) return store_error(db_, "put item");
+    return {};
+  });
+}
+
+orca::Task<orca::Result<std::optional<ItemInfo>>> OrderStore::item(orca::Context,
+                                                                   std::string item) {
+  co_return co_await orca::blocking([&]() -> orca::Result<std::optional<ItemInfo>> {
+    std::lock_guard lock(mu_);
+    Statement s(db_, "SELECT description, price_cents, units, sold FROM items WHERE item = ?");
+    s.bind(1, item);
+    const int rc = sqlite3_step(s.stmt);
+    if (rc == SQLITE_DONE) return std::optional<ItemInfo>();
+    if (rc != SQLITE_ROW) return store_error(db_, "item");
+    return std::optional<ItemInfo>(ItemInfo{item, s.text(0), sqlite3_column_int64(s.stmt, 1),
+                                            sqlite3_column_int64(s.stmt, 2),
+                                            sqlite3_column_int64(s.stmt, 3)});
+  });
+}
+
+orca::Task<orca::Result<bool>> OrderStore::apply_sale(orca::Context, std::string item,
+                                                      std::string user) {
+  co_return co_await orca::blocking([&]() -> orca::Result<bool> {
+    std::lock_guard lock(mu_);
+    // One transaction: the event's row and the count move together or not at all.
+    if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
+      return store_error(db_, "apply sale: begin");
+    auto rollback = [this](const char* what) {
+      orca::Error e = store_error(db_, what);
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return e;
+    };
+    Statement event(db_, "INSERT OR IGNORE INTO sales (item, user) VALUES (?, ?)");
+    event.bind(1, item);
+    event.bind(2, user);
+    if (sqlite3_step(event.stmt) != SQLITE_DONE) return rollback("apply sale");
+    const bool applied = sqlite3_changes(db_) == 1;
+    if (applied) {
+      Statement count(db_,
+                      "INSERT INTO items (item, sold) VALUES (?, 1) "
+                      "ON CONFLICT (item) DO UPDATE SET sold = sold + 1");
+      count.bind(1, item);
+      if (sqlite3_step(count.stmt) != SQLITE_DONE) return rollback("apply sale: count");
+    }
+    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
+      return rollback("apply sale: commit");
+    return applied;
+  });
+}
+
+orca::Task<orca::Result<std::vector<std::string>>> OrderStore::unapplied_sales(orca::Context,
+                                                                               std::string item) {
+  co_return co_await orca::blocking([&]() -> orca::Result<std::vector<std::string>> {
+    std::lock_guard lock(mu_);
+    Statement s(db_,
+                "SELECT o.user FROM orders o LEFT JOIN sales s ON s.item = o.item AND "
+                "s.user = o.user WHERE o.item = ? AND s.user IS NULL ORDER BY o.user");
+    s.bind(1, item);
+    std::vector<std::string> out;
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(s.stmt)) == SQLITE_ROW)
+      out.push_back(s.text(0));
+    if (rc != SQLITE_DONE) return store_error(db_, "unapplied sales");
+    return out;
+  });
+}
+
 // ---------------------------------------------------------------- payment stub
 
 orca::http::Router payment_stub_routes(std::shared_ptr<PaymentStub> stub) {
@@ -193,6 +270,14 @@ orca::http::Router payment_stub_routes(std::shared_ptr<PaymentStub> stub) {
 
 // ---------------------------------------------------------------- order handler
 
+bool valid_name(std::string_view s) {
+  if (s.empty() || s.size() > kMaxNameBytes) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == ':' || c == '-';
+  });
+}
+
 std::optional<OrderKey> parse_order_key(std::string_view body) {
   const nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return std::nullopt;
@@ -213,6 +298,39 @@ orca::jobs::JobSpec order_job(const std::string& item, const std::string& user,
   spec.unique_key = "order:" + item + ":" + user;
   spec.payload = nlohmann::json{{"user", user}, {"item", item}}.dump();
   return spec;
+}
+
+orca::jobs::JobSpec inventory_job(const std::string& item, const std::string& user,
+                                  const std::string& queue) {
+  orca::jobs::JobSpec spec;
+  spec.type = "inventory";
+  spec.queue = queue;
+  spec.unique_key = "inventory:" + item + ":" + user;
+  spec.payload = nlohmann::json{{"user", user}, {"item", item}}.dump();
+  return spec;
+}
+
+namespace {
+
+// A coroutine of its own, not a capturing coroutine lambda: the handler object may be
+// copied or destroyed while a job runs, its arguments stay in the frame.
+orca::Task<orca::Result<void>> apply_inventory_event(OrderStore* store, orca::Context ctx,
+                                                     orca::jobs::Job job) {
+  std::optional<OrderKey> key = parse_order_key(job.spec.payload);
+  if (!key)
+    co_return orca::Error(make_error_code(orca::jobs::errc::permanent),
+                          "inventory payload: expected {\"user\": U, \"item\": I}");
+  auto applied = co_await store->apply_sale(ctx, key->item, key->user);
+  if (!applied) co_return applied.error();
+  co_return orca::Result<void>{};
+}
+
+}  // namespace
+
+orca::jobs::Handler inventory_handler(OrderStore& store) {
+  return [store = &store](orca::Context ctx, orca::jobs::Job job) {
+    return apply_inventory_event(store, std::move(ctx), std::move(job));
+  };
 }
 
 OrderClients make_order_clients() {
@@ -254,6 +372,13 @@ struct OrderJob {
 
     auto placed = co_await o->store.place(ctx, item, user);
     if (!placed) co_return placed.error();
+    // Sent on every attempt, not only when this one placed the order: an attempt that
+    // placed it and then failed to send must not leave the inventory behind for good.
+    if (o->options.events != nullptr) {
+      orca::jobs::JobSpec event = inventory_job(item, user, o->options.events_queue);
+      auto sent = co_await o->options.events->enqueue_one(ctx, std::move(event));
+      if (!sent) co_return sent.error();
+    }
 
     // The order's key: a retry, a second attempt or a second job charge it once.
     orca::http::Request pay;

@@ -15,7 +15,9 @@
 //                A payment that fails after its attempts fails the job: it is retried
 //                with the job's backoff, and a node with breaker_enabled stops taking
 //                `order` jobs while payments keep failing, so orders wait in the
-//                queue instead of running out their attempts.
+//                queue instead of running out their attempts. A placed order also
+//                sends an `inventory` event through the queue: the catalogue's
+//                inventory follows the orders asynchronously (eventual consistency).
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -28,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "orca/jobs/broker.hpp"
 #include "orca/jobs/node.hpp"
 #include "orca/net/http/client.hpp"
 #include "orca/net/http/router.hpp"
@@ -43,6 +46,16 @@ struct Order {
   std::string user;
   bool paid = false;
   std::string payment;  // the payment service's id, once paid
+};
+
+// An item of the catalogue, and its inventory: the units put on sale and the sales
+// applied from order events so far (eventually the orders placed).
+struct ItemInfo {
+  std::string item;
+  std::string description;
+  std::int64_t price_cents = 0;
+  std::int64_t units = 0;
+  std::int64_t sold = 0;  // put_item leaves it as it is
 };
 
 struct OrderFigures {
@@ -65,6 +78,18 @@ class OrderStore {
                                            std::string payment);
   orca::Task<orca::Result<OrderFigures>> figures(orca::Context ctx, std::string item);
   orca::Task<orca::Result<std::vector<Order>>> orders(orca::Context ctx, std::string item);
+
+  // Adds an item to the catalogue, or updates its description, price and units.
+  orca::Task<orca::Result<void>> put_item(orca::Context ctx, ItemInfo item);
+  // The item; nothing when the catalogue has no such item.
+  orca::Task<orca::Result<std::optional<ItemInfo>>> item(orca::Context ctx, std::string item);
+  // Applies the sale of (item, user) to the item's inventory, once: true if this call
+  // applied it (an event delivered twice changes nothing the second time). An item
+  // not in the catalogue gets a row with no units, so no sale is ever dropped.
+  orca::Task<orca::Result<bool>> apply_sale(orca::Context ctx, std::string item, std::string user);
+  // The users of item's orders whose sale is not applied to the inventory yet.
+  orca::Task<orca::Result<std::vector<std::string>>> unapplied_sales(orca::Context ctx,
+                                                                     std::string item);
 
  private:
   explicit OrderStore(sqlite3* db) : db_(db) {}
@@ -105,11 +130,23 @@ struct OrderKey {
   std::string item;
 };
 std::optional<OrderKey> parse_order_key(std::string_view json);
+// A user or item name: 1 to 64 of [A-Za-z0-9_.:-].
+bool valid_name(std::string_view name);
 
 // The order job of (item, user): type "order", unique key "order:ITEM:USER" (a second
 // enqueue while one is alive adds nothing), payload {"user": U, "item": I}.
 orca::jobs::JobSpec order_job(const std::string& item, const std::string& user,
                               const std::string& queue = "orders");
+
+// The inventory event of (item, user): type "inventory", unique key
+// "inventory:ITEM:USER", payload {"user": U, "item": I}. Its handler
+// (inventory_handler) applies the sale to the order store's inventory.
+orca::jobs::JobSpec inventory_job(const std::string& item, const std::string& user,
+                                  const std::string& queue = "inventory");
+
+// The `inventory` job's handler; `store` must outlive it. A malformed payload fails
+// the job at once (jobs::errc::permanent).
+orca::jobs::Handler inventory_handler(OrderStore& store);
 
 struct OrderHandlerCounters {
   std::atomic<std::uint64_t> paid{0};
@@ -123,6 +160,11 @@ struct OrderHandlerOptions {
   // Up to 3 attempts a payment (retrying 503s and connection errors), a breaker per
   // host: the defaults of make_order_clients.
   std::shared_ptr<OrderHandlerCounters> counters;  // null: a private set
+  // Where each placed order's inventory event (inventory_job) goes, on its queue;
+  // null: none. It must outlive the handler. An order whose event cannot be enqueued
+  // fails its attempt and is retried (placing it again changes nothing).
+  orca::jobs::Broker* events = nullptr;
+  std::string events_queue = "inventory";
 };
 
 // The two clients an order handler calls through: payments (breaker + 3 attempts)

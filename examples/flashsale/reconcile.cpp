@@ -14,7 +14,8 @@ namespace flashsale {
 
 orca::Task<orca::Result<ReconcileReport>> reconcile(orca::Context ctx, orca::redis::Client& redis,
                                                     OrderStore& store, orca::jobs::Broker& orders,
-                                                    std::string item, std::string orders_queue) {
+                                                    std::string item, std::string orders_queue,
+                                                    std::string inventory_queue) {
   auto buyers = co_await read_buyers(ctx, redis, item);
   if (!buyers) co_return buyers.error();
   auto stored = co_await store.orders(ctx, item);
@@ -37,6 +38,16 @@ orca::Task<orca::Result<ReconcileReport>> reconcile(orca::Context ctx, orca::red
     ++(enqueued->duplicate ? report.in_flight : report.repaired);
   }
   report.drift = report.buyers - report.orders - report.in_flight;
+
+  auto unapplied = co_await store.unapplied_sales(ctx, item);
+  if (!unapplied) co_return unapplied.error();
+  for (const std::string& user : *unapplied) {
+    orca::jobs::JobSpec spec = inventory_job(item, user, inventory_queue);
+    auto enqueued = co_await orders.enqueue_one(ctx, std::move(spec));
+    if (!enqueued) co_return enqueued.error();
+    ++(enqueued->duplicate ? report.sales_in_flight : report.sales_repaired);
+  }
+  report.inventory_drift = report.sales_repaired;
   co_return report;
 }
 
@@ -47,6 +58,7 @@ struct Reconciler {
   OrderStore& store;
   orca::jobs::Broker& orders;
   orca::metrics::Family<orca::metrics::Gauge>* drift = nullptr;
+  orca::metrics::Family<orca::metrics::Gauge>* inventory_drift = nullptr;
   orca::metrics::Family<orca::metrics::Counter>* repaired = nullptr;
 
   static orca::Task<orca::Result<void>> run(std::shared_ptr<Reconciler> r, orca::Context ctx,
@@ -58,18 +70,25 @@ struct Reconciler {
     const std::string item = j["item"].get<std::string>();
     auto report = co_await reconcile(ctx, r->redis, r->store, r->orders, item);
     if (!report) co_return report.error();
-    if (r->drift != nullptr) r->drift->with({item}).set(static_cast<double>(report->drift));
-    if (r->repaired != nullptr && report->repaired > 0)
-      r->repaired->with({item}).inc(static_cast<std::uint64_t>(report->repaired));
+    if (r->drift != nullptr) {
+      r->drift->with({item}).set(static_cast<double>(report->drift));
+      r->inventory_drift->with({item}).set(static_cast<double>(report->inventory_drift));
+      if (report->repaired > 0)
+        r->repaired->with({item, "order"}).inc(static_cast<std::uint64_t>(report->repaired));
+      if (report->sales_repaired > 0)
+        r->repaired->with({item, "inventory"})
+            .inc(static_cast<std::uint64_t>(report->sales_repaired));
+    }
     const std::string line =
         "flashsale: reconcile " + item + ": " + std::to_string(report->buyers) + " buyers, " +
         std::to_string(report->orders) + " orders, " + std::to_string(report->in_flight) +
         " in flight, " + std::to_string(report->repaired) + " order jobs enqueued again, " +
         std::to_string(report->orphans.size()) + " orders without a reservation, drift " +
-        std::to_string(report->drift);
-    orca::trace::log(report->drift == 0 && report->orphans.empty() ? orca::trace::LogLevel::kInfo
-                                                                   : orca::trace::LogLevel::kWarn,
-                     line);
+        std::to_string(report->drift) + "; inventory: " + std::to_string(report->sales_in_flight) +
+        " sales on the way, " + std::to_string(report->sales_repaired) + " sent again";
+    const bool clean =
+        report->drift == 0 && report->orphans.empty() && report->inventory_drift == 0;
+    orca::trace::log(clean ? orca::trace::LogLevel::kInfo : orca::trace::LogLevel::kWarn, line);
     co_return orca::Result<void>{};
   }
 };
@@ -86,9 +105,16 @@ orca::jobs::Handler reconcile_handler(orca::redis::Client& redis, OrderStore& st
         "Reservations in Redis minus orders stored minus orders in flight, at the last "
         "reconciliation",
         {"item"});
+    r->inventory_drift = &registry->gauge_family(
+        "flashsale_reconcile_inventory_drift",
+        "Orders stored whose sale was neither in the inventory nor on its way there, at the last "
+        "reconciliation",
+        {"item"});
     r->repaired = &registry->counter_family(
         "flashsale_reconcile_repaired_total",
-        "Order jobs the reconciliation enqueued again for reservations without an order", {"item"});
+        "Jobs the reconciliation enqueued again: order jobs for reservations without an order, "
+        "inventory events for orders without a sale",
+        {"item", "what"});
   }
   return [r](orca::Context ctx, orca::jobs::Job job) {
     return Reconciler::run(r, std::move(ctx), std::move(job));

@@ -3,7 +3,8 @@
 // with every order placed once and charged once while a third of payment calls fail
 // and while jobs run twice; with payments down, the node's breaker for `order` opens
 // and the orders wait (none dead), then all complete once payments are back; a
-// failing recommendations service is skipped without failing an order.
+// failing recommendations service is skipped without failing an order; each order's
+// inventory event reaches the catalogue once.
 #include "orders.hpp"
 
 #include <gtest/gtest.h>
@@ -49,6 +50,54 @@ TEST(FlashsaleOrderStore, PlacesAndPaysEachOrderOnce) {
   });
 }
 
+TEST(FlashsaleOrderStore, AppliesEachSaleToTheInventoryOnce) {
+  TempDir dir;
+  auto opened = flashsale::OrderStore::open((dir.path() / "orders.db").string());
+  ASSERT_OK(opened);
+  flashsale::OrderStore& store = **opened;
+  orca::run([&]() -> Task<void> {
+    Context guard = hang_guard();
+    // Named, not a braced temporary inside the co_await (GCC PR 101367).
+    const flashsale::ItemInfo kettle{
+        .item = "item1", .description = "a kettle", .price_cents = 1999, .units = 10};
+    CO_ASSERT_OK(co_await store.put_item(guard, kettle));
+    for (const char* user : {"ada", "bob", "cy"})
+      CO_ASSERT_OK(co_await store.place(guard, "item1", user));
+    auto first = co_await store.apply_sale(guard, "item1", "ada");
+    CO_ASSERT_OK(first);
+    EXPECT_TRUE(*first);
+    auto again = co_await store.apply_sale(guard, "item1", "ada");  // delivered twice
+    CO_ASSERT_OK(again);
+    EXPECT_FALSE(*again);
+    CO_ASSERT_OK(co_await store.apply_sale(guard, "item1", "bob"));
+    auto unapplied = co_await store.unapplied_sales(guard, "item1");
+    CO_ASSERT_OK(unapplied);
+    EXPECT_EQ(*unapplied, std::vector<std::string>{"cy"});
+    // A new price and more units leave the sold count alone.
+    const flashsale::ItemInfo repriced{
+        .item = "item1", .description = "a kettle", .price_cents = 1499, .units = 12};
+    CO_ASSERT_OK(co_await store.put_item(guard, repriced));
+    auto item = co_await store.item(guard, "item1");
+    CO_ASSERT_OK(item);
+    if (!item->has_value()) {
+      ADD_FAILURE() << "item1 is missing";
+      co_return;
+    }
+    EXPECT_EQ((*item)->sold, 2);
+    EXPECT_EQ((*item)->units, 12);
+    EXPECT_EQ((*item)->price_cents, 1499);
+    EXPECT_EQ((*item)->description, "a kettle");
+    // A sale of an item the catalogue lacks is kept, not dropped.
+    CO_ASSERT_OK(co_await store.apply_sale(guard, "item2", "ada"));
+    auto other = co_await store.item(guard, "item2");
+    CO_ASSERT_OK(other);
+    EXPECT_TRUE(other->has_value() && (*other)->sold == 1 && (*other)->units == 0);
+    auto none = co_await store.item(guard, "item3");
+    CO_ASSERT_OK(none);
+    EXPECT_FALSE(none->has_value());
+  });
+}
+
 struct OrderRun {
   std::vector<JobId> ids;
   int succeeded = 0;
@@ -56,6 +105,8 @@ struct OrderRun {
   bool breaker_opened = false;
   flashsale::OrderFigures figures;
   std::vector<flashsale::Order> orders;
+  std::int64_t sold = 0;  // the inventory, once its events have run
+  std::vector<std::string> unapplied;
 };
 
 // Enqueues `users` order jobs (each user's twice: delivered at least once, run
@@ -80,6 +131,7 @@ void run_orders(flashsale::PaymentStub& stub_state, std::shared_ptr<flashsale::P
     options.payment_url = base + "/pay";
     options.recommendations_url = base + "/no-such-route";  // 404: always skipped
     options.counters = counters;
+    options.events = &broker;
     NodeOptions node_options;
     node_options.id = "orders-node";
     node_options.pull = true;
@@ -92,6 +144,7 @@ void run_orders(flashsale::PaymentStub& stub_state, std::shared_ptr<flashsale::P
     node_options.breaker.half_open_probes = 1;
     Node node(broker, node_options);
     node.handle("order", flashsale::order_handler(store, flashsale::make_order_clients(), options));
+    node.handle("inventory", flashsale::inventory_handler(store));
     if (outage) stub_state.fail_fraction.store(1.0);
     for (int i = 0; i < users * 2; ++i) {
       JobSpec spec;
@@ -128,6 +181,17 @@ void run_orders(flashsale::PaymentStub& stub_state, std::shared_ptr<flashsale::P
       }
       if (!all_ended) (void)co_await sleep_for(guard, 20ms);
     }
+    // The inventory follows through the queue: wait for its events to have run.
+    for (;;) {
+      auto item = co_await store.item(guard, "item1");
+      CO_ASSERT_OK(item);
+      out.sold = item->has_value() ? (*item)->sold : 0;
+      if (out.sold >= users || guard.err()) break;
+      (void)co_await sleep_for(guard, 20ms);
+    }
+    auto unapplied = co_await store.unapplied_sales(guard, "item1");
+    CO_ASSERT_OK(unapplied);
+    out.unapplied = *unapplied;
     stop();
     (void)co_await std::move(node_task);
     auto figures = co_await store.figures(guard, "item1");
@@ -148,6 +212,8 @@ void expect_every_order_once(const OrderRun& run, flashsale::PaymentStub& stub, 
   EXPECT_EQ(stub.charge_count(), static_cast<std::size_t>(users));  // one charge an order
   for (const flashsale::Order& o : run.orders)
     EXPECT_TRUE(o.paid) << o.user;
+  EXPECT_EQ(run.sold, users);  // each order's sale applied once, though its job ran twice
+  EXPECT_TRUE(run.unapplied.empty());
 }
 
 TEST(FlashsaleOrders, EveryOrderIsPlacedAndChargedOnceWhileAThirdOfPaymentsFail) {

@@ -1,7 +1,8 @@
 // The flash sale's reconciliation (examples/flashsale/reconcile.hpp) over a real
 // redis-server, an order store and an order queue: a buyer whose order job was lost
 // gets one again, a buyer whose job is alive is left alone, an order without a
-// reservation is reported; the handler sets the drift gauge and the repaired counter.
+// reservation is reported; an order whose inventory event was lost gets it again; the
+// handler sets the drift gauges and the repaired counter.
 #include "reconcile.hpp"
 
 #include <gtest/gtest.h>
@@ -42,6 +43,8 @@ TEST(FlashsaleReconcile, RepairsLostOrdersLeavesLiveOnesAndReportsOrphans) {
     // z: an order without a reservation.
     CO_ASSERT_OK(co_await store.place(guard, "item1", "a"));
     CO_ASSERT_OK(co_await store.mark_paid(guard, "item1", "a", "p-1"));
+    // a's sale is in the inventory; z's event was lost.
+    CO_ASSERT_OK(co_await store.apply_sale(guard, "item1", "a"));
     JobSpec b_order = flashsale::order_job("item1", "b");
     CO_ASSERT_OK(co_await broker.enqueue_one(guard, b_order));
     CO_ASSERT_OK(co_await store.place(guard, "item1", "z"));
@@ -68,6 +71,10 @@ TEST(FlashsaleReconcile, RepairsLostOrdersLeavesLiveOnesAndReportsOrphans) {
     EXPECT_EQ(
         registry.gauge_family("flashsale_reconcile_drift", "", {"item"}).with({"item1"}).value(),
         -1.0);  // 4 buyers - 2 orders (a, z) - 3 in flight (b, c, d)
+    EXPECT_EQ(registry.gauge_family("flashsale_reconcile_inventory_drift", "", {"item"})
+                  .with({"item1"})
+                  .value(),
+              0.0);  // z's event is on its way since the first run
     Job bad = job;
     bad.spec.payload = "{}";
     auto refused = co_await handler(guard, bad);
@@ -84,7 +91,12 @@ TEST(FlashsaleReconcile, RepairsLostOrdersLeavesLiveOnesAndReportsOrphans) {
   EXPECT_EQ(first.drift, 1);  // two lost orders, less one order without a reservation
   EXPECT_EQ(second.repaired, 0);
   EXPECT_EQ(second.in_flight, 3);
-  EXPECT_EQ(pending_orders, 3u);  // one job each for b, c and d
+  EXPECT_EQ(pending_orders, 3u);       // one job each for b, c and d
+  EXPECT_EQ(first.sales_repaired, 1);  // z's inventory event, sent again
+  EXPECT_EQ(first.inventory_drift, 1);
+  EXPECT_EQ(second.sales_repaired, 0);
+  EXPECT_EQ(second.sales_in_flight, 1);
+  EXPECT_EQ(second.inventory_drift, 0);
 }
 
 }  // namespace
