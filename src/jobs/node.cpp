@@ -248,7 +248,7 @@ void Node::on_breaker_change(const resilience::StateChange& change) {
   line.append(" ").append(what);
   trace::log(trace::LogLevel::kWarn, line, nullptr, node_fields(options_.id));
   registration_stale_.store(true);
-  (void)registration_changed_.try_send(std::monostate{});  // full: a wake-up is pending
+  (void)beat_now_.try_send(std::monostate{});  // full: a wake-up is pending
   if (options_.breaker.on_state_change) options_.breaker.on_state_change(change);
 }
 
@@ -427,11 +427,14 @@ Task<Result<void>> Node::run(Context ctx) {
   auto acks = spawn([this, acks_ctx = acks_ctx] { return completion_loop(acks_ctx); });
   // Cancel requests pushed by the broker reach handlers at once, and new work wakes
   // the claim loop; heartbeats and polls remain the fallback (and the only way with
-  // brokers that cannot push).
+  // brokers that cannot push). The claimers do not wait for the pushes to start: a
+  // cancel requested before (of a job claimed meanwhile) is read by the heartbeat that
+  // listening wakes, and so is one requested while the broker's connection was down.
   auto feed = spawn([this, beat_ctx = beat_ctx]() -> Task<void> {
     BrokerEvents events;
     events.cancel_requested = [this](JobId id) { (void)cancel_local(id); };
     events.work_pending = [this] { notify(); };
+    events.listening = [this] { (void)beat_now_.try_send(std::monostate{}); };
     auto watched = co_await broker_.watch(beat_ctx, std::move(events));
     (void)watched;
   });
@@ -487,9 +490,9 @@ Task<Result<void>> Node::run(Context ctx) {
 
 Task<void> Node::heartbeat_loop(Context ctx) {
   for (;;) {
-    // A breaker's change wakes it early: the new registration tells centers at once.
-    auto woke =
-        co_await select(ctx, recv(registration_changed_), after(options_.heartbeat_interval));
+    // A breaker's change wakes it early: the new registration tells centers at once;
+    // so does watch's listening: the beat reads the cancel requests no push brought.
+    auto woke = co_await select(ctx, recv(beat_now_), after(options_.heartbeat_interval));
     if (woke.index() < 0) co_return;
     // The adaptive limit moved since the last registration: centers elsewhere route
     // by the capacity registered (node.hpp, adaptive concurrency, step 4).

@@ -13,6 +13,12 @@
 
 namespace orca::jobs {
 
+namespace {
+// How often watch() looks whether its subscriber made a new connection while no
+// message came.
+constexpr auto kConnectionCheck = std::chrono::seconds(1);
+}  // namespace
+
 RedisBroker::RedisBroker(RedisBrokerOptions options, std::unique_ptr<Impl> impl)
     : options_(std::move(options)), impl_(std::move(impl)) {}
 
@@ -87,17 +93,33 @@ Task<Result<void>> RedisBroker::watch(Context ctx, BrokerEvents events) {
     auto slept = co_await sleep_for(ctx, std::chrono::seconds(1));
     if (!slept) co_return Result<void>{};
   }
-  auto subscribed = co_await sub->subscribe(ctx, strs(cancel_channel, work_channel));
+  // What is published while the subscription is not up (before its first confirmation,
+  // or while a broken connection is made again) is lost for good, so each time it is
+  // up again events.listening says so, for the node to read what it missed. Up is
+  // confirmed on the connection the subscriber still has: a subscribe confirmed with no
+  // connection made meanwhile (the subscriber resubscribes by itself too, but tells no
+  // one when it has).
+  const Strings channels = strs(cancel_channel, work_channel);
+  std::optional<std::uint64_t> listening_on;  // the connection confirmed last
   while (!ctx.is_done()) {
-    if (!subscribed) {
-      // Not subscribed yet (Redis away at the start): try again shortly.
-      auto slept = co_await sleep_for(ctx, std::chrono::milliseconds(200));
-      if (!slept) break;
-      subscribed = co_await sub->subscribe(ctx, strs(cancel_channel, work_channel));
-      continue;
+    if (const std::uint64_t made = sub->connections_made(); listening_on != made) {
+      auto subscribed = co_await sub->subscribe(ctx, channels);
+      if (!subscribed) {
+        // Not subscribed yet (Redis away at the start): try again shortly.
+        auto slept = co_await sleep_for(ctx, std::chrono::milliseconds(200));
+        if (!slept) break;
+        continue;
+      }
+      if (sub->connections_made() != made) continue;  // a new one meanwhile: on it
+      listening_on = made;
+      if (events.listening) events.listening();
     }
-    auto msg = co_await sub->next(ctx);
+    // Bounded, to notice a new connection without waiting for a message.
+    auto [wait, stop] = with_timeout(ctx, kConnectionCheck);
+    auto msg = co_await sub->next(wait);
+    stop();
     if (!msg) {
+      if (msg.error() == orca::errc::deadline_exceeded && !ctx.is_done()) continue;
       // The subscriber reconnects and resubscribes by itself; do not spin meanwhile.
       auto slept = co_await sleep_for(ctx, std::chrono::milliseconds(50));
       if (!slept) break;

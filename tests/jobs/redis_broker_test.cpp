@@ -7,6 +7,7 @@
 #include <set>
 
 #include "jobs_test_support.hpp"
+#include "orca/jobs/forwarding_broker.hpp"
 #include "orca/jobs/redis_broker.hpp"
 #include "orca/redis/client.hpp"
 #include "orca/redis/cluster.hpp"
@@ -60,16 +61,29 @@ NodeOptions pull_node(std::string id) {
   return o;
 }
 
-// A running job cancelled through another connection (as from another process)
-// stops at once: the node's heartbeat comes far later than the test's guard, so only
-// the pushed request can reach it in time.
-TEST(RedisBroker, CancelIsPushedToTheNodeThatRunsTheJob) {
-  ORCA_REQUIRE_REDIS();
-  orca_test::RedisServer server;
-  ASSERT_TRUE(server.running()) << server.error();
+// Watches only once told to (listen): what the broker pushes before is lost to it.
+class ListensLate final : public ForwardingBroker {
+ public:
+  using ForwardingBroker::ForwardingBroker;
+  Task<Result<void>> watch(Context ctx, BrokerEvents events) override {
+    auto go = co_await listen.recv(ctx);
+    if (!go) co_return Result<void>{};
+    co_return co_await inner_.watch(std::move(ctx), std::move(events));
+  }
+  Channel<int> listen{1};
+};
+
+struct CancelSeen {
   JobState after_cancel = S::kPending;
   JobState final_state = S::kPending;
   bool handler_saw_cancel = false;
+};
+
+// A running job cancelled through another connection (as from another process), its
+// node's heartbeat far later than the test's guard. The node watches from its start,
+// or (listen_late) only once the cancel request was published.
+CancelSeen cancel_a_running_job(const orca_test::RedisServer& server, bool listen_late) {
+  CancelSeen seen;
   orca::run([&]() -> Task<void> {
     Context guard = hang_guard();
     auto node_side = co_await connect_broker(guard, server.url());
@@ -78,12 +92,14 @@ TEST(RedisBroker, CancelIsPushedToTheNodeThatRunsTheJob) {
     NodeOptions o = pull_node("n1");
     o.heartbeat_interval = std::chrono::minutes(10);
     o.lease = std::chrono::minutes(20);
-    Node node(*node_side, o);
+    ListensLate late(*node_side);
+    Node node(late, o);
+    if (!listen_late) (void)late.listen.try_send(1);
     Channel<int> started(1);
     node.handle("wait", [&](Context ctx, Job) -> Task<Result<void>> {
       (void)started.try_send(1);
       co_await ctx.done();
-      handler_saw_cancel = true;
+      seen.handler_saw_cancel = true;
       co_return ctx.err();
     });
     auto [ctx, stop] = with_cancel(guard);
@@ -93,11 +109,12 @@ TEST(RedisBroker, CancelIsPushedToTheNodeThatRunsTheJob) {
     auto got = co_await started.recv();
     (void)got;
     auto cancelled = co_await other_side->cancel(guard, added->id);
-    after_cancel = cancelled ? *cancelled : S::kPending;
+    seen.after_cancel = cancelled ? *cancelled : S::kPending;
+    if (listen_late) (void)late.listen.try_send(1);
     for (;;) {
       auto job = co_await other_side->get(guard, added->id);
       if ((job && !is_live(job->state)) || guard.is_done()) {
-        final_state = job ? job->state : S::kPending;
+        seen.final_state = job ? job->state : S::kPending;
         break;
       }
       co_await sleep_for(2ms);
@@ -107,9 +124,32 @@ TEST(RedisBroker, CancelIsPushedToTheNodeThatRunsTheJob) {
     co_await node_side->closed();
     co_await other_side->closed();
   });
-  EXPECT_EQ(after_cancel, S::kRunning);  // flagged; the node ends it
-  EXPECT_TRUE(handler_saw_cancel);
-  EXPECT_EQ(final_state, S::kCancelled);
+  return seen;
+}
+
+// The pushed request is what stops the handler at once: only it reaches the node
+// before the guard.
+TEST(RedisBroker, CancelIsPushedToTheNodeThatRunsTheJob) {
+  ORCA_REQUIRE_REDIS();
+  orca_test::RedisServer server;
+  ASSERT_TRUE(server.running()) << server.error();
+  const CancelSeen seen = cancel_a_running_job(server, false);
+  EXPECT_EQ(seen.after_cancel, S::kRunning);  // flagged; the node ends it
+  EXPECT_TRUE(seen.handler_saw_cancel);
+  EXPECT_EQ(seen.final_state, S::kCancelled);
+}
+
+// A node claims as soon as it starts, before its subscription is confirmed: a cancel
+// requested then is published to no one. Once listening, the node reads it (its
+// heartbeat, at once), so the job still ends cancelled long before the next beat.
+TEST(RedisBroker, ACancelPublishedBeforeTheNodeListensReachesItWhenItDoes) {
+  ORCA_REQUIRE_REDIS();
+  orca_test::RedisServer server;
+  ASSERT_TRUE(server.running()) << server.error();
+  const CancelSeen seen = cancel_a_running_job(server, true);
+  EXPECT_EQ(seen.after_cancel, S::kRunning);
+  EXPECT_TRUE(seen.handler_saw_cancel);
+  EXPECT_EQ(seen.final_state, S::kCancelled);
 }
 
 // A queue that runs forever: round after round of jobs run to the end (some fail for

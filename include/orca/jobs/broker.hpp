@@ -272,6 +272,10 @@ struct LeaseGrant {
 struct BrokerEvents {
   std::function<void(JobId)> cancel_requested;
   std::function<void()> work_pending;
+  // The pushes start here: called once watch() is confirmed listening, and again each
+  // time it listens anew (after its connection broke). What happened before (a cancel
+  // requested meanwhile) was not pushed and never will be: read it now (a node beats).
+  std::function<void()> listening;
 };
 
 class Broker {
@@ -384,9 +388,11 @@ class Broker {
 
   // Events pushed as they happen, for brokers that can (Redis pub/sub), until ctx is
   // done: a cancel request for a running job (it may run on any node), and "jobs
-  // became pending" (worth claiming now rather than at the next poll). Called from
-  // the watching task. The default returns not_supported at once: nodes then learn
-  // of cancellations at their next heartbeat and of work at their next poll.
+  // became pending" (worth claiming now rather than at the next poll); and when the
+  // pushes (re)start (listening), since what happened while none could come is not
+  // pushed later. Called from the watching task. The default returns not_supported at
+  // once: nodes then learn of cancellations at their next heartbeat and of work at
+  // their next poll.
   virtual Task<Result<void>> watch(Context ctx, BrokerEvents events);
 
   // A rate limiter whose state is in the store, so that every process on it shares

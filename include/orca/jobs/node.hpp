@@ -361,7 +361,9 @@ class Node {
   // breaker's callback, cleared by the heartbeat task before it registers again
   // (set again if that fails); seq_cst, as a flag between tasks with no data behind it.
   std::atomic<bool> registration_stale_{false};
-  Channel<std::monostate> registration_changed_{1};  // wakes the heartbeat task
+  // Wakes the heartbeat task: a registration to redo, or the broker's pushes (re)started
+  // (watch's listening: a cancel request it did not push is read by a heartbeat).
+  Channel<std::monostate> beat_now_{1};
   std::function<void()> on_slot_free_;
   std::function<Task<void>()> before_leaving_;
   Channel<std::monostate> wakeups_{1};  // notify(): at most one pending wake-up
