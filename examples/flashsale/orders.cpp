@@ -290,24 +290,29 @@ std::optional<OrderKey> parse_order_key(std::string_view body) {
   return p;
 }
 
-orca::jobs::JobSpec order_job(const std::string& item, const std::string& user,
-                              const std::string& queue) {
+namespace {
+
+// A job about one purchase: payload {"user": U, "item": I}, unique key TYPE:ITEM:USER.
+orca::jobs::JobSpec purchase_job(const char* type, const std::string& item, const std::string& user,
+                                 const std::string& queue) {
   orca::jobs::JobSpec spec;
-  spec.type = "order";
+  spec.type = type;
   spec.queue = queue;
-  spec.unique_key = "order:" + item + ":" + user;
+  spec.unique_key = std::string(type) + ":" + item + ":" + user;
   spec.payload = nlohmann::json{{"user", user}, {"item", item}}.dump();
   return spec;
 }
 
+}  // namespace
+
+orca::jobs::JobSpec order_job(const std::string& item, const std::string& user,
+                              const std::string& queue) {
+  return purchase_job("order", item, user, queue);
+}
+
 orca::jobs::JobSpec inventory_job(const std::string& item, const std::string& user,
                                   const std::string& queue) {
-  orca::jobs::JobSpec spec;
-  spec.type = "inventory";
-  spec.queue = queue;
-  spec.unique_key = "inventory:" + item + ":" + user;
-  spec.payload = nlohmann::json{{"user", user}, {"item", item}}.dump();
-  return spec;
+  return purchase_job("inventory", item, user, queue);
 }
 
 namespace {

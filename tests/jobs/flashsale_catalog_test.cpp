@@ -11,6 +11,7 @@
 
 #include <string>
 
+#include "flashsale_test_support.hpp"
 #include "jobs_test_support.hpp"
 #include "orca/metrics/registry.hpp"
 #include "orca/net/http/client.hpp"
@@ -22,10 +23,9 @@ namespace orca::jobs::testing {
 namespace {
 
 TEST(FlashsaleCatalog, ItemPagesReadThroughTheCacheUntilTheirEntryExpires) {
-  TempDir dir;
-  auto opened = flashsale::OrderStore::open((dir.path() / "orders.db").string());
-  ASSERT_OK(opened);
-  flashsale::OrderStore& store = **opened;
+  OrderStoreFile file;
+  ASSERT_EQ(file.open(), "");
+  flashsale::OrderStore& store = *file.store;
   resilience::ManualClock clock;
   metrics::Registry registry;
   orca::run([&]() -> Task<void> {

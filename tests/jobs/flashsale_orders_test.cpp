@@ -20,10 +20,9 @@ namespace orca::jobs::testing {
 namespace {
 
 TEST(FlashsaleOrderStore, PlacesAndPaysEachOrderOnce) {
-  TempDir dir;
-  auto opened = flashsale::OrderStore::open((dir.path() / "orders.db").string());
-  ASSERT_OK(opened);
-  flashsale::OrderStore& store = **opened;
+  OrderStoreFile file;
+  ASSERT_EQ(file.open(), "");
+  flashsale::OrderStore& store = *file.store;
   orca::run([&]() -> Task<void> {
     Context guard = hang_guard();
     auto first = co_await store.place(guard, "item1", "ada");
@@ -51,10 +50,9 @@ TEST(FlashsaleOrderStore, PlacesAndPaysEachOrderOnce) {
 }
 
 TEST(FlashsaleOrderStore, AppliesEachSaleToTheInventoryOnce) {
-  TempDir dir;
-  auto opened = flashsale::OrderStore::open((dir.path() / "orders.db").string());
-  ASSERT_OK(opened);
-  flashsale::OrderStore& store = **opened;
+  OrderStoreFile file;
+  ASSERT_EQ(file.open(), "");
+  flashsale::OrderStore& store = *file.store;
   orca::run([&]() -> Task<void> {
     Context guard = hang_guard();
     // Named, not a braced temporary inside the co_await (GCC PR 101367).

@@ -1,5 +1,5 @@
-// The flash sale tests' two stores in a fresh directory: the job queue (an embedded
-// SQLite broker) and the order store (orders.hpp), each a file of its own.
+// The flash sale tests' stores in a fresh directory: the order store (orders.hpp)
+// alone, or with the job queue (an embedded SQLite broker), each a file of its own.
 #pragma once
 #include <memory>
 #include <string>
@@ -9,6 +9,20 @@
 #include "orders.hpp"
 
 namespace orca::jobs::testing {
+
+// An order store alone, in a fresh directory.
+struct OrderStoreFile {
+  TempDir dir;
+  std::unique_ptr<flashsale::OrderStore> store;
+
+  // Empty if it opened, else why not.
+  std::string open() {
+    auto opened = flashsale::OrderStore::open((dir.path() / "orders.db").string());
+    if (!opened) return std::string(opened.error().detail());
+    store = std::move(*opened);
+    return "";
+  }
+};
 
 struct SaleStores {
   TempDir dir;
