@@ -79,9 +79,12 @@ int cancel(const JobsOptions& o) {
       json state = nullptr;  // the job's state after the call: the real one, always
       if (r) {
         state = std::string(jobs::to_string(*r));
-        result = *r == JobState::kRunning
-                     ? "cancel requested (running; its node stops it at its next heartbeat)"
-                     : "cancelled";
+        // Redis pushes the request to the nodes; the embedded broker's nodes read it at
+        // their next heartbeat (or at once when they run in the center's process).
+        const bool pushed = o.broker.rfind("redis", 0) == 0;  // redis[s][-cluster]://
+        result = *r != JobState::kRunning ? "cancelled"
+                 : pushed ? "cancel requested (running; pushed to its node, which stops it now)"
+                          : "cancel requested (running; its node stops it at its next heartbeat)";
       } else if (r.error() == jobs::errc::not_found) {
         result = "no such job";
         code = 1;

@@ -1169,7 +1169,8 @@ int worker(const JobsOptions& o) {
 // The dashboard and the API over the broker, without routing or time keeping: a
 // Center that never runs serves the API's writes (submit enqueues, and the fleet's
 // leading center routes the job at its next tick; cancel is recorded in the broker and
-// reaches a running job's node at its next heartbeat), as asynqmon serves Asynq's.
+// reaches a running job's node, pushed on Redis, else at its next heartbeat), as
+// asynqmon serves Asynq's.
 int dashboard(const JobsOptions& o) {
   apply_log_options(o);
   const std::optional<ApiListen> listen = api_listen(o);
