@@ -95,10 +95,10 @@ Task<Result<void>> RedisBroker::watch(Context ctx, BrokerEvents events) {
   }
   // What is published while the subscription is not up (before its first confirmation,
   // or while a broken connection is made again) is lost for good, so each time it is
-  // up again events.listening says so, for the node to read what it missed. Up is
-  // confirmed on the connection the subscriber still has: a subscribe confirmed with no
-  // connection made meanwhile (the subscriber resubscribes by itself too, but tells no
-  // one when it has).
+  // up again events.listening says so, for the node to read what it missed. "Up" means
+  // a subscribe confirmed with no new connection made meanwhile. The subscriber also
+  // resubscribes by itself after a reconnection, but tells no one, so watch() does it
+  // again on each new connection to know when.
   const Strings channels = strs(cancel_channel, work_channel);
   std::optional<std::uint64_t> listening_on;  // the connection confirmed last
   while (!ctx.is_done()) {
